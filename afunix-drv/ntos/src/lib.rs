@@ -1,0 +1,153 @@
+//! The ntoskrnl.exe functions `afunixrs.sys` calls.
+//!
+//! Declared here rather than taken from windows-sys because windows-sys binds several of
+//! them (the `Rtl*` and `Zw*` security functions, `DbgPrint`) to ntdll.dll, which a driver
+//! cannot import; see this crate's Cargo.toml for why that takes a crate of its own. Every
+//! import is checked against the installed Wine's ntoskrnl by
+//! `scripts/check-driver-imports.sh`: calling one of Wine's stubs aborts its driver host.
+//!
+//! Only the Windows kernel build uses this crate; elsewhere it is empty.
+
+#![no_std]
+#![allow(non_snake_case)]
+#![cfg(all(target_os = "windows", target_env = "msvc"))]
+
+use core::ffi::c_void;
+
+use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, DRIVER_OBJECT, IRP};
+use windows_sys::Win32::Foundation::{HANDLE, NTSTATUS, UNICODE_STRING};
+
+/// `KPROCESSOR_MODE::KernelMode`.
+pub const KERNEL_MODE: i8 = 0;
+/// `OBJ_KERNEL_HANDLE`: the handle lives in the system handle table.
+pub const OBJ_KERNEL_HANDLE: u32 = 0x200;
+/// `READ_CONTROL`.
+pub const READ_CONTROL: u32 = 0x0002_0000;
+/// `WRITE_DAC`.
+pub const WRITE_DAC: u32 = 0x0004_0000;
+/// `DACL_SECURITY_INFORMATION`.
+pub const DACL_SECURITY_INFORMATION: u32 = 0x4;
+/// `PROTECTED_DACL_SECURITY_INFORMATION`: sets `SE_DACL_PROTECTED` (no inherited ACEs).
+pub const PROTECTED_DACL_SECURITY_INFORMATION: u32 = 0x8000_0000;
+/// `SECURITY_DESCRIPTOR_REVISION`.
+pub const SECURITY_DESCRIPTOR_REVISION: u32 = 1;
+/// `ACL_REVISION`.
+pub const ACL_REVISION: u32 = 2;
+/// `NonPagedPoolNx`.
+pub const NON_PAGED_POOL_NX: i32 = 512;
+/// `POOL_FLAG_NON_PAGED` for `ExAllocatePool2`.
+pub const POOL_FLAG_NON_PAGED: u64 = 0x40;
+/// `IO_NO_INCREMENT`.
+pub const IO_NO_INCREMENT: i8 = 0;
+
+/// `ExAllocatePool2`, present from Windows 10 2004 on and absent from Wine 8: looked up at
+/// run time with `MmGetSystemRoutineAddress`.
+pub type ExAllocatePool2Fn =
+    unsafe extern "system" fn(flags: u64, size: usize, tag: u32) -> *mut c_void;
+
+#[link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")]
+unsafe extern "system" {
+    pub fn IoCreateDevice(
+        driver: *mut DRIVER_OBJECT,
+        extension_size: u32,
+        name: *const UNICODE_STRING,
+        device_type: u32,
+        characteristics: u32,
+        exclusive: u8,
+        device: *mut *mut DEVICE_OBJECT,
+    ) -> NTSTATUS;
+    pub fn IoDeleteDevice(device: *mut DEVICE_OBJECT);
+    pub fn IoCreateSymbolicLink(
+        link: *const UNICODE_STRING,
+        target: *const UNICODE_STRING,
+    ) -> NTSTATUS;
+    pub fn IoDeleteSymbolicLink(link: *const UNICODE_STRING) -> NTSTATUS;
+    pub fn IofCompleteRequest(irp: *mut IRP, priority_boost: i8);
+
+    pub fn ExAllocatePoolWithTag(pool_type: i32, size: usize, tag: u32) -> *mut c_void;
+    pub fn ExFreePoolWithTag(pointer: *mut c_void, tag: u32);
+    pub fn MmGetSystemRoutineAddress(name: *const UNICODE_STRING) -> *mut c_void;
+    pub fn KeBugCheckEx(code: u32, p1: usize, p2: usize, p3: usize, p4: usize) -> !;
+
+    pub fn RtlCreateSecurityDescriptor(descriptor: *mut c_void, revision: u32) -> NTSTATUS;
+    pub fn RtlCreateAcl(acl: *mut c_void, length: u32, revision: u32) -> NTSTATUS;
+    pub fn RtlAddAccessAllowedAce(
+        acl: *mut c_void,
+        revision: u32,
+        mask: u32,
+        sid: *mut c_void,
+    ) -> NTSTATUS;
+    pub fn RtlSetDaclSecurityDescriptor(
+        descriptor: *mut c_void,
+        present: u8,
+        acl: *mut c_void,
+        defaulted: u8,
+    ) -> NTSTATUS;
+    pub fn RtlSetControlSecurityDescriptor(
+        descriptor: *mut c_void,
+        mask: u16,
+        bits: u16,
+    ) -> NTSTATUS;
+    pub fn RtlInitializeSid(sid: *mut c_void, authority: *const [u8; 6], count: u8) -> NTSTATUS;
+    pub fn RtlSubAuthoritySid(sid: *mut c_void, index: u32) -> *mut u32;
+    pub fn ObOpenObjectByPointer(
+        object: *mut c_void,
+        attributes: u32,
+        access_state: *mut c_void,
+        desired_access: u32,
+        object_type: *mut c_void,
+        access_mode: i8,
+        handle: *mut HANDLE,
+    ) -> NTSTATUS;
+    pub fn ZwSetSecurityObject(
+        handle: HANDLE,
+        information: u32,
+        descriptor: *mut c_void,
+    ) -> NTSTATUS;
+    pub fn ZwQuerySecurityObject(
+        handle: HANDLE,
+        information: u32,
+        descriptor: *mut c_void,
+        length: u32,
+        needed: *mut u32,
+    ) -> NTSTATUS;
+    pub fn ZwClose(handle: HANDLE) -> NTSTATUS;
+}
+
+#[link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")]
+unsafe extern "C" {
+    pub fn DbgPrint(format: *const u8, ...) -> NTSTATUS;
+}
+
+// The code generator and the prebuilt `core`/`alloc` call these; a driver has no C runtime,
+// and ntoskrnl.exe exports them. Declaring them is what makes the linker find them.
+#[allow(dead_code)]
+#[link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")]
+unsafe extern "C" {
+    pub fn strlen(s: *const u8) -> usize;
+    pub fn memcpy(dest: *mut c_void, src: *const c_void, count: usize) -> *mut c_void;
+    pub fn memmove(dest: *mut c_void, src: *const c_void, count: usize) -> *mut c_void;
+    pub fn memset(dest: *mut c_void, value: i32, count: usize) -> *mut c_void;
+    pub fn memcmp(a: *const c_void, b: *const c_void, count: usize) -> i32;
+}
+
+/// A counted UTF-16 string over a `'static` array, for names known at compile time.
+///
+/// Used only to initialise `const`s, so a name too long for a `UNICODE_STRING` fails the
+/// build rather than the driver.
+#[allow(
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation,
+    clippy::panic
+)]
+pub const fn static_unicode_string(units: &'static [u16]) -> UNICODE_STRING {
+    if units.len() > (u16::MAX / 2) as usize {
+        panic!("name too long for a UNICODE_STRING");
+    }
+    let bytes = (units.len() * 2) as u16;
+    UNICODE_STRING {
+        Length: bytes,
+        MaximumLength: bytes,
+        Buffer: units.as_ptr().cast_mut(),
+    }
+}

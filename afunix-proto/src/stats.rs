@@ -1,0 +1,214 @@
+//! The STATS reply: what the driver reports about itself.
+
+use core::mem::{offset_of, size_of};
+
+use static_assertions::const_assert_eq;
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+/// The layout version of [`DriverStats`]. A reader refuses any other version; a later version
+/// that only appends fields keeps the prefix and raises this number.
+pub const STATS_VERSION: u32 = 1;
+
+/// A driver version, `major.minor.patch`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct DriverVersion {
+    pub major: u16,
+    pub minor: u16,
+    pub patch: u16,
+    /// Zero.
+    pub reserved: u16,
+}
+
+impl DriverVersion {
+    /// Parses `major.minor.patch` at compile time (from `CARGO_PKG_VERSION_*`).
+    ///
+    /// Only ever evaluated in a `const`, where a malformed number fails the build.
+    #[allow(
+        clippy::arithmetic_side_effects,
+        clippy::indexing_slicing,
+        clippy::panic
+    )]
+    pub const fn from_parts(major: &str, minor: &str, patch: &str) -> Self {
+        const fn number(s: &str) -> u16 {
+            let b = s.as_bytes();
+            if b.is_empty() {
+                panic!("empty version number");
+            }
+            let mut value: u16 = 0;
+            let mut i = 0;
+            while i < b.len() {
+                let digit = b[i];
+                if !digit.is_ascii_digit() {
+                    panic!("version numbers are decimal");
+                }
+                value = value * 10 + (digit - b'0') as u16;
+                i += 1;
+            }
+            value
+        }
+        DriverVersion {
+            major: number(major),
+            minor: number(minor),
+            patch: number(patch),
+            reserved: 0,
+        }
+    }
+}
+
+impl core::fmt::Display for DriverVersion {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+/// The reply to `IOCTL_AFUNIX_STATS`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct DriverStats {
+    /// `size_of::<DriverStats>()` as the driver knows it.
+    pub size: u32,
+    /// [`STATS_VERSION`].
+    pub version: u32,
+    /// The driver's own version.
+    pub driver_version: DriverVersion,
+    /// File objects open on the device right now (handles, counted from CREATE to CLOSE).
+    pub open_handles: u64,
+    /// Bytes of pool the driver holds right now, through its allocator.
+    pub pool_bytes: u64,
+}
+
+/// Size of the version 1 struct; set into `size` by the driver.
+pub const STATS_SIZE_V1: u32 = 32;
+
+const_assert_eq!(size_of::<DriverStats>(), STATS_SIZE_V1 as usize);
+const_assert_eq!(offset_of!(DriverStats, size), 0);
+const_assert_eq!(offset_of!(DriverStats, version), 4);
+const_assert_eq!(offset_of!(DriverStats, driver_version), 8);
+const_assert_eq!(offset_of!(DriverStats, open_handles), 16);
+const_assert_eq!(offset_of!(DriverStats, pool_bytes), 24);
+const_assert_eq!(size_of::<DriverVersion>(), 8);
+
+/// Why a STATS reply was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatsError {
+    /// Fewer bytes than the fixed header, or than the size the reply claims.
+    Truncated { got: usize },
+    /// A layout version this build does not know.
+    UnknownVersion(u32),
+    /// The `size` field disagrees with the version's size.
+    BadSize(u32),
+    /// A reserved field is not zero.
+    ReservedNotZero,
+}
+
+impl core::fmt::Display for StatsError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            StatsError::Truncated { got } => write!(f, "STATS reply truncated ({got} bytes)"),
+            StatsError::UnknownVersion(v) => write!(f, "STATS reply has unknown version {v}"),
+            StatsError::BadSize(s) => write!(f, "STATS reply claims size {s}"),
+            StatsError::ReservedNotZero => f.write_str("STATS reply has a non-zero reserved field"),
+        }
+    }
+}
+
+impl DriverStats {
+    /// A reply for this driver build, with the counters given.
+    pub const fn new(driver_version: DriverVersion, open_handles: u64, pool_bytes: u64) -> Self {
+        DriverStats {
+            size: STATS_SIZE_V1,
+            version: STATS_VERSION,
+            driver_version,
+            open_handles,
+            pool_bytes,
+        }
+    }
+
+    /// Decodes and checks a reply received from the driver.
+    pub fn decode(bytes: &[u8]) -> Result<Self, StatsError> {
+        let (stats, _rest) = DriverStats::read_from_prefix(bytes)
+            .map_err(|_| StatsError::Truncated { got: bytes.len() })?;
+        if stats.version != STATS_VERSION {
+            return Err(StatsError::UnknownVersion(stats.version));
+        }
+        if stats.size != STATS_SIZE_V1 {
+            return Err(StatsError::BadSize(stats.size));
+        }
+        if stats.driver_version.reserved != 0 {
+            return Err(StatsError::ReservedNotZero);
+        }
+        Ok(stats)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> DriverStats {
+        DriverStats::new(DriverVersion::from_parts("1", "22", "333"), 7, 4096)
+    }
+
+    #[test]
+    fn round_trips_through_bytes() {
+        let s = sample();
+        assert_eq!(DriverStats::decode(s.as_bytes()), Ok(s));
+    }
+
+    #[test]
+    fn version_parses_at_compile_time() {
+        const V: DriverVersion = DriverVersion::from_parts("0", "10", "65535");
+        assert_eq!((V.major, V.minor, V.patch), (0, 10, 65535));
+        assert_displays(V, "0.10.65535");
+    }
+
+    /// Display without alloc: render into a fixed buffer and compare.
+    #[track_caller]
+    fn assert_displays(v: DriverVersion, expected: &str) {
+        struct W([u8; 32], usize);
+        impl core::fmt::Write for W {
+            fn write_str(&mut self, s: &str) -> core::fmt::Result {
+                self.0[self.1..self.1 + s.len()].copy_from_slice(s.as_bytes());
+                self.1 += s.len();
+                Ok(())
+            }
+        }
+        let mut w = W([0; 32], 0);
+        core::fmt::write(&mut w, format_args!("{v}")).unwrap();
+        assert_eq!(&w.0[..w.1], expected.as_bytes());
+    }
+
+    #[test]
+    fn refuses_truncated_replies() {
+        let s = sample();
+        for len in 0..size_of::<DriverStats>() {
+            assert_eq!(
+                DriverStats::decode(&s.as_bytes()[..len]),
+                Err(StatsError::Truncated { got: len })
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_other_versions_and_sizes() {
+        let mut s = sample();
+        s.version = 2;
+        assert_eq!(
+            DriverStats::decode(s.as_bytes()),
+            Err(StatsError::UnknownVersion(2))
+        );
+        let mut s = sample();
+        s.size = 24;
+        assert_eq!(
+            DriverStats::decode(s.as_bytes()),
+            Err(StatsError::BadSize(24))
+        );
+        let mut s = sample();
+        s.driver_version.reserved = 1;
+        assert_eq!(
+            DriverStats::decode(s.as_bytes()),
+            Err(StatsError::ReservedNotZero)
+        );
+    }
+}

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Builds, signs and packages the driver and the Windows programs into target/package/:
+#
+#   afunixrs.sys        the driver, test-signed (embedded Authenticode signature)
+#   afunixrs.inf        inf/afunixrs.inx stamped with version, date and architecture
+#   afunixrs.cer        the test certificate, to import on a test-signing machine
+#   afunixctl.exe       service status tool
+#   usermode-test.exe   test programs
+#
+# Also builds the Wine shim DLL (target/wine-shim/), which is for the test prefix only.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+windows_ready "Windows builds and package" || exit 0
+cd "$ROOT"
+
+say "building the driver ($DRIVER_TRIPLE, rust-lld)"
+cargo build --release -p afunix-drv --target "$DRIVER_TRIPLE"
+say "building the Windows programs ($USER_TRIPLE)"
+cargo build --release -p afunix -p usermode-test --bins --target "$USER_TRIPLE"
+say "checking the library for $DRIVER_TRIPLE too"
+cargo check --release -p afunix -p usermode-test --bins --target "$DRIVER_TRIPLE"
+
+say "building the Wine shim DLL"
+mkdir -p "$TARGET_DIR/wine-shim"
+x86_64-w64-mingw32-gcc -O2 -Wall -Wextra -Werror -shared \
+    -o "$TARGET_DIR/wine-shim/bcryptprimitives.dll" \
+    tools/wine-shim/bcryptprimitives.c tools/wine-shim/bcryptprimitives.def -ladvapi32
+
+rm -rf "$PACKAGE_DIR"
+mkdir -p "$PACKAGE_DIR"
+
+# The INF: DriverVer is the commit's date (reproducible) and the workspace version.
+version=$(sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/\1/p' Cargo.toml)
+[ -n "$version" ] || die "no version in [workspace.package]"
+date=$(git log -1 --format=%cd --date=format:%m/%d/%Y 2>/dev/null || date -u +%m/%d/%Y)
+say "stamping afunixrs.inf: DriverVer $date,$version.0, NTamd64"
+sed -e "s|\\\$DRIVERVER\\\$|$date,$version.0|g" -e 's|\$ARCH\$|amd64|g' \
+    inf/afunixrs.inx >"$PACKAGE_DIR/afunixrs.inf"
+if grep -n '\$[A-Z]*\$' "$PACKAGE_DIR/afunixrs.inf" | grep -v 'WINDOWS NT'; then
+    die "afunixrs.inf still has unstamped fields"
+fi
+
+# The test certificate: made once per checkout, kept out of git (.gitignore: /certs/).
+certs=$ROOT/certs
+if [ ! -f "$certs/afunixrs-test.key" ] || [ ! -f "$certs/afunixrs-test.crt" ]; then
+    say "creating a test-signing certificate in certs/"
+    mkdir -p "$certs"
+    openssl req -x509 -newkey rsa:3072 -sha256 -days 3650 -nodes \
+        -subj "/CN=afunix-rs test signing (not trusted anywhere)" \
+        -addext "extendedKeyUsage=codeSigning" -addext "keyUsage=digitalSignature" \
+        -keyout "$certs/afunixrs-test.key" -out "$certs/afunixrs-test.crt" 2>/dev/null
+fi
+openssl x509 -in "$certs/afunixrs-test.crt" -outform der -out "$PACKAGE_DIR/afunixrs.cer"
+
+say "signing afunixrs.sys"
+osslsigncode sign -certs "$certs/afunixrs-test.crt" -key "$certs/afunixrs-test.key" \
+    -h sha256 -n "afunix-rs AF_UNIX sockets (test build)" \
+    -in "$TARGET_DIR/$DRIVER_TRIPLE/release/afunixrs.dll" -out "$PACKAGE_DIR/afunixrs.sys" >/dev/null
+say "verifying the signature"
+osslsigncode verify -CAfile "$certs/afunixrs-test.crt" -in "$PACKAGE_DIR/afunixrs.sys" \
+    >"$TARGET_DIR/signature-verify.log" 2>&1 || {
+    cat "$TARGET_DIR/signature-verify.log"
+    die "osslsigncode verify rejected afunixrs.sys"
+}
+grep -E 'Signature verification: ok' "$TARGET_DIR/signature-verify.log"
+
+cp "$TARGET_DIR/$USER_TRIPLE/release/afunixctl.exe" "$TARGET_DIR/$USER_TRIPLE/release/usermode-test.exe" "$PACKAGE_DIR/"
+
+"$ROOT/scripts/check-driver-imports.sh" "$PACKAGE_DIR/afunixrs.sys"
+
+say "package ready in ${PACKAGE_DIR#"$ROOT"/}:"
+(cd "$PACKAGE_DIR" && ls -l)

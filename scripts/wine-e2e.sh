@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# The Wine end-to-end check: install the packaged driver through its INF, start it, and drive
+# it from our own Windows programs; then stop and uninstall it. Any failure fails the script
+# and prints the driver's debug output.
+#
+# Wine is the test kernel here: it runs the real afunixrs.sys inside winedevice.exe. What
+# passes here passed under Wine, not on Windows.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+windows_ready "Wine end-to-end" || exit 0
+source "$ROOT/scripts/wine-prefix.sh"
+
+for f in afunixrs.sys afunixrs.inf afunixctl.exe usermode-test.exe; do
+    [ -f "$PACKAGE_DIR/$f" ] || die "target/package/$f is missing: run \`cargo make package\` first"
+done
+
+LOG=$WINE_LOG_DIR/driver.log
+: >"$LOG"
+ctl=$PACKAGE_DIR/afunixctl.exe
+tests=$PACKAGE_DIR/usermode-test.exe
+inf=$PACKAGE_DIR/afunixrs.inf
+
+on_exit() {
+    local status=$?
+    if [ "$status" -ne 0 ]; then
+        printf '\n---- driver debug output (%s) ----\n' "${LOG#"$ROOT"/}"
+        grep -a 'afunixrs' "$LOG" || echo "(the driver printed nothing)"
+        printf -- '---- end of driver output; full Wine log: %s ----\n' "${LOG#"$ROOT"/}"
+        wine sc stop afunixrs >/dev/null 2>&1 || true
+        wine sc delete afunixrs >/dev/null 2>&1 || true
+    fi
+    wine_session_end
+    exit "$status"
+}
+trap on_exit EXIT
+
+# expect_status CODE PATTERN: afunixctl status exits with CODE and prints PATTERN.
+expect_status() {
+    local want=$1 pattern=$2 got out
+    set +e
+    out=$(wine "$ctl" status 2>&1)
+    got=$?
+    set -e
+    printf '%s\n' "$out" | sed 's/^/    | /'
+    [ "$got" -eq "$want" ] || die "afunixctl status exited $got, expected $want"
+    grep -q -- "$pattern" <<<"$out" || die "afunixctl status did not say: $pattern"
+}
+
+wine_prefix_ready
+wine_session_start "$LOG"
+
+# A run that was interrupted may have left the service behind in the prefix.
+if wine sc query afunixrs >/dev/null 2>&1; then
+    say "removing a service left by an earlier run"
+    wine sc stop afunixrs >/dev/null 2>&1 || true
+    wine sc delete afunixrs >/dev/null 2>&1 || true
+fi
+rm -f "$WINEPREFIX/drive_c/windows/system32/drivers/afunixrs.sys"
+
+say "before installing: afunixctl status must say the service is missing"
+expect_status 1 "the service afunixrs is not installed"
+
+say "installing through the INF (setupapi InstallHinfSection DefaultInstall)"
+wine rundll32 setupapi.dll,InstallHinfSection DefaultInstall 128 "$(winpath "$inf")"
+[ -f "$WINEPREFIX/drive_c/windows/system32/drivers/afunixrs.sys" ] ||
+    die "the INF did not copy afunixrs.sys to system32\\drivers"
+cmp -s "$PACKAGE_DIR/afunixrs.sys" "$WINEPREFIX/drive_c/windows/system32/drivers/afunixrs.sys" ||
+    die "the installed afunixrs.sys differs from the package's"
+expect_status 1 "STATE              : 1  STOPPED"
+
+say "starting the driver"
+wine sc start afunixrs >/dev/null
+say "afunixctl status (the service must be RUNNING and the driver must answer)"
+expect_status 0 "STATE              : 4  RUNNING"
+out=$(wine "$ctl" status)
+grep -q "OPEN_HANDLES       : 1" <<<"$out" || die "STATS should count afunixctl's own handle"
+grep -q "BINARY_PATH_NAME   : .*afunixrs.sys" <<<"$out" || die "no binary path from the SCM"
+
+say "afunixctl status --json"
+wine "$ctl" status --json >"$WINE_LOG_DIR/status.json"
+version=$(sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml")
+python3 - "$version" "$WINE_LOG_DIR/status.json" <<'PY' || die "afunixctl status --json disagrees with the driver"
+import json, sys
+report = json.load(open(sys.argv[2]))
+assert report["error"] is None, report["error"]
+assert report["service"]["state"] == 4, report["service"]
+assert report["service"]["service_type"] == 1, report["service"]
+assert report["driver"]["version"] == sys.argv[1], (report["driver"], sys.argv[1])
+assert report["driver"]["stats_version"] == 1
+assert report["driver"]["open_handles"] == 1
+print("    json: service RUNNING, driver", report["driver"]["version"], "answered")
+PY
+
+say "usermode-test smoke"
+wine "$tests" smoke | sed 's/^/    | /'
+[ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test smoke failed"
+
+say "stopping the driver"
+wine sc stop afunixrs >/dev/null
+expect_status 1 "the service afunixrs is STOPPED"
+
+say "uninstalling through the INF (DefaultUninstall)"
+wine rundll32 setupapi.dll,InstallHinfSection DefaultUninstall 128 "$(winpath "$inf")"
+expect_status 1 "the service afunixrs is not installed"
+[ ! -e "$WINEPREFIX/drive_c/windows/system32/drivers/afunixrs.sys" ] ||
+    die "DefaultUninstall left afunixrs.sys in system32\\drivers"
+
+grep -aq 'afunixrs: loaded' "$LOG" || die "the driver never printed its load line"
+grep -aq 'afunixrs: unloaded' "$LOG" || die "DriverUnload never ran"
+grep -aq 'afunixrs: device DACL set and read back' "$LOG" || die "the driver did not confirm its device DACL"
+say "driver output:"
+grep -a 'afunixrs:' "$LOG" | sed 's/^/    | /'
+say "Wine end-to-end: PASSED (installed by INF, started, status RUNNING, smoke OK, stopped, uninstalled)"
