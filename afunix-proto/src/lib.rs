@@ -25,6 +25,7 @@
 pub mod ioctl;
 pub mod names;
 pub mod security;
+pub mod socketfile;
 pub mod stats;
 
 pub use ioctl::{IOCTL_AFUNIX_STATS, ctl_code};
