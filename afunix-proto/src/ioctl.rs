@@ -30,14 +30,100 @@ pub const fn method_of(code: u32) -> u32 {
 /// The first function number available to vendors.
 const FUNCTION_BASE: u32 = 0x800;
 
+// Only evaluated in consts, where an overflow fails the build.
+#[allow(clippy::arithmetic_side_effects)]
+const fn buffered(function: u32) -> u32 {
+    ctl_code(
+        FILE_DEVICE_AFUNIX,
+        FUNCTION_BASE + function,
+        METHOD_BUFFERED,
+        FILE_ANY_ACCESS,
+    )
+}
+
 /// Driver statistics: output is a [`crate::DriverStats`]; no input. Anyone who can open the
 /// device may ask, so it needs no particular access.
-pub const IOCTL_AFUNIX_STATS: u32 = ctl_code(
+pub const IOCTL_AFUNIX_STATS: u32 = buffered(0);
+
+// Socket requests; their inputs and outputs are the structs of `crate::wire`. Requests that
+// only move small structs are METHOD_BUFFERED: the I/O manager copies them into and out of a
+// system buffer, so the driver never touches user memory for them, and a request that pends
+// keeps its system buffer until it completes. Every handle opened on the device may issue
+// them (FILE_ANY_ACCESS): what a socket may do is decided by its state.
+
+/// SOCKET: makes a freshly opened handle a socket. In: [`crate::wire::SocketIn`].
+pub const IOCTL_AFUNIX_SOCKET: u32 = buffered(1);
+/// BIND. In: [`crate::wire::AddressIn`] + the NT path (UTF-16) for pathname sockets.
+pub const IOCTL_AFUNIX_BIND: u32 = buffered(2);
+/// LISTEN. In: [`crate::wire::ListenIn`].
+pub const IOCTL_AFUNIX_LISTEN: u32 = buffered(3);
+/// CONNECT; may pend. In: as BIND.
+pub const IOCTL_AFUNIX_CONNECT: u32 = buffered(4);
+/// ACCEPT, AcceptEx-style; may pend. In: [`crate::wire::HandleIn`] naming the accepting
+/// socket; out: [`crate::wire::AddressOut`], the peer's address.
+pub const IOCTL_AFUNIX_ACCEPT: u32 = buffered(5);
+/// SHUTDOWN. In: [`crate::wire::ShutdownIn`].
+pub const IOCTL_AFUNIX_SHUTDOWN: u32 = buffered(6);
+/// GETSOCKNAME. In: [`crate::wire::EmptyIn`]; out: [`crate::wire::AddressOut`].
+pub const IOCTL_AFUNIX_GETSOCKNAME: u32 = buffered(7);
+/// GETPEERNAME. In: [`crate::wire::EmptyIn`]; out: [`crate::wire::AddressOut`].
+pub const IOCTL_AFUNIX_GETPEERNAME: u32 = buffered(8);
+/// GETSOCKOPT. In: [`crate::wire::SockoptIn`] (value ignored); out: [`crate::wire::IntOut`].
+pub const IOCTL_AFUNIX_GETSOCKOPT: u32 = buffered(9);
+/// SETSOCKOPT. In: [`crate::wire::SockoptIn`].
+pub const IOCTL_AFUNIX_SETSOCKOPT: u32 = buffered(10);
+/// FIONBIO. In: [`crate::wire::FionbioIn`].
+pub const IOCTL_AFUNIX_FIONBIO: u32 = buffered(11);
+/// FIONREAD. In: [`crate::wire::EmptyIn`]; out: [`crate::wire::IntOut`].
+pub const IOCTL_AFUNIX_FIONREAD: u32 = buffered(12);
+/// PEERCRED. In: [`crate::wire::EmptyIn`]; out: [`crate::wire::PeerCredOut`].
+pub const IOCTL_AFUNIX_PEERCRED: u32 = buffered(13);
+/// SOCKETPAIR: connects this socket and the one whose handle is passed in.
+/// In: [`crate::wire::HandleIn`].
+pub const IOCTL_AFUNIX_SOCKETPAIR: u32 = buffered(14);
+/// POLL over many sockets with a timeout; pends until one is ready or the time is up.
+/// In: [`crate::wire::PollIn`] + entries; out: the same bytes with `revents` filled.
+pub const IOCTL_AFUNIX_POLL: u32 = buffered(15);
+/// SEND with flags; may pend. METHOD_IN_DIRECT: the input buffer is a
+/// [`crate::wire::DataIn`]; the data is the "output" buffer, which the I/O manager locks and
+/// describes with an MDL, so the driver copies from the sender's pages straight into the
+/// receiver's (one copy).
+pub const IOCTL_AFUNIX_SEND: u32 = ctl_code(
     FILE_DEVICE_AFUNIX,
-    FUNCTION_BASE,
-    METHOD_BUFFERED,
+    FUNCTION_BASE + 16,
+    METHOD_IN_DIRECT,
     FILE_ANY_ACCESS,
 );
+/// RECV with flags; may pend. METHOD_OUT_DIRECT: input [`crate::wire::DataIn`]; the data
+/// lands in the MDL-described output buffer.
+pub const IOCTL_AFUNIX_RECV: u32 = ctl_code(
+    FILE_DEVICE_AFUNIX,
+    FUNCTION_BASE + 17,
+    METHOD_OUT_DIRECT,
+    FILE_ANY_ACCESS,
+);
+
+/// Every IOCTL the driver defines.
+pub const ALL_IOCTLS: [u32; 18] = [
+    IOCTL_AFUNIX_STATS,
+    IOCTL_AFUNIX_SOCKET,
+    IOCTL_AFUNIX_BIND,
+    IOCTL_AFUNIX_LISTEN,
+    IOCTL_AFUNIX_CONNECT,
+    IOCTL_AFUNIX_ACCEPT,
+    IOCTL_AFUNIX_SHUTDOWN,
+    IOCTL_AFUNIX_GETSOCKNAME,
+    IOCTL_AFUNIX_GETPEERNAME,
+    IOCTL_AFUNIX_GETSOCKOPT,
+    IOCTL_AFUNIX_SETSOCKOPT,
+    IOCTL_AFUNIX_FIONBIO,
+    IOCTL_AFUNIX_FIONREAD,
+    IOCTL_AFUNIX_PEERCRED,
+    IOCTL_AFUNIX_SOCKETPAIR,
+    IOCTL_AFUNIX_POLL,
+    IOCTL_AFUNIX_SEND,
+    IOCTL_AFUNIX_RECV,
+];
 
 #[cfg(test)]
 mod tests {
@@ -54,6 +140,22 @@ mod tests {
             ctl_code(0x7, 0, METHOD_BUFFERED, FILE_ANY_ACCESS),
             0x0007_0000
         );
+    }
+
+    #[test]
+    fn codes_are_distinct_and_use_the_intended_methods() {
+        for (i, a) in ALL_IOCTLS.iter().enumerate() {
+            assert_eq!(a >> 16, FILE_DEVICE_AFUNIX);
+            for b in &ALL_IOCTLS[i + 1..] {
+                assert_ne!(a, b);
+            }
+            let expected = match *a {
+                IOCTL_AFUNIX_SEND => METHOD_IN_DIRECT,
+                IOCTL_AFUNIX_RECV => METHOD_OUT_DIRECT,
+                _ => METHOD_BUFFERED,
+            };
+            assert_eq!(method_of(*a), expected, "{a:#x}");
+        }
     }
 
     #[test]

@@ -22,11 +22,16 @@
     )
 )]
 
+extern crate alloc;
+
+pub mod decode;
+pub mod encode;
 pub mod ioctl;
 pub mod names;
 pub mod security;
 pub mod socketfile;
 pub mod stats;
+pub mod wire;
 
 pub use ioctl::{IOCTL_AFUNIX_STATS, ctl_code};
 pub use stats::{DriverStats, DriverVersion, STATS_VERSION};

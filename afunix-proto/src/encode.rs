@@ -1,0 +1,163 @@
+//! Building requests in user mode: the inverse of [`crate::decode`].
+
+use alloc::vec::Vec;
+
+use zerocopy::IntoBytes;
+
+use crate::wire::*;
+
+/// Why a request could not be built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EncodeError {
+    /// The address is longer than `sizeof(struct sockaddr_un)` (110 bytes).
+    AddressTooLong,
+    /// The NT path is longer than a `UNICODE_STRING` can hold.
+    PathTooLong,
+    /// More sockets than one POLL takes.
+    TooManyEntries,
+    /// No memory for the request.
+    NoMemory,
+}
+
+fn header() -> (u16, u16) {
+    (WIRE_VERSION, 0)
+}
+
+/// Helpers for the fixed requests.
+pub fn empty() -> EmptyIn {
+    let (version, reserved) = header();
+    EmptyIn { version, reserved }
+}
+
+pub fn socket(sock_type: u32, nonblocking: bool) -> SocketIn {
+    let (version, reserved) = header();
+    SocketIn {
+        version,
+        reserved,
+        sock_type,
+        flags: if nonblocking { SOCKET_FLAG_NONBLOCK } else { 0 },
+    }
+}
+
+pub fn listen(backlog: i32) -> ListenIn {
+    let (version, reserved) = header();
+    ListenIn {
+        version,
+        reserved,
+        backlog,
+    }
+}
+
+pub fn handle(handle: u64) -> HandleIn {
+    let (version, reserved) = header();
+    HandleIn {
+        version,
+        reserved,
+        reserved2: 0,
+        handle,
+    }
+}
+
+pub fn shutdown(how: i32) -> ShutdownIn {
+    let (version, reserved) = header();
+    ShutdownIn {
+        version,
+        reserved,
+        how,
+    }
+}
+
+pub fn sockopt(level: i32, name: i32, value: i32) -> SockoptIn {
+    let (version, reserved) = header();
+    SockoptIn {
+        version,
+        reserved,
+        level,
+        name,
+        value,
+    }
+}
+
+pub fn fionbio(nonblocking: bool) -> FionbioIn {
+    let (version, reserved) = header();
+    FionbioIn {
+        version,
+        reserved,
+        enable: u32::from(nonblocking),
+    }
+}
+
+pub fn data(flags: u32) -> DataIn {
+    let (version, reserved) = header();
+    DataIn {
+        version,
+        reserved,
+        flags,
+    }
+}
+
+/// BIND or CONNECT: the `sockaddr_un` as given, and for a pathname address its absolute NT
+/// path as UTF-16 (no terminator).
+pub fn address(sockaddr: &[u8], nt_path: &[u16]) -> Result<Vec<u8>, EncodeError> {
+    if sockaddr.len() > SOCKADDR_UN_LEN {
+        return Err(EncodeError::AddressTooLong);
+    }
+    let path_bytes = nt_path
+        .len()
+        .checked_mul(2)
+        .filter(|&n| n <= MAX_NT_PATH_BYTES)
+        .ok_or(EncodeError::PathTooLong)?;
+    let mut addr = [0u8; SOCKADDR_UN_LEN];
+    for (slot, byte) in addr.iter_mut().zip(sockaddr) {
+        *slot = *byte;
+    }
+    let (version, reserved) = header();
+    let fixed = AddressIn {
+        version,
+        reserved,
+        addr_len: u32::try_from(sockaddr.len()).map_err(|_| EncodeError::AddressTooLong)?,
+        path_len: u32::try_from(path_bytes).map_err(|_| EncodeError::PathTooLong)?,
+        addr,
+        reserved2: [0; 2],
+    };
+    let mut out = Vec::new();
+    out.try_reserve_exact(core::mem::size_of::<AddressIn>().saturating_add(path_bytes))
+        .map_err(|_| EncodeError::NoMemory)?;
+    out.extend_from_slice(fixed.as_bytes());
+    for unit in nt_path {
+        out.extend_from_slice(&unit.to_le_bytes());
+    }
+    Ok(out)
+}
+
+/// POLL over `entries` (handle, events), waiting `timeout_ms` (negative: for ever).
+pub fn poll(entries: &[(u64, u32)], timeout_ms: i64) -> Result<Vec<u8>, EncodeError> {
+    if entries.is_empty() || entries.len() > POLL_MAX_ENTRIES {
+        return Err(EncodeError::TooManyEntries);
+    }
+    let (version, reserved) = header();
+    let fixed = PollIn {
+        version,
+        reserved,
+        count: u32::try_from(entries.len()).map_err(|_| EncodeError::TooManyEntries)?,
+        timeout_ms,
+    };
+    let mut out = Vec::new();
+    let len = core::mem::size_of::<PollEntry>()
+        .saturating_mul(entries.len())
+        .saturating_add(core::mem::size_of::<PollIn>());
+    out.try_reserve_exact(len)
+        .map_err(|_| EncodeError::NoMemory)?;
+    out.extend_from_slice(fixed.as_bytes());
+    for &(handle, events) in entries {
+        out.extend_from_slice(
+            PollEntry {
+                handle,
+                events,
+                revents: 0,
+            }
+            .as_bytes(),
+        );
+    }
+    Ok(out)
+}

@@ -1,0 +1,280 @@
+//! The request and reply structs that cross between user mode and the driver.
+//!
+//! All are `#[repr(C)]`, native-endian (both sides are x86-64), with every field's offset and
+//! every struct's size asserted below. Inputs start with `version` (= [`WIRE_VERSION`]) and a
+//! reserved `u16` that must be zero; a later layout raises the version. Decoding and its
+//! checks are in [`crate::decode`].
+
+use core::mem::{offset_of, size_of};
+
+use static_assertions::const_assert_eq;
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+/// The layout version of every request struct.
+pub const WIRE_VERSION: u16 = 1;
+
+/// `sizeof(struct sockaddr_un)`: family + 108 bytes of `sun_path`.
+pub const SOCKADDR_UN_LEN: usize = 110;
+
+/// Room for a reported address: Linux reports up to 111 bytes for a 108-byte pathname (it
+/// counts the NUL it writes past `sun_path`), so a reply carries 112.
+pub const ADDRESS_OUT_BYTES: usize = 112;
+
+/// The longest NT path BIND and CONNECT take, in bytes: `UNICODE_STRING` lengths are u16, so
+/// 32767 UTF-16 units.
+pub const MAX_NT_PATH_BYTES: usize = 32_766;
+
+/// The most sockets one POLL may name.
+pub const POLL_MAX_ENTRIES: usize = 1024;
+
+/// `SECURITY_MAX_SID_SIZE`.
+pub const MAX_SID_BYTES: usize = 68;
+
+/// SOCKET's flags: start in non-blocking mode (`SOCK_NONBLOCK`).
+pub const SOCKET_FLAG_NONBLOCK: u32 = 1;
+
+/// Message flags, with Linux's values.
+pub const MSG_OOB: u32 = 0x1;
+pub const MSG_PEEK: u32 = 0x2;
+pub const MSG_DONTWAIT: u32 = 0x40;
+pub const MSG_WAITALL: u32 = 0x100;
+pub const MSG_NOSIGNAL: u32 = 0x4000;
+
+/// A request that carries nothing but its version.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct EmptyIn {
+    pub version: u16,
+    pub reserved: u16,
+}
+
+/// SOCKET.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct SocketIn {
+    pub version: u16,
+    pub reserved: u16,
+    /// Linux's `SOCK_*` number: 1 stream.
+    pub sock_type: u32,
+    /// [`SOCKET_FLAG_NONBLOCK`].
+    pub flags: u32,
+}
+
+/// BIND and CONNECT; followed by `path_len` bytes of UTF-16LE NT path.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct AddressIn {
+    pub version: u16,
+    pub reserved: u16,
+    /// How many bytes of `addr` the caller passed as `addrlen` (at most 110).
+    pub addr_len: u32,
+    /// Bytes of NT path that follow this struct: the absolute path of a pathname socket's
+    /// file (`\??\C:\...`), resolved in user mode where the current directory is known.
+    /// Zero for abstract names and autobind.
+    pub path_len: u32,
+    /// The `sockaddr_un` exactly as the program gave it.
+    pub addr: [u8; SOCKADDR_UN_LEN],
+    pub reserved2: [u8; 2],
+}
+
+/// LISTEN.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct ListenIn {
+    pub version: u16,
+    pub reserved: u16,
+    pub backlog: i32,
+}
+
+/// ACCEPT (the accepting socket) and SOCKETPAIR (the second socket).
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct HandleIn {
+    pub version: u16,
+    pub reserved: u16,
+    pub reserved2: u32,
+    /// A handle, in the caller's process, to another socket opened on the device.
+    pub handle: u64,
+}
+
+/// SHUTDOWN.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct ShutdownIn {
+    pub version: u16,
+    pub reserved: u16,
+    /// `SHUT_RD` 0, `SHUT_WR` 1, `SHUT_RDWR` 2.
+    pub how: i32,
+}
+
+/// GETSOCKOPT and SETSOCKOPT (integer options; `value` is ignored by GETSOCKOPT).
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct SockoptIn {
+    pub version: u16,
+    pub reserved: u16,
+    pub level: i32,
+    pub name: i32,
+    pub value: i32,
+}
+
+/// FIONBIO.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct FionbioIn {
+    pub version: u16,
+    pub reserved: u16,
+    /// Non-zero: non-blocking.
+    pub enable: u32,
+}
+
+/// SEND and RECV.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct DataIn {
+    pub version: u16,
+    pub reserved: u16,
+    /// `MSG_*` flags.
+    pub flags: u32,
+}
+
+/// POLL; followed by `count` [`PollEntry`]s.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct PollIn {
+    pub version: u16,
+    pub reserved: u16,
+    pub count: u32,
+    /// Milliseconds; negative waits for ever, zero does not wait.
+    pub timeout_ms: i64,
+}
+
+/// One socket of a POLL.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct PollEntry {
+    pub handle: u64,
+    /// `POLL*` bits asked for (Linux values).
+    pub events: u32,
+    /// Bits that are true, filled in by the driver.
+    pub revents: u32,
+}
+
+/// A reported address: `getsockname`, `getpeername`, `accept`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct AddressOut {
+    /// The length Linux reports (may be 111 for a 108-byte path).
+    pub addr_len: u32,
+    pub reserved: u32,
+    /// The `sockaddr_un`, `min(addr_len, 112)` bytes of it meaningful.
+    pub addr: [u8; ADDRESS_OUT_BYTES],
+}
+
+/// An integer reply: GETSOCKOPT, FIONREAD.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct IntOut {
+    pub value: i32,
+    pub reserved: u32,
+}
+
+/// PEERCRED.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct PeerCredOut {
+    pub pid: u32,
+    pub sid_len: u32,
+    pub sid: [u8; MAX_SID_BYTES],
+}
+
+const_assert_eq!(size_of::<EmptyIn>(), 4);
+const_assert_eq!(size_of::<SocketIn>(), 12);
+const_assert_eq!(offset_of!(SocketIn, sock_type), 4);
+const_assert_eq!(offset_of!(SocketIn, flags), 8);
+const_assert_eq!(size_of::<AddressIn>(), 124);
+const_assert_eq!(offset_of!(AddressIn, addr_len), 4);
+const_assert_eq!(offset_of!(AddressIn, path_len), 8);
+const_assert_eq!(offset_of!(AddressIn, addr), 12);
+const_assert_eq!(offset_of!(AddressIn, reserved2), 122);
+const_assert_eq!(size_of::<ListenIn>(), 8);
+const_assert_eq!(size_of::<HandleIn>(), 16);
+const_assert_eq!(offset_of!(HandleIn, handle), 8);
+const_assert_eq!(size_of::<ShutdownIn>(), 8);
+const_assert_eq!(size_of::<SockoptIn>(), 16);
+const_assert_eq!(offset_of!(SockoptIn, value), 12);
+const_assert_eq!(size_of::<FionbioIn>(), 8);
+const_assert_eq!(size_of::<DataIn>(), 8);
+const_assert_eq!(size_of::<PollIn>(), 16);
+const_assert_eq!(offset_of!(PollIn, timeout_ms), 8);
+const_assert_eq!(size_of::<PollEntry>(), 16);
+const_assert_eq!(offset_of!(PollEntry, revents), 12);
+const_assert_eq!(size_of::<AddressOut>(), 120);
+const_assert_eq!(offset_of!(AddressOut, addr), 8);
+const_assert_eq!(size_of::<IntOut>(), 8);
+const_assert_eq!(size_of::<PeerCredOut>(), 76);
+const_assert_eq!(offset_of!(PeerCredOut, sid), 8);
+
+impl AddressOut {
+    /// A reply for a `sockaddr_un` of `reported_len` bytes (of which up to 112 are kept).
+    pub fn new(sockaddr: &[u8], reported_len: usize) -> AddressOut {
+        let mut addr = [0u8; ADDRESS_OUT_BYTES];
+        for (slot, byte) in addr.iter_mut().zip(sockaddr) {
+            *slot = *byte;
+        }
+        AddressOut {
+            addr_len: u32::try_from(reported_len).unwrap_or(u32::MAX),
+            reserved: 0,
+            addr,
+        }
+    }
+
+    /// The address bytes a caller with an unbounded buffer would receive.
+    pub fn sockaddr(&self) -> &[u8] {
+        let len = usize::try_from(self.addr_len)
+            .unwrap_or(usize::MAX)
+            .min(ADDRESS_OUT_BYTES);
+        self.addr.get(..len).unwrap_or(&self.addr)
+    }
+}
+
+impl PeerCredOut {
+    pub fn new(pid: u32, sid: &[u8]) -> Option<PeerCredOut> {
+        let mut out = [0u8; MAX_SID_BYTES];
+        out.get_mut(..sid.len())?.copy_from_slice(sid);
+        Some(PeerCredOut {
+            pid,
+            sid_len: u32::try_from(sid.len()).ok()?,
+            sid: out,
+        })
+    }
+
+    pub fn sid(&self) -> &[u8] {
+        let len = usize::try_from(self.sid_len)
+            .unwrap_or(usize::MAX)
+            .min(MAX_SID_BYTES);
+        self.sid.get(..len).unwrap_or(&self.sid)
+    }
+}

@@ -1,0 +1,427 @@
+//! The request decoder against everything a hostile or buggy caller can send.
+
+use afunix_proto::decode::{DecodeError, MsgFlags, Request, decode};
+use afunix_proto::encode;
+use afunix_proto::ioctl::*;
+use afunix_proto::wire::*;
+use proptest::prelude::*;
+use zerocopy::IntoBytes;
+
+const BIG: usize = 4096;
+
+fn sockaddr_path(path: &[u8]) -> Vec<u8> {
+    let mut a = 1u16.to_ne_bytes().to_vec();
+    a.extend_from_slice(path);
+    a
+}
+
+fn utf16(s: &str) -> Vec<u16> {
+    s.encode_utf16().collect()
+}
+
+#[test]
+fn fixed_requests_round_trip() {
+    let cases: Vec<(u32, Vec<u8>, Request<'static>)> = vec![
+        (
+            IOCTL_AFUNIX_SOCKET,
+            encode::socket(1, true).as_bytes().to_vec(),
+            Request::Socket {
+                sock_type: 1,
+                nonblocking: true,
+            },
+        ),
+        (
+            IOCTL_AFUNIX_LISTEN,
+            encode::listen(-3).as_bytes().to_vec(),
+            Request::Listen { backlog: -3 },
+        ),
+        (
+            IOCTL_AFUNIX_ACCEPT,
+            encode::handle(0x1234).as_bytes().to_vec(),
+            Request::Accept { handle: 0x1234 },
+        ),
+        (
+            IOCTL_AFUNIX_SOCKETPAIR,
+            encode::handle(8).as_bytes().to_vec(),
+            Request::SocketPair { handle: 8 },
+        ),
+        (
+            IOCTL_AFUNIX_SHUTDOWN,
+            encode::shutdown(2).as_bytes().to_vec(),
+            Request::Shutdown { how: 2 },
+        ),
+        (
+            IOCTL_AFUNIX_GETSOCKNAME,
+            encode::empty().as_bytes().to_vec(),
+            Request::GetSockName,
+        ),
+        (
+            IOCTL_AFUNIX_GETPEERNAME,
+            encode::empty().as_bytes().to_vec(),
+            Request::GetPeerName,
+        ),
+        (
+            IOCTL_AFUNIX_GETSOCKOPT,
+            encode::sockopt(1, 7, 0).as_bytes().to_vec(),
+            Request::GetSockOpt { level: 1, name: 7 },
+        ),
+        (
+            IOCTL_AFUNIX_SETSOCKOPT,
+            encode::sockopt(1, 8, 4096).as_bytes().to_vec(),
+            Request::SetSockOpt {
+                level: 1,
+                name: 8,
+                value: 4096,
+            },
+        ),
+        (
+            IOCTL_AFUNIX_FIONBIO,
+            encode::fionbio(true).as_bytes().to_vec(),
+            Request::Fionbio { nonblocking: true },
+        ),
+        (
+            IOCTL_AFUNIX_FIONREAD,
+            encode::empty().as_bytes().to_vec(),
+            Request::Fionread,
+        ),
+        (
+            IOCTL_AFUNIX_PEERCRED,
+            encode::empty().as_bytes().to_vec(),
+            Request::PeerCred,
+        ),
+        (
+            IOCTL_AFUNIX_SEND,
+            encode::data(MSG_DONTWAIT).as_bytes().to_vec(),
+            Request::Send {
+                flags: MsgFlags(MSG_DONTWAIT),
+            },
+        ),
+        (
+            IOCTL_AFUNIX_RECV,
+            encode::data(MSG_PEEK | MSG_WAITALL).as_bytes().to_vec(),
+            Request::Recv {
+                flags: MsgFlags(MSG_PEEK | MSG_WAITALL),
+            },
+        ),
+        (IOCTL_AFUNIX_STATS, vec![], Request::Stats),
+    ];
+    for (code, bytes, expected) in cases {
+        assert_eq!(decode(code, &bytes, BIG), Ok(expected), "{code:#x}");
+    }
+}
+
+#[test]
+fn every_fixed_request_refuses_wrong_sizes_versions_and_reserved_bits() {
+    let cases: Vec<(u32, Vec<u8>)> = vec![
+        (
+            IOCTL_AFUNIX_SOCKET,
+            encode::socket(1, false).as_bytes().to_vec(),
+        ),
+        (IOCTL_AFUNIX_LISTEN, encode::listen(5).as_bytes().to_vec()),
+        (IOCTL_AFUNIX_ACCEPT, encode::handle(4).as_bytes().to_vec()),
+        (
+            IOCTL_AFUNIX_SOCKETPAIR,
+            encode::handle(4).as_bytes().to_vec(),
+        ),
+        (
+            IOCTL_AFUNIX_SHUTDOWN,
+            encode::shutdown(0).as_bytes().to_vec(),
+        ),
+        (
+            IOCTL_AFUNIX_GETSOCKNAME,
+            encode::empty().as_bytes().to_vec(),
+        ),
+        (
+            IOCTL_AFUNIX_GETSOCKOPT,
+            encode::sockopt(1, 7, 0).as_bytes().to_vec(),
+        ),
+        (
+            IOCTL_AFUNIX_SETSOCKOPT,
+            encode::sockopt(1, 7, 0).as_bytes().to_vec(),
+        ),
+        (
+            IOCTL_AFUNIX_FIONBIO,
+            encode::fionbio(false).as_bytes().to_vec(),
+        ),
+        (IOCTL_AFUNIX_FIONREAD, encode::empty().as_bytes().to_vec()),
+        (IOCTL_AFUNIX_PEERCRED, encode::empty().as_bytes().to_vec()),
+        (IOCTL_AFUNIX_SEND, encode::data(0).as_bytes().to_vec()),
+        (IOCTL_AFUNIX_RECV, encode::data(0).as_bytes().to_vec()),
+    ];
+    for (code, good) in cases {
+        for cut in 0..good.len() {
+            assert_eq!(
+                decode(code, &good[..cut], BIG),
+                Err(DecodeError::Truncated),
+                "{code:#x} cut {cut}"
+            );
+        }
+        let mut longer = good.clone();
+        longer.push(0);
+        assert_eq!(
+            decode(code, &longer, BIG),
+            Err(DecodeError::Oversized),
+            "{code:#x}"
+        );
+        let mut v2 = good.clone();
+        v2[0] = 2;
+        assert_eq!(
+            decode(code, &v2, BIG),
+            Err(DecodeError::Version(2)),
+            "{code:#x}"
+        );
+        let mut reserved = good.clone();
+        reserved[2] = 1;
+        assert_eq!(
+            decode(code, &reserved, BIG),
+            Err(DecodeError::Reserved),
+            "{code:#x}"
+        );
+        // Errors map to EINVAL, as every malformed request does.
+        assert_eq!(DecodeError::Truncated.errno(), 22);
+    }
+    let mut handle = encode::handle(4);
+    handle.reserved2 = 9;
+    assert_eq!(
+        decode(IOCTL_AFUNIX_ACCEPT, handle.as_bytes(), BIG),
+        Err(DecodeError::Reserved)
+    );
+    let bad_flags = SocketIn {
+        flags: 2,
+        ..encode::socket(1, false)
+    };
+    assert_eq!(
+        decode(IOCTL_AFUNIX_SOCKET, bad_flags.as_bytes(), BIG),
+        Err(DecodeError::Reserved)
+    );
+}
+
+#[test]
+fn replies_need_room() {
+    let empty = encode::empty();
+    assert_eq!(
+        decode(IOCTL_AFUNIX_GETSOCKNAME, empty.as_bytes(), 119),
+        Err(DecodeError::OutputTooSmall)
+    );
+    assert_eq!(
+        decode(IOCTL_AFUNIX_PEERCRED, empty.as_bytes(), 75),
+        Err(DecodeError::OutputTooSmall)
+    );
+    assert_eq!(
+        decode(IOCTL_AFUNIX_FIONREAD, empty.as_bytes(), 7),
+        Err(DecodeError::OutputTooSmall)
+    );
+    assert_eq!(
+        decode(IOCTL_AFUNIX_ACCEPT, encode::handle(1).as_bytes(), 0),
+        Err(DecodeError::OutputTooSmall)
+    );
+    assert_eq!(
+        decode(IOCTL_AFUNIX_STATS, &[], 31),
+        Err(DecodeError::OutputTooSmall)
+    );
+    // SEND and RECV data may be any length, zero included.
+    assert!(decode(IOCTL_AFUNIX_RECV, encode::data(0).as_bytes(), 0).is_ok());
+}
+
+#[test]
+fn unknown_ioctls_are_enotty() {
+    let err = decode(0xAF05_3FFC, &[], BIG).unwrap_err();
+    assert_eq!(err, DecodeError::UnknownIoctl(0xAF05_3FFC));
+    assert_eq!(err.errno(), 25);
+}
+
+#[test]
+fn pathname_addresses_carry_their_nt_path() {
+    let sockaddr = sockaddr_path(b"/tmp/s\0");
+    let path = utf16(r"\??\C:\tmp\s");
+    let bytes = encode::address(&sockaddr, &path).unwrap();
+    let Ok(Request::Bind(a)) = decode(IOCTL_AFUNIX_BIND, &bytes, 0) else {
+        panic!("not a bind")
+    };
+    assert_eq!(a.sockaddr, &sockaddr[..]);
+    assert_eq!(a.nt_path.unwrap().units().collect::<Vec<_>>(), path);
+    let Ok(Request::Connect(c)) = decode(IOCTL_AFUNIX_CONNECT, &bytes, 0) else {
+        panic!("not a connect")
+    };
+    assert_eq!(c, a);
+}
+
+#[test]
+fn abstract_and_autobind_addresses_have_no_path() {
+    let abstract_addr = sockaddr_path(b"\0name\0with nul");
+    let bytes = encode::address(&abstract_addr, &[]).unwrap();
+    let Ok(Request::Bind(a)) = decode(IOCTL_AFUNIX_BIND, &bytes, 0) else {
+        panic!()
+    };
+    assert_eq!((a.sockaddr, a.nt_path), (&abstract_addr[..], None));
+    let autobind = 1u16.to_ne_bytes();
+    let bytes = encode::address(&autobind, &[]).unwrap();
+    assert!(
+        matches!(decode(IOCTL_AFUNIX_BIND, &bytes, 0), Ok(Request::Bind(a)) if a.sockaddr.len() == 2)
+    );
+    // An abstract name with a path attached is refused: nothing rides along unchecked.
+    let bytes = encode::address(&abstract_addr, &utf16("x")).unwrap();
+    assert_eq!(
+        decode(IOCTL_AFUNIX_BIND, &bytes, 0),
+        Err(DecodeError::NtPath)
+    );
+}
+
+#[test]
+fn bad_paths_are_refused() {
+    let sockaddr = sockaddr_path(b"/tmp/s");
+    // No NT path for a pathname.
+    let bytes = encode::address(&sockaddr, &[]).unwrap();
+    assert_eq!(
+        decode(IOCTL_AFUNIX_BIND, &bytes, 0),
+        Err(DecodeError::NtPath)
+    );
+    // A NUL inside, or an unpaired surrogate.
+    for bad in [vec![0x41, 0, 0x42], vec![0xD800, 0x41]] {
+        let bytes = encode::address(&sockaddr, &bad).unwrap();
+        assert_eq!(
+            decode(IOCTL_AFUNIX_BIND, &bytes, 0),
+            Err(DecodeError::NtPath)
+        );
+    }
+    // An odd number of path bytes.
+    let mut bytes = encode::address(&sockaddr, &utf16("ab")).unwrap();
+    bytes.pop();
+    let len = (bytes.len() - 124) as u32;
+    bytes[8..12].copy_from_slice(&len.to_ne_bytes());
+    assert_eq!(
+        decode(IOCTL_AFUNIX_BIND, &bytes, 0),
+        Err(DecodeError::NtPath)
+    );
+    // sun_path that is not UTF-8.
+    let bytes = encode::address(&sockaddr_path(b"/tmp/\xff"), &utf16("p")).unwrap();
+    assert_eq!(
+        decode(IOCTL_AFUNIX_BIND, &bytes, 0),
+        Err(DecodeError::PathUtf8)
+    );
+    // path_len claims more than was sent, or less.
+    let mut bytes = encode::address(&sockaddr, &utf16("abc")).unwrap();
+    bytes[8..12].copy_from_slice(&8u32.to_ne_bytes());
+    assert_eq!(
+        decode(IOCTL_AFUNIX_BIND, &bytes, 0),
+        Err(DecodeError::Truncated)
+    );
+    bytes[8..12].copy_from_slice(&2u32.to_ne_bytes());
+    assert_eq!(
+        decode(IOCTL_AFUNIX_BIND, &bytes, 0),
+        Err(DecodeError::Oversized)
+    );
+    bytes[8..12].copy_from_slice(&u32::MAX.to_ne_bytes());
+    assert_eq!(
+        decode(IOCTL_AFUNIX_BIND, &bytes, 0),
+        Err(DecodeError::Length)
+    );
+    // addr_len beyond sockaddr_un, and bytes after addr_len that are not zero.
+    let mut bytes = encode::address(&sockaddr, &utf16("p")).unwrap();
+    bytes[4..8].copy_from_slice(&111u32.to_ne_bytes());
+    assert_eq!(
+        decode(IOCTL_AFUNIX_BIND, &bytes, 0),
+        Err(DecodeError::Length)
+    );
+    let mut bytes = encode::address(&sockaddr, &utf16("p")).unwrap();
+    bytes[12 + 100] = 1;
+    assert_eq!(
+        decode(IOCTL_AFUNIX_BIND, &bytes, 0),
+        Err(DecodeError::Reserved)
+    );
+    assert_eq!(
+        encode::address(&[0; 111], &[]),
+        Err(encode::EncodeError::AddressTooLong)
+    );
+}
+
+#[test]
+fn poll_requests() {
+    let bytes = encode::poll(&[(4, 1), (8, 4)], 250).unwrap();
+    let Ok(Request::Poll(p)) = decode(IOCTL_AFUNIX_POLL, &bytes, bytes.len()) else {
+        panic!()
+    };
+    assert_eq!(p.timeout_ms, 250);
+    let entries: Vec<_> = p.entries().map(|e| (e.handle, e.events)).collect();
+    assert_eq!(entries, vec![(4, 1), (8, 4)]);
+    assert_eq!(
+        decode(IOCTL_AFUNIX_POLL, &bytes, bytes.len() - 1),
+        Err(DecodeError::OutputTooSmall)
+    );
+    assert_eq!(
+        decode(IOCTL_AFUNIX_POLL, &bytes[..bytes.len() - 1], BIG),
+        Err(DecodeError::Truncated)
+    );
+    let mut extra = bytes.clone();
+    extra.extend_from_slice(&[0; 16]);
+    assert_eq!(
+        decode(IOCTL_AFUNIX_POLL, &extra, BIG),
+        Err(DecodeError::Oversized)
+    );
+    let mut revents = bytes.clone();
+    revents[16 + 12] = 1;
+    assert_eq!(
+        decode(IOCTL_AFUNIX_POLL, &revents, BIG),
+        Err(DecodeError::Reserved)
+    );
+    let mut zero = bytes.clone();
+    zero[4..8].copy_from_slice(&0u32.to_ne_bytes());
+    assert_eq!(
+        decode(IOCTL_AFUNIX_POLL, &zero[..16], BIG),
+        Err(DecodeError::Length)
+    );
+    let mut huge = bytes;
+    huge[4..8].copy_from_slice(&(POLL_MAX_ENTRIES as u32 + 1).to_ne_bytes());
+    assert_eq!(
+        decode(IOCTL_AFUNIX_POLL, &huge, BIG),
+        Err(DecodeError::Length)
+    );
+    assert_eq!(
+        encode::poll(&[], 0),
+        Err(encode::EncodeError::TooManyEntries)
+    );
+}
+
+#[test]
+fn replies_round_trip() {
+    let out = AddressOut::new(&sockaddr_path(b"/tmp/s\0"), 9);
+    assert_eq!(out.sockaddr(), &sockaddr_path(b"/tmp/s\0")[..]);
+    // Linux reports 111 for a 108-byte path; the reply keeps all of it.
+    let long = sockaddr_path(&[b'a'; 108]);
+    let mut with_nul = long.clone();
+    with_nul.push(0);
+    let out = AddressOut::new(&with_nul, 111);
+    assert_eq!(out.addr_len, 111);
+    assert_eq!(out.sockaddr(), &with_nul[..]);
+    let cred = PeerCredOut::new(42, &[1, 1, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0]).unwrap();
+    assert_eq!(
+        (cred.pid, cred.sid()),
+        (42, &[1, 1, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0][..])
+    );
+    assert!(PeerCredOut::new(1, &[0; 69]).is_none());
+}
+
+proptest! {
+    /// Any bytes for any IOCTL, any output length: an answer, never a panic.
+    #[test]
+    fn arbitrary_input_never_panics(code_index in 0..ALL_IOCTLS.len(), junk in any::<u32>(),
+                                     bytes in proptest::collection::vec(any::<u8>(), 0..400),
+                                     output_len in 0usize..200) {
+        let code = if junk % 7 == 0 { junk } else { ALL_IOCTLS[code_index] };
+        let _ = decode(code, &bytes, output_len);
+    }
+
+    /// Mostly-valid addresses with random paths and bytes: accepted ones decode to exactly
+    /// what was encoded.
+    #[test]
+    fn addresses_round_trip(sun_path in proptest::collection::vec(any::<u8>(), 0..108),
+                            path in proptest::collection::vec(1u16..0xD7FF, 0..64)) {
+        let sockaddr = sockaddr_path(&sun_path);
+        let bytes = encode::address(&sockaddr, &path).unwrap();
+        if let Ok(Request::Bind(a)) = decode(IOCTL_AFUNIX_BIND, &bytes, 0) {
+            prop_assert_eq!(a.sockaddr, &sockaddr[..]);
+            let units: Vec<u16> = a.nt_path.map(|p| p.units().collect()).unwrap_or_default();
+            prop_assert_eq!(units, path);
+        }
+    }
+}
