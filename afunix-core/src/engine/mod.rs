@@ -1,0 +1,592 @@
+//! The engine: the socket table, the name registry and the completion queue.
+//!
+//! Sans-IO, in the manner of quinn-proto's `Connection`: inputs are method calls, outputs are
+//! return values plus [`Completion`]s the caller drains with [`Engine::poll_completion`]. The
+//! engine takes no locks and never blocks; the driver calls it under its own lock from one
+//! dispatch thread at a time.
+
+mod conn;
+mod data;
+mod recv;
+mod send;
+
+pub use data::{Buffers, NoBuffers};
+
+use alloc::collections::VecDeque;
+
+use crate::slab::Slab;
+use crate::socket::{Binding, Socket, State};
+use crate::util::SortedMap;
+use crate::{
+    Completed, Completion, Credentials, Errno, Limits, PollMask, SockType, SocketId, Token,
+    UnixAddr,
+};
+
+/// Where a pending operation is queued, so that `cancel` can find it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Waiting {
+    /// A recv queued on this socket.
+    Recv(SocketId),
+    /// A send queued on this socket.
+    Send(SocketId),
+    /// An accept queued on this listener.
+    Accept(SocketId),
+    /// A connect by `connector` queued on `listener`.
+    Connect {
+        connector: SocketId,
+        listener: SocketId,
+    },
+}
+
+/// The AF_UNIX stream engine. See the crate documentation for the contract.
+#[derive(Debug)]
+pub struct Engine {
+    sockets: Slab<Socket>,
+    names: SortedMap<Binding, SocketId>,
+    tokens: SortedMap<Token, Waiting>,
+    /// Invariant: `completions.capacity() >= completions.len() + tokens.len()`, so that
+    /// completing never allocates and a completion is never lost.
+    completions: VecDeque<Completion>,
+    limits: Limits,
+    /// Bytes held over all sockets (queued, pending sends, pending receives, undrained
+    /// completions), against `limits.global_buffer_cap`.
+    memory_used: usize,
+    autobind_next: u32,
+    /// The writer whose pending send is moving bytes right now: delivering can complete a
+    /// recv and so wake that same writer again, which must wait for the outer move to finish
+    /// (else a later send's bytes could overtake the rest of an earlier one).
+    moving_writer: Option<SocketId>,
+}
+
+impl Engine {
+    /// An empty engine with these limits.
+    #[must_use]
+    pub fn new(limits: Limits) -> Self {
+        let max_sockets = limits.max_sockets;
+        let autobind_next = limits.autobind_seed & 0xF_FFFF;
+        Self {
+            sockets: Slab::new(max_sockets),
+            names: SortedMap::new(),
+            tokens: SortedMap::new(),
+            completions: VecDeque::new(),
+            limits,
+            memory_used: 0,
+            autobind_next,
+            moving_writer: None,
+        }
+    }
+
+    /// The limits in force.
+    #[must_use]
+    pub const fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Live sockets, embryos included.
+    #[must_use]
+    pub fn socket_count(&self) -> usize {
+        self.sockets.len()
+    }
+
+    /// Bound names (pathname and abstract).
+    #[must_use]
+    pub fn binding_count(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Pending operations not yet completed.
+    #[must_use]
+    pub fn pending_count(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// Bytes held against the global cap.
+    #[must_use]
+    pub const fn memory_used(&self) -> usize {
+        self.memory_used
+    }
+
+    /// A new, unconnected SOCK_STREAM socket (blocking, default buffer sizes).
+    pub fn socket(&mut self) -> Result<SocketId, Errno> {
+        self.sockets.insert(Socket::new(
+            self.limits.sndbuf_default,
+            self.limits.rcvbuf_default,
+        ))
+    }
+
+    /// `unix_socketpair`: two sockets connected to each other, both unnamed, each recording
+    /// `cred` as its peer's credentials.
+    pub fn socketpair(&mut self, cred: &Credentials) -> Result<(SocketId, SocketId), Errno> {
+        let cred_a = cred.try_clone()?;
+        let cred_b = cred.try_clone()?;
+        let a = self.socket()?;
+        let b = match self.socket() {
+            Ok(b) => b,
+            Err(e) => {
+                self.sockets.remove(a);
+                return Err(e);
+            }
+        };
+        self.set_state(
+            a,
+            State::Connected {
+                peer: Some(b),
+                embryo_of: None,
+            },
+        );
+        self.set_state(
+            b,
+            State::Connected {
+                peer: Some(a),
+                embryo_of: None,
+            },
+        );
+        if let Some(s) = self.sockets.get_mut(a) {
+            s.peer_cred = Some(cred_a);
+        }
+        if let Some(s) = self.sockets.get_mut(b) {
+            s.peer_cred = Some(cred_b);
+        }
+        Ok((a, b))
+    }
+
+    pub(crate) fn sock(&self, id: SocketId) -> Result<&Socket, Errno> {
+        self.sockets.get(id).ok_or(Errno::EBADF)
+    }
+
+    pub(crate) fn sock_mut(&mut self, id: SocketId) -> Result<&mut Socket, Errno> {
+        self.sockets.get_mut(id).ok_or(Errno::EBADF)
+    }
+
+    /// The single place a socket's state changes, with the wake-ups the change implies
+    /// (smoltcp's `set_state`). Becoming a listener, or a listener's backlog growing, lets
+    /// waiting connects retry (`unix_listen` wakes `peer_wait`).
+    pub(crate) fn set_state(&mut self, id: SocketId, state: State) {
+        let wake_connects = matches!(state, State::Listening(_));
+        if let Some(sock) = self.sockets.get_mut(id) {
+            sock.state = state;
+        }
+        if wake_connects {
+            self.retry_connects(id);
+        }
+    }
+
+    /// Changes the peer link of a connected socket (accept moves an embryo; release cuts it).
+    pub(crate) fn set_peer(&mut self, id: SocketId, peer: Option<SocketId>) {
+        let embryo_of = match self.sockets.get(id).map(|s| &s.state) {
+            Some(State::Connected { embryo_of, .. }) => *embryo_of,
+            _ => return,
+        };
+        self.set_state(id, State::Connected { peer, embryo_of });
+    }
+
+    /// Sets or clears `O_NONBLOCK`.
+    pub fn set_nonblocking(&mut self, id: SocketId, nonblocking: bool) -> Result<(), Errno> {
+        self.sock_mut(id)?.nonblocking = nonblocking;
+        Ok(())
+    }
+
+    /// Whether the socket is in non-blocking mode.
+    pub fn is_nonblocking(&self, id: SocketId) -> Result<bool, Errno> {
+        Ok(self.sock(id)?.nonblocking)
+    }
+
+    /// `SO_TYPE`.
+    pub fn socket_type(&self, id: SocketId) -> Result<SockType, Errno> {
+        self.sock(id).map(|_| SockType::Stream)
+    }
+
+    /// `SO_ERROR`: the pending error, cleared by reading it (`sock_error`).
+    pub fn take_error(&mut self, id: SocketId) -> Result<Option<Errno>, Errno> {
+        Ok(self.sock_mut(id)?.err.take())
+    }
+
+    /// `SO_SNDBUF` as getsockopt reports it.
+    pub fn sndbuf(&self, id: SocketId) -> Result<u32, Errno> {
+        Ok(self.sock(id)?.sndbuf)
+    }
+
+    /// `SO_RCVBUF` as getsockopt reports it.
+    pub fn rcvbuf(&self, id: SocketId) -> Result<u32, Errno> {
+        Ok(self.sock(id)?.rcvbuf)
+    }
+
+    /// `setsockopt(SO_SNDBUF, val)` as `sock_setsockopt` does it: capped at `sndbuf_max`
+    /// (comparing as unsigned, so a negative value means the cap), doubled, and at least
+    /// `SOCK_MIN_SNDBUF`. The engine lets a sender queue up to `sndbuf` bytes of payload to its
+    /// peer (Linux counts `truesize`, which includes overhead). Growing wakes pending sends.
+    pub fn set_sndbuf(&mut self, id: SocketId, val: i32) -> Result<(), Errno> {
+        let max = self.limits.sndbuf_max;
+        let v = doubled_buffer(val, max, crate::SOCK_MIN_SNDBUF);
+        self.sock_mut(id)?.sndbuf = v;
+        self.service_sends(id, &mut NoBuffers);
+        Ok(())
+    }
+
+    /// `setsockopt(SO_RCVBUF, val)` as `__sock_set_rcvbuf` does it. Linux's AF_UNIX streams do
+    /// not limit by the receiver's buffer, and neither does the engine: the value is reported.
+    pub fn set_rcvbuf(&mut self, id: SocketId, val: i32) -> Result<(), Errno> {
+        let max = self.limits.rcvbuf_max;
+        let v = doubled_buffer(val, max, crate::SOCK_MIN_RCVBUF);
+        self.sock_mut(id)?.rcvbuf = v;
+        Ok(())
+    }
+
+    /// `getsockname` (`unix_getname`, peer = 0).
+    pub fn getsockname(&self, id: SocketId) -> Result<UnixAddr, Errno> {
+        match &self.sock(id)?.addr {
+            Some(a) => a.try_clone(),
+            None => Ok(UnixAddr::Unnamed),
+        }
+    }
+
+    /// `getpeername` (`unix_getname`, peer = 1): ENOTCONN unless connected. After the peer
+    /// was released Linux still reports its address, and so do we.
+    pub fn getpeername(&self, id: SocketId) -> Result<UnixAddr, Errno> {
+        let sock = self.sock(id)?;
+        if !sock.is_connected() {
+            return Err(Errno::ENOTCONN);
+        }
+        let addr = match sock.peer() {
+            Some(p) => self.sockets.get(p).and_then(|p| p.addr.as_ref()),
+            None => sock.dead_peer_addr.as_ref(),
+        };
+        match addr {
+            Some(a) => a.try_clone(),
+            None => Ok(UnixAddr::Unnamed),
+        }
+    }
+
+    /// The socket at the other end (an embryo's id before accept), for diagnostics and tests.
+    pub fn peer(&self, id: SocketId) -> Result<Option<SocketId>, Errno> {
+        Ok(self.sock(id)?.peer())
+    }
+
+    /// `SO_PEERCRED`: the identity the peer recorded, `None` when not connected (Linux then
+    /// reports pid 0 and uid/gid -1).
+    pub fn peer_credentials(&self, id: SocketId) -> Result<Option<&Credentials>, Errno> {
+        Ok(self.sock(id)?.peer_cred.as_ref())
+    }
+
+    /// `FIONREAD` / `SIOCINQ` (`unix_inq_len`): bytes queued (including those a blocked
+    /// in-place writer holds for us); EINVAL on a listener.
+    pub fn fionread(&self, id: SocketId) -> Result<usize, Errno> {
+        let sock = self.sock(id)?;
+        if sock.is_listening() {
+            return Err(Errno::EINVAL);
+        }
+        Ok(sock.rx.len().saturating_add(self.visible_pending(id)))
+    }
+
+    /// Poll readiness, as `unix_poll` computes it.
+    pub fn poll(&self, id: SocketId) -> Result<PollMask, Errno> {
+        let sock = self.sock(id)?;
+        let mut mask = 0u32;
+        if sock.err.is_some() {
+            mask |= PollMask::ERR;
+        }
+        if sock.shutdown.all() {
+            mask |= PollMask::HUP;
+        }
+        if sock.shutdown.rd {
+            mask |= PollMask::RDHUP | PollMask::IN | PollMask::RDNORM;
+        }
+        let readable = match &sock.state {
+            State::Listening(l) => !l.embryos.is_empty(),
+            _ => !sock.rx.is_empty() || self.visible_pending(id) > 0,
+        };
+        if readable {
+            mask |= PollMask::IN | PollMask::RDNORM;
+        }
+        if matches!(sock.state, State::Unconnected) {
+            mask |= PollMask::HUP;
+        }
+        // unix_writable: not listening, and wmem_alloc * 4 <= sndbuf. Our wmem is what sits
+        // in the peer's queue.
+        let queued = sock
+            .peer()
+            .and_then(|p| self.sockets.get(p).map(|ps| (p, ps)))
+            .map_or(0, |(p, ps)| {
+                ps.rx.len().saturating_add(self.visible_pending(p))
+            });
+        if !sock.is_listening() && queued.saturating_mul(4) <= to_usize(sock.sndbuf) {
+            mask |= PollMask::OUT | PollMask::WRNORM | PollMask::WRBAND;
+        }
+        Ok(PollMask(mask))
+    }
+
+    /// The next completion, if any. Each pending token is completed exactly once.
+    pub fn poll_completion(&mut self) -> Option<Completion> {
+        let c = self.completions.pop_front()?;
+        if let Ok(Completed::Received(data)) = &c.result {
+            self.uncharge(data.len());
+        }
+        Some(c)
+    }
+
+    /// Cancels a pending operation: it completes (through `poll_completion`) with ECANCELED,
+    /// or with what it achieved so far (bytes sent, bytes received), so no data is lost.
+    /// Returns false if the token is not pending.
+    pub fn cancel(&mut self, token: Token) -> bool {
+        self.cancel_in_place(token, &mut NoBuffers)
+    }
+
+    /// `cancel`, with the caller's buffers: a cancelled in-place send first delivers the
+    /// bytes its reader could already see (they count as queued), and reports them as sent.
+    pub fn cancel_in_place(&mut self, token: Token, bufs: &mut dyn Buffers) -> bool {
+        let Some(waiting) = self.tokens.get(&token).copied() else {
+            return false;
+        };
+        if let Waiting::Send(id) = waiting {
+            if self
+                .sockets
+                .get(id)
+                .and_then(|s| s.sends.front())
+                .is_some_and(|p| p.token == token)
+            {
+                self.materialize_front(id, bufs);
+            }
+        }
+        match waiting {
+            Waiting::Recv(id) => {
+                let pending = self.sockets.get_mut(id).and_then(|s| {
+                    let i = s.recvs.iter().position(|r| r.token == token)?;
+                    s.recvs.remove(i)
+                });
+                let result = match pending {
+                    Some(r) => data::recv_result(r, Err(Errno::ECANCELED)),
+                    None => Err(Errno::ECANCELED),
+                };
+                self.complete(token, id, result);
+            }
+            Waiting::Send(id) => {
+                let pending = self.sockets.get_mut(id).and_then(|s| {
+                    let i = s.sends.iter().position(|p| p.token == token)?;
+                    s.sends.remove(i)
+                });
+                let result = match pending {
+                    Some(p) => {
+                        self.uncharge(p.owned_len());
+                        if p.sent > 0 {
+                            Ok(Completed::Sent(p.sent))
+                        } else {
+                            Err(Errno::ECANCELED)
+                        }
+                    }
+                    None => Err(Errno::ECANCELED),
+                };
+                self.complete(token, id, result);
+            }
+            Waiting::Accept(listener) => {
+                let target = self
+                    .sockets
+                    .get_mut(listener)
+                    .and_then(Socket::listener_mut)
+                    .and_then(|l| {
+                        let i = l.accepts.iter().position(|(t, _)| *t == token)?;
+                        l.accepts.remove(i)
+                    });
+                if let Some((_, target)) = target {
+                    if let Some(s) = self.sockets.get_mut(target) {
+                        s.reserved_by = None;
+                    }
+                }
+                self.complete(token, listener, Err(Errno::ECANCELED));
+            }
+            Waiting::Connect {
+                connector,
+                listener,
+            } => {
+                if let Some(l) = self
+                    .sockets
+                    .get_mut(listener)
+                    .and_then(Socket::listener_mut)
+                {
+                    l.connects.retain(|c| c.token != token);
+                }
+                if let Some(s) = self.sockets.get_mut(connector) {
+                    s.connecting = None;
+                }
+                self.complete(token, connector, Err(Errno::ECANCELED));
+            }
+        }
+        true
+    }
+
+    /// Closes a socket (`unix_release_sock`): its pending operations complete (ECANCELED or
+    /// what they achieved), its name is released, a connected peer sees EOF, or ECONNRESET
+    /// if this socket left unread data, and a listener releases its embryos, whose clients
+    /// see ECONNRESET.
+    pub fn close(&mut self, id: SocketId) -> Result<(), Errno> {
+        self.close_in_place(id, &mut NoBuffers)
+    }
+
+    /// `close`, with the caller's buffers: a pending in-place send first delivers the bytes
+    /// its reader could already see (see [`Engine::cancel_in_place`]).
+    pub fn close_in_place(&mut self, id: SocketId, bufs: &mut dyn Buffers) -> Result<(), Errno> {
+        self.sock(id)?;
+        self.materialize_front(id, bufs);
+        self.release(id, false);
+        Ok(())
+    }
+
+    fn release(&mut self, id: SocketId, embryo: bool) {
+        // Bytes a blocked in-place writer holds for us count as queued and unread: they are
+        // dropped with us, and the writer's send counts them as sent, as Linux's would.
+        let held = self.visible_pending(id);
+        let unread_pending = held > 0;
+        if let Some(front) = self
+            .sockets
+            .get(id)
+            .and_then(Socket::peer)
+            .and_then(|w| self.sockets.get_mut(w))
+            .and_then(|w| w.sends.front_mut())
+        {
+            send::advance_send(front, held);
+        }
+        let Some(mut sock) = self.sockets.remove(id) else {
+            return;
+        };
+        while let Some(r) = sock.recvs.pop_front() {
+            let token = r.token;
+            let result = data::recv_result(r, Err(Errno::ECANCELED));
+            self.complete(token, id, result);
+        }
+        while let Some(p) = sock.sends.pop_front() {
+            self.uncharge(p.owned_len());
+            let result = if p.sent > 0 {
+                Ok(Completed::Sent(p.sent))
+            } else {
+                Err(Errno::ECANCELED)
+            };
+            self.complete(p.token, id, result);
+        }
+        if let Some((token, listener)) = sock.connecting.take() {
+            if let Some(l) = self
+                .sockets
+                .get_mut(listener)
+                .and_then(Socket::listener_mut)
+            {
+                l.connects.retain(|c| c.token != token);
+            }
+            self.complete(token, id, Err(Errno::ECANCELED));
+        }
+        if let Some((token, listener)) = sock.reserved_by.take() {
+            if let Some(l) = self
+                .sockets
+                .get_mut(listener)
+                .and_then(Socket::listener_mut)
+            {
+                l.accepts.retain(|(t, _)| *t != token);
+            }
+            self.complete(token, listener, Err(Errno::ECANCELED));
+        }
+        if let Some(binding) = sock.binding.take() {
+            self.names.remove(&binding);
+        }
+        self.uncharge(sock.rx.len());
+        let had_unread = !sock.rx.is_empty() || unread_pending;
+        match sock.state {
+            State::Unconnected => {}
+            State::Listening(mut l) => {
+                while let Some((token, target)) = l.accepts.pop_front() {
+                    if let Some(s) = self.sockets.get_mut(target) {
+                        s.reserved_by = None;
+                    }
+                    self.complete(token, id, Err(Errno::ECANCELED));
+                }
+                while let Some(c) = l.connects.pop_front() {
+                    if let Some(s) = self.sockets.get_mut(c.connector) {
+                        s.connecting = None;
+                    }
+                    self.complete(c.token, c.connector, Err(Errno::ECONNREFUSED));
+                }
+                while let Some(e) = l.embryos.pop_front() {
+                    self.release(e, true);
+                }
+            }
+            State::Connected { peer, .. } => {
+                if let Some(p) = peer {
+                    let addr = sock.addr.take();
+                    if let Some(ps) = self.sockets.get_mut(p) {
+                        ps.shutdown.rd = true;
+                        ps.shutdown.wr = true;
+                        if had_unread || embryo {
+                            ps.err = Some(Errno::ECONNRESET);
+                        }
+                        ps.dead_peer_addr = addr;
+                    }
+                    self.set_peer(p, None);
+                    self.service_recvs(p, &mut NoBuffers);
+                    self.service_sends(p, &mut NoBuffers);
+                }
+            }
+        }
+    }
+
+    /// Queues the completion of a pending token. Capacity was reserved when it went pending.
+    pub(crate) fn complete(
+        &mut self,
+        token: Token,
+        socket: SocketId,
+        result: Result<Completed, Errno>,
+    ) {
+        if self.tokens.remove(&token).is_none() {
+            return;
+        }
+        self.completions.push_back(Completion {
+            token,
+            socket,
+            result,
+        });
+    }
+
+    /// Checks a token is new and reserves what completing it will need.
+    pub(crate) fn prepare_token(&mut self, token: Token) -> Result<(), Errno> {
+        if self.tokens.contains(&token) {
+            return Err(Errno::EINVAL);
+        }
+        self.tokens.try_reserve(1)?;
+        let need = self.tokens.len().saturating_add(1);
+        self.completions
+            .try_reserve(need)
+            .map_err(|_| Errno::ENOMEM)
+    }
+
+    /// Registers a pending token; `prepare_token` made room, so this does not fail in
+    /// practice (if it did, the operation completes at once with ENOMEM).
+    fn register(&mut self, token: Token, waiting: Waiting) -> Result<(), Errno> {
+        self.tokens.try_insert(token, waiting)
+    }
+
+    pub(crate) fn charge(&mut self, n: usize) -> Result<(), Errno> {
+        let total = self.memory_used.checked_add(n).ok_or(Errno::ENOBUFS)?;
+        if total > self.limits.global_buffer_cap {
+            return Err(Errno::ENOBUFS);
+        }
+        self.memory_used = total;
+        Ok(())
+    }
+
+    pub(crate) fn uncharge(&mut self, n: usize) {
+        self.memory_used = self.memory_used.saturating_sub(n);
+    }
+
+    pub(crate) fn global_room(&self) -> usize {
+        self.limits
+            .global_buffer_cap
+            .saturating_sub(self.memory_used)
+    }
+}
+
+/// `sock_setsockopt`'s SO_SNDBUF/SO_RCVBUF arithmetic.
+fn doubled_buffer(val: i32, max: u32, min: u32) -> u32 {
+    #[allow(clippy::cast_sign_loss)]
+    let capped = (val as u32).min(max);
+    let capped = capped.min(i32::MAX.unsigned_abs() / 2);
+    capped.saturating_mul(2).max(min)
+}
+
+pub(crate) fn to_usize(v: u32) -> usize {
+    usize::try_from(v).unwrap_or(usize::MAX)
+}

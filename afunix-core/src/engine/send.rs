@@ -1,0 +1,522 @@
+//! Sending: `send`, pending sends, and delivering bytes into a peer.
+
+use alloc::collections::VecDeque;
+
+use crate::socket::{PendingSend, RecvStorage, SendStorage};
+use crate::{Completed, Errno, Outcome, SendFlags, SocketId, Token};
+
+use super::data::{Buffers, NoBuffers, Src, front_parts};
+use super::{Engine, Waiting, to_usize};
+
+impl Engine {
+    /// `send` on a stream (`unix_stream_sendmsg` with `sock_alloc_send_pskb`'s checks).
+    ///
+    /// ENOTCONN unless connected; EPIPE after SHUT_WR (ours, or the peer's SHUT_RD / close
+    /// mirrored to us). Bytes go straight into the peer's oldest waiting recv, else into its
+    /// queue while the queue holds less than our SO_SNDBUF. When full: a non-blocking send
+    /// returns what it queued, or EAGAIN if nothing; a blocking one becomes pending (its
+    /// remaining bytes copied into the engine) and completes when all bytes are queued, or with
+    /// the count so far if the connection breaks, as Linux returns `sent`. When the global cap
+    /// leaves no room: ENOBUFS.
+    pub fn send(
+        &mut self,
+        id: SocketId,
+        data: &[u8],
+        flags: SendFlags,
+        token: Token,
+    ) -> Outcome<usize> {
+        match self.send_inner(
+            id,
+            Src::Slice(data),
+            data.len(),
+            flags,
+            token,
+            &mut NoBuffers,
+        ) {
+            Ok(Some(n)) => Outcome::Ready(Ok(n)),
+            Ok(None) => Outcome::Pending,
+            Err(e) => Outcome::Ready(Err(e)),
+        }
+    }
+
+    /// `send` of `len` bytes read from the caller's buffer for `token` through `bufs` (the
+    /// driver: the IRP's buffer). A waiting reader gets bytes in one copy. If a blocking send
+    /// does not fit in the peer's queue, none of it is copied: the bytes stay in the caller's
+    /// buffer and up to SO_SNDBUF of them count as queued (readable, in FIONREAD and poll),
+    /// as Linux would have queued a buffer's worth before blocking; a reader takes them
+    /// straight from there, and only the rest that remains when it all fits is copied into
+    /// the queue, which is when the send completes. `cancel_in_place`, `close_in_place` and
+    /// `shutdown_in_place` deliver the counted bytes before the send ends.
+    pub fn send_in_place(
+        &mut self,
+        id: SocketId,
+        len: usize,
+        flags: SendFlags,
+        token: Token,
+        bufs: &mut dyn Buffers,
+    ) -> Outcome<usize> {
+        let src = Src::Caller { token, offset: 0 };
+        match self.send_inner(id, src, len, flags, token, bufs) {
+            Ok(Some(n)) => Outcome::Ready(Ok(n)),
+            Ok(None) => Outcome::Pending,
+            Err(e) => Outcome::Ready(Err(e)),
+        }
+    }
+
+    fn send_inner(
+        &mut self,
+        id: SocketId,
+        src: Src<'_>,
+        len: usize,
+        flags: SendFlags,
+        token: Token,
+        bufs: &mut dyn Buffers,
+    ) -> Result<Option<usize>, Errno> {
+        let sock = self.sock_mut(id)?;
+        if !sock.is_connected() {
+            return Err(Errno::ENOTCONN);
+        }
+        if sock.shutdown.wr {
+            return Err(Errno::EPIPE);
+        }
+        if len == 0 {
+            return Ok(Some(0));
+        }
+        let nonblocking = sock.nonblocking || flags.dontwait;
+        if !sock.sends.is_empty() {
+            // Earlier sends still wait: keep the byte order.
+            if nonblocking {
+                return Err(Errno::EAGAIN);
+            }
+            self.pend_send(id, src, 0, len, token)?;
+            return Ok(None);
+        }
+        // sock_alloc_send_pskb: sk_err first.
+        if let Some(e) = sock.err.take() {
+            return Err(e);
+        }
+        let sndbuf = to_usize(sock.sndbuf);
+        let peer = sock.peer().ok_or(Errno::EPIPE)?;
+        let peer_sock = self.sock(peer).map_err(|_| Errno::EPIPE)?;
+        let space = sndbuf.saturating_sub(peer_sock.rx.len());
+        let reader_waits =
+            peer_sock.rx.is_empty() && peer_sock.recvs.front().is_some_and(|r| !r.peek);
+        if space == 0 && !reader_waits {
+            if nonblocking {
+                return Err(Errno::EAGAIN);
+            }
+            self.pend_send(id, src, 0, len, token)?;
+            return Ok(None);
+        }
+        if peer_sock.shutdown.rd {
+            return Err(Errno::EPIPE);
+        }
+        if matches!(src, Src::Caller { .. }) && !nonblocking {
+            // A blocking in-place send: a waiting reader takes what it can directly. If the
+            // rest does not fit, it stays in the caller's buffer, counted as queued (Linux
+            // would queue a buffer's worth and block); a reader takes it from there in one
+            // copy, and only what remains when it all fits is copied into the queue.
+            let direct = self.deliver(peer, src, len, 0, bufs);
+            let rest = len.saturating_sub(direct);
+            let fits = self
+                .sock(peer)
+                .is_ok_and(|p| rest <= sndbuf.saturating_sub(p.rx.len()) || !p.recvs.is_empty());
+            let queued = if rest > 0 && fits {
+                self.deliver(peer, src.skip(direct), rest, space, bufs)
+            } else {
+                0
+            };
+            let n = direct.saturating_add(queued);
+            if n == len {
+                return Ok(Some(n));
+            }
+            return match self.pend_send(id, src, n, len, token) {
+                Ok(()) => {
+                    self.service_sends(id, bufs);
+                    Ok(None)
+                }
+                Err(e) if n == 0 => Err(e),
+                Err(_) => Ok(Some(n)),
+            };
+        }
+        let n = self.deliver(peer, src, len, space, bufs);
+        if n == 0 {
+            return Err(if self.global_room() == 0 {
+                Errno::ENOBUFS
+            } else {
+                Errno::EAGAIN
+            });
+        }
+        if n == len || nonblocking {
+            return Ok(Some(n));
+        }
+        match self.pend_send(id, src, n, len, token) {
+            Ok(()) => {
+                // The bytes may have gone straight into a pending recv, leaving the queue
+                // empty: nothing else would wake this send.
+                self.service_sends(id, bufs);
+                Ok(None)
+            }
+            // Could not hold the rest: report the partial send, as Linux does on a signal.
+            Err(_) => Ok(Some(n)),
+        }
+    }
+
+    /// Queues a pending send of bytes `sent..len` of `src`: the caller's buffer stays the
+    /// storage for an in-place send; otherwise the rest is copied into the engine.
+    fn pend_send(
+        &mut self,
+        id: SocketId,
+        src: Src<'_>,
+        sent: usize,
+        len: usize,
+        token: Token,
+    ) -> Result<(), Errno> {
+        self.prepare_token(token)?;
+        let (storage, charged) = match src {
+            Src::Caller { .. } => (SendStorage::Caller { offset: sent, len }, 0),
+            Src::Slice(data) => {
+                let rest = data.get(sent..).unwrap_or(&[]);
+                let mut stash = VecDeque::new();
+                stash
+                    .try_reserve_exact(rest.len())
+                    .map_err(|_| Errno::ENOBUFS)?;
+                self.charge(rest.len())?;
+                stash.extend(rest.iter());
+                (SendStorage::Owned(stash), rest.len())
+            }
+        };
+        let sock = self.sock_mut(id)?;
+        if sock.sends.try_reserve(1).is_err() {
+            self.uncharge(charged);
+            return Err(Errno::ENOMEM);
+        }
+        sock.sends.push_back(PendingSend {
+            token,
+            storage,
+            sent,
+        });
+        if let Err(e) = self.register(token, Waiting::Send(id)) {
+            if let Ok(s) = self.sock_mut(id) {
+                s.sends.retain(|p| p.token != token);
+            }
+            self.uncharge(charged);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Moves up to `len` bytes from `src` into socket `to`: first into its oldest waiting
+    /// non-peek recv if its queue is empty (not limited by SO_SNDBUF: those bytes are not
+    /// buffered), then up to `queue_room` into its queue. Returns how many moved; charges what
+    /// the engine now holds.
+    pub(super) fn deliver(
+        &mut self,
+        to: SocketId,
+        src: Src<'_>,
+        len: usize,
+        queue_room: usize,
+        bufs: &mut dyn Buffers,
+    ) -> usize {
+        let mut done = 0;
+        let room = self.global_room();
+        let Some(sock) = self.sockets.get_mut(to) else {
+            return 0;
+        };
+        if sock.rx.is_empty() {
+            if let Some(front) = sock.recvs.front_mut().filter(|r| !r.peek) {
+                let want = front.len.saturating_sub(front.filled()).min(len);
+                let token = front.token;
+                let ok = match (&mut front.storage, src) {
+                    (RecvStorage::Owned(v), Src::Slice(s)) => {
+                        let k = want.min(room);
+                        match (v.try_reserve(k), s.get(..k)) {
+                            (Ok(()), Some(part)) => {
+                                v.extend_from_slice(part);
+                                Some(k)
+                            }
+                            _ => None,
+                        }
+                    }
+                    (RecvStorage::Owned(v), Src::Caller { token: st, offset }) => {
+                        let k = want.min(room);
+                        let start = v.len();
+                        if v.try_reserve(k).is_ok() {
+                            v.resize(start.saturating_add(k), 0);
+                            let ok = v
+                                .get_mut(start..)
+                                .is_some_and(|d| bufs.read_send(st, offset, d));
+                            if ok {
+                                Some(k)
+                            } else {
+                                v.truncate(start);
+                                None
+                            }
+                        } else {
+                            None
+                        }
+                    }
+                    (RecvStorage::Caller { filled }, Src::Slice(s)) => s
+                        .get(..want)
+                        .filter(|part| bufs.write_recv(token, *filled, part))
+                        .map(|_| want),
+                    (RecvStorage::Caller { filled }, Src::Caller { token: st, offset }) => bufs
+                        .send_to_recv(st, offset, token, *filled, want)
+                        .then_some(want),
+                };
+                if let Some(k) = ok {
+                    match &mut front.storage {
+                        RecvStorage::Owned(_) => {
+                            self.memory_used = self.memory_used.saturating_add(k)
+                        }
+                        RecvStorage::Caller { filled } => *filled = filled.saturating_add(k),
+                    }
+                    done = k;
+                }
+            }
+        }
+        let q = len
+            .saturating_sub(done)
+            .min(queue_room)
+            .min(self.global_room());
+        if q > 0 {
+            let src = src.skip(done);
+            if let Some(sock) = self.sockets.get_mut(to) {
+                let ok = sock.rx.try_reserve(q).is_ok()
+                    && match src {
+                        Src::Slice(s) => s.get(..q).is_some_and(|part| {
+                            sock.rx.extend_from_slice(part);
+                            true
+                        }),
+                        Src::Caller { token, offset } => {
+                            let (a, b) = sock.rx.free_slices(q);
+                            let first = a.len();
+                            let ok = bufs.read_send(token, offset, a)
+                                && (b.is_empty()
+                                    || bufs.read_send(token, offset.saturating_add(first), b));
+                            if ok {
+                                sock.rx.commit(q);
+                            }
+                            ok
+                        }
+                    };
+                if ok {
+                    self.memory_used = self.memory_used.saturating_add(q);
+                    done = done.saturating_add(q);
+                }
+            }
+        }
+        if done > 0 {
+            self.service_recvs(to, bufs);
+        }
+        done
+    }
+
+    /// Moves pending sends' bytes into the peer: into a waiting recv at any time, into the
+    /// queue once it has drained to a quarter of SO_SNDBUF (`unix_write_space` wakes a writer
+    /// only when `unix_writable`; one wake per wait, not one per byte read). Completes each
+    /// send when its last byte has moved, or when the connection can no longer carry it
+    /// (EPIPE, or the count already sent).
+    pub(crate) fn service_sends(&mut self, id: SocketId, bufs: &mut dyn Buffers) {
+        if self.moving_writer == Some(id) {
+            // Re-entered from our own delivery: the outer loop carries on.
+            return;
+        }
+        let outer = self.moving_writer.replace(id);
+        self.service_sends_loop(id, bufs);
+        self.moving_writer = outer;
+    }
+
+    fn service_sends_loop(&mut self, id: SocketId, bufs: &mut dyn Buffers) {
+        loop {
+            let Some(sock) = self.sockets.get_mut(id) else {
+                return;
+            };
+            if sock.sends.is_empty() {
+                return;
+            }
+            let peer = sock.peer();
+            let broken = sock.shutdown.wr || sock.err.is_some();
+            let sndbuf = to_usize(sock.sndbuf);
+            let peer_state = peer.and_then(|p| self.sockets.get(p)).map(|p| {
+                let waits = p.rx.is_empty() && p.recvs.front().is_some_and(|r| !r.peek);
+                (p.rx.len(), p.shutdown.rd, waits, !p.recvs.is_empty())
+            });
+            let (queued, reader_waits, recvs_wait) = match (broken, peer_state) {
+                (false, Some((queued, false, waits, recvs))) => (queued, waits, recvs),
+                _ => {
+                    self.fail_sends(id, bufs);
+                    return;
+                }
+            };
+            let queue_room = if queued.saturating_mul(4) > sndbuf {
+                0
+            } else {
+                sndbuf.saturating_sub(queued)
+            };
+            if queue_room == 0 && !reader_waits {
+                return;
+            }
+            let (Some(peer), Some(sock)) = (peer, self.sockets.get_mut(id)) else {
+                return;
+            };
+            let Some(mut p) = sock.sends.pop_front() else {
+                return;
+            };
+            let moved = match &p.storage {
+                SendStorage::Owned(stash) => {
+                    let mut moved: usize = 0;
+                    let mut room = queue_room;
+                    for part in front_parts(stash.as_slices(), stash.len()) {
+                        if part.is_empty() {
+                            continue;
+                        }
+                        let k = self.deliver(peer, Src::Slice(part), part.len(), room, bufs);
+                        moved = moved.saturating_add(k);
+                        room = room.saturating_sub(k);
+                        if k < part.len() {
+                            break;
+                        }
+                    }
+                    // Those bytes left the stash; `deliver` charged them again.
+                    self.uncharge(moved);
+                    moved
+                }
+                SendStorage::Caller { offset, .. } => {
+                    // In place: a waiting reader takes bytes directly; the rest moves into the
+                    // queue only once all of it fits (until then it counts as queued from the
+                    // caller's buffer, see `visible_pending`), which is when Linux's writer
+                    // would have queued its last byte and returned.
+                    let src = Src::Caller {
+                        token: p.token,
+                        offset: *offset,
+                    };
+                    let direct = if reader_waits {
+                        self.deliver(peer, src, p.remaining(), 0, bufs)
+                    } else {
+                        0
+                    };
+                    let rest = p.remaining().saturating_sub(direct);
+                    // Recvs that only the queue can serve (a peek, or more than one) get the
+                    // bytes queued as before.
+                    let more = if rest > 0 && (rest <= queue_room || recvs_wait) {
+                        self.deliver(peer, src.skip(direct), rest, queue_room, bufs)
+                    } else {
+                        0
+                    };
+                    direct.saturating_add(more)
+                }
+            };
+            if moved == 0 {
+                if let Some(sock) = self.sockets.get_mut(id) {
+                    sock.sends.push_front(p);
+                }
+                return;
+            }
+            advance_send(&mut p, moved);
+            if p.remaining() == 0 {
+                self.complete(p.token, id, Ok(Completed::Sent(p.sent)));
+            } else if let Some(sock) = self.sockets.get_mut(id) {
+                sock.sends.push_front(p);
+            }
+        }
+    }
+
+    /// Ends every pending send of a socket whose connection cannot carry more.
+    fn fail_sends(&mut self, id: SocketId, bufs: &mut dyn Buffers) {
+        // Bytes the reader could already see stay readable, as queued bytes do in Linux.
+        self.materialize_front(id, bufs);
+        let Some(sock) = self.sockets.get_mut(id) else {
+            return;
+        };
+        let mut err = sock.err.take();
+        let sends = core::mem::take(&mut sock.sends);
+        for p in sends {
+            self.uncharge(p.owned_len());
+            // sock_alloc_send_pskb: the first waiter to wake reads (and clears) sk_err; it
+            // returns its count if it had sent some, the error otherwise. Later ones: EPIPE.
+            let e = err.take();
+            let result = if p.sent > 0 {
+                Ok(Completed::Sent(p.sent))
+            } else {
+                Err(e.unwrap_or(Errno::EPIPE))
+            };
+            self.complete(p.token, id, result);
+        }
+    }
+}
+
+impl Engine {
+    /// Bytes of `reader`'s peer's front pending in-place send that count as queued for
+    /// `reader` (up to the writer's SO_SNDBUF): readable, in FIONREAD and poll, though still
+    /// in the writer's buffer.
+    pub(crate) fn visible_pending(&self, reader: SocketId) -> usize {
+        let Some(r) = self.sockets.get(reader) else {
+            return 0;
+        };
+        let Some(w) = r.peer().and_then(|p| self.sockets.get(p)) else {
+            return 0;
+        };
+        if w.shutdown.wr || w.err.is_some() {
+            return 0;
+        }
+        match w.sends.front() {
+            Some(front) if matches!(front.storage, SendStorage::Caller { .. }) => front
+                .remaining()
+                .min(to_usize(w.sndbuf).saturating_sub(r.rx.len())),
+            _ => 0,
+        }
+    }
+
+    /// Before writer `id`'s front in-place send ends without finishing (cancel, close, a
+    /// broken connection), copies the part its reader could already see into the reader's
+    /// queue and counts it as sent. Without `bufs` that part is simply not sent.
+    pub(crate) fn materialize_front(&mut self, id: SocketId, bufs: &mut dyn Buffers) {
+        let Some(w) = self.sockets.get(id) else {
+            return;
+        };
+        let Some(peer) = w.peer() else {
+            return;
+        };
+        let Some(front) = w.sends.front() else {
+            return;
+        };
+        let SendStorage::Caller { offset, .. } = front.storage else {
+            return;
+        };
+        let token = front.token;
+        let visible = {
+            let Some(r) = self.sockets.get(peer) else {
+                return;
+            };
+            front
+                .remaining()
+                .min(to_usize(w.sndbuf).saturating_sub(r.rx.len()))
+        };
+        if visible == 0 {
+            return;
+        }
+        // Take the send out while its bytes move: delivering can wake this writer again
+        // (a reader's recv completes, `wake_writer`), which must not see it half-moved.
+        let Some(mut p) = self.sockets.get_mut(id).and_then(|w| w.sends.pop_front()) else {
+            return;
+        };
+        let outer = self.moving_writer.replace(id);
+        let moved = self.deliver(peer, Src::Caller { token, offset }, visible, visible, bufs);
+        self.moving_writer = outer;
+        advance_send(&mut p, moved);
+        if let Some(w) = self.sockets.get_mut(id) {
+            w.sends.push_front(p);
+        }
+    }
+}
+
+pub(super) fn advance_send(p: &mut PendingSend, n: usize) {
+    match &mut p.storage {
+        SendStorage::Owned(stash) => {
+            stash.drain(..n.min(stash.len()));
+        }
+        SendStorage::Caller { offset, .. } => *offset = offset.saturating_add(n),
+    }
+    p.sent = p.sent.saturating_add(n);
+}

@@ -1,0 +1,221 @@
+//! One socket's state.
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+
+use crate::{Credentials, Errno, PathKey, SocketId, Token, UnixAddr};
+
+/// Linux's `sk_state` for a stream socket. The engine changes it only through
+/// `Engine::set_state`.
+#[derive(Debug)]
+pub(crate) enum State {
+    /// `TCP_CLOSE`: fresh (or waiting in a pending connect).
+    Unconnected,
+    /// `TCP_LISTEN`.
+    Listening(Listener),
+    /// `TCP_ESTABLISHED`. `peer` is `None` once the peer has been released; Linux keeps a
+    /// pointer to the dead peer, we keep what getpeername needs in `Socket::dead_peer_addr`.
+    Connected {
+        /// The other end.
+        peer: Option<SocketId>,
+        /// Whether this is an embryo still queued on `listener` (not yet accepted).
+        embryo_of: Option<SocketId>,
+    },
+}
+
+/// A listener's queues.
+#[derive(Debug, Default)]
+pub(crate) struct Listener {
+    /// `sk_max_ack_backlog`.
+    pub(crate) backlog: u32,
+    /// Connected embryos waiting for accept (the listener's `sk_receive_queue`).
+    pub(crate) embryos: VecDeque<SocketId>,
+    /// Pending accepts: (token, the socket to attach to).
+    pub(crate) accepts: VecDeque<(Token, SocketId)>,
+    /// Connects waiting for backlog room (`unix_wait_for_peer`): (token, connector).
+    pub(crate) connects: VecDeque<PendingConnect>,
+}
+
+#[derive(Debug)]
+pub(crate) struct PendingConnect {
+    pub(crate) token: Token,
+    pub(crate) connector: SocketId,
+    pub(crate) cred: Credentials,
+}
+
+/// Where a pending receive's bytes go.
+#[derive(Debug)]
+pub(crate) enum RecvStorage {
+    /// Into an engine-owned buffer, handed over in the completion.
+    Owned(Vec<u8>),
+    /// Straight into the caller's buffer (through `Buffers`); `filled` bytes are there.
+    Caller { filled: usize },
+}
+
+/// A pending receive.
+#[derive(Debug)]
+pub(crate) struct PendingRecv {
+    pub(crate) token: Token,
+    pub(crate) len: usize,
+    pub(crate) peek: bool,
+    pub(crate) waitall: bool,
+    pub(crate) storage: RecvStorage,
+}
+
+impl PendingRecv {
+    pub(crate) fn filled(&self) -> usize {
+        match &self.storage {
+            RecvStorage::Owned(v) => v.len(),
+            RecvStorage::Caller { filled } => *filled,
+        }
+    }
+}
+
+/// Where a pending send's remaining bytes are.
+#[derive(Debug)]
+pub(crate) enum SendStorage {
+    /// Copied into the engine.
+    Owned(VecDeque<u8>),
+    /// Still in the caller's buffer (through `Buffers`): bytes `offset..len` remain.
+    Caller { offset: usize, len: usize },
+}
+
+/// A pending send.
+#[derive(Debug)]
+pub(crate) struct PendingSend {
+    pub(crate) token: Token,
+    pub(crate) storage: SendStorage,
+    pub(crate) sent: usize,
+}
+
+impl PendingSend {
+    pub(crate) fn remaining(&self) -> usize {
+        match &self.storage {
+            SendStorage::Owned(d) => d.len(),
+            SendStorage::Caller { offset, len } => len.saturating_sub(*offset),
+        }
+    }
+
+    /// Bytes held by the engine (charged against the global cap).
+    pub(crate) fn owned_len(&self) -> usize {
+        match &self.storage {
+            SendStorage::Owned(d) => d.len(),
+            SendStorage::Caller { .. } => 0,
+        }
+    }
+}
+
+/// `sk_shutdown` bits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ShutdownBits {
+    /// `RCV_SHUTDOWN`.
+    pub(crate) rd: bool,
+    /// `SEND_SHUTDOWN`.
+    pub(crate) wr: bool,
+}
+
+impl ShutdownBits {
+    pub(crate) const fn all(self) -> bool {
+        self.rd && self.wr
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Socket {
+    pub(crate) state: State,
+    /// `u->addr`: the name getsockname reports (accepted sockets share the listener's).
+    pub(crate) addr: Option<UnixAddr>,
+    /// The registry entry this socket owns (the binder only).
+    pub(crate) binding: Option<Binding>,
+    pub(crate) shutdown: ShutdownBits,
+    /// `sk_err`, reported once by recv or SO_ERROR.
+    pub(crate) err: Option<Errno>,
+    pub(crate) nonblocking: bool,
+    pub(crate) sndbuf: u32,
+    pub(crate) rcvbuf: u32,
+    /// `sk_receive_queue` for a connected socket (a byte stream).
+    pub(crate) rx: crate::ring::ByteRing,
+    pub(crate) recvs: VecDeque<PendingRecv>,
+    pub(crate) sends: VecDeque<PendingSend>,
+    /// Our own identity recorded at listen (`init_peercred`), copied to connectors.
+    pub(crate) own_cred: Option<Credentials>,
+    /// `SO_PEERCRED`.
+    pub(crate) peer_cred: Option<Credentials>,
+    /// The peer's address at the time it was released (getpeername after the peer closed).
+    pub(crate) dead_peer_addr: Option<UnixAddr>,
+    /// This socket waits in a pending connect with this token.
+    pub(crate) connecting: Option<(Token, SocketId)>,
+    /// This fresh socket is named by a pending accept with this token.
+    pub(crate) reserved_by: Option<(Token, SocketId)>,
+}
+
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Binding {
+    Path(PathKey),
+    Abstract(Vec<u8>),
+}
+
+impl Binding {
+    /// A fallible copy.
+    pub(crate) fn try_clone(&self) -> Result<Self, crate::Errno> {
+        Ok(match self {
+            Self::Path(k) => Self::Path(*k),
+            Self::Abstract(n) => Self::Abstract(crate::util::try_copy(n)?),
+        })
+    }
+}
+
+impl Socket {
+    pub(crate) fn new(sndbuf: u32, rcvbuf: u32) -> Self {
+        Self {
+            state: State::Unconnected,
+            addr: None,
+            binding: None,
+            shutdown: ShutdownBits::default(),
+            err: None,
+            nonblocking: false,
+            sndbuf,
+            rcvbuf,
+            rx: crate::ring::ByteRing::new(),
+            recvs: VecDeque::new(),
+            sends: VecDeque::new(),
+            own_cred: None,
+            peer_cred: None,
+            dead_peer_addr: None,
+            connecting: None,
+            reserved_by: None,
+        }
+    }
+
+    pub(crate) const fn is_listening(&self) -> bool {
+        matches!(self.state, State::Listening(_))
+    }
+
+    pub(crate) const fn is_connected(&self) -> bool {
+        matches!(self.state, State::Connected { .. })
+    }
+
+    pub(crate) const fn peer(&self) -> Option<SocketId> {
+        match self.state {
+            State::Connected { peer, .. } => peer,
+            _ => None,
+        }
+    }
+
+    pub(crate) fn listener_mut(&mut self) -> Option<&mut Listener> {
+        match &mut self.state {
+            State::Listening(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// Whether this socket is fresh enough to receive an accepted connection.
+    pub(crate) fn is_fresh(&self) -> bool {
+        matches!(self.state, State::Unconnected)
+            && self.addr.is_none()
+            && self.connecting.is_none()
+            && self.reserved_by.is_none()
+            && self.recvs.is_empty()
+            && self.sends.is_empty()
+    }
+}

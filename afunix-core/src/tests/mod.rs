@@ -1,0 +1,13 @@
+//! Unit tests, grouped by state, with fixture builders (`Fx::pair`, `Fx::listening`,
+//! `Fx::connected`) and `#[track_caller]` helpers.
+
+mod addr;
+mod closing;
+mod connected;
+mod errno;
+mod fixtures;
+mod listening;
+mod memory;
+mod model;
+mod pending;
+mod unconnected;

@@ -1,0 +1,240 @@
+//! The plain values that cross the engine's API.
+
+use alloc::vec::Vec;
+
+use crate::{Errno, SocketId};
+
+/// A pending operation's identity, chosen by the caller (the driver uses the IRP's address).
+/// Unique among the caller's outstanding operations; completed exactly once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Token(pub u64);
+
+/// The immediate outcome of an operation that may wait.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Outcome<T> {
+    /// Done now, with this result; the token is not remembered.
+    Ready(Result<T, Errno>),
+    /// Waiting; a [`Completion`] for the token comes later from `poll_completion`.
+    Pending,
+}
+
+impl<T> Outcome<T> {
+    /// The result if ready.
+    pub fn ready(self) -> Option<Result<T, Errno>> {
+        match self {
+            Self::Ready(r) => Some(r),
+            Self::Pending => None,
+        }
+    }
+
+    /// Whether the operation is waiting.
+    #[must_use]
+    pub const fn is_pending(&self) -> bool {
+        matches!(self, Self::Pending)
+    }
+}
+
+/// What a completed pending operation produced.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Completed {
+    /// A pending connect finished: the socket is connected.
+    Connected,
+    /// A pending accept attached a connection to the socket it named.
+    Accepted,
+    /// A pending send finished: this many bytes were queued (all of them, or fewer when an
+    /// error or a cancel cut it short after some bytes went out, as Linux returns `sent`).
+    Sent(usize),
+    /// A pending recv finished with these bytes (empty: end of file). The caller copies them
+    /// into its buffer; they are never more than the buffer length given to `recv`.
+    Received(Vec<u8>),
+    /// A pending in-place recv finished: this many bytes are in the caller's buffer
+    /// (0: end of file).
+    ReceivedInPlace(usize),
+}
+
+/// A completion for a pending operation.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use]
+pub struct Completion {
+    /// The caller's token.
+    pub token: Token,
+    /// The socket the operation was issued on.
+    pub socket: SocketId,
+    /// Its result.
+    pub result: Result<Completed, Errno>,
+}
+
+/// The opaque identity of a process, recorded at connect, listen and socketpair and reported
+/// to the peer (`SO_PEERCRED`). The engine never interprets it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Credentials {
+    /// Process id.
+    pub pid: u32,
+    /// The process's user SID, as bytes.
+    pub sid: Vec<u8>,
+}
+
+impl Credentials {
+    pub(crate) fn try_clone(&self) -> Result<Self, Errno> {
+        Ok(Self {
+            pid: self.pid,
+            sid: crate::util::try_copy(&self.sid)?,
+        })
+    }
+}
+
+/// Flags for `recv`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecvFlags {
+    /// `MSG_PEEK`: copy without consuming.
+    pub peek: bool,
+    /// `MSG_WAITALL`: wait for the whole length (non-blocking: as much as there is).
+    pub waitall: bool,
+    /// `MSG_DONTWAIT`: do not wait, whatever the socket's mode.
+    pub dontwait: bool,
+}
+
+/// Flags for `send`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SendFlags {
+    /// `MSG_DONTWAIT`.
+    pub dontwait: bool,
+}
+
+/// `shutdown`'s `how`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shutdown {
+    /// `SHUT_RD` (0).
+    Read,
+    /// `SHUT_WR` (1).
+    Write,
+    /// `SHUT_RDWR` (2).
+    Both,
+}
+
+impl Shutdown {
+    /// From the numeric `how`; EINVAL outside 0..=2 (`unix_shutdown`).
+    pub const fn from_how(how: i32) -> Result<Self, Errno> {
+        match how {
+            0 => Ok(Self::Read),
+            1 => Ok(Self::Write),
+            2 => Ok(Self::Both),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+}
+
+/// Poll readiness, with Linux's bit values (`include/uapi/asm-generic/poll.h`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PollMask(pub u32);
+
+impl PollMask {
+    /// `POLLIN`.
+    pub const IN: u32 = 0x0001;
+    /// `POLLOUT`.
+    pub const OUT: u32 = 0x0004;
+    /// `POLLERR`.
+    pub const ERR: u32 = 0x0008;
+    /// `POLLHUP`.
+    pub const HUP: u32 = 0x0010;
+    /// `POLLRDNORM`.
+    pub const RDNORM: u32 = 0x0040;
+    /// `POLLWRNORM`.
+    pub const WRNORM: u32 = 0x0100;
+    /// `POLLWRBAND`.
+    pub const WRBAND: u32 = 0x0200;
+    /// `POLLRDHUP`.
+    pub const RDHUP: u32 = 0x2000;
+
+    /// Whether every bit of `bits` is set.
+    #[must_use]
+    pub const fn contains(self, bits: u32) -> bool {
+        self.0 & bits == bits
+    }
+}
+
+/// The socket type (`SO_TYPE`). Only streams exist so far.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SockType {
+    /// `SOCK_STREAM` (1).
+    Stream = 1,
+}
+
+/// Where a pathname socket lives: the driver's key is the volume serial plus the file ID;
+/// tests may use any unique pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PathKey {
+    /// Volume serial number.
+    pub volume: u64,
+    /// File ID on that volume.
+    pub file_id: u128,
+}
+
+/// What `bind` binds to, once the caller has done its part (see
+/// [`parse_bind_addr`](crate::parse_bind_addr)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BindTarget {
+    /// `unix_autobind`: a fresh 5-hex-digit abstract name.
+    Autobind,
+    /// A socket file the caller created; `path` is what getsockname reports.
+    Pathname {
+        /// The binding key.
+        key: PathKey,
+        /// The path bytes (no NUL).
+        path: Vec<u8>,
+    },
+    /// An abstract name (bytes after the leading NUL).
+    Abstract(Vec<u8>),
+}
+
+/// What `connect` connects to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConnectTarget {
+    /// The socket file with this key (the caller resolved and access-checked the path).
+    Pathname(PathKey),
+    /// An abstract name.
+    Abstract(Vec<u8>),
+}
+
+/// Limits and defaults, passed in by the caller. `Default` gives Linux's defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Initial `SO_SNDBUF` (`net.core.wmem_default`).
+    pub sndbuf_default: u32,
+    /// Cap on a `SO_SNDBUF` request before doubling (`net.core.wmem_max`).
+    pub sndbuf_max: u32,
+    /// Initial `SO_RCVBUF` (`net.core.rmem_default`).
+    pub rcvbuf_default: u32,
+    /// Cap on a `SO_RCVBUF` request before doubling (`net.core.rmem_max`).
+    pub rcvbuf_max: u32,
+    /// Cap on a listen backlog (`net.core.somaxconn`).
+    pub max_backlog: u32,
+    /// The most sockets (embryos included) the engine holds at once.
+    pub max_sockets: usize,
+    /// The most bytes the engine holds at once, over all sockets: queued data, pending sends'
+    /// data and pending receives' partial data.
+    pub global_buffer_cap: usize,
+    /// The starting point of the autobind name search (Linux uses a random number).
+    pub autobind_seed: u32,
+}
+
+/// `SOCK_MIN_SNDBUF` on x86-64: `2 * (2048 + SKB_DATA_ALIGN(sizeof(struct sk_buff)))`.
+pub const SOCK_MIN_SNDBUF: u32 = 4608;
+/// `SOCK_MIN_RCVBUF` on x86-64: `2048 + SKB_DATA_ALIGN(sizeof(struct sk_buff))`.
+pub const SOCK_MIN_RCVBUF: u32 = 2304;
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            sndbuf_default: 212_992,
+            sndbuf_max: 212_992,
+            rcvbuf_default: 212_992,
+            rcvbuf_max: 212_992,
+            max_backlog: 4096,
+            max_sockets: 65_536,
+            global_buffer_cap: 256 << 20,
+            autobind_seed: 0,
+        }
+    }
+}

@@ -1,0 +1,2 @@
+#![allow(dead_code, missing_debug_implementations)]
+pub mod ops;

@@ -1,0 +1,525 @@
+//! Operation sequences against the engine, shared by the fuzz target (`fuzz/`) and the
+//! seeded proptest that CI runs on stable (`tests/fuzz_ops.rs`).
+//!
+//! `run` drives any sequence without panicking and checks the engine's bookkeeping: every
+//! token that went pending completes exactly once (by progress, cancel or close), nothing
+//! completes that was not pending, bytes arrive in order with nothing lost or duplicated, and
+//! once every socket is closed the engine holds no sockets, names, pending operations or
+//! memory.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use afunix_core::{
+    BindTarget, Buffers, Completed, ConnectTarget, Credentials, Engine, Errno, Limits, Outcome,
+    PathKey, RecvFlags, SendFlags, Shutdown, SocketId, Token,
+};
+use arbitrary::Arbitrary;
+
+/// Sockets a sequence works on.
+pub const SLOTS: usize = 5;
+
+/// One operation. Slots index a small table of sockets.
+#[derive(Arbitrary, Clone, Debug)]
+pub enum Op {
+    Socket {
+        s: u8,
+    },
+    SocketPair {
+        a: u8,
+        b: u8,
+    },
+    Bind {
+        s: u8,
+        name: u8,
+        path: bool,
+    },
+    Autobind {
+        s: u8,
+    },
+    Listen {
+        s: u8,
+        backlog: i8,
+    },
+    Connect {
+        s: u8,
+        name: u8,
+        path: bool,
+    },
+    Accept {
+        l: u8,
+        into: u8,
+    },
+    Send {
+        s: u8,
+        len: u16,
+        dontwait: bool,
+    },
+    Recv {
+        s: u8,
+        len: u16,
+        peek: bool,
+        waitall: bool,
+        dontwait: bool,
+    },
+    /// `send_in_place` from a buffer the harness keeps by token.
+    SendInPlace {
+        s: u8,
+        len: u16,
+    },
+    /// `recv_in_place` into a buffer the harness keeps by token.
+    RecvInPlace {
+        s: u8,
+        len: u16,
+        waitall: bool,
+    },
+    Shutdown {
+        s: u8,
+        how: u8,
+    },
+    Close {
+        s: u8,
+    },
+    Cancel {
+        nth: u8,
+    },
+    SetSndBuf {
+        s: u8,
+        val: i32,
+    },
+    NonBlocking {
+        s: u8,
+        on: bool,
+    },
+    Poll {
+        s: u8,
+    },
+    Names {
+        s: u8,
+    },
+}
+
+/// The caller's buffers of in-place operations, by token.
+#[derive(Default)]
+pub struct CallerBuffers {
+    sends: BTreeMap<u64, Vec<u8>>,
+    recvs: BTreeMap<u64, Vec<u8>>,
+}
+
+impl Buffers for CallerBuffers {
+    fn write_recv(&mut self, token: Token, offset: usize, src: &[u8]) -> bool {
+        self.recvs
+            .get_mut(&token.0)
+            .and_then(|b| b.get_mut(offset..offset + src.len()))
+            .map(|d| d.copy_from_slice(src))
+            .is_some()
+    }
+
+    fn read_send(&mut self, token: Token, offset: usize, dst: &mut [u8]) -> bool {
+        self.sends
+            .get(&token.0)
+            .and_then(|b| b.get(offset..offset + dst.len()))
+            .map(|s| dst.copy_from_slice(s))
+            .is_some()
+    }
+
+    fn send_to_recv(&mut self, send: Token, so: usize, recv: Token, ro: usize, len: usize) -> bool {
+        let Some(src) = self.sends.get(&send.0).and_then(|b| b.get(so..so + len)) else {
+            return false;
+        };
+        let src = src.to_vec();
+        self.write_recv(recv, ro, &src)
+    }
+}
+
+/// The checks' state.
+pub struct Harness {
+    pub engine: Engine,
+    slots: [Option<SocketId>; SLOTS],
+    next_token: u64,
+    /// Tokens that went pending and have not completed.
+    pending: BTreeSet<u64>,
+    /// Each pending token's socket, and for a send the stream position it started at.
+    pending_kind: BTreeMap<u64, (SocketId, Option<u64>)>,
+    /// Per sending socket: bytes sent so far (the pattern position).
+    sent: BTreeMap<SocketId, u64>,
+    /// Per receiving socket: bytes received so far.
+    received: BTreeMap<SocketId, u64>,
+    /// Tokens already completed.
+    completed: BTreeSet<u64>,
+    /// Buffers of in-place operations.
+    bufs: CallerBuffers,
+}
+
+fn slot(s: u8) -> usize {
+    usize::from(s) % SLOTS
+}
+
+fn pattern(k: u64) -> u8 {
+    (k % 251) as u8
+}
+
+impl Harness {
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            engine: Engine::new(limits),
+            slots: [None; SLOTS],
+            next_token: 0,
+            pending: BTreeSet::new(),
+            pending_kind: BTreeMap::new(),
+            sent: BTreeMap::new(),
+            received: BTreeMap::new(),
+            completed: BTreeSet::new(),
+            bufs: CallerBuffers::default(),
+        }
+    }
+
+    fn token(&mut self) -> Token {
+        self.next_token += 1;
+        Token(self.next_token)
+    }
+
+    fn id(&self, s: u8) -> Option<SocketId> {
+        self.slots[slot(s)]
+    }
+
+    fn cred() -> Credentials {
+        Credentials {
+            pid: 42,
+            sid: vec![1, 2, 3],
+        }
+    }
+
+    /// Checks bytes `id` received against the stream: its peer wrote the pattern from its own
+    /// count, which started at zero when the connection was made, as `received[id]` did (an
+    /// accepted socket is a new id, so bytes sent to the embryo are counted from zero too).
+    fn check_bytes(&mut self, id: SocketId, bytes: &[u8], consume: bool) {
+        let from = self.received.get(&id).copied().unwrap_or(0);
+        for (i, b) in bytes.iter().enumerate() {
+            assert_eq!(
+                *b,
+                pattern(from + i as u64),
+                "byte {} of socket {id:?} out of order",
+                from + i as u64
+            );
+        }
+        if consume {
+            *self.received.entry(id).or_default() += bytes.len() as u64;
+        }
+    }
+
+    fn note(&mut self, token: Token, id: SocketId, send_base: Option<u64>, pending: bool) {
+        if pending {
+            assert!(self.pending.insert(token.0), "token reused");
+            self.pending_kind.insert(token.0, (id, send_base));
+        }
+    }
+
+    fn has_pending_send(&self, id: SocketId) -> bool {
+        self.pending_kind
+            .values()
+            .any(|(s, base)| *s == id && base.is_some())
+    }
+
+    /// Drains completions and checks them.
+    pub fn drain(&mut self) {
+        while let Some(c) = self.engine.poll_completion() {
+            assert!(
+                self.pending.remove(&c.token.0),
+                "completion for a token that was not pending: {c:?}"
+            );
+            assert!(self.completed.insert(c.token.0), "token completed twice");
+            let (id, send_base) = self.pending_kind.remove(&c.token.0).expect("kind");
+            match c.result {
+                Ok(Completed::Received(data)) => {
+                    // A peek completion does not consume; a read does. The harness only
+                    // issues blocking peeks rarely; both follow the stream from `received`.
+                    self.check_bytes(id, &data, true);
+                }
+                Ok(Completed::ReceivedInPlace(n)) => {
+                    let buf = self
+                        .bufs
+                        .recvs
+                        .remove(&c.token.0)
+                        .expect("in-place recv buffer");
+                    self.check_bytes(id, &buf[..n], true);
+                }
+                Ok(Completed::Sent(n)) => {
+                    self.sent.insert(id, send_base.unwrap_or(0) + n as u64);
+                }
+                Ok(_) | Err(_) => {}
+            }
+            // The operation is over: its buffers go back to the caller.
+            self.bufs.sends.remove(&c.token.0);
+            self.bufs.recvs.remove(&c.token.0);
+        }
+    }
+
+    /// Runs one operation (never panics in the engine; asserts the harness's invariants).
+    pub fn step(&mut self, op: &Op) {
+        match *op {
+            Op::Socket { s } => {
+                if self.id(s).is_none() {
+                    if let Ok(id) = self.engine.socket() {
+                        self.slots[slot(s)] = Some(id);
+                    }
+                }
+            }
+            Op::SocketPair { a, b } => {
+                if self.id(a).is_none() && self.id(b).is_none() && slot(a) != slot(b) {
+                    if let Ok((x, y)) = self.engine.socketpair(&Self::cred()) {
+                        self.slots[slot(a)] = Some(x);
+                        self.slots[slot(b)] = Some(y);
+                    }
+                }
+            }
+            Op::Bind { s, name, path } => {
+                if let Some(id) = self.id(s) {
+                    let target = if path {
+                        BindTarget::Pathname {
+                            key: PathKey {
+                                volume: 7,
+                                file_id: u128::from(name % 4),
+                            },
+                            path: format!("/tmp/s{}", name % 4).into_bytes(),
+                        }
+                    } else {
+                        BindTarget::Abstract(vec![b'n', name % 4])
+                    };
+                    let _ = self.engine.bind(id, target);
+                }
+            }
+            Op::Autobind { s } => {
+                if let Some(id) = self.id(s) {
+                    let _ = self.engine.bind(id, BindTarget::Autobind);
+                }
+            }
+            Op::Listen { s, backlog } => {
+                if let Some(id) = self.id(s) {
+                    let _ = self.engine.listen(id, i32::from(backlog), &Self::cred());
+                }
+            }
+            Op::Connect { s, name, path } => {
+                if let Some(id) = self.id(s) {
+                    let target = if path {
+                        ConnectTarget::Pathname(PathKey {
+                            volume: 7,
+                            file_id: u128::from(name % 4),
+                        })
+                    } else {
+                        ConnectTarget::Abstract(vec![b'n', name % 4])
+                    };
+                    let t = self.token();
+                    let o = self.engine.connect(id, &target, &Self::cred(), t);
+                    self.note(t, id, None, o.is_pending());
+                }
+            }
+            Op::Accept { l, into } => {
+                if let (Some(lid), None) = (self.id(l), self.id(into)) {
+                    if let Ok(fresh) = self.engine.socket() {
+                        self.slots[slot(into)] = Some(fresh);
+                        let t = self.token();
+                        let o = self.engine.accept(lid, fresh, t);
+                        self.note(t, lid, None, o.is_pending());
+                    }
+                }
+            }
+            Op::Send { s, len, dontwait } => {
+                // One pending send per socket at a time, so stream positions stay exact.
+                if let Some(id) = self.id(s).filter(|id| !self.has_pending_send(*id)) {
+                    let from = self.sent.get(&id).copied().unwrap_or(0);
+                    let data: Vec<u8> = (0..u64::from(len)).map(|i| pattern(from + i)).collect();
+                    let t = self.token();
+                    match self.engine.send(id, &data, SendFlags { dontwait }, t) {
+                        Outcome::Ready(Ok(n)) => {
+                            assert!(n <= data.len());
+                            *self.sent.entry(id).or_default() += n as u64;
+                        }
+                        Outcome::Ready(Err(_)) => {}
+                        // The completion reports the total sent, from `from`.
+                        Outcome::Pending => self.note(t, id, Some(from), true),
+                    }
+                }
+            }
+            Op::Recv {
+                s,
+                len,
+                peek,
+                waitall,
+                dontwait,
+            } => {
+                if let Some(id) = self.id(s) {
+                    let mut buf = vec![0u8; usize::from(len % 4096)];
+                    let t = self.token();
+                    let flags = RecvFlags {
+                        peek,
+                        waitall,
+                        dontwait,
+                    };
+                    // Blocking peeks would complete with bytes that are not consumed; keep
+                    // peeks non-blocking so `received` stays exact.
+                    let flags = if peek {
+                        RecvFlags {
+                            dontwait: true,
+                            ..flags
+                        }
+                    } else {
+                        flags
+                    };
+                    match self.engine.recv(id, &mut buf, flags, t) {
+                        Outcome::Ready(Ok(n)) => {
+                            assert!(n <= buf.len());
+                            self.check_bytes(id, &buf[..n], !peek);
+                        }
+                        Outcome::Ready(Err(_)) => {}
+                        Outcome::Pending => self.note(t, id, None, true),
+                    }
+                }
+            }
+            Op::SendInPlace { s, len } => {
+                if let Some(id) = self.id(s).filter(|id| !self.has_pending_send(*id)) {
+                    let from = self.sent.get(&id).copied().unwrap_or(0);
+                    let t = self.token();
+                    let data: Vec<u8> = (0..u64::from(len)).map(|i| pattern(from + i)).collect();
+                    self.bufs.sends.insert(t.0, data);
+                    let o = self.engine.send_in_place(
+                        id,
+                        usize::from(len),
+                        SendFlags::default(),
+                        t,
+                        &mut self.bufs,
+                    );
+                    match o {
+                        Outcome::Ready(r) => {
+                            self.bufs.sends.remove(&t.0);
+                            if let Ok(n) = r {
+                                assert!(n <= usize::from(len));
+                                *self.sent.entry(id).or_default() += n as u64;
+                            }
+                        }
+                        Outcome::Pending => self.note(t, id, Some(from), true),
+                    }
+                }
+            }
+            Op::RecvInPlace { s, len, waitall } => {
+                if let Some(id) = self.id(s) {
+                    let len = usize::from(len % 4096);
+                    let t = self.token();
+                    self.bufs.recvs.insert(t.0, vec![0u8; len]);
+                    let flags = RecvFlags {
+                        peek: false,
+                        waitall,
+                        dontwait: false,
+                    };
+                    match self.engine.recv_in_place(id, len, flags, t, &mut self.bufs) {
+                        Outcome::Ready(r) => {
+                            let buf = self.bufs.recvs.remove(&t.0).expect("buffer");
+                            if let Ok(n) = r {
+                                assert!(n <= len);
+                                self.check_bytes(id, &buf[..n], true);
+                            }
+                        }
+                        Outcome::Pending => self.note(t, id, None, true),
+                    }
+                }
+            }
+            Op::Shutdown { s, how } => {
+                if let Some(id) = self.id(s) {
+                    if let Ok(how) = Shutdown::from_how(i32::from(how % 4)) {
+                        let _ = self.engine.shutdown_in_place(id, how, &mut self.bufs);
+                    }
+                }
+            }
+            Op::Close { s } => {
+                if let Some(id) = self.slots[slot(s)].take() {
+                    assert_eq!(self.engine.close_in_place(id, &mut self.bufs), Ok(()));
+                    assert_eq!(self.engine.close(id), Err(Errno::EBADF));
+                }
+            }
+            Op::Cancel { nth } => {
+                let all: Vec<u64> = self.pending.iter().copied().collect();
+                if !all.is_empty() {
+                    let t = all[usize::from(nth) % all.len()];
+                    assert!(self.engine.cancel_in_place(Token(t), &mut self.bufs));
+                }
+                assert!(!self.engine.cancel(Token(u64::MAX)));
+            }
+            Op::SetSndBuf { s, val } => {
+                if let Some(id) = self.id(s) {
+                    let _ = self.engine.set_sndbuf(id, val % 70_000);
+                }
+            }
+            Op::NonBlocking { s, on } => {
+                if let Some(id) = self.id(s) {
+                    let _ = self.engine.set_nonblocking(id, on);
+                }
+            }
+            Op::Poll { s } => {
+                if let Some(id) = self.id(s) {
+                    let _ = self.engine.poll(id);
+                    let _ = self.engine.fionread(id);
+                    let _ = self.engine.take_error(id);
+                }
+            }
+            Op::Names { s } => {
+                if let Some(id) = self.id(s) {
+                    let _ = self.engine.getsockname(id);
+                    let _ = self.engine.getpeername(id);
+                    let _ = self.engine.peer_credentials(id);
+                }
+            }
+        }
+        self.drain();
+    }
+
+    /// Closes everything and checks the engine is empty.
+    pub fn finish(mut self) {
+        for s in 0..SLOTS {
+            if let Some(id) = self.slots[s].take() {
+                let _ = self.engine.close(id);
+            }
+        }
+        self.drain();
+        assert!(
+            self.pending.is_empty(),
+            "tokens never completed: {:?}",
+            self.pending
+        );
+        assert_eq!(self.engine.pending_count(), 0);
+        assert_eq!(self.engine.socket_count(), 0, "sockets left (embryos?)");
+        assert_eq!(self.engine.binding_count(), 0);
+        assert_eq!(self.engine.memory_used(), 0, "memory not returned");
+    }
+}
+
+/// Small buffers so that full buffers and pending sends are common.
+pub fn small_limits() -> Limits {
+    Limits {
+        sndbuf_default: 8192,
+        sndbuf_max: 16384,
+        global_buffer_cap: 64 * 1024,
+        max_sockets: 64,
+        ..Limits::default()
+    }
+}
+
+/// Runs a whole sequence.
+pub fn run(ops: &[Op]) {
+    let mut h = Harness::new(small_limits());
+    for op in ops {
+        h.step(op);
+    }
+    h.finish();
+}
+
+/// Decodes operations from raw bytes until they run out (libFuzzer's input, or proptest's).
+pub fn decode(bytes: &[u8]) -> Vec<Op> {
+    let mut u = arbitrary::Unstructured::new(bytes);
+    let mut ops = Vec::new();
+    while !u.is_empty() {
+        match Op::arbitrary(&mut u) {
+            Ok(op) => ops.push(op),
+            Err(_) => break,
+        }
+    }
+    ops
+}

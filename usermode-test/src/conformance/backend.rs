@@ -1,0 +1,336 @@
+//! What a backend provides, and the runner that turns a scenario into observations.
+
+use super::scenario::{Addr, Names, Obs, Op, SLOTS, SockOpt, pattern};
+
+/// A Linux errno.
+pub type Res<T> = Result<T, i32>;
+
+/// `EBADF`.
+pub const EBADF: i32 = 9;
+
+/// One implementation of AF_UNIX stream sockets, addressed by slot. Every socket is
+/// non-blocking.
+pub trait Backend {
+    /// Whether slot `s` holds a socket.
+    fn is_open(&self, s: usize) -> bool;
+    /// `socket` into an empty slot.
+    fn socket(&mut self, s: usize) -> Res<()>;
+    /// `socketpair` into two empty slots.
+    fn socketpair(&mut self, a: usize, b: usize) -> Res<()>;
+    /// `bind` with this raw sockaddr (its length is `addr_len`).
+    fn bind(&mut self, s: usize, raw: &[u8]) -> Res<()>;
+    /// `listen`.
+    fn listen(&mut self, s: usize, backlog: i32) -> Res<()>;
+    /// `connect` with this raw sockaddr.
+    fn connect(&mut self, s: usize, raw: &[u8]) -> Res<()>;
+    /// `accept` on `l`, the new (non-blocking) socket into the empty slot `into`.
+    fn accept(&mut self, l: usize, into: usize) -> Res<()>;
+    /// `send` (MSG_DONTWAIT | MSG_NOSIGNAL).
+    fn send(&mut self, s: usize, data: &[u8]) -> Res<usize>;
+    /// `recv` of up to `len` bytes.
+    fn recv(&mut self, s: usize, len: usize, peek: bool, waitall: bool) -> Res<Vec<u8>>;
+    /// `shutdown`.
+    fn shutdown(&mut self, s: usize, how: i32) -> Res<()>;
+    /// `close`; the slot becomes empty.
+    fn close(&mut self, s: usize) -> Res<()>;
+    /// `getsockname` / `getpeername` into a 110-byte buffer: (reported length, bytes copied).
+    fn name(&mut self, s: usize, peer: bool) -> Res<(usize, Vec<u8>)>;
+    /// `ioctl(FIONREAD)`.
+    fn fionread(&mut self, s: usize) -> Res<i64>;
+    /// `getsockopt`.
+    fn getsockopt(&mut self, s: usize, opt: SockOpt) -> Res<i64>;
+    /// `setsockopt`.
+    fn setsockopt(&mut self, s: usize, opt: SockOpt, val: i32) -> Res<()>;
+    /// `poll` for every event, timeout 0: the revents.
+    fn poll(&mut self, s: usize) -> Res<u32>;
+}
+
+/// Runs scenarios on one backend, keeping the per-connection stream positions that make
+/// received bytes self-checking.
+#[derive(Debug)]
+pub struct Runner<B> {
+    /// The backend.
+    pub backend: B,
+    names: Names,
+    /// Bytes this slot has sent since its connection was made.
+    sent: [u64; SLOTS],
+    /// Bytes this slot has received since its connection was made.
+    received: [u64; SLOTS],
+}
+
+fn slot(s: u8) -> usize {
+    usize::from(s) % SLOTS
+}
+
+fn unit(r: Res<()>) -> Obs {
+    r.map_or_else(Obs::Err, |()| Obs::Ok)
+}
+
+/// Replaces a 5-hex-digit abstract name (an autobind name) by `?????`.
+fn normalise_addr(len: usize, mut bytes: Vec<u8>) -> Obs {
+    if len == 8 && bytes.len() == 8 && bytes.get(2) == Some(&0) {
+        let digits = bytes.get(3..8).unwrap_or(&[]);
+        if digits
+            .iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+        {
+            bytes.truncate(3);
+            bytes.extend_from_slice(b"?????");
+        }
+    }
+    Obs::Addr { len, bytes }
+}
+
+impl<B: Backend> Runner<B> {
+    /// A runner over `backend`, using `names` for pathnames and abstract names.
+    pub fn new(backend: B, names: Names) -> Self {
+        Self {
+            backend,
+            names,
+            sent: [0; SLOTS],
+            received: [0; SLOTS],
+        }
+    }
+
+    fn reset_stream(&mut self, s: usize) {
+        if let Some(v) = self.sent.get_mut(s) {
+            *v = 0;
+        }
+        if let Some(v) = self.received.get_mut(s) {
+            *v = 0;
+        }
+    }
+
+    /// The raw sockaddr for `addr`, resolving `NameOf` through getsockname.
+    pub fn raw_addr(&mut self, addr: &Addr) -> Vec<u8> {
+        match addr {
+            Addr::NameOf { s } => {
+                let s = slot(*s);
+                if !self.backend.is_open(s) {
+                    return 1u16.to_ne_bytes().to_vec();
+                }
+                match self.backend.name(s, false) {
+                    Ok((len, mut bytes)) => {
+                        bytes.truncate(len);
+                        bytes
+                    }
+                    Err(_) => 1u16.to_ne_bytes().to_vec(),
+                }
+            }
+            other => self.names.raw(other),
+        }
+    }
+
+    fn check(&self, s: usize, bytes: &[u8], from: u64) -> bool {
+        let _ = s;
+        bytes.iter().zip(from..).all(|(b, k)| *b == pattern(k))
+    }
+
+    fn pattern_bytes(&self, s: usize, len: usize) -> Vec<u8> {
+        let from = self.sent.get(s).copied().unwrap_or(0);
+        (from..from + len as u64).map(pattern).collect()
+    }
+
+    fn add_sent(&mut self, s: usize, n: usize) {
+        if let Some(v) = self.sent.get_mut(s) {
+            *v += n as u64;
+        }
+    }
+
+    fn add_received(&mut self, s: usize, n: usize) {
+        if let Some(v) = self.received.get_mut(s) {
+            *v += n as u64;
+        }
+    }
+
+    /// Runs one step.
+    pub fn step(&mut self, op: &Op) -> Obs {
+        // Operations on an empty slot fail with EBADF on both backends without a call.
+        let needs_open: &[u8] = match op {
+            Op::Socket { .. } | Op::SocketPair { .. } => &[],
+            Op::Accept { l, .. } => &[*l][..],
+            Op::Bind { s, .. }
+            | Op::Listen { s, .. }
+            | Op::Connect { s, .. }
+            | Op::Send { s, .. }
+            | Op::Recv { s, .. }
+            | Op::Shutdown { s, .. }
+            | Op::Close { s }
+            | Op::GetSockName { s }
+            | Op::GetPeerName { s }
+            | Op::Fionread { s }
+            | Op::GetOpt { s, .. }
+            | Op::SetOpt { s, .. }
+            | Op::Poll { s }
+            | Op::Fill { s }
+            | Op::Drain { s } => std::slice::from_ref(s),
+        };
+        if needs_open.iter().any(|s| !self.backend.is_open(slot(*s))) {
+            return Obs::Err(EBADF);
+        }
+        match op {
+            Op::Socket { s } => {
+                let s = slot(*s);
+                self.close_if_open(s);
+                self.reset_stream(s);
+                unit(self.backend.socket(s))
+            }
+            Op::SocketPair { a, b } => {
+                let (a, b) = (slot(*a), slot(*b));
+                if a == b {
+                    return Obs::Err(22);
+                }
+                self.close_if_open(a);
+                self.close_if_open(b);
+                self.reset_stream(a);
+                self.reset_stream(b);
+                unit(self.backend.socketpair(a, b))
+            }
+            Op::Bind { s, addr } => {
+                let raw = self.raw_addr(addr);
+                unit(self.backend.bind(slot(*s), &raw))
+            }
+            Op::Listen { s, backlog } => unit(self.backend.listen(slot(*s), *backlog)),
+            Op::Connect { s, addr } => {
+                let raw = self.raw_addr(addr);
+                let s = slot(*s);
+                let r = self.backend.connect(s, &raw);
+                if r.is_ok() {
+                    self.reset_stream(s);
+                }
+                unit(r)
+            }
+            Op::Accept { l, into } => {
+                let (l, into) = (slot(*l), slot(*into));
+                if l == into {
+                    return Obs::Err(22);
+                }
+                self.close_if_open(into);
+                let r = self.backend.accept(l, into);
+                if r.is_ok() {
+                    self.reset_stream(into);
+                }
+                unit(r)
+            }
+            Op::Send { s, len } => {
+                let s = slot(*s);
+                let data = self.pattern_bytes(s, *len as usize);
+                match self.backend.send(s, &data) {
+                    Ok(n) => {
+                        self.add_sent(s, n);
+                        Obs::Num(n as i64)
+                    }
+                    Err(e) => Obs::Err(e),
+                }
+            }
+            Op::Recv {
+                s,
+                len,
+                peek,
+                waitall,
+            } => {
+                let s = slot(*s);
+                match self.backend.recv(s, *len as usize, *peek, *waitall) {
+                    Ok(bytes) => {
+                        let from = self.received.get(s).copied().unwrap_or(0);
+                        let in_order = self.check(s, &bytes, from);
+                        if !*peek {
+                            self.add_received(s, bytes.len());
+                        }
+                        Obs::Data {
+                            len: bytes.len(),
+                            in_order,
+                        }
+                    }
+                    Err(e) => Obs::Err(e),
+                }
+            }
+            Op::Shutdown { s, how } => unit(self.backend.shutdown(slot(*s), *how)),
+            Op::Close { s } => unit(self.backend.close(slot(*s))),
+            Op::GetSockName { s } => match self.backend.name(slot(*s), false) {
+                Ok((len, bytes)) => normalise_addr(len, bytes),
+                Err(e) => Obs::Err(e),
+            },
+            Op::GetPeerName { s } => match self.backend.name(slot(*s), true) {
+                Ok((len, bytes)) => normalise_addr(len, bytes),
+                Err(e) => Obs::Err(e),
+            },
+            Op::Fionread { s } => self
+                .backend
+                .fionread(slot(*s))
+                .map_or_else(Obs::Err, Obs::Num),
+            Op::GetOpt { s, opt } => self
+                .backend
+                .getsockopt(slot(*s), *opt)
+                .map_or_else(Obs::Err, Obs::Num),
+            Op::SetOpt { s, opt, val } => unit(self.backend.setsockopt(slot(*s), *opt, *val)),
+            Op::Poll { s } => self.backend.poll(slot(*s)).map_or_else(Obs::Err, Obs::Poll),
+            Op::Fill { s } => self.fill(slot(*s)),
+            Op::Drain { s } => self.drain(slot(*s)),
+        }
+    }
+
+    fn close_if_open(&mut self, s: usize) {
+        if self.backend.is_open(s) {
+            let _ = self.backend.close(s);
+        }
+    }
+
+    fn fill(&mut self, s: usize) -> Obs {
+        const CHUNK: usize = 16 * 1024;
+        let mut sent_any = false;
+        // Bounded: the largest SO_SNDBUF scenarios set is far below this many chunks.
+        for _ in 0..4096 {
+            let data = self.pattern_bytes(s, CHUNK);
+            match self.backend.send(s, &data) {
+                Ok(n) => {
+                    self.add_sent(s, n);
+                    sent_any |= n > 0;
+                }
+                Err(e) => return Obs::Fill { sent_any, end: e },
+            }
+        }
+        Obs::Fill { sent_any, end: 0 }
+    }
+
+    fn drain(&mut self, s: usize) -> Obs {
+        let mut any = false;
+        let mut in_order = true;
+        for _ in 0..100_000 {
+            match self.backend.recv(s, 64 * 1024, false, false) {
+                Ok(bytes) if bytes.is_empty() => {
+                    return Obs::Drain {
+                        any,
+                        in_order,
+                        end: 0,
+                    };
+                }
+                Ok(bytes) => {
+                    let from = self.received.get(s).copied().unwrap_or(0);
+                    in_order &= self.check(s, &bytes, from);
+                    self.add_received(s, bytes.len());
+                    any = true;
+                }
+                Err(e) => {
+                    return Obs::Drain {
+                        any,
+                        in_order,
+                        end: e,
+                    };
+                }
+            }
+        }
+        Obs::Drain {
+            any,
+            in_order,
+            end: -1,
+        }
+    }
+
+    /// Closes every slot (end of a scenario).
+    pub fn close_all(&mut self) {
+        for s in 0..SLOTS {
+            self.close_if_open(s);
+        }
+    }
+}

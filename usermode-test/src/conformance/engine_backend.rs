@@ -1,0 +1,283 @@
+//! The `engine` backend: afunix-core driven directly, doing what the driver will do around it
+//! (parse the sockaddr, keep the socket files, copy names out).
+
+use std::collections::HashMap;
+
+use afunix_core::{
+    BindRequest, BindTarget, ConnectRequest, ConnectTarget, Credentials, Engine, Errno, Limits,
+    Outcome, PathKey, RecvFlags, SendFlags, SocketId, Token, parse_bind_addr, parse_connect_addr,
+};
+
+use super::backend::{Backend, EBADF, Res};
+use super::scenario::{SLOTS, SockOpt};
+
+/// Linux's limits as this machine has them (`/proc/sys/net/core`), so that getsockopt values
+/// and backlog caps can be compared; Linux's defaults elsewhere.
+#[must_use]
+pub fn linux_limits() -> Limits {
+    fn read(name: &str) -> Option<u32> {
+        std::fs::read_to_string(format!("/proc/sys/net/core/{name}"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+    let d = Limits::default();
+    Limits {
+        sndbuf_default: read("wmem_default").unwrap_or(d.sndbuf_default),
+        sndbuf_max: read("wmem_max").unwrap_or(d.sndbuf_max),
+        rcvbuf_default: read("rmem_default").unwrap_or(d.rcvbuf_default),
+        rcvbuf_max: read("rmem_max").unwrap_or(d.rcvbuf_max),
+        max_backlog: read("somaxconn").unwrap_or(d.max_backlog),
+        ..d
+    }
+}
+
+fn errno(e: Errno) -> i32 {
+    i32::from(e.number())
+}
+
+/// afunix-core with a simulated file system for socket files.
+#[derive(Debug)]
+pub struct EngineBackend {
+    /// The engine.
+    pub engine: Engine,
+    slots: [Option<SocketId>; SLOTS],
+    /// Socket files: path -> key. A file outlives its socket, as on Linux.
+    files: HashMap<Vec<u8>, PathKey>,
+    next_file_id: u128,
+    next_token: u64,
+    cred: Credentials,
+}
+
+impl EngineBackend {
+    /// A fresh engine with these limits.
+    #[must_use]
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            engine: Engine::new(limits),
+            slots: [None; SLOTS],
+            files: HashMap::new(),
+            next_file_id: 1,
+            next_token: 1,
+            cred: Credentials {
+                pid: std::process::id(),
+                sid: b"S-1-5-21-test".to_vec(),
+            },
+        }
+    }
+
+    /// The engine id in slot `s`.
+    #[must_use]
+    pub fn id(&self, s: usize) -> Option<SocketId> {
+        self.slots.get(s).copied().flatten()
+    }
+
+    fn get(&self, s: usize) -> Res<SocketId> {
+        self.id(s).ok_or(EBADF)
+    }
+
+    fn token(&mut self) -> Token {
+        self.next_token += 1;
+        Token(self.next_token)
+    }
+
+    /// Every operation here is non-blocking, so nothing may pend. A pending outcome would be
+    /// an engine bug; it is reported as errno 0 so the comparison fails loudly.
+    fn ready<T>(&mut self, o: Outcome<T>) -> Res<T> {
+        let r = match o {
+            Outcome::Ready(r) => r.map_err(errno),
+            Outcome::Pending => Err(0),
+        };
+        assert!(
+            self.engine.poll_completion().is_none(),
+            "unexpected completion"
+        );
+        r
+    }
+
+    fn new_socket(&mut self, s: usize) -> Res<SocketId> {
+        let id = self.engine.socket().map_err(errno)?;
+        self.engine.set_nonblocking(id, true).map_err(errno)?;
+        if let Some(slot) = self.slots.get_mut(s) {
+            *slot = Some(id);
+        }
+        Ok(id)
+    }
+}
+
+impl Backend for EngineBackend {
+    fn is_open(&self, s: usize) -> bool {
+        self.id(s).is_some()
+    }
+
+    fn socket(&mut self, s: usize) -> Res<()> {
+        self.new_socket(s).map(|_| ())
+    }
+
+    fn socketpair(&mut self, a: usize, b: usize) -> Res<()> {
+        let (x, y) = self.engine.socketpair(&self.cred).map_err(errno)?;
+        for (s, id) in [(a, x), (b, y)] {
+            self.engine.set_nonblocking(id, true).map_err(errno)?;
+            if let Some(slot) = self.slots.get_mut(s) {
+                *slot = Some(id);
+            }
+        }
+        Ok(())
+    }
+
+    fn bind(&mut self, s: usize, raw: &[u8]) -> Res<()> {
+        let id = self.get(s)?;
+        let target = match parse_bind_addr(raw).map_err(errno)? {
+            BindRequest::Autobind => BindTarget::Autobind,
+            BindRequest::Abstract(name) => BindTarget::Abstract(name),
+            BindRequest::Pathname(path) => {
+                // What the driver does first: create the file (EADDRINUSE if it exists).
+                if self.files.contains_key(&path) {
+                    return Err(errno(Errno::EADDRINUSE));
+                }
+                let key = PathKey {
+                    volume: 1,
+                    file_id: self.next_file_id,
+                };
+                self.next_file_id += 1;
+                let r = self.engine.bind(
+                    id,
+                    BindTarget::Pathname {
+                        key,
+                        path: path.clone(),
+                    },
+                );
+                // On failure the driver deletes the file it created (unix_bind_bsd).
+                if r.is_ok() {
+                    self.files.insert(path, key);
+                }
+                return r.map_err(errno);
+            }
+        };
+        self.engine.bind(id, target).map_err(errno)
+    }
+
+    fn listen(&mut self, s: usize, backlog: i32) -> Res<()> {
+        let id = self.get(s)?;
+        self.engine.listen(id, backlog, &self.cred).map_err(errno)
+    }
+
+    fn connect(&mut self, s: usize, raw: &[u8]) -> Res<()> {
+        let id = self.get(s)?;
+        let target = match parse_connect_addr(raw).map_err(errno)? {
+            ConnectRequest::Abstract(name) => ConnectTarget::Abstract(name),
+            ConnectRequest::Pathname(path) => match self.files.get(&path) {
+                Some(key) => ConnectTarget::Pathname(*key),
+                None => return Err(errno(Errno::ENOENT)),
+            },
+        };
+        let token = self.token();
+        let o = self.engine.connect(id, &target, &self.cred, token);
+        self.ready(o)
+    }
+
+    fn accept(&mut self, l: usize, into: usize) -> Res<()> {
+        let lid = self.get(l)?;
+        let fresh = self.new_socket(into)?;
+        let token = self.token();
+        let o = self.engine.accept(lid, fresh, token);
+        let r = self.ready(o);
+        if r.is_err() {
+            let _ = self.engine.close(fresh);
+            if let Some(slot) = self.slots.get_mut(into) {
+                *slot = None;
+            }
+        }
+        r
+    }
+
+    fn send(&mut self, s: usize, data: &[u8]) -> Res<usize> {
+        let id = self.get(s)?;
+        let token = self.token();
+        let o = self
+            .engine
+            .send(id, data, SendFlags { dontwait: true }, token);
+        self.ready(o)
+    }
+
+    fn recv(&mut self, s: usize, len: usize, peek: bool, waitall: bool) -> Res<Vec<u8>> {
+        let id = self.get(s)?;
+        let token = self.token();
+        let mut buf = vec![0u8; len];
+        let flags = RecvFlags {
+            peek,
+            waitall,
+            dontwait: true,
+        };
+        let o = self.engine.recv(id, &mut buf, flags, token);
+        let n = self.ready(o)?;
+        buf.truncate(n);
+        Ok(buf)
+    }
+
+    fn shutdown(&mut self, s: usize, how: i32) -> Res<()> {
+        let id = self.get(s)?;
+        let how = afunix_core::Shutdown::from_how(how).map_err(errno)?;
+        self.engine.shutdown(id, how).map_err(errno)
+    }
+
+    fn close(&mut self, s: usize) -> Res<()> {
+        let id = self.get(s)?;
+        if let Some(slot) = self.slots.get_mut(s) {
+            *slot = None;
+        }
+        self.engine.close(id).map_err(errno)
+    }
+
+    fn name(&mut self, s: usize, peer: bool) -> Res<(usize, Vec<u8>)> {
+        let id = self.get(s)?;
+        let addr = if peer {
+            self.engine.getpeername(id)
+        } else {
+            self.engine.getsockname(id)
+        }
+        .map_err(errno)?;
+        let mut bytes = addr.to_sockaddr().map_err(errno)?;
+        // What the driver does: copy into the caller's sockaddr_un, report the full length.
+        bytes.truncate(afunix_core::SOCKADDR_UN_LEN);
+        Ok((addr.reported_len(), bytes))
+    }
+
+    fn fionread(&mut self, s: usize) -> Res<i64> {
+        let id = self.get(s)?;
+        self.engine
+            .fionread(id)
+            .map(|n| i64::try_from(n).unwrap_or(i64::MAX))
+            .map_err(errno)
+    }
+
+    fn getsockopt(&mut self, s: usize, opt: SockOpt) -> Res<i64> {
+        let id = self.get(s)?;
+        match opt {
+            SockOpt::SndBuf => self.engine.sndbuf(id).map(i64::from),
+            SockOpt::RcvBuf => self.engine.rcvbuf(id).map(i64::from),
+            SockOpt::Error => self
+                .engine
+                .take_error(id)
+                .map(|e| e.map_or(0, |e| i64::from(e.number()))),
+            SockOpt::Type => self.engine.socket_type(id).map(|t| t as i64),
+        }
+        .map_err(errno)
+    }
+
+    fn setsockopt(&mut self, s: usize, opt: SockOpt, val: i32) -> Res<()> {
+        let id = self.get(s)?;
+        match opt {
+            SockOpt::SndBuf => self.engine.set_sndbuf(id, val),
+            SockOpt::RcvBuf => self.engine.set_rcvbuf(id, val),
+            SockOpt::Error | SockOpt::Type => Err(Errno::ENOPROTOOPT),
+        }
+        .map_err(errno)
+    }
+
+    fn poll(&mut self, s: usize) -> Res<u32> {
+        let id = self.get(s)?;
+        self.engine.poll(id).map(|m| m.0).map_err(errno)
+    }
+}

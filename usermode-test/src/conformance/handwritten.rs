@@ -1,0 +1,616 @@
+//! Hand-written scenarios, one per Linux behaviour the engine promises, each run on real
+//! AF_UNIX sockets and on the engine and compared step by step. Each test also pins the
+//! Linux result that makes the behaviour (so a test cannot pass by both backends agreeing on
+//! nothing).
+
+use super::backend::EBADF;
+use super::scenario::{Addr, Obs, Op, PathForm, SockOpt};
+use super::{fresh_names, run_pair};
+
+const EAGAIN: i32 = 11;
+const EINVAL: i32 = 22;
+const EPIPE: i32 = 32;
+const EADDRINUSE: i32 = 98;
+const ECONNRESET: i32 = 104;
+const EISCONN: i32 = 106;
+const ENOTCONN: i32 = 107;
+const ECONNREFUSED: i32 = 111;
+const ENOENT: i32 = 2;
+
+const POLLIN: u32 = 0x1;
+const POLLOUT: u32 = 0x4;
+const POLLERR: u32 = 0x8;
+const POLLHUP: u32 = 0x10;
+const POLLRDHUP: u32 = 0x2000;
+
+/// Runs `ops` on both backends, fails on the first difference, returns Linux's observations.
+#[track_caller]
+fn both(ops: &[Op]) -> Vec<Obs> {
+    let names = fresh_names();
+    let (linux, engine, first) = run_pair(ops, &names);
+    if let Some(i) = first {
+        panic!(
+            "step {i} {:?}: linux {:?}, engine {:?}\nall linux:  {linux:?}\nall engine: {engine:?}",
+            ops[i], linux[i], engine[i]
+        );
+    }
+    linux
+}
+
+fn path(n: u8, form: PathForm) -> Addr {
+    Addr::Path { n, form }
+}
+
+fn abs(n: u8) -> Addr {
+    Addr::Abstract {
+        n,
+        trailing_nul: false,
+    }
+}
+
+/// A listener in slot 0 on `addr`, a client in 1 connected to it, accepted into 2.
+fn connected(addr: Addr) -> Vec<Op> {
+    vec![
+        Op::Socket { s: 0 },
+        Op::Bind {
+            s: 0,
+            addr: addr.clone(),
+        },
+        Op::Listen { s: 0, backlog: 5 },
+        Op::Socket { s: 1 },
+        Op::Connect { s: 1, addr },
+        Op::Accept { l: 0, into: 2 },
+    ]
+}
+
+fn addr_len(obs: &Obs) -> usize {
+    match obs {
+        Obs::Addr { len, .. } => *len,
+        other => panic!("not an address: {other:?}"),
+    }
+}
+
+fn poll(obs: &Obs) -> u32 {
+    match obs {
+        Obs::Poll(m) => *m,
+        other => panic!("not a poll mask: {other:?}"),
+    }
+}
+
+#[test]
+fn unix_mkname_bsd_pathname_nul_handling_and_lengths() {
+    let ops = vec![
+        Op::Socket { s: 0 },
+        Op::Bind {
+            s: 0,
+            addr: path(0, PathForm::NulThenJunk),
+        },
+        Op::GetSockName { s: 0 },
+        Op::Socket { s: 1 },
+        Op::Bind {
+            s: 1,
+            addr: path(0, PathForm::Plain),
+        },
+        Op::Bind {
+            s: 1,
+            addr: path(1, PathForm::Full108),
+        },
+        Op::GetSockName { s: 1 },
+        Op::Socket { s: 2 },
+        Op::Bind {
+            s: 2,
+            addr: Addr::Oversize,
+        },
+        Op::Bind {
+            s: 2,
+            addr: Addr::Short { len: 1 },
+        },
+        Op::Bind {
+            s: 2,
+            addr: Addr::BadFamily,
+        },
+    ];
+    let l = both(&ops);
+    let dir_len = fresh_names().dir.len();
+    assert_eq!(
+        addr_len(&l[2]),
+        2 + dir_len + 3 + 1,
+        "path up to the NUL, plus one"
+    );
+    assert_eq!(l[4], Obs::Err(EADDRINUSE), "the same file");
+    assert_eq!(addr_len(&l[6]), 111, "108 bytes report 111");
+    assert_eq!(
+        &l[8..],
+        &[Obs::Err(EINVAL), Obs::Err(EINVAL), Obs::Err(EINVAL)]
+    );
+}
+
+#[test]
+fn abstract_names_count_every_byte_and_unnamed_reports_two() {
+    let ops = vec![
+        Op::Socket { s: 0 },
+        Op::Bind { s: 0, addr: abs(0) },
+        Op::Listen { s: 0, backlog: 1 },
+        Op::GetSockName { s: 0 },
+        Op::Socket { s: 1 },
+        Op::Connect {
+            s: 1,
+            addr: Addr::Abstract {
+                n: 0,
+                trailing_nul: true,
+            },
+        },
+        Op::GetSockName { s: 1 },
+        Op::GetPeerName { s: 1 },
+        Op::Connect { s: 1, addr: abs(0) },
+        Op::GetPeerName { s: 1 },
+    ];
+    let l = both(&ops);
+    assert_eq!(
+        l[5],
+        Obs::Err(ECONNREFUSED),
+        "a trailing NUL is another name"
+    );
+    assert_eq!(addr_len(&l[6]), 2);
+    assert_eq!(l[7], Obs::Err(ENOTCONN));
+    assert_eq!(l[8], Obs::Ok);
+    assert_eq!(l[9], l[3], "the client's peer is the listener's name");
+}
+
+#[test]
+fn unix_autobind_and_socketpair() {
+    let ops = vec![
+        Op::Socket { s: 0 },
+        Op::Bind {
+            s: 0,
+            addr: Addr::Autobind,
+        },
+        Op::GetSockName { s: 0 },
+        Op::Bind {
+            s: 0,
+            addr: Addr::Autobind,
+        },
+        Op::Bind { s: 0, addr: abs(1) },
+        Op::Listen { s: 0, backlog: 0 },
+        Op::Socket { s: 1 },
+        Op::Connect {
+            s: 1,
+            addr: Addr::NameOf { s: 0 },
+        },
+        Op::SocketPair { a: 3, b: 4 },
+        Op::GetSockName { s: 3 },
+        Op::GetPeerName { s: 4 },
+        Op::Send { s: 3, len: 10 },
+        Op::Recv {
+            s: 4,
+            len: 64,
+            peek: false,
+            waitall: false,
+        },
+    ];
+    let l = both(&ops);
+    assert_eq!(addr_len(&l[2]), 8, "NUL + 5 hex digits");
+    assert_eq!(l[3], Obs::Ok, "autobind when bound keeps the name");
+    assert_eq!(l[4], Obs::Err(EINVAL));
+    assert_eq!(l[7], Obs::Ok);
+    assert_eq!(addr_len(&l[9]), 2);
+    assert_eq!(
+        l[12],
+        Obs::Data {
+            len: 10,
+            in_order: true
+        }
+    );
+}
+
+#[test]
+fn unix_listen_backlog_and_unix_stream_connect_errors() {
+    let mut ops = vec![
+        Op::Socket { s: 5 },
+        Op::Listen { s: 5, backlog: 1 },
+        Op::Connect {
+            s: 5,
+            addr: path(2, PathForm::Plain),
+        },
+        Op::Socket { s: 0 },
+        Op::Bind { s: 0, addr: abs(0) },
+        Op::Socket { s: 1 },
+        Op::Connect { s: 1, addr: abs(0) },
+        Op::Listen { s: 0, backlog: 0 },
+        Op::Connect { s: 1, addr: abs(0) },
+        Op::Socket { s: 2 },
+        Op::Connect { s: 2, addr: abs(0) },
+        Op::Listen { s: 0, backlog: 1 },
+        Op::Connect { s: 2, addr: abs(0) },
+        Op::Connect { s: 2, addr: abs(0) },
+        Op::Accept { l: 0, into: 4 },
+        Op::Connect { s: 2, addr: abs(0) },
+        Op::Connect { s: 0, addr: abs(0) },
+        Op::Connect {
+            s: 2,
+            addr: Addr::Short { len: 2 },
+        },
+    ];
+    ops.push(Op::Close { s: 0 });
+    ops.push(Op::Socket { s: 3 });
+    ops.push(Op::Connect { s: 3, addr: abs(0) });
+    let l = both(&ops);
+    assert_eq!(l[1], Obs::Err(EINVAL), "listen unbound");
+    assert_eq!(l[2], Obs::Err(ENOENT), "no such file");
+    assert_eq!(l[6], Obs::Err(ECONNREFUSED), "bound, not listening");
+    assert_eq!(l[8], Obs::Ok, "backlog 0 admits one");
+    assert_eq!(l[10], Obs::Err(EAGAIN), "backlog full");
+    assert_eq!(l[12], Obs::Ok, "listen again raised the backlog");
+    assert_eq!(
+        l[13],
+        Obs::Err(EAGAIN),
+        "a full backlog is checked before our own state"
+    );
+    assert_eq!(l[15], Obs::Err(EISCONN));
+    assert_eq!(l[16], Obs::Err(EINVAL), "a listener cannot connect");
+    assert_eq!(l[17], Obs::Err(EINVAL), "addr_len 2");
+    assert_eq!(l[20], Obs::Err(ECONNREFUSED), "listener closed");
+}
+
+#[test]
+fn unix_accept_order_and_data_sent_before_accept() {
+    let ops = vec![
+        Op::Socket { s: 0 },
+        Op::Bind {
+            s: 0,
+            addr: path(0, PathForm::WithNul),
+        },
+        Op::Listen { s: 0, backlog: 4 },
+        Op::Accept { l: 0, into: 3 },
+        Op::Poll { s: 0 },
+        Op::Socket { s: 1 },
+        Op::Connect {
+            s: 1,
+            addr: path(0, PathForm::Plain),
+        },
+        Op::Send { s: 1, len: 100 },
+        Op::Poll { s: 0 },
+        Op::Accept { l: 0, into: 2 },
+        Op::GetSockName { s: 2 },
+        Op::GetPeerName { s: 2 },
+        Op::Recv {
+            s: 2,
+            len: 1000,
+            peek: false,
+            waitall: false,
+        },
+        Op::Accept { l: 1, into: 4 },
+    ];
+    let l = both(&ops);
+    assert_eq!(l[3], Obs::Err(EAGAIN));
+    assert_eq!(poll(&l[4]) & (POLLIN | POLLOUT), 0);
+    assert_eq!(
+        poll(&l[8]) & POLLIN,
+        POLLIN,
+        "a queued connection is readable"
+    );
+    assert_eq!(l[9], Obs::Ok);
+    assert_eq!(addr_len(&l[11]), 2, "the client is unnamed");
+    assert_eq!(
+        l[12],
+        Obs::Data {
+            len: 100,
+            in_order: true
+        }
+    );
+    assert_eq!(l[13], Obs::Err(EINVAL), "accept on a non-listener");
+}
+
+#[test]
+fn recv_peek_waitall_dontwait_and_fionread() {
+    let mut ops = connected(abs(0));
+    ops.extend([
+        Op::Recv {
+            s: 2,
+            len: 10,
+            peek: false,
+            waitall: false,
+        },
+        Op::Send { s: 1, len: 300 },
+        Op::Send { s: 1, len: 7 },
+        Op::Fionread { s: 2 },
+        Op::Recv {
+            s: 2,
+            len: 5,
+            peek: true,
+            waitall: false,
+        },
+        Op::Recv {
+            s: 2,
+            len: 500,
+            peek: true,
+            waitall: true,
+        },
+        Op::Recv {
+            s: 2,
+            len: 100,
+            peek: false,
+            waitall: false,
+        },
+        Op::Recv {
+            s: 2,
+            len: 500,
+            peek: false,
+            waitall: true,
+        },
+        Op::Recv {
+            s: 2,
+            len: 0,
+            peek: false,
+            waitall: false,
+        },
+        Op::Fionread { s: 0 },
+    ]);
+    let l = both(&ops);
+    assert_eq!(l[6], Obs::Err(EAGAIN));
+    assert_eq!(l[9], Obs::Num(307));
+    assert_eq!(
+        l[11],
+        Obs::Data {
+            len: 307,
+            in_order: true
+        },
+        "peek crosses sends"
+    );
+    assert_eq!(
+        l[13],
+        Obs::Data {
+            len: 207,
+            in_order: true
+        },
+        "non-blocking WAITALL returns what there is"
+    );
+    assert_eq!(l[14], Obs::Err(EAGAIN));
+    assert_eq!(l[15], Obs::Err(EINVAL), "FIONREAD on a listener");
+}
+
+#[test]
+fn unix_shutdown_mirrors_to_the_peer() {
+    let mut ops = connected(abs(1));
+    ops.extend([
+        Op::Send { s: 2, len: 20 },
+        Op::Shutdown { s: 2, how: 1 },
+        Op::Send { s: 2, len: 1 },
+        Op::Poll { s: 1 },
+        Op::Recv {
+            s: 1,
+            len: 100,
+            peek: false,
+            waitall: false,
+        },
+        Op::Recv {
+            s: 1,
+            len: 100,
+            peek: false,
+            waitall: false,
+        },
+        Op::Shutdown { s: 1, how: 0 },
+        Op::Send { s: 2, len: 1 },
+        Op::Poll { s: 2 },
+        Op::Shutdown { s: 1, how: 3 },
+        Op::Shutdown { s: 0, how: 2 },
+        Op::Socket { s: 3 },
+        Op::Connect { s: 3, addr: abs(1) },
+    ]);
+    let l = both(&ops);
+    assert_eq!(l[8], Obs::Err(EPIPE));
+    let p = poll(&l[9]);
+    assert_eq!(p & (POLLIN | POLLRDHUP | POLLHUP), POLLIN | POLLRDHUP);
+    assert_eq!(
+        l[11],
+        Obs::Data {
+            len: 0,
+            in_order: true
+        },
+        "EOF"
+    );
+    assert_eq!(l[15], Obs::Err(EINVAL));
+    assert_eq!(l[18], Obs::Err(ECONNREFUSED), "a listener shut for reading");
+}
+
+#[test]
+fn unix_release_sock_eof_reset_and_embryos() {
+    let mut ops = connected(abs(2));
+    ops.extend([
+        // 2 sends to 1, then closes with nothing unread: EOF at 1.
+        Op::Send { s: 2, len: 50 },
+        Op::Close { s: 2 },
+        Op::Poll { s: 1 },
+        Op::Recv {
+            s: 1,
+            len: 100,
+            peek: false,
+            waitall: false,
+        },
+        Op::Recv {
+            s: 1,
+            len: 100,
+            peek: false,
+            waitall: false,
+        },
+        Op::Send { s: 1, len: 1 },
+        Op::GetPeerName { s: 1 },
+        // A pair where the closer leaves unread data: ECONNRESET once.
+        Op::SocketPair { a: 3, b: 4 },
+        Op::Send { s: 4, len: 10 },
+        Op::Close { s: 3 },
+        Op::Poll { s: 4 },
+        Op::Recv {
+            s: 4,
+            len: 10,
+            peek: true,
+            waitall: false,
+        },
+        Op::Recv {
+            s: 4,
+            len: 10,
+            peek: false,
+            waitall: false,
+        },
+        // An embryo released by its listener's close.
+        Op::Socket { s: 5 },
+        Op::Connect { s: 5, addr: abs(2) },
+        Op::Close { s: 0 },
+        Op::GetOpt {
+            s: 5,
+            opt: SockOpt::Error,
+        },
+        Op::GetOpt {
+            s: 5,
+            opt: SockOpt::Error,
+        },
+        Op::Recv {
+            s: 5,
+            len: 1,
+            peek: false,
+            waitall: false,
+        },
+        Op::Close { s: 0 },
+    ]);
+    let l = both(&ops);
+    assert_eq!(poll(&l[8]) & (POLLHUP | POLLERR), POLLHUP);
+    assert_eq!(
+        l[10],
+        Obs::Data {
+            len: 0,
+            in_order: true
+        }
+    );
+    assert_eq!(l[11], Obs::Err(EPIPE));
+    assert_eq!(poll(&l[16]) & POLLERR, POLLERR);
+    assert_eq!(l[17], Obs::Err(ECONNRESET), "peek reports the reset too");
+    assert_eq!(
+        l[18],
+        Obs::Data {
+            len: 0,
+            in_order: true
+        }
+    );
+    assert_eq!(l[22], Obs::Num(i64::from(ECONNRESET)));
+    assert_eq!(l[23], Obs::Num(0), "SO_ERROR clears it");
+    assert_eq!(l[25], Obs::Err(EBADF));
+}
+
+#[test]
+fn socket_options_and_nonblocking_full_buffer() {
+    let ops = vec![
+        Op::SocketPair { a: 0, b: 1 },
+        Op::GetOpt {
+            s: 0,
+            opt: SockOpt::SndBuf,
+        },
+        Op::GetOpt {
+            s: 0,
+            opt: SockOpt::RcvBuf,
+        },
+        Op::GetOpt {
+            s: 0,
+            opt: SockOpt::Type,
+        },
+        Op::SetOpt {
+            s: 0,
+            opt: SockOpt::SndBuf,
+            val: 1,
+        },
+        Op::GetOpt {
+            s: 0,
+            opt: SockOpt::SndBuf,
+        },
+        Op::SetOpt {
+            s: 0,
+            opt: SockOpt::RcvBuf,
+            val: -1,
+        },
+        Op::GetOpt {
+            s: 0,
+            opt: SockOpt::RcvBuf,
+        },
+        Op::SetOpt {
+            s: 0,
+            opt: SockOpt::SndBuf,
+            val: 65536,
+        },
+        Op::Fill { s: 0 },
+        Op::Poll { s: 0 },
+        Op::Send { s: 0, len: 1 },
+        Op::Drain { s: 1 },
+        Op::Poll { s: 0 },
+        Op::Send { s: 0, len: 64 },
+    ];
+    let l = both(&ops);
+    assert_eq!(l[3], Obs::Num(1), "SOCK_STREAM");
+    assert_eq!(l[5], Obs::Num(4608), "SOCK_MIN_SNDBUF");
+    assert_eq!(
+        l[9],
+        Obs::Fill {
+            sent_any: true,
+            end: EAGAIN
+        }
+    );
+    assert_eq!(poll(&l[10]) & POLLOUT, 0);
+    assert_eq!(l[11], Obs::Err(EAGAIN));
+    assert_eq!(
+        l[12],
+        Obs::Drain {
+            any: true,
+            in_order: true,
+            end: EAGAIN
+        }
+    );
+    assert_eq!(poll(&l[13]) & POLLOUT, POLLOUT);
+    assert_eq!(l[14], Obs::Num(64));
+}
+
+#[test]
+fn poll_readiness_by_state() {
+    let mut ops = vec![Op::Socket { s: 3 }, Op::Poll { s: 3 }];
+    ops.extend(connected(abs(0)));
+    ops.extend([
+        Op::Poll { s: 0 },
+        Op::Poll { s: 1 },
+        Op::Send { s: 1, len: 1 },
+        Op::Poll { s: 2 },
+    ]);
+    let l = both(&ops);
+    assert_eq!(
+        poll(&l[1]),
+        POLLOUT | POLLHUP | 0x100 | 0x200,
+        "unconnected: OUT and HUP"
+    );
+    assert_eq!(poll(&l[8]), 0, "idle listener");
+    assert_eq!(poll(&l[9]), POLLOUT | 0x100 | 0x200);
+    assert_eq!(poll(&l[11]), POLLIN | 0x40 | POLLOUT | 0x100 | 0x200);
+}
+
+#[test]
+fn a_thousand_random_seeds_do_not_diverge() {
+    let report = super::run_seeds(0, 1000, None);
+    assert_eq!(report.scenarios, 1000);
+    assert!(
+        report.divergent_seeds.is_empty(),
+        "divergent seeds {:?}",
+        report.divergent_seeds
+    );
+    // Every operation kind was reached.
+    for kind in Op::KINDS {
+        assert!(report.coverage.contains_key(kind), "{kind} never ran");
+    }
+}
+
+#[test]
+fn traces_record_and_replay_without_mismatch() {
+    let path = std::env::temp_dir().join(format!("afx-trace-{}.jsonl", std::process::id()));
+    let mut w = super::trace::Writer::create(&path).unwrap();
+    let report = super::run_seeds(5000, 20, Some(&mut w));
+    drop(w);
+    assert!(report.divergent_seeds.is_empty());
+    let (scenarios, mismatches) =
+        super::trace::replay(&path, &afunix::Net::in_process_with(super::linux_limits())).unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!((scenarios, mismatches), (20, 0));
+}

@@ -1,0 +1,179 @@
+//! The `library` backend: the `afunix` library's [`RawSocket`]s, on any [`Net`]. With
+//! `Net::in_process` every step goes through the library, the wire format (encoded and
+//! decoded), the device layer and the engine: what the driver runs, in this process. With
+//! the driver (`Net::system()` on Windows, or under Wine) it replays scenarios through the
+//! real `afunixrs.sys`.
+
+use afunix::{Errno, Net, RawSocket};
+
+use super::backend::{Backend, EBADF, Res};
+use super::scenario::{SLOTS, SockOpt};
+
+/// `SOL_SOCKET` and the options, with Linux's numbers.
+const SOL_SOCKET: i32 = 1;
+const SO_TYPE: i32 = 3;
+const SO_ERROR: i32 = 4;
+const SO_SNDBUF: i32 = 7;
+const SO_RCVBUF: i32 = 8;
+/// What the Linux backend polls for.
+const POLL_EVERYTHING: u32 = 0x0001 | 0x0004 | 0x2000 | 0x0040 | 0x0100 | 0x0200;
+/// MSG_DONTWAIT | MSG_NOSIGNAL, as the Linux backend sends.
+const SEND_FLAGS: u32 = 0x40 | 0x4000;
+const MSG_PEEK: u32 = 0x2;
+const MSG_WAITALL: u32 = 0x100;
+const MSG_DONTWAIT: u32 = 0x40;
+
+fn errno(e: Errno) -> i32 {
+    i32::from(e.number())
+}
+
+/// Sockets in slots, on one `Net`.
+#[derive(Debug)]
+pub struct LibraryBackend {
+    net: Net,
+    slots: Vec<Option<RawSocket>>,
+}
+
+impl LibraryBackend {
+    #[must_use]
+    pub fn new(net: Net) -> Self {
+        Self {
+            net,
+            slots: (0..SLOTS).map(|_| None).collect(),
+        }
+    }
+
+    fn get(&self, s: usize) -> Res<&RawSocket> {
+        self.slots.get(s).and_then(Option::as_ref).ok_or(EBADF)
+    }
+
+    fn fresh(&self) -> Res<RawSocket> {
+        let socket = self.net.socket().map_err(|_| errno(Errno::ENOMEM))?;
+        // Every socket of the scenarios is non-blocking.
+        socket.set_nonblocking(true).map_err(errno)?;
+        Ok(socket)
+    }
+
+    fn put(&mut self, s: usize, socket: RawSocket) {
+        if let Some(slot) = self.slots.get_mut(s) {
+            *slot = Some(socket);
+        }
+    }
+}
+
+impl Backend for LibraryBackend {
+    fn is_open(&self, s: usize) -> bool {
+        self.get(s).is_ok()
+    }
+
+    fn socket(&mut self, s: usize) -> Res<()> {
+        let socket = self.fresh()?;
+        self.put(s, socket);
+        Ok(())
+    }
+
+    fn socketpair(&mut self, a: usize, b: usize) -> Res<()> {
+        let (x, y) = (self.fresh()?, self.fresh()?);
+        x.pair_with(&y).map_err(errno)?;
+        self.put(a, x);
+        self.put(b, y);
+        Ok(())
+    }
+
+    fn bind(&mut self, s: usize, raw: &[u8]) -> Res<()> {
+        self.get(s)?.bind_raw(raw).map_err(errno)
+    }
+
+    fn listen(&mut self, s: usize, backlog: i32) -> Res<()> {
+        self.get(s)?.listen(backlog).map_err(errno)
+    }
+
+    fn connect(&mut self, s: usize, raw: &[u8]) -> Res<()> {
+        self.get(s)?.connect_raw(raw).map_err(errno)
+    }
+
+    fn accept(&mut self, l: usize, into: usize) -> Res<()> {
+        let (socket, _peer) = self.get(l)?.accept().map_err(errno)?;
+        // accept(2)'s new socket inherits nothing: the scenarios make it non-blocking, as
+        // the Linux backend does with accept4(SOCK_NONBLOCK).
+        socket.set_nonblocking(true).map_err(errno)?;
+        self.put(into, socket);
+        Ok(())
+    }
+
+    fn send(&mut self, s: usize, data: &[u8]) -> Res<usize> {
+        self.get(s)?.send(data, SEND_FLAGS).map_err(errno)
+    }
+
+    fn recv(&mut self, s: usize, len: usize, peek: bool, waitall: bool) -> Res<Vec<u8>> {
+        let mut buf = vec![0u8; len];
+        let mut flags = MSG_DONTWAIT;
+        if peek {
+            flags |= MSG_PEEK;
+        }
+        if waitall {
+            flags |= MSG_WAITALL;
+        }
+        let n = self.get(s)?.recv(&mut buf, flags).map_err(errno)?;
+        buf.truncate(n);
+        Ok(buf)
+    }
+
+    fn shutdown(&mut self, s: usize, how: i32) -> Res<()> {
+        self.get(s)?.shutdown(how).map_err(errno)
+    }
+
+    fn close(&mut self, s: usize) -> Res<()> {
+        let socket = self.slots.get_mut(s).and_then(Option::take).ok_or(EBADF)?;
+        drop(socket);
+        Ok(())
+    }
+
+    fn name(&mut self, s: usize, peer: bool) -> Res<(usize, Vec<u8>)> {
+        let socket = self.get(s)?;
+        let (len, mut bytes) = if peer {
+            socket.getpeername()
+        } else {
+            socket.getsockname()
+        }
+        .map_err(errno)?;
+        // What a program sees: a sockaddr_un's worth, the full length reported.
+        bytes.truncate(110);
+        Ok((len, bytes))
+    }
+
+    fn fionread(&mut self, s: usize) -> Res<i64> {
+        self.get(s)?.fionread().map(i64::from).map_err(errno)
+    }
+
+    fn getsockopt(&mut self, s: usize, opt: SockOpt) -> Res<i64> {
+        let name = match opt {
+            SockOpt::SndBuf => SO_SNDBUF,
+            SockOpt::RcvBuf => SO_RCVBUF,
+            SockOpt::Error => SO_ERROR,
+            SockOpt::Type => SO_TYPE,
+        };
+        self.get(s)?
+            .getsockopt(SOL_SOCKET, name)
+            .map(i64::from)
+            .map_err(errno)
+    }
+
+    fn setsockopt(&mut self, s: usize, opt: SockOpt, val: i32) -> Res<()> {
+        let name = match opt {
+            SockOpt::SndBuf => SO_SNDBUF,
+            SockOpt::RcvBuf => SO_RCVBUF,
+            SockOpt::Error => SO_ERROR,
+            SockOpt::Type => SO_TYPE,
+        };
+        self.get(s)?
+            .setsockopt(SOL_SOCKET, name, val)
+            .map_err(errno)
+    }
+
+    fn poll(&mut self, s: usize) -> Res<u32> {
+        let socket = self.get(s)?;
+        let revents = RawSocket::poll(&[(socket, POLL_EVERYTHING)], 0).map_err(errno)?;
+        Ok(revents.first().copied().unwrap_or(0))
+    }
+}

@@ -1,0 +1,338 @@
+//! The conformance suite: the same scenarios on real Linux AF_UNIX sockets and on the
+//! afunix-core engine, compared step by step.
+//!
+//! - [`scenario`]: the language (operations over a few socket slots) and the observations.
+//! - [`generator`]: seeded random scenarios, kept inside what is comparable.
+//! - [`linux`] / [`engine_backend`]: the backends. [`backend::Runner`] runs one scenario.
+//! - [`trace`]: JSON-lines traces, recorded and replayed.
+//!
+//! `usermode-test conformance --seeds N --first-seed S` runs seeds S..S+N-1 and prints the
+//! coverage table, the divergences and a shrunk reproducer of the first one (`--record FILE`
+//! writes the traces, `--replay FILE` runs a recorded trace again and compares).
+//!
+//! # What is compared, and the normalisations
+//!
+//! Every step's result is compared exactly (return value or errno, received byte counts, the
+//! reported address and its length, poll bits, option values), except where Linux's numbers
+//! come from its memory accounting rather than from AF_UNIX semantics:
+//!
+//! - **Bytes.** Every send writes a pattern derived from the stream position, so each
+//!   backend checks by itself that received bytes are exactly the next ones (nothing lost,
+//!   duplicated or reordered); comparing counts and that flag compares the bytes.
+//! - **Full buffers.** Linux limits a sender by `sk_wmem_alloc` (skb *truesize*: payload plus
+//!   per-skb overhead) against SO_SNDBUF; the engine limits payload bytes. So `Fill` (send until
+//!   EAGAIN) compares only that both filled up and how it ended, and `Drain` compares only
+//!   order and how it ended, not the counts. The generator's [`generator::Guard`] keeps
+//!   ordinary steps away from a filled queue and keeps queues small (4 KiB, 6 sends) with
+//!   SO_SNDBUF at least 128 KiB, so POLLOUT (`unix_writable`: wmem * 4 <= sndbuf) is compared
+//!   exactly too. Shrinking applies the same rules.
+//! - **Option values.** SO_SNDBUF / SO_RCVBUF are compared exactly: the engine implements
+//!   `sock_setsockopt`'s doubling, clamping and minimums, and the engine backend is configured
+//!   from this machine's `/proc/sys/net/core` limits (as the driver will be from its own).
+//! - **Autobind names.** Linux picks the 5 hex digits at random; any such name is reported as
+//!   `?????` (length still compared). Scenarios connect to them with `Addr::NameOf`.
+//! - **Blocking.** Every socket is non-blocking, so "would block" is EAGAIN on both; pending
+//!   operations are covered by the engine's own unit and property tests.
+//! - **Socket files.** The engine backend keeps socket files as the driver will (bind creates
+//!   the file or fails with EADDRINUSE; connect to a missing file is ENOENT; the file outlives
+//!   the socket). Scenario paths live in a private temporary directory and abstract names under
+//!   a private prefix, so concurrent runs never collide.
+
+pub mod backend;
+pub mod engine_backend;
+pub mod generator;
+#[cfg(all(test, target_os = "linux"))]
+mod handwritten;
+pub mod library_backend;
+#[cfg(target_os = "linux")]
+pub mod linux;
+pub mod scenario;
+pub mod trace;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use backend::Runner;
+use engine_backend::linux_limits;
+use scenario::{Names, Obs, Op};
+
+/// The command line of `usermode-test conformance`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// How many seeds to run.
+    #[arg(long, default_value_t = 1000)]
+    pub seeds: u64,
+    /// The first seed.
+    #[arg(long, default_value_t = 0)]
+    pub first_seed: u64,
+    /// Write every scenario's trace (JSON lines) to this file.
+    #[arg(long)]
+    pub record: Option<std::path::PathBuf>,
+    /// Instead of generating, replay a recorded trace and compare both backends with it.
+    #[arg(long)]
+    pub replay: Option<std::path::PathBuf>,
+    /// With --replay: run the recorded scenarios through the afunixrs driver (Windows, or
+    /// Wine) instead of an in-process engine, and compare with what Linux recorded.
+    #[arg(long, requires = "replay")]
+    pub driver: bool,
+}
+
+static RUN: AtomicU64 = AtomicU64::new(0);
+
+/// Fresh names for one run: a private directory and abstract prefix.
+#[must_use]
+pub fn fresh_names() -> Names {
+    let n = RUN.fetch_add(1, Ordering::Relaxed);
+    let pid = std::process::id();
+    Names {
+        dir: std::env::temp_dir()
+            .join(format!("afx{pid}-{n}"))
+            .to_string_lossy()
+            .into_owned(),
+        prefix: format!("afx-{pid}-{n}"),
+    }
+}
+
+/// Runs `ops` on the engine as programs reach it: through the `afunix` library, the wire
+/// format and the device layer, over a fresh in-process engine with this machine's limits.
+/// Socket files are real files here (as with the driver), so the directory is made and
+/// removed around the run, as for Linux.
+#[must_use]
+pub fn run_engine(ops: &[Op], names: &Names) -> Vec<Obs> {
+    run_library(ops, names, &afunix::Net::in_process_with(linux_limits()))
+}
+
+/// Runs `ops` through the library on `net`: an in-process engine, or the driver.
+#[must_use]
+pub fn run_library(ops: &[Op], names: &Names, net: &afunix::Net) -> Vec<Obs> {
+    let _ = std::fs::create_dir_all(&names.dir);
+    let mut r = Runner::new(
+        library_backend::LibraryBackend::new(net.clone()),
+        names.clone(),
+    );
+    let obs = ops.iter().map(|op| r.step(op)).collect();
+    r.close_all();
+    let _ = std::fs::remove_dir_all(&names.dir);
+    obs
+}
+
+/// Runs `ops` on real Linux sockets (the directory is created and removed around it).
+#[cfg(target_os = "linux")]
+#[must_use]
+pub fn run_linux(ops: &[Op], names: &Names) -> Vec<Obs> {
+    let _ = std::fs::create_dir_all(&names.dir);
+    let mut r = Runner::new(linux::LinuxBackend::new(), names.clone());
+    let obs = ops.iter().map(|op| r.step(op)).collect();
+    r.close_all();
+    let _ = std::fs::remove_dir_all(&names.dir);
+    obs
+}
+
+/// The reference observations; off Linux there is no reference, so the engine's own are used
+/// (a replay of a recorded trace is then the comparison).
+#[cfg(not(target_os = "linux"))]
+#[must_use]
+pub fn run_linux(ops: &[Op], names: &Names) -> Vec<Obs> {
+    run_engine(ops, names)
+}
+
+/// One scenario on both backends: (linux, engine, index of the first difference).
+#[must_use]
+pub fn run_pair(ops: &[Op], names: &Names) -> (Vec<Obs>, Vec<Obs>, Option<usize>) {
+    let l = run_linux(ops, names);
+    let e = run_engine(ops, names);
+    let first = l.iter().zip(&e).position(|(a, b)| a != b);
+    (l, e, first)
+}
+
+/// Drops steps while the scenario still diverges and stays comparable.
+#[must_use]
+pub fn shrink(mut ops: Vec<Op>) -> Vec<Op> {
+    let mut changed = true;
+    while changed {
+        changed = false;
+        // Everything after the first divergence is irrelevant.
+        let names = fresh_names();
+        if let (_, _, Some(i)) = run_pair(&ops, &names) {
+            ops.truncate(i + 1);
+        }
+        let mut i = ops.len();
+        while i > 0 {
+            i -= 1;
+            let mut candidate = ops.clone();
+            candidate.remove(i);
+            if !generator::valid(&candidate, fresh_names()) {
+                continue;
+            }
+            if run_pair(&candidate, &fresh_names()).2.is_some() {
+                ops = candidate;
+                changed = true;
+            }
+        }
+    }
+    ops
+}
+
+/// A shrunk divergence: seed, steps, Linux's and the engine's observations.
+pub type Divergence = (u64, Vec<Op>, Vec<Obs>, Vec<Obs>);
+
+/// Statistics over a run.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Scenarios run.
+    pub scenarios: u64,
+    /// Steps run.
+    pub steps: u64,
+    /// Per operation kind: how often, and the outcomes Linux gave.
+    pub coverage: BTreeMap<&'static str, (u64, BTreeSet<String>)>,
+    /// Seeds whose scenario diverged.
+    pub divergent_seeds: Vec<u64>,
+    /// The first divergence: seed, shrunk steps, and both backends' observations.
+    pub first: Option<Divergence>,
+}
+
+/// A short name for an outcome.
+#[must_use]
+pub fn outcome(obs: &Obs) -> String {
+    match obs {
+        Obs::Err(e) => errno_name(*e),
+        Obs::Fill { end, .. } => format!("full:{}", errno_name(*end)),
+        Obs::Drain { end: 0, .. } => "drained:EOF".into(),
+        Obs::Drain { end, .. } => format!("drained:{}", errno_name(*end)),
+        Obs::Data { len: 0, .. } => "0 (EOF)".into(),
+        _ => "ok".into(),
+    }
+}
+
+/// The Linux name of an errno.
+#[must_use]
+pub fn errno_name(e: i32) -> String {
+    u16::try_from(e)
+        .ok()
+        .and_then(afunix_core::Errno::from_number)
+        .map_or_else(|| format!("errno {e}"), |e| e.name().to_owned())
+}
+
+impl Report {
+    fn count(&mut self, ops: &[Op], linux: &[Obs]) {
+        self.scenarios += 1;
+        self.steps += ops.len() as u64;
+        for (op, obs) in ops.iter().zip(linux) {
+            let entry = self.coverage.entry(op.kind()).or_default();
+            entry.0 += 1;
+            entry.1.insert(outcome(obs));
+        }
+    }
+
+    /// Prints the table.
+    pub fn print(&self) {
+        println!("{:<24} {:>8}  outcomes seen (Linux)", "operation", "steps");
+        println!("{}", "-".repeat(78));
+        for kind in Op::KINDS {
+            let (n, outcomes) = self
+                .coverage
+                .get(kind)
+                .map_or((0, String::new()), |(n, o)| {
+                    (*n, o.iter().cloned().collect::<Vec<_>>().join(", "))
+                });
+            println!("{kind:<24} {n:>8}  {outcomes}");
+        }
+        println!("{}", "-".repeat(78));
+        let covered = Op::KINDS
+            .iter()
+            .filter(|k| self.coverage.get(*k).is_some_and(|(n, _)| *n > 0))
+            .count();
+        println!("operations covered: {covered}/{}", Op::KINDS.len());
+        println!("scenarios run:      {}", self.scenarios);
+        println!("steps run:          {}", self.steps);
+        println!("divergences:        {}", self.divergent_seeds.len());
+        if let Some((seed, ops, l, e)) = &self.first {
+            println!();
+            println!(
+                "first divergence: seed {seed}; minimal reproducer ({} steps):",
+                ops.len()
+            );
+            for (i, op) in ops.iter().enumerate() {
+                let (a, b) = (l.get(i), e.get(i));
+                let mark = if a == b { " " } else { "!" };
+                let show = |o: Option<&Obs>| o.map_or_else(|| "-".to_owned(), |o| format!("{o:?}"));
+                println!(
+                    "{mark} {i:>3}: {op:?}\n        linux:  {}\n        engine: {}",
+                    show(a),
+                    show(b)
+                );
+            }
+        }
+    }
+}
+
+/// Runs seeds `first..first+n`, recording traces if asked.
+pub fn run_seeds(first: u64, n: u64, mut record: Option<&mut trace::Writer>) -> Report {
+    let mut report = Report::default();
+    for seed in first..first.saturating_add(n) {
+        let names = fresh_names();
+        let ops = generator::Generator::new(seed).scenario(names.clone());
+        let (l, e, div) = run_pair(&ops, &names);
+        if let Some(w) = record.as_deref_mut() {
+            w.scenario(seed, &names, &ops, &l, &e);
+        }
+        report.count(&ops, &l);
+        if div.is_some() {
+            report.divergent_seeds.push(seed);
+            if report.first.is_none() {
+                let small = shrink(ops);
+                let names = fresh_names();
+                let (l, e, _) = run_pair(&small, &names);
+                report.first = Some((seed, small, l, e));
+            }
+        }
+    }
+    report
+}
+
+/// `usermode-test conformance`.
+pub fn run(args: &Args) -> Result<(), String> {
+    if let Some(path) = &args.replay {
+        let net = if args.driver {
+            afunix::Net::system()
+        } else {
+            afunix::Net::in_process_with(linux_limits())
+        };
+        let (scenarios, mismatches) = trace::replay(path, &net)?;
+        println!(
+            "replayed {scenarios} scenarios from {}: {mismatches} mismatches",
+            path.display()
+        );
+        return if mismatches == 0 {
+            Ok(())
+        } else {
+            Err(format!("{mismatches} steps differ from the recorded trace"))
+        };
+    }
+    let mut writer = match &args.record {
+        Some(p) => Some(trace::Writer::create(p)?),
+        None => None,
+    };
+    let start = std::time::Instant::now();
+    let report = run_seeds(args.first_seed, args.seeds, writer.as_mut());
+    report.print();
+    println!(
+        "seeds {}..={} in {:.1} s",
+        args.first_seed,
+        args.first_seed + args.seeds.saturating_sub(1),
+        start.elapsed().as_secs_f64()
+    );
+    if !cfg!(target_os = "linux") {
+        println!("note: no Linux reference on this platform; the engine was compared with itself");
+    }
+    if report.divergent_seeds.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} of {} scenarios diverged (seeds {:?}...)",
+            report.divergent_seeds.len(),
+            report.scenarios,
+            &report.divergent_seeds[..report.divergent_seeds.len().min(10)]
+        ))
+    }
+}

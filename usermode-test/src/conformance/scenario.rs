@@ -1,0 +1,272 @@
+//! The scenario language: operations over a few socket slots, and what each step observed.
+
+use serde::{Deserialize, Serialize};
+
+/// How many socket slots a scenario uses.
+pub const SLOTS: usize = 6;
+
+/// `sizeof(struct sockaddr_un)`.
+const SOCKADDR_UN_LEN: usize = 110;
+
+/// A name a scenario binds or connects to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Addr {
+    /// Pathname `n` in the scenario's directory, written as `form` says.
+    Path { n: u8, form: PathForm },
+    /// Abstract name `n` (`"\0afx-<run>-<n>"`), with one extra trailing NUL if asked (a
+    /// different name to Linux: every byte of `addr_len` counts).
+    Abstract { n: u8, trailing_nul: bool },
+    /// `addr_len == 2`: autobind for bind, EINVAL for connect.
+    Autobind,
+    /// The address slot `s` reports from getsockname on this backend (autobound names differ
+    /// between backends, so scenarios name them this way).
+    NameOf { s: u8 },
+    /// A too-short sockaddr (`addr_len` 0 or 1).
+    Short { len: u8 },
+    /// `sun_family` not `AF_UNIX`.
+    BadFamily,
+    /// A pathname longer than `sun_path` (`addr_len` 111).
+    Oversize,
+}
+
+/// How a pathname is written into `sun_path` (`unix_mkname_bsd` takes bytes up to the first
+/// NUL).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PathForm {
+    /// The bytes, no NUL, `addr_len` = 2 + length.
+    Plain,
+    /// The bytes and a NUL counted in `addr_len`.
+    WithNul,
+    /// The bytes, a NUL, then junk, all counted in `addr_len`.
+    NulThenJunk,
+    /// A name padded so the path is exactly 108 bytes, no NUL (`addr_len` 110).
+    Full108,
+}
+
+/// Socket options the scenarios read and write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SockOpt {
+    /// `SO_SNDBUF`.
+    SndBuf,
+    /// `SO_RCVBUF`.
+    RcvBuf,
+    /// `SO_ERROR`.
+    Error,
+    /// `SO_TYPE`.
+    Type,
+}
+
+/// One step. Every socket is non-blocking, so "would block" is EAGAIN on both backends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    /// `socket(AF_UNIX, SOCK_STREAM)` into slot `s` (closing what was there).
+    Socket { s: u8 },
+    /// `socketpair` into slots `a` and `b`.
+    SocketPair { a: u8, b: u8 },
+    /// `bind`.
+    Bind { s: u8, addr: Addr },
+    /// `listen`.
+    Listen { s: u8, backlog: i32 },
+    /// `connect`.
+    Connect { s: u8, addr: Addr },
+    /// `accept` on `l`, the new socket into slot `into`.
+    Accept { l: u8, into: u8 },
+    /// `send` of `len` pattern bytes.
+    Send { s: u8, len: u32 },
+    /// `recv` of up to `len` bytes.
+    Recv {
+        s: u8,
+        len: u32,
+        peek: bool,
+        waitall: bool,
+    },
+    /// `shutdown` (how outside 0..=2 is EINVAL).
+    Shutdown { s: u8, how: i32 },
+    /// `close`.
+    Close { s: u8 },
+    /// `getsockname`.
+    GetSockName { s: u8 },
+    /// `getpeername`.
+    GetPeerName { s: u8 },
+    /// `ioctl(FIONREAD)`.
+    Fionread { s: u8 },
+    /// `getsockopt`.
+    GetOpt { s: u8, opt: SockOpt },
+    /// `setsockopt` (SO_SNDBUF / SO_RCVBUF).
+    SetOpt { s: u8, opt: SockOpt, val: i32 },
+    /// `poll` with every event asked for, timeout 0.
+    Poll { s: u8 },
+    /// Send 16 KiB chunks until the first error (EAGAIN when the buffer is full).
+    Fill { s: u8 },
+    /// Receive until EAGAIN, end of file or an error.
+    Drain { s: u8 },
+}
+
+impl Op {
+    /// The operation's name, for the coverage table.
+    #[must_use]
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            Self::Socket { .. } => "socket",
+            Self::SocketPair { .. } => "socketpair",
+            Self::Bind { .. } => "bind",
+            Self::Listen { .. } => "listen",
+            Self::Connect { .. } => "connect",
+            Self::Accept { .. } => "accept",
+            Self::Send { .. } => "send",
+            Self::Recv { peek: true, .. } => "recv(PEEK)",
+            Self::Recv { waitall: true, .. } => "recv(WAITALL)",
+            Self::Recv { .. } => "recv",
+            Self::Shutdown { .. } => "shutdown",
+            Self::Close { .. } => "close",
+            Self::GetSockName { .. } => "getsockname",
+            Self::GetPeerName { .. } => "getpeername",
+            Self::Fionread { .. } => "FIONREAD",
+            Self::GetOpt {
+                opt: SockOpt::SndBuf,
+                ..
+            } => "getsockopt(SO_SNDBUF)",
+            Self::GetOpt {
+                opt: SockOpt::RcvBuf,
+                ..
+            } => "getsockopt(SO_RCVBUF)",
+            Self::GetOpt {
+                opt: SockOpt::Error,
+                ..
+            } => "getsockopt(SO_ERROR)",
+            Self::GetOpt {
+                opt: SockOpt::Type, ..
+            } => "getsockopt(SO_TYPE)",
+            Self::SetOpt {
+                opt: SockOpt::RcvBuf,
+                ..
+            } => "setsockopt(SO_RCVBUF)",
+            Self::SetOpt { .. } => "setsockopt(SO_SNDBUF)",
+            Self::Poll { .. } => "poll",
+            Self::Fill { .. } => "send until full",
+            Self::Drain { .. } => "recv until empty",
+        }
+    }
+
+    /// Every kind, in table order.
+    pub const KINDS: [&'static str; 24] = [
+        "socket",
+        "socketpair",
+        "bind",
+        "listen",
+        "connect",
+        "accept",
+        "send",
+        "recv",
+        "recv(PEEK)",
+        "recv(WAITALL)",
+        "shutdown",
+        "close",
+        "getsockname",
+        "getpeername",
+        "FIONREAD",
+        "getsockopt(SO_SNDBUF)",
+        "getsockopt(SO_RCVBUF)",
+        "getsockopt(SO_ERROR)",
+        "getsockopt(SO_TYPE)",
+        "setsockopt(SO_SNDBUF)",
+        "setsockopt(SO_RCVBUF)",
+        "poll",
+        "send until full",
+        "recv until empty",
+    ];
+}
+
+/// What a step produced, normalised so that what is compared is what a user relies on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Obs {
+    /// The call failed with this Linux errno.
+    Err(i32),
+    /// Success with no value.
+    Ok,
+    /// Success with a number (send count, FIONREAD, an option's value).
+    Num(i64),
+    /// Received bytes: how many, and whether they are exactly the next bytes of the peer's
+    /// stream (every send writes a position-derived pattern, so loss, duplication or
+    /// reordering shows as `in_order: false`).
+    Data { len: usize, in_order: bool },
+    /// An address: the length reported and the bytes copied into a 110-byte `sockaddr_un`.
+    /// A 5-hex-digit autobind name is replaced by `?????`: Linux picks it at random.
+    Addr { len: usize, bytes: Vec<u8> },
+    /// Poll readiness (Linux bit values).
+    Poll(u32),
+    /// `Fill`: the error that ended it and whether any byte went first. How many bytes fit is
+    /// not compared: Linux counts `truesize` (payload plus per-skb overhead), the engine counts
+    /// payload, so both fill up but at different byte counts.
+    Fill { sent_any: bool, end: i32 },
+    /// `Drain`: whether anything came, whether it was all in order, and how it ended (0 for
+    /// end of file, else the errno). The count is not compared (see `Fill`).
+    Drain { any: bool, in_order: bool, end: i32 },
+}
+
+/// The names a run uses: a private directory for pathnames and a private abstract prefix, so
+/// that concurrent runs never collide.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Names {
+    /// Directory for socket files (absolute, short).
+    pub dir: String,
+    /// Abstract-name prefix.
+    pub prefix: String,
+}
+
+impl Names {
+    /// The path bytes of pathname `n` (padded to 108 bytes for `Full108`).
+    #[must_use]
+    pub fn path(&self, n: u8, form: PathForm) -> Vec<u8> {
+        let mut p = format!("{}/s{n}", self.dir).into_bytes();
+        if form == PathForm::Full108 {
+            p.push(b'_');
+            while p.len() < 108 {
+                p.push(b'x');
+            }
+        }
+        p
+    }
+
+    /// The raw sockaddr for `addr` (`NameOf` is resolved by the runner).
+    #[must_use]
+    pub fn raw(&self, addr: &Addr) -> Vec<u8> {
+        let mut raw = 1u16.to_ne_bytes().to_vec();
+        match addr {
+            Addr::Path { n, form } => {
+                raw.extend_from_slice(&self.path(*n, *form));
+                match form {
+                    PathForm::Plain | PathForm::Full108 => {}
+                    PathForm::WithNul => raw.push(0),
+                    PathForm::NulThenJunk => raw.extend_from_slice(b"\0junk"),
+                }
+            }
+            Addr::Abstract { n, trailing_nul } => {
+                raw.push(0);
+                raw.extend_from_slice(format!("{}-{n}", self.prefix).as_bytes());
+                if *trailing_nul {
+                    raw.push(0);
+                }
+            }
+            Addr::Autobind | Addr::NameOf { .. } => {}
+            Addr::Short { len } => raw.truncate(usize::from(*len).min(2)),
+            Addr::BadFamily => {
+                raw = 2u16.to_ne_bytes().to_vec();
+                raw.extend_from_slice(b"/tmp/x");
+            }
+            Addr::Oversize => {
+                raw.extend_from_slice(&self.path(0, PathForm::Full108));
+                raw.push(b'y');
+            }
+        }
+        raw.truncate(SOCKADDR_UN_LEN + 1);
+        raw
+    }
+}
+
+/// The byte at position `k` of a connection's stream: period 251 (prime), so a shifted,
+/// duplicated or missing run of bytes does not match.
+#[must_use]
+pub fn pattern(k: u64) -> u8 {
+    u8::try_from(k % 251).unwrap_or(0)
+}
