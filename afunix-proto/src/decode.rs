@@ -103,7 +103,10 @@ impl<'a> PollRequest<'a> {
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len().checked_div(size_of::<PollEntry>()).unwrap_or(0)
+        self.entries
+            .len()
+            .checked_div(size_of::<PollEntry>())
+            .unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -344,7 +347,7 @@ fn address(input: &[u8]) -> Result<Address<'_>, DecodeError> {
 }
 
 fn nt_path(bytes: &[u8]) -> Result<NtPath<'_>, DecodeError> {
-    if bytes.is_empty() || bytes.len() % 2 != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(2) {
         return Err(DecodeError::NtPath);
     }
     let path = NtPath(bytes);

@@ -34,4 +34,4 @@ pub mod stats;
 pub mod wire;
 
 pub use ioctl::{IOCTL_AFUNIX_STATS, ctl_code};
-pub use stats::{DriverStats, DriverVersion, STATS_VERSION};
+pub use stats::{DriverStats, DriverVersion, STATS_VERSION, SocketCounters};

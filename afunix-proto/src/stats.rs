@@ -7,7 +7,8 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// The layout version of [`DriverStats`]. A reader refuses any other version; a later version
 /// that only appends fields keeps the prefix and raises this number.
-pub const STATS_VERSION: u32 = 1;
+/// Version 2 appended the socket counters.
+pub const STATS_VERSION: u32 = 2;
 
 /// A driver version, `major.minor.patch`.
 #[repr(C)]
@@ -76,17 +77,42 @@ pub struct DriverStats {
     pub open_handles: u64,
     /// Bytes of pool the driver holds right now, through its allocator.
     pub pool_bytes: u64,
+    /// Sockets (connected, listening, fresh, and embryos awaiting accept).
+    pub sockets: u64,
+    /// Names bound (pathname and abstract).
+    pub bound_names: u64,
+    /// Bytes buffered in the engine (queued data and pending sends).
+    pub bytes_buffered: u64,
+    /// Requests (IRPs) pending.
+    pub pending_irps: u64,
+    /// The limits in force: most sockets, most bytes buffered over all sockets.
+    pub max_sockets: u64,
+    pub max_bytes_buffered: u64,
 }
 
-/// Size of the version 1 struct; set into `size` by the driver.
-pub const STATS_SIZE_V1: u32 = 32;
+/// Counters and limits of the socket engine, for [`DriverStats::new`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SocketCounters {
+    pub sockets: u64,
+    pub bound_names: u64,
+    pub bytes_buffered: u64,
+    pub pending_irps: u64,
+    pub max_sockets: u64,
+    pub max_bytes_buffered: u64,
+}
 
-const_assert_eq!(size_of::<DriverStats>(), STATS_SIZE_V1 as usize);
+/// Size of the version 2 struct; set into `size` by the driver.
+pub const STATS_SIZE: u32 = 80;
+
+const_assert_eq!(size_of::<DriverStats>(), STATS_SIZE as usize);
 const_assert_eq!(offset_of!(DriverStats, size), 0);
 const_assert_eq!(offset_of!(DriverStats, version), 4);
 const_assert_eq!(offset_of!(DriverStats, driver_version), 8);
 const_assert_eq!(offset_of!(DriverStats, open_handles), 16);
 const_assert_eq!(offset_of!(DriverStats, pool_bytes), 24);
+const_assert_eq!(offset_of!(DriverStats, sockets), 32);
+const_assert_eq!(offset_of!(DriverStats, pending_irps), 56);
+const_assert_eq!(offset_of!(DriverStats, max_bytes_buffered), 72);
 const_assert_eq!(size_of::<DriverVersion>(), 8);
 
 /// Why a STATS reply was refused.
@@ -115,13 +141,24 @@ impl core::fmt::Display for StatsError {
 
 impl DriverStats {
     /// A reply for this driver build, with the counters given.
-    pub const fn new(driver_version: DriverVersion, open_handles: u64, pool_bytes: u64) -> Self {
+    pub const fn new(
+        driver_version: DriverVersion,
+        open_handles: u64,
+        pool_bytes: u64,
+        sockets: SocketCounters,
+    ) -> Self {
         DriverStats {
-            size: STATS_SIZE_V1,
+            size: STATS_SIZE,
             version: STATS_VERSION,
             driver_version,
             open_handles,
             pool_bytes,
+            sockets: sockets.sockets,
+            bound_names: sockets.bound_names,
+            bytes_buffered: sockets.bytes_buffered,
+            pending_irps: sockets.pending_irps,
+            max_sockets: sockets.max_sockets,
+            max_bytes_buffered: sockets.max_bytes_buffered,
         }
     }
 
@@ -132,7 +169,7 @@ impl DriverStats {
         if stats.version != STATS_VERSION {
             return Err(StatsError::UnknownVersion(stats.version));
         }
-        if stats.size != STATS_SIZE_V1 {
+        if stats.size != STATS_SIZE {
             return Err(StatsError::BadSize(stats.size));
         }
         if stats.driver_version.reserved != 0 {
@@ -147,7 +184,17 @@ mod tests {
     use super::*;
 
     fn sample() -> DriverStats {
-        DriverStats::new(DriverVersion::from_parts("1", "22", "333"), 7, 4096)
+        let sockets = SocketCounters {
+            sockets: 3,
+            pending_irps: 2,
+            ..SocketCounters::default()
+        };
+        DriverStats::new(
+            DriverVersion::from_parts("1", "22", "333"),
+            7,
+            4096,
+            sockets,
+        )
     }
 
     #[test]
@@ -192,12 +239,15 @@ mod tests {
 
     #[test]
     fn refuses_other_versions_and_sizes() {
-        let mut s = sample();
-        s.version = 2;
-        assert_eq!(
-            DriverStats::decode(s.as_bytes()),
-            Err(StatsError::UnknownVersion(2))
-        );
+        // Version 1 (no socket counters) and a future version 3 are both refused.
+        for version in [1, 3] {
+            let mut s = sample();
+            s.version = version;
+            assert_eq!(
+                DriverStats::decode(s.as_bytes()),
+                Err(StatsError::UnknownVersion(version))
+            );
+        }
         let mut s = sample();
         s.size = 24;
         assert_eq!(

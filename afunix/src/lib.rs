@@ -1,11 +1,63 @@
-//! User-mode access to afunix-rs sockets.
+//! AF_UNIX sockets for Windows, shaped like `std::os::unix::net`.
 //!
-//! Today this crate holds what `afunixctl` and the test programs share: opening the driver's
-//! device and reading its statistics ([`sys`], Windows only), and the service-status report
-//! that `afunixctl status` prints ([`status`], portable and tested everywhere). The
-//! `std::os::unix::net`-shaped socket API arrives with the contract issue.
+//! A program written for Linux's `std::os::unix::net` moves to Windows by changing its `use`
+//! line; nothing else:
+//!
+//! ```no_run
+//! // was: use std::os::unix::net::{UnixListener, UnixStream};
+//! use afunix::{UnixListener, UnixStream};
+//! use std::io::{BufRead, BufReader, Write};
+//!
+//! fn main() -> std::io::Result<()> {
+//!     let dir = std::env::temp_dir().join("afunix-doc-example");
+//!     std::fs::create_dir_all(&dir)?;
+//!     let path = dir.join("echo.sock");
+//!     let _ = std::fs::remove_file(&path);
+//!
+//!     let listener = UnixListener::bind(&path)?;
+//!     let server = std::thread::spawn(move || -> std::io::Result<()> {
+//!         let (stream, _addr) = listener.accept()?;
+//!         let mut line = String::new();
+//!         BufReader::new(&stream).read_line(&mut line)?;
+//!         (&stream).write_all(line.to_uppercase().as_bytes())
+//!     });
+//!
+//!     let mut client = UnixStream::connect(&path)?;
+//!     client.write_all(b"hello\n")?;
+//!     let mut reply = String::new();
+//!     BufReader::new(&client).read_line(&mut reply)?;
+//!     assert_eq!(reply, "HELLO\n");
+//!     server.join().unwrap()
+//! }
+//! ```
+//!
+//! (The same program, unchanged but for that line, is a test of this crate:
+//! `tests/port.rs`.)
+//!
+//! On Windows the sockets are the afunixrs driver's handles. Everywhere else there is no
+//! driver, and [`Net::system`] is an engine inside the process: sockets reach only the same
+//! process's sockets. That is what the tests use; [`Net::in_process`] makes an isolated one.
+//!
+//! Errors are `std::io::Error`s as std's own sockets report them: WSA codes on Windows, errno
+//! values elsewhere, so `kind()` gives `WouldBlock`, `ConnectionRefused` and so on.
+//!
+//! Also here: `afunixctl`'s status report ([`status`]) and, on Windows, device access for
+//! the tools ([`sys`]).
 
+mod channel;
+mod inproc;
+mod net;
 pub mod status;
 
 #[cfg(windows)]
 pub mod sys;
+
+pub use net::{
+    Incoming, Net, PeerCred, RawResult, RawSocket, SocketAddr, UnixListener, UnixStream,
+};
+
+/// The errno type [`RawSocket`] reports, with Linux's names and numbers.
+pub use afunix_core::Errno;
+/// On Windows, an `io::Error` whose errno has no Winsock code of the same meaning carries
+/// one of these (`error.get_ref()`).
+pub use channel::ErrnoError;

@@ -73,6 +73,12 @@ pub struct DriverReport {
     pub stats_version: u32,
     pub open_handles: u64,
     pub pool_bytes: u64,
+    pub sockets: u64,
+    pub bound_names: u64,
+    pub bytes_buffered: u64,
+    pub pending_irps: u64,
+    pub max_sockets: u64,
+    pub max_bytes_buffered: u64,
     /// The device's DACL as read back through the handle, in SDDL, when it could be read.
     pub device_security: Option<String>,
 }
@@ -85,6 +91,12 @@ impl DriverReport {
             stats_version: stats.version,
             open_handles: stats.open_handles,
             pool_bytes: stats.pool_bytes,
+            sockets: stats.sockets,
+            bound_names: stats.bound_names,
+            bytes_buffered: stats.bytes_buffered,
+            pending_irps: stats.pending_irps,
+            max_sockets: stats.max_sockets,
+            max_bytes_buffered: stats.max_bytes_buffered,
             device_security,
         }
     }
@@ -122,6 +134,18 @@ impl StatusReport {
             let _ = writeln!(out, "        {:<19}: {}", "STATS_VERSION", d.stats_version);
             let _ = writeln!(out, "        {:<19}: {}", "OPEN_HANDLES", d.open_handles);
             let _ = writeln!(out, "        {:<19}: {}", "POOL_BYTES", d.pool_bytes);
+            let _ = writeln!(
+                out,
+                "        {:<19}: {} (limit {})",
+                "SOCKETS", d.sockets, d.max_sockets
+            );
+            let _ = writeln!(out, "        {:<19}: {}", "BOUND_NAMES", d.bound_names);
+            let _ = writeln!(
+                out,
+                "        {:<19}: {} (limit {})",
+                "BYTES_BUFFERED", d.bytes_buffered, d.max_bytes_buffered
+            );
+            let _ = writeln!(out, "        {:<19}: {}", "PENDING_IRPS", d.pending_irps);
             if let Some(sddl) = &d.device_security {
                 let _ = writeln!(out, "        {:<19}: {}", "DEVICE_SECURITY", sddl);
             }
@@ -224,7 +248,13 @@ mod tests {
     }
 
     fn healthy() -> StatusReport {
-        let stats = DriverStats::new(DriverVersion::from_parts("0", "1", "0"), 2, 512);
+        let counters = afunix_proto::SocketCounters {
+            sockets: 4,
+            pending_irps: 1,
+            max_sockets: 16384,
+            ..Default::default()
+        };
+        let stats = DriverStats::new(DriverVersion::from_parts("0", "1", "0"), 2, 512, counters);
         StatusReport {
             service: Some(running()),
             driver: Some(DriverReport::new(r"\\.\AfUnixRs", &stats, None)),
@@ -297,6 +327,7 @@ mod tests {
         assert_eq!(v["service"]["name"], "afunixrs");
         assert_eq!(v["driver"]["version"], "0.1.0");
         assert_eq!(v["driver"]["open_handles"], 2);
+        assert_eq!(v["driver"]["sockets"], 4);
         assert_eq!(v["error"], serde_json::Value::Null);
     }
 

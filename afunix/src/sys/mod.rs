@@ -2,8 +2,91 @@
 
 pub mod device;
 pub mod scm;
+mod transport;
+
+use std::io;
+use std::os::windows::io::AsRawHandle;
+
+pub(crate) use transport::DriverTransport;
+
+/// The raw handle of a stream on the driver, for tests that issue I/O on it directly.
+pub fn raw_handle(stream: &crate::UnixStream) -> std::os::windows::io::RawHandle {
+    stream.raw_handle_value() as std::os::windows::io::RawHandle
+}
 
 /// A NUL-terminated UTF-16 copy of `s`, for the `W` functions.
 pub(crate) fn wide(s: &str) -> Vec<u16> {
     s.encode_utf16().chain(std::iter::once(0)).collect()
+}
+
+/// A file's identity for the in-process transport's bindings: volume serial and file index,
+/// what the driver's FileInternalInformation gives.
+pub(crate) fn file_key(file: &std::fs::File) -> io::Result<afunix_core::PathKey> {
+    use windows_sys::Win32::Storage::FileSystem::{
+        BY_HANDLE_FILE_INFORMATION, GetFileInformationByHandle,
+    };
+    // SAFETY:
+    // 1. BY_HANDLE_FILE_INFORMATION is plain data; all-zero is valid.
+    let mut info: BY_HANDLE_FILE_INFORMATION = unsafe { std::mem::zeroed() };
+    // SAFETY:
+    // 1. The handle is an open file; `info` is a valid out pointer.
+    let ok = unsafe { GetFileInformationByHandle(file.as_raw_handle() as _, &mut info) };
+    if ok == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let index = (u128::from(info.nFileIndexHigh) << 32) | u128::from(info.nFileIndexLow);
+    Ok(afunix_core::PathKey {
+        volume: u64::from(info.dwVolumeSerialNumber),
+        file_id: index,
+    })
+}
+
+/// The SID of the user this process runs as, in binary form.
+pub(crate) fn token_user_sid() -> io::Result<Vec<u8>> {
+    use std::os::windows::io::{FromRawHandle, OwnedHandle};
+    use windows_sys::Win32::Security::{
+        GetLengthSid, GetTokenInformation, TOKEN_QUERY, TOKEN_USER, TokenUser,
+    };
+    use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken};
+
+    let mut token = std::ptr::null_mut();
+    // SAFETY:
+    // 1. GetCurrentProcess has no preconditions; it returns a pseudo-handle that needs no
+    //    closing.
+    let process = unsafe { GetCurrentProcess() };
+    // SAFETY:
+    // 1. `process` is the current process's pseudo-handle; `token` is a valid out pointer.
+    if unsafe { OpenProcessToken(process, TOKEN_QUERY, &mut token) } == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY:
+    // 1. `token` is the fresh handle just opened, owned by nobody else.
+    let token = unsafe { OwnedHandle::from_raw_handle(token) };
+    // TOKEN_USER plus the SID it points into: 256 bytes is ample (a SID is at most 68).
+    let mut buffer = [0u64; 32];
+    let mut needed = 0u32;
+    // SAFETY:
+    // 1. `buffer` is 256 writable, 8-aligned bytes, as the size passed says.
+    let ok = unsafe {
+        GetTokenInformation(
+            token.as_raw_handle() as _,
+            TokenUser,
+            buffer.as_mut_ptr().cast(),
+            256,
+            &mut needed,
+        )
+    };
+    if ok == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY:
+    // 1. On success the buffer starts with a TOKEN_USER, suitably aligned.
+    let user = unsafe { &*(buffer.as_ptr() as *const TOKEN_USER) };
+    // SAFETY:
+    // 1. `user.User.Sid` points at a valid SID inside `buffer`.
+    let len = unsafe { GetLengthSid(user.User.Sid) } as usize;
+    // SAFETY:
+    // 1. The SID is `len` readable bytes inside `buffer`, which outlives the slice.
+    let bytes = unsafe { std::slice::from_raw_parts(user.User.Sid as *const u8, len) };
+    Ok(bytes.to_vec())
 }

@@ -1,0 +1,621 @@
+//! The device: files, their sockets, and the requests pending on them.
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+
+use afunix_core::{
+    BindRequest, BindTarget, Completed, ConnectRequest, ConnectTarget, Credentials, Engine, Errno,
+    Limits, Outcome, PathKey, PollMask, RecvFlags, SendFlags, Shutdown, SocketId, SortedMap, Token,
+    UnixAddr, parse_bind_addr, parse_connect_addr,
+};
+use afunix_proto::wire::{ADDRESS_OUT_BYTES, AddressOut, PeerCredOut};
+
+use crate::op::{Completion, Done, Op, PollEntry, Reply};
+
+/// A handle's file, named by the caller (the driver: its FILE_OBJECT's address).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FileId(pub u64);
+
+/// Linux's `SOL_SOCKET` and the options we answer.
+const SOL_SOCKET: i32 = 1;
+const SO_TYPE: i32 = 3;
+const SO_ERROR: i32 = 4;
+const SO_SNDBUF: i32 = 7;
+const SO_RCVBUF: i32 = 8;
+/// `SOCK_STREAM`.
+const SOCK_STREAM: u32 = 1;
+/// `POLLNVAL`: the entry names no socket. Like POLLERR and POLLHUP it is reported whatever
+/// was asked for.
+pub const POLLNVAL: u32 = 0x20;
+const ALWAYS_REPORTED: u32 = PollMask::ERR | PollMask::HUP | POLLNVAL;
+
+/// The most POLLs that may wait at once over the whole device.
+pub const MAX_PENDING_POLLS: usize = 4096;
+
+#[derive(Debug)]
+struct File {
+    /// None until SOCKET.
+    socket: Option<SocketId>,
+}
+
+/// What an engine token is waiting for, so that its completion can be reported.
+#[derive(Clone, Copy, Debug)]
+enum Waiting {
+    Connect,
+    Accept { new_file: FileId },
+    Send,
+    Recv,
+}
+
+#[derive(Debug)]
+struct PendingPoll {
+    token: Token,
+    file: FileId,
+    entries: Vec<PollEntry>,
+}
+
+/// Counters for STATS.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeviceStats {
+    pub files: usize,
+    pub sockets: usize,
+    pub bindings: usize,
+    pub bytes_buffered: usize,
+    pub pending: usize,
+}
+
+/// The device layer. See the crate documentation.
+#[derive(Debug)]
+pub struct Device {
+    engine: Engine,
+    files: SortedMap<FileId, File>,
+    waiting: SortedMap<Token, (FileId, Waiting)>,
+    polls: Vec<PendingPoll>,
+    /// Completions made here (polls); capacity is reserved when a poll starts waiting, so
+    /// completing one never allocates.
+    ready: VecDeque<Completion>,
+}
+
+impl Device {
+    pub fn new(limits: Limits) -> Device {
+        Device {
+            engine: Engine::new(limits),
+            files: SortedMap::new(),
+            waiting: SortedMap::new(),
+            polls: Vec::new(),
+            ready: VecDeque::new(),
+        }
+    }
+
+    pub fn stats(&self) -> DeviceStats {
+        DeviceStats {
+            files: self.files.len(),
+            sockets: self.engine.socket_count(),
+            bindings: self.engine.binding_count(),
+            bytes_buffered: self.engine.memory_used(),
+            pending: self.waiting.len().saturating_add(self.polls.len()),
+        }
+    }
+
+    /// A handle was opened: CREATE.
+    pub fn open(&mut self, file: FileId) -> Result<(), Errno> {
+        self.files.try_insert(file, File { socket: None })
+    }
+
+    /// Whether `file` is a socket (of ours, configured).
+    pub fn is_socket(&self, file: FileId) -> bool {
+        self.files.get(&file).is_some_and(|f| f.socket.is_some())
+    }
+
+    fn socket_of(&self, file: FileId) -> Result<SocketId, Errno> {
+        match self.files.get(&file) {
+            Some(File { socket: Some(id) }) => Ok(*id),
+            Some(File { socket: None }) => Err(Errno::ENOTSOCK),
+            None => Err(Errno::EBADF),
+        }
+    }
+
+    /// What the caller must check before it touches the file system for a BIND: that the
+    /// file is a socket, and that the address is valid (`unix_validate_addr`, before
+    /// `unix_bind_bsd` creates anything). Returns whether the address is a pathname, whose
+    /// socket file the caller then creates. Whether the socket is already bound is checked
+    /// after the file is made, as `unix_bind_bsd` does: a bound socket binding an existing
+    /// name gets EADDRINUSE, a new one EINVAL (and the caller removes the file it made).
+    pub fn prepare_bind(&self, file: FileId, sockaddr: &[u8]) -> Result<bool, Errno> {
+        self.socket_of(file)?;
+        Ok(matches!(
+            parse_bind_addr(sockaddr)?,
+            BindRequest::Pathname(_)
+        ))
+    }
+
+    /// As [`Device::prepare_bind`], for CONNECT: the file is a socket and the address valid
+    /// before the socket file is looked up (`unix_stream_connect` validates, then
+    /// `unix_find_bsd`). Returns whether the caller must open a socket file.
+    pub fn prepare_connect(&self, file: FileId, sockaddr: &[u8]) -> Result<bool, Errno> {
+        self.socket_of(file)?;
+        Ok(matches!(
+            parse_connect_addr(sockaddr)?,
+            ConnectRequest::Pathname(_)
+        ))
+    }
+
+    /// Executes `op` on `file` for `caller`. `token` names the request if it pends; it must
+    /// not be pending already.
+    pub fn execute(
+        &mut self,
+        file: FileId,
+        token: Token,
+        op: Op<'_>,
+        caller: &Credentials,
+    ) -> Reply {
+        let reply = self.dispatch(file, token, op, caller);
+        self.recheck_polls();
+        reply
+    }
+
+    fn dispatch(&mut self, file: FileId, token: Token, op: Op<'_>, caller: &Credentials) -> Reply {
+        if self.waiting.contains(&token) || self.polls.iter().any(|p| p.token == token) {
+            return Reply::Ready(Err(Errno::EALREADY));
+        }
+        match op {
+            Op::Socket {
+                sock_type,
+                nonblocking,
+            } => Reply::Ready(self.socket(file, sock_type, nonblocking).map(|()| Done::Ok)),
+            Op::Poll {
+                timeout_ms,
+                entries,
+            } => self.poll(file, token, timeout_ms, entries),
+            op => match self.socket_of(file) {
+                Err(e) => Reply::Ready(Err(e)),
+                Ok(id) => self.on_socket(file, id, token, op, caller),
+            },
+        }
+    }
+
+    fn socket(&mut self, file: FileId, sock_type: u32, nonblocking: bool) -> Result<(), Errno> {
+        let entry = self.files.get(&file).ok_or(Errno::EBADF)?;
+        if entry.socket.is_some() {
+            return Err(Errno::EINVAL);
+        }
+        // unix_create: only streams so far; every other type is not supported.
+        if sock_type != SOCK_STREAM {
+            return Err(Errno::ESOCKTNOSUPPORT);
+        }
+        let id = self.engine.socket()?;
+        if let Err(e) = self.engine.set_nonblocking(id, nonblocking) {
+            let _ = self.engine.close(id);
+            return Err(e);
+        }
+        self.set_socket(file, id);
+        Ok(())
+    }
+
+    fn set_socket(&mut self, file: FileId, id: SocketId) {
+        if let Some(f) = self.files.get_mut(&file) {
+            f.socket = Some(id);
+        }
+    }
+
+    fn on_socket(
+        &mut self,
+        file: FileId,
+        id: SocketId,
+        token: Token,
+        op: Op<'_>,
+        caller: &Credentials,
+    ) -> Reply {
+        let ready = |r: Result<Done, Errno>| Reply::Ready(r);
+        match op {
+            Op::Bind { sockaddr, key } => ready(self.bind(id, sockaddr, key).map(|()| Done::Ok)),
+            Op::Listen { backlog } => {
+                ready(self.engine.listen(id, backlog, caller).map(|()| Done::Ok))
+            }
+            Op::Connect { sockaddr, key } => {
+                let target = match connect_target(sockaddr, key) {
+                    Ok(t) => t,
+                    Err(e) => return ready(Err(e)),
+                };
+                self.track(file, token, Waiting::Connect, |engine| {
+                    done(engine.connect(id, &target, caller, token), |()| Done::Ok)
+                })
+            }
+            Op::Accept { new_file } => {
+                let new_id = match self.socket_of(new_file) {
+                    Ok(n) => n,
+                    // unix_accept takes a fresh socket it allocates itself; ours is given, and
+                    // one that is not a configured socket is invalid.
+                    Err(Errno::ENOTSOCK) => return ready(Err(Errno::EINVAL)),
+                    Err(e) => return ready(Err(e)),
+                };
+                let reply = self.track(file, token, Waiting::Accept { new_file }, |engine| {
+                    done(engine.accept(id, new_id, token), |()| Done::Ok)
+                });
+                match reply {
+                    Reply::Ready(Ok(_)) => ready(Ok(Done::Address(self.peer_address(new_id)))),
+                    other => other,
+                }
+            }
+            Op::Shutdown { how } => ready(
+                Shutdown::from_how(how)
+                    .and_then(|how| self.engine.shutdown(id, how))
+                    .map(|()| Done::Ok),
+            ),
+            Op::GetSockName => ready(
+                self.engine
+                    .getsockname(id)
+                    .map(|a| Done::Address(address_out(&a))),
+            ),
+            Op::GetPeerName => ready(
+                self.engine
+                    .getpeername(id)
+                    .map(|a| Done::Address(address_out(&a))),
+            ),
+            Op::GetSockOpt { level, name } => {
+                ready(self.getsockopt(id, level, name).map(Done::Int))
+            }
+            Op::SetSockOpt { level, name, value } => {
+                ready(self.setsockopt(id, level, name, value).map(|()| Done::Ok))
+            }
+            Op::Fionbio { nonblocking } => ready(
+                self.engine
+                    .set_nonblocking(id, nonblocking)
+                    .map(|()| Done::Ok),
+            ),
+            Op::Fionread => ready(
+                self.engine
+                    .fionread(id)
+                    .map(|n| Done::Int(i32::try_from(n).unwrap_or(i32::MAX))),
+            ),
+            Op::PeerCred => ready(self.peer_cred(id)),
+            Op::SocketPair { other } => {
+                ready(self.socketpair(file, id, other, caller).map(|()| Done::Ok))
+            }
+            Op::Send { flags, data } => {
+                if flags.oob() {
+                    return ready(Err(Errno::EOPNOTSUPP));
+                }
+                let flags = SendFlags {
+                    dontwait: flags.dontwait(),
+                };
+                self.track(file, token, Waiting::Send, |engine| {
+                    done(engine.send(id, data, flags, token), Done::Count)
+                })
+            }
+            Op::Recv { flags, buf } => {
+                if flags.oob() {
+                    return ready(Err(Errno::EOPNOTSUPP));
+                }
+                let flags = RecvFlags {
+                    peek: flags.peek(),
+                    waitall: flags.waitall(),
+                    dontwait: flags.dontwait(),
+                };
+                self.track(file, token, Waiting::Recv, |engine| {
+                    done(engine.recv(id, buf, flags, token), Done::Count)
+                })
+            }
+            // Handled before a socket is looked up.
+            Op::Socket { .. } | Op::Poll { .. } => ready(Err(Errno::EINVAL)),
+        }
+    }
+
+    /// Runs an engine operation that may pend, remembering what its token waits for. The
+    /// entry is made first, so that a pending operation is never left untracked for lack of
+    /// memory.
+    fn track(
+        &mut self,
+        file: FileId,
+        token: Token,
+        what: Waiting,
+        run: impl FnOnce(&mut Engine) -> MappedOutcome,
+    ) -> Reply {
+        if let Err(e) = self.waiting.try_insert(token, (file, what)) {
+            return Reply::Ready(Err(e));
+        }
+        match run(&mut self.engine) {
+            MappedOutcome::Pending => Reply::Pending,
+            MappedOutcome::Ready(r) => {
+                let _ = self.waiting.remove(&token);
+                Reply::Ready(r)
+            }
+        }
+    }
+
+    fn bind(&mut self, id: SocketId, sockaddr: &[u8], key: Option<PathKey>) -> Result<(), Errno> {
+        let target = match (parse_bind_addr(sockaddr)?, key) {
+            (BindRequest::Autobind, None) => BindTarget::Autobind,
+            (BindRequest::Abstract(name), None) => BindTarget::Abstract(name),
+            (BindRequest::Pathname(path), Some(key)) => BindTarget::Pathname { key, path },
+            // The caller must resolve exactly the pathname addresses.
+            _ => return Err(Errno::EINVAL),
+        };
+        self.engine.bind(id, target)
+    }
+
+    fn getsockopt(&mut self, id: SocketId, level: i32, name: i32) -> Result<i32, Errno> {
+        if level != SOL_SOCKET {
+            // unix_stream_ops has no getsockopt of its own: sock_no_getsockopt.
+            return Err(Errno::EOPNOTSUPP);
+        }
+        let as_int = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
+        match name {
+            SO_TYPE => self.engine.socket_type(id).map(|t| t as i32),
+            SO_ERROR => self
+                .engine
+                .take_error(id)
+                .map(|e| e.map_or(0, |e| i32::from(e.number()))),
+            SO_SNDBUF => self.engine.sndbuf(id).map(as_int),
+            SO_RCVBUF => self.engine.rcvbuf(id).map(as_int),
+            _ => Err(Errno::ENOPROTOOPT),
+        }
+    }
+
+    fn setsockopt(&mut self, id: SocketId, level: i32, name: i32, value: i32) -> Result<(), Errno> {
+        if level != SOL_SOCKET {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        match name {
+            SO_SNDBUF => self.engine.set_sndbuf(id, value),
+            SO_RCVBUF => self.engine.set_rcvbuf(id, value),
+            // sock_setsockopt: SO_TYPE and SO_ERROR are read-only (ENOPROTOOPT).
+            _ => Err(Errno::ENOPROTOOPT),
+        }
+    }
+
+    fn peer_cred(&self, id: SocketId) -> Result<Done, Errno> {
+        // SO_PEERCRED on a socket with no peer credentials gives ENOTCONN... Linux gives the
+        // "invalid" credentials (pid 0); our callers rely on knowing, so ENOTCONN.
+        let cred = self.engine.peer_credentials(id)?.ok_or(Errno::ENOTCONN)?;
+        PeerCredOut::new(cred.pid, &cred.sid)
+            .map(Done::PeerCred)
+            .ok_or(Errno::EINVAL)
+    }
+
+    fn socketpair(
+        &mut self,
+        file: FileId,
+        id: SocketId,
+        other: FileId,
+        caller: &Credentials,
+    ) -> Result<(), Errno> {
+        let other_id = self.socket_of(other)?;
+        if other == file {
+            return Err(Errno::EINVAL);
+        }
+        // Both must be fresh: unbound, unconnected, not listening.
+        for s in [id, other_id] {
+            if self.engine.getsockname(s)? != UnixAddr::Unnamed || self.engine.peer(s)?.is_some() {
+                return Err(Errno::EINVAL);
+            }
+        }
+        let modes = [
+            self.engine_nonblocking(id),
+            self.engine_nonblocking(other_id),
+        ];
+        let (a, b) = self.engine.socketpair(caller)?;
+        for (new, nonblocking) in [(a, modes[0]), (b, modes[1])] {
+            if let Err(e) = self.engine.set_nonblocking(new, nonblocking) {
+                let _ = self.engine.close(a);
+                let _ = self.engine.close(b);
+                return Err(e);
+            }
+        }
+        let _ = self.engine.close(id);
+        let _ = self.engine.close(other_id);
+        self.set_socket(file, a);
+        self.set_socket(other, b);
+        Ok(())
+    }
+
+    fn engine_nonblocking(&self, id: SocketId) -> bool {
+        self.engine.is_nonblocking(id).unwrap_or(false)
+    }
+
+    fn peer_address(&self, id: SocketId) -> AddressOut {
+        // The connection is attached whatever happens here; if the name cannot be copied for
+        // lack of memory, report it unnamed rather than fail an accept that succeeded.
+        let addr = self.engine.getpeername(id).unwrap_or(UnixAddr::Unnamed);
+        address_out(&addr)
+    }
+
+    fn revents(&self, entry: &PollEntry) -> u32 {
+        let Some(id) = entry
+            .file
+            .and_then(|f| self.files.get(&f))
+            .and_then(|f| f.socket)
+        else {
+            return POLLNVAL;
+        };
+        match self.engine.poll(id) {
+            Ok(mask) => mask.0 & (entry.events | ALWAYS_REPORTED),
+            Err(_) => POLLNVAL,
+        }
+    }
+
+    /// `revents` of every entry, in a fallibly allocated vector.
+    fn all_revents(&self, entries: &[PollEntry]) -> Result<Vec<u32>, Errno> {
+        let mut revents = Vec::new();
+        revents
+            .try_reserve_exact(entries.len())
+            .map_err(|_| Errno::ENOMEM)?;
+        revents.extend(entries.iter().map(|e| self.revents(e)));
+        Ok(revents)
+    }
+
+    fn any_ready(&self, entries: &[PollEntry]) -> bool {
+        entries.iter().any(|e| self.revents(e) != 0)
+    }
+
+    fn poll(
+        &mut self,
+        file: FileId,
+        token: Token,
+        timeout_ms: i64,
+        entries: &[PollEntry],
+    ) -> Reply {
+        if !self.files.contains(&file) {
+            return Reply::Ready(Err(Errno::EBADF));
+        }
+        if timeout_ms == 0 || self.any_ready(entries) {
+            return Reply::Ready(self.all_revents(entries).map(Done::Polled));
+        }
+        if self.polls.len() >= MAX_PENDING_POLLS {
+            return Reply::Ready(Err(Errno::ENOBUFS));
+        }
+        let mut kept = Vec::new();
+        if kept.try_reserve_exact(entries.len()).is_err()
+            || self.polls.try_reserve(1).is_err()
+            || self
+                .ready
+                .try_reserve(self.polls.len().saturating_add(1))
+                .is_err()
+        {
+            return Reply::Ready(Err(Errno::ENOMEM));
+        }
+        kept.extend_from_slice(entries);
+        self.polls.push(PendingPoll {
+            token,
+            file,
+            entries: kept,
+        });
+        Reply::Pending
+    }
+
+    /// Completes every waiting POLL that has something to report.
+    fn recheck_polls(&mut self) {
+        let mut i = 0;
+        while let Some(p) = self.polls.get(i) {
+            if self.any_ready(&p.entries) {
+                let p = self.polls.swap_remove(i);
+                let result = self.all_revents(&p.entries).map(Done::Polled);
+                // Room was reserved when the poll started waiting: this does not allocate.
+                self.ready.push_back(Completion {
+                    token: p.token,
+                    file: p.file,
+                    result,
+                });
+            } else {
+                i = i.saturating_add(1);
+            }
+        }
+    }
+
+    fn finish_poll(
+        &mut self,
+        token: Token,
+        result: impl FnOnce(&Device, &[PollEntry]) -> Result<Done, Errno>,
+    ) -> bool {
+        let Some(i) = self.polls.iter().position(|p| p.token == token) else {
+            return false;
+        };
+        let p = self.polls.swap_remove(i);
+        let result = result(self, &p.entries);
+        self.ready.push_back(Completion {
+            token,
+            file: p.file,
+            result,
+        });
+        true
+    }
+
+    /// A waiting POLL's time is up: it completes with what is true now (usually nothing).
+    /// False if `token` is not a waiting POLL.
+    pub fn expire(&mut self, token: Token) -> bool {
+        self.finish_poll(token, |device, entries| {
+            device.all_revents(entries).map(Done::Polled)
+        })
+    }
+
+    /// Cancels a pending request (CancelIoEx, thread exit): it completes with ECANCELED, or
+    /// with what it achieved so far. False if `token` is not pending.
+    pub fn cancel(&mut self, token: Token) -> bool {
+        let done =
+            self.finish_poll(token, |_, _| Err(Errno::ECANCELED)) || self.engine.cancel(token);
+        self.recheck_polls();
+        done
+    }
+
+    /// The handle's file is going away (CLEANUP or CLOSE, whichever comes first; a second
+    /// call is harmless): its pending requests complete, its socket is released.
+    pub fn close(&mut self, file: FileId) {
+        let Some(f) = self.files.remove(&file) else {
+            return;
+        };
+        while let Some(p) = self.polls.iter().find(|p| p.file == file).map(|p| p.token) {
+            self.finish_poll(p, |_, _| Err(Errno::ECANCELED));
+        }
+        if let Some(id) = f.socket {
+            let _ = self.engine.close(id);
+        }
+        self.recheck_polls();
+    }
+
+    /// The next completion of a pending request.
+    pub fn poll_completion(&mut self) -> Option<Completion> {
+        if let Some(c) = self.ready.pop_front() {
+            return Some(c);
+        }
+        let c = self.engine.poll_completion()?;
+        let (file, what) = self.waiting.remove(&c.token)?;
+        let result = c.result.map(|done| match (done, what) {
+            (Completed::Accepted, Waiting::Accept { new_file }) => {
+                let address = self.socket_of(new_file).map(|id| self.peer_address(id));
+                Done::Address(address.unwrap_or_else(|_| address_out(&UnixAddr::Unnamed)))
+            }
+            (Completed::Received(bytes), _) => Done::Received(bytes),
+            (Completed::Sent(n) | Completed::ReceivedInPlace(n), _) => Done::Count(n),
+            (Completed::Connected | Completed::Accepted, _) => Done::Ok,
+        });
+        Some(Completion {
+            token: c.token,
+            file,
+            result,
+        })
+    }
+}
+
+type MappedOutcome = Outcome<Done>;
+
+/// Maps a ready result into a [`Done`].
+fn done<T>(outcome: Outcome<T>, f: impl FnOnce(T) -> Done) -> MappedOutcome {
+    match outcome {
+        Outcome::Ready(r) => Outcome::Ready(r.map(f)),
+        Outcome::Pending => Outcome::Pending,
+    }
+}
+
+fn connect_target(sockaddr: &[u8], key: Option<PathKey>) -> Result<ConnectTarget, Errno> {
+    match (parse_connect_addr(sockaddr)?, key) {
+        (ConnectRequest::Pathname(_), Some(key)) => Ok(ConnectTarget::Pathname(key)),
+        (ConnectRequest::Abstract(name), None) => Ok(ConnectTarget::Abstract(name)),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// An address as the wire reports it, without allocating.
+fn address_out(addr: &UnixAddr) -> AddressOut {
+    let mut bytes = [0u8; ADDRESS_OUT_BYTES];
+    let family = afunix_core::AF_UNIX.to_ne_bytes();
+    let (head, rest) = bytes.split_at_mut(2);
+    head.copy_from_slice(&family);
+    match addr {
+        UnixAddr::Unnamed => {}
+        UnixAddr::Pathname(p) => {
+            for (slot, b) in rest.iter_mut().zip(p.iter()) {
+                *slot = *b;
+            }
+        }
+        UnixAddr::Abstract(n) => {
+            for (slot, b) in rest.iter_mut().skip(1).zip(n.iter()) {
+                *slot = *b;
+            }
+        }
+    }
+    AddressOut {
+        addr_len: u32::try_from(addr.reported_len()).unwrap_or(u32::MAX),
+        reserved: 0,
+        addr: bytes,
+    }
+}

@@ -1,0 +1,39 @@
+//! The device layer: what the driver does with a request once it has decoded it, without the
+//! driver. Shared by `afunixrs.sys` and by the library's in-process transport, so that every
+//! test that goes through the library also exercises the driver's logic.
+//!
+//! A handle opened on the device is a *file* ([`FileId`], chosen by the caller: the driver
+//! uses the FILE_OBJECT's address). A file starts unconfigured; SOCKET makes it an engine
+//! socket. The caller does what needs its own context before calling in (creating or opening
+//! a socket file and turning it into a [`PathKey`], turning a handle into a [`FileId`],
+//! reading the caller's identity), then hands a [`Op`] to [`Device::execute`] with a token.
+//! The reply is ready or pending; pending ones come back from [`Device::poll_completion`],
+//! each token exactly once, whether by progress, [`Device::cancel`], [`Device::expire`] (a
+//! POLL's timeout) or [`Device::close`].
+//!
+//! `no_std`, no `unsafe`, no panics, all growth fallible, like the engine it drives.
+
+#![no_std]
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
+
+extern crate alloc;
+
+mod device;
+mod op;
+
+pub use afunix_core::{Credentials, Errno, Limits, PathKey, SocketId, Token};
+pub use device::{Device, DeviceStats, FileId};
+pub use op::{Done, Op, PollEntry, Reply};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,118 @@
+//! What goes into the device layer and what comes out.
+
+use alloc::vec::Vec;
+
+use afunix_core::PathKey;
+use afunix_proto::decode::MsgFlags;
+use afunix_proto::wire::{AddressOut, PeerCredOut};
+
+use crate::FileId;
+
+/// A request, decoded and resolved by the caller.
+#[derive(Debug)]
+pub enum Op<'a> {
+    /// SOCKET: the file becomes a socket of this type (Linux `SOCK_*`).
+    Socket {
+        sock_type: u32,
+        nonblocking: bool,
+    },
+    /// BIND: `sockaddr` as the program gave it; `key` is the socket file the caller created
+    /// for a pathname address (None for abstract names and autobind).
+    Bind {
+        sockaddr: &'a [u8],
+        key: Option<PathKey>,
+    },
+    Listen {
+        backlog: i32,
+    },
+    /// CONNECT: `key` is the socket file the caller opened (access-checked) for a pathname.
+    Connect {
+        sockaddr: &'a [u8],
+        key: Option<PathKey>,
+    },
+    /// ACCEPT onto `new_file`, a socket the caller opened for it.
+    Accept {
+        new_file: FileId,
+    },
+    Shutdown {
+        how: i32,
+    },
+    GetSockName,
+    GetPeerName,
+    GetSockOpt {
+        level: i32,
+        name: i32,
+    },
+    SetSockOpt {
+        level: i32,
+        name: i32,
+        value: i32,
+    },
+    Fionbio {
+        nonblocking: bool,
+    },
+    Fionread,
+    PeerCred,
+    /// SOCKETPAIR: connects this socket and `other`, both fresh.
+    SocketPair {
+        other: FileId,
+    },
+    /// POLL the given files; `timeout_ms` zero means do not wait. The caller times a
+    /// pending poll itself and calls [`crate::Device::expire`] when the time is up.
+    Poll {
+        timeout_ms: i64,
+        entries: &'a [PollEntry],
+    },
+    Send {
+        flags: MsgFlags,
+        data: &'a [u8],
+    },
+    /// RECV into `buf`; a pending recv's bytes come in its completion instead.
+    Recv {
+        flags: MsgFlags,
+        buf: &'a mut [u8],
+    },
+}
+
+/// One file of a POLL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PollEntry {
+    /// The file, or None if the caller's handle was not one of ours (reported POLLNVAL).
+    pub file: Option<FileId>,
+    pub events: u32,
+}
+
+/// The result of a request that completed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Done {
+    /// Nothing to report beyond success.
+    Ok,
+    /// A byte count (SEND, RECV into the caller's buffer).
+    Count(usize),
+    /// A pending RECV's bytes, for the caller to copy into the request's buffer.
+    Received(Vec<u8>),
+    /// An address (GETSOCKNAME, GETPEERNAME, ACCEPT).
+    Address(AddressOut),
+    /// An integer (GETSOCKOPT, FIONREAD).
+    Int(i32),
+    PeerCred(PeerCredOut),
+    /// POLL: `revents` for each entry, in order.
+    Polled(Vec<u32>),
+}
+
+/// The outcome of [`crate::Device::execute`].
+#[derive(Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Reply {
+    Ready(Result<Done, afunix_core::Errno>),
+    Pending,
+}
+
+/// A completed pending request.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use]
+pub struct Completion {
+    pub token: afunix_core::Token,
+    pub file: FileId,
+    pub result: Result<Done, afunix_core::Errno>,
+}

@@ -1,0 +1,802 @@
+//! The device layer, by state: fresh handles, sockets, connected pairs, pending requests.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use afunix_proto::decode::MsgFlags;
+use afunix_proto::wire::{MSG_DONTWAIT, MSG_OOB, MSG_PEEK};
+
+use super::*;
+use crate::device::POLLNVAL;
+
+const POLLIN: u32 = 0x1;
+const POLLOUT: u32 = 0x4;
+const POLLHUP: u32 = 0x10;
+
+fn me() -> Credentials {
+    Credentials {
+        pid: 1234,
+        sid: vec![1, 1, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0],
+    }
+}
+
+struct Fixture {
+    device: Device,
+    next_token: u64,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        Fixture {
+            device: Device::new(Limits::default()),
+            next_token: 1,
+        }
+    }
+
+    fn token(&mut self) -> Token {
+        self.next_token += 1;
+        Token(self.next_token)
+    }
+
+    #[track_caller]
+    fn run(&mut self, file: u64, op: Op<'_>) -> Reply {
+        let token = self.token();
+        self.device.execute(FileId(file), token, op, &me())
+    }
+
+    #[track_caller]
+    fn ok(&mut self, file: u64, op: Op<'_>) -> Done {
+        match self.run(file, op) {
+            Reply::Ready(Ok(done)) => done,
+            other => panic!("expected success, got {other:?}"),
+        }
+    }
+
+    #[track_caller]
+    fn err(&mut self, file: u64, op: Op<'_>) -> Errno {
+        match self.run(file, op) {
+            Reply::Ready(Err(e)) => e,
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+
+    fn socket(&mut self, file: u64, nonblocking: bool) {
+        self.device.open(FileId(file)).unwrap();
+        self.ok(
+            file,
+            Op::Socket {
+                sock_type: 1,
+                nonblocking,
+            },
+        );
+    }
+
+    /// Files 1 (listener on abstract "srv"), 2 (client, connected), 3 (accepted).
+    fn connected() -> Fixture {
+        let mut f = Fixture::new();
+        f.socket(1, false);
+        f.socket(2, false);
+        f.socket(3, false);
+        f.ok(
+            1,
+            Op::Bind {
+                sockaddr: &abstract_addr(b"srv"),
+                key: None,
+            },
+        );
+        f.ok(1, Op::Listen { backlog: 4 });
+        f.ok(
+            2,
+            Op::Connect {
+                sockaddr: &abstract_addr(b"srv"),
+                key: None,
+            },
+        );
+        f.ok(
+            1,
+            Op::Accept {
+                new_file: FileId(3),
+            },
+        );
+        f
+    }
+
+    fn completions(&mut self) -> Vec<crate::op::Completion> {
+        core::iter::from_fn(|| self.device.poll_completion()).collect()
+    }
+}
+
+fn abstract_addr(name: &[u8]) -> Vec<u8> {
+    let mut a = 1u16.to_ne_bytes().to_vec();
+    a.push(0);
+    a.extend_from_slice(name);
+    a
+}
+
+fn path_addr(path: &[u8]) -> Vec<u8> {
+    let mut a = 1u16.to_ne_bytes().to_vec();
+    a.extend_from_slice(path);
+    a
+}
+
+mod fresh_handle {
+    use super::*;
+
+    #[test]
+    fn every_socket_request_before_socket_is_enotsock() {
+        let mut f = Fixture::new();
+        f.device.open(FileId(1)).unwrap();
+        assert_eq!(f.err(1, Op::Listen { backlog: 1 }), Errno::ENOTSOCK);
+        assert_eq!(f.err(1, Op::GetSockName), Errno::ENOTSOCK);
+        assert_eq!(
+            f.err(
+                1,
+                Op::Send {
+                    flags: MsgFlags(0),
+                    data: b"x"
+                }
+            ),
+            Errno::ENOTSOCK
+        );
+        assert!(!f.device.is_socket(FileId(1)));
+    }
+
+    #[test]
+    fn an_unknown_file_is_ebadf() {
+        let mut f = Fixture::new();
+        assert_eq!(f.err(9, Op::Fionread), Errno::EBADF);
+        assert_eq!(
+            f.err(
+                9,
+                Op::Socket {
+                    sock_type: 1,
+                    nonblocking: false
+                }
+            ),
+            Errno::EBADF
+        );
+    }
+
+    #[test]
+    fn socket_types_other_than_stream_are_not_supported_yet() {
+        let mut f = Fixture::new();
+        f.device.open(FileId(1)).unwrap();
+        for ty in [2, 5, 3, 0, 99] {
+            assert_eq!(
+                f.err(
+                    1,
+                    Op::Socket {
+                        sock_type: ty,
+                        nonblocking: false
+                    }
+                ),
+                Errno::ESOCKTNOSUPPORT
+            );
+        }
+        f.ok(
+            1,
+            Op::Socket {
+                sock_type: 1,
+                nonblocking: false,
+            },
+        );
+        // A second SOCKET on the same handle is refused.
+        assert_eq!(
+            f.err(
+                1,
+                Op::Socket {
+                    sock_type: 1,
+                    nonblocking: false
+                }
+            ),
+            Errno::EINVAL
+        );
+    }
+}
+
+mod socket {
+    use super::*;
+
+    #[test]
+    fn so_type_and_default_buffers() {
+        let mut f = Fixture::new();
+        f.socket(1, false);
+        assert_eq!(f.ok(1, Op::GetSockOpt { level: 1, name: 3 }), Done::Int(1));
+        assert_eq!(f.ok(1, Op::GetSockOpt { level: 1, name: 4 }), Done::Int(0));
+        assert_eq!(
+            f.err(
+                1,
+                Op::GetSockOpt {
+                    level: 1,
+                    name: 999
+                }
+            ),
+            Errno::ENOPROTOOPT
+        );
+        assert_eq!(
+            f.err(1, Op::GetSockOpt { level: 6, name: 1 }),
+            Errno::EOPNOTSUPP
+        );
+        assert_eq!(
+            f.err(
+                1,
+                Op::SetSockOpt {
+                    level: 1,
+                    name: 3,
+                    value: 2
+                }
+            ),
+            Errno::ENOPROTOOPT
+        );
+    }
+
+    #[test]
+    fn pathname_bind_needs_the_callers_key_and_reports_the_path() {
+        let mut f = Fixture::new();
+        f.socket(1, false);
+        let addr = path_addr(b"/tmp/sock\0");
+        assert_eq!(
+            f.err(
+                1,
+                Op::Bind {
+                    sockaddr: &addr,
+                    key: None
+                }
+            ),
+            Errno::EINVAL
+        );
+        assert_eq!(f.device.prepare_bind(FileId(1), &addr), Ok(true));
+        f.ok(
+            1,
+            Op::Bind {
+                sockaddr: &addr,
+                key: Some(PathKey {
+                    volume: 7,
+                    file_id: 42,
+                }),
+            },
+        );
+        let Done::Address(out) = f.ok(1, Op::GetSockName) else {
+            panic!()
+        };
+        assert_eq!(out.sockaddr(), &addr[..]);
+        assert_eq!(out.addr_len, 12);
+        assert_eq!(f.device.stats().bindings, 1);
+    }
+
+    #[test]
+    fn the_address_is_checked_before_any_file_is_touched() {
+        let mut f = Fixture::new();
+        f.socket(1, false);
+        f.device.open(FileId(2)).unwrap();
+        let mut bad_family = path_addr(b"/tmp/x");
+        bad_family[0] = 9;
+        assert_eq!(
+            f.device.prepare_bind(FileId(1), &bad_family),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(
+            f.device.prepare_connect(FileId(1), &bad_family),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(
+            f.device.prepare_connect(FileId(1), &abstract_addr(b"x")),
+            Ok(false)
+        );
+        assert_eq!(
+            f.device.prepare_bind(FileId(1), &1u16.to_ne_bytes()),
+            Ok(false)
+        );
+        assert_eq!(
+            f.device.prepare_bind(FileId(2), &path_addr(b"/tmp/x")),
+            Err(Errno::ENOTSOCK)
+        );
+    }
+
+    #[test]
+    fn autobind_gives_a_five_hex_digit_abstract_name() {
+        let mut f = Fixture::new();
+        f.socket(1, false);
+        f.ok(
+            1,
+            Op::Bind {
+                sockaddr: &1u16.to_ne_bytes(),
+                key: None,
+            },
+        );
+        let Done::Address(out) = f.ok(1, Op::GetSockName) else {
+            panic!()
+        };
+        assert_eq!(out.addr_len, 8);
+        let name = &out.sockaddr()[3..];
+        assert!(name.iter().all(u8::is_ascii_hexdigit), "{name:?}");
+    }
+
+    #[test]
+    fn oob_is_not_supported() {
+        let mut f = Fixture::connected();
+        assert_eq!(
+            f.err(
+                2,
+                Op::Send {
+                    flags: MsgFlags(MSG_OOB),
+                    data: b"x"
+                }
+            ),
+            Errno::EOPNOTSUPP
+        );
+        let mut buf = [0u8; 4];
+        assert_eq!(
+            f.err(
+                3,
+                Op::Recv {
+                    flags: MsgFlags(MSG_OOB),
+                    buf: &mut buf
+                }
+            ),
+            Errno::EOPNOTSUPP
+        );
+    }
+}
+
+mod connected {
+    use super::*;
+
+    #[test]
+    fn data_flows_both_ways_and_accept_reports_the_peer() {
+        let mut f = Fixture::new();
+        f.socket(1, false);
+        f.socket(2, false);
+        f.socket(3, false);
+        f.ok(
+            1,
+            Op::Bind {
+                sockaddr: &abstract_addr(b"srv"),
+                key: None,
+            },
+        );
+        f.ok(1, Op::Listen { backlog: 4 });
+        f.ok(
+            2,
+            Op::Bind {
+                sockaddr: &abstract_addr(b"cli"),
+                key: None,
+            },
+        );
+        f.ok(
+            2,
+            Op::Connect {
+                sockaddr: &abstract_addr(b"srv"),
+                key: None,
+            },
+        );
+        let Done::Address(peer) = f.ok(
+            1,
+            Op::Accept {
+                new_file: FileId(3),
+            },
+        ) else {
+            panic!()
+        };
+        assert_eq!(peer.sockaddr(), &abstract_addr(b"cli")[..]);
+        assert_eq!(
+            f.ok(
+                2,
+                Op::Send {
+                    flags: MsgFlags(0),
+                    data: b"hello"
+                }
+            ),
+            Done::Count(5)
+        );
+        assert_eq!(f.ok(3, Op::Fionread), Done::Int(5));
+        let mut buf = [0u8; 8];
+        assert_eq!(
+            f.ok(
+                3,
+                Op::Recv {
+                    flags: MsgFlags(MSG_PEEK),
+                    buf: &mut buf
+                }
+            ),
+            Done::Count(5)
+        );
+        assert_eq!(
+            f.ok(
+                3,
+                Op::Recv {
+                    flags: MsgFlags(0),
+                    buf: &mut buf
+                }
+            ),
+            Done::Count(5)
+        );
+        assert_eq!(&buf[..5], b"hello");
+        let Done::PeerCred(cred) = f.ok(3, Op::PeerCred) else {
+            panic!()
+        };
+        assert_eq!((cred.pid, cred.sid()), (1234, &me().sid[..]));
+    }
+
+    #[test]
+    fn a_pending_recv_gets_the_bytes_in_its_completion() {
+        let mut f = Fixture::connected();
+        let mut buf = [0u8; 16];
+        let token = f.token();
+        let reply = f.device.execute(
+            FileId(3),
+            token,
+            Op::Recv {
+                flags: MsgFlags(0),
+                buf: &mut buf,
+            },
+            &me(),
+        );
+        assert_eq!(reply, Reply::Pending);
+        assert_eq!(f.device.stats().pending, 1);
+        f.ok(
+            2,
+            Op::Send {
+                flags: MsgFlags(0),
+                data: b"abc",
+            },
+        );
+        let done = f.completions();
+        assert_eq!(done.len(), 1);
+        assert_eq!((done[0].token, done[0].file), (token, FileId(3)));
+        assert_eq!(done[0].result, Ok(Done::Received(b"abc".to_vec())));
+        assert_eq!(f.device.stats().pending, 0);
+    }
+
+    #[test]
+    fn dontwait_on_an_empty_buffer_is_eagain() {
+        let mut f = Fixture::connected();
+        let mut buf = [0u8; 4];
+        assert_eq!(
+            f.err(
+                3,
+                Op::Recv {
+                    flags: MsgFlags(MSG_DONTWAIT),
+                    buf: &mut buf
+                }
+            ),
+            Errno::EAGAIN
+        );
+    }
+
+    #[test]
+    fn socketpair_connects_two_fresh_handles_and_keeps_their_modes() {
+        let mut f = Fixture::new();
+        f.socket(1, false);
+        f.socket(2, true);
+        f.ok(1, Op::SocketPair { other: FileId(2) });
+        f.ok(
+            1,
+            Op::Send {
+                flags: MsgFlags(0),
+                data: b"ping",
+            },
+        );
+        let mut buf = [0u8; 4];
+        assert_eq!(
+            f.ok(
+                2,
+                Op::Recv {
+                    flags: MsgFlags(0),
+                    buf: &mut buf
+                }
+            ),
+            Done::Count(4)
+        );
+        // File 2 stayed non-blocking: an empty read does not pend.
+        assert_eq!(
+            f.err(
+                2,
+                Op::Recv {
+                    flags: MsgFlags(0),
+                    buf: &mut buf
+                }
+            ),
+            Errno::EAGAIN
+        );
+        assert_eq!(f.device.stats().sockets, 2);
+        // Not again, and not with itself.
+        assert_eq!(f.err(1, Op::SocketPair { other: FileId(2) }), Errno::EINVAL);
+    }
+}
+
+mod pending {
+    use super::*;
+
+    #[test]
+    fn cancel_completes_a_pending_recv_exactly_once() {
+        let mut f = Fixture::connected();
+        let mut buf = [0u8; 4];
+        let token = f.token();
+        assert_eq!(
+            f.device.execute(
+                FileId(3),
+                token,
+                Op::Recv {
+                    flags: MsgFlags(0),
+                    buf: &mut buf
+                },
+                &me()
+            ),
+            Reply::Pending
+        );
+        assert!(f.device.cancel(token));
+        assert!(!f.device.cancel(token));
+        let done = f.completions();
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].result, Err(Errno::ECANCELED));
+    }
+
+    #[test]
+    fn a_token_already_pending_is_refused() {
+        let mut f = Fixture::connected();
+        let mut buf = [0u8; 4];
+        let token = f.token();
+        assert_eq!(
+            f.device.execute(
+                FileId(3),
+                token,
+                Op::Recv {
+                    flags: MsgFlags(0),
+                    buf: &mut buf
+                },
+                &me()
+            ),
+            Reply::Pending
+        );
+        let mut buf2 = [0u8; 4];
+        assert_eq!(
+            f.device.execute(
+                FileId(3),
+                token,
+                Op::Recv {
+                    flags: MsgFlags(0),
+                    buf: &mut buf2
+                },
+                &me()
+            ),
+            Reply::Ready(Err(Errno::EALREADY))
+        );
+    }
+
+    #[test]
+    fn closing_a_file_completes_its_requests_and_the_peer_sees_eof() {
+        let mut f = Fixture::connected();
+        let mut buf = [0u8; 4];
+        let token = f.token();
+        assert_eq!(
+            f.device.execute(
+                FileId(3),
+                token,
+                Op::Recv {
+                    flags: MsgFlags(0),
+                    buf: &mut buf
+                },
+                &me()
+            ),
+            Reply::Pending
+        );
+        f.device.close(FileId(3));
+        f.device.close(FileId(3));
+        let done = f.completions();
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].file, FileId(3));
+        assert!(done[0].result.is_err());
+        let mut buf = [0u8; 4];
+        assert_eq!(
+            f.ok(
+                2,
+                Op::Recv {
+                    flags: MsgFlags(0),
+                    buf: &mut buf
+                }
+            ),
+            Done::Count(0)
+        );
+        assert_eq!(f.device.stats().pending, 0);
+    }
+
+    #[test]
+    fn a_pending_accept_completes_with_the_peer_address() {
+        let mut f = Fixture::new();
+        f.socket(1, false);
+        f.socket(2, false);
+        f.socket(3, false);
+        f.ok(
+            1,
+            Op::Bind {
+                sockaddr: &abstract_addr(b"srv"),
+                key: None,
+            },
+        );
+        f.ok(1, Op::Listen { backlog: 1 });
+        let token = f.token();
+        assert_eq!(
+            f.device.execute(
+                FileId(1),
+                token,
+                Op::Accept {
+                    new_file: FileId(3)
+                },
+                &me()
+            ),
+            Reply::Pending
+        );
+        f.ok(
+            2,
+            Op::Connect {
+                sockaddr: &abstract_addr(b"srv"),
+                key: None,
+            },
+        );
+        let done = f.completions();
+        assert_eq!(done.len(), 1);
+        let Ok(Done::Address(peer)) = &done[0].result else {
+            panic!("{:?}", done[0])
+        };
+        assert_eq!(peer.addr_len, 2, "the client is unnamed");
+        assert_eq!(
+            f.ok(
+                3,
+                Op::Send {
+                    flags: MsgFlags(0),
+                    data: b"x"
+                }
+            ),
+            Done::Count(1)
+        );
+    }
+}
+
+mod poll {
+    use super::*;
+
+    fn entry(file: u64, events: u32) -> PollEntry {
+        PollEntry {
+            file: Some(FileId(file)),
+            events,
+        }
+    }
+
+    #[test]
+    fn reports_readiness_at_once_when_there_is_some() {
+        let mut f = Fixture::connected();
+        let entries = [
+            entry(2, POLLIN | POLLOUT),
+            entry(3, POLLIN),
+            PollEntry {
+                file: None,
+                events: POLLIN,
+            },
+        ];
+        let Done::Polled(revents) = f.ok(
+            2,
+            Op::Poll {
+                timeout_ms: -1,
+                entries: &entries,
+            },
+        ) else {
+            panic!()
+        };
+        assert_eq!(revents, vec![POLLOUT, 0, POLLNVAL]);
+    }
+
+    #[test]
+    fn a_zero_timeout_never_waits() {
+        let mut f = Fixture::connected();
+        let entries = [entry(3, POLLIN)];
+        assert_eq!(
+            f.ok(
+                3,
+                Op::Poll {
+                    timeout_ms: 0,
+                    entries: &entries
+                }
+            ),
+            Done::Polled(vec![0])
+        );
+    }
+
+    #[test]
+    fn a_waiting_poll_wakes_when_data_arrives() {
+        let mut f = Fixture::connected();
+        let entries = [entry(3, POLLIN)];
+        let token = f.token();
+        assert_eq!(
+            f.device.execute(
+                FileId(3),
+                token,
+                Op::Poll {
+                    timeout_ms: 1000,
+                    entries: &entries
+                },
+                &me()
+            ),
+            Reply::Pending
+        );
+        assert!(f.completions().is_empty());
+        f.ok(
+            2,
+            Op::Send {
+                flags: MsgFlags(0),
+                data: b"x",
+            },
+        );
+        let done = f.completions();
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].token, token);
+        assert_eq!(done[0].result, Ok(Done::Polled(vec![POLLIN])));
+    }
+
+    #[test]
+    fn a_waiting_poll_sees_the_peer_hang_up() {
+        let mut f = Fixture::connected();
+        let entries = [entry(3, POLLIN)];
+        let token = f.token();
+        assert_eq!(
+            f.device.execute(
+                FileId(3),
+                token,
+                Op::Poll {
+                    timeout_ms: -1,
+                    entries: &entries
+                },
+                &me()
+            ),
+            Reply::Pending
+        );
+        f.device.close(FileId(2));
+        let done = f.completions();
+        let Ok(Done::Polled(revents)) = &done[0].result else {
+            panic!("{done:?}")
+        };
+        assert_ne!(revents[0] & POLLHUP, 0);
+        assert_ne!(revents[0] & POLLIN, 0);
+    }
+
+    #[test]
+    fn expiry_and_cancel_each_complete_once() {
+        let mut f = Fixture::connected();
+        let entries = [entry(3, POLLIN)];
+        let expired = f.token();
+        assert_eq!(
+            f.device.execute(
+                FileId(3),
+                expired,
+                Op::Poll {
+                    timeout_ms: 10,
+                    entries: &entries
+                },
+                &me()
+            ),
+            Reply::Pending
+        );
+        assert!(f.device.expire(expired));
+        assert!(!f.device.expire(expired));
+        assert!(!f.device.cancel(expired));
+        let cancelled = f.token();
+        assert_eq!(
+            f.device.execute(
+                FileId(3),
+                cancelled,
+                Op::Poll {
+                    timeout_ms: 10,
+                    entries: &entries
+                },
+                &me()
+            ),
+            Reply::Pending
+        );
+        assert!(f.device.cancel(cancelled));
+        let done = f.completions();
+        assert_eq!(done.len(), 2);
+        assert_eq!(done[0].result, Ok(Done::Polled(vec![0])));
+        assert_eq!(done[1].result, Err(Errno::ECANCELED));
+        assert_eq!(f.device.stats().pending, 0);
+    }
+}

@@ -1,0 +1,157 @@
+//! What the socket types need from a transport: DeviceIoControl on a handle, in effect.
+//!
+//! Both transports speak the wire format of `afunix-proto`: the Windows one to the driver, the
+//! in-process one to `afunix-device` after decoding it again, so that every request a test
+//! makes through the library is encoded and decoded as the driver would see it.
+
+use std::fmt::Debug;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use afunix_core::Errno;
+
+/// The data buffer of a request: SEND reads from it, RECV and replies write into it.
+#[derive(Debug)]
+pub(crate) enum Data<'a> {
+    None,
+    In(&'a [u8]),
+    Out(&'a mut [u8]),
+}
+
+impl Data<'_> {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Data::None => 0,
+            Data::In(b) => b.len(),
+            Data::Out(b) => b.len(),
+        }
+    }
+}
+
+/// A transport: where new socket handles come from.
+pub(crate) trait Transport: Send + Sync + Debug {
+    /// Opens a new handle on the device (`CreateFileW(\\.\AfUnixRs)`).
+    fn open(&self) -> io::Result<Arc<dyn Endpoint>>;
+
+    /// The absolute path BIND and CONNECT send for a pathname address, as UTF-16. Relative
+    /// paths are resolved here, in user mode, where the current directory is known.
+    fn absolute_path(&self, path: &Path) -> io::Result<Vec<u16>>;
+}
+
+/// One handle.
+pub(crate) trait Endpoint: Send + Sync + Debug {
+    /// The handle's value, as HandleIn and POLL entries carry it.
+    fn handle_value(&self) -> u64;
+
+    /// Issues IOCTL `code` and waits for it until `deadline` (None: for ever). When the
+    /// deadline passes, the request is cancelled and whatever it achieved is returned, or
+    /// `EAGAIN` if nothing. Returns the bytes written to (or, for SEND, taken from) `data`.
+    fn ioctl(
+        &self,
+        code: u32,
+        input: &[u8],
+        data: Data<'_>,
+        deadline: Option<Instant>,
+    ) -> Result<usize, Errno>;
+
+    /// RECV without flags: `ReadFile`.
+    fn read(&self, buf: &mut [u8], deadline: Option<Instant>) -> Result<usize, Errno>;
+
+    /// SEND without flags: `WriteFile`.
+    fn write(&self, data: &[u8], deadline: Option<Instant>) -> Result<usize, Errno>;
+
+    /// Another handle on the same socket (`DuplicateHandle`).
+    fn duplicate(&self) -> io::Result<Arc<dyn Endpoint>>;
+}
+
+/// An errno as the platform reports socket errors: the errno itself on Unix; on Windows the
+/// WSA code std's own sockets would report, where that code means the same thing (its
+/// `kind()` agrees, and no other errno shares it), else an error of the right kind carrying
+/// the errno (Winsock has no ENOENT, for one: Microsoft's afunix reports WSAEINVAL, which
+/// would hide a missing file).
+/// Either way, [`crate::RawSocket`] and `errno_of` recover the exact errno.
+pub(crate) fn io_error(errno: Errno) -> io::Error {
+    #[cfg(windows)]
+    {
+        let code = errno.to_wsa();
+        let wsa = io::Error::from_raw_os_error(code as i32);
+        // The WSA code alone must lead back to this errno (several errnos share WSAEINVAL,
+        // for one): the first errno with that code is the one `errno_of` will pick.
+        let reversible =
+            afunix_core::ALL_ERRNOS.iter().find(|e| e.to_wsa() == code) == Some(&errno);
+        if reversible && wsa.kind() == kind_of(errno) {
+            wsa
+        } else {
+            io::Error::new(kind_of(errno), ErrnoError(errno))
+        }
+    }
+    #[cfg(not(windows))]
+    {
+        io::Error::from_raw_os_error(i32::from(errno.number()))
+    }
+}
+
+/// The errno an error made by [`io_error`] carries.
+pub(crate) fn errno_of(e: &io::Error) -> Option<Errno> {
+    if let Some(ErrnoError(errno)) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<ErrnoError>())
+    {
+        return Some(*errno);
+    }
+    let code = e.raw_os_error()?;
+    #[cfg(windows)]
+    {
+        afunix_core::ALL_ERRNOS
+            .iter()
+            .copied()
+            .find(|x| x.to_wsa() as i32 == code)
+    }
+    #[cfg(not(windows))]
+    {
+        u16::try_from(code).ok().and_then(Errno::from_number)
+    }
+}
+
+/// An errno as an error value, for errors Winsock has no code of the same meaning for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrnoError(pub Errno);
+
+impl std::fmt::Display for ErrnoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (errno {})", self.0.name(), self.0.number())
+    }
+}
+
+impl std::error::Error for ErrnoError {}
+
+/// The `io::ErrorKind` Linux's std gives each errno.
+#[cfg_attr(not(windows), allow(dead_code))]
+pub(crate) fn kind_of(errno: Errno) -> io::ErrorKind {
+    use io::ErrorKind as K;
+    match errno {
+        Errno::EPERM | Errno::EACCES => K::PermissionDenied,
+        Errno::ENOENT => K::NotFound,
+        Errno::EINTR => K::Interrupted,
+        Errno::EAGAIN => K::WouldBlock,
+        Errno::ENOMEM | Errno::ENOBUFS => K::OutOfMemory,
+        Errno::EEXIST => K::AlreadyExists,
+        Errno::EINVAL => K::InvalidInput,
+        Errno::EPIPE => K::BrokenPipe,
+        Errno::EADDRINUSE => K::AddrInUse,
+        Errno::EADDRNOTAVAIL => K::AddrNotAvailable,
+        Errno::ECONNABORTED => K::ConnectionAborted,
+        Errno::ECONNRESET => K::ConnectionReset,
+        Errno::ENOTCONN => K::NotConnected,
+        Errno::ETIMEDOUT => K::TimedOut,
+        Errno::ECONNREFUSED => K::ConnectionRefused,
+        Errno::EOPNOTSUPP
+        | Errno::EAFNOSUPPORT
+        | Errno::EPROTONOSUPPORT
+        | Errno::ESOCKTNOSUPPORT => K::Unsupported,
+        Errno::ENAMETOOLONG => K::InvalidFilename,
+        _ => K::Other,
+    }
+}

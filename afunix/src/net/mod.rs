@@ -1,0 +1,507 @@
+//! The socket types, shaped like `std::os::unix::net`.
+
+mod addr;
+mod listener;
+mod stream;
+
+use std::io;
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use afunix_core::{Errno, Limits};
+use afunix_proto::encode;
+use afunix_proto::ioctl::*;
+use afunix_proto::wire::{AddressOut, IntOut, PeerCredOut};
+use zerocopy::{FromBytes, IntoBytes};
+
+pub use addr::SocketAddr;
+pub use listener::{Incoming, UnixListener};
+pub use stream::{PeerCred, UnixStream};
+
+use crate::channel::{Data, Endpoint, Transport, io_error};
+
+/// `SOCK_STREAM`.
+const SOCK_STREAM: u32 = 1;
+/// `SOL_SOCKET`, `SO_ERROR`.
+const SOL_SOCKET: i32 = 1;
+const SO_ERROR: i32 = 4;
+
+/// Where sockets live: the afunixrs driver, or an engine inside this process.
+///
+/// `UnixStream::connect` and friends use [`Net::system`]. A `Net` of your own, such as an
+/// isolated [`Net::in_process`], makes sockets that reach only that `Net`'s sockets.
+#[derive(Clone, Debug)]
+pub struct Net {
+    transport: Arc<dyn Transport>,
+}
+
+impl Net {
+    /// The default: on Windows, the afunixrs driver (`\\.\AfUnixRs`). Elsewhere there is no
+    /// driver, and this is one in-process engine shared by the whole process: sockets reach
+    /// the process's own sockets, which is what the tests use.
+    pub fn system() -> Net {
+        static SYSTEM: OnceLock<Net> = OnceLock::new();
+        SYSTEM
+            .get_or_init(|| {
+                #[cfg(windows)]
+                {
+                    Net {
+                        transport: Arc::new(crate::sys::DriverTransport),
+                    }
+                }
+                #[cfg(not(windows))]
+                {
+                    Net::in_process()
+                }
+            })
+            .clone()
+    }
+
+    /// A fresh engine inside this process, with Linux's default limits: the device layer and
+    /// engine the driver runs, driven through the same wire format, with real blocking.
+    pub fn in_process() -> Net {
+        Net::in_process_with(Limits::default())
+    }
+
+    /// As [`Net::in_process`], with the given limits.
+    pub fn in_process_with(limits: Limits) -> Net {
+        Net {
+            transport: Arc::new(crate::inproc::InProcess::new(limits)),
+        }
+    }
+
+    /// `UnixListener::bind` on this `Net`.
+    pub fn bind<P: AsRef<Path>>(&self, path: P) -> io::Result<UnixListener> {
+        self.bind_addr(&SocketAddr::from_pathname(path)?)
+    }
+
+    /// `UnixListener::bind_addr` on this `Net`.
+    pub fn bind_addr(&self, addr: &SocketAddr) -> io::Result<UnixListener> {
+        let socket = Socket::new(self)?;
+        socket.bind(addr)?;
+        socket.listen(128)?;
+        Ok(UnixListener::from_socket(socket))
+    }
+
+    /// `UnixStream::connect` on this `Net`.
+    pub fn connect<P: AsRef<Path>>(&self, path: P) -> io::Result<UnixStream> {
+        self.connect_addr(&SocketAddr::from_pathname(path)?)
+    }
+
+    /// `UnixStream::connect_addr` on this `Net`.
+    pub fn connect_addr(&self, addr: &SocketAddr) -> io::Result<UnixStream> {
+        let socket = Socket::new(self)?;
+        socket.connect(addr)?;
+        Ok(UnixStream::from_socket(socket))
+    }
+
+    /// `UnixStream::pair` on this `Net`.
+    pub fn pair(&self) -> io::Result<(UnixStream, UnixStream)> {
+        let a = Socket::new(self)?;
+        let b = Socket::new(self)?;
+        a.simple(
+            IOCTL_AFUNIX_SOCKETPAIR,
+            encode::handle(b.endpoint.handle_value()).as_bytes(),
+        )?;
+        Ok((UnixStream::from_socket(a), UnixStream::from_socket(b)))
+    }
+
+    /// A socket that is not yet bound or connected, for the conformance suite and for tools
+    /// that need the steps one by one.
+    pub fn socket(&self) -> io::Result<RawSocket> {
+        Socket::new(self).map(RawSocket)
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Timeouts {
+    read: Option<Duration>,
+    write: Option<Duration>,
+}
+
+/// One socket handle and what it needs to issue requests.
+#[derive(Debug)]
+pub(crate) struct Socket {
+    net: Net,
+    endpoint: Arc<dyn Endpoint>,
+    /// Shared with clones: timeouts belong to the socket, as SO_RCVTIMEO does.
+    timeouts: Arc<Mutex<Timeouts>>,
+}
+
+fn deadline(timeout: Option<Duration>) -> Option<Instant> {
+    timeout.map(|t| Instant::now() + t)
+}
+
+impl Socket {
+    fn new(net: &Net) -> io::Result<Socket> {
+        let endpoint = net.transport.open()?;
+        let socket = Socket {
+            net: net.clone(),
+            endpoint,
+            timeouts: Arc::default(),
+        };
+        socket.simple(
+            IOCTL_AFUNIX_SOCKET,
+            encode::socket(SOCK_STREAM, false).as_bytes(),
+        )?;
+        Ok(socket)
+    }
+
+    fn timeouts(&self) -> Timeouts {
+        *self.timeouts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn set_timeouts(&self, f: impl FnOnce(&mut Timeouts)) {
+        f(&mut self.timeouts.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    fn request(
+        &self,
+        code: u32,
+        input: &[u8],
+        data: Data<'_>,
+        deadline: Option<Instant>,
+    ) -> io::Result<usize> {
+        self.endpoint
+            .ioctl(code, input, data, deadline)
+            .map_err(io_error)
+    }
+
+    fn simple(&self, code: u32, input: &[u8]) -> io::Result<()> {
+        self.request(code, input, Data::None, None).map(|_| ())
+    }
+
+    fn address_request(
+        &self,
+        code: u32,
+        addr: &SocketAddr,
+        deadline: Option<Instant>,
+    ) -> io::Result<()> {
+        let path = match addr.as_pathname() {
+            Some(path) => self.net.transport.absolute_path(path)?,
+            None => Vec::new(),
+        };
+        let input =
+            encode::address(&addr.to_sockaddr(), &path).map_err(|_| io_error(Errno::EINVAL))?;
+        self.request(code, &input, Data::None, deadline).map(|_| ())
+    }
+
+    fn bind(&self, addr: &SocketAddr) -> io::Result<()> {
+        self.address_request(IOCTL_AFUNIX_BIND, addr, None)
+    }
+
+    fn connect(&self, addr: &SocketAddr) -> io::Result<()> {
+        // A blocking connect that waits for backlog room honours the send timeout, as
+        // unix_stream_connect's sock_sndtimeo.
+        self.address_request(IOCTL_AFUNIX_CONNECT, addr, deadline(self.timeouts().write))
+    }
+
+    fn listen(&self, backlog: i32) -> io::Result<()> {
+        self.simple(IOCTL_AFUNIX_LISTEN, encode::listen(backlog).as_bytes())
+    }
+
+    fn accept(&self) -> io::Result<(Socket, SocketAddr)> {
+        let new = Socket::new(&self.net)?;
+        let mut out = [0u8; size_of::<AddressOut>()];
+        let input = encode::handle(new.endpoint.handle_value());
+        // accept waits for SO_RCVTIMEO, as Linux's does.
+        self.request(
+            IOCTL_AFUNIX_ACCEPT,
+            input.as_bytes(),
+            Data::Out(&mut out),
+            deadline(self.timeouts().read),
+        )?;
+        let addr = read_address(&out)?;
+        Ok((new, addr))
+    }
+
+    fn address(&self, code: u32) -> io::Result<SocketAddr> {
+        let mut out = [0u8; size_of::<AddressOut>()];
+        self.request(code, encode::empty().as_bytes(), Data::Out(&mut out), None)?;
+        read_address(&out)
+    }
+
+    fn int(&self, code: u32, input: &[u8]) -> io::Result<i32> {
+        let mut out = [0u8; size_of::<IntOut>()];
+        self.request(code, input, Data::Out(&mut out), None)?;
+        IntOut::read_from_bytes(&out)
+            .map(|o| o.value)
+            .map_err(|_| io_error(Errno::EINVAL))
+    }
+
+    /// SEND: `WriteFile` when there are no flags, the SEND request when there are.
+    fn send(&self, data: &[u8], flags: u32) -> io::Result<usize> {
+        let deadline = deadline(self.timeouts().write);
+        if flags == 0 {
+            return self.endpoint.write(data, deadline).map_err(io_error);
+        }
+        self.request(
+            IOCTL_AFUNIX_SEND,
+            encode::data(flags).as_bytes(),
+            Data::In(data),
+            deadline,
+        )
+    }
+
+    /// RECV: `ReadFile` when there are no flags, the RECV request when there are.
+    fn recv(&self, buf: &mut [u8], flags: u32) -> io::Result<usize> {
+        let deadline = deadline(self.timeouts().read);
+        if flags == 0 {
+            return self.endpoint.read(buf, deadline).map_err(io_error);
+        }
+        self.request(
+            IOCTL_AFUNIX_RECV,
+            encode::data(flags).as_bytes(),
+            Data::Out(buf),
+            deadline,
+        )
+    }
+
+    fn shutdown(&self, how: std::net::Shutdown) -> io::Result<()> {
+        let how = match how {
+            std::net::Shutdown::Read => 0,
+            std::net::Shutdown::Write => 1,
+            std::net::Shutdown::Both => 2,
+        };
+        self.simple(IOCTL_AFUNIX_SHUTDOWN, encode::shutdown(how).as_bytes())
+    }
+
+    fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.simple(
+            IOCTL_AFUNIX_FIONBIO,
+            encode::fionbio(nonblocking).as_bytes(),
+        )
+    }
+
+    fn take_error(&self) -> io::Result<Option<io::Error>> {
+        let errno = self.int(
+            IOCTL_AFUNIX_GETSOCKOPT,
+            encode::sockopt(SOL_SOCKET, SO_ERROR, 0).as_bytes(),
+        )?;
+        Ok(u16::try_from(errno)
+            .ok()
+            .filter(|&n| n != 0)
+            .map(|n| match Errno::from_number(n) {
+                Some(e) => io_error(e),
+                None => io::Error::other(format!("errno {n}")),
+            }))
+    }
+
+    fn peer_cred(&self) -> io::Result<PeerCred> {
+        let mut out = [0u8; size_of::<PeerCredOut>()];
+        self.request(
+            IOCTL_AFUNIX_PEERCRED,
+            encode::empty().as_bytes(),
+            Data::Out(&mut out),
+            None,
+        )?;
+        let cred = PeerCredOut::read_from_bytes(&out).map_err(|_| io_error(Errno::EINVAL))?;
+        Ok(PeerCred {
+            pid: cred.pid,
+            sid: cred.sid().to_vec(),
+        })
+    }
+
+    fn try_clone(&self) -> io::Result<Socket> {
+        Ok(Socket {
+            net: self.net.clone(),
+            endpoint: self.endpoint.duplicate()?,
+            timeouts: self.timeouts.clone(),
+        })
+    }
+}
+
+fn read_address(out: &[u8]) -> io::Result<SocketAddr> {
+    let reply = AddressOut::read_from_bytes(out).map_err(|_| io_error(Errno::EINVAL))?;
+    SocketAddr::from_sockaddr(reply.sockaddr())
+}
+
+fn check_timeout(timeout: Option<Duration>) -> io::Result<()> {
+    if timeout == Some(Duration::ZERO) {
+        // As std: a zero timeout is refused rather than taken as "no timeout".
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "cannot set a 0 duration timeout",
+        ));
+    }
+    Ok(())
+}
+
+/// A socket driven one request at a time, with Linux's numbers: what the conformance suite
+/// uses to hold the library (and, through it, the device layer and the engine) to Linux.
+/// Every method returns the errno Linux would.
+#[derive(Debug)]
+pub struct RawSocket(Socket);
+
+/// The errno of a failed [`RawSocket`] call.
+pub type RawResult<T> = Result<T, Errno>;
+
+fn errno_of(e: io::Error) -> Errno {
+    crate::channel::errno_of(&e).unwrap_or(Errno::EINVAL)
+}
+
+impl RawSocket {
+    fn call<T>(&self, f: impl FnOnce(&Socket) -> io::Result<T>) -> RawResult<T> {
+        f(&self.0).map_err(errno_of)
+    }
+
+    /// The handle value, for POLL entries.
+    pub fn handle(&self) -> u64 {
+        self.0.endpoint.handle_value()
+    }
+
+    /// Sends any request, well-formed or not, to this socket's handle: what the tests of the
+    /// driver's input checks use. `output` is the reply (or data) buffer.
+    pub fn raw_request(&self, code: u32, input: &[u8], output: &mut [u8]) -> RawResult<usize> {
+        let data = if output.is_empty() {
+            Data::None
+        } else {
+            Data::Out(output)
+        };
+        self.0.endpoint.ioctl(code, input, data, None)
+    }
+
+    /// Another handle on the same socket.
+    pub fn try_clone(&self) -> RawResult<RawSocket> {
+        self.call(|s| s.try_clone()).map(RawSocket)
+    }
+
+    /// bind(2) with raw `sockaddr_un` bytes (`addrlen` of them). A pathname's file path is
+    /// the bytes up to the first NUL, taken as UTF-8.
+    pub fn bind_raw(&self, sockaddr: &[u8]) -> RawResult<()> {
+        self.raw_address(IOCTL_AFUNIX_BIND, sockaddr)
+    }
+
+    /// connect(2) with raw `sockaddr_un` bytes.
+    pub fn connect_raw(&self, sockaddr: &[u8]) -> RawResult<()> {
+        self.raw_address(IOCTL_AFUNIX_CONNECT, sockaddr)
+    }
+
+    fn raw_address(&self, code: u32, sockaddr: &[u8]) -> RawResult<()> {
+        let sun_path = sockaddr.get(2..).unwrap_or(&[]);
+        let path = match sun_path.first() {
+            Some(&b) if b != 0 => {
+                let end = sun_path
+                    .iter()
+                    .position(|&b| b == 0)
+                    .unwrap_or(sun_path.len());
+                let text = std::str::from_utf8(&sun_path[..end]).map_err(|_| Errno::EINVAL)?;
+                self.0
+                    .net
+                    .transport
+                    .absolute_path(Path::new(text))
+                    .map_err(errno_of)?
+            }
+            _ => Vec::new(),
+        };
+        let input = encode::address(sockaddr, &path).map_err(|_| Errno::EINVAL)?;
+        self.call(|s| s.request(code, &input, Data::None, None).map(|_| ()))
+    }
+
+    pub fn listen(&self, backlog: i32) -> RawResult<()> {
+        self.call(|s| s.listen(backlog))
+    }
+
+    /// accept(2): the new socket and the peer's raw address bytes.
+    pub fn accept(&self) -> RawResult<(RawSocket, Vec<u8>)> {
+        let new = self.call(|s| Socket::new(&s.net))?;
+        let mut out = [0u8; size_of::<AddressOut>()];
+        let input = encode::handle(new.endpoint.handle_value());
+        self.call(|s| {
+            s.request(
+                IOCTL_AFUNIX_ACCEPT,
+                input.as_bytes(),
+                Data::Out(&mut out),
+                None,
+            )
+        })?;
+        let reply = AddressOut::read_from_bytes(&out).map_err(|_| Errno::EINVAL)?;
+        Ok((RawSocket(new), reply.sockaddr().to_vec()))
+    }
+
+    /// socketpair(2) onto `other`, which must be fresh too.
+    pub fn pair_with(&self, other: &RawSocket) -> RawResult<()> {
+        self.call(|s| {
+            s.simple(
+                IOCTL_AFUNIX_SOCKETPAIR,
+                encode::handle(other.handle()).as_bytes(),
+            )
+        })
+    }
+
+    pub fn send(&self, data: &[u8], flags: u32) -> RawResult<usize> {
+        self.call(|s| s.send(data, flags))
+    }
+
+    pub fn recv(&self, buf: &mut [u8], flags: u32) -> RawResult<usize> {
+        self.call(|s| s.recv(buf, flags))
+    }
+
+    pub fn shutdown(&self, how: i32) -> RawResult<()> {
+        self.call(|s| s.simple(IOCTL_AFUNIX_SHUTDOWN, encode::shutdown(how).as_bytes()))
+    }
+
+    /// getsockname(2): the reported length and bytes (up to 112).
+    pub fn getsockname(&self) -> RawResult<(usize, Vec<u8>)> {
+        self.raw_name(IOCTL_AFUNIX_GETSOCKNAME)
+    }
+
+    pub fn getpeername(&self) -> RawResult<(usize, Vec<u8>)> {
+        self.raw_name(IOCTL_AFUNIX_GETPEERNAME)
+    }
+
+    fn raw_name(&self, code: u32) -> RawResult<(usize, Vec<u8>)> {
+        let mut out = [0u8; size_of::<AddressOut>()];
+        self.call(|s| s.request(code, encode::empty().as_bytes(), Data::Out(&mut out), None))?;
+        let reply = AddressOut::read_from_bytes(&out).map_err(|_| Errno::EINVAL)?;
+        Ok((reply.addr_len as usize, reply.sockaddr().to_vec()))
+    }
+
+    pub fn getsockopt(&self, level: i32, name: i32) -> RawResult<i32> {
+        self.call(|s| {
+            s.int(
+                IOCTL_AFUNIX_GETSOCKOPT,
+                encode::sockopt(level, name, 0).as_bytes(),
+            )
+        })
+    }
+
+    pub fn setsockopt(&self, level: i32, name: i32, value: i32) -> RawResult<()> {
+        self.call(|s| {
+            s.simple(
+                IOCTL_AFUNIX_SETSOCKOPT,
+                encode::sockopt(level, name, value).as_bytes(),
+            )
+        })
+    }
+
+    pub fn set_nonblocking(&self, nonblocking: bool) -> RawResult<()> {
+        self.call(|s| s.set_nonblocking(nonblocking))
+    }
+
+    pub fn fionread(&self) -> RawResult<i32> {
+        self.call(|s| s.int(IOCTL_AFUNIX_FIONREAD, encode::empty().as_bytes()))
+    }
+
+    pub fn peer_cred(&self) -> RawResult<PeerCred> {
+        self.call(|s| s.peer_cred())
+    }
+
+    /// poll(2) over `sockets` with their `events`; returns each one's `revents`.
+    pub fn poll(sockets: &[(&RawSocket, u32)], timeout_ms: i64) -> RawResult<Vec<u32>> {
+        let Some((first, _)) = sockets.first() else {
+            return Err(Errno::EINVAL);
+        };
+        let entries: Vec<(u64, u32)> = sockets.iter().map(|(s, ev)| (s.handle(), *ev)).collect();
+        let input = encode::poll(&entries, timeout_ms).map_err(|_| Errno::EINVAL)?;
+        let mut out = vec![0u8; input.len()];
+        first.call(|s| s.request(IOCTL_AFUNIX_POLL, &input, Data::Out(&mut out), None))?;
+        Ok(out
+            .get(16..)
+            .unwrap_or(&[])
+            .chunks_exact(16)
+            .map(|c| u32::from_ne_bytes([c[12], c[13], c[14], c[15]]))
+            .collect())
+    }
+}
