@@ -2,7 +2,7 @@
 # shellcheck shell=bash
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+TARGET_DIR=$(realpath -m "${CARGO_TARGET_DIR:-$ROOT/target}")
 PACKAGE_DIR=$TARGET_DIR/package
 SETUP_STATE=$TARGET_DIR/setup-state
 DRIVER_TRIPLE=x86_64-pc-windows-msvc

@@ -86,7 +86,8 @@ assert report["error"] is None, report["error"]
 assert report["service"]["state"] == 4, report["service"]
 assert report["service"]["service_type"] == 1, report["service"]
 assert report["driver"]["version"] == sys.argv[1], (report["driver"], sys.argv[1])
-assert report["driver"]["stats_version"] == 1
+assert report["driver"]["stats_version"] == 2
+assert report["driver"]["sockets"] == 0 and report["driver"]["pending_irps"] == 0, report["driver"]
 assert report["driver"]["open_handles"] == 1
 print("    json: service RUNNING, driver", report["driver"]["version"], "answered")
 PY
@@ -94,6 +95,44 @@ PY
 say "usermode-test smoke"
 wine "$tests" smoke | sed 's/^/    | /'
 [ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test smoke failed"
+
+say "usermode-test driver (the library against the real driver)"
+wine "$tests" driver | sed 's/^/    | /'
+[ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test driver failed"
+
+say "(a) client and server in two processes, through a socket file"
+sock='C:\users\Public\afunix-e2e.sock'
+rm -f "$WINEPREFIX/drive_c/users/Public/afunix-e2e.sock"
+wine "$tests" server "$sock" --connections 2 >"$WINE_LOG_DIR/server.log" 2>&1 &
+server=$!
+wine "$tests" client "$sock" --message "hello from another process" | sed 's/^/    | /'
+[ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test client failed"
+wine "$tests" client "$sock" --message "and again" | sed 's/^/    | /'
+[ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test client failed"
+wait "$server" || { cat "$WINE_LOG_DIR/server.log"; die "usermode-test server failed"; }
+sed 's/^/    | /' "$WINE_LOG_DIR/server.log"
+
+say "(c) stress: 16 connections x 16 MiB in random-size chunks, checksummed"
+wine "$tests" stress --connections 16 --megabytes 16 | sed 's/^/    | /'
+[ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test stress failed"
+
+say "(d) cancellation: 1000 pending reads and CancelIoEx; a process killed holding reads"
+wine "$tests" cancel --count 1000 | sed 's/^/    | /'
+[ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test cancel failed"
+wine "$tests" hold --count 50 | sed 's/^/    | /'
+[ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test hold failed"
+
+say "throughput and round trip under Wine (figures for the README; not a pass/fail test)"
+wine "$tests" bench | sed 's/^/    | /'
+
+say "after everything: afunixctl status must show no socket and no pending IRP"
+wine "$ctl" status --json >"$WINE_LOG_DIR/status-after.json"
+python3 - "$WINE_LOG_DIR/status-after.json" <<'PY' || die "the driver still holds sockets or IRPs"
+import json, sys
+driver = json.load(open(sys.argv[1]))["driver"]
+assert driver["sockets"] == 0 and driver["pending_irps"] == 0 and driver["bound_names"] == 0, driver
+print("    sockets 0, bound names 0, pending IRPs 0; bytes buffered", driver["bytes_buffered"])
+PY
 
 say "stopping the driver"
 wine sc stop afunixrs >/dev/null
@@ -110,4 +149,4 @@ grep -aq 'afunixrs: unloaded' "$LOG" || die "DriverUnload never ran"
 grep -aq 'afunixrs: device DACL set and read back' "$LOG" || die "the driver did not confirm its device DACL"
 say "driver output:"
 grep -a 'afunixrs:' "$LOG" | sed 's/^/    | /'
-say "Wine end-to-end: PASSED (installed by INF, started, status RUNNING, smoke OK, stopped, uninstalled)"
+say "Wine end-to-end: PASSED (installed by INF, started, status RUNNING, smoke, driver checks, client/server, stress, cancellation, stopped, uninstalled)"

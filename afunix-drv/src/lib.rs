@@ -20,4 +20,7 @@
 )]
 
 #[cfg(all(target_os = "windows", target_env = "msvc"))]
+extern crate alloc;
+
+#[cfg(all(target_os = "windows", target_env = "msvc"))]
 mod kernel;

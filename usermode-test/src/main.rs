@@ -7,6 +7,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cancel;
+mod conformance;
+mod driver;
+mod programs;
 mod smoke;
 
 #[derive(Debug, Parser)]
@@ -20,12 +24,80 @@ struct Cli {
 enum Command {
     /// Open the driver's device, read STATS, and check the reply and the device's security.
     Smoke,
+    /// Run the conformance scenarios on Linux AF_UNIX and on the engine, and compare.
+    Conformance(conformance::Args),
+    /// Check the library against the driver (Windows, or Wine): each behaviour a program
+    /// would notice, one line each.
+    Driver {
+        /// Run only the checks whose name contains this.
+        #[arg(long)]
+        only: Option<String>,
+    },
+    /// Bind PATH and answer each line of each of N connections in upper case.
+    Server {
+        path: std::path::PathBuf,
+        #[arg(long, default_value_t = 1)]
+        connections: usize,
+    },
+    /// Connect to PATH, send each word of MESSAGE as a line, check the answers.
+    Client {
+        path: std::path::PathBuf,
+        #[arg(long, default_value = "hello from the client")]
+        message: String,
+    },
+    /// Concurrent connections moving data in random-size chunks, checksummed.
+    Stress {
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        #[arg(long, default_value_t = 16)]
+        megabytes: usize,
+    },
+    /// Throughput and round-trip time through `Net::system()`.
+    Bench,
+    /// Pending reads cancelled with CancelIoEx; then STATS must be back to zero.
+    Cancel {
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+    },
+    /// A child process holding pending reads is killed; then STATS must be back to zero.
+    Hold {
+        #[arg(long, default_value_t = 50)]
+        count: usize,
+    },
+    /// As an unprivileged user: bind in READ_ONLY_DIR and connect to a read-only socket file
+    /// in WORK_DIR are refused with EACCES.
+    Permissions {
+        read_only_dir: std::path::PathBuf,
+        work_dir: std::path::PathBuf,
+    },
+    /// The child of `hold`.
+    #[command(hide = true)]
+    HoldChild {
+        #[arg(long)]
+        count: usize,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Smoke => smoke::run(),
+        Command::Conformance(args) => conformance::run(&args),
+        Command::Driver { only } => driver::run(only.as_deref()),
+        Command::Server { path, connections } => programs::server(&path, connections),
+        Command::Client { path, message } => programs::client(&path, &message),
+        Command::Stress {
+            connections,
+            megabytes,
+        } => programs::stress(connections, megabytes),
+        Command::Bench => programs::bench(),
+        Command::Cancel { count } => cancel::cancel(count),
+        Command::Hold { count } => cancel::hold(count),
+        Command::HoldChild { count } => cancel::hold_child(count),
+        Command::Permissions {
+            read_only_dir,
+            work_dir,
+        } => programs::permissions(&read_only_dir, &work_dir),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -14,8 +14,9 @@
 
 use core::ffi::c_void;
 
-use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, DRIVER_OBJECT, IRP};
+use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, DRIVER_OBJECT, IRP, MDL, OBJECT_ATTRIBUTES};
 use windows_sys::Win32::Foundation::{HANDLE, NTSTATUS, UNICODE_STRING};
+use windows_sys::Win32::System::IO::IO_STATUS_BLOCK;
 
 /// `KPROCESSOR_MODE::KernelMode`.
 pub const KERNEL_MODE: i8 = 0;
@@ -112,7 +113,129 @@ unsafe extern "system" {
         needed: *mut u32,
     ) -> NTSTATUS;
     pub fn ZwClose(handle: HANDLE) -> NTSTATUS;
+
+    pub fn KeAcquireSpinLockRaiseToDpc(lock: *mut usize) -> u8;
+    pub fn KeReleaseSpinLock(lock: *mut usize, new_irql: u8);
+    pub fn IoAcquireCancelSpinLock(irql: *mut u8);
+    pub fn IoReleaseCancelSpinLock(irql: u8);
+    pub fn MmMapLockedPagesSpecifyCache(
+        mdl: *mut MDL,
+        access_mode: i8,
+        cache_type: i32,
+        requested_address: *mut c_void,
+        bug_check_on_failure: u32,
+        priority: u32,
+    ) -> *mut c_void;
+
+    pub fn ZwCreateFile(
+        handle: *mut HANDLE,
+        desired_access: u32,
+        attributes: *const OBJECT_ATTRIBUTES,
+        io_status: *mut IO_STATUS_BLOCK,
+        allocation_size: *const i64,
+        file_attributes: u32,
+        share_access: u32,
+        disposition: u32,
+        options: u32,
+        ea_buffer: *const c_void,
+        ea_length: u32,
+    ) -> NTSTATUS;
+    pub fn ZwQueryInformationFile(
+        handle: HANDLE,
+        io_status: *mut IO_STATUS_BLOCK,
+        information: *mut c_void,
+        length: u32,
+        class: i32,
+    ) -> NTSTATUS;
+    pub fn ZwSetInformationFile(
+        handle: HANDLE,
+        io_status: *mut IO_STATUS_BLOCK,
+        information: *const c_void,
+        length: u32,
+        class: i32,
+    ) -> NTSTATUS;
+    pub fn ZwQueryVolumeInformationFile(
+        handle: HANDLE,
+        io_status: *mut IO_STATUS_BLOCK,
+        information: *mut c_void,
+        length: u32,
+        class: i32,
+    ) -> NTSTATUS;
+    pub fn ZwFsControlFile(
+        handle: HANDLE,
+        event: HANDLE,
+        apc_routine: *const c_void,
+        apc_context: *const c_void,
+        io_status: *mut IO_STATUS_BLOCK,
+        code: u32,
+        input: *const c_void,
+        input_length: u32,
+        output: *mut c_void,
+        output_length: u32,
+    ) -> NTSTATUS;
+
+    pub fn ZwDuplicateObject(
+        source_process: HANDLE,
+        source_handle: HANDLE,
+        target_process: HANDLE,
+        target_handle: *mut HANDLE,
+        desired_access: u32,
+        attributes: u32,
+        options: u32,
+    ) -> NTSTATUS;
+    pub fn ObReferenceObjectByHandle(
+        handle: HANDLE,
+        desired_access: u32,
+        object_type: *mut c_void,
+        access_mode: i8,
+        object: *mut *mut c_void,
+        handle_information: *mut c_void,
+    ) -> NTSTATUS;
+    pub fn ObfDereferenceObject(object: *mut c_void) -> isize;
+    pub fn RtlRandomEx(seed: *mut u32) -> u32;
+    pub fn IoGetCurrentProcess() -> *mut c_void;
+    pub fn PsGetCurrentProcessId() -> HANDLE;
+    pub fn ZwOpenProcessTokenEx(
+        process: HANDLE,
+        access: u32,
+        attributes: u32,
+        token: *mut HANDLE,
+    ) -> NTSTATUS;
+    pub fn ZwQueryInformationToken(
+        token: HANDLE,
+        class: i32,
+        information: *mut c_void,
+        length: u32,
+        returned: *mut u32,
+    ) -> NTSTATUS;
 }
+
+// Data exports: each static *is* the kernel's variable, whose value is the object type.
+#[link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")]
+unsafe extern "system" {
+    pub static IoFileObjectType: *mut c_void;
+}
+
+/// `NtCurrentProcess()`: the pseudo-handle of the current process.
+pub const CURRENT_PROCESS: HANDLE = -1isize as HANDLE;
+/// `PROCESS_DUP_HANDLE`.
+pub const PROCESS_DUP_HANDLE: u32 = 0x40;
+/// `DUPLICATE_SAME_ACCESS`.
+pub const DUPLICATE_SAME_ACCESS: u32 = 0x2;
+/// `TOKEN_QUERY`.
+pub const TOKEN_QUERY: u32 = 0x8;
+/// `TOKEN_INFORMATION_CLASS::TokenUser`.
+pub const TOKEN_USER_CLASS: i32 = 1;
+/// `OBJ_CASE_INSENSITIVE`.
+pub const OBJ_CASE_INSENSITIVE: u32 = 0x40;
+/// `OBJ_FORCE_ACCESS_CHECK`: check access against the caller, even from kernel mode.
+pub const OBJ_FORCE_ACCESS_CHECK: u32 = 0x400;
+/// `MEMORY_CACHING_TYPE::MmCached`.
+pub const MM_CACHED: i32 = 1;
+/// `NormalPagePriority | MdlMappingNoExecute`.
+pub const NORMAL_PAGE_PRIORITY_NX: u32 = 16 | 0x4000_0000;
+/// `MDL_MAPPED_TO_SYSTEM_VA | MDL_SOURCE_IS_NONPAGED_POOL`.
+pub const MDL_SYSTEM_MAPPED: i16 = 0x0001 | 0x0004;
 
 #[link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")]
 unsafe extern "C" {

@@ -9,6 +9,7 @@ use afunix_proto::security::{DEVICE_DACL, DEVICE_SDDL, SE_DACL_PROTECTED, is_dev
 use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, DRIVER_OBJECT};
 use windows_sys::Wdk::System::SystemServices::{
     FILE_DEVICE_SECURE_OPEN, IRP_MJ_CLEANUP, IRP_MJ_CLOSE, IRP_MJ_CREATE, IRP_MJ_DEVICE_CONTROL,
+    IRP_MJ_READ, IRP_MJ_WRITE,
 };
 use windows_sys::Win32::Foundation::{
     HANDLE, NTSTATUS, STATUS_SUCCESS, STATUS_UNSUCCESSFUL, UNICODE_STRING,
@@ -16,7 +17,9 @@ use windows_sys::Win32::Foundation::{
 
 use super::debug::kprint;
 use super::dispatch;
+use super::handles;
 use super::pool;
+use super::sockets;
 use afunix_ntos::{
     ACL_REVISION, DACL_SECURITY_INFORMATION, IoCreateDevice, IoCreateSymbolicLink, IoDeleteDevice,
     IoDeleteSymbolicLink, KERNEL_MODE, OBJ_KERNEL_HANDLE, ObOpenObjectByPointer,
@@ -25,6 +28,9 @@ use afunix_ntos::{
     RtlSetDaclSecurityDescriptor, RtlSubAuthoritySid, SECURITY_DESCRIPTOR_REVISION, WRITE_DAC,
     ZwClose, ZwQuerySecurityObject, ZwSetSecurityObject, static_unicode_string,
 };
+
+/// `DO_DIRECT_IO`.
+const DO_DIRECT_IO: u32 = 0x10;
 
 const DEVICE_NAME: UNICODE_STRING = static_unicode_string(&DEVICE_NAME_UTF16);
 const DOS_DEVICE_NAME: UNICODE_STRING = static_unicode_string(&DOS_DEVICE_NAME_UTF16);
@@ -54,6 +60,8 @@ pub unsafe extern "system" fn DriverEntry(
         }
     );
 
+    sockets::init();
+
     let mut device: *mut DEVICE_OBJECT = ptr::null_mut();
     // SAFETY:
     // 1. `driver` is the valid driver object we were called with; DEVICE_NAME is a valid
@@ -71,6 +79,7 @@ pub unsafe extern "system" fn DriverEntry(
     };
     if !nt_success(status) {
         kprint!("IoCreateDevice failed: {:#010x}", status);
+        sockets::shutdown();
         return status;
     }
 
@@ -80,6 +89,7 @@ pub unsafe extern "system" fn DriverEntry(
         // SAFETY:
         // 1. `device` was created above and nothing else refers to it yet.
         unsafe { IoDeleteDevice(device) };
+        sockets::shutdown();
         return status;
     }
 
@@ -91,8 +101,16 @@ pub unsafe extern "system" fn DriverEntry(
         // SAFETY:
         // 1. As above.
         unsafe { IoDeleteDevice(device) };
+        sockets::shutdown();
         return status;
     }
+    handles::set_device(device);
+    // READ and WRITE come with MDLs (direct I/O): data moves between the caller's pages and
+    // the engine with no intermediate copy.
+    // SAFETY:
+    // 1. The device was just created and is not yet visible to any I/O; its Flags are ours
+    //    to set.
+    unsafe { (*device).Flags |= DO_DIRECT_IO };
 
     // SAFETY:
     // 1. The I/O manager gives DriverEntry exclusive use of the driver object; we fill its
@@ -106,6 +124,8 @@ pub unsafe extern "system" fn DriverEntry(
         (IRP_MJ_CLOSE, dispatch::close),
         (IRP_MJ_CLEANUP, dispatch::cleanup),
         (IRP_MJ_DEVICE_CONTROL, dispatch::device_control),
+        (IRP_MJ_READ, dispatch::read_write),
+        (IRP_MJ_WRITE, dispatch::read_write),
     ];
     for (major, routine) in routes {
         if let Some(slot) = driver.MajorFunction.get_mut(major as usize) {
@@ -139,6 +159,7 @@ unsafe extern "system" fn unload(driver: *const DRIVER_OBJECT) {
         // 1. No handle is open (unload is only called then), so nothing uses the device.
         unsafe { IoDeleteDevice(device) };
     }
+    sockets::shutdown();
     kprint!("unloaded");
 }
 

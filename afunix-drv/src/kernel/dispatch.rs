@@ -1,9 +1,12 @@
-//! IRP dispatch: CREATE, CLOSE, CLEANUP and DEVICE_CONTROL.
+//! IRP dispatch: every major function the driver handles, routed to the socket layer.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use afunix_proto::{DriverStats, DriverVersion, IOCTL_AFUNIX_STATS};
+use afunix_core::Errno;
+use afunix_proto::decode::{DecodeError, Request as Decoded, decode};
+use afunix_proto::{DriverStats, DriverVersion};
 use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, IRP};
+use windows_sys::Wdk::System::SystemServices::{IRP_MJ_READ, IRP_MJ_WRITE};
 use windows_sys::Win32::Foundation::{
     NTSTATUS, STATUS_BUFFER_TOO_SMALL, STATUS_INVALID_DEVICE_REQUEST, STATUS_INVALID_PARAMETER,
     STATUS_SUCCESS,
@@ -13,6 +16,7 @@ use zerocopy::IntoBytes;
 use super::debug::kprint;
 use super::pool;
 use super::request::Request;
+use super::sockets;
 
 /// This driver's version, from its Cargo manifest.
 pub const VERSION: DriverVersion = DriverVersion::from_parts(
@@ -24,14 +28,23 @@ pub const VERSION: DriverVersion = DriverVersion::from_parts(
 /// File objects open on the device: counted up at CREATE and down at CLOSE.
 static OPEN_HANDLES: AtomicU64 = AtomicU64::new(0);
 
+fn failed(errno: Errno) -> NTSTATUS {
+    errno.to_ntstatus() as i32
+}
+
 pub unsafe extern "system" fn create(_device: *const DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
     // SAFETY:
     // 1. The I/O manager passes each IRP to exactly one dispatch routine, uncompleted.
     let Some(request) = (unsafe { Request::from_dispatch(irp) }) else {
         return STATUS_INVALID_PARAMETER;
     };
-    OPEN_HANDLES.fetch_add(1, Ordering::Relaxed);
-    request.complete(STATUS_SUCCESS, 0)
+    match sockets::open(&request) {
+        Ok(()) => {
+            OPEN_HANDLES.fetch_add(1, Ordering::Relaxed);
+            request.complete(STATUS_SUCCESS, 0)
+        }
+        Err(e) => request.complete(failed(e), 0),
+    }
 }
 
 pub unsafe extern "system" fn close(_device: *const DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
@@ -40,21 +53,42 @@ pub unsafe extern "system" fn close(_device: *const DEVICE_OBJECT, irp: *mut IRP
     let Some(request) = (unsafe { Request::from_dispatch(irp) }) else {
         return STATUS_INVALID_PARAMETER;
     };
+    sockets::close(&request);
     // CLOSE comes once per successful CREATE, so this never goes below zero; saturate anyway
     // rather than wrap if a kernel ever sent one too many.
     let _ = OPEN_HANDLES.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
     request.complete(STATUS_SUCCESS, 0)
 }
 
-/// CLEANUP (last user handle closed; Windows sends it, Wine never does). Nothing is pending
-/// on a handle yet, so there is nothing to flush.
+/// CLEANUP: the last user handle closed (Windows sends it; Wine never does). The socket is
+/// torn down here, completing its pending requests, as the I/O manager requires; CLOSE then
+/// finds nothing left to do.
 pub unsafe extern "system" fn cleanup(_device: *const DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
     // SAFETY:
     // 1. As in `create`.
     let Some(request) = (unsafe { Request::from_dispatch(irp) }) else {
         return STATUS_INVALID_PARAMETER;
     };
+    sockets::close(&request);
     request.complete(STATUS_SUCCESS, 0)
+}
+
+/// READ and WRITE: RECV and SEND without flags, on the caller's pages (direct I/O).
+pub unsafe extern "system" fn read_write(_device: *const DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
+    // SAFETY:
+    // 1. As in `create`.
+    let Some(request) = (unsafe { Request::from_dispatch(irp) }) else {
+        return STATUS_INVALID_PARAMETER;
+    };
+    let flags = afunix_proto::decode::MsgFlags(0);
+    let decoded = if u32::from(request.major()) == IRP_MJ_READ {
+        Decoded::Recv { flags }
+    } else if u32::from(request.major()) == IRP_MJ_WRITE {
+        Decoded::Send { flags }
+    } else {
+        return request.complete(STATUS_INVALID_DEVICE_REQUEST, 0);
+    };
+    sockets::execute(request, decoded)
 }
 
 pub unsafe extern "system" fn device_control(
@@ -69,12 +103,31 @@ pub unsafe extern "system" fn device_control(
     let Some(params) = request.device_io_control() else {
         return request.complete(STATUS_INVALID_PARAMETER, 0);
     };
-    match params.io_control_code {
-        IOCTL_AFUNIX_STATS => stats(request, params.output_buffer_length),
-        code => {
+    // SAFETY:
+    // 1. The input is used only to decode this request and to hand its pieces to the
+    //    engine, all before the request is completed or made pending, and before any reply
+    //    is written into the system buffer.
+    let input = unsafe { request.system_input() };
+    match decode(
+        params.io_control_code,
+        input,
+        params.output_buffer_length as usize,
+    ) {
+        Ok(Decoded::Stats) => stats(request),
+        Ok(decoded) => sockets::execute(request, decoded),
+        Err(DecodeError::UnknownIoctl(code)) => {
             kprint!("unknown IOCTL {:#010x}", code);
             request.complete(STATUS_INVALID_DEVICE_REQUEST, 0)
         }
+        Err(DecodeError::OutputTooSmall)
+            if params.io_control_code == afunix_proto::IOCTL_AFUNIX_STATS =>
+        {
+            request.complete(STATUS_BUFFER_TOO_SMALL, 0)
+        }
+        Err(e) => request.complete(
+            failed(Errno::from_number(e.errno()).unwrap_or(Errno::EINVAL)),
+            0,
+        ),
     }
 }
 
@@ -88,32 +141,25 @@ pub unsafe extern "system" fn unsupported(
     let Some(request) = (unsafe { Request::from_dispatch(irp) }) else {
         return STATUS_INVALID_PARAMETER;
     };
-    kprint!(
-        "unsupported request, major function {}",
-        request.stack().map_or(255, |s| s.MajorFunction)
-    );
+    kprint!("unsupported request, major function {}", request.major());
     request.complete(STATUS_INVALID_DEVICE_REQUEST, 0)
 }
 
 /// IOCTL_AFUNIX_STATS (METHOD_BUFFERED): writes a [`DriverStats`] to the system buffer.
-fn stats(request: Request, output_length: u32) -> NTSTATUS {
+fn stats(mut request: Request) -> NTSTATUS {
     let reply = DriverStats::new(
         VERSION,
         OPEN_HANDLES.load(Ordering::Relaxed),
         pool::bytes_in_use(),
+        sockets::counters(),
     );
     let bytes = reply.as_bytes();
-    if (output_length as usize) < bytes.len() {
-        return request.complete(STATUS_BUFFER_TOO_SMALL, 0);
+    let written = request.system_buffer_out().and_then(|buffer| {
+        buffer.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        Some(bytes.len())
+    });
+    match written {
+        Some(n) => request.complete(STATUS_SUCCESS, n),
+        None => request.complete(STATUS_BUFFER_TOO_SMALL, 0),
     }
-    let buffer = request.system_buffer();
-    if buffer.is_null() {
-        return request.complete(STATUS_INVALID_PARAMETER, 0);
-    }
-    // SAFETY:
-    // 1. For METHOD_BUFFERED the system buffer holds at least OutputBufferLength bytes, which
-    //    we checked is >= bytes.len().
-    // 2. The system buffer is pool memory of its own and cannot overlap `reply` on our stack.
-    unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), buffer, bytes.len()) };
-    request.complete(STATUS_SUCCESS, bytes.len())
 }

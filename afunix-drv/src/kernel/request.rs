@@ -4,13 +4,20 @@
 //! [`Request::complete`], so completing twice, or forgetting to, does not compile (the latter
 //! warns through `#[must_use]`).
 
+use core::ffi::c_void;
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicPtr, Ordering};
 
 use windows_sys::Wdk::Foundation::{IO_STACK_LOCATION, IRP};
 use windows_sys::Win32::Foundation::NTSTATUS;
 
-use afunix_ntos::{IO_NO_INCREMENT, IofCompleteRequest};
+use afunix_ntos::{
+    IO_NO_INCREMENT, IoAcquireCancelSpinLock, IoReleaseCancelSpinLock, IofCompleteRequest,
+    KERNEL_MODE, MDL_SYSTEM_MAPPED, MM_CACHED, MmMapLockedPagesSpecifyCache,
+    NORMAL_PAGE_PRIORITY_NX,
+};
 use static_assertions::{const_assert, const_assert_eq};
+use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, FILE_OBJECT};
 use windows_sys::Wdk::System::SystemServices::IRP_MJ_DEVICE_CONTROL;
 
 /// `IO_STACK_LOCATION::Parameters.DeviceIoControl` as the WDK lays it out on x64.
@@ -48,6 +55,60 @@ const_assert!(
         <= core::mem::size_of::<windows_sys::Wdk::Foundation::IO_STACK_LOCATION_0>()
 );
 const_assert_eq!(core::mem::offset_of!(IO_STACK_LOCATION, Parameters), 8);
+
+/// `SL_PENDING_RETURNED`.
+const SL_PENDING_RETURNED: u8 = 0x01;
+
+pub type CancelRoutine = unsafe extern "system" fn(*mut DEVICE_OBJECT, *mut IRP);
+
+/// A request that is pending: its token is its address. It is turned back into a
+/// [`Request`] (to be completed) only by [`Pending::take`], and only by whoever removed it
+/// from the pending table, so it is completed exactly once.
+pub struct Pending {
+    irp: NonNull<IRP>,
+}
+
+// SAFETY:
+// 1. A pending IRP may be completed from any thread; ownership is handed over through the
+//    pending table under the engine lock, never shared.
+unsafe impl Send for Pending {}
+
+impl Pending {
+    fn swap_cancel_routine(&self, routine: Option<CancelRoutine>) -> Option<CancelRoutine> {
+        // SAFETY:
+        // 1. The IRP is live while pending; this only computes the field's address.
+        let field = unsafe { core::ptr::addr_of_mut!((*self.irp.as_ptr()).CancelRoutine) };
+        // IoSetCancelRoutine: an interlocked exchange of the CancelRoutine field.
+        // SAFETY:
+        // 1. The field is a pointer-sized, pointer-aligned function pointer inside a live IRP;
+        //    the I/O manager also only touches it with interlocked operations.
+        let slot = unsafe { AtomicPtr::<c_void>::from_ptr(field.cast()) };
+        let new = routine.map_or(core::ptr::null_mut(), |r| r as *mut c_void);
+        let old = slot.swap(new, Ordering::AcqRel);
+        if old.is_null() {
+            None
+        } else {
+            // SAFETY:
+            // 1. A non-null value in CancelRoutine is one we stored: a CancelRoutine.
+            Some(unsafe { core::mem::transmute::<*mut c_void, CancelRoutine>(old) })
+        }
+    }
+
+    /// Takes the request back to complete it: clears its cancel routine under the cancel spin
+    /// lock, so that a cancel routine already running (it holds that lock until it has read
+    /// what it needs from the IRP) is done with the IRP before it is completed.
+    pub fn take(self) -> Request {
+        let mut irql = 0u8;
+        // SAFETY:
+        // 1. `irql` is a valid out pointer; we are at IRQL <= DISPATCH_LEVEL.
+        unsafe { IoAcquireCancelSpinLock(&mut irql) };
+        let _ = self.swap_cancel_routine(None);
+        // SAFETY:
+        // 1. Releases the lock acquired just above, restoring its IRQL.
+        unsafe { IoReleaseCancelSpinLock(irql) };
+        Request { irp: self.irp }
+    }
+}
 
 #[must_use = "a request must be completed exactly once"]
 pub struct Request {
@@ -98,6 +159,150 @@ impl Request {
         //    layout (asserted below to fit inside the union and to match the WDK's offsets),
         //    and the union is pointer-aligned.
         Some(unsafe { parameters.read() })
+    }
+
+    /// The token naming this request in the engine: the IRP's address.
+    pub fn token(&self) -> u64 {
+        self.irp.as_ptr() as u64
+    }
+
+    /// [`Request::mdl_buffer`] with a lifetime of the caller's choosing, so the data can be
+    /// handed to the engine while the request itself is moved along.
+    ///
+    /// # Safety
+    /// The slice must not be used once the request has been completed or made pending.
+    pub unsafe fn mdl_buffer_detached<'a>(&mut self) -> Option<&'a mut [u8]> {
+        let buffer = self.mdl_buffer()?;
+        let (data, len) = (buffer.as_mut_ptr(), buffer.len());
+        // SAFETY:
+        // 1. The same pages, locked and mapped until the request completes; the caller
+        //    promises not to use them after that.
+        Some(unsafe { core::slice::from_raw_parts_mut(data, len) })
+    }
+
+    /// The input of a METHOD_BUFFERED (or direct) IOCTL, in the system buffer, with a
+    /// lifetime of the caller's choosing.
+    ///
+    /// # Safety
+    /// The slice must not be used once the request has been completed or made pending, nor
+    /// while a reply is written into the system buffer.
+    pub unsafe fn system_input<'a>(&self) -> &'a [u8] {
+        let Some(parameters) = self.device_io_control() else {
+            return &[];
+        };
+        let buffer = self.system_buffer();
+        if buffer.is_null() || parameters.input_buffer_length == 0 {
+            return &[];
+        }
+        // SAFETY:
+        // 1. For METHOD_BUFFERED and the direct methods, the system buffer holds the caller's
+        //    InputBufferLength bytes of input, until the request completes.
+        unsafe { core::slice::from_raw_parts(buffer, parameters.input_buffer_length as usize) }
+    }
+
+    /// The system buffer as the reply area: OutputBufferLength bytes (METHOD_BUFFERED).
+    pub fn system_buffer_out(&mut self) -> Option<&mut [u8]> {
+        let length = self.device_io_control()?.output_buffer_length;
+        self.system_buffer_slice(length)
+    }
+
+    /// The system buffer as the request it holds, to be rewritten in place as the reply
+    /// (POLL): InputBufferLength bytes. The decoder checked the output is at least as long.
+    pub fn system_buffer_in_out(&mut self) -> Option<&mut [u8]> {
+        let length = self.device_io_control()?.input_buffer_length;
+        self.system_buffer_slice(length)
+    }
+
+    fn system_buffer_slice(&mut self, length: u32) -> Option<&mut [u8]> {
+        let buffer = self.system_buffer();
+        if buffer.is_null() {
+            return None;
+        }
+        // SAFETY:
+        // 1. The I/O manager allocated the system buffer with max(InputBufferLength,
+        //    OutputBufferLength) bytes; `length` is one of the two; `&mut self` makes this the
+        //    only view while it lives.
+        Some(unsafe { core::slice::from_raw_parts_mut(buffer, length as usize) })
+    }
+
+    /// The IRP_MJ_* code of this request.
+    pub fn major(&self) -> u8 {
+        self.stack().map_or(u8::MAX, |s| s.MajorFunction)
+    }
+
+    /// The file object the request was issued on: our [`afunix_device::FileId`].
+    pub fn file_object(&self) -> *mut FILE_OBJECT {
+        self.stack().map_or(core::ptr::null_mut(), |s| s.FileObject)
+    }
+
+    /// The caller's buffer described by the IRP's MDL (direct I/O), mapped into system space;
+    /// empty when there is none (a zero-length request). None if it cannot be mapped.
+    pub fn mdl_buffer(&mut self) -> Option<&mut [u8]> {
+        // SAFETY:
+        // 1. The IRP is ours until completed; MdlAddress is null or an MDL the I/O manager
+        //    built and locked for this request.
+        let mdl = unsafe { self.irp.as_ref().MdlAddress };
+        if mdl.is_null() {
+            return Some(&mut []);
+        }
+        // SAFETY:
+        // 1. `mdl` is valid for the IRP's lifetime (see above), and we only read it.
+        let mdl_fields = unsafe { &*mdl };
+        let (flags, mapped, length) = (
+            mdl_fields.MdlFlags,
+            mdl_fields.MappedSystemVa,
+            mdl_fields.ByteCount,
+        );
+        let address = if flags & MDL_SYSTEM_MAPPED != 0 {
+            mapped
+        } else {
+            // MmGetSystemAddressForMdlSafe, which is a macro over this call.
+            // SAFETY:
+            // 1. The pages are locked by the I/O manager for direct I/O; mapping them in
+            //    kernel mode, cached, without bug-checking on failure, is what the macro does.
+            unsafe {
+                MmMapLockedPagesSpecifyCache(
+                    mdl,
+                    KERNEL_MODE,
+                    MM_CACHED,
+                    core::ptr::null_mut(),
+                    0,
+                    NORMAL_PAGE_PRIORITY_NX,
+                )
+            }
+        };
+        if address.is_null() {
+            return None;
+        }
+        // SAFETY:
+        // 1. `address` maps the MDL's ByteCount bytes, locked for the request's lifetime, which
+        //    `&mut self` bounds; nothing else writes them while we hold the request.
+        Some(unsafe { core::slice::from_raw_parts_mut(address.cast::<u8>(), length as usize) })
+    }
+
+    /// Marks the request pending, installs `cancel` as its cancel routine, and hands it over
+    /// as a [`Pending`]. Returns also whether it was cancelled before the routine was set,
+    /// in which case the caller must cancel it itself (the cancel routine will not run).
+    pub fn into_pending(self, cancel: CancelRoutine) -> (Pending, bool) {
+        if let Some(stack) = self.stack() {
+            let stack = core::ptr::from_ref(stack).cast_mut();
+            // IoMarkIrpPending: SL_PENDING_RETURNED in our stack location's Control.
+            // SAFETY:
+            // 1. Our stack location belongs to us while we own the IRP; Control is a plain u8.
+            unsafe { (*stack).Control |= SL_PENDING_RETURNED };
+        }
+        // The request becomes the pending one (Request has no Drop: nothing else to undo).
+        let irp = self.irp;
+        let pending = Pending { irp };
+        let _ = pending.swap_cancel_routine(Some(cancel));
+        // SAFETY:
+        // 1. Reading the Cancel flag of an IRP we still own.
+        let cancelled = unsafe { irp.as_ref().Cancel };
+        if cancelled && pending.swap_cancel_routine(None).is_some() {
+            // Cancelled before our routine was in place, and we took it back: ours to cancel.
+            return (pending, true);
+        }
+        (pending, false)
     }
 
     /// The system buffer of a METHOD_BUFFERED request: `(pointer, length)`, where the length

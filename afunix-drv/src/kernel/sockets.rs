@@ -1,0 +1,389 @@
+//! Socket requests: from an IRP to the device layer and back.
+//!
+//! The device layer (and the engine under it) sits behind one spin lock. A request is decoded
+//! (by afunix-proto), resolved in the caller's context without the lock (socket files,
+//! handles, identity), executed under the lock, and then either completed at once or held
+//! pending, keyed by its token (the IRP's address), with our own cancel routine. Completions
+//! from the engine are taken one at a time under the lock and completed after it is released.
+//! Whoever removes a pending IRP from the table completes it; nothing else does.
+
+use alloc::vec::Vec;
+
+use afunix_core::{Credentials, Errno, Limits, SortedMap, Token};
+use afunix_device::{Device, Done, FileId, Op, PollEntry, Reply};
+use afunix_proto::SocketCounters;
+use afunix_proto::decode::{Address, Request as Decoded};
+use afunix_proto::wire::{IntOut, POLL_MAX_ENTRIES, PollEntry as WirePollEntry, PollIn};
+use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, IRP};
+use windows_sys::Win32::Foundation::{NTSTATUS, STATUS_PENDING, STATUS_SUCCESS};
+use zerocopy::{FromBytes, IntoBytes};
+
+use super::caller;
+use super::fs::{self, SocketFileHandle};
+use super::handles::{self, FileRef};
+use super::lock::SpinLocked;
+use super::request::{Pending, Request};
+
+/// The limits of the driver's engine: Linux's socket defaults, and caps that keep one
+/// machine's kernel memory safe: at most 16384 sockets and 64 MiB buffered over all of them.
+pub fn limits() -> Limits {
+    Limits {
+        max_sockets: 16_384,
+        global_buffer_cap: 64 << 20,
+        ..Limits::default()
+    }
+}
+
+struct State {
+    device: Device,
+    pending: SortedMap<Token, Pending>,
+}
+
+static STATE: SpinLocked<Option<State>> = SpinLocked::new(None);
+
+/// Sets the engine up; DriverEntry calls it before creating the device.
+pub fn init() {
+    *STATE.lock() = Some(State {
+        device: Device::new(limits()),
+        pending: SortedMap::new(),
+    });
+}
+
+/// Tears the engine down; DriverUnload calls it, when no handle is open (so nothing pends).
+pub fn shutdown() {
+    let state = STATE.lock().take();
+    drop(state);
+}
+
+/// Counters for STATS.
+pub fn counters() -> SocketCounters {
+    let limits = limits();
+    let guard = STATE.lock();
+    let Some(state) = guard.as_ref() else {
+        return SocketCounters::default();
+    };
+    let stats = state.device.stats();
+    SocketCounters {
+        sockets: stats.sockets as u64,
+        bound_names: stats.bindings as u64,
+        bytes_buffered: stats.bytes_buffered as u64,
+        pending_irps: state.pending.len() as u64,
+        max_sockets: limits.max_sockets as u64,
+        max_bytes_buffered: limits.global_buffer_cap as u64,
+    }
+}
+
+fn file_of(request: &Request) -> FileId {
+    FileId(request.file_object() as u64)
+}
+
+/// CREATE: a new, unconfigured file.
+pub fn open(request: &Request) -> Result<(), Errno> {
+    let file = file_of(request);
+    STATE.lock().as_mut().ok_or(Errno::EBADF)?.device.open(file)
+}
+
+/// CLEANUP or CLOSE, whichever comes first (Wine sends no CLEANUP): the file's pending
+/// requests complete and its socket goes. A second call finds nothing to do.
+pub fn close(request: &Request) {
+    let file = file_of(request);
+    if let Some(state) = STATE.lock().as_mut() {
+        state.device.close(file);
+    }
+    drain();
+}
+
+/// Completes every request the engine has finished with, one at a time, each outside the lock.
+pub fn drain() {
+    loop {
+        let taken = {
+            let mut guard = STATE.lock();
+            let Some(state) = guard.as_mut() else { return };
+            let Some(completion) = state.device.poll_completion() else {
+                return;
+            };
+            state
+                .pending
+                .remove(&completion.token)
+                .map(|pending| (pending, completion.result))
+        };
+        if let Some((pending, result)) = taken {
+            finish(pending.take(), result);
+        }
+    }
+}
+
+/// The cancel routine of every pending request (CancelIoEx, thread or process exit). The I/O
+/// manager calls it holding the cancel spin lock, which it releases at once; the engine then
+/// completes the request (with ECANCELED, or with what it achieved) through [`drain`].
+unsafe extern "system" fn cancel(_device: *mut DEVICE_OBJECT, irp: *mut IRP) {
+    // SAFETY:
+    // 1. The I/O manager passes a live IRP and holds the cancel spin lock, which keeps the
+    //    IRP from being completed (see `Pending::take`) until we release it here.
+    let irql = unsafe { (*irp).CancelIrql };
+    // SAFETY:
+    // 1. Releases the cancel spin lock the I/O manager acquired for us, at its IRQL. After
+    //    this the IRP is not touched: only its address is used, as a token.
+    unsafe { afunix_ntos::IoReleaseCancelSpinLock(irql) };
+    let token = Token(irp as u64);
+    if let Some(state) = STATE.lock().as_mut() {
+        let _ = state.device.cancel(token);
+    }
+    drain();
+}
+
+/// A socket IOCTL, READ or WRITE.
+pub fn execute(mut request: Request, decoded: Decoded<'_>) -> NTSTATUS {
+    let file = file_of(&request);
+    // Resolved pieces that must outlive the engine call.
+    let mut created: Option<SocketFileHandle> = None;
+    let mut referenced: Vec<FileRef> = Vec::new();
+    let mut poll_entries: Vec<PollEntry> = Vec::new();
+    let mut credentials = Credentials::default();
+    // The data buffer of SEND, RECV, READ and WRITE: the caller's pages, mapped.
+    let data: Option<&mut [u8]> = match decoded {
+        Decoded::Send { .. } | Decoded::Recv { .. } => {
+            // SAFETY:
+            // 1. The slice goes into the engine call below and is not used after it: the
+            //    engine copies what it keeps, and the request is completed or made pending
+            //    only after that call.
+            match unsafe { request.mdl_buffer_detached() } {
+                Some(d) => Some(d),
+                None => return request.complete(Errno::ENOMEM.to_ntstatus() as i32, 0),
+            }
+        }
+        _ => None,
+    };
+
+    let op = match resolve(
+        file,
+        decoded,
+        data,
+        &mut created,
+        &mut referenced,
+        &mut poll_entries,
+        &mut credentials,
+    ) {
+        Ok(op) => op,
+        Err(e) => return request.complete(e.to_ntstatus() as i32, 0),
+    };
+
+    let token = Token(request.token());
+    let mut guard = STATE.lock();
+    let Some(state) = guard.as_mut() else {
+        drop(guard);
+        return request.complete(Errno::EBADF.to_ntstatus() as i32, 0);
+    };
+    // Room to hold it pending is made first, so a pending request is never dropped.
+    if let Err(e) = state.pending.try_reserve(1) {
+        drop(guard);
+        return request.complete(e.to_ntstatus() as i32, 0);
+    }
+    match state.device.execute(file, token, op, &credentials) {
+        Reply::Ready(result) => {
+            drop(guard);
+            if let (Some(file), Err(_)) = (created.take(), &result) {
+                file.delete();
+            }
+            drop(referenced);
+            drain();
+            finish(request, result)
+        }
+        Reply::Pending => {
+            let (pending, cancelled) = request.into_pending(cancel);
+            // Cannot fail: room was reserved above, under this same lock.
+            let _ = state.pending.try_insert(token, pending);
+            if cancelled {
+                let _ = state.device.cancel(token);
+            }
+            drop(guard);
+            drop(referenced);
+            drain();
+            STATUS_PENDING
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn resolve<'a>(
+    file: FileId,
+    decoded: Decoded<'a>,
+    data: Option<&'a mut [u8]>,
+    created: &mut Option<SocketFileHandle>,
+    referenced: &mut Vec<FileRef>,
+    poll_entries: &'a mut Vec<PollEntry>,
+    credentials: &mut Credentials,
+) -> Result<Op<'a>, Errno> {
+    Ok(match decoded {
+        Decoded::Stats => return Err(Errno::EINVAL),
+        Decoded::Socket {
+            sock_type,
+            nonblocking,
+        } => Op::Socket {
+            sock_type,
+            nonblocking,
+        },
+        Decoded::Bind(Address { sockaddr, nt_path }) => {
+            let key = match (prepare(file, sockaddr, Device::prepare_bind)?, nt_path) {
+                (true, Some(path)) => {
+                    let (key, handle) = fs::create(path, caller::credentials().pid)?;
+                    *created = Some(handle);
+                    Some(key)
+                }
+                (true, None) => return Err(Errno::EINVAL),
+                (false, _) => None,
+            };
+            Op::Bind { sockaddr, key }
+        }
+        Decoded::Connect(Address { sockaddr, nt_path }) => {
+            *credentials = caller::credentials();
+            let key = match (prepare(file, sockaddr, Device::prepare_connect)?, nt_path) {
+                (true, Some(path)) => Some(fs::open_for_connect(path)?),
+                (true, None) => return Err(Errno::EINVAL),
+                (false, _) => None,
+            };
+            Op::Connect { sockaddr, key }
+        }
+        Decoded::Listen { backlog } => {
+            *credentials = caller::credentials();
+            Op::Listen { backlog }
+        }
+        Decoded::Accept { handle } => Op::Accept {
+            new_file: reference(handle, referenced)?,
+        },
+        Decoded::SocketPair { handle } => {
+            *credentials = caller::credentials();
+            Op::SocketPair {
+                other: reference(handle, referenced)?,
+            }
+        }
+        Decoded::Shutdown { how } => Op::Shutdown { how },
+        Decoded::GetSockName => Op::GetSockName,
+        Decoded::GetPeerName => Op::GetPeerName,
+        Decoded::GetSockOpt { level, name } => Op::GetSockOpt { level, name },
+        Decoded::SetSockOpt { level, name, value } => Op::SetSockOpt { level, name, value },
+        Decoded::Fionbio { nonblocking } => Op::Fionbio { nonblocking },
+        Decoded::Fionread => Op::Fionread,
+        Decoded::PeerCred => Op::PeerCred,
+        Decoded::Poll(poll) => {
+            poll_entries
+                .try_reserve_exact(poll.len().min(POLL_MAX_ENTRIES))
+                .map_err(|_| Errno::ENOMEM)?;
+            referenced
+                .try_reserve_exact(poll.len().min(POLL_MAX_ENTRIES))
+                .map_err(|_| Errno::ENOMEM)?;
+            for entry in poll.entries() {
+                // A handle that is not one of our sockets is reported POLLNVAL, not an error.
+                let file = match handles::reference(entry.handle) {
+                    Ok(r) => {
+                        let id = r.id();
+                        referenced.push(r);
+                        Some(id)
+                    }
+                    Err(_) => None,
+                };
+                poll_entries.push(PollEntry {
+                    file,
+                    events: entry.events,
+                });
+            }
+            // The driver has no timer of its own for POLL: a positive timeout waits until
+            // something is ready or the request is cancelled, which is how user mode times
+            // it out (CancelIoEx at its deadline). Zero still means "do not wait".
+            Op::Poll {
+                timeout_ms: poll.timeout_ms,
+                entries: poll_entries,
+            }
+        }
+        Decoded::Send { flags } => Op::Send {
+            flags,
+            data: data.map_or(&[][..], |d| &*d),
+        },
+        Decoded::Recv { flags } => Op::Recv {
+            flags,
+            buf: data.unwrap_or(&mut []),
+        },
+    })
+}
+
+/// Checks a BIND or CONNECT address under the lock, before any file is touched (see
+/// `Device::prepare_bind`); true if a socket file is involved.
+fn prepare(
+    file: FileId,
+    sockaddr: &[u8],
+    check: fn(&Device, FileId, &[u8]) -> Result<bool, Errno>,
+) -> Result<bool, Errno> {
+    check(
+        &STATE.lock().as_ref().ok_or(Errno::EBADF)?.device,
+        file,
+        sockaddr,
+    )
+}
+
+fn reference(handle: u64, referenced: &mut Vec<FileRef>) -> Result<FileId, Errno> {
+    let file = handles::reference(handle)?;
+    let id = file.id();
+    referenced.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+    referenced.push(file);
+    Ok(id)
+}
+
+/// Completes a request with its result, writing its reply where the request's method puts
+/// it: data into the caller's pages (MDL), structs into the system buffer.
+fn finish(mut request: Request, result: Result<Done, Errno>) -> NTSTATUS {
+    let done = match result {
+        Ok(done) => done,
+        Err(e) => return request.complete(e.to_ntstatus() as i32, 0),
+    };
+    match done {
+        Done::Ok => request.complete(STATUS_SUCCESS, 0),
+        Done::Count(n) => request.complete(STATUS_SUCCESS, n),
+        Done::Received(bytes) => {
+            let copied = request.mdl_buffer().and_then(|buf| {
+                let target = buf.get_mut(..bytes.len())?;
+                target.copy_from_slice(&bytes);
+                Some(bytes.len())
+            });
+            match copied {
+                Some(n) => request.complete(STATUS_SUCCESS, n),
+                None => request.complete(Errno::EFAULT.to_ntstatus() as i32, 0),
+            }
+        }
+        Done::Address(address) => reply(request, address.as_bytes()),
+        Done::Int(value) => reply(request, IntOut { value, reserved: 0 }.as_bytes()),
+        Done::PeerCred(cred) => reply(request, cred.as_bytes()),
+        Done::Polled(revents) => {
+            // The reply is the request itself (still in the system buffer) with each entry's
+            // revents filled in.
+            let written = request.system_buffer_in_out().and_then(|buffer| {
+                let entries = buffer.get_mut(size_of::<PollIn>()..)?;
+                for (chunk, value) in entries
+                    .chunks_exact_mut(size_of::<WirePollEntry>())
+                    .zip(revents)
+                {
+                    let mut entry = WirePollEntry::read_from_bytes(chunk).ok()?;
+                    entry.revents = value;
+                    chunk.copy_from_slice(entry.as_bytes());
+                }
+                Some(buffer.len())
+            });
+            match written {
+                Some(n) => request.complete(STATUS_SUCCESS, n),
+                None => request.complete(Errno::EINVAL.to_ntstatus() as i32, 0),
+            }
+        }
+    }
+}
+
+/// Writes a struct reply into the system buffer (METHOD_BUFFERED).
+fn reply(mut request: Request, bytes: &[u8]) -> NTSTATUS {
+    let written = request.system_buffer_out().and_then(|buffer| {
+        buffer.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        Some(bytes.len())
+    });
+    match written {
+        Some(n) => request.complete(STATUS_SUCCESS, n),
+        // The decoder checked the output length, so this is a driver bug; say so.
+        None => request.complete(Errno::EFAULT.to_ntstatus() as i32, 0),
+    }
+}

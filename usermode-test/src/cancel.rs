@@ -1,0 +1,196 @@
+//! Cancellation under the real driver: `usermode-test cancel` (1000 pending reads cancelled
+//! with CancelIoEx) and `usermode-test hold` (a process that dies holding pending reads).
+//! Both end by checking the driver's STATS: no socket and no pending IRP left.
+
+#[cfg(windows)]
+mod imp {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::ptr;
+    use std::time::{Duration, Instant};
+
+    use afunix::Net;
+    use afunix::sys::device::Device;
+    use windows_sys::Win32::Foundation::{
+        ERROR_IO_PENDING, ERROR_OPERATION_ABORTED, GetLastError, HANDLE,
+    };
+    use windows_sys::Win32::Storage::FileSystem::ReadFile;
+    use windows_sys::Win32::System::IO::{CancelIoEx, GetOverlappedResult, OVERLAPPED};
+
+    fn stats() -> Result<afunix_proto::DriverStats, String> {
+        Device::open()
+            .and_then(|d| d.stats())
+            .map_err(|e| format!("STATS: {e}"))
+    }
+
+    /// Waits until the driver holds no socket and no pending IRP, or fails after 10 s.
+    fn expect_clean(what: &str) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let s = stats()?;
+            if s.sockets == 0 && s.pending_irps == 0 {
+                println!(
+                    "{what}: STATS back to {} sockets, {} pending IRPs",
+                    s.sockets, s.pending_irps
+                );
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "{what}: STATS still shows {} sockets, {} pending IRPs",
+                    s.sockets, s.pending_irps
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    struct PendingRead {
+        overlapped: Box<OVERLAPPED>,
+        buffer: Box<[u8; 64]>,
+        handle: HANDLE,
+    }
+
+    fn start_read(handle: HANDLE) -> Result<PendingRead, String> {
+        // SAFETY:
+        // 1. OVERLAPPED is plain data; zeroed (no event) is valid for a read we wait on with
+        //    GetOverlappedResult on its handle.
+        let mut read = PendingRead {
+            overlapped: Box::new(unsafe { std::mem::zeroed() }),
+            buffer: Box::new([0; 64]),
+            handle,
+        };
+        // SAFETY:
+        // 1. The socket handle is open for overlapped I/O; the buffer and OVERLAPPED are boxed,
+        //    so they stay put until the read completes (we wait for every one below).
+        let ok = unsafe {
+            ReadFile(
+                handle,
+                read.buffer.as_mut_ptr(),
+                64,
+                ptr::null_mut(),
+                &mut *read.overlapped,
+            )
+        };
+        // SAFETY:
+        // 1. Reads the thread's last-error value.
+        if ok != 0 || unsafe { GetLastError() } != ERROR_IO_PENDING {
+            return Err("a read on an empty socket did not pend".into());
+        }
+        Ok(read)
+    }
+
+    /// 1000 pending reads, each cancelled with CancelIoEx: each ends with
+    /// ERROR_OPERATION_ABORTED, and the driver lets go of every one.
+    pub fn cancel(count: usize) -> Result<(), String> {
+        let net = Net::system();
+        let pairs: Vec<_> = (0..10)
+            .map(|_| net.pair())
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("pair: {e}"))?;
+        let mut reads = Vec::with_capacity(count);
+        for i in 0..count {
+            let (_, b) = &pairs[i % pairs.len()];
+            reads.push(start_read(afunix::sys::raw_handle(b) as HANDLE)?);
+        }
+        let s = stats()?;
+        println!(
+            "cancel: {count} reads pending; STATS shows {} pending IRPs",
+            s.pending_irps
+        );
+        if s.pending_irps != count as u64 {
+            return Err(format!("expected {count} pending IRPs"));
+        }
+        let start = Instant::now();
+        for read in &mut reads {
+            // SAFETY:
+            // 1. Cancels exactly this read, on its own handle.
+            unsafe { CancelIoEx(read.handle, &*read.overlapped) };
+        }
+        for read in &mut reads {
+            let mut n = 0u32;
+            // SAFETY:
+            // 1. Waits for this read (which must complete after the cancel) to finish.
+            let ok = unsafe { GetOverlappedResult(read.handle, &*read.overlapped, &mut n, 1) };
+            // SAFETY:
+            // 1. Reads the thread's last-error value.
+            if ok != 0 || unsafe { GetLastError() } != ERROR_OPERATION_ABORTED {
+                return Err("a cancelled read did not end with ERROR_OPERATION_ABORTED".into());
+            }
+        }
+        println!(
+            "cancel: all {count} completed as cancelled in {:?}",
+            start.elapsed()
+        );
+        drop(reads);
+        drop(pairs);
+        expect_clean("cancel")
+    }
+
+    /// The child side of `hold`: sockets with reads pending on them, then wait to be killed.
+    pub fn hold_child(count: usize) -> Result<(), String> {
+        let net = Net::system();
+        let pairs: Vec<_> = (0..count)
+            .map(|_| net.pair())
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("pair: {e}"))?;
+        let reads: Vec<_> = pairs
+            .iter()
+            .map(|(_, b)| start_read(afunix::sys::raw_handle(b) as HANDLE))
+            .collect::<Result<_, _>>()?;
+        println!("ready {}", reads.len());
+        std::thread::sleep(Duration::from_secs(600));
+        drop(reads);
+        Ok(())
+    }
+
+    /// A process holding pending reads is killed: the driver cancels them and closes its
+    /// sockets.
+    pub fn hold(count: usize) -> Result<(), String> {
+        let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+        let mut child = Command::new(exe)
+            .args(["hold-child", "--count", &count.to_string()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("spawn: {e}"))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .map_err(|e| format!("read the child: {e}"))?;
+        if !line.starts_with("ready") {
+            let _ = child.kill();
+            return Err(format!("the child said {line:?}"));
+        }
+        let s = stats()?;
+        println!(
+            "hold: child holds {} sockets and {} pending IRPs; killing it",
+            s.sockets, s.pending_irps
+        );
+        if s.pending_irps < count as u64 {
+            let _ = child.kill();
+            return Err(format!("expected {count} pending IRPs"));
+        }
+        child.kill().map_err(|e| format!("kill: {e}"))?;
+        let _ = child.wait();
+        expect_clean("hold")
+    }
+}
+
+#[cfg(windows)]
+pub use imp::{cancel, hold, hold_child};
+
+#[cfg(not(windows))]
+pub fn cancel(_count: usize) -> Result<(), String> {
+    Err("cancel drives the afunixrs driver's IRPs: run the Windows build".into())
+}
+
+#[cfg(not(windows))]
+pub fn hold(_count: usize) -> Result<(), String> {
+    Err("hold drives the afunixrs driver's IRPs: run the Windows build".into())
+}
+
+#[cfg(not(windows))]
+pub fn hold_child(_count: usize) -> Result<(), String> {
+    Err("hold drives the afunixrs driver's IRPs: run the Windows build".into())
+}

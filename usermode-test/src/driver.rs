@@ -1,0 +1,504 @@
+//! `usermode-test driver`: the library against the real driver (on Windows, or under Wine).
+//! On other systems the same checks run against the library's in-process engine, so one
+//! list of behaviours holds for both.
+//!
+//! Each check is a behaviour a program would notice. The checks print one line each and a
+//! closing `N passed, N failed` line; any failure makes the command fail.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::Shutdown;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use afunix::{Net, SocketAddr, UnixListener, UnixStream};
+
+type Check = fn(&Net) -> Result<(), String>;
+
+fn checks() -> Vec<(&'static str, Check)> {
+    #[cfg_attr(not(windows), allow(unused_mut))]
+    let mut checks: Vec<(&'static str, Check)> = vec![
+        ("abstract names: bind, connect, accept, echo", abstract_echo),
+        (
+            "socket files: bind creates, connect finds, names reported",
+            pathname_echo,
+        ),
+        (
+            "connect errors: ENOENT, ECONNREFUSED; bind EADDRINUSE",
+            errors,
+        ),
+        ("socketpair and peer credentials", pair_and_credentials),
+        ("non-blocking reads, shutdown and EOF", nonblocking_and_eof),
+        (
+            "a read timeout cancels the pending read (CancelIoEx)",
+            read_timeout,
+        ),
+        (
+            "a blocked reader is woken by a write from another thread",
+            wakeup,
+        ),
+        ("closing with unread data resets the peer", reset),
+        ("4 MiB in random-size chunks arrive intact", bulk),
+        (
+            "malformed requests are refused and the driver keeps serving",
+            bad_input,
+        ),
+        ("requests in the wrong state get Linux's errno", wrong_state),
+    ];
+    // Handles of other kinds exist only on Windows.
+    #[cfg(windows)]
+    checks.push(("foreign handles are refused, or POLLNVAL", foreign_handles));
+    checks
+}
+
+pub fn run(filter: Option<&str>) -> Result<(), String> {
+    let net = Net::system();
+    let (mut passed, mut failed) = (0, 0);
+    for (name, check) in checks() {
+        if filter.is_some_and(|f| !name.contains(f)) {
+            continue;
+        }
+        let start = Instant::now();
+        match check(&net) {
+            Ok(()) => {
+                passed += 1;
+                println!("PASS  {name} ({} ms)", start.elapsed().as_millis());
+            }
+            Err(e) => {
+                failed += 1;
+                println!("FAIL  {name}: {e}");
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed == 0 {
+        Ok(())
+    } else {
+        Err(format!("{failed} driver check(s) failed"))
+    }
+}
+
+fn fail<E: std::fmt::Debug>(what: &str) -> impl FnOnce(E) -> String + '_ {
+    move |e| format!("{what}: {e:?}")
+}
+
+fn unique(name: &str) -> String {
+    format!("afunix-{name}-{}-{:?}", std::process::id(), Instant::now())
+}
+
+pub fn temp_dir(name: &str) -> Result<PathBuf, String> {
+    let dir = std::env::temp_dir().join(format!("afunix-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(fail("create a temporary directory"))?;
+    Ok(dir)
+}
+
+fn echo_once(listener: UnixListener, client: UnixStream) -> Result<(), String> {
+    let server = std::thread::spawn(move || -> Result<SocketAddr, String> {
+        let (stream, peer) = listener.accept().map_err(fail("accept"))?;
+        let mut buf = [0u8; 5];
+        (&stream)
+            .read_exact(&mut buf)
+            .map_err(fail("server read"))?;
+        buf.make_ascii_uppercase();
+        (&stream).write_all(&buf).map_err(fail("server write"))?;
+        Ok(peer)
+    });
+    (&client)
+        .write_all(b"hello")
+        .map_err(fail("client write"))?;
+    let mut reply = [0u8; 5];
+    (&client)
+        .read_exact(&mut reply)
+        .map_err(fail("client read"))?;
+    let peer = server
+        .join()
+        .map_err(|_| "server thread panicked".to_string())??;
+    if &reply != b"HELLO" {
+        return Err(format!("reply {reply:?}"));
+    }
+    if !peer.is_unnamed() {
+        return Err(format!("accept reported {peer:?} for an unnamed client"));
+    }
+    Ok(())
+}
+
+fn abstract_echo(net: &Net) -> Result<(), String> {
+    let addr = SocketAddr::from_abstract_name(unique("abstract")).map_err(fail("address"))?;
+    let listener = net.bind_addr(&addr).map_err(fail("bind"))?;
+    if listener.local_addr().map_err(fail("getsockname"))? != addr {
+        return Err("getsockname differs from the bound name".into());
+    }
+    let client = net.connect_addr(&addr).map_err(fail("connect"))?;
+    if client.peer_addr().map_err(fail("getpeername"))? != addr {
+        return Err("getpeername differs from the listener's name".into());
+    }
+    echo_once(listener, client)
+}
+
+fn pathname_echo(net: &Net) -> Result<(), String> {
+    let dir = temp_dir("pathname")?;
+    let path = dir.join("echo.sock");
+    let listener = net.bind(&path).map_err(fail("bind"))?;
+    if !path.exists() {
+        return Err("bind made no socket file".into());
+    }
+    let local = listener.local_addr().map_err(fail("getsockname"))?;
+    if local.as_pathname() != Some(path.as_path()) {
+        return Err(format!("getsockname gave {local:?}"));
+    }
+    let client = net.connect(&path).map_err(fail("connect"))?;
+    echo_once(listener, client)?;
+    if !path.exists() {
+        return Err("the socket file went away with the socket".into());
+    }
+    Ok(())
+}
+
+fn expect_kind<T: std::fmt::Debug>(
+    result: std::io::Result<T>,
+    kind: ErrorKind,
+    what: &str,
+) -> Result<(), String> {
+    match result {
+        Err(e) if e.kind() == kind => Ok(()),
+        other => Err(format!("{what}: expected {kind:?}, got {other:?}")),
+    }
+}
+
+fn errors(net: &Net) -> Result<(), String> {
+    let dir = temp_dir("errors")?;
+    expect_kind(
+        net.connect(dir.join("missing")),
+        ErrorKind::NotFound,
+        "connect to a missing file",
+    )?;
+    std::fs::write(dir.join("plain"), b"").map_err(fail("write a plain file"))?;
+    expect_kind(
+        net.connect(dir.join("plain")),
+        ErrorKind::ConnectionRefused,
+        "connect to a plain file",
+    )?;
+    let path = dir.join("taken");
+    let _first = net.bind(&path).map_err(fail("bind"))?;
+    expect_kind(
+        net.bind(&path),
+        ErrorKind::AddrInUse,
+        "bind an existing name",
+    )?;
+    let nobody = SocketAddr::from_abstract_name(unique("nobody")).map_err(fail("address"))?;
+    expect_kind(
+        net.connect_addr(&nobody),
+        ErrorKind::ConnectionRefused,
+        "connect to an unbound abstract name",
+    )
+}
+
+fn pair_and_credentials(net: &Net) -> Result<(), String> {
+    let (a, b) = net.pair().map_err(fail("pair"))?;
+    (&a).write_all(b"x").map_err(fail("write"))?;
+    let mut one = [0u8; 1];
+    (&b).read_exact(&mut one).map_err(fail("read"))?;
+    let cred = b.peer_cred().map_err(fail("peer_cred"))?;
+    if cred.pid != std::process::id() {
+        return Err(format!(
+            "peer pid {} but ours is {}",
+            cred.pid,
+            std::process::id()
+        ));
+    }
+    if cred.sid.len() < 8 || cred.sid[0] != 1 {
+        return Err(format!("peer SID {:?} is not a SID", cred.sid));
+    }
+    Ok(())
+}
+
+fn nonblocking_and_eof(net: &Net) -> Result<(), String> {
+    let (a, b) = net.pair().map_err(fail("pair"))?;
+    b.set_nonblocking(true).map_err(fail("set_nonblocking"))?;
+    expect_kind(
+        (&b).read(&mut [0u8; 4]),
+        ErrorKind::WouldBlock,
+        "non-blocking read of nothing",
+    )?;
+    a.shutdown(Shutdown::Write).map_err(fail("shutdown"))?;
+    match (&b).read(&mut [0u8; 4]) {
+        Ok(0) => {}
+        other => return Err(format!("read after the peer's SHUT_WR: {other:?}")),
+    }
+    expect_kind(
+        (&a).write(b"x"),
+        ErrorKind::BrokenPipe,
+        "write after SHUT_WR",
+    )
+}
+
+fn read_timeout(net: &Net) -> Result<(), String> {
+    let (a, b) = net.pair().map_err(fail("pair"))?;
+    b.set_read_timeout(Some(Duration::from_millis(50)))
+        .map_err(fail("set_read_timeout"))?;
+    let start = Instant::now();
+    expect_kind(
+        (&b).read(&mut [0u8; 4]),
+        ErrorKind::WouldBlock,
+        "read with a timeout",
+    )?;
+    if start.elapsed() < Duration::from_millis(50) {
+        return Err(format!("timed out after {:?}", start.elapsed()));
+    }
+    (&a).write_all(b"late").map_err(fail("write"))?;
+    let mut buf = [0u8; 4];
+    (&b).read_exact(&mut buf)
+        .map_err(fail("read after the timeout"))?;
+    if &buf != b"late" {
+        return Err(format!("read {buf:?} after the timeout"));
+    }
+    Ok(())
+}
+
+fn wakeup(net: &Net) -> Result<(), String> {
+    let (a, b) = net.pair().map_err(fail("pair"))?;
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 5];
+        (&b).read_exact(&mut buf).map(|()| buf)
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    (&a).write_all(b"wake!").map_err(fail("write"))?;
+    let buf = reader
+        .join()
+        .map_err(|_| "reader panicked".to_string())?
+        .map_err(fail("read"))?;
+    if &buf != b"wake!" {
+        return Err(format!("read {buf:?}"));
+    }
+    Ok(())
+}
+
+fn reset(net: &Net) -> Result<(), String> {
+    let (a, b) = net.pair().map_err(fail("pair"))?;
+    (&a).write_all(b"unread").map_err(fail("write"))?;
+    drop(b);
+    expect_kind(
+        (&a).read(&mut [0u8; 4]),
+        ErrorKind::ConnectionReset,
+        "read after the peer closed with unread data",
+    )
+}
+
+fn bulk(net: &Net) -> Result<(), String> {
+    let (a, b) = net.pair().map_err(fail("pair"))?;
+    const TOTAL: usize = 4 << 20;
+    let writer = std::thread::spawn(move || -> std::io::Result<()> {
+        let mut sent = 0usize;
+        let mut seed = 0x2545_F491u32;
+        let mut chunk = vec![0u8; 65536];
+        while sent < TOTAL {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            let n = (1 + seed as usize % chunk.len()).min(TOTAL - sent);
+            for (i, byte) in chunk[..n].iter_mut().enumerate() {
+                *byte = ((sent + i) % 251) as u8;
+            }
+            (&a).write_all(&chunk[..n])?;
+            sent += n;
+        }
+        Ok(())
+    });
+    let mut received = 0usize;
+    let mut buf = vec![0u8; 100_000];
+    while received < TOTAL {
+        let n = (&b).read(&mut buf).map_err(fail("read"))?;
+        if n == 0 {
+            return Err(format!("EOF after {received} bytes"));
+        }
+        if let Some(i) = buf[..n]
+            .iter()
+            .enumerate()
+            .position(|(i, &x)| x != ((received + i) % 251) as u8)
+        {
+            return Err(format!("byte {} is wrong", received + i));
+        }
+        received += n;
+    }
+    writer
+        .join()
+        .map_err(|_| "writer panicked".to_string())?
+        .map_err(fail("write"))
+}
+
+/// Requests the driver must refuse, each with its errno, after which it must still serve.
+pub fn bad_input(net: &Net) -> Result<(), String> {
+    use afunix::Errno;
+    use afunix_proto::ioctl::*;
+    let socket = net.socket().map_err(fail("socket"))?;
+    let mut out = [0u8; 256];
+    let mut refused = 0;
+    for &code in &ALL_IOCTLS {
+        if code == IOCTL_AFUNIX_STATS {
+            continue;
+        }
+        // Every request starts with a u16 version and a reserved u16; the shortest is 4 bytes.
+        let cases: [(&str, Vec<u8>); 5] = [
+            ("empty", vec![]),
+            ("truncated", vec![1]),
+            ("wrong version", [vec![2, 0, 0, 0], vec![0; 12]].concat()),
+            ("reserved bits", [vec![1, 0, 1, 0], vec![0; 12]].concat()),
+            ("oversized garbage", vec![0xAA; 200]),
+        ];
+        for (what, input) in &cases {
+            match socket.raw_request(code, input, &mut out) {
+                Err(Errno::EINVAL) => refused += 1,
+                other => {
+                    return Err(format!(
+                        "IOCTL {code:#x} {what}: expected EINVAL, got {other:?}"
+                    ));
+                }
+            }
+        }
+    }
+    match socket.raw_request(0xAF05_3FFC, &[], &mut out) {
+        Err(Errno::ENOTTY) => {}
+        other => return Err(format!("an unknown IOCTL: expected ENOTTY, got {other:?}")),
+    }
+    // A reply buffer too small for the reply.
+    let small = &mut [0u8; 8];
+    match socket.raw_request(IOCTL_AFUNIX_GETSOCKNAME, &[1, 0, 0, 0], small) {
+        Err(Errno::EINVAL) => {}
+        other => {
+            return Err(format!(
+                "GETSOCKNAME into 8 bytes: expected EINVAL, got {other:?}"
+            ));
+        }
+    }
+    println!("      {refused} malformed requests refused with EINVAL");
+    // And the driver still serves.
+    abstract_echo(net)
+}
+
+/// Handles that are not our sockets, passed where a socket handle is expected.
+#[cfg(windows)]
+pub fn foreign_handles(net: &Net) -> Result<(), String> {
+    use afunix::Errno;
+    use std::os::windows::io::AsRawHandle;
+    let listener = net.socket().map_err(fail("socket"))?;
+    listener
+        .bind_raw(
+            &SocketAddr::from_abstract_name(unique("foreign"))
+                .map_err(fail("addr"))?
+                .to_sockaddr_bytes(),
+        )
+        .map_err(|e| format!("bind: {e}"))?;
+    listener.listen(1).map_err(|e| format!("listen: {e}"))?;
+    let file = std::fs::File::open(std::env::current_exe().map_err(fail("current_exe"))?)
+        .map_err(fail("open a file"))?;
+    let cases: [(&str, u64, Errno); 3] = [
+        (
+            "a plain file's handle",
+            file.as_raw_handle() as u64,
+            Errno::ENOTSOCK,
+        ),
+        ("no handle at all", 0xDEAD_BEE0, Errno::EBADF),
+        ("the null handle", 0, Errno::EBADF),
+    ];
+    for (what, handle, expected) in cases {
+        let input = afunix_proto::encode::handle(handle);
+        let mut out = [0u8; 120];
+        let got = listener.raw_request(
+            afunix_proto::ioctl::IOCTL_AFUNIX_SOCKETPAIR,
+            zerocopy::IntoBytes::as_bytes(&input),
+            &mut [],
+        );
+        if got != Err(expected) {
+            return Err(format!(
+                "SOCKETPAIR with {what}: expected {expected}, got {got:?}"
+            ));
+        }
+        let got = listener.raw_request(
+            afunix_proto::ioctl::IOCTL_AFUNIX_ACCEPT,
+            zerocopy::IntoBytes::as_bytes(&input),
+            &mut out,
+        );
+        if got != Err(expected) {
+            return Err(format!(
+                "ACCEPT onto {what}: expected {expected}, got {got:?}"
+            ));
+        }
+    }
+    // POLL reports a foreign handle as POLLNVAL and still reports the rest.
+    let (a, b) = (
+        net.socket().map_err(fail("socket"))?,
+        net.socket().map_err(fail("socket"))?,
+    );
+    a.pair_with(&b).map_err(|e| format!("pair: {e}"))?;
+    let input =
+        afunix_proto::encode::poll(&[(a.handle(), 0x4), (file.as_raw_handle() as u64, 0x1)], 0)
+            .map_err(|e| format!("{e:?}"))?;
+    let mut out = vec![0u8; input.len()];
+    a.raw_request(afunix_proto::ioctl::IOCTL_AFUNIX_POLL, &input, &mut out)
+        .map_err(|e| format!("poll: {e}"))?;
+    let revents =
+        |i: usize| u32::from_ne_bytes(out[16 + 16 * i + 12..16 + 16 * i + 16].try_into().unwrap());
+    if revents(0) != 0x4 || revents(1) != 0x20 {
+        return Err(format!(
+            "POLL revents {:#x} {:#x}, expected POLLOUT and POLLNVAL",
+            revents(0),
+            revents(1)
+        ));
+    }
+    Ok(())
+}
+
+/// Requests in the wrong state get Linux's errno.
+pub fn wrong_state(net: &Net) -> Result<(), String> {
+    use afunix::Errno;
+    let expect = |what: &str, got: Result<(), Errno>, want: Errno| -> Result<(), String> {
+        if got == Err(want) {
+            Ok(())
+        } else {
+            Err(format!("{what}: expected {want}, got {got:?}"))
+        }
+    };
+    let fresh = net.socket().map_err(fail("socket"))?;
+    expect(
+        "getpeername unconnected",
+        fresh.getpeername().map(drop),
+        Errno::ENOTCONN,
+    )?;
+    expect(
+        "send unconnected",
+        fresh.send(b"x", 0).map(drop),
+        Errno::ENOTCONN,
+    )?;
+    expect(
+        "accept on a socket that is not listening",
+        fresh.accept().map(drop),
+        Errno::EINVAL,
+    )?;
+    expect("shutdown with how = 7", fresh.shutdown(7), Errno::EINVAL)?;
+    let (a, b) = (
+        net.socket().map_err(fail("socket"))?,
+        net.socket().map_err(fail("socket"))?,
+    );
+    a.pair_with(&b).map_err(|e| format!("pair: {e}"))?;
+    expect("listen on a connected socket", a.listen(1), Errno::EINVAL)?;
+    let addr = SocketAddr::from_abstract_name(unique("state"))
+        .map_err(fail("addr"))?
+        .to_sockaddr_bytes();
+    fresh.bind_raw(&addr).map_err(|e| format!("bind: {e}"))?;
+    expect("bind twice", fresh.bind_raw(&addr), Errno::EINVAL)?;
+    // unix_stream_connect finds the peer first: a name nobody listens on is ECONNREFUSED
+    // even for a connected socket; a listening one gets as far as our own state.
+    expect(
+        "connect to a name that is not listening",
+        a.connect_raw(&addr),
+        Errno::ECONNREFUSED,
+    )?;
+    fresh.listen(1).map_err(|e| format!("listen: {e}"))?;
+    expect(
+        "connect a connected socket",
+        a.connect_raw(&addr),
+        Errno::EISCONN,
+    )?;
+    expect("MSG_OOB", a.send(b"x", 1).map(drop), Errno::EOPNOTSUPP)?;
+    Ok(())
+}
