@@ -100,6 +100,12 @@ say "usermode-test driver (the library against the real driver)"
 wine "$tests" driver | sed 's/^/    | /'
 [ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test driver failed"
 
+say "(b) the conformance scenarios recorded on Linux, replayed through the driver"
+trace=$TARGET_DIR/conformance/trace.jsonl
+[ -f "$trace" ] || die "no recorded trace at ${trace#"$ROOT"/}: run \`cargo make conformance\` first"
+wine "$tests" conformance --replay "$(winpath "$trace")" --driver | sed 's/^/    | /'
+[ "${PIPESTATUS[0]}" -eq 0 ] || die "the driver's results differ from Linux's"
+
 say "(a) client and server in two processes, through a socket file"
 sock='C:\users\Public\afunix-e2e.sock'
 rm -f "$WINEPREFIX/drive_c/users/Public/afunix-e2e.sock"

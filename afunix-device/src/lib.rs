@@ -32,6 +32,19 @@ mod device;
 mod op;
 
 pub use afunix_core::{Credentials, Errno, Limits, PathKey, SocketId, Token};
+
+/// The limits the driver runs its engine with: Linux's default socket buffers and backlog
+/// (`net.core.*` as Linux ships them), and caps that keep a machine's kernel memory safe: at
+/// most 16384 sockets and 64 MiB buffered over all of them. A Linux machine whose
+/// `net.core.wmem_max`/`rmem_max` were raised grants larger buffers than these.
+#[must_use]
+pub fn driver_limits() -> Limits {
+    Limits {
+        max_sockets: 16_384,
+        global_buffer_cap: 64 << 20,
+        ..Limits::default()
+    }
+}
 pub use device::{Device, DeviceStats, FileId};
 pub use op::{Done, Op, PollEntry, Reply};
 

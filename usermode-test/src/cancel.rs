@@ -55,8 +55,9 @@ mod imp {
         // SAFETY:
         // 1. OVERLAPPED is plain data; zeroed (no event) is valid for a read we wait on with
         //    GetOverlappedResult on its handle.
+        let overlapped: OVERLAPPED = unsafe { std::mem::zeroed() };
         let mut read = PendingRead {
-            overlapped: Box::new(unsafe { std::mem::zeroed() }),
+            overlapped: Box::new(overlapped),
             buffer: Box::new([0; 64]),
             handle,
         };

@@ -253,6 +253,10 @@ impl Request {
             mdl_fields.MappedSystemVa,
             mdl_fields.ByteCount,
         );
+        if length == 0 {
+            // A zero-length buffer (Wine builds an MDL for one) has nothing to map.
+            return Some(&mut []);
+        }
         let address = if flags & MDL_SYSTEM_MAPPED != 0 {
             mapped
         } else {

@@ -24,14 +24,9 @@ use super::handles::{self, FileRef};
 use super::lock::SpinLocked;
 use super::request::{Pending, Request};
 
-/// The limits of the driver's engine: Linux's socket defaults, and caps that keep one
-/// machine's kernel memory safe: at most 16384 sockets and 64 MiB buffered over all of them.
+/// The limits of the driver's engine (see `afunix_device::driver_limits`).
 pub fn limits() -> Limits {
-    Limits {
-        max_sockets: 16_384,
-        global_buffer_cap: 64 << 20,
-        ..Limits::default()
-    }
+    afunix_device::driver_limits()
 }
 
 struct State {

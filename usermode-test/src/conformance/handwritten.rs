@@ -609,8 +609,16 @@ fn traces_record_and_replay_without_mismatch() {
     let report = super::run_seeds(5000, 20, Some(&mut w));
     drop(w);
     assert!(report.divergent_seeds.is_empty());
-    let (scenarios, mismatches) =
-        super::trace::replay(&path, &afunix::Net::in_process_with(super::linux_limits())).unwrap();
+    let net = afunix::Net::in_process_with(super::linux_limits());
+    let replay = super::trace::replay(&path, &net, u32::MAX).unwrap();
     let _ = std::fs::remove_file(&path);
-    assert_eq!((scenarios, mismatches), (20, 0));
+    assert_eq!(
+        (
+            replay.scenarios,
+            replay.mismatches,
+            replay.limited_scenarios
+        ),
+        (20, 0, 0)
+    );
+    assert!(replay.steps > 20);
 }

@@ -15,7 +15,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::scenario::{Addr, Names, Obs, Op};
+use super::scenario::{Addr, Names, Obs, Op, SockOpt};
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
@@ -93,9 +93,28 @@ impl Writer {
 
 /// Replays a trace on both backends; returns (scenarios, steps whose observation differs
 /// from the recorded Linux observation).
-/// Replays a recorded trace through the library on `net` and counts the steps whose result
-/// differs from what Linux recorded. Each mismatch is printed with its scenario and step.
-pub fn replay(path: &Path, net: &afunix::Net) -> Result<(u64, u64), String> {
+/// The outcome of a replay.
+#[derive(Debug, Default)]
+pub struct Replay {
+    pub scenarios: u64,
+    /// Steps compared.
+    pub steps: u64,
+    /// Steps whose result differs from what Linux recorded.
+    pub mismatches: u64,
+    /// Scenarios that set SO_SNDBUF/SO_RCVBUF beyond the system under test's maximum: from
+    /// that step on the results depend on the configured maxima (`net.core.wmem_max` and
+    /// `rmem_max` on the recording Linux machine, which may have raised them; the driver's
+    /// own caps), not on behaviour, so the rest of such a scenario is not compared.
+    pub limited_scenarios: u64,
+    /// Steps left uncompared for that reason.
+    pub limited_steps: u64,
+}
+
+/// Replays a recorded trace through the library on `net` and compares each step with what
+/// Linux recorded; the first ten mismatches are printed with their scenario and step.
+/// `buffer_max` is the largest SO_SNDBUF/SO_RCVBUF request the system under test honours
+/// before clamping (`Limits::sndbuf_max`).
+pub fn replay(path: &Path, net: &afunix::Net, buffer_max: u32) -> Result<Replay, String> {
     let f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut scenarios: Vec<(Names, Vec<Op>, Vec<Obs>)> = Vec::new();
     for (n, line) in std::io::BufReader::new(f).lines().enumerate() {
@@ -116,17 +135,35 @@ pub fn replay(path: &Path, net: &afunix::Net) -> Result<(u64, u64), String> {
             }
         }
     }
-    let mut mismatches = 0;
+    let mut report = Replay {
+        scenarios: scenarios.len() as u64,
+        ..Replay::default()
+    };
     for (n, (names, ops, recorded)) in scenarios.iter().enumerate() {
         let got = super::run_library(ops, names, net);
-        for (i, ((r, g), op)) in recorded.iter().zip(&got).zip(ops).enumerate() {
+        let steps = recorded.iter().zip(&got).zip(ops).enumerate();
+        for (i, ((r, g), op)) in steps {
+            if let Op::SetOpt {
+                opt: SockOpt::SndBuf | SockOpt::RcvBuf,
+                val,
+                ..
+            } = op
+            {
+                // A negative value is a huge unsigned one to Linux: clamped to the maximum.
+                if *val < 0 || u32::try_from(*val).is_ok_and(|v| v > buffer_max) {
+                    report.limited_scenarios += 1;
+                    report.limited_steps += (ops.len() - i) as u64;
+                    break;
+                }
+            }
+            report.steps += 1;
             if r != g {
-                mismatches += 1;
-                if mismatches <= 10 {
+                report.mismatches += 1;
+                if report.mismatches <= 10 {
                     println!("scenario {n} step {i} {op:?}: Linux recorded {r:?}, got {g:?}");
                 }
             }
         }
     }
-    Ok((scenarios.len() as u64, mismatches))
+    Ok(report)
 }

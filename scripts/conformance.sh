@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The conformance suite on this Linux host: each seeded scenario runs on the kernel's own
+# AF_UNIX and on the engine (through the afunix library, its wire format and the device
+# layer), and every step's result is compared. The trace it records is what the Wine run
+# replays through the driver.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+seeds=${CONFORMANCE_SEEDS:-1000}
+mkdir -p "$TARGET_DIR/conformance"
+cargo build --release -q -p usermode-test
+"$TARGET_DIR/release/usermode-test" conformance --seeds "$seeds" --first-seed 0 \
+    --record "$TARGET_DIR/conformance/trace.jsonl"
