@@ -299,11 +299,9 @@ pub fn run(args: &Args) -> Result<(), String> {
             (afunix::Net::in_process_with(linux_limits()), linux_limits())
         };
         // In process, the engine has the recording machine's own limits: compare everything.
-        let buffer_max = if args.driver {
-            limits.sndbuf_max.min(limits.rcvbuf_max)
-        } else {
-            u32::MAX
-        };
+        let buffer_max = args
+            .driver
+            .then(|| limits.sndbuf_max.min(limits.rcvbuf_max));
         let r = trace::replay(path, &net, buffer_max)?;
         println!(
             "replayed {} scenarios ({} steps compared) from {}{}: {} mismatches",
@@ -320,7 +318,9 @@ pub fn run(args: &Args) -> Result<(), String> {
         if r.limited_scenarios > 0 {
             println!(
                 "{} scenarios set a socket buffer beyond this system's maximum ({} bytes); their remaining {} steps depend on configured limits and were not compared",
-                r.limited_scenarios, buffer_max, r.limited_steps
+                r.limited_scenarios,
+                buffer_max.unwrap_or(u32::MAX),
+                r.limited_steps
             );
         }
         return if r.mismatches == 0 {

@@ -113,8 +113,9 @@ pub struct Replay {
 /// Replays a recorded trace through the library on `net` and compares each step with what
 /// Linux recorded; the first ten mismatches are printed with their scenario and step.
 /// `buffer_max` is the largest SO_SNDBUF/SO_RCVBUF request the system under test honours
-/// before clamping (`Limits::sndbuf_max`).
-pub fn replay(path: &Path, net: &afunix::Net, buffer_max: u32) -> Result<Replay, String> {
+/// before clamping (`Limits::sndbuf_max`) when it differs from the recording machine's; None
+/// when they are the same, and every step is compared.
+pub fn replay(path: &Path, net: &afunix::Net, buffer_max: Option<u32>) -> Result<Replay, String> {
     let f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut scenarios: Vec<(Names, Vec<Op>, Vec<Obs>)> = Vec::new();
     for (n, line) in std::io::BufReader::new(f).lines().enumerate() {
@@ -150,7 +151,9 @@ pub fn replay(path: &Path, net: &afunix::Net, buffer_max: u32) -> Result<Replay,
             } = op
             {
                 // A negative value is a huge unsigned one to Linux: clamped to the maximum.
-                if *val < 0 || u32::try_from(*val).is_ok_and(|v| v > buffer_max) {
+                if buffer_max
+                    .is_some_and(|max| *val < 0 || u32::try_from(*val).is_ok_and(|v| v > max))
+                {
                     report.limited_scenarios += 1;
                     report.limited_steps += (ops.len() - i) as u64;
                     break;
