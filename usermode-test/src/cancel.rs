@@ -11,11 +11,13 @@ mod imp {
 
     use afunix::Net;
     use afunix::sys::device::Device;
+    use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
     use windows_sys::Win32::Foundation::{
         ERROR_IO_PENDING, ERROR_OPERATION_ABORTED, GetLastError, HANDLE,
     };
     use windows_sys::Win32::Storage::FileSystem::ReadFile;
     use windows_sys::Win32::System::IO::{CancelIoEx, GetOverlappedResult, OVERLAPPED};
+    use windows_sys::Win32::System::Threading::CreateEventW;
 
     fn stats() -> Result<afunix_proto::DriverStats, String> {
         Device::open()
@@ -49,17 +51,30 @@ mod imp {
         overlapped: Box<OVERLAPPED>,
         buffer: Box<[u8; 64]>,
         handle: HANDLE,
+        /// Each read has its own event: with several reads outstanding on one handle, waiting
+        /// on the handle itself would wake for any of them.
+        _event: OwnedHandle,
     }
 
     fn start_read(handle: HANDLE) -> Result<PendingRead, String> {
         // SAFETY:
-        // 1. OVERLAPPED is plain data; zeroed (no event) is valid for a read we wait on with
-        //    GetOverlappedResult on its handle.
-        let overlapped: OVERLAPPED = unsafe { std::mem::zeroed() };
+        // 1. Null attributes and name are allowed: an anonymous manual-reset event.
+        let event = unsafe { CreateEventW(ptr::null(), 1, 0, ptr::null()) };
+        if event.is_null() {
+            return Err("CreateEventW failed".into());
+        }
+        // SAFETY:
+        // 1. A fresh, valid handle that nothing else owns.
+        let event = unsafe { OwnedHandle::from_raw_handle(event) };
+        // SAFETY:
+        // 1. OVERLAPPED is plain data; all-zero is its documented initial state.
+        let mut overlapped: OVERLAPPED = unsafe { std::mem::zeroed() };
+        overlapped.hEvent = event.as_raw_handle() as HANDLE;
         let mut read = PendingRead {
             overlapped: Box::new(overlapped),
             buffer: Box::new([0; 64]),
             handle,
+            _event: event,
         };
         // SAFETY:
         // 1. The socket handle is open for overlapped I/O; the buffer and OVERLAPPED are boxed,
@@ -115,8 +130,11 @@ mod imp {
             let ok = unsafe { GetOverlappedResult(read.handle, &*read.overlapped, &mut n, 1) };
             // SAFETY:
             // 1. Reads the thread's last-error value.
-            if ok != 0 || unsafe { GetLastError() } != ERROR_OPERATION_ABORTED {
-                return Err("a cancelled read did not end with ERROR_OPERATION_ABORTED".into());
+            let error = unsafe { GetLastError() };
+            if ok != 0 || error != ERROR_OPERATION_ABORTED {
+                return Err(format!(
+                    "a cancelled read ended with ok={ok}, {n} bytes, error {error}, not ERROR_OPERATION_ABORTED"
+                ));
             }
         }
         println!(

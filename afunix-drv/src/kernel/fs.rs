@@ -64,6 +64,40 @@ impl Drop for SocketFileHandle {
 }
 
 impl SocketFileHandle {
+    /// A synchronous FSCTL on the file: its status and the bytes it returned.
+    fn fsctl(&self, code: u32, input: &[u8], output: &mut [u8]) -> (NTSTATUS, usize) {
+        let mut io = IO_STATUS_BLOCK::default();
+        let in_len = u32::try_from(input.len()).unwrap_or(0);
+        let out_len = u32::try_from(output.len()).unwrap_or(0);
+        // SAFETY:
+        // 1. The handle was opened for synchronous I/O, so the call completes before it
+        //    returns; both buffers are valid for the lengths passed (empty ones are passed as
+        //    null), and the status block lives on this frame.
+        let status = unsafe {
+            ZwFsControlFile(
+                self.0,
+                ptr::null_mut(),
+                ptr::null(),
+                ptr::null(),
+                &mut io,
+                code,
+                if input.is_empty() {
+                    ptr::null()
+                } else {
+                    input.as_ptr().cast()
+                },
+                in_len,
+                if output.is_empty() {
+                    ptr::null_mut()
+                } else {
+                    output.as_mut_ptr().cast()
+                },
+                out_len,
+            )
+        };
+        (status, io.Information)
+    }
+
     /// Deletes the file (a bind that failed after creating it, as `unix_bind` unlinks).
     pub fn delete(self) {
         let delete: u8 = 1;
@@ -192,23 +226,7 @@ fn mark(file: &SocketFileHandle, key: PathKey, pid: u32) {
         created,
     }
     .to_bytes();
-    let mut io = IO_STATUS_BLOCK::default();
-    // SAFETY:
-    // 1. The handle is open for writing; the input buffer is valid for its length; no output.
-    let status = unsafe {
-        ZwFsControlFile(
-            file.0,
-            ptr::null_mut(),
-            ptr::null(),
-            ptr::null(),
-            &mut io,
-            FSCTL_SET_REPARSE_POINT,
-            buffer.as_ptr().cast(),
-            buffer.len() as u32,
-            ptr::null_mut(),
-            0,
-        )
-    };
+    let (status, _) = file.fsctl(FSCTL_SET_REPARSE_POINT, &buffer, &mut []);
     if status < 0 {
         kprint!(
             "socket file stays a plain file: FSCTL_SET_REPARSE_POINT gave {:#010x}",
@@ -226,25 +244,9 @@ pub fn open_for_connect(path: NtPath<'_>) -> Result<PathKey, Errno> {
         other => path_errno(other),
     })?;
     let mut buffer = [0u8; reparse::BUFFER_LEN + 8];
-    let mut io = IO_STATUS_BLOCK::default();
-    // SAFETY:
-    // 1. The handle is open; the output buffer is valid for its length; no input.
-    let status = unsafe {
-        ZwFsControlFile(
-            file.0,
-            ptr::null_mut(),
-            ptr::null(),
-            ptr::null(),
-            &mut io,
-            FSCTL_GET_REPARSE_POINT,
-            ptr::null(),
-            0,
-            buffer.as_mut_ptr().cast(),
-            buffer.len() as u32,
-        )
-    };
+    let (status, returned) = file.fsctl(FSCTL_GET_REPARSE_POINT, &[], &mut buffer);
     if status >= 0 {
-        let len = io.Information.min(buffer.len());
+        let len = returned.min(buffer.len());
         if SocketFile::parse(buffer.get(..len).unwrap_or(&[])).is_err() {
             // Another kind of reparse point, or a forged one: not one of our socket files.
             return Err(Errno::ECONNREFUSED);
