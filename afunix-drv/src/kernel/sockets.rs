@@ -109,21 +109,28 @@ pub fn drain() {
 }
 
 /// The cancel routine of every pending request (CancelIoEx, thread or process exit). The I/O
-/// manager calls it holding the cancel spin lock, which it releases at once; the engine then
-/// completes the request (with ECANCELED, or with what it achieved) through [`drain`].
+/// manager calls it holding the cancel spin lock; the engine completes the request (with
+/// ECANCELED, or with what it achieved) through [`drain`].
+///
+/// The engine is asked to cancel *before* the cancel spin lock is released. While we hold
+/// it, `Pending::take` cannot finish, so this IRP cannot be completed and its address cannot
+/// be reused by a new request that the token would then wrongly name. If `drain` already took
+/// the IRP's completion, the engine no longer knows the token and nothing happens; `drain`
+/// completes the IRP once we let go. Lock order: cancel spin lock, then the engine's lock;
+/// nothing takes them the other way round (`take` runs without the engine's lock).
 unsafe extern "system" fn cancel(_device: *mut DEVICE_OBJECT, irp: *mut IRP) {
     // SAFETY:
     // 1. The I/O manager passes a live IRP and holds the cancel spin lock, which keeps the
-    //    IRP from being completed (see `Pending::take`) until we release it here.
+    //    IRP from being completed (see `Pending::take`) until we release it below.
     let irql = unsafe { (*irp).CancelIrql };
-    // SAFETY:
-    // 1. Releases the cancel spin lock the I/O manager acquired for us, at its IRQL. After
-    //    this the IRP is not touched: only its address is used, as a token.
-    unsafe { afunix_ntos::IoReleaseCancelSpinLock(irql) };
     let token = Token(irp as u64);
     if let Some(state) = STATE.lock().as_mut() {
         let _ = state.device.cancel(token);
     }
+    // SAFETY:
+    // 1. Releases the cancel spin lock the I/O manager acquired for us, at its IRQL. After
+    //    this the IRP is not touched.
+    unsafe { afunix_ntos::IoReleaseCancelSpinLock(irql) };
     drain();
 }
 
