@@ -32,6 +32,11 @@ const ALWAYS_REPORTED: u32 = PollMask::ERR | PollMask::HUP | POLLNVAL;
 /// The most POLLs that may wait at once over the whole device.
 pub const MAX_PENDING_POLLS: usize = 4096;
 
+/// The most sockets named by all waiting POLLs together. Waiting polls are rechecked after
+/// every request (under the device's lock, at DISPATCH_LEVEL in the driver), so this bounds
+/// that work as well as the memory.
+pub const MAX_PENDING_POLL_ENTRIES: usize = 16_384;
+
 #[derive(Debug)]
 struct File {
     /// None until SOCKET.
@@ -384,9 +389,10 @@ impl Device {
         if other == file {
             return Err(Errno::EINVAL);
         }
-        // Both must be fresh: unbound, unconnected, not listening.
+        // Both must be fresh: unbound, unconnected, not listening, nothing under way on
+        // them (they are replaced by the new pair, so nothing of theirs may be lost).
         for s in [id, other_id] {
-            if self.engine.getsockname(s)? != UnixAddr::Unnamed || self.engine.peer(s)?.is_some() {
+            if !self.engine.is_fresh(s)? {
                 return Err(Errno::EINVAL);
             }
         }
@@ -461,7 +467,14 @@ impl Device {
         if timeout_ms == 0 || self.any_ready(entries) {
             return Reply::Ready(self.all_revents(entries).map(Done::Polled));
         }
-        if self.polls.len() >= MAX_PENDING_POLLS {
+        let waiting_entries = self
+            .polls
+            .iter()
+            .map(|p| p.entries.len())
+            .fold(0usize, usize::saturating_add);
+        if self.polls.len() >= MAX_PENDING_POLLS
+            || waiting_entries.saturating_add(entries.len()) > MAX_PENDING_POLL_ENTRIES
+        {
             return Reply::Ready(Err(Errno::ENOBUFS));
         }
         let mut kept = Vec::new();
@@ -557,8 +570,14 @@ impl Device {
         if let Some(c) = self.ready.pop_front() {
             return Some(c);
         }
-        let c = self.engine.poll_completion()?;
-        let (file, what) = self.waiting.remove(&c.token)?;
+        // Every engine token is entered in `waiting` before the engine sees it; one that is
+        // not (a bug) is skipped rather than allowed to end the caller's drain early.
+        let (c, file, what) = loop {
+            let c = self.engine.poll_completion()?;
+            if let Some((file, what)) = self.waiting.remove(&c.token) {
+                break (c, file, what);
+            }
+        };
         let result = c.result.map(|done| match (done, what) {
             (Completed::Accepted, Waiting::Accept { new_file }) => {
                 let address = self.socket_of(new_file).map(|id| self.peer_address(id));

@@ -760,6 +760,45 @@ mod poll {
     }
 
     #[test]
+    fn waiting_polls_are_bounded_in_number_of_sockets() {
+        let mut f = Fixture::connected();
+        let entries = vec![entry(3, POLLIN); 1024];
+        for _ in 0..crate::device::MAX_PENDING_POLL_ENTRIES / 1024 {
+            let token = f.token();
+            let op = Op::Poll {
+                timeout_ms: -1,
+                entries: &entries,
+            };
+            assert_eq!(
+                f.device.execute(FileId(3), token, op, &me()),
+                Reply::Pending
+            );
+        }
+        let token = f.token();
+        let op = Op::Poll {
+            timeout_ms: -1,
+            entries: &entries[..1],
+        };
+        assert_eq!(
+            f.device.execute(FileId(3), token, op, &me()),
+            Reply::Ready(Err(Errno::ENOBUFS))
+        );
+        // They all still wake when data arrives, and then there is room again.
+        f.ok(
+            2,
+            Op::Send {
+                flags: MsgFlags(0),
+                data: b"x",
+            },
+        );
+        assert_eq!(
+            f.completions().len(),
+            crate::device::MAX_PENDING_POLL_ENTRIES / 1024
+        );
+        assert_eq!(f.device.stats().pending, 0);
+    }
+
+    #[test]
     fn expiry_and_cancel_each_complete_once() {
         let mut f = Fixture::connected();
         let entries = [entry(3, POLLIN)];

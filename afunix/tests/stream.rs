@@ -283,3 +283,15 @@ fn connecting_a_connected_socket_is_eisconn_when_the_name_listens() {
     listener.listen(1).unwrap();
     assert_eq!(a.connect_raw(&addr), Err(Errno::EISCONN));
 }
+
+#[test]
+fn poll_with_a_timeout_reports_nothing_ready_when_the_time_is_up() {
+    let net = Net::in_process();
+    let (a, b) = (net.socket().unwrap(), net.socket().unwrap());
+    a.pair_with(&b).unwrap();
+    let start = Instant::now();
+    assert_eq!(afunix::RawSocket::poll(&[(&b, 0x1)], 40), Ok(vec![0]));
+    assert!(start.elapsed() >= Duration::from_millis(40));
+    a.send(b"x", 0).unwrap();
+    assert_eq!(afunix::RawSocket::poll(&[(&b, 0x1)], 1000), Ok(vec![0x1]));
+}

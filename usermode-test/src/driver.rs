@@ -39,6 +39,14 @@ fn checks() -> Vec<(&'static str, Check)> {
         ("closing with unread data resets the peer", reset),
         ("4 MiB in random-size chunks arrive intact", bulk),
         (
+            "POLL with a timeout completes with nothing ready",
+            poll_timeout,
+        ),
+        (
+            "a deadline already past still waits for its request to end",
+            past_deadline,
+        ),
+        (
             "malformed requests are refused and the driver keeps serving",
             bad_input,
         ),
@@ -500,5 +508,53 @@ pub fn wrong_state(net: &Net) -> Result<(), String> {
         Errno::EISCONN,
     )?;
     expect("MSG_OOB", a.send(b"x", 1).map(drop), Errno::EOPNOTSUPP)?;
+    Ok(())
+}
+
+/// POLL has no timer in the driver: the library cancels it at the deadline, and it reports
+/// nothing ready; something ready is reported at once.
+fn poll_timeout(net: &Net) -> Result<(), String> {
+    let (a, b) = (
+        net.socket().map_err(fail("socket"))?,
+        net.socket().map_err(fail("socket"))?,
+    );
+    a.pair_with(&b).map_err(|e| format!("pair: {e}"))?;
+    let start = Instant::now();
+    let got = afunix::RawSocket::poll(&[(&b, 0x1)], 60).map_err(|e| format!("poll: {e}"))?;
+    if got != [0] || start.elapsed() < Duration::from_millis(60) {
+        return Err(format!(
+            "poll(POLLIN, 60 ms) gave {got:?} after {:?}",
+            start.elapsed()
+        ));
+    }
+    a.send(b"x", 0).map_err(|e| format!("send: {e}"))?;
+    let got = afunix::RawSocket::poll(&[(&b, 0x1)], 10_000).map_err(|e| format!("poll: {e}"))?;
+    if got != [0x1] {
+        return Err(format!("poll after a send gave {got:?}"));
+    }
+    Ok(())
+}
+
+/// A timeout so short that the deadline has passed before the wait starts: the read must
+/// still be cancelled and waited for (its buffer is the caller's), and report WouldBlock;
+/// the bytes sent afterwards arrive whole.
+fn past_deadline(net: &Net) -> Result<(), String> {
+    let (a, b) = net.pair().map_err(fail("pair"))?;
+    b.set_read_timeout(Some(Duration::from_nanos(1)))
+        .map_err(fail("set_read_timeout"))?;
+    for _ in 0..200 {
+        expect_kind(
+            (&b).read(&mut [0u8; 16]),
+            ErrorKind::WouldBlock,
+            "read with a 1 ns timeout",
+        )?;
+    }
+    b.set_read_timeout(None).map_err(fail("set_read_timeout"))?;
+    (&a).write_all(b"intact").map_err(fail("write"))?;
+    let mut buf = [0u8; 6];
+    (&b).read_exact(&mut buf).map_err(fail("read"))?;
+    if &buf != b"intact" {
+        return Err(format!("read {buf:?}"));
+    }
     Ok(())
 }

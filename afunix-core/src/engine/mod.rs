@@ -191,6 +191,12 @@ impl Engine {
         Ok(self.sock(id)?.nonblocking)
     }
 
+    /// Whether the socket is fresh: unbound, unconnected, not listening, with no connect
+    /// under way, not reserved by a pending accept, and nothing pending on it.
+    pub fn is_fresh(&self, id: SocketId) -> Result<bool, Errno> {
+        Ok(self.sock(id)?.is_fresh())
+    }
+
     /// `SO_TYPE`.
     pub fn socket_type(&self, id: SocketId) -> Result<SockType, Errno> {
         self.sock(id).map(|_| SockType::Stream)

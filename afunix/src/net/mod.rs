@@ -496,7 +496,17 @@ impl RawSocket {
         let entries: Vec<(u64, u32)> = sockets.iter().map(|(s, ev)| (s.handle(), *ev)).collect();
         let input = encode::poll(&entries, timeout_ms).map_err(|_| Errno::EINVAL)?;
         let mut out = vec![0u8; input.len()];
-        first.call(|s| s.request(IOCTL_AFUNIX_POLL, &input, Data::Out(&mut out), None))?;
+        // The driver has no timer for POLL: it is timed out here, by cancelling it at the
+        // deadline, which completes it with nothing ready.
+        let deadline = u64::try_from(timeout_ms)
+            .ok()
+            .filter(|&ms| ms > 0)
+            .map(|ms| Instant::now() + Duration::from_millis(ms));
+        match first.call(|s| s.request(IOCTL_AFUNIX_POLL, &input, Data::Out(&mut out), deadline)) {
+            Ok(_) => {}
+            Err(Errno::EAGAIN) if deadline.is_some() => return Ok(vec![0; sockets.len()]),
+            Err(e) => return Err(e),
+        }
         Ok(out
             .get(16..)
             .unwrap_or(&[])

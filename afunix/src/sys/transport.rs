@@ -18,8 +18,8 @@ use afunix_proto::names::USER_DEVICE_PATH;
 use windows_sys::Wdk::Storage::FileSystem::{NtReadFile, NtWriteFile};
 use windows_sys::Wdk::System::IO::NtDeviceIoControlFile;
 use windows_sys::Win32::Foundation::{
-    GENERIC_READ, GENERIC_WRITE, GetLastError, HANDLE, INVALID_HANDLE_VALUE, STATUS_PENDING,
-    WAIT_TIMEOUT,
+    ERROR_IO_INCOMPLETE, GENERIC_READ, GENERIC_WRITE, GetLastError, HANDLE, INVALID_HANDLE_VALUE,
+    STATUS_PENDING, WAIT_TIMEOUT,
 };
 use windows_sys::Win32::Storage::FileSystem::{
     CreateFileW, FILE_FLAG_OVERLAPPED, FILE_SHARE_READ, FILE_SHARE_WRITE, GetFullPathNameW,
@@ -181,13 +181,25 @@ impl DriverHandle {
                 unsafe { GetOverlappedResultEx(handle, &overlapped, &mut transferred, wait_ms, 0) };
             // SAFETY:
             // 1. Reads the calling thread's last-error value; no memory is touched.
-            if done == 0 && unsafe { GetLastError() } == WAIT_TIMEOUT {
+            let error = unsafe { GetLastError() };
+            // A wait of 0 ms (the deadline already passed) reports ERROR_IO_INCOMPLETE rather
+            // than WAIT_TIMEOUT: both mean the time is up with the request still in flight.
+            if done == 0 && (error == WAIT_TIMEOUT || error == ERROR_IO_INCOMPLETE) {
                 timed_out = true;
                 // SAFETY:
                 // 1. Cancels only this request (this OVERLAPPED) on our own handle.
                 unsafe { CancelIoEx(handle, &overlapped) };
+            }
+            // Never return with the request in flight: its buffers and this OVERLAPPED are on
+            // the caller's stack. After a cancel, or any wait that did not see it finish,
+            // wait for it to end.
+            // SAFETY:
+            // 1. The kernel may still write the status block: read it without tearing.
+            let still_pending =
+                unsafe { ptr::read_volatile(&overlapped.Internal) } == STATUS_PENDING as usize;
+            if timed_out || still_pending {
                 // SAFETY:
-                // 1. Waits for the request to finish, cancelled or not, before its buffers go.
+                // 1. Waits (bWait = TRUE) for this request to finish, cancelled or not.
                 unsafe { GetOverlappedResult(handle, &overlapped, &mut transferred, 1) };
             }
         }
@@ -214,15 +226,19 @@ impl DriverHandle {
 /// STATUS_INVALID_DEVICE_REQUEST, as Windows drivers do: ENOTTY, as Linux's ioctl says. Any
 /// other status the driver did not make is EINVAL.
 fn errno_of(status: i32) -> Errno {
+    // Statuses the I/O manager (or Wine) gives before the driver sees the request.
+    const STATUS_ACCESS_VIOLATION: i32 = 0xC000_0005_u32 as i32;
+    const STATUS_INVALID_HANDLE: i32 = 0xC000_0008_u32 as i32;
     const STATUS_INVALID_DEVICE_REQUEST: i32 = 0xC000_0010_u32 as i32;
+    const STATUS_INSUFFICIENT_RESOURCES: i32 = 0xC000_009A_u32 as i32;
     const STATUS_INVALID_USER_BUFFER: i32 = 0xC000_00E8_u32 as i32;
-    if status == STATUS_INVALID_DEVICE_REQUEST {
-        return Errno::ENOTTY;
+    match status {
+        STATUS_INVALID_DEVICE_REQUEST => Errno::ENOTTY,
+        STATUS_INVALID_HANDLE => Errno::EBADF,
+        STATUS_ACCESS_VIOLATION | STATUS_INVALID_USER_BUFFER => Errno::EFAULT,
+        STATUS_INSUFFICIENT_RESOURCES => Errno::ENOMEM,
+        _ => Errno::from_ntstatus(status as u32).unwrap_or(Errno::EINVAL),
     }
-    if status == STATUS_INVALID_USER_BUFFER {
-        return Errno::EFAULT;
-    }
-    Errno::from_ntstatus(status as u32).unwrap_or(Errno::EINVAL)
 }
 
 impl Endpoint for DriverHandle {
