@@ -6,13 +6,15 @@ use alloc::vec::Vec;
 use crate::Errno;
 
 /// The largest ring kept while empty: enough for Linux's default SO_SNDBUF (212992).
-const IDLE_KEEP: usize = 256 * 1024;
+pub(crate) const IDLE_KEEP: usize = 256 * 1024;
 
 #[derive(Debug, Default)]
 pub(crate) struct ByteRing {
     buf: Vec<u8>,
     head: usize,
     len: usize,
+    /// This empty ring's buffer is counted in the engine's budget of idle ring memory.
+    idle_counted: bool,
 }
 
 impl ByteRing {
@@ -21,6 +23,7 @@ impl ByteRing {
             buf: Vec::new(),
             head: 0,
             len: 0,
+            idle_counted: false,
         }
     }
 
@@ -110,7 +113,8 @@ impl ByteRing {
         self.commit(n);
     }
 
-    /// Drops the oldest `n` bytes.
+    /// Drops the oldest `n` bytes. Whether an emptied ring keeps its buffer is the engine's
+    /// decision (`Engine::settle_idle_ring`).
     pub(crate) fn consume(&mut self, n: usize) {
         let n = n.min(self.len);
         let cap = self.buf.len().max(1);
@@ -118,11 +122,37 @@ impl ByteRing {
         self.len = self.len.saturating_sub(n);
         if self.len == 0 {
             self.head = 0;
-            // Give back a ring grown past the default buffer's size (a large SO_SNDBUF, a
-            // burst) once it is empty, so idle sockets do not pin kernel memory.
-            if self.buf.len() > IDLE_KEEP {
-                self.buf = Vec::new();
-            }
+        }
+    }
+
+    /// The buffer's size.
+    pub(crate) fn capacity(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Gives the buffer back.
+    pub(crate) fn release(&mut self) {
+        self.buf = Vec::new();
+        self.head = 0;
+    }
+
+    /// Whether this (empty) ring's buffer is counted as idle.
+    pub(crate) const fn idle_counted(&self) -> bool {
+        self.idle_counted
+    }
+
+    /// Counts this empty ring's buffer as idle.
+    pub(crate) fn count_idle(&mut self) {
+        self.idle_counted = true;
+    }
+
+    /// The ring is about to hold bytes again (or go away): the idle capacity it was counted
+    /// for, which the engine takes off its total; 0 if it was not counted.
+    pub(crate) fn take_idle(&mut self) -> usize {
+        if core::mem::take(&mut self.idle_counted) {
+            self.buf.len()
+        } else {
+            0
         }
     }
 }

@@ -51,6 +51,8 @@ pub struct Engine {
     /// Bytes held over all sockets (queued, pending sends, pending receives, undrained
     /// completions), against `limits.global_buffer_cap`.
     memory_used: usize,
+    /// Capacity of empty receive rings kept for reuse, against [`Engine::idle_ring_budget`].
+    idle_ring_bytes: usize,
     autobind_next: u32,
     /// The writer whose pending send is moving bytes right now: delivering can complete a
     /// recv and so wake that same writer again, which must wait for the outer move to finish
@@ -71,6 +73,7 @@ impl Engine {
             completions: VecDeque::new(),
             limits,
             memory_used: 0,
+            idle_ring_bytes: 0,
             autobind_next,
             moving_writer: None,
         }
@@ -450,6 +453,7 @@ impl Engine {
         {
             send::advance_send(front, held);
         }
+        self.unidle_ring(id);
         let Some(mut sock) = self.sockets.remove(id) else {
             return;
         };
@@ -572,6 +576,51 @@ impl Engine {
         }
         self.memory_used = total;
         Ok(())
+    }
+
+    /// The most memory empty receive rings may keep for reuse over all sockets: an eighth of
+    /// the global cap. A socket whose queue empties keeps its ring (up to 256 KiB) while this
+    /// budget has room, which saves reallocating it for the next burst; otherwise the ring is
+    /// given back, so idle sockets cannot pin memory beyond the caps.
+    pub(crate) const fn idle_ring_budget(&self) -> usize {
+        self.limits.global_buffer_cap / 8
+    }
+
+    /// Memory held by empty receive rings kept for reuse.
+    #[must_use]
+    pub const fn idle_ring_bytes(&self) -> usize {
+        self.idle_ring_bytes
+    }
+
+    /// After bytes were taken from `id`'s ring: if it is now empty, keep its buffer within
+    /// the idle budget, or give it back.
+    pub(crate) fn settle_idle_ring(&mut self, id: SocketId) {
+        let budget = self.idle_ring_budget();
+        let Some(sock) = self.sockets.get_mut(id) else {
+            return;
+        };
+        if !sock.rx.is_empty() || sock.rx.idle_counted() {
+            return;
+        }
+        let cap = sock.rx.capacity();
+        if cap == 0 {
+            return;
+        }
+        match self.idle_ring_bytes.checked_add(cap) {
+            Some(total) if cap <= crate::ring::IDLE_KEEP && total <= budget => {
+                sock.rx.count_idle();
+                self.idle_ring_bytes = total;
+            }
+            _ => sock.rx.release(),
+        }
+    }
+
+    /// Before bytes go into `id`'s ring (or the ring goes away): it is no longer idle.
+    pub(crate) fn unidle_ring(&mut self, id: SocketId) {
+        if let Some(sock) = self.sockets.get_mut(id) {
+            let counted = sock.rx.take_idle();
+            self.idle_ring_bytes = self.idle_ring_bytes.saturating_sub(counted);
+        }
     }
 
     pub(crate) fn uncharge(&mut self, n: usize) {

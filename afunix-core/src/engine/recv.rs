@@ -97,6 +97,7 @@ impl Engine {
             let sock = self.sock_mut(id)?;
             sock.rx.consume(n);
             self.uncharge(n);
+            self.settle_idle_ring(id);
             // The queue is empty: take the rest straight from a waiting writer.
             if n < len {
                 n = n.saturating_add(self.pull_from_writer(id, &mut dst, n, len, bufs));
@@ -393,6 +394,7 @@ impl Engine {
             self.complete(token, id, result);
         }
         if consumed {
+            self.settle_idle_ring(id);
             self.wake_writer(id, bufs);
         }
     }

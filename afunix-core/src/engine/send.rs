@@ -281,6 +281,8 @@ impl Engine {
             .min(self.global_room());
         if q > 0 {
             let src = src.skip(done);
+            // A ring kept empty for reuse is about to hold bytes: no longer idle.
+            self.unidle_ring(to);
             if let Some(sock) = self.sockets.get_mut(to) {
                 let ok = sock.rx.try_reserve(q).is_ok()
                     && match src {
@@ -305,6 +307,8 @@ impl Engine {
                     done = done.saturating_add(q);
                 }
             }
+            // Nothing went in after all (no memory): the ring is idle again.
+            self.settle_idle_ring(to);
         }
         if done > 0 {
             self.service_recvs(to, bufs);

@@ -55,3 +55,35 @@ fn socket_table_cap_is_enfile() {
     assert_eq!(fx.e.socketpair(&cred(1)), Err(Errno::ENFILE));
     assert_eq!(fx.e.socket_count(), 3);
 }
+
+/// Empty receive rings are kept for reuse only within a budget (an eighth of the global
+/// cap), so idle sockets cannot pin memory beyond the caps; closing gives theirs back.
+#[test]
+fn idle_rings_are_kept_only_within_their_budget() {
+    let mut fx = Fx::with(Limits {
+        global_buffer_cap: 8 * 8192,
+        ..Limits::default()
+    });
+    // Each burst of 5000 bytes leaves an 8 KiB ring behind (powers of two).
+    let pairs: alloc::vec::Vec<_> = (0..4).map(|_| fx.pair()).collect();
+    for &(a, b) in &pairs {
+        assert_eq!(fx.send(a, &vec![7u8; 5000]), Ok(5000));
+        assert_eq!(fx.recv(b, 5000).map(|v| v.len()), Ok(5000));
+    }
+    // The budget (8 KiB here) keeps one ring; the others were given back.
+    assert_eq!(fx.e.idle_ring_bytes(), 8192);
+    assert_eq!(fx.e.memory_used(), 0);
+    // A kept ring in use again is not idle; emptied, it is counted again.
+    let (a, b) = pairs[0];
+    assert_eq!(fx.send(a, &[1, 2, 3]), Ok(3));
+    assert!(fx.e.idle_ring_bytes() <= 8192);
+    assert_eq!(fx.recv(b, 3), Ok(vec![1, 2, 3]));
+    assert_eq!(fx.e.idle_ring_bytes(), 8192);
+    // Closing every socket leaves nothing counted.
+    for (a, b) in pairs {
+        fx.e.close(a).unwrap();
+        fx.e.close(b).unwrap();
+    }
+    let _ = fx.completions();
+    assert_eq!(fx.e.idle_ring_bytes(), 0);
+}
