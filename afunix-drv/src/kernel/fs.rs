@@ -51,6 +51,8 @@ const STATUS_OBJECT_PATH_NOT_FOUND: NTSTATUS = 0xC000_003A_u32 as i32;
 const STATUS_NOT_A_DIRECTORY: NTSTATUS = 0xC000_0103_u32 as i32;
 const STATUS_FILE_IS_A_DIRECTORY: NTSTATUS = 0xC000_00BA_u32 as i32;
 const STATUS_NAME_TOO_LONG: NTSTATUS = 0xC000_0106_u32 as i32;
+const STATUS_SHARING_VIOLATION: NTSTATUS = 0xC000_0043_u32 as i32;
+const STATUS_DELETE_PENDING: NTSTATUS = 0xC000_0056_u32 as i32;
 
 /// A file handle we opened, closed on drop.
 pub struct SocketFileHandle(HANDLE);
@@ -172,10 +174,14 @@ fn open(path: NtPath<'_>, access: u32, disposition: u32) -> Result<SocketFileHan
 
 fn path_errno(status: NTSTATUS) -> Errno {
     match status {
-        STATUS_ACCESS_DENIED => Errno::EACCES,
-        STATUS_OBJECT_NAME_NOT_FOUND | STATUS_OBJECT_PATH_NOT_FOUND | STATUS_NOT_A_DIRECTORY => {
-            Errno::ENOENT
-        }
+        // Someone holds the file without sharing it: the caller cannot use it, as with a
+        // denied permission.
+        STATUS_ACCESS_DENIED | STATUS_SHARING_VIOLATION => Errno::EACCES,
+        // A file being deleted is as good as gone (Linux unlinks at once).
+        STATUS_OBJECT_NAME_NOT_FOUND
+        | STATUS_OBJECT_PATH_NOT_FOUND
+        | STATUS_NOT_A_DIRECTORY
+        | STATUS_DELETE_PENDING => Errno::ENOENT,
         STATUS_NAME_TOO_LONG => Errno::ENAMETOOLONG,
         _ => Errno::EINVAL,
     }
