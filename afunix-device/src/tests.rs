@@ -71,8 +71,8 @@ impl Fixture {
         );
     }
 
-    /// Files 1 (listener on abstract "srv"), 2 (client, connected), 3 (accepted).
-    fn connected() -> Fixture {
+    /// Files 1 (listening on abstract "srv" with `backlog`), 2 and 3 (fresh sockets).
+    fn listening(backlog: i32) -> Fixture {
         let mut f = Fixture::new();
         f.socket(1, false);
         f.socket(2, false);
@@ -84,7 +84,13 @@ impl Fixture {
                 key: None,
             },
         );
-        f.ok(1, Op::Listen { backlog: 4 });
+        f.ok(1, Op::Listen { backlog });
+        f
+    }
+
+    /// Files 1 (listener on abstract "srv"), 2 (client, connected), 3 (accepted).
+    fn connected() -> Fixture {
+        let mut f = Fixture::listening(4);
         f.ok(
             2,
             Op::Connect {
@@ -344,18 +350,7 @@ mod connected {
 
     #[test]
     fn data_flows_both_ways_and_accept_reports_the_peer() {
-        let mut f = Fixture::new();
-        f.socket(1, false);
-        f.socket(2, false);
-        f.socket(3, false);
-        f.ok(
-            1,
-            Op::Bind {
-                sockaddr: &abstract_addr(b"srv"),
-                key: None,
-            },
-        );
-        f.ok(1, Op::Listen { backlog: 4 });
+        let mut f = Fixture::listening(4);
         f.ok(
             2,
             Op::Bind {
@@ -603,18 +598,7 @@ mod pending {
 
     #[test]
     fn a_pending_accept_completes_with_the_peer_address() {
-        let mut f = Fixture::new();
-        f.socket(1, false);
-        f.socket(2, false);
-        f.socket(3, false);
-        f.ok(
-            1,
-            Op::Bind {
-                sockaddr: &abstract_addr(b"srv"),
-                key: None,
-            },
-        );
-        f.ok(1, Op::Listen { backlog: 1 });
+        let mut f = Fixture::listening(1);
         let token = f.token();
         assert_eq!(
             f.device.execute(
