@@ -107,6 +107,22 @@ impl Fixture {
         f
     }
 
+    /// A blocking RECV of up to `len` bytes on `file`, which must pend; its token.
+    #[track_caller]
+    fn pend_recv(&mut self, file: u64, len: usize) -> Token {
+        let token = self.token();
+        let mut buf = vec![0u8; len];
+        let op = Op::Recv {
+            flags: MsgFlags(0),
+            buf: &mut buf,
+        };
+        assert_eq!(
+            self.device.execute(FileId(file), token, op, &me()),
+            Reply::Pending
+        );
+        token
+    }
+
     fn completions(&mut self) -> Vec<crate::op::Completion> {
         core::iter::from_fn(|| self.device.poll_completion()).collect()
     }
@@ -506,20 +522,7 @@ mod pending {
     #[test]
     fn cancel_completes_a_pending_recv_exactly_once() {
         let mut f = Fixture::connected();
-        let mut buf = [0u8; 4];
-        let token = f.token();
-        assert_eq!(
-            f.device.execute(
-                FileId(3),
-                token,
-                Op::Recv {
-                    flags: MsgFlags(0),
-                    buf: &mut buf
-                },
-                &me()
-            ),
-            Reply::Pending
-        );
+        let token = f.pend_recv(3, 4);
         assert!(f.device.cancel(token));
         assert!(!f.device.cancel(token));
         let done = f.completions();
@@ -530,20 +533,7 @@ mod pending {
     #[test]
     fn a_token_already_pending_is_refused() {
         let mut f = Fixture::connected();
-        let mut buf = [0u8; 4];
-        let token = f.token();
-        assert_eq!(
-            f.device.execute(
-                FileId(3),
-                token,
-                Op::Recv {
-                    flags: MsgFlags(0),
-                    buf: &mut buf
-                },
-                &me()
-            ),
-            Reply::Pending
-        );
+        let token = f.pend_recv(3, 4);
         let mut buf2 = [0u8; 4];
         assert_eq!(
             f.device.execute(
@@ -562,20 +552,7 @@ mod pending {
     #[test]
     fn closing_a_file_completes_its_requests_and_the_peer_sees_eof() {
         let mut f = Fixture::connected();
-        let mut buf = [0u8; 4];
-        let token = f.token();
-        assert_eq!(
-            f.device.execute(
-                FileId(3),
-                token,
-                Op::Recv {
-                    flags: MsgFlags(0),
-                    buf: &mut buf
-                },
-                &me()
-            ),
-            Reply::Pending
-        );
+        f.pend_recv(3, 4);
         f.device.close(FileId(3));
         f.device.close(FileId(3));
         let done = f.completions();

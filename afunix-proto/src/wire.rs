@@ -278,3 +278,52 @@ impl PeerCredOut {
         self.sid.get(..len).unwrap_or(&self.sid)
     }
 }
+
+/// Writes a POLL reply in place: `buffer` holds the request (a [`PollIn`] and its entries),
+/// and each entry's `revents` is set from `revents`, in order. Returns the reply's length
+/// (the request's), or None if `buffer` is not a whole request.
+pub fn fill_revents(buffer: &mut [u8], revents: &[u32]) -> Option<usize> {
+    let entries = buffer.get_mut(size_of::<PollIn>()..)?;
+    if !entries.len().is_multiple_of(size_of::<PollEntry>()) {
+        return None;
+    }
+    for (chunk, &value) in entries
+        .chunks_exact_mut(size_of::<PollEntry>())
+        .zip(revents)
+    {
+        let mut entry = PollEntry::read_from_bytes(chunk).ok()?;
+        entry.revents = value;
+        chunk.copy_from_slice(entry.as_bytes());
+    }
+    Some(buffer.len())
+}
+
+/// The `revents` of each entry of a POLL reply, in order.
+pub fn revents(reply: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    reply
+        .get(size_of::<PollIn>()..)
+        .unwrap_or(&[])
+        .chunks_exact(size_of::<PollEntry>())
+        .filter_map(|chunk| PollEntry::read_from_bytes(chunk).ok())
+        .map(|entry| entry.revents)
+}
+
+#[cfg(test)]
+mod poll_reply_tests {
+    use super::*;
+
+    #[test]
+    fn revents_are_filled_in_place_and_read_back() {
+        let mut request = [0u8; 16 + 2 * 16];
+        request[16..24].copy_from_slice(&7u64.to_ne_bytes());
+        assert_eq!(fill_revents(&mut request, &[0x4, 0x20]), Some(48));
+        assert_eq!(request[16..24], 7u64.to_ne_bytes(), "the handle is kept");
+        let mut got = [0u32; 2];
+        for (slot, value) in got.iter_mut().zip(revents(&request)) {
+            *slot = value;
+        }
+        assert_eq!(got, [0x4, 0x20]);
+        assert_eq!(fill_revents(&mut request[..40], &[1]), None);
+        assert_eq!(fill_revents(&mut [0u8; 8], &[]), None);
+    }
+}

@@ -21,8 +21,8 @@ use afunix_device::{Device, Done, FileId, Op, PollEntry, Reply};
 use afunix_proto::decode::{Address, Request, decode};
 use afunix_proto::encode;
 use afunix_proto::ioctl::{IOCTL_AFUNIX_RECV, IOCTL_AFUNIX_SEND, IOCTL_AFUNIX_STATS};
-use afunix_proto::wire::{IntOut, PollEntry as WirePollEntry};
-use zerocopy::{FromBytes, IntoBytes};
+use afunix_proto::wire::{IntOut, fill_revents};
+use zerocopy::IntoBytes;
 
 use crate::channel::{Data, Endpoint, Transport};
 
@@ -425,13 +425,7 @@ fn write_reply(input: &[u8], done: Done, data: Data<'_>, recv_len: usize) -> Res
         Done::Polled(revents) => {
             // The reply is the request with each entry's revents filled in.
             let n = put(out, input)?;
-            let entries = out.get_mut(16..n).ok_or(Errno::EINVAL)?;
-            for (chunk, revents) in entries.chunks_exact_mut(16).zip(revents) {
-                let mut entry = WirePollEntry::read_from_bytes(chunk).map_err(|_| Errno::EINVAL)?;
-                entry.revents = revents;
-                chunk.copy_from_slice(entry.as_bytes());
-            }
-            Ok(n)
+            fill_revents(out.get_mut(..n).ok_or(Errno::EINVAL)?, &revents).ok_or(Errno::EINVAL)
         }
     }
 }

@@ -444,8 +444,8 @@ pub fn foreign_handles(net: &Net) -> Result<(), String> {
     let mut out = vec![0u8; input.len()];
     a.raw_request(afunix_proto::ioctl::IOCTL_AFUNIX_POLL, &input, &mut out)
         .map_err(|e| format!("poll: {e}"))?;
-    let revents =
-        |i: usize| u32::from_ne_bytes(out[16 + 16 * i + 12..16 + 16 * i + 16].try_into().unwrap());
+    let got: Vec<u32> = afunix_proto::wire::revents(&out).collect();
+    let revents = |i: usize| got.get(i).copied().unwrap_or(0);
     if revents(0) != 0x4 || revents(1) != 0x20 {
         return Err(format!(
             "POLL revents {:#x} {:#x}, expected POLLOUT and POLLNVAL",

@@ -4,11 +4,14 @@ use alloc::vec::Vec;
 use core::ptr;
 
 use afunix_core::Credentials;
+
 use afunix_ntos::{
     CURRENT_PROCESS, OBJ_KERNEL_HANDLE, PsGetCurrentProcessId, TOKEN_QUERY, TOKEN_USER_CLASS,
-    ZwClose, ZwOpenProcessTokenEx, ZwQueryInformationToken,
+    ZwOpenProcessTokenEx, ZwQueryInformationToken,
 };
 use windows_sys::Win32::Foundation::HANDLE;
+
+use super::handles::KernelHandle;
 
 /// `SECURITY_MAX_SID_SIZE`.
 const MAX_SID: usize = 68;
@@ -34,29 +37,28 @@ fn user_sid() -> Option<Vec<u8>> {
     let mut token: HANDLE = ptr::null_mut();
     // SAFETY:
     // 1. CURRENT_PROCESS is the pseudo-handle of the caller's process (we run in its context);
-    //    `token` is a valid out pointer; the handle is a kernel handle we close below.
+    //    `token` is a valid out pointer; the handle is a kernel handle, closed when `token` drops.
     let status = unsafe {
         ZwOpenProcessTokenEx(CURRENT_PROCESS, TOKEN_QUERY, OBJ_KERNEL_HANDLE, &mut token)
     };
     if status < 0 {
         return None;
     }
+    let token = KernelHandle(token);
     let mut buffer = TokenUserBuffer([0; 16 + MAX_SID + 16]);
     let mut returned = 0u32;
     // SAFETY:
     // 1. `token` is open with TOKEN_QUERY; the buffer is writable and 8-aligned for its length.
     let status = unsafe {
         ZwQueryInformationToken(
-            token,
+            token.0,
             TOKEN_USER_CLASS,
             buffer.0.as_mut_ptr().cast(),
             buffer.0.len() as u32,
             &mut returned,
         )
     };
-    // SAFETY:
-    // 1. `token` was opened above and is closed once.
-    unsafe { ZwClose(token) };
+    drop(token);
     if status < 0 {
         return None;
     }

@@ -17,7 +17,7 @@ use windows_sys::Win32::Foundation::{
 
 use super::debug::kprint;
 use super::dispatch;
-use super::handles;
+use super::handles::{self, KernelHandle};
 use super::pool;
 use super::sockets;
 use afunix_ntos::{
@@ -26,7 +26,7 @@ use afunix_ntos::{
     PROTECTED_DACL_SECURITY_INFORMATION, READ_CONTROL, RtlAddAccessAllowedAce, RtlCreateAcl,
     RtlCreateSecurityDescriptor, RtlInitializeSid, RtlSetControlSecurityDescriptor,
     RtlSetDaclSecurityDescriptor, RtlSubAuthoritySid, SECURITY_DESCRIPTOR_REVISION, WRITE_DAC,
-    ZwClose, ZwQuerySecurityObject, ZwSetSecurityObject, static_unicode_string,
+    ZwQuerySecurityObject, ZwSetSecurityObject, static_unicode_string,
 };
 
 /// `DO_DIRECT_IO`.
@@ -272,25 +272,22 @@ fn secure(device: *mut DEVICE_OBJECT) -> NTSTATUS {
     if !nt_success(status) {
         return status;
     }
+    let handle = KernelHandle(handle);
     // SAFETY:
     // 1. `handle` is the kernel handle just opened with WRITE_DAC; `descriptor_ptr` is a valid
     //    absolute descriptor whose ACL and SIDs live until this call returns.
     let status = unsafe {
         ZwSetSecurityObject(
-            handle,
+            handle.0,
             DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION,
             descriptor_ptr,
         )
     };
-    let status = if nt_success(status) {
-        verify(handle)
+    if nt_success(status) {
+        verify(handle.0)
     } else {
         status
-    };
-    // SAFETY:
-    // 1. `handle` is ours and closed once.
-    unsafe { ZwClose(handle) };
-    status
+    }
 }
 
 /// Reads the device's DACL back and checks it against an encoding made without the kernel's

@@ -9,9 +9,8 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use afunix_core::{Errno, PathKey};
 use afunix_ntos::{
-    OBJ_CASE_INSENSITIVE, OBJ_FORCE_ACCESS_CHECK, OBJ_KERNEL_HANDLE, RtlRandomEx, ZwClose,
-    ZwCreateFile, ZwFsControlFile, ZwQueryInformationFile, ZwQueryVolumeInformationFile,
-    ZwSetInformationFile,
+    OBJ_CASE_INSENSITIVE, OBJ_FORCE_ACCESS_CHECK, OBJ_KERNEL_HANDLE, RtlRandomEx, ZwCreateFile,
+    ZwFsControlFile, ZwQueryInformationFile, ZwQueryVolumeInformationFile, ZwSetInformationFile,
 };
 use afunix_proto::decode::NtPath;
 use reparse::{SocketFile, SocketType};
@@ -20,6 +19,7 @@ use windows_sys::Win32::Foundation::{HANDLE, NTSTATUS, UNICODE_STRING};
 use windows_sys::Win32::System::IO::IO_STATUS_BLOCK;
 
 use super::debug::kprint;
+use super::handles::KernelHandle;
 
 const FILE_READ_ATTRIBUTES: u32 = 0x80;
 const FILE_WRITE_DATA: u32 = 0x2;
@@ -54,16 +54,8 @@ const STATUS_NAME_TOO_LONG: NTSTATUS = 0xC000_0106_u32 as i32;
 const STATUS_SHARING_VIOLATION: NTSTATUS = 0xC000_0043_u32 as i32;
 const STATUS_DELETE_PENDING: NTSTATUS = 0xC000_0056_u32 as i32;
 
-/// A file handle we opened, closed on drop.
-pub struct SocketFileHandle(HANDLE);
-
-impl Drop for SocketFileHandle {
-    fn drop(&mut self) {
-        // SAFETY:
-        // 1. A kernel handle from ZwCreateFile, closed once.
-        unsafe { ZwClose(self.0) };
-    }
-}
+/// A socket file we opened (closed on drop).
+pub struct SocketFileHandle(KernelHandle);
 
 impl SocketFileHandle {
     /// A synchronous FSCTL on the file: its status and the bytes it returned.
@@ -77,7 +69,7 @@ impl SocketFileHandle {
         //    null), and the status block lives on this frame.
         let status = unsafe {
             ZwFsControlFile(
-                self.0,
+                self.0.0,
                 ptr::null_mut(),
                 ptr::null(),
                 ptr::null(),
@@ -108,7 +100,7 @@ impl SocketFileHandle {
         // 1. The handle was opened with DELETE; FILE_DISPOSITION_INFORMATION is one BOOLEAN.
         let status = unsafe {
             ZwSetInformationFile(
-                self.0,
+                self.0.0,
                 &mut io,
                 ptr::from_ref(&delete).cast(),
                 1,
@@ -168,7 +160,7 @@ fn open(path: NtPath<'_>, access: u32, disposition: u32) -> Result<SocketFileHan
     if status < 0 {
         Err(status)
     } else {
-        Ok(SocketFileHandle(handle))
+        Ok(SocketFileHandle(KernelHandle(handle)))
     }
 }
 
@@ -276,7 +268,7 @@ fn key_of(file: &SocketFileHandle) -> Result<PathKey, Errno> {
     // 1. The handle is open; the buffer is writable, 8-aligned, 64 bytes.
     let status = unsafe {
         ZwQueryVolumeInformationFile(
-            file.0,
+            file.0.0,
             &mut io,
             volume.as_mut_ptr().cast(),
             64,
@@ -293,7 +285,7 @@ fn key_of(file: &SocketFileHandle) -> Result<PathKey, Errno> {
     // 1. FILE_INTERNAL_INFORMATION is one LARGE_INTEGER; the out pointer is valid for it.
     let status = unsafe {
         ZwQueryInformationFile(
-            file.0,
+            file.0.0,
             &mut io,
             ptr::from_mut(&mut internal).cast::<c_void>(),
             8,
@@ -318,7 +310,7 @@ fn creation_time(file: &SocketFileHandle) -> Option<u64> {
     // 1. The handle is open; the buffer is writable, 8-aligned, 40 bytes.
     let status = unsafe {
         ZwQueryInformationFile(
-            file.0,
+            file.0.0,
             &mut io,
             basic.as_mut_ptr().cast(),
             40,

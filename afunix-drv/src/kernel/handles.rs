@@ -48,7 +48,8 @@ impl Drop for FileRef {
     }
 }
 
-struct KernelHandle(HANDLE);
+/// A kernel handle the driver opened (OBJ_KERNEL_HANDLE), closed once, when dropped.
+pub struct KernelHandle(pub HANDLE);
 
 impl Drop for KernelHandle {
     fn drop(&mut self) {

@@ -13,10 +13,10 @@ use afunix_core::{Credentials, Errno, Limits, SortedMap, Token};
 use afunix_device::{Device, Done, FileId, Op, PollEntry, Reply};
 use afunix_proto::SocketCounters;
 use afunix_proto::decode::{Address, Request as Decoded};
-use afunix_proto::wire::{IntOut, POLL_MAX_ENTRIES, PollEntry as WirePollEntry, PollIn};
+use afunix_proto::wire::{IntOut, POLL_MAX_ENTRIES, fill_revents};
 use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, IRP};
 use windows_sys::Win32::Foundation::{NTSTATUS, STATUS_PENDING, STATUS_SUCCESS};
-use zerocopy::{FromBytes, IntoBytes};
+use zerocopy::IntoBytes;
 
 use super::caller;
 use super::fs::{self, SocketFileHandle};
@@ -357,18 +357,9 @@ fn finish(mut request: Request, result: Result<Done, Errno>) -> NTSTATUS {
         Done::Polled(revents) => {
             // The reply is the request itself (still in the system buffer) with each entry's
             // revents filled in.
-            let written = request.system_buffer_in_out().and_then(|buffer| {
-                let entries = buffer.get_mut(size_of::<PollIn>()..)?;
-                for (chunk, value) in entries
-                    .chunks_exact_mut(size_of::<WirePollEntry>())
-                    .zip(revents)
-                {
-                    let mut entry = WirePollEntry::read_from_bytes(chunk).ok()?;
-                    entry.revents = value;
-                    chunk.copy_from_slice(entry.as_bytes());
-                }
-                Some(buffer.len())
-            });
+            let written = request
+                .system_buffer_in_out()
+                .and_then(|buffer| fill_revents(buffer, &revents));
             match written {
                 Some(n) => request.complete(STATUS_SUCCESS, n),
                 None => request.complete(Errno::EINVAL.to_ntstatus() as i32, 0),

@@ -172,36 +172,52 @@ impl Socket {
         self.request(code, input, Data::None, None).map(|_| ())
     }
 
+    /// BIND or CONNECT with raw `sockaddr_un` bytes (`addrlen` of them). A pathname (the
+    /// bytes up to the first NUL, as UTF-8) is sent with its absolute path, resolved here
+    /// where the current directory is known.
     fn address_request(
         &self,
         code: u32,
-        addr: &SocketAddr,
+        sockaddr: &[u8],
         deadline: Option<Instant>,
     ) -> io::Result<()> {
-        let path = match addr.as_pathname() {
-            Some(path) => self.net.transport.absolute_path(path)?,
-            None => Vec::new(),
+        let sun_path = sockaddr.get(2..).unwrap_or(&[]);
+        let path = match sun_path.first() {
+            Some(&b) if b != 0 => {
+                let end = sun_path
+                    .iter()
+                    .position(|&b| b == 0)
+                    .unwrap_or(sun_path.len());
+                let text = std::str::from_utf8(sun_path.get(..end).unwrap_or(&[]))
+                    .map_err(|_| io_error(Errno::EINVAL))?;
+                self.net.transport.absolute_path(Path::new(text))?
+            }
+            _ => Vec::new(),
         };
-        let input =
-            encode::address(&addr.to_sockaddr(), &path).map_err(|_| io_error(Errno::EINVAL))?;
+        let input = encode::address(sockaddr, &path).map_err(|_| io_error(Errno::EINVAL))?;
         self.request(code, &input, Data::None, deadline).map(|_| ())
     }
 
     fn bind(&self, addr: &SocketAddr) -> io::Result<()> {
-        self.address_request(IOCTL_AFUNIX_BIND, addr, None)
+        self.address_request(IOCTL_AFUNIX_BIND, &addr.to_sockaddr(), None)
     }
 
     fn connect(&self, addr: &SocketAddr) -> io::Result<()> {
         // A blocking connect that waits for backlog room honours the send timeout, as
         // unix_stream_connect's sock_sndtimeo.
-        self.address_request(IOCTL_AFUNIX_CONNECT, addr, deadline(self.timeouts().write))
+        self.address_request(
+            IOCTL_AFUNIX_CONNECT,
+            &addr.to_sockaddr(),
+            deadline(self.timeouts().write),
+        )
     }
 
     fn listen(&self, backlog: i32) -> io::Result<()> {
         self.simple(IOCTL_AFUNIX_LISTEN, encode::listen(backlog).as_bytes())
     }
 
-    fn accept(&self) -> io::Result<(Socket, SocketAddr)> {
+    /// ACCEPT onto a new socket: it and the peer's address as the driver reported it.
+    fn accept_reply(&self) -> io::Result<(Socket, AddressOut)> {
         let new = Socket::new(&self.net)?;
         let mut out = [0u8; size_of::<AddressOut>()];
         let input = encode::handle(new.endpoint.handle_value());
@@ -212,14 +228,23 @@ impl Socket {
             Data::Out(&mut out),
             deadline(self.timeouts().read),
         )?;
-        let addr = read_address(&out)?;
-        Ok((new, addr))
+        Ok((new, address_reply(&out)?))
+    }
+
+    fn accept(&self) -> io::Result<(Socket, SocketAddr)> {
+        let (new, reply) = self.accept_reply()?;
+        Ok((new, SocketAddr::from_sockaddr(reply.sockaddr())?))
+    }
+
+    /// GETSOCKNAME or GETPEERNAME, as the driver reported it.
+    fn name_reply(&self, code: u32) -> io::Result<AddressOut> {
+        let mut out = [0u8; size_of::<AddressOut>()];
+        self.request(code, encode::empty().as_bytes(), Data::Out(&mut out), None)?;
+        address_reply(&out)
     }
 
     fn address(&self, code: u32) -> io::Result<SocketAddr> {
-        let mut out = [0u8; size_of::<AddressOut>()];
-        self.request(code, encode::empty().as_bytes(), Data::Out(&mut out), None)?;
-        read_address(&out)
+        SocketAddr::from_sockaddr(self.name_reply(code)?.sockaddr())
     }
 
     fn int(&self, code: u32, input: &[u8]) -> io::Result<i32> {
@@ -312,9 +337,8 @@ impl Socket {
     }
 }
 
-fn read_address(out: &[u8]) -> io::Result<SocketAddr> {
-    let reply = AddressOut::read_from_bytes(out).map_err(|_| io_error(Errno::EINVAL))?;
-    SocketAddr::from_sockaddr(reply.sockaddr())
+fn address_reply(out: &[u8]) -> io::Result<AddressOut> {
+    AddressOut::read_from_bytes(out).map_err(|_| io_error(Errno::EINVAL))
 }
 
 fn check_timeout(timeout: Option<Duration>) -> io::Result<()> {
@@ -379,24 +403,7 @@ impl RawSocket {
     }
 
     fn raw_address(&self, code: u32, sockaddr: &[u8]) -> RawResult<()> {
-        let sun_path = sockaddr.get(2..).unwrap_or(&[]);
-        let path = match sun_path.first() {
-            Some(&b) if b != 0 => {
-                let end = sun_path
-                    .iter()
-                    .position(|&b| b == 0)
-                    .unwrap_or(sun_path.len());
-                let text = std::str::from_utf8(&sun_path[..end]).map_err(|_| Errno::EINVAL)?;
-                self.0
-                    .net
-                    .transport
-                    .absolute_path(Path::new(text))
-                    .map_err(errno_of)?
-            }
-            _ => Vec::new(),
-        };
-        let input = encode::address(sockaddr, &path).map_err(|_| Errno::EINVAL)?;
-        self.call(|s| s.request(code, &input, Data::None, None).map(|_| ()))
+        self.call(|s| s.address_request(code, sockaddr, None))
     }
 
     pub fn listen(&self, backlog: i32) -> RawResult<()> {
@@ -405,18 +412,7 @@ impl RawSocket {
 
     /// accept(2): the new socket and the peer's raw address bytes.
     pub fn accept(&self) -> RawResult<(RawSocket, Vec<u8>)> {
-        let new = self.call(|s| Socket::new(&s.net))?;
-        let mut out = [0u8; size_of::<AddressOut>()];
-        let input = encode::handle(new.endpoint.handle_value());
-        self.call(|s| {
-            s.request(
-                IOCTL_AFUNIX_ACCEPT,
-                input.as_bytes(),
-                Data::Out(&mut out),
-                None,
-            )
-        })?;
-        let reply = AddressOut::read_from_bytes(&out).map_err(|_| Errno::EINVAL)?;
+        let (new, reply) = self.call(Socket::accept_reply)?;
         Ok((RawSocket(new), reply.sockaddr().to_vec()))
     }
 
@@ -452,9 +448,7 @@ impl RawSocket {
     }
 
     fn raw_name(&self, code: u32) -> RawResult<(usize, Vec<u8>)> {
-        let mut out = [0u8; size_of::<AddressOut>()];
-        self.call(|s| s.request(code, encode::empty().as_bytes(), Data::Out(&mut out), None))?;
-        let reply = AddressOut::read_from_bytes(&out).map_err(|_| Errno::EINVAL)?;
+        let reply = self.call(|s| s.name_reply(code))?;
         Ok((reply.addr_len as usize, reply.sockaddr().to_vec()))
     }
 
@@ -507,11 +501,6 @@ impl RawSocket {
             Err(Errno::EAGAIN) if deadline.is_some() => return Ok(vec![0; sockets.len()]),
             Err(e) => return Err(e),
         }
-        Ok(out
-            .get(16..)
-            .unwrap_or(&[])
-            .chunks_exact(16)
-            .map(|c| u32::from_ne_bytes([c[12], c[13], c[14], c[15]]))
-            .collect())
+        Ok(afunix_proto::wire::revents(&out).collect())
     }
 }
