@@ -6,6 +6,7 @@
 #   afunixrs.cer        the test certificate, to import on a test-signing machine
 #   afunixctl.exe       service status tool
 #   usermode-test.exe   test programs
+#   afunixwsp.dll       the Winsock base service provider
 #
 # Also builds the Wine shim DLL (target/wine-shim/), which is for the test prefix only.
 set -euo pipefail
@@ -17,8 +18,11 @@ say "building the driver ($DRIVER_TRIPLE, rust-lld)"
 cargo build --release -p afunix-drv --target "$DRIVER_TRIPLE"
 say "building the Windows programs ($USER_TRIPLE)"
 cargo build --release -p afunix -p usermode-test --bins --target "$USER_TRIPLE"
+say "building the Winsock provider ($USER_TRIPLE)"
+cargo build --release -p afunix-wsp --lib --target "$USER_TRIPLE"
 say "checking the library for $DRIVER_TRIPLE too"
 cargo check --release -p afunix -p usermode-test --bins --target "$DRIVER_TRIPLE"
+cargo check --release -p afunix-wsp --lib --target "$DRIVER_TRIPLE"
 
 say "building the Wine shim DLL"
 mkdir -p "$TARGET_DIR/wine-shim"
@@ -64,7 +68,10 @@ osslsigncode verify -CAfile "$certs/afunixrs-test.crt" -in "$PACKAGE_DIR/afunixr
 }
 grep -E 'Signature verification: ok' "$TARGET_DIR/signature-verify.log"
 
-cp "$TARGET_DIR/$USER_TRIPLE/release/afunixctl.exe" "$TARGET_DIR/$USER_TRIPLE/release/usermode-test.exe" "$PACKAGE_DIR/"
+cp "$TARGET_DIR/$USER_TRIPLE/release/afunixctl.exe" "$TARGET_DIR/$USER_TRIPLE/release/usermode-test.exe" \
+    "$TARGET_DIR/$USER_TRIPLE/release/afunixwsp.dll" "$PACKAGE_DIR/"
+exports=$(x86_64-w64-mingw32-objdump -p "$PACKAGE_DIR/afunixwsp.dll")
+grep -qw WSPStartup <<<"$exports" || die "afunixwsp.dll does not export WSPStartup"
 
 "$ROOT/scripts/check-driver-imports.sh" "$PACKAGE_DIR/afunixrs.sys"
 

@@ -10,7 +10,7 @@ source "$(dirname "$0")/lib.sh"
 windows_ready "Wine end-to-end" || exit 0
 source "$ROOT/scripts/wine-prefix.sh"
 
-for f in afunixrs.sys afunixrs.inf afunixctl.exe usermode-test.exe; do
+for f in afunixrs.sys afunixrs.inf afunixctl.exe usermode-test.exe afunixwsp.dll; do
     [ -f "$PACKAGE_DIR/$f" ] || die "target/package/$f is missing: run \`cargo make package\` first"
 done
 
@@ -118,6 +118,26 @@ wine "$tests" client "$sock" --message "and again" | sed 's/^/    | /'
 wait "$server" || { cat "$WINE_LOG_DIR/server.log"; die "usermode-test server failed"; }
 sed 's/^/    | /' "$WINE_LOG_DIR/server.log"
 
+say "(g) the Winsock provider, loaded directly (LoadLibrary + WSPStartup), against the driver"
+wine "$tests" wsp --replay "$(winpath "$trace")" | sed 's/^/    | /'
+[ "${PIPESTATUS[0]}" -eq 0 ] || die "the provider's checks or its conformance replay failed"
+
+say "(g) across processes: a Winsock client with a library server, a library client with a Winsock server"
+sock='C:\users\Public\afunix-wsp.sock'
+rm -f "$WINEPREFIX/drive_c/users/Public/afunix-wsp.sock"
+wine "$tests" server "$sock" >"$WINE_LOG_DIR/server-lib.log" 2>&1 &
+server=$!
+wine "$tests" wsp-client "$sock" --message "winsock to library" | sed 's/^/    | /'
+[ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test wsp-client failed"
+wait "$server" || { cat "$WINE_LOG_DIR/server-lib.log"; die "usermode-test server failed"; }
+rm -f "$WINEPREFIX/drive_c/users/Public/afunix-wsp.sock"
+wine "$tests" wsp-server "$sock" >"$WINE_LOG_DIR/server-wsp.log" 2>&1 &
+server=$!
+wine "$tests" client "$sock" --message "library to winsock" | sed 's/^/    | /'
+[ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test client against wsp-server failed"
+wait "$server" || { cat "$WINE_LOG_DIR/server-wsp.log"; die "usermode-test wsp-server failed"; }
+sed 's/^/    | /' "$WINE_LOG_DIR/server-wsp.log"
+
 say "(c) stress: 16 connections x 16 MiB in random-size chunks, checksummed"
 wine "$tests" stress --connections 16 --megabytes 16 | sed 's/^/    | /'
 [ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test stress failed"
@@ -155,4 +175,4 @@ grep -aq 'afunixrs: unloaded' "$LOG" || die "DriverUnload never ran"
 grep -aq 'afunixrs: device DACL set and read back' "$LOG" || die "the driver did not confirm its device DACL"
 say "driver output:"
 grep -a 'afunixrs:' "$LOG" | sed 's/^/    | /'
-say "Wine end-to-end: PASSED (installed by INF, started, status RUNNING, smoke, driver checks, client/server, stress, cancellation, stopped, uninstalled)"
+say "Wine end-to-end: PASSED (installed by INF, started, status RUNNING, smoke, driver checks, client/server, Winsock provider, stress, cancellation, stopped, uninstalled)"

@@ -93,6 +93,8 @@ pub struct RecvFlags {
     pub waitall: bool,
     /// `MSG_DONTWAIT`: do not wait, whatever the socket's mode.
     pub dontwait: bool,
+    /// Wait even on a non-blocking socket (Winsock's overlapped requests); `dontwait` wins.
+    pub overlapped: bool,
 }
 
 /// Flags for `send`.
@@ -100,6 +102,8 @@ pub struct RecvFlags {
 pub struct SendFlags {
     /// `MSG_DONTWAIT`.
     pub dontwait: bool,
+    /// Wait even on a non-blocking socket (Winsock's overlapped requests); `dontwait` wins.
+    pub overlapped: bool,
 }
 
 /// `shutdown`'s `how`.

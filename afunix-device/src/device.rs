@@ -283,6 +283,7 @@ impl Device {
                 }
                 let flags = SendFlags {
                     dontwait: flags.dontwait(),
+                    overlapped: flags.overlapped(),
                 };
                 self.track(file, token, Waiting::Send, |engine| {
                     done(engine.send(id, data, flags, token), Done::Count)
@@ -296,6 +297,7 @@ impl Device {
                     peek: flags.peek(),
                     waitall: flags.waitall(),
                     dontwait: flags.dontwait(),
+                    overlapped: flags.overlapped(),
                 };
                 self.track(file, token, Waiting::Recv, |engine| {
                     done(engine.recv(id, buf, flags, token), Done::Count)

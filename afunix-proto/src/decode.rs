@@ -132,6 +132,9 @@ impl MsgFlags {
     pub const fn waitall(self) -> bool {
         self.0 & MSG_WAITALL != 0
     }
+    pub const fn overlapped(self) -> bool {
+        self.0 & MSG_AFUNIX_OVERLAPPED != 0
+    }
 }
 
 /// A validated request.

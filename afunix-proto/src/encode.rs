@@ -96,6 +96,22 @@ pub fn data(flags: u32) -> DataIn {
     }
 }
 
+/// The file name a pathname `sockaddr_un` names: the bytes of `sun_path` up to the first NUL,
+/// as Linux's `unix_mkname_bsd` takes them. None for an abstract or unnamed address, whose
+/// BIND and CONNECT carry no NT path.
+#[must_use]
+pub fn pathname(sockaddr: &[u8]) -> Option<&[u8]> {
+    let sun_path = sockaddr.get(2..)?;
+    if sun_path.first().is_none_or(|&b| b == 0) {
+        return None;
+    }
+    let end = sun_path
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(sun_path.len());
+    sun_path.get(..end)
+}
+
 /// BIND or CONNECT: the `sockaddr_un` as given, and for a pathname address its absolute NT
 /// path as UTF-16 (no terminator).
 pub fn address(sockaddr: &[u8], nt_path: &[u16]) -> Result<Vec<u8>, EncodeError> {

@@ -125,6 +125,11 @@ pub const ALL_IOCTLS: [u32; 18] = [
     IOCTL_AFUNIX_RECV,
 ];
 
+/// The Winsock provider's peer-credential control (`WSAIoctl`): its output is a
+/// [`crate::wire::PeerCredOut`], the peer's process id and SID as recorded at connect.
+/// `_WSAIOR(IOC_VENDOR, 0xAF01)`.
+pub const SIO_AFUNIX_PEERCRED: u32 = 0x5800_AF01;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,23 @@ pub const SERVICE_NAME: &str = "afunixrs";
 /// The driver file as installed: `%SystemRoot%\System32\drivers\afunixrs.sys`.
 pub const DRIVER_FILE: &str = "afunixrs.sys";
 
+/// The Winsock base service provider DLL, as installed in `%SystemRoot%\System32`.
+pub const PROVIDER_FILE: &str = "afunixwsp.dll";
+
+/// The path registered in the Winsock catalog (ws2_32 expands the variable).
+pub const PROVIDER_CATALOG_PATH: &str = r"%SystemRoot%\System32\afunixwsp.dll";
+
+/// The provider's GUID in the Winsock catalog: `d521fb18-0098-4226-9325-2e4ebcc87f39`.
+pub const PROVIDER_GUID: (u32, u16, u16, [u8; 8]) = (
+    0xd521_fb18,
+    0x0098,
+    0x4226,
+    [0x93, 0x25, 0x2e, 0x4e, 0xbc, 0xc8, 0x7f, 0x39],
+);
+
+/// The protocol name the catalog shows (`WSAPROTOCOL_INFOW.szProtocol`).
+pub const PROVIDER_PROTOCOL_NAME: &str = "afunix-rs AF_UNIX stream (afunixrs.sys)";
+
 /// The kernel name of the device object.
 pub const DEVICE_NAME: &str = r"\Device\AfUnixRs";
 

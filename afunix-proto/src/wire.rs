@@ -39,6 +39,10 @@ pub const MSG_PEEK: u32 = 0x2;
 pub const MSG_DONTWAIT: u32 = 0x40;
 pub const MSG_WAITALL: u32 = 0x100;
 pub const MSG_NOSIGNAL: u32 = 0x4000;
+/// Ours, not Linux's: the request waits even on a non-blocking socket, as Winsock's
+/// overlapped requests do. Linux keeps this bit for the kernel's own use
+/// (`MSG_CMSG_COMPAT`), so no Linux program passes it.
+pub const MSG_AFUNIX_OVERLAPPED: u32 = 0x8000_0000;
 
 /// A request that carries nothing but its version.
 #[repr(C)]

@@ -425,3 +425,16 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn pathname_is_sun_path_up_to_the_first_nul() {
+    use afunix_proto::encode::pathname;
+    let mut addr = 1u16.to_ne_bytes().to_vec();
+    addr.extend_from_slice(b"C:\\sock\0junk");
+    assert_eq!(pathname(&addr), Some(&b"C:\\sock"[..]));
+    let mut abstract_name = 1u16.to_ne_bytes().to_vec();
+    abstract_name.extend_from_slice(b"\0name");
+    assert_eq!(pathname(&abstract_name), None, "abstract");
+    assert_eq!(pathname(&1u16.to_ne_bytes()), None, "unnamed");
+    assert_eq!(pathname(&[1]), None, "too short");
+}

@@ -14,9 +14,12 @@ use afunix_core::Errno;
 
 /// The data buffer of a request: SEND reads from it, RECV and replies write into it.
 #[derive(Debug)]
-pub(crate) enum Data<'a> {
+pub enum Data<'a> {
+    /// No data buffer.
     None,
+    /// Data the request reads (SEND).
     In(&'a [u8]),
+    /// A buffer the request writes (RECV, replies).
     Out(&'a mut [u8]),
 }
 

@@ -46,6 +46,7 @@
 
 mod channel;
 mod inproc;
+pub mod install;
 mod net;
 pub mod status;
 

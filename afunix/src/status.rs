@@ -1,5 +1,6 @@
 //! The report `afunixctl status` prints: the service as the Service Control Manager sees it
-//! (in the manner of `sc query`), and the driver's own statistics.
+//! (in the manner of `sc query`), the driver's own statistics, and the provider's entries in
+//! the Winsock catalog.
 //!
 //! Gathering the facts is Windows-only ([`crate::sys`]); this module only models and renders
 //! them, so it is tested on every host.
@@ -102,13 +103,182 @@ impl DriverReport {
     }
 }
 
+/// Address families as `WSAPROTOCOL_INFOW::iAddressFamily`.
+pub fn address_family_name(family: i32) -> &'static str {
+    match family {
+        1 => "AF_UNIX",
+        2 => "AF_INET",
+        6 => "AF_IPX",
+        23 => "AF_INET6",
+        26 => "AF_IRDA",
+        32 => "AF_BTH",
+        34 => "AF_HYPERV",
+        _ => "UNKNOWN",
+    }
+}
+
+/// Socket types as `WSAPROTOCOL_INFOW::iSocketType`.
+pub fn socket_type_name(socket_type: i32) -> &'static str {
+    match socket_type {
+        1 => "SOCK_STREAM",
+        2 => "SOCK_DGRAM",
+        3 => "SOCK_RAW",
+        4 => "SOCK_RDM",
+        5 => "SOCK_SEQPACKET",
+        _ => "UNKNOWN",
+    }
+}
+
+/// A GUID as the registry and `netsh winsock show catalog` spell it:
+/// `{D521FB18-0098-4226-9325-2E4EBCC87F39}`.
+pub fn format_guid(data1: u32, data2: u16, data3: u16, data4: [u8; 8]) -> String {
+    let [a, b, c, d, e, f, g, h] = data4;
+    format!(
+        "{{{data1:08X}-{data2:04X}-{data3:04X}-{a:02X}{b:02X}-{c:02X}{d:02X}{e:02X}{f:02X}{g:02X}{h:02X}}}"
+    )
+}
+
+/// One protocol entry of the Winsock catalog, as `WSCEnumProtocols` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CatalogEntry {
+    /// 1-based place in the catalog order, the order in which `socket()` looks for a match.
+    pub position: usize,
+    pub catalog_entry_id: u32,
+    pub provider_id: String,
+    pub address_family: i32,
+    pub socket_type: i32,
+    pub protocol: i32,
+    /// `szProtocol`.
+    pub protocol_name: String,
+    /// `ProtocolChain.ChainLen`: 1 for a base provider, 0 for a layered one, more for a chain.
+    pub chain_len: i32,
+    /// The provider DLL as `WSCGetProviderPath` gives it (unexpanded); `None` when it gave
+    /// nothing.
+    pub path: Option<String>,
+}
+
+/// The provider's place in the Winsock (64-bit) catalog.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CatalogReport {
+    /// The provider's GUID.
+    pub provider_id: String,
+    /// How many protocol entries the whole catalog has.
+    pub total_entries: usize,
+    /// The entries with the provider's GUID; empty when it is not installed.
+    pub entries: Vec<CatalogEntry>,
+    /// Why the catalog could not be read, if it could not (the entries are then empty).
+    pub error: Option<String>,
+}
+
+impl CatalogReport {
+    /// Picks `provider_id`'s entries out of the whole catalog.
+    pub fn of_provider(provider_id: &str, catalog: &[CatalogEntry]) -> Self {
+        CatalogReport {
+            provider_id: provider_id.to_owned(),
+            total_entries: catalog.len(),
+            entries: catalog
+                .iter()
+                .filter(|entry| entry.provider_id.eq_ignore_ascii_case(provider_id))
+                .cloned()
+                .collect(),
+            error: None,
+        }
+    }
+
+    /// The catalog could not be enumerated.
+    pub fn unreadable(provider_id: &str, error: String) -> Self {
+        CatalogReport {
+            provider_id: provider_id.to_owned(),
+            total_entries: 0,
+            entries: Vec::new(),
+            error: Some(error),
+        }
+    }
+
+    pub fn is_installed(&self) -> bool {
+        !self.entries.is_empty()
+    }
+
+    /// The provider's section of `afunixctl status`.
+    pub fn render_text(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "WINSOCK_CATALOG: provider {}", self.provider_id);
+        if let Some(e) = &self.error {
+            let _ = writeln!(out, "        cannot read the Winsock catalog: {e}");
+        } else if self.entries.is_empty() {
+            let _ = writeln!(
+                out,
+                "        not installed in the Winsock catalog ({} entries, none of them ours)",
+                self.total_entries
+            );
+        }
+        for entry in &self.entries {
+            render_entry(&mut out, entry, self.total_entries);
+        }
+        out.push('\n');
+        out
+    }
+}
+
+/// The whole catalog, as the hidden `afunixctl catalog` prints it.
+pub fn render_catalog_text(catalog: &[CatalogEntry]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "WINSOCK_CATALOG: {} entries", catalog.len());
+    for entry in catalog {
+        let _ = writeln!(out, "        {:<19}: {}", "PROVIDER_ID", entry.provider_id);
+        render_entry(&mut out, entry, catalog.len());
+    }
+    out
+}
+
+fn render_entry(out: &mut String, entry: &CatalogEntry, total: usize) {
+    let _ = writeln!(
+        out,
+        "        {:<19}: {} (position {} of {})",
+        "CATALOG_ENTRY", entry.catalog_entry_id, entry.position, total
+    );
+    let _ = writeln!(
+        out,
+        "        {:<19}: {}",
+        "PROTOCOL_NAME", entry.protocol_name
+    );
+    let _ = writeln!(
+        out,
+        "        {:<19}: {:<2} {}",
+        "ADDRESS_FAMILY",
+        entry.address_family,
+        address_family_name(entry.address_family)
+    );
+    let _ = writeln!(
+        out,
+        "        {:<19}: {:<2} {}",
+        "TYPE",
+        entry.socket_type,
+        socket_type_name(entry.socket_type)
+    );
+    let _ = writeln!(out, "        {:<19}: {}", "PROTOCOL", entry.protocol);
+    let _ = writeln!(out, "        {:<19}: {}", "CHAIN_LEN", entry.chain_len);
+    let _ = writeln!(
+        out,
+        "        {:<19}: {}",
+        "PATH",
+        entry
+            .path
+            .as_deref()
+            .unwrap_or("(WSCGetProviderPath gave none)")
+    );
+}
+
 /// Everything `afunixctl status` found, and what went wrong if anything did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct StatusReport {
     pub service: Option<ServiceStatus>,
     pub driver: Option<DriverReport>,
     /// Why the status is not healthy; `None` when the service runs and the driver answered.
+    /// The catalog does not count: the driver serves the library without the provider.
     pub error: Option<String>,
+    /// The provider's entries in the Winsock catalog.
+    pub catalog: Option<CatalogReport>,
 }
 
 impl StatusReport {
@@ -150,6 +320,9 @@ impl StatusReport {
                 let _ = writeln!(out, "        {:<19}: {}", "DEVICE_SECURITY", sddl);
             }
             out.push('\n');
+        }
+        if let Some(c) = &self.catalog {
+            out.push_str(&c.render_text());
         }
         if let Some(e) = &self.error {
             let _ = writeln!(out, "afunixctl: {e}");
@@ -259,6 +432,7 @@ mod tests {
             service: Some(running()),
             driver: Some(DriverReport::new(r"\\.\AfUnixRs", &stats, None)),
             error: None,
+            catalog: None,
         }
     }
 
@@ -306,6 +480,7 @@ mod tests {
             service: Some(service),
             driver: None,
             error: Some("the service afunixrs is STOPPED".into()),
+            catalog: None,
         };
         let text = report.render_text();
         assert!(text.contains("STATE              : 1  STOPPED"), "{text}");
@@ -331,10 +506,142 @@ mod tests {
         assert_eq!(v["error"], serde_json::Value::Null);
     }
 
+    const OURS: &str = "{D521FB18-0098-4226-9325-2E4EBCC87F39}";
+
+    fn entry(position: usize, id: u32, provider_id: &str, family: i32) -> CatalogEntry {
+        CatalogEntry {
+            position,
+            catalog_entry_id: id,
+            provider_id: provider_id.into(),
+            address_family: family,
+            socket_type: 1,
+            protocol: 0,
+            protocol_name: "a protocol".into(),
+            chain_len: 1,
+            path: Some(r"%SystemRoot%\System32\mswsock.dll".into()),
+        }
+    }
+
+    fn catalog_with_ours() -> Vec<CatalogEntry> {
+        let microsoft = "{E70F1AA0-AB8B-11CF-8CA3-00805F48A192}";
+        let mut ours = entry(3, 1019, OURS, 1);
+        ours.path = Some(r"%SystemRoot%\System32\afunixwsp.dll".into());
+        vec![
+            entry(1, 1001, microsoft, 2),
+            entry(2, 1002, microsoft, 23),
+            ours,
+        ]
+    }
+
+    #[test]
+    fn guids_are_spelled_as_the_registry_spells_them() {
+        let (a, b, c, d) = afunix_proto::names::PROVIDER_GUID;
+        assert_eq!(format_guid(a, b, c, d), OURS);
+        assert_eq!(
+            format_guid(1, 2, 3, [0, 1, 2, 3, 4, 5, 6, 0xff]),
+            "{00000001-0002-0003-0001-0203040506FF}"
+        );
+    }
+
+    #[test]
+    fn status_lists_the_providers_catalog_entries() {
+        let report = StatusReport {
+            catalog: Some(CatalogReport::of_provider(
+                &OURS.to_lowercase(),
+                &catalog_with_ours(),
+            )),
+            ..healthy()
+        };
+        let text = report.render_text();
+        let lines: Vec<&str> = text.lines().collect();
+        for want in [
+            "        CATALOG_ENTRY      : 1019 (position 3 of 3)",
+            "        ADDRESS_FAMILY     : 1  AF_UNIX",
+            "        TYPE               : 1  SOCK_STREAM",
+            "        PROTOCOL           : 0",
+            r"        PATH               : %SystemRoot%\System32\afunixwsp.dll",
+        ] {
+            assert!(lines.contains(&want), "{want}\n{text}");
+        }
+        assert!(!text.contains("1001"), "only our entries: {text}");
+        // The service's lines that scripts look for are still there.
+        assert!(lines.contains(&"        STATE              : 4  RUNNING"));
+        assert_eq!(report.exit_code(), 0);
+
+        let v: serde_json::Value = serde_json::from_str(&report.render_json()).unwrap();
+        let entries = v["catalog"]["entries"].as_array().unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0]["catalog_entry_id"], 1019);
+        assert_eq!(entries[0]["position"], 3);
+        assert_eq!(entries[0]["address_family"], 1);
+        assert_eq!(entries[0]["socket_type"], 1);
+        assert_eq!(entries[0]["protocol"], 0);
+        assert_eq!(v["catalog"]["total_entries"], 3);
+        assert_eq!(v["service"]["state"], 4);
+        assert_eq!(v["error"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn status_says_when_the_provider_is_not_in_the_catalog() {
+        let mut catalog = catalog_with_ours();
+        catalog.pop();
+        let report = StatusReport {
+            service: None,
+            driver: None,
+            error: Some("the service afunixrs is not installed".into()),
+            catalog: Some(CatalogReport::of_provider(OURS, &catalog)),
+        };
+        let text = report.render_text();
+        assert!(
+            text.contains("not installed in the Winsock catalog (2 entries, none of them ours)"),
+            "{text}"
+        );
+        assert!(
+            text.trim_end()
+                .ends_with("afunixctl: the service afunixrs is not installed"),
+            "{text}"
+        );
+        // Missing from the catalog changes nothing in the exit code: the service decides it.
+        assert_eq!(report.exit_code(), 1);
+        let v: serde_json::Value = serde_json::from_str(&report.render_json()).unwrap();
+        assert_eq!(v["catalog"]["entries"].as_array().unwrap().len(), 0);
+        assert_eq!(v["error"], "the service afunixrs is not installed");
+    }
+
+    #[test]
+    fn an_unreadable_catalog_is_reported_not_hidden() {
+        let report =
+            CatalogReport::unreadable(OURS, "WSCEnumProtocols failed: WSAENOBUFS (10055)".into());
+        assert!(!report.is_installed());
+        assert!(report.render_text().contains(
+            "cannot read the Winsock catalog: WSCEnumProtocols failed: WSAENOBUFS (10055)"
+        ));
+    }
+
+    #[test]
+    fn the_whole_catalog_lists_every_entry_in_order() {
+        let text = render_catalog_text(&catalog_with_ours());
+        let ids: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("        CATALOG_ENTRY      : "))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "1001 (position 1 of 3)",
+                "1002 (position 2 of 3)",
+                "1019 (position 3 of 3)"
+            ]
+        );
+        assert!(text.contains("ADDRESS_FAMILY     : 23 AF_INET6"), "{text}");
+    }
+
     #[test]
     fn unknown_numbers_are_named_unknown() {
         assert_eq!(state_name(99), "UNKNOWN");
         assert_eq!(type_name(0x40), "UNKNOWN");
         assert_eq!(start_type_name(9), "UNKNOWN");
+        assert_eq!(address_family_name(99), "UNKNOWN");
+        assert_eq!(socket_type_name(99), "UNKNOWN");
     }
 }

@@ -12,6 +12,33 @@ mod conformance;
 mod driver;
 mod programs;
 mod smoke;
+#[cfg(windows)]
+mod wsp;
+
+/// The provider is a Windows DLL: elsewhere its commands say so and fail.
+#[cfg(not(windows))]
+mod wsp {
+    use std::path::{Path, PathBuf};
+
+    const WINDOWS_ONLY: &str =
+        "the Winsock provider is a Windows DLL: run the Windows build (under Wine here)";
+
+    pub fn default_dll() -> PathBuf {
+        PathBuf::from(afunix_proto::names::PROVIDER_FILE)
+    }
+
+    pub fn run(_dll: &Path, _only: Option<&str>, _trace: Option<&Path>) -> Result<(), String> {
+        Err(WINDOWS_ONLY.into())
+    }
+
+    pub fn server(_dll: &Path, _path: &Path, _connections: usize) -> Result<(), String> {
+        Err(WINDOWS_ONLY.into())
+    }
+
+    pub fn client(_dll: &Path, _path: &Path, _message: &str) -> Result<(), String> {
+        Err(WINDOWS_ONLY.into())
+    }
+}
 
 #[derive(Debug, Parser)]
 #[command(version, about)]
@@ -70,6 +97,36 @@ enum Command {
         read_only_dir: std::path::PathBuf,
         work_dir: std::path::PathBuf,
     },
+    /// The Winsock provider DLL loaded directly (LoadLibrary + WSPStartup with this
+    /// program's upcall table) and driven through its SPI entry points against the driver;
+    /// then, with --replay, the recorded Linux scenarios through it.
+    Wsp {
+        /// The provider DLL (default: afunixwsp.dll next to this program).
+        #[arg(long)]
+        dll: Option<std::path::PathBuf>,
+        /// Run only the checks whose name contains this.
+        #[arg(long)]
+        only: Option<String>,
+        /// A conformance trace recorded on Linux, replayed through the provider.
+        #[arg(long)]
+        replay: Option<std::path::PathBuf>,
+    },
+    /// `server` through the Winsock provider.
+    WspServer {
+        path: std::path::PathBuf,
+        #[arg(long, default_value_t = 1)]
+        connections: usize,
+        #[arg(long)]
+        dll: Option<std::path::PathBuf>,
+    },
+    /// `client` through the Winsock provider.
+    WspClient {
+        path: std::path::PathBuf,
+        #[arg(long, default_value = "hello from the client")]
+        message: String,
+        #[arg(long)]
+        dll: Option<std::path::PathBuf>,
+    },
     /// The child of `hold`.
     #[command(hide = true)]
     HoldChild {
@@ -98,6 +155,19 @@ fn main() -> ExitCode {
             read_only_dir,
             work_dir,
         } => programs::permissions(&read_only_dir, &work_dir),
+        Command::Wsp { dll, only, replay } => wsp::run(
+            &dll.unwrap_or_else(wsp::default_dll),
+            only.as_deref(),
+            replay.as_deref(),
+        ),
+        Command::WspServer {
+            path,
+            connections,
+            dll,
+        } => wsp::server(&dll.unwrap_or_else(wsp::default_dll), &path, connections),
+        Command::WspClient { path, message, dll } => {
+            wsp::client(&dll.unwrap_or_else(wsp::default_dll), &path, &message)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -65,7 +65,7 @@ impl Engine {
         if !sock.is_connected() {
             return Err(Errno::EINVAL);
         }
-        let nonblocking = sock.nonblocking || flags.dontwait;
+        let nonblocking = (sock.nonblocking && !flags.overlapped) || flags.dontwait;
         if !sock.recvs.is_empty() {
             if nonblocking {
                 return Err(Errno::EAGAIN);

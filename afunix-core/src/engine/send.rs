@@ -82,7 +82,7 @@ impl Engine {
         if len == 0 {
             return Ok(Some(0));
         }
-        let nonblocking = sock.nonblocking || flags.dontwait;
+        let nonblocking = (sock.nonblocking && !flags.overlapped) || flags.dontwait;
         if !sock.sends.is_empty() {
             // Earlier sends still wait: keep the byte order.
             if nonblocking {

@@ -9,11 +9,13 @@ const PEEK: RecvFlags = RecvFlags {
     peek: true,
     waitall: false,
     dontwait: true,
+    overlapped: false,
 };
 const WAITALL: RecvFlags = RecvFlags {
     peek: false,
     waitall: true,
     dontwait: true,
+    overlapped: false,
 };
 
 #[test]

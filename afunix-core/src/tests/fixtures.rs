@@ -74,7 +74,15 @@ impl Fx {
     #[track_caller]
     pub(crate) fn send(&mut self, s: SocketId, data: &[u8]) -> Result<usize, Errno> {
         let t = self.token();
-        let o = self.e.send(s, data, SendFlags { dontwait: true }, t);
+        let o = self.e.send(
+            s,
+            data,
+            SendFlags {
+                dontwait: true,
+                overlapped: false,
+            },
+            t,
+        );
         ready(o)
     }
 

@@ -5,7 +5,10 @@ use alloc::vec;
 use super::fixtures::*;
 use crate::*;
 
-const BLOCK: SendFlags = SendFlags { dontwait: false };
+const BLOCK: SendFlags = SendFlags {
+    dontwait: false,
+    overlapped: false,
+};
 
 #[test]
 fn blocked_send_resumes_once_queue_drains_to_a_quarter_unix_write_space() {
@@ -392,4 +395,39 @@ fn closing_a_reader_with_held_bytes_resets_the_writer() {
     assert_eq!(done[0].result, Ok(Completed::Sent(212_992)));
     assert_eq!(fx.e.take_error(a), Ok(None));
     assert_eq!(fx.send(a, b"x"), Err(Errno::EPIPE));
+}
+
+#[test]
+fn overlapped_requests_wait_on_a_non_blocking_socket_and_dontwait_still_wins() {
+    let mut fx = Fx::new();
+    let (a, b) = fx.pair();
+    fx.e.set_nonblocking(b, true).unwrap();
+    let mut buf = vec![0u8; 8];
+    let plain = fx.token();
+    assert_eq!(
+        fx.e.recv(b, &mut buf, RecvFlags::default(), plain),
+        Outcome::Ready(Err(Errno::EAGAIN)),
+        "a plain recv on a non-blocking socket does not wait"
+    );
+    let dontwait = RecvFlags {
+        overlapped: true,
+        dontwait: true,
+        ..RecvFlags::default()
+    };
+    let t = fx.token();
+    assert_eq!(
+        fx.e.recv(b, &mut buf, dontwait, t),
+        Outcome::Ready(Err(Errno::EAGAIN))
+    );
+    let overlapped = RecvFlags {
+        overlapped: true,
+        ..RecvFlags::default()
+    };
+    let t = fx.token();
+    assert!(fx.e.recv(b, &mut buf, overlapped, t).is_pending());
+    fx.send(a, b"late").unwrap();
+    let c = fx.completions();
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].token, t);
+    assert_eq!(c[0].result, Ok(Completed::Received(b"late".to_vec())));
 }

@@ -329,7 +329,15 @@ impl Harness {
                     let from = self.sent.get(&id).copied().unwrap_or(0);
                     let data: Vec<u8> = (0..u64::from(len)).map(|i| pattern(from + i)).collect();
                     let t = self.token();
-                    match self.engine.send(id, &data, SendFlags { dontwait }, t) {
+                    match self.engine.send(
+                        id,
+                        &data,
+                        SendFlags {
+                            dontwait,
+                            overlapped: false,
+                        },
+                        t,
+                    ) {
                         Outcome::Ready(Ok(n)) => {
                             assert!(n <= data.len());
                             *self.sent.entry(id).or_default() += n as u64;
@@ -354,6 +362,7 @@ impl Harness {
                         peek,
                         waitall,
                         dontwait,
+                        overlapped: false,
                     };
                     // Blocking peeks would complete with bytes that are not consumed; keep
                     // peeks non-blocking so `received` stays exact.
@@ -409,6 +418,7 @@ impl Harness {
                         peek: false,
                         waitall,
                         dontwait: false,
+                        overlapped: false,
                     };
                     match self.engine.recv_in_place(id, len, flags, t, &mut self.bufs) {
                         Outcome::Ready(r) => {

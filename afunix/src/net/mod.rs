@@ -181,18 +181,12 @@ impl Socket {
         sockaddr: &[u8],
         deadline: Option<Instant>,
     ) -> io::Result<()> {
-        let sun_path = sockaddr.get(2..).unwrap_or(&[]);
-        let path = match sun_path.first() {
-            Some(&b) if b != 0 => {
-                let end = sun_path
-                    .iter()
-                    .position(|&b| b == 0)
-                    .unwrap_or(sun_path.len());
-                let text = std::str::from_utf8(sun_path.get(..end).unwrap_or(&[]))
-                    .map_err(|_| io_error(Errno::EINVAL))?;
+        let path = match encode::pathname(sockaddr) {
+            Some(name) => {
+                let text = std::str::from_utf8(name).map_err(|_| io_error(Errno::EINVAL))?;
                 self.net.transport.absolute_path(Path::new(text))?
             }
-            _ => Vec::new(),
+            None => Vec::new(),
         };
         let input = encode::address(sockaddr, &path).map_err(|_| io_error(Errno::EINVAL))?;
         self.request(code, &input, Data::None, deadline).map(|_| ())

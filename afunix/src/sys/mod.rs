@@ -1,13 +1,22 @@
-//! The Windows side: talking to the driver and to the Service Control Manager.
+//! The Windows side: talking to the driver, to the Service Control Manager and to the Winsock
+//! catalog.
 
+pub mod catalog;
 pub mod device;
 pub mod scm;
+pub mod service;
+pub mod setup;
 mod transport;
 
 use std::io;
 use std::os::windows::io::AsRawHandle;
 
 pub(crate) use transport::DriverTransport;
+
+/// Raw access to the driver for the Winsock provider, which keeps its sockets as plain
+/// handles: open a handle, issue a request and wait for it, resolve a socket path.
+pub use crate::channel::Data;
+pub use transport::{errno_of as status_errno, ioctl, nt_path, open_handle, read, write};
 
 /// The raw handle of a stream on the driver, for tests that issue I/O on it directly.
 pub fn raw_handle(stream: &crate::UnixStream) -> std::os::windows::io::RawHandle {

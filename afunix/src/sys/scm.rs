@@ -21,7 +21,7 @@ pub enum Query {
     Missing,
 }
 
-struct ScHandle(SC_HANDLE);
+pub(super) struct ScHandle(pub(super) SC_HANDLE);
 
 impl Drop for ScHandle {
     fn drop(&mut self) {
@@ -96,7 +96,7 @@ pub fn query(name: &str) -> io::Result<Query> {
     }))
 }
 
-fn config(service: &ScHandle) -> io::Result<(Option<String>, Option<u32>)> {
+pub(super) fn config(service: &ScHandle) -> io::Result<(Option<String>, Option<u32>)> {
     let mut needed = 0u32;
     // SAFETY:
     // 1. A null buffer of size 0 asks only for the size needed.

@@ -7,7 +7,7 @@
 //! `OVERLAPPED.Internal`, where the I/O manager leaves it.
 
 use std::io;
-use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
+use std::os::windows::io::{AsHandle, AsRawHandle, BorrowedHandle, FromRawHandle, OwnedHandle};
 use std::path::Path;
 use std::ptr;
 use std::sync::Arc;
@@ -41,67 +41,78 @@ pub(crate) struct DriverTransport;
 
 impl Transport for DriverTransport {
     fn open(&self) -> io::Result<Arc<dyn Endpoint>> {
-        let path = wide(USER_DEVICE_PATH);
-        // SAFETY:
-        // 1. `path` is NUL-terminated and outlives the call; null security and template are
-        //    allowed.
-        let handle = unsafe {
-            CreateFileW(
-                path.as_ptr(),
-                GENERIC_READ | GENERIC_WRITE,
-                FILE_SHARE_READ | FILE_SHARE_WRITE,
-                ptr::null(),
-                OPEN_EXISTING,
-                FILE_FLAG_OVERLAPPED,
-                ptr::null_mut(),
-            )
-        };
-        if handle == INVALID_HANDLE_VALUE {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY:
-        // 1. `handle` is a fresh, valid handle that nothing else owns.
-        let handle = unsafe { OwnedHandle::from_raw_handle(handle) };
-        Ok(Arc::new(DriverHandle { handle }))
+        Ok(Arc::new(DriverHandle {
+            handle: open_handle()?,
+        }))
     }
 
-    /// `GetFullPathNameW`, then the NT form the driver opens: `\??\C:\dir\name`, or
-    /// `\??\UNC\server\share\name` for a UNC path.
     fn absolute_path(&self, path: &Path) -> io::Result<Vec<u16>> {
-        let text = wide(path.to_str().ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "socket paths must be valid Unicode",
-            )
-        })?);
-        let mut buffer = vec![0u16; 512];
-        loop {
-            let size = u32::try_from(buffer.len()).map_err(|_| io::ErrorKind::InvalidInput)?;
-            // SAFETY:
-            // 1. `text` is NUL-terminated; `buffer` holds `size` units; the file-part pointer
-            //    may be null.
-            let len = unsafe {
-                GetFullPathNameW(text.as_ptr(), size, buffer.as_mut_ptr(), ptr::null_mut())
-            } as usize;
-            if len == 0 {
-                return Err(io::Error::last_os_error());
-            }
-            if len < buffer.len() {
-                buffer.truncate(len);
-                break;
-            }
-            buffer.resize(len + 1, 0);
-        }
-        let full = String::from_utf16_lossy(&buffer);
-        let nt = if let Some(rest) = full.strip_prefix(r"\\?\") {
-            format!(r"\??\{rest}")
-        } else if let Some(rest) = full.strip_prefix(r"\\") {
-            format!(r"\??\UNC\{rest}")
-        } else {
-            format!(r"\??\{full}")
-        };
-        Ok(nt.encode_utf16().collect())
+        nt_path(path)
     }
+}
+
+/// Opens a new overlapped handle on `\\.\AfUnixRs`: a socket once SOCKET is sent on it.
+pub fn open_handle() -> io::Result<OwnedHandle> {
+    let path = wide(USER_DEVICE_PATH);
+    // SAFETY:
+    // 1. `path` is NUL-terminated and outlives the call; null security and template are
+    //    allowed.
+    let handle = unsafe {
+        CreateFileW(
+            path.as_ptr(),
+            GENERIC_READ | GENERIC_WRITE,
+            FILE_SHARE_READ | FILE_SHARE_WRITE,
+            ptr::null(),
+            OPEN_EXISTING,
+            FILE_FLAG_OVERLAPPED,
+            ptr::null_mut(),
+        )
+    };
+    if handle == INVALID_HANDLE_VALUE {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY:
+    // 1. `handle` is a fresh, valid handle that nothing else owns.
+    Ok(unsafe { OwnedHandle::from_raw_handle(handle) })
+}
+
+/// The absolute NT path BIND and CONNECT carry for `path`: `GetFullPathNameW`, then the NT
+/// form the driver opens, `\??\C:\dir\name`, or `\??\UNC\server\share\name` for a UNC path.
+/// Relative paths are resolved against this process's current directory.
+pub fn nt_path(path: &Path) -> io::Result<Vec<u16>> {
+    let text = wide(path.to_str().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "socket paths must be valid Unicode",
+        )
+    })?);
+    let mut buffer = vec![0u16; 512];
+    loop {
+        let size = u32::try_from(buffer.len()).map_err(|_| io::ErrorKind::InvalidInput)?;
+        // SAFETY:
+        // 1. `text` is NUL-terminated; `buffer` holds `size` units; the file-part pointer
+        //    may be null.
+        let len =
+            unsafe { GetFullPathNameW(text.as_ptr(), size, buffer.as_mut_ptr(), ptr::null_mut()) }
+                as usize;
+        if len == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if len < buffer.len() {
+            buffer.truncate(len);
+            break;
+        }
+        buffer.resize(len + 1, 0);
+    }
+    let full = String::from_utf16_lossy(&buffer);
+    let nt = if let Some(rest) = full.strip_prefix(r"\\?\") {
+        format!(r"\??\{rest}")
+    } else if let Some(rest) = full.strip_prefix(r"\\") {
+        format!(r"\??\UNC\{rest}")
+    } else {
+        format!(r"\??\{full}")
+    };
+    Ok(nt.encode_utf16().collect())
 }
 
 #[derive(Debug)]
@@ -126,106 +137,99 @@ impl Event {
     }
 }
 
-impl DriverHandle {
-    fn raw(&self) -> HANDLE {
-        self.handle.as_raw_handle() as HANDLE
+/// Issues one request with `start` (given the event and the status block to use), waits
+/// for it until `deadline`, cancels it then, and returns its byte count or its errno.
+///
+/// The Nt* calls are used rather than DeviceIoControl, ReadFile and WriteFile: they
+/// return the request's own NTSTATUS, where the Win32 calls would translate a failure
+/// into a Win32 error and lose the errno it carries. The OVERLAPPED's first two fields
+/// are the IO_STATUS_BLOCK, so CancelIoEx and GetOverlappedResultEx still find the
+/// request.
+fn issue(
+    handle: HANDLE,
+    deadline: Option<Instant>,
+    start: impl FnOnce(HANDLE, *mut IO_STATUS_BLOCK) -> i32,
+) -> Result<usize, Errno> {
+    let event = Event::new()?;
+    // SAFETY:
+    // 1. OVERLAPPED is plain data; all-zero is its documented initial state.
+    let mut overlapped: OVERLAPPED = unsafe { std::mem::zeroed() };
+    overlapped.hEvent = event.0.as_raw_handle() as HANDLE;
+    // What ReadFile and DeviceIoControl do before issuing: GetOverlappedResult waits only
+    // while the status block says STATUS_PENDING.
+    overlapped.Internal = STATUS_PENDING as usize;
+    let returned = start(
+        overlapped.hEvent,
+        ptr::from_mut(&mut overlapped).cast::<IO_STATUS_BLOCK>(),
+    );
+    if returned < 0 {
+        // Failed at once: the status block need not have been written; the return value
+        // is the status.
+        return Err(errno_of(returned));
     }
-
-    /// Issues one request with `start` (given the event and the status block to use), waits
-    /// for it until `deadline`, cancels it then, and returns its byte count or its errno.
-    ///
-    /// The Nt* calls are used rather than DeviceIoControl, ReadFile and WriteFile: they
-    /// return the request's own NTSTATUS, where the Win32 calls would translate a failure
-    /// into a Win32 error and lose the errno it carries. The OVERLAPPED's first two fields
-    /// are the IO_STATUS_BLOCK, so CancelIoEx and GetOverlappedResultEx still find the
-    /// request.
-    fn issue(
-        &self,
-        deadline: Option<Instant>,
-        start: impl FnOnce(HANDLE, *mut IO_STATUS_BLOCK) -> i32,
-    ) -> Result<usize, Errno> {
-        let handle = self.raw();
-        let event = Event::new()?;
+    let mut timed_out = false;
+    if returned == STATUS_PENDING {
+        let wait_ms = match deadline {
+            None => u32::MAX, // INFINITE
+            // Rounded up: waking before the deadline would report a timeout too early.
+            Some(d) => u32::try_from(
+                d.saturating_duration_since(Instant::now())
+                    .as_micros()
+                    .div_ceil(1000),
+            )
+            .unwrap_or(u32::MAX - 1),
+        };
+        let mut transferred = 0u32;
         // SAFETY:
-        // 1. OVERLAPPED is plain data; all-zero is its documented initial state.
-        let mut overlapped: OVERLAPPED = unsafe { std::mem::zeroed() };
-        overlapped.hEvent = event.0.as_raw_handle() as HANDLE;
-        // What ReadFile and DeviceIoControl do before issuing: GetOverlappedResult waits only
-        // while the status block says STATUS_PENDING.
-        overlapped.Internal = STATUS_PENDING as usize;
-        let returned = start(
-            overlapped.hEvent,
-            ptr::from_mut(&mut overlapped).cast::<IO_STATUS_BLOCK>(),
-        );
-        if returned < 0 {
-            // Failed at once: the status block need not have been written; the return value
-            // is the status.
-            return Err(errno_of(returned));
-        }
-        let mut timed_out = false;
-        if returned == STATUS_PENDING {
-            let wait_ms = match deadline {
-                None => u32::MAX, // INFINITE
-                // Rounded up: waking before the deadline would report a timeout too early.
-                Some(d) => u32::try_from(
-                    d.saturating_duration_since(Instant::now())
-                        .as_micros()
-                        .div_ceil(1000),
-                )
-                .unwrap_or(u32::MAX - 1),
-            };
-            let mut transferred = 0u32;
+        // 1. `overlapped` is the one the request was issued with and lives on this frame.
+        let done =
+            unsafe { GetOverlappedResultEx(handle, &overlapped, &mut transferred, wait_ms, 0) };
+        // SAFETY:
+        // 1. Reads the calling thread's last-error value; no memory is touched.
+        let error = unsafe { GetLastError() };
+        // A wait of 0 ms (the deadline already passed) reports ERROR_IO_INCOMPLETE rather
+        // than WAIT_TIMEOUT: both mean the time is up with the request still in flight.
+        if done == 0 && (error == WAIT_TIMEOUT || error == ERROR_IO_INCOMPLETE) {
+            timed_out = true;
             // SAFETY:
-            // 1. `overlapped` is the one the request was issued with and lives on this frame.
-            let done =
-                unsafe { GetOverlappedResultEx(handle, &overlapped, &mut transferred, wait_ms, 0) };
+            // 1. Cancels only this request (this OVERLAPPED) on our own handle.
+            unsafe { CancelIoEx(handle, &overlapped) };
+        }
+        // Never return with the request in flight: its buffers and this OVERLAPPED are on
+        // the caller's stack. After a cancel, or any wait that did not see it finish,
+        // wait for it to end.
+        // SAFETY:
+        // 1. The kernel may still write the status block: read it without tearing.
+        let still_pending =
+            unsafe { ptr::read_volatile(&overlapped.Internal) } == STATUS_PENDING as usize;
+        if timed_out || still_pending {
             // SAFETY:
-            // 1. Reads the calling thread's last-error value; no memory is touched.
-            let error = unsafe { GetLastError() };
-            // A wait of 0 ms (the deadline already passed) reports ERROR_IO_INCOMPLETE rather
-            // than WAIT_TIMEOUT: both mean the time is up with the request still in flight.
-            if done == 0 && (error == WAIT_TIMEOUT || error == ERROR_IO_INCOMPLETE) {
-                timed_out = true;
-                // SAFETY:
-                // 1. Cancels only this request (this OVERLAPPED) on our own handle.
-                unsafe { CancelIoEx(handle, &overlapped) };
-            }
-            // Never return with the request in flight: its buffers and this OVERLAPPED are on
-            // the caller's stack. After a cancel, or any wait that did not see it finish,
-            // wait for it to end.
-            // SAFETY:
-            // 1. The kernel may still write the status block: read it without tearing.
-            let still_pending =
-                unsafe { ptr::read_volatile(&overlapped.Internal) } == STATUS_PENDING as usize;
-            if timed_out || still_pending {
-                // SAFETY:
-                // 1. Waits (bWait = TRUE) for this request to finish, cancelled or not.
-                unsafe { GetOverlappedResult(handle, &overlapped, &mut transferred, 1) };
-            }
+            // 1. Waits (bWait = TRUE) for this request to finish, cancelled or not.
+            unsafe { GetOverlappedResult(handle, &overlapped, &mut transferred, 1) };
         }
-        // The request has completed: its NTSTATUS and byte count are in the status block.
-        let status = overlapped.Internal as i32;
-        let information = overlapped.InternalHigh;
-        if status >= 0 {
-            return Ok(information);
-        }
-        if status == STATUS_CANCELLED && timed_out {
-            // Cancelled by our timeout: what it achieved counts; nothing achieved is EAGAIN,
-            // as SO_RCVTIMEO and SO_SNDTIMEO report it.
-            return if information > 0 {
-                Ok(information)
-            } else {
-                Err(Errno::EAGAIN)
-            };
-        }
-        Err(errno_of(status))
     }
+    // The request has completed: its NTSTATUS and byte count are in the status block.
+    let status = overlapped.Internal as i32;
+    let information = overlapped.InternalHigh;
+    if status >= 0 {
+        return Ok(information);
+    }
+    if status == STATUS_CANCELLED && timed_out {
+        // Cancelled by our timeout: what it achieved counts; nothing achieved is EAGAIN,
+        // as SO_RCVTIMEO and SO_SNDTIMEO report it.
+        return if information > 0 {
+            Ok(information)
+        } else {
+            Err(Errno::EAGAIN)
+        };
+    }
+    Err(errno_of(status))
 }
 
 /// The errno a failed request carries. The driver answers an IOCTL it does not define with
 /// STATUS_INVALID_DEVICE_REQUEST, as Windows drivers do: ENOTTY, as Linux's ioctl says. Any
 /// other status the driver did not make is EINVAL.
-fn errno_of(status: i32) -> Errno {
+pub fn errno_of(status: i32) -> Errno {
     // Statuses the I/O manager (or Wine) gives before the driver sees the request.
     const STATUS_ACCESS_VIOLATION: i32 = 0xC000_0005_u32 as i32;
     const STATUS_INVALID_HANDLE: i32 = 0xC000_0008_u32 as i32;
@@ -276,45 +280,11 @@ impl Endpoint for DriverHandle {
     }
 
     fn read(&self, buf: &mut [u8], deadline: Option<Instant>) -> Result<usize, Errno> {
-        let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
-        self.issue(deadline, |event, io_status| {
-            // SAFETY:
-            // 1. As in `ioctl`: the buffer outlives the request, which `issue` waits for.
-            unsafe {
-                NtReadFile(
-                    self.raw(),
-                    event,
-                    None,
-                    ptr::null(),
-                    io_status,
-                    buf.as_mut_ptr().cast(),
-                    len,
-                    ptr::null(),
-                    ptr::null(),
-                )
-            }
-        })
+        read(self.handle.as_handle(), buf, deadline)
     }
 
     fn write(&self, data: &[u8], deadline: Option<Instant>) -> Result<usize, Errno> {
-        let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
-        self.issue(deadline, |event, io_status| {
-            // SAFETY:
-            // 1. As in `ioctl`: the data outlives the request, which `issue` waits for.
-            unsafe {
-                NtWriteFile(
-                    self.raw(),
-                    event,
-                    None,
-                    ptr::null(),
-                    io_status,
-                    data.as_ptr().cast(),
-                    len,
-                    ptr::null(),
-                    ptr::null(),
-                )
-            }
-        })
+        write(self.handle.as_handle(), data, deadline)
     }
 }
 
@@ -326,39 +296,107 @@ impl DriverHandle {
         data: Data<'_>,
         deadline: Option<Instant>,
     ) -> Result<usize, Errno> {
-        let in_len = u32::try_from(input.len()).map_err(|_| Errno::EINVAL)?;
-        let (data_ptr, data_len) = match data {
-            Data::None => (ptr::null_mut(), 0),
-            // METHOD_IN_DIRECT only reads this buffer.
-            Data::In(bytes) => (bytes.as_ptr().cast_mut(), bytes.len()),
-            Data::Out(bytes) => (bytes.as_mut_ptr(), bytes.len()),
-        };
-        let data_len = u32::try_from(data_len).map_err(|_| Errno::EINVAL)?;
-        self.issue(deadline, |event, io_status| {
-            // SAFETY:
-            // 1. The handle was opened for overlapped I/O; `input` and the data buffer are
-            //    valid for their lengths and outlive the request: `issue` does not return
-            //    before the request completes (it waits, and cancels and waits on timeout).
-            // 2. `io_status` is the OVERLAPPED in `issue`'s frame, alive as long; the event
-            //    is `issue`'s.
-            unsafe {
-                NtDeviceIoControlFile(
-                    self.raw(),
-                    event,
-                    None,
-                    ptr::null(),
-                    io_status,
-                    code,
-                    if input.is_empty() {
-                        ptr::null()
-                    } else {
-                        input.as_ptr().cast()
-                    },
-                    in_len,
-                    data_ptr.cast(),
-                    data_len,
-                )
-            }
-        })
+        ioctl(self.handle.as_handle(), code, input, data, deadline)
     }
+}
+
+/// Issues IOCTL `code` on `handle` (a handle from [`open_handle`]) and waits for it until
+/// `deadline` (None: for ever); at the deadline it is cancelled, and what it achieved is
+/// returned, or `EAGAIN` if nothing. Returns the bytes written to, or taken from, `data`.
+pub fn ioctl(
+    handle: BorrowedHandle<'_>,
+    code: u32,
+    input: &[u8],
+    data: Data<'_>,
+    deadline: Option<Instant>,
+) -> Result<usize, Errno> {
+    let in_len = u32::try_from(input.len()).map_err(|_| Errno::EINVAL)?;
+    let (data_ptr, data_len) = match data {
+        Data::None => (ptr::null_mut(), 0),
+        // METHOD_IN_DIRECT only reads this buffer.
+        Data::In(bytes) => (bytes.as_ptr().cast_mut(), bytes.len()),
+        Data::Out(bytes) => (bytes.as_mut_ptr(), bytes.len()),
+    };
+    let data_len = u32::try_from(data_len).map_err(|_| Errno::EINVAL)?;
+    let handle = handle.as_raw_handle() as HANDLE;
+    issue(handle, deadline, |event, io_status| {
+        // SAFETY:
+        // 1. The handle was opened for overlapped I/O; `input` and the data buffer are
+        //    valid for their lengths and outlive the request: `issue` does not return
+        //    before the request completes (it waits, and cancels and waits on timeout).
+        // 2. `io_status` is the OVERLAPPED in `issue`'s frame, alive as long; the event
+        //    is `issue`'s.
+        unsafe {
+            NtDeviceIoControlFile(
+                handle,
+                event,
+                None,
+                ptr::null(),
+                io_status,
+                code,
+                if input.is_empty() {
+                    ptr::null()
+                } else {
+                    input.as_ptr().cast()
+                },
+                in_len,
+                data_ptr.cast(),
+                data_len,
+            )
+        }
+    })
+}
+
+/// RECV without flags (`NtReadFile`) on `handle`, waited for as [`ioctl`] waits.
+pub fn read(
+    handle: BorrowedHandle<'_>,
+    buf: &mut [u8],
+    deadline: Option<Instant>,
+) -> Result<usize, Errno> {
+    let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+    let handle = handle.as_raw_handle() as HANDLE;
+    issue(handle, deadline, |event, io_status| {
+        // SAFETY:
+        // 1. As in `ioctl`: the buffer outlives the request, which `issue` waits for.
+        unsafe {
+            NtReadFile(
+                handle,
+                event,
+                None,
+                ptr::null(),
+                io_status,
+                buf.as_mut_ptr().cast(),
+                len,
+                ptr::null(),
+                ptr::null(),
+            )
+        }
+    })
+}
+
+/// SEND without flags (`NtWriteFile`) on `handle`, waited for as [`ioctl`] waits.
+pub fn write(
+    handle: BorrowedHandle<'_>,
+    data: &[u8],
+    deadline: Option<Instant>,
+) -> Result<usize, Errno> {
+    let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+    let handle = handle.as_raw_handle() as HANDLE;
+    issue(handle, deadline, |event, io_status| {
+        // SAFETY:
+        // 1. As in `ioctl`: the data outlives the request, which `issue` waits for.
+        unsafe {
+            NtWriteFile(
+                handle,
+                event,
+                None,
+                ptr::null(),
+                io_status,
+                data.as_ptr().cast(),
+                len,
+                ptr::null(),
+                ptr::null(),
+            )
+        }
+    })
 }

@@ -195,9 +195,15 @@ impl Backend for EngineBackend {
     fn send(&mut self, s: usize, data: &[u8]) -> Res<usize> {
         let id = self.get(s)?;
         let token = self.token();
-        let o = self
-            .engine
-            .send(id, data, SendFlags { dontwait: true }, token);
+        let o = self.engine.send(
+            id,
+            data,
+            SendFlags {
+                dontwait: true,
+                overlapped: false,
+            },
+            token,
+        );
         self.ready(o)
     }
 
@@ -209,6 +215,7 @@ impl Backend for EngineBackend {
             peek,
             waitall,
             dontwait: true,
+            overlapped: false,
         };
         let o = self.engine.recv(id, &mut buf, flags, token);
         let n = self.ready(o)?;

@@ -48,6 +48,11 @@ pub mod library_backend;
 pub mod linux;
 pub mod scenario;
 pub mod trace;
+#[cfg(windows)]
+pub mod wsp_backend;
+
+#[cfg(windows)]
+pub use wsp_backend::replay as replay_wsp;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -116,6 +116,22 @@ pub struct Replay {
 /// before clamping (`Limits::sndbuf_max`) when it differs from the recording machine's; None
 /// when they are the same, and every step is compared.
 pub fn replay(path: &Path, net: &afunix::Net, buffer_max: Option<u32>) -> Result<Replay, String> {
+    replay_with(
+        path,
+        buffer_max,
+        |ops, names| super::run_library(ops, names, net),
+        |_, recorded, got| recorded == got,
+    )
+}
+
+/// [`replay`] with another way to run a scenario, and another comparison (`same(op,
+/// recorded, got)`): the provider compares what Winsock can express.
+pub fn replay_with(
+    path: &Path,
+    buffer_max: Option<u32>,
+    mut run: impl FnMut(&[Op], &Names) -> Vec<Obs>,
+    same: impl Fn(&Op, &Obs, &Obs) -> bool,
+) -> Result<Replay, String> {
     let f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut scenarios: Vec<(Names, Vec<Op>, Vec<Obs>)> = Vec::new();
     for (n, line) in std::io::BufReader::new(f).lines().enumerate() {
@@ -141,7 +157,7 @@ pub fn replay(path: &Path, net: &afunix::Net, buffer_max: Option<u32>) -> Result
         ..Replay::default()
     };
     for (n, (names, ops, recorded)) in scenarios.iter().enumerate() {
-        let got = super::run_library(ops, names, net);
+        let got = run(ops, names);
         let steps = recorded.iter().zip(&got).zip(ops).enumerate();
         for (i, ((r, g), op)) in steps {
             if let Op::SetOpt {
@@ -160,7 +176,7 @@ pub fn replay(path: &Path, net: &afunix::Net, buffer_max: Option<u32>) -> Result
                 }
             }
             report.steps += 1;
-            if r != g {
+            if !same(op, r, g) {
                 report.mismatches += 1;
                 if report.mismatches <= 10 {
                     println!("scenario {n} step {i} {op:?}: Linux recorded {r:?}, got {g:?}");

@@ -1,0 +1,1500 @@
+//! The SPI entry points ws2_32 calls through the procedure table.
+//!
+//! Each `extern "system"` function checks and reads its pointer arguments, calls a safe
+//! function that returns `Result<_, i32>` (a WSA code), and writes the code to `lpErrno`
+//! on failure.
+
+use std::ffi::c_void;
+use std::os::windows::io::IntoRawHandle;
+use std::ptr;
+use std::time::{Duration, Instant};
+
+use afunix::sys::Data;
+use afunix_core::Errno;
+use afunix_proto::encode;
+use afunix_proto::ioctl::*;
+use afunix_proto::wire::{AddressOut, IntOut, PeerCredOut, revents};
+use windows_sys::Win32::Foundation::{
+    CloseHandle, DUPLICATE_SAME_ACCESS, DuplicateHandle, HANDLE, HWND,
+};
+use windows_sys::Win32::Networking::WinSock::{
+    FD_SET, INVALID_SOCKET, LPCONDITIONPROC, LPWSAOVERLAPPED_COMPLETION_ROUTINE, QOS, SOCKADDR,
+    SOCKET, SOCKET_ERROR, TIMEVAL, WSABUF, WSANETWORKEVENTS, WSAPROTOCOL_INFOW, WSATHREADID,
+    WSPPROC_TABLE,
+};
+use windows_sys::Win32::System::IO::OVERLAPPED;
+use windows_sys::Win32::System::Threading::{
+    GetCurrentProcess, OpenProcess, PROCESS_DUP_HANDLE, ResetEvent,
+};
+use zerocopy::{FromBytes, IntoBytes};
+
+use super::overlapped::{self, Transfer};
+use super::table::{self, Sock};
+use super::{protocol_info, register_with_ws2, set_errno, watcher};
+use crate::winsock::*;
+
+const AF_UNIX: i32 = 1;
+const FROM_PROTOCOL_INFO: i32 = -1;
+const SOCK_STREAM: i32 = 1;
+const SOCK_STREAM_U32: u32 = 1;
+const FIONBIO: u32 = 0x8004_667E;
+const FIONREAD: u32 = 0x4004_667F;
+const SIO_AF_UNIX_GETPEERPID: u32 = 0x5800_0100;
+const SIO_BSP_HANDLE: u32 = 0x4800_001B;
+const SIO_BSP_HANDLE_SELECT: u32 = 0x4800_001C;
+const SIO_BSP_HANDLE_POLL: u32 = 0x4800_001D;
+const SIO_BASE_HANDLE: u32 = 0x4800_0022;
+const SIO_EXT_POLL: u32 = 0xC800_001F;
+const WSAECONNREFUSED: i32 = 10061;
+const CF_ACCEPT: i32 = 0;
+
+type Res<T> = Result<T, i32>;
+
+/// The procedure table `WSPStartup` hands to ws2_32.
+pub(crate) fn table() -> WSPPROC_TABLE {
+    WSPPROC_TABLE {
+        lpWSPAccept: Some(wsp_accept),
+        lpWSPAddressToString: Some(wsp_address_to_string),
+        lpWSPAsyncSelect: Some(wsp_async_select),
+        lpWSPBind: Some(wsp_bind),
+        lpWSPCancelBlockingCall: Some(wsp_cancel_blocking_call),
+        lpWSPCleanup: Some(wsp_cleanup),
+        lpWSPCloseSocket: Some(wsp_close_socket),
+        lpWSPConnect: Some(wsp_connect),
+        lpWSPDuplicateSocket: Some(wsp_duplicate_socket),
+        lpWSPEnumNetworkEvents: Some(wsp_enum_network_events),
+        lpWSPEventSelect: Some(wsp_event_select),
+        lpWSPGetOverlappedResult: Some(wsp_get_overlapped_result),
+        lpWSPGetPeerName: Some(wsp_get_peer_name),
+        lpWSPGetSockName: Some(wsp_get_sock_name),
+        lpWSPGetSockOpt: Some(wsp_get_sock_opt),
+        lpWSPGetQOSByName: Some(wsp_get_qos_by_name),
+        lpWSPIoctl: Some(wsp_ioctl),
+        lpWSPJoinLeaf: Some(wsp_join_leaf),
+        lpWSPListen: Some(wsp_listen),
+        lpWSPRecv: Some(wsp_recv),
+        lpWSPRecvDisconnect: Some(wsp_recv_disconnect),
+        lpWSPRecvFrom: Some(wsp_recv_from),
+        lpWSPSelect: Some(wsp_select),
+        lpWSPSend: Some(wsp_send),
+        lpWSPSendDisconnect: Some(wsp_send_disconnect),
+        lpWSPSendTo: Some(wsp_send_to),
+        lpWSPSetSockOpt: Some(wsp_set_sock_opt),
+        lpWSPShutdown: Some(wsp_shutdown),
+        lpWSPSocket: Some(wsp_socket),
+        lpWSPStringToAddress: Some(wsp_string_to_address),
+    }
+}
+
+/// 0, or SOCKET_ERROR with the code written to `lperrno`.
+fn status(lperrno: *const i32, r: Res<()>) -> i32 {
+    match r {
+        Ok(()) => 0,
+        Err(code) => {
+            set_errno(lperrno, code);
+            SOCKET_ERROR
+        }
+    }
+}
+
+fn socket_or_invalid(lperrno: *const i32, r: Res<SOCKET>) -> SOCKET {
+    r.unwrap_or_else(|code| {
+        set_errno(lperrno, code);
+        INVALID_SOCKET
+    })
+}
+
+fn handle(s: SOCKET) -> HANDLE {
+    s as HANDLE
+}
+
+/// Fails with WSAENOTSOCK unless `s` is one of ours.
+fn known(s: SOCKET) -> Res<()> {
+    table::with(s, |_| ())
+}
+
+fn request(
+    s: SOCKET,
+    code: u32,
+    input: &[u8],
+    data: Data<'_>,
+    deadline: Option<Instant>,
+) -> Result<usize, Errno> {
+    afunix::sys::ioctl(super::borrowed(&s), code, input, data, deadline)
+}
+
+fn simple(s: SOCKET, code: u32, input: &[u8]) -> Res<()> {
+    known(s)?;
+    request(s, code, input, Data::None, None)
+        .map(|_| ())
+        .map_err(wsa)
+}
+
+fn int_request(s: SOCKET, code: u32, input: &[u8]) -> Res<i32> {
+    known(s)?;
+    let mut out = [0u8; size_of::<IntOut>()];
+    request(s, code, input, Data::Out(&mut out), None).map_err(wsa)?;
+    IntOut::read_from_bytes(&out)
+        .map(|o| o.value)
+        .map_err(|_| WSAEINVAL)
+}
+
+fn address_reply(s: SOCKET, code: u32) -> Res<AddressOut> {
+    known(s)?;
+    let mut out = [0u8; size_of::<AddressOut>()];
+    request(
+        s,
+        code,
+        encode::empty().as_bytes(),
+        Data::Out(&mut out),
+        None,
+    )
+    .map_err(wsa)?;
+    AddressOut::read_from_bytes(&out).map_err(|_| WSAEINVAL)
+}
+
+/// The bytes of a `(pointer, length)` argument; WSAEFAULT if it cannot be a buffer.
+///
+/// # Safety
+///
+/// A non-null `ptr` is readable for `len` bytes (the caller's contract with Winsock).
+unsafe fn bytes<'a>(ptr: *const u8, len: i32) -> Res<&'a [u8]> {
+    let len = usize::try_from(len).map_err(|_| WSAEFAULT)?;
+    if ptr.is_null() {
+        return if len == 0 { Ok(&[]) } else { Err(WSAEFAULT) };
+    }
+    // SAFETY:
+    // 1. Non-null and readable for `len` bytes (this function's contract).
+    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// Copies `value` into the program's `(buffer, *len)`, setting `*len` to its length;
+/// WSAEFAULT (and nothing written) if it does not fit, as Winsock's name and option calls do.
+///
+/// # Safety
+///
+/// `len` is null or a readable, writable int; `buffer` is null or writable for `*len` bytes.
+unsafe fn copy_out(buffer: *mut u8, len: *mut i32, value: &[u8]) -> Res<()> {
+    if buffer.is_null() || len.is_null() {
+        return Err(WSAEFAULT);
+    }
+    // SAFETY:
+    // 1. Non-null and readable (this function's contract).
+    let room = unsafe { len.read() };
+    let need = i32::try_from(value.len()).map_err(|_| WSAEFAULT)?;
+    if room < need {
+        return Err(WSAEFAULT);
+    }
+    // SAFETY:
+    // 1. `buffer` is writable for `room` >= `need` bytes; `value` is ours, not overlapping.
+    unsafe { ptr::copy_nonoverlapping(value.as_ptr(), buffer, value.len()) };
+    // SAFETY:
+    // 1. Writable (this function's contract).
+    unsafe { len.write(need) };
+    Ok(())
+}
+
+/// The BIND or CONNECT input for a sockaddr: a pathname is resolved to its absolute NT path
+/// here, where the current directory is known.
+fn address_input(sockaddr: &[u8]) -> Res<Vec<u8>> {
+    let path = match encode::pathname(sockaddr) {
+        Some(name) => {
+            let text = std::str::from_utf8(name).map_err(|_| WSAEINVAL)?;
+            afunix::sys::nt_path(std::path::Path::new(text)).map_err(|_| WSAEINVAL)?
+        }
+        None => Vec::new(),
+    };
+    // Longer than a sockaddr_un: EINVAL, as Linux's unix_validate_addr says.
+    encode::address(sockaddr, &path).map_err(|e| match e {
+        encode::EncodeError::NoMemory => WSAENOBUFS,
+        _ => WSAEINVAL,
+    })
+}
+
+/// A new socket handle on the driver, not yet known to ws2_32.
+fn new_handle(nonblocking: bool) -> Res<SOCKET> {
+    let owned = afunix::sys::open_handle().map_err(|_| WSAENOBUFS)?;
+    let raw = owned.into_raw_handle() as SOCKET;
+    let made = request(
+        raw,
+        IOCTL_AFUNIX_SOCKET,
+        encode::socket(SOCK_STREAM_U32, nonblocking).as_bytes(),
+        Data::None,
+        None,
+    );
+    if let Err(e) = made {
+        close_raw(raw);
+        return Err(wsa(e));
+    }
+    Ok(raw)
+}
+
+fn close_raw(s: SOCKET) {
+    // SAFETY:
+    // 1. A handle this provider opened and owns, closed once.
+    unsafe { CloseHandle(handle(s)) };
+}
+
+/// Registers a new socket with ws2_32 and the table.
+fn adopt(raw: SOCKET, sock: Sock) -> Res<SOCKET> {
+    let s = match register_with_ws2(raw) {
+        Ok(s) => s,
+        Err(e) => {
+            close_raw(raw);
+            return Err(e);
+        }
+    };
+    table::insert(s, sock);
+    Ok(s)
+}
+
+// ---- sockets -------------------------------------------------------------------------
+
+unsafe extern "system" fn wsp_socket(
+    af: i32,
+    sock_type: i32,
+    protocol: i32,
+    info: *const WSAPROTOCOL_INFOW,
+    group: u32,
+    _flags: u32,
+    lperrno: *mut i32,
+) -> SOCKET {
+    let info = if info.is_null() {
+        None
+    } else {
+        // SAFETY:
+        // 1. Non-null: ws2_32 passes a readable WSAPROTOCOL_INFOW.
+        Some(unsafe { info.read() })
+    };
+    socket_or_invalid(lperrno, socket(af, sock_type, protocol, info, group))
+}
+
+fn socket(
+    af: i32,
+    sock_type: i32,
+    protocol: i32,
+    info: Option<WSAPROTOCOL_INFOW>,
+    group: u32,
+) -> Res<SOCKET> {
+    if let Some(info) = info.filter(|i| i.dwProviderReserved != 0) {
+        // WSASocket(FROM_PROTOCOL_INFO) with what WSPDuplicateSocket filled in: the
+        // handle is already in this process.
+        return adopt_duplicate(info.dwProviderReserved as SOCKET);
+    }
+    let (af, sock_type, protocol) = match info {
+        Some(i) if af == FROM_PROTOCOL_INFO => (i.iAddressFamily, i.iSocketType, i.iProtocol),
+        _ => (af, sock_type, protocol),
+    };
+    if af != AF_UNIX {
+        return Err(WSAEAFNOSUPPORT);
+    }
+    if sock_type != SOCK_STREAM {
+        return Err(WSAESOCKTNOSUPPORT);
+    }
+    if protocol != 0 {
+        return Err(WSAEPROTONOSUPPORT);
+    }
+    if group != 0 {
+        return Err(WSAEINVAL);
+    }
+    let raw = new_handle(false)?;
+    adopt(raw, Sock::new(Role::Idle, false))
+}
+
+/// A socket another process (or this one) duplicated for us.
+fn adopt_duplicate(raw: SOCKET) -> Res<SOCKET> {
+    // Only a driver socket answers SO_TYPE.
+    let mut out = [0u8; size_of::<IntOut>()];
+    request(
+        raw,
+        IOCTL_AFUNIX_GETSOCKOPT,
+        encode::sockopt(1, 3, 0).as_bytes(),
+        Data::Out(&mut out),
+        None,
+    )
+    .map_err(|_| WSAEINVAL)?;
+    let mut peer = [0u8; size_of::<AddressOut>()];
+    let connected = request(
+        raw,
+        IOCTL_AFUNIX_GETPEERNAME,
+        encode::empty().as_bytes(),
+        Data::Out(&mut peer),
+        None,
+    )
+    .is_ok();
+    let role = if connected {
+        Role::Connected
+    } else {
+        Role::Idle
+    };
+    adopt(raw, Sock::new(role, false))
+}
+
+unsafe extern "system" fn wsp_close_socket(s: SOCKET, lperrno: *mut i32) -> i32 {
+    status(lperrno, close_socket(s))
+}
+
+fn close_socket(s: SOCKET) -> Res<()> {
+    let sock = table::remove(s).ok_or(WSAENOTSOCK)?;
+    if sock.events.is_some() {
+        watcher::wake();
+    }
+    close_raw(s);
+    Ok(())
+}
+
+unsafe extern "system" fn wsp_cleanup(lperrno: *mut i32) -> i32 {
+    status(lperrno, super::cleanup())
+}
+
+// ---- addresses -----------------------------------------------------------------------
+
+unsafe extern "system" fn wsp_bind(
+    s: SOCKET,
+    name: *const SOCKADDR,
+    namelen: i32,
+    lperrno: *mut i32,
+) -> i32 {
+    // SAFETY:
+    // 1. ws2_32 passes the program's sockaddr, readable for `namelen` bytes.
+    let r = unsafe { bytes(name.cast(), namelen) }.and_then(|addr| bind(s, addr));
+    status(lperrno, r)
+}
+
+fn bind(s: SOCKET, sockaddr: &[u8]) -> Res<()> {
+    simple(s, IOCTL_AFUNIX_BIND, &address_input(sockaddr)?)
+}
+
+unsafe extern "system" fn wsp_listen(s: SOCKET, backlog: i32, lperrno: *mut i32) -> i32 {
+    let r = simple(s, IOCTL_AFUNIX_LISTEN, encode::listen(backlog).as_bytes())
+        .and_then(|()| table::with(s, |sock| sock.role = Role::Listening));
+    if r.is_ok() {
+        watcher::wake();
+    }
+    status(lperrno, r)
+}
+
+unsafe extern "system" fn wsp_connect(
+    s: SOCKET,
+    name: *const SOCKADDR,
+    namelen: i32,
+    _caller_data: *const WSABUF,
+    _callee_data: *mut WSABUF,
+    _sqos: *const QOS,
+    _gqos: *const QOS,
+    lperrno: *mut i32,
+) -> i32 {
+    // SAFETY:
+    // 1. ws2_32 passes the program's sockaddr, readable for `namelen` bytes.
+    let r = unsafe { bytes(name.cast(), namelen) }.and_then(|addr| connect(s, addr));
+    status(lperrno, r)
+}
+
+fn connect(s: SOCKET, sockaddr: &[u8]) -> Res<()> {
+    let (timeout, nonblocking) = table::with(s, |sock| (sock.send_timeout, sock.nonblocking))?;
+    let input = address_input(sockaddr)?;
+    match request(
+        s,
+        IOCTL_AFUNIX_CONNECT,
+        &input,
+        Data::None,
+        table::deadline(timeout),
+    ) {
+        Ok(_) => {
+            let signal = table::with(s, |sock| {
+                sock.role = Role::Connected;
+                let events = sock.events.as_mut()?;
+                events.record(FD_CONNECT, 0).then_some(events.event)
+            })?;
+            if let Some(event) = signal {
+                set_event(event);
+            }
+            watcher::wake();
+            Ok(())
+        }
+        // AF_UNIX connects at once or not at all: "would block" is a full backlog (Linux's
+        // EAGAIN), to be retried; it is not a connection in progress.
+        Err(Errno::EAGAIN | Errno::EINPROGRESS) if nonblocking => Err(WSAEWOULDBLOCK),
+        Err(Errno::EAGAIN) => Err(WSAETIMEDOUT),
+        Err(e) => Err(wsa(e)),
+    }
+}
+
+fn set_event(event: usize) {
+    // SAFETY:
+    // 1. The program's event object from WSAEventSelect; a stale handle fails harmlessly.
+    unsafe { windows_sys::Win32::System::Threading::SetEvent(event as HANDLE) };
+}
+
+unsafe extern "system" fn wsp_accept(
+    s: SOCKET,
+    addr: *mut SOCKADDR,
+    addrlen: *mut i32,
+    condition: LPCONDITIONPROC,
+    callback_data: usize,
+    lperrno: *mut i32,
+) -> SOCKET {
+    let r = (|| {
+        let room = if addr.is_null() {
+            None
+        } else if addrlen.is_null() {
+            return Err(WSAEFAULT);
+        } else {
+            // SAFETY:
+            // 1. Non-null: the program's length, readable.
+            Some(usize::try_from(unsafe { addrlen.read() }).map_err(|_| WSAEFAULT)?)
+        };
+        let (new, peer) = accept(s)?;
+        if let Some(condition) = condition {
+            if let Err(e) = ask_condition(condition, &peer, callback_data) {
+                let _ = close_socket(new);
+                return Err(e);
+            }
+        }
+        if let Some(room) = room {
+            // Linux's accept: as much of the address as fits, and its whole length.
+            let n = room.min(peer.len());
+            // SAFETY:
+            // 1. `addr` is writable for `room` >= `n` bytes (the program's buffer).
+            unsafe { ptr::copy_nonoverlapping(peer.as_ptr(), addr.cast::<u8>(), n) };
+            // SAFETY:
+            // 1. Non-null (checked with `room`) and writable.
+            unsafe { addrlen.write(i32::try_from(peer.len()).unwrap_or(0)) };
+        }
+        Ok(new)
+    })();
+    socket_or_invalid(lperrno, r)
+}
+
+/// Accepts on `s`: the new socket (registered) and the peer's address.
+fn accept(s: SOCKET) -> Res<(SOCKET, Vec<u8>)> {
+    let (nonblocking, selected) = table::with(s, |sock| {
+        (
+            sock.nonblocking,
+            sock.events.as_ref().map(|e| (e.event, e.selected())),
+        )
+    })?;
+    // Winsock: the accepted socket has the listener's properties, non-blocking mode and
+    // event selection included.
+    let raw = new_handle(nonblocking)?;
+    let mut out = [0u8; size_of::<AddressOut>()];
+    let accepted = request(
+        s,
+        IOCTL_AFUNIX_ACCEPT,
+        encode::handle(raw as u64).as_bytes(),
+        Data::Out(&mut out),
+        None,
+    );
+    // accept re-enables FD_ACCEPT, whatever it returns.
+    let _ = table::with(s, |sock| {
+        if let Some(e) = sock.events.as_mut() {
+            e.reenable(FD_ACCEPT);
+        }
+    });
+    watcher::wake();
+    if let Err(e) = accepted {
+        close_raw(raw);
+        return Err(wsa(e));
+    }
+    let peer = AddressOut::read_from_bytes(&out)
+        .map(|a| a.sockaddr().to_vec())
+        .unwrap_or_default();
+    let mut sock = Sock::new(Role::Connected, nonblocking);
+    sock.events = selected.map(|(event, mask)| NetEvents::new(event, mask));
+    let new = adopt(raw, sock)?;
+    Ok((new, peer))
+}
+
+/// Runs WSAAccept's condition function after the fact (AF_UNIX has no connect data to
+/// decide on): CF_ACCEPT keeps the connection, anything else refuses it.
+fn ask_condition(
+    condition: unsafe extern "system" fn(
+        *mut WSABUF,
+        *mut WSABUF,
+        *mut QOS,
+        *mut QOS,
+        *mut WSABUF,
+        *mut WSABUF,
+        *mut u32,
+        usize,
+    ) -> i32,
+    peer: &[u8],
+    callback_data: usize,
+) -> Res<()> {
+    let mut caller = peer.to_vec();
+    let mut caller_id = WSABUF {
+        len: u32::try_from(caller.len()).unwrap_or(0),
+        buf: caller.as_mut_ptr(),
+    };
+    let mut group = 0u32;
+    // SAFETY:
+    // 1. The program's condition function, called as WSAAccept documents: the caller id
+    //    points at a copy of the peer's address; absent data and QOS are null.
+    let verdict = unsafe {
+        condition(
+            &mut caller_id,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+            &mut group,
+            callback_data,
+        )
+    };
+    if verdict == CF_ACCEPT {
+        Ok(())
+    } else {
+        Err(WSAECONNREFUSED)
+    }
+}
+
+unsafe extern "system" fn wsp_get_sock_name(
+    s: SOCKET,
+    name: *mut SOCKADDR,
+    namelen: *mut i32,
+    lperrno: *mut i32,
+) -> i32 {
+    // SAFETY:
+    // 1. ws2_32 passes the program's buffer and length (checked for null by copy_out).
+    let r = address_reply(s, IOCTL_AFUNIX_GETSOCKNAME)
+        .and_then(|a| unsafe { copy_out(name.cast(), namelen, a.sockaddr()) });
+    status(lperrno, r)
+}
+
+unsafe extern "system" fn wsp_get_peer_name(
+    s: SOCKET,
+    name: *mut SOCKADDR,
+    namelen: *mut i32,
+    lperrno: *mut i32,
+) -> i32 {
+    // SAFETY:
+    // 1. As in wsp_get_sock_name.
+    let r = address_reply(s, IOCTL_AFUNIX_GETPEERNAME)
+        .and_then(|a| unsafe { copy_out(name.cast(), namelen, a.sockaddr()) });
+    status(lperrno, r)
+}
+
+// ---- data ----------------------------------------------------------------------------
+
+/// The program's WSABUF array, as (pointer, length) pairs.
+///
+/// # Safety
+///
+/// `buffers` is readable for `count` WSABUFs.
+unsafe fn wsabufs(buffers: *const WSABUF, count: u32) -> Res<Vec<(*mut u8, u32)>> {
+    if buffers.is_null() && count > 0 {
+        return Err(WSAEFAULT);
+    }
+    let count = usize::try_from(count).map_err(|_| WSAEFAULT)?;
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    // SAFETY:
+    // 1. Readable for `count` WSABUFs (this function's contract).
+    let slice = unsafe { std::slice::from_raw_parts(buffers, count) };
+    Ok(slice.iter().map(|b| (b.buf, b.len)).collect())
+}
+
+/// The non-empty buffers; for an overlapped call there may be one at most (the driver
+/// takes one buffer per request, and a copy could not outlive the call).
+fn single(bufs: &[(*mut u8, u32)]) -> Res<Option<(*mut u8, u32)>> {
+    let mut nonempty = bufs.iter().filter(|(_, len)| *len > 0);
+    let first = nonempty.next().copied();
+    if nonempty.next().is_some() {
+        return Err(WSAEOPNOTSUPP);
+    }
+    Ok(first)
+}
+
+fn write_u32(p: *mut u32, value: u32) {
+    if !p.is_null() {
+        // SAFETY:
+        // 1. Non-null: the program's out parameter, writable.
+        unsafe { p.write(value) };
+    }
+}
+
+unsafe extern "system" fn wsp_send(
+    s: SOCKET,
+    buffers: *const WSABUF,
+    count: u32,
+    sent: *mut u32,
+    flags: u32,
+    ov: *mut OVERLAPPED,
+    routine: LPWSAOVERLAPPED_COMPLETION_ROUTINE,
+    _thread: *const WSATHREADID,
+    lperrno: *mut i32,
+) -> i32 {
+    let r = (|| {
+        check_send_flags(flags)?;
+        // SAFETY:
+        // 1. ws2_32 passes the program's WSABUF array of `count` entries.
+        let bufs = unsafe { wsabufs(buffers, count) }?;
+        let n = if ov.is_null() {
+            send(s, &bufs)?
+        } else {
+            known(s)?;
+            let (data, len) = single(&bufs)?.unwrap_or((ptr::null_mut(), 0));
+            // SAFETY:
+            // 1. The program's OVERLAPPED and buffer stay valid until completion, as
+            //    WSASend requires of it.
+            let r = unsafe {
+                overlapped::start(
+                    handle(s),
+                    ov,
+                    routine,
+                    Transfer::Send {
+                        data: data.cast_const(),
+                        len,
+                    },
+                )
+            };
+            if r == Err(WSAEWOULDBLOCK) {
+                reenable(s, FD_WRITE);
+            }
+            r?
+        };
+        write_u32(sent, n);
+        Ok(())
+    })();
+    status(lperrno, r)
+}
+
+fn reenable(s: SOCKET, event: i32) {
+    let had = table::with(s, |sock| {
+        sock.events.as_mut().map(|e| e.reenable(event)).is_some()
+    });
+    if had == Ok(true) {
+        watcher::wake();
+    }
+}
+
+/// A blocking or non-blocking send of the buffers in order, as one request.
+fn send(s: SOCKET, bufs: &[(*mut u8, u32)]) -> Res<u32> {
+    let timeout = table::with(s, |sock| sock.send_timeout)?;
+    let mut gathered = Vec::new();
+    for &(p, len) in bufs {
+        // SAFETY:
+        // 1. Each WSABUF the program passed is readable for its length.
+        let b = unsafe { bytes(p.cast_const(), i32::try_from(len).map_err(|_| WSAEFAULT)?) }?;
+        gathered.try_reserve(b.len()).map_err(|_| WSAENOBUFS)?;
+        gathered.extend_from_slice(b);
+    }
+    match afunix::sys::write(super::borrowed(&s), &gathered, table::deadline(timeout)) {
+        Ok(n) => Ok(u32::try_from(n).unwrap_or(u32::MAX)),
+        Err(Errno::EAGAIN) => {
+            reenable(s, FD_WRITE);
+            Err(if timeout.is_some() && !nonblocking(s) {
+                WSAETIMEDOUT
+            } else {
+                WSAEWOULDBLOCK
+            })
+        }
+        Err(e) => Err(wsa(e)),
+    }
+}
+
+fn nonblocking(s: SOCKET) -> bool {
+    table::with(s, |sock| sock.nonblocking).unwrap_or(false)
+}
+
+unsafe extern "system" fn wsp_recv(
+    s: SOCKET,
+    buffers: *const WSABUF,
+    count: u32,
+    received: *mut u32,
+    flags: *mut u32,
+    ov: *mut OVERLAPPED,
+    routine: LPWSAOVERLAPPED_COMPLETION_ROUTINE,
+    _thread: *const WSATHREADID,
+    lperrno: *const i32,
+) -> i32 {
+    let r = (|| {
+        if flags.is_null() {
+            return Err(WSAEFAULT);
+        }
+        // SAFETY:
+        // 1. Non-null: the program's flags, readable and writable.
+        let linux = recv_flags(unsafe { flags.read() })?;
+        // SAFETY:
+        // 1. ws2_32 passes the program's WSABUF array of `count` entries.
+        let bufs = unsafe { wsabufs(buffers, count) }?;
+        let n = if ov.is_null() {
+            recv(s, &bufs, linux)?
+        } else {
+            known(s)?;
+            let (buf, len) = single(&bufs)?.unwrap_or((ptr::null_mut(), 0));
+            let transfer = Transfer::Recv {
+                buf,
+                len,
+                flags: linux,
+            };
+            reenable(s, FD_READ);
+            // SAFETY:
+            // 1. The program's OVERLAPPED and buffer stay valid until completion, as
+            //    WSARecv requires of it.
+            unsafe { overlapped::start(handle(s), ov, routine, transfer) }?
+        };
+        write_u32(received, n);
+        // SAFETY:
+        // 1. As above: writable.
+        unsafe { flags.write(0) };
+        Ok(())
+    })();
+    status(lperrno, r)
+}
+
+/// A blocking or non-blocking receive into the buffers in order.
+fn recv(s: SOCKET, bufs: &[(*mut u8, u32)], flags: u32) -> Res<u32> {
+    let timeout = table::with(s, |sock| sock.recv_timeout)?;
+    let total = bufs
+        .iter()
+        .try_fold(0usize, |acc, (_, len)| acc.checked_add(*len as usize))
+        .ok_or(WSAEFAULT)?;
+    let mut bounce = Vec::new();
+    bounce.try_reserve_exact(total).map_err(|_| WSAENOBUFS)?;
+    bounce.resize(total, 0);
+    let deadline = table::deadline(timeout);
+    let got = if flags == 0 {
+        afunix::sys::read(super::borrowed(&s), &mut bounce, deadline)
+    } else {
+        request(
+            s,
+            IOCTL_AFUNIX_RECV,
+            encode::data(flags).as_bytes(),
+            Data::Out(&mut bounce),
+            deadline,
+        )
+    };
+    reenable(s, FD_READ);
+    let n = match got {
+        Ok(n) => n,
+        Err(Errno::EAGAIN) => {
+            return Err(if timeout.is_some() && !nonblocking(s) {
+                WSAETIMEDOUT
+            } else {
+                WSAEWOULDBLOCK
+            });
+        }
+        Err(e) => return Err(wsa(e)),
+    };
+    let mut rest = bounce.get(..n).unwrap_or(&[]);
+    for &(p, len) in bufs {
+        let take = rest.len().min(len as usize);
+        let (chunk, tail) = rest.split_at(take);
+        if take > 0 {
+            // SAFETY:
+            // 1. The program's buffer is writable for `len` >= `take` bytes.
+            unsafe { ptr::copy_nonoverlapping(chunk.as_ptr(), p, take) };
+        }
+        rest = tail;
+    }
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+unsafe extern "system" fn wsp_send_to(
+    s: SOCKET,
+    buffers: *const WSABUF,
+    count: u32,
+    sent: *mut u32,
+    flags: u32,
+    _to: *const SOCKADDR,
+    _tolen: i32,
+    ov: *mut OVERLAPPED,
+    routine: LPWSAOVERLAPPED_COMPLETION_ROUTINE,
+    thread: *const WSATHREADID,
+    lperrno: *mut i32,
+) -> i32 {
+    // A stream socket ignores the address, as Linux's sendto does on a connected socket.
+    // SAFETY:
+    // 1. The same arguments, with the same contract.
+    unsafe { wsp_send(s, buffers, count, sent, flags, ov, routine, thread, lperrno) }
+}
+
+unsafe extern "system" fn wsp_recv_from(
+    s: SOCKET,
+    buffers: *const WSABUF,
+    count: u32,
+    received: *mut u32,
+    flags: *mut u32,
+    from: *mut SOCKADDR,
+    fromlen: *mut i32,
+    ov: *mut OVERLAPPED,
+    routine: LPWSAOVERLAPPED_COMPLETION_ROUTINE,
+    thread: *const WSATHREADID,
+    lperrno: *mut i32,
+) -> i32 {
+    // SAFETY:
+    // 1. The same arguments, with the same contract.
+    let r = unsafe {
+        wsp_recv(
+            s, buffers, count, received, flags, ov, routine, thread, lperrno,
+        )
+    };
+    if r == 0 && !from.is_null() {
+        // The sender of a stream's bytes is its peer.
+        // SAFETY:
+        // 1. The program's address buffer and length, as for getpeername.
+        let _ = address_reply(s, IOCTL_AFUNIX_GETPEERNAME)
+            .and_then(|a| unsafe { copy_out(from.cast(), fromlen, a.sockaddr()) });
+    }
+    r
+}
+
+unsafe extern "system" fn wsp_shutdown(s: SOCKET, how: i32, lperrno: *mut i32) -> i32 {
+    // SD_RECEIVE, SD_SEND and SD_BOTH are Linux's SHUT_RD, SHUT_WR and SHUT_RDWR.
+    status(
+        lperrno,
+        simple(s, IOCTL_AFUNIX_SHUTDOWN, encode::shutdown(how).as_bytes()),
+    )
+}
+
+unsafe extern "system" fn wsp_send_disconnect(
+    s: SOCKET,
+    _data: *const WSABUF,
+    lperrno: *mut i32,
+) -> i32 {
+    status(
+        lperrno,
+        simple(s, IOCTL_AFUNIX_SHUTDOWN, encode::shutdown(1).as_bytes()),
+    )
+}
+
+unsafe extern "system" fn wsp_recv_disconnect(
+    s: SOCKET,
+    _data: *const WSABUF,
+    lperrno: *mut i32,
+) -> i32 {
+    status(
+        lperrno,
+        simple(s, IOCTL_AFUNIX_SHUTDOWN, encode::shutdown(0).as_bytes()),
+    )
+}
+
+unsafe extern "system" fn wsp_get_overlapped_result(
+    s: SOCKET,
+    ov: *const OVERLAPPED,
+    transferred: *mut u32,
+    wait: i32,
+    flags: *mut u32,
+    lperrno: *mut i32,
+) -> i32 {
+    let r = (|| {
+        known(s)?;
+        if ov.is_null() {
+            return Err(WSAEFAULT);
+        }
+        // SAFETY:
+        // 1. The program's OVERLAPPED of a request on `s`.
+        let (n, code) = unsafe { overlapped::result(handle(s), ov, wait != 0) }?;
+        write_u32(transferred, n);
+        write_u32(flags, 0);
+        if code == 0 { Ok(()) } else { Err(code) }
+    })();
+    match r {
+        Ok(()) => 1,
+        Err(code) => {
+            set_errno(lperrno, code);
+            0
+        }
+    }
+}
+
+// ---- options and controls ------------------------------------------------------------
+
+unsafe extern "system" fn wsp_get_sock_opt(
+    s: SOCKET,
+    level: i32,
+    name: i32,
+    optval: *mut u8,
+    optlen: *mut i32,
+    lperrno: *mut i32,
+) -> i32 {
+    let r = get_sock_opt(s, level, name).and_then(|value| {
+        // SAFETY:
+        // 1. The program's option buffer and length (checked for null by copy_out).
+        unsafe { copy_out(optval, optlen, &value) }
+    });
+    status(lperrno, r)
+}
+
+fn get_sock_opt(s: SOCKET, level: i32, name: i32) -> Res<Vec<u8>> {
+    let opt = sockopt(level, name).ok_or(WSAENOPROTOOPT)?;
+    let ms = |t: Option<Duration>| {
+        u32::try_from(t.map_or(0, |d| d.as_millis()))
+            .unwrap_or(u32::MAX)
+            .to_ne_bytes()
+            .to_vec()
+    };
+    Ok(match opt {
+        SockOpt::Driver(level, name) => {
+            let value = int_request(
+                s,
+                IOCTL_AFUNIX_GETSOCKOPT,
+                encode::sockopt(level, name, 0).as_bytes(),
+            )?;
+            let value = if name == 4 {
+                // SO_ERROR: Winsock reports WSA codes.
+                u16::try_from(value)
+                    .ok()
+                    .and_then(Errno::from_number)
+                    .map_or(value, wsa)
+            } else {
+                value
+            };
+            value.to_ne_bytes().to_vec()
+        }
+        SockOpt::SendTimeout => ms(table::with(s, |sock| sock.send_timeout)?),
+        SockOpt::ReceiveTimeout => ms(table::with(s, |sock| sock.recv_timeout)?),
+        SockOpt::AcceptConn => {
+            let listening = table::with(s, |sock| sock.role == Role::Listening)?;
+            i32::from(listening).to_ne_bytes().to_vec()
+        }
+        SockOpt::ProtocolInfo => {
+            known(s)?;
+            let info = protocol_info().ok_or(WSAEINVAL)?;
+            // SAFETY:
+            // 1. WSAPROTOCOL_INFOW is plain data: viewing it as bytes reads initialised
+            //    memory of exactly its size.
+            let raw = unsafe {
+                std::slice::from_raw_parts(
+                    ptr::from_ref(&info).cast::<u8>(),
+                    size_of::<WSAPROTOCOL_INFOW>(),
+                )
+            };
+            raw.to_vec()
+        }
+    })
+}
+
+unsafe extern "system" fn wsp_set_sock_opt(
+    s: SOCKET,
+    level: i32,
+    name: i32,
+    optval: *const u8,
+    optlen: i32,
+    lperrno: *mut i32,
+) -> i32 {
+    // SAFETY:
+    // 1. The program's option value, readable for `optlen` bytes.
+    let r = unsafe { bytes(optval, optlen) }.and_then(|value| set_sock_opt(s, level, name, value));
+    status(lperrno, r)
+}
+
+fn set_sock_opt(s: SOCKET, level: i32, name: i32, value: &[u8]) -> Res<()> {
+    let opt = sockopt(level, name).ok_or(WSAENOPROTOOPT)?;
+    let int = || -> Res<i32> {
+        let bytes: [u8; 4] = value
+            .get(..4)
+            .ok_or(WSAEFAULT)?
+            .try_into()
+            .map_err(|_| WSAEFAULT)?;
+        Ok(i32::from_ne_bytes(bytes))
+    };
+    let timeout = || -> Res<Option<Duration>> {
+        let ms = timeout_ms(value).ok_or(WSAEFAULT)?;
+        Ok((ms != 0).then(|| Duration::from_millis(u64::from(ms))))
+    };
+    match opt {
+        SockOpt::Driver(level, name) => simple(
+            s,
+            IOCTL_AFUNIX_SETSOCKOPT,
+            encode::sockopt(level, name, int()?).as_bytes(),
+        ),
+        SockOpt::SendTimeout => {
+            let t = timeout()?;
+            table::with(s, |sock| sock.send_timeout = t)
+        }
+        SockOpt::ReceiveTimeout => {
+            let t = timeout()?;
+            table::with(s, |sock| sock.recv_timeout = t)
+        }
+        SockOpt::AcceptConn | SockOpt::ProtocolInfo => Err(WSAENOPROTOOPT),
+    }
+}
+
+unsafe extern "system" fn wsp_ioctl(
+    s: SOCKET,
+    code: u32,
+    in_buffer: *const c_void,
+    in_len: u32,
+    out_buffer: *mut c_void,
+    out_len: u32,
+    returned: *mut u32,
+    ov: *mut OVERLAPPED,
+    routine: LPWSAOVERLAPPED_COMPLETION_ROUTINE,
+    _thread: *const WSATHREADID,
+    lperrno: *mut i32,
+) -> i32 {
+    let r = (|| {
+        if !ov.is_null() && routine.is_some() {
+            // These controls all finish at once; a completion routine would have to be
+            // queued as an APC for nothing.
+            return Err(WSAEOPNOTSUPP);
+        }
+        // SAFETY:
+        // 1. The program's input buffer, readable for `in_len` bytes.
+        let input = unsafe {
+            bytes(
+                in_buffer.cast(),
+                i32::try_from(in_len).map_err(|_| WSAEFAULT)?,
+            )
+        }?;
+        let output = if out_buffer.is_null() || out_len == 0 {
+            &mut [][..]
+        } else {
+            // SAFETY:
+            // 1. The program's output buffer, writable for `out_len` bytes, not
+            //    overlapping anything of ours.
+            unsafe { std::slice::from_raw_parts_mut(out_buffer.cast::<u8>(), out_len as usize) }
+        };
+        let n = ioctl(s, code, input, output)?;
+        write_u32(returned, n);
+        if !ov.is_null() {
+            // Finished at once: the OVERLAPPED says so, as for a request that completed.
+            // SAFETY:
+            // 1. The program's OVERLAPPED, writable.
+            unsafe { (*ov).Internal = 0 };
+            // SAFETY:
+            // 1. As above.
+            unsafe { (*ov).InternalHigh = n as usize };
+        }
+        Ok(())
+    })();
+    status(lperrno, r)
+}
+
+fn out_u32(output: &mut [u8], value: u32) -> Res<u32> {
+    let slot = output.get_mut(..4).ok_or(WSAEFAULT)?;
+    slot.copy_from_slice(&value.to_ne_bytes());
+    Ok(4)
+}
+
+fn ioctl(s: SOCKET, code: u32, input: &[u8], output: &mut [u8]) -> Res<u32> {
+    match code {
+        FIONBIO => {
+            let bytes: [u8; 4] = input
+                .get(..4)
+                .ok_or(WSAEFAULT)?
+                .try_into()
+                .map_err(|_| WSAEFAULT)?;
+            let on = u32::from_ne_bytes(bytes) != 0;
+            set_nonblocking(s, on)?;
+            Ok(0)
+        }
+        FIONREAD => {
+            let n = int_request(s, IOCTL_AFUNIX_FIONREAD, encode::empty().as_bytes())?;
+            out_u32(output, u32::try_from(n).unwrap_or(0))
+        }
+        SIO_AF_UNIX_GETPEERPID => {
+            let cred = peer_cred(s)?;
+            // The count is the four bytes written (Microsoft's provider reports 0).
+            out_u32(output, cred.pid)
+        }
+        SIO_AFUNIX_PEERCRED => {
+            let cred = peer_cred(s)?;
+            let bytes = cred.as_bytes();
+            let slot = output.get_mut(..bytes.len()).ok_or(WSAEFAULT)?;
+            slot.copy_from_slice(bytes);
+            Ok(u32::try_from(bytes.len()).unwrap_or(0))
+        }
+        SIO_BSP_HANDLE | SIO_BSP_HANDLE_SELECT | SIO_BSP_HANDLE_POLL | SIO_BASE_HANDLE => {
+            // We are the base provider: the socket is its own base handle.
+            known(s)?;
+            let slot = output.get_mut(..size_of::<SOCKET>()).ok_or(WSAEFAULT)?;
+            slot.copy_from_slice(&s.to_ne_bytes());
+            Ok(u32::try_from(size_of::<SOCKET>()).unwrap_or(0))
+        }
+        SIO_EXT_POLL => ext_poll(input, output),
+        _ => Err(WSAEOPNOTSUPP),
+    }
+}
+
+fn set_nonblocking(s: SOCKET, on: bool) -> Res<()> {
+    let selected = table::with(s, |sock| sock.events.is_some())?;
+    if selected && !on {
+        // Winsock: a socket with WSAEventSelect stays non-blocking.
+        return Err(WSAEINVAL);
+    }
+    simple(s, IOCTL_AFUNIX_FIONBIO, encode::fionbio(on).as_bytes())?;
+    table::with(s, |sock| sock.nonblocking = on)
+}
+
+fn peer_cred(s: SOCKET) -> Res<PeerCredOut> {
+    known(s)?;
+    let mut out = [0u8; size_of::<PeerCredOut>()];
+    request(
+        s,
+        IOCTL_AFUNIX_PEERCRED,
+        encode::empty().as_bytes(),
+        Data::Out(&mut out),
+        None,
+    )
+    .map_err(wsa)?;
+    PeerCredOut::read_from_bytes(&out).map_err(|_| WSAEINVAL)
+}
+
+// ---- readiness -----------------------------------------------------------------------
+
+/// One POLL over `entries` (socket, Linux events), waiting `timeout` (None: for ever),
+/// issued on the first socket's handle. The revents, in order.
+fn poll(entries: &[(u64, u32)], timeout: Option<Duration>) -> Res<Vec<u32>> {
+    let first = entries.first().ok_or(WSAEINVAL)?.0;
+    let timeout_ms = timeout.map_or(-1, |t| i64::try_from(t.as_millis()).unwrap_or(i64::MAX));
+    let input = encode::poll(entries, timeout_ms).map_err(|_| WSAEINVAL)?;
+    let mut out = vec![0u8; input.len()];
+    // The driver has no timer for POLL: it is cancelled at the deadline here.
+    let deadline = timeout.filter(|t| !t.is_zero()).map(|t| Instant::now() + t);
+    let first = first as SOCKET;
+    match afunix::sys::ioctl(
+        super::borrowed(&first),
+        IOCTL_AFUNIX_POLL,
+        &input,
+        Data::Out(&mut out),
+        deadline,
+    ) {
+        Ok(_) => Ok(revents(&out).collect()),
+        Err(Errno::EAGAIN) if deadline.is_some() => Ok(vec![0; entries.len()]),
+        Err(e) => Err(wsa(e)),
+    }
+}
+
+unsafe extern "system" fn wsp_select(
+    _nfds: i32,
+    readfds: *mut FD_SET,
+    writefds: *mut FD_SET,
+    exceptfds: *mut FD_SET,
+    timeout: *const TIMEVAL,
+    lperrno: *mut i32,
+) -> i32 {
+    let timeout = if timeout.is_null() {
+        None
+    } else {
+        // SAFETY:
+        // 1. Non-null: the program's TIMEVAL, readable.
+        let t = unsafe { timeout.read() };
+        let micros = i64::from(t.tv_sec)
+            .saturating_mul(1_000_000)
+            .saturating_add(i64::from(t.tv_usec));
+        Some(Duration::from_micros(u64::try_from(micros).unwrap_or(0)))
+    };
+    // SAFETY:
+    // 1. Each set is null or the program's FD_SET, readable and writable.
+    let sets = [readfds, writefds, exceptfds].map(|p| unsafe { p.as_mut() });
+    match select(sets, timeout) {
+        Ok(n) => n,
+        Err(code) => {
+            set_errno(lperrno, code);
+            SOCKET_ERROR
+        }
+    }
+}
+
+fn members(set: &Option<&mut FD_SET>) -> Vec<SOCKET> {
+    set.as_ref().map_or_else(Vec::new, |set| {
+        let n = (set.fd_count as usize).min(set.fd_array.len());
+        set.fd_array.get(..n).unwrap_or(&[]).to_vec()
+    })
+}
+
+fn select(mut sets: [Option<&mut FD_SET>; 3], timeout: Option<Duration>) -> Res<i32> {
+    let wanted: [Vec<SOCKET>; 3] = [members(&sets[0]), members(&sets[1]), members(&sets[2])];
+    let mut entries: Vec<(u64, u32)> = Vec::new();
+    let interest = [PollMaskBits::READ, PollMaskBits::WRITE, 0];
+    for (list, bits) in wanted.iter().zip(interest) {
+        for &s in list {
+            known(s)?;
+            match entries.iter_mut().find(|(h, _)| *h == s as u64) {
+                Some(entry) => entry.1 |= bits,
+                None => entries.push((s as u64, bits)),
+            }
+        }
+    }
+    if entries.is_empty() {
+        return Err(WSAEINVAL);
+    }
+    let revents = poll(&entries, timeout)?;
+    let ready = |s: SOCKET, which: usize| -> bool {
+        entries
+            .iter()
+            .zip(&revents)
+            .find(|((h, _), _)| *h == s as u64)
+            .is_some_and(|(_, &r)| {
+                let (read, write, except) = select_ready(r);
+                [read, write, except].get(which).copied().unwrap_or(false)
+            })
+    };
+    let mut total = 0i32;
+    for (which, (set, list)) in sets.iter_mut().zip(&wanted).enumerate() {
+        let Some(set) = set.as_mut() else { continue };
+        let kept: Vec<SOCKET> = list.iter().copied().filter(|&s| ready(s, which)).collect();
+        set.fd_count = u32::try_from(kept.len()).unwrap_or(0);
+        for (slot, s) in set.fd_array.iter_mut().zip(&kept) {
+            *slot = *s;
+        }
+        total = total.saturating_add(i32::try_from(kept.len()).unwrap_or(0));
+    }
+    Ok(total)
+}
+
+/// The Linux events select asks for.
+struct PollMaskBits;
+impl PollMaskBits {
+    const READ: u32 = afunix_core::PollMask::IN | afunix_core::PollMask::RDHUP;
+    const WRITE: u32 = afunix_core::PollMask::OUT;
+}
+
+/// `SIO_EXT_POLL`, what ws2_32's WSAPoll asks a provider: a WSAPOLLDATA (result, count,
+/// timeout, then WSAPOLLFDs) in, the same with revents and the result out.
+fn ext_poll(input: &[u8], output: &mut [u8]) -> Res<u32> {
+    const HEADER: usize = 16;
+    const FD: usize = 16;
+    let field = |b: &[u8], at: usize| -> Res<[u8; 4]> {
+        b.get(at..at + 4)
+            .and_then(|x| x.try_into().ok())
+            .ok_or(WSAEFAULT)
+    };
+    let count = u32::from_ne_bytes(field(input, 4)?) as usize;
+    let timeout = i32::from_ne_bytes(field(input, 8)?);
+    let size = count
+        .checked_mul(FD)
+        .and_then(|n| n.checked_add(HEADER))
+        .ok_or(WSAEFAULT)?;
+    if input.len() < size || output.len() < size {
+        return Err(WSAEFAULT);
+    }
+    let mut fds = Vec::new();
+    for i in 0..count {
+        let at = HEADER + i * FD;
+        let raw: [u8; 8] = input
+            .get(at..at + 8)
+            .and_then(|x| x.try_into().ok())
+            .ok_or(WSAEFAULT)?;
+        let events: [u8; 2] = input
+            .get(at + 8..at + 10)
+            .and_then(|x| x.try_into().ok())
+            .ok_or(WSAEFAULT)?;
+        fds.push((usize::from_ne_bytes(raw), i16::from_ne_bytes(events)));
+    }
+    // Negative sockets are skipped, as WSAPoll documents; others must be ours.
+    let entries: Vec<(u64, u32)> = fds
+        .iter()
+        .filter(|(s, _)| (*s as isize) >= 0)
+        .map(|&(s, ev)| (s as u64, poll_events(ev)))
+        .collect();
+    let results = if entries.is_empty() {
+        Vec::new()
+    } else {
+        let t = u64::try_from(timeout).ok().map(Duration::from_millis);
+        poll(&entries, t)?
+    };
+    output
+        .get_mut(..size)
+        .ok_or(WSAEFAULT)?
+        .copy_from_slice(input.get(..size).ok_or(WSAEFAULT)?);
+    let mut results = results.into_iter();
+    let mut ready = 0i32;
+    for (i, &(s, ev)) in fds.iter().enumerate() {
+        let at = HEADER + i * FD + 10;
+        let rev = if (s as isize) < 0 {
+            0
+        } else {
+            poll_revents(results.next().unwrap_or(0), ev)
+        };
+        if rev != 0 {
+            ready = ready.saturating_add(1);
+        }
+        output
+            .get_mut(at..at + 2)
+            .ok_or(WSAEFAULT)?
+            .copy_from_slice(&rev.to_ne_bytes());
+    }
+    output
+        .get_mut(..4)
+        .ok_or(WSAEFAULT)?
+        .copy_from_slice(&ready.to_ne_bytes());
+    Ok(u32::try_from(size).unwrap_or(0))
+}
+
+unsafe extern "system" fn wsp_event_select(
+    s: SOCKET,
+    event: isize,
+    network_events: i32,
+    lperrno: *mut i32,
+) -> i32 {
+    status(lperrno, event_select(s, event as usize, network_events))
+}
+
+fn event_select(s: SOCKET, event: usize, network_events: i32) -> Res<()> {
+    if network_events == 0 {
+        table::with(s, |sock| sock.events = None)?;
+        watcher::wake();
+        return Ok(());
+    }
+    if event == 0 {
+        return Err(WSAEINVAL);
+    }
+    // WSAEventSelect makes the socket non-blocking.
+    set_nonblocking(s, true)?;
+    watcher::ensure_running()?;
+    table::with(s, |sock| match sock.events.as_mut() {
+        Some(e) => e.reselect(event, network_events),
+        None => sock.events = Some(NetEvents::new(event, network_events)),
+    })?;
+    watcher::wake();
+    Ok(())
+}
+
+unsafe extern "system" fn wsp_enum_network_events(
+    s: SOCKET,
+    event: HANDLE,
+    out: *mut WSANETWORKEVENTS,
+    lperrno: *mut i32,
+) -> i32 {
+    let r = (|| {
+        if out.is_null() {
+            return Err(WSAEFAULT);
+        }
+        let (events, errors) = table::with(s, |sock| {
+            sock.events
+                .as_mut()
+                .map_or((0, [0; FD_MAX_EVENTS]), NetEvents::take)
+        })?;
+        if !event.is_null() {
+            // SAFETY:
+            // 1. The program's event object, as WSAEnumNetworkEvents documents.
+            unsafe { ResetEvent(event) };
+        }
+        // SAFETY:
+        // 1. Non-null: the program's WSANETWORKEVENTS, writable.
+        unsafe {
+            out.write(WSANETWORKEVENTS {
+                lNetworkEvents: events,
+                iErrorCode: errors,
+            });
+        }
+        Ok(())
+    })();
+    status(lperrno, r)
+}
+
+// ---- duplication ---------------------------------------------------------------------
+
+unsafe extern "system" fn wsp_duplicate_socket(
+    s: SOCKET,
+    process_id: u32,
+    info: *mut WSAPROTOCOL_INFOW,
+    lperrno: *mut i32,
+) -> i32 {
+    let r = (|| {
+        known(s)?;
+        if info.is_null() {
+            return Err(WSAEFAULT);
+        }
+        let mut out = protocol_info().ok_or(WSAEINVAL)?;
+        // SAFETY:
+        // 1. Asks for the right to duplicate handles into the target; null on failure.
+        let target = unsafe { OpenProcess(PROCESS_DUP_HANDLE, 0, process_id) };
+        if target.is_null() {
+            return Err(WSAEINVAL);
+        }
+        let mut dup: HANDLE = ptr::null_mut();
+        // SAFETY:
+        // 1. No preconditions: the pseudo-handle of this process, which needs no closing.
+        let this = unsafe { GetCurrentProcess() };
+        // SAFETY:
+        // 1. Duplicates our socket handle into the target process; `dup` receives its value
+        //    there.
+        let ok = unsafe {
+            DuplicateHandle(
+                this,
+                handle(s),
+                target,
+                &mut dup,
+                0,
+                0,
+                DUPLICATE_SAME_ACCESS,
+            )
+        };
+        // SAFETY:
+        // 1. The process handle opened above, closed once.
+        unsafe { CloseHandle(target) };
+        if ok == 0 {
+            return Err(WSAENOBUFS);
+        }
+        // Handle values fit 32 bits (Windows keeps them so for 32-bit interop).
+        out.dwProviderReserved = u32::try_from(dup as usize).map_err(|_| WSAEINVAL)?;
+        // SAFETY:
+        // 1. Non-null: the program's WSAPROTOCOL_INFOW, writable.
+        unsafe { info.write(out) };
+        Ok(())
+    })();
+    status(lperrno, r)
+}
+
+// ---- what AF_UNIX does not have ------------------------------------------------------
+
+unsafe extern "system" fn wsp_async_select(
+    _s: SOCKET,
+    _hwnd: HWND,
+    _msg: u32,
+    _events: i32,
+    lperrno: *mut i32,
+) -> i32 {
+    // Window messages: not offered (WSAEventSelect, select and WSAPoll are).
+    status(lperrno, Err(WSAEOPNOTSUPP))
+}
+
+unsafe extern "system" fn wsp_cancel_blocking_call(lperrno: *mut i32) -> i32 {
+    // Winsock 1 blocking hooks, removed in Winsock 2.
+    status(lperrno, Err(WSAEOPNOTSUPP))
+}
+
+unsafe extern "system" fn wsp_join_leaf(
+    _s: SOCKET,
+    _name: *const SOCKADDR,
+    _namelen: i32,
+    _caller: *const WSABUF,
+    _callee: *mut WSABUF,
+    _sqos: *const QOS,
+    _gqos: *const QOS,
+    _flags: u32,
+    lperrno: *mut i32,
+) -> SOCKET {
+    // Multipoint sockets do not exist on AF_UNIX.
+    socket_or_invalid(lperrno, Err(WSAEOPNOTSUPP))
+}
+
+unsafe extern "system" fn wsp_get_qos_by_name(
+    _s: SOCKET,
+    _name: *const WSABUF,
+    _qos: *mut QOS,
+    lperrno: *mut i32,
+) -> i32 {
+    set_errno(lperrno, WSAEOPNOTSUPP);
+    0
+}
+
+unsafe extern "system" fn wsp_address_to_string(
+    _addr: *const SOCKADDR,
+    _len: u32,
+    _info: *const WSAPROTOCOL_INFOW,
+    _out: windows_sys::core::PWSTR,
+    _out_len: *mut u32,
+    lperrno: *mut i32,
+) -> i32 {
+    // WSAAddressToString for AF_UNIX has no agreed text form; not offered.
+    status(lperrno, Err(WSAEOPNOTSUPP))
+}
+
+unsafe extern "system" fn wsp_string_to_address(
+    _text: windows_sys::core::PCWSTR,
+    _family: i32,
+    _info: *const WSAPROTOCOL_INFOW,
+    _addr: *mut SOCKADDR,
+    _len: *mut i32,
+    lperrno: *mut i32,
+) -> i32 {
+    status(lperrno, Err(WSAEOPNOTSUPP))
+}

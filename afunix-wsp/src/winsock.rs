@@ -1,0 +1,516 @@
+//! Winsock's names for what the driver speaks in Linux terms: flags, options, poll bits and
+//! the network events of `WSAEventSelect`. Portable, so it is tested on any host.
+
+use afunix_core::{Errno, PollMask};
+
+/// `SOL_SOCKET` as Winsock numbers it.
+pub const SOL_SOCKET: i32 = 0xffff;
+/// Winsock's socket options that this provider knows.
+pub const SO_ACCEPTCONN: i32 = 0x0002;
+pub const SO_SNDBUF: i32 = 0x1001;
+pub const SO_RCVBUF: i32 = 0x1002;
+pub const SO_SNDTIMEO: i32 = 0x1005;
+pub const SO_RCVTIMEO: i32 = 0x1006;
+pub const SO_ERROR: i32 = 0x1007;
+pub const SO_TYPE: i32 = 0x1008;
+pub const SO_PROTOCOL_INFOW: i32 = 0x2005;
+
+/// Winsock's `send`/`recv` flags.
+pub const MSG_OOB: u32 = 0x1;
+pub const MSG_PEEK: u32 = 0x2;
+pub const MSG_DONTROUTE: u32 = 0x4;
+pub const MSG_WAITALL: u32 = 0x8;
+pub const MSG_PUSH_IMMEDIATE: u32 = 0x20;
+pub const MSG_PARTIAL: u32 = 0x8000;
+
+/// `WSAEventSelect`'s network events, and the index of each one's error code in
+/// `WSANETWORKEVENTS.iErrorCode`.
+pub const FD_READ: i32 = 0x01;
+pub const FD_WRITE: i32 = 0x02;
+pub const FD_OOB: i32 = 0x04;
+pub const FD_ACCEPT: i32 = 0x08;
+pub const FD_CONNECT: i32 = 0x10;
+pub const FD_CLOSE: i32 = 0x20;
+pub const FD_MAX_EVENTS: usize = 10;
+
+/// `WSAPoll`'s bits (they differ from Linux's).
+pub const POLLRDNORM: i16 = 0x0100;
+pub const POLLRDBAND: i16 = 0x0200;
+pub const POLLPRI: i16 = 0x0400;
+pub const POLLWRNORM: i16 = 0x0010;
+pub const POLLWRBAND: i16 = 0x0020;
+pub const POLLERR: i16 = 0x0001;
+pub const POLLHUP: i16 = 0x0002;
+pub const POLLNVAL: i16 = 0x0004;
+
+/// Linux's `POLLNVAL`, as the driver reports a handle that is not a socket.
+pub const LINUX_POLLNVAL: u32 = 0x20;
+
+/// The WSA codes used here that no errno maps to.
+pub const WSAEWOULDBLOCK: i32 = 10035;
+pub const WSAEINVAL: i32 = 10022;
+pub const WSAEFAULT: i32 = 10014;
+pub const WSAENOTSOCK: i32 = 10038;
+pub const WSAEOPNOTSUPP: i32 = 10045;
+pub const WSAENOPROTOOPT: i32 = 10042;
+pub const WSAETIMEDOUT: i32 = 10060;
+pub const WSAECONNRESET: i32 = 10054;
+pub const WSAEAFNOSUPPORT: i32 = 10047;
+pub const WSAESOCKTNOSUPPORT: i32 = 10044;
+pub const WSAEPROTONOSUPPORT: i32 = 10043;
+pub const WSAENOBUFS: i32 = 10055;
+pub const WSAVERNOTSUPPORTED: i32 = 10092;
+pub const WSA_IO_PENDING: i32 = 997;
+pub const WSA_IO_INCOMPLETE: i32 = 996;
+pub const WSA_OPERATION_ABORTED: i32 = 995;
+
+/// The WSA code of an errno (`Errno::to_wsa`, documented there).
+#[must_use]
+pub fn wsa(errno: Errno) -> i32 {
+    // Every WSA code is below 11000.
+    i32::try_from(errno.to_wsa()).unwrap_or(WSAEINVAL)
+}
+
+/// Linux `recv` flags for Winsock's. Out-of-band data does not exist on AF_UNIX.
+pub fn recv_flags(flags: u32) -> Result<u32, i32> {
+    use afunix_proto::wire;
+    if flags & MSG_OOB != 0 {
+        return Err(WSAEOPNOTSUPP);
+    }
+    if flags & !(MSG_PEEK | MSG_WAITALL | MSG_PUSH_IMMEDIATE | MSG_PARTIAL) != 0 {
+        return Err(WSAEOPNOTSUPP);
+    }
+    let mut linux = 0;
+    if flags & MSG_PEEK != 0 {
+        linux |= wire::MSG_PEEK;
+    }
+    if flags & MSG_WAITALL != 0 {
+        linux |= wire::MSG_WAITALL;
+    }
+    Ok(linux)
+}
+
+/// Checks `send` flags: none changes what a stream socket does, but out-of-band data does not
+/// exist on AF_UNIX.
+pub fn check_send_flags(flags: u32) -> Result<(), i32> {
+    if flags & MSG_OOB != 0 || flags & !(MSG_DONTROUTE | MSG_PARTIAL) != 0 {
+        return Err(WSAEOPNOTSUPP);
+    }
+    Ok(())
+}
+
+/// What a Winsock socket option is here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SockOpt {
+    /// An option the driver keeps: its Linux level and name.
+    Driver(i32, i32),
+    /// `SO_SNDTIMEO` or `SO_RCVTIMEO`, kept by the provider (milliseconds).
+    SendTimeout,
+    ReceiveTimeout,
+    /// `SO_PROTOCOL_INFOW`: the catalog entry of the socket.
+    ProtocolInfo,
+    /// `SO_ACCEPTCONN`: whether the socket listens (the provider knows).
+    AcceptConn,
+}
+
+/// Maps a Winsock `(level, name)`; None is `WSAENOPROTOOPT`.
+#[must_use]
+pub fn sockopt(level: i32, name: i32) -> Option<SockOpt> {
+    const LINUX_SOL_SOCKET: i32 = 1;
+    if level != SOL_SOCKET {
+        return None;
+    }
+    let linux = match name {
+        SO_TYPE => 3,
+        SO_ERROR => 4,
+        SO_SNDBUF => 7,
+        SO_RCVBUF => 8,
+        SO_SNDTIMEO => return Some(SockOpt::SendTimeout),
+        SO_RCVTIMEO => return Some(SockOpt::ReceiveTimeout),
+        SO_PROTOCOL_INFOW => return Some(SockOpt::ProtocolInfo),
+        SO_ACCEPTCONN => return Some(SockOpt::AcceptConn),
+        _ => return None,
+    };
+    Some(SockOpt::Driver(LINUX_SOL_SOCKET, linux))
+}
+
+/// The Linux poll events for `WSAPoll` events (errors and hang-ups are always reported).
+#[must_use]
+pub fn poll_events(events: i16) -> u32 {
+    let mut linux = 0;
+    if events & (POLLRDNORM | POLLRDBAND) != 0 {
+        linux |= PollMask::IN | PollMask::RDHUP;
+    }
+    if events & (POLLWRNORM | POLLWRBAND) != 0 {
+        linux |= PollMask::OUT;
+    }
+    linux
+}
+
+/// The `WSAPoll` revents for the driver's Linux revents, given what was asked for: readable
+/// data (or end of file) is POLLRDNORM, room to write POLLWRNORM; errors, hang-ups and bad
+/// sockets are always reported.
+#[must_use]
+pub fn poll_revents(revents: u32, events: i16) -> i16 {
+    let mut out = 0;
+    if revents & LINUX_POLLNVAL != 0 {
+        return POLLNVAL;
+    }
+    if revents & (PollMask::IN | PollMask::RDHUP) != 0 && events & POLLRDNORM != 0 {
+        out |= POLLRDNORM;
+    }
+    if revents & PollMask::OUT != 0 && events & POLLWRNORM != 0 {
+        out |= POLLWRNORM;
+    }
+    if revents & PollMask::ERR != 0 {
+        out |= POLLERR;
+    }
+    if revents & PollMask::HUP != 0 {
+        out |= POLLHUP;
+    }
+    out
+}
+
+/// `select`'s three sets for a socket's Linux revents: readable when there is data, a
+/// connection to accept, end of file or an error; writable when there is room; exceptional
+/// when there is an error (Winsock's sign of a failed connect).
+#[must_use]
+pub fn select_ready(revents: u32) -> (bool, bool, bool) {
+    let read = revents & (PollMask::IN | PollMask::RDHUP | PollMask::HUP | PollMask::ERR) != 0;
+    let write = revents & PollMask::OUT != 0;
+    let except = revents & PollMask::ERR != 0;
+    (read, write, except)
+}
+
+/// What a socket is, for the network events that can happen to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Neither listening nor connected: nothing to watch yet.
+    Idle,
+    Listening,
+    Connected,
+}
+
+/// One socket's `WSAEventSelect` state: which events the program asked for, which of them
+/// may be recorded now (Winsock records each once, until a "re-enabling" call: recv for
+/// FD_READ, send that would block for FD_WRITE, accept for FD_ACCEPT), what has been
+/// recorded, and the error of each.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetEvents {
+    /// The event object, as a handle value.
+    pub event: usize,
+    selected: i32,
+    enabled: i32,
+    recorded: i32,
+    errors: [i32; FD_MAX_EVENTS],
+    /// End of file (or a reset) has been seen: no more data will come.
+    eof: bool,
+}
+
+fn bit_index(event: i32) -> usize {
+    event.trailing_zeros() as usize
+}
+
+impl NetEvents {
+    /// `WSAEventSelect(s, event, selected)`: every selected event may be recorded again.
+    /// Already recorded events stay recorded until `WSAEnumNetworkEvents` takes them.
+    #[must_use]
+    pub fn new(event: usize, selected: i32) -> NetEvents {
+        NetEvents {
+            event,
+            selected,
+            enabled: selected,
+            recorded: 0,
+            errors: [0; FD_MAX_EVENTS],
+            eof: false,
+        }
+    }
+
+    /// A new `WSAEventSelect` on a socket that already had one.
+    pub fn reselect(&mut self, event: usize, selected: i32) {
+        self.event = event;
+        self.selected = selected;
+        self.enabled = selected;
+    }
+
+    /// A re-enabling call was made (FD_READ, FD_WRITE or FD_ACCEPT).
+    pub fn reenable(&mut self, events: i32) {
+        self.enabled |= events & self.selected & (FD_READ | FD_WRITE | FD_ACCEPT);
+    }
+
+    /// Records `event` with `error` if it is selected and enabled; true if it was.
+    pub fn record(&mut self, event: i32, error: i32) -> bool {
+        if self.selected & self.enabled & event == 0 {
+            return false;
+        }
+        self.enabled &= !event;
+        self.recorded |= event;
+        if let Some(slot) = self.errors.get_mut(bit_index(event)) {
+            *slot = error;
+        }
+        true
+    }
+
+    /// The Linux poll events to wait for on a socket in `role`; 0 when there is nothing to
+    /// wait for.
+    #[must_use]
+    pub fn wanted(&self, role: Role) -> u32 {
+        let on = self.selected & self.enabled;
+        match role {
+            Role::Idle => 0,
+            Role::Listening => {
+                if on & FD_ACCEPT != 0 {
+                    PollMask::IN
+                } else {
+                    0
+                }
+            }
+            Role::Connected => {
+                let mut wanted = 0;
+                if on & FD_READ != 0 {
+                    wanted |= PollMask::IN | PollMask::RDHUP;
+                }
+                if on & FD_WRITE != 0 {
+                    wanted |= PollMask::OUT;
+                }
+                if on & FD_CLOSE != 0 {
+                    wanted |= PollMask::RDHUP;
+                }
+                wanted
+            }
+        }
+    }
+
+    /// Takes a POLL result for this socket; true if something new was recorded (the event
+    /// object is to be signalled). `has_data` says whether bytes are waiting to be read
+    /// (asked only after end of file, when POLLIN alone does not tell).
+    ///
+    /// Each call either records an event or disables one that can never happen again, so a
+    /// watcher that polls again does not spin on a condition that stays true.
+    pub fn on_revents(
+        &mut self,
+        revents: u32,
+        role: Role,
+        has_data: impl FnOnce() -> bool,
+    ) -> bool {
+        let before = (self.enabled, self.recorded);
+        let mut signal = false;
+        if revents & LINUX_POLLNVAL != 0 {
+            self.enabled = 0;
+            return false;
+        }
+        match role {
+            Role::Idle => {}
+            Role::Listening => {
+                if revents & PollMask::IN != 0 {
+                    signal |= self.record(FD_ACCEPT, 0);
+                }
+            }
+            Role::Connected => {
+                let dead = revents & (PollMask::HUP | PollMask::ERR) != 0;
+                let closed = dead || revents & PollMask::RDHUP != 0;
+                if closed {
+                    self.eof = true;
+                }
+                if revents & PollMask::IN != 0 && self.selected & self.enabled & FD_READ != 0 {
+                    if !self.eof || has_data() {
+                        signal |= self.record(FD_READ, 0);
+                    } else {
+                        // End of file with nothing left: FD_READ cannot happen again.
+                        self.enabled &= !FD_READ;
+                    }
+                }
+                if revents & PollMask::OUT != 0 && !dead {
+                    signal |= self.record(FD_WRITE, 0);
+                }
+                if closed {
+                    let error = if revents & PollMask::ERR != 0 {
+                        WSAECONNRESET
+                    } else {
+                        0
+                    };
+                    signal |= self.record(FD_CLOSE, error);
+                }
+                if dead {
+                    // Nothing can be written to a connection that is gone.
+                    self.enabled &= !FD_WRITE;
+                }
+            }
+        }
+        if revents != 0 && (self.enabled, self.recorded) == before {
+            // Reported but nothing to record: park until the program makes a call.
+            self.enabled = 0;
+        }
+        signal
+    }
+
+    /// `WSAEnumNetworkEvents`: the recorded events and their errors, cleared.
+    pub fn take(&mut self) -> (i32, [i32; FD_MAX_EVENTS]) {
+        let taken = (self.recorded, self.errors);
+        self.recorded = 0;
+        self.errors = [0; FD_MAX_EVENTS];
+        taken
+    }
+
+    /// The events the program selected.
+    #[must_use]
+    pub fn selected(&self) -> i32 {
+        self.selected
+    }
+}
+
+/// `SO_RCVTIMEO`/`SO_SNDTIMEO` as Winsock takes them: a DWORD of milliseconds, 0 for none.
+#[must_use]
+pub fn timeout_ms(value: &[u8]) -> Option<u32> {
+    let bytes: [u8; 4] = value.get(..4)?.try_into().ok()?;
+    Some(u32::from_ne_bytes(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IN: u32 = PollMask::IN;
+    const OUT: u32 = PollMask::OUT;
+    const RDHUP: u32 = PollMask::RDHUP;
+    const HUP: u32 = PollMask::HUP;
+    const ERR: u32 = PollMask::ERR;
+
+    #[test]
+    fn recv_flags_translate_and_refuse_out_of_band() {
+        assert_eq!(recv_flags(0), Ok(0));
+        assert_eq!(
+            recv_flags(MSG_PEEK | MSG_WAITALL),
+            Ok(afunix_proto::wire::MSG_PEEK | afunix_proto::wire::MSG_WAITALL)
+        );
+        assert_eq!(recv_flags(MSG_OOB), Err(WSAEOPNOTSUPP));
+        assert_eq!(recv_flags(0x4000_0000), Err(WSAEOPNOTSUPP));
+        assert_eq!(check_send_flags(MSG_DONTROUTE), Ok(()));
+        assert_eq!(check_send_flags(MSG_OOB), Err(WSAEOPNOTSUPP));
+    }
+
+    #[test]
+    fn socket_options_map_to_linux_numbers() {
+        assert_eq!(sockopt(SOL_SOCKET, SO_SNDBUF), Some(SockOpt::Driver(1, 7)));
+        assert_eq!(sockopt(SOL_SOCKET, SO_TYPE), Some(SockOpt::Driver(1, 3)));
+        assert_eq!(
+            sockopt(SOL_SOCKET, SO_RCVTIMEO),
+            Some(SockOpt::ReceiveTimeout)
+        );
+        assert_eq!(sockopt(SOL_SOCKET, 0x0008), None, "SO_KEEPALIVE");
+        assert_eq!(sockopt(6, 1), None, "IPPROTO_TCP");
+    }
+
+    #[test]
+    fn wsapoll_bits_round_trip_through_linux_bits() {
+        let asked = POLLRDNORM | POLLWRNORM;
+        assert_eq!(poll_events(asked), IN | RDHUP | OUT);
+        assert_eq!(poll_revents(IN | OUT, asked), POLLRDNORM | POLLWRNORM);
+        assert_eq!(poll_revents(OUT, POLLRDNORM), 0, "not asked for");
+        assert_eq!(
+            poll_revents(IN | RDHUP | HUP, POLLRDNORM),
+            POLLRDNORM | POLLHUP
+        );
+        assert_eq!(poll_revents(ERR, 0), POLLERR, "errors are always reported");
+        assert_eq!(poll_revents(LINUX_POLLNVAL, asked), POLLNVAL);
+    }
+
+    #[test]
+    fn select_sets_follow_winsock() {
+        assert_eq!(select_ready(IN), (true, false, false));
+        assert_eq!(select_ready(OUT), (false, true, false));
+        assert_eq!(select_ready(RDHUP | IN), (true, false, false));
+        assert_eq!(select_ready(ERR | HUP), (true, false, true));
+        assert_eq!(select_ready(0), (false, false, false));
+    }
+
+    #[test]
+    fn fd_read_is_recorded_once_until_recv_reenables_it() {
+        let mut n = NetEvents::new(7, FD_READ | FD_CLOSE);
+        assert_eq!(
+            n.wanted(Role::Idle),
+            0,
+            "nothing to watch before connecting"
+        );
+        assert_eq!(n.wanted(Role::Connected), IN | RDHUP);
+        assert!(n.on_revents(IN | OUT, Role::Connected, || true));
+        assert_eq!(n.wanted(Role::Connected), RDHUP, "FD_READ waits for recv");
+        assert_eq!(n.take().0, FD_READ);
+        assert_eq!(n.take().0, 0, "taking clears the record");
+        n.reenable(FD_READ);
+        assert_eq!(n.wanted(Role::Connected), IN | RDHUP);
+    }
+
+    #[test]
+    fn graceful_close_records_fd_close_and_data_left_records_fd_read() {
+        let mut n = NetEvents::new(7, FD_READ | FD_CLOSE);
+        assert!(n.on_revents(IN | RDHUP, Role::Connected, || true));
+        let (events, errors) = n.take();
+        assert_eq!(events, FD_READ | FD_CLOSE);
+        assert_eq!(errors, [0; FD_MAX_EVENTS]);
+        n.reenable(FD_READ);
+        // The data is drained; end of file alone is not FD_READ, and never will be again.
+        assert!(!n.on_revents(IN | RDHUP, Role::Connected, || false));
+        assert_eq!(n.wanted(Role::Connected), 0, "nothing left to wait for");
+    }
+
+    #[test]
+    fn reset_records_fd_close_with_wsaeconnreset() {
+        let mut n = NetEvents::new(7, FD_WRITE | FD_CLOSE);
+        assert!(n.on_revents(ERR | HUP | OUT, Role::Connected, || false));
+        let (events, errors) = n.take();
+        assert_eq!(events, FD_CLOSE, "no FD_WRITE on a dead connection");
+        assert_eq!(errors.get(5), Some(&WSAECONNRESET));
+        assert_eq!(n.wanted(Role::Connected), 0);
+    }
+
+    #[test]
+    fn fd_write_waits_for_a_send_that_would_block() {
+        let mut n = NetEvents::new(7, FD_WRITE);
+        assert!(n.on_revents(OUT, Role::Connected, || false));
+        assert_eq!(n.wanted(Role::Connected), 0);
+        n.reenable(FD_WRITE);
+        assert_eq!(n.wanted(Role::Connected), OUT);
+    }
+
+    #[test]
+    fn listeners_record_fd_accept() {
+        let mut n = NetEvents::new(7, FD_ACCEPT | FD_READ);
+        assert_eq!(n.wanted(Role::Listening), IN);
+        assert!(n.on_revents(IN, Role::Listening, || false));
+        assert_eq!(n.take().0, FD_ACCEPT, "no FD_READ on a listener");
+        assert_eq!(n.wanted(Role::Listening), 0);
+        n.reenable(FD_ACCEPT);
+        assert_eq!(n.wanted(Role::Listening), IN);
+    }
+
+    #[test]
+    fn unselected_events_park_the_socket_instead_of_spinning() {
+        // HUP and ERR are reported whatever was asked: with FD_CLOSE already recorded and
+        // FD_READ waiting for recv, a hang-up must not be reported again and again.
+        let mut n = NetEvents::new(7, FD_CLOSE | FD_READ);
+        assert!(n.on_revents(HUP | RDHUP | IN, Role::Connected, || true));
+        assert!(!n.on_revents(HUP, Role::Connected, || true));
+        assert_eq!(n.wanted(Role::Connected), 0);
+        // A closed socket: the driver says POLLNVAL.
+        let mut m = NetEvents::new(7, FD_READ);
+        assert!(!m.on_revents(LINUX_POLLNVAL, Role::Connected, || true));
+        assert_eq!(m.wanted(Role::Connected), 0);
+    }
+
+    #[test]
+    fn fd_connect_is_recorded_once() {
+        let mut n = NetEvents::new(7, FD_CONNECT | FD_WRITE);
+        assert!(n.record(FD_CONNECT, 0));
+        assert!(!n.record(FD_CONNECT, 0));
+        n.reenable(FD_CONNECT);
+        assert!(!n.record(FD_CONNECT, 0), "connect is not re-enabled");
+        assert_eq!(n.take().0, FD_CONNECT);
+    }
+
+    #[test]
+    fn timeouts_read_a_dword() {
+        assert_eq!(timeout_ms(&250u32.to_ne_bytes()), Some(250));
+        assert_eq!(timeout_ms(&[1, 2]), None);
+    }
+}

@@ -1,0 +1,307 @@
+//! The `wsp` backend: the scenarios through the Winsock provider's SPI entry points (on
+//! Windows, or under Wine), against the real driver.
+//!
+//! Winsock reports WSA codes, not errnos, and several errnos share one (ENOENT and EINVAL
+//! are both WSAEINVAL), and WSAPoll has no POLLRDHUP. So a replay compares what a Winsock
+//! program can see: each recorded errno as its WSA code (`Errno::to_wsa`), poll readiness
+//! as WSAPoll's bits, and SO_ERROR as a WSA code.
+
+use std::path::Path;
+
+use afunix_core::{ALL_ERRNOS, Errno, PollMask};
+use windows_sys::Win32::Networking::WinSock::SOCKET;
+
+use super::backend::{Backend, EBADF, Res};
+use super::scenario::{Names, Obs, Op, SLOTS, SockOpt};
+use crate::wsp::provider::Provider;
+
+const SOL_SOCKET: i32 = 0xffff;
+const POLLRDNORM: i16 = 0x0100;
+const POLLWRNORM: i16 = 0x0010;
+const POLLERR: i16 = 0x0001;
+const POLLHUP: i16 = 0x0002;
+const MSG_PEEK: u32 = 0x2;
+const MSG_WAITALL: u32 = 0x8;
+
+/// The errno a WSA code stands for here: the first with that code, so that comparing the
+/// codes of both sides is exact.
+fn errno_of(code: i32) -> i32 {
+    ALL_ERRNOS
+        .iter()
+        .find(|e| i32::try_from(e.to_wsa()) == Ok(code))
+        .map_or(code, |e| i32::from(e.number()))
+}
+
+fn wsa_of(errno: i32) -> i32 {
+    u16::try_from(errno)
+        .ok()
+        .and_then(Errno::from_number)
+        .and_then(|e| i32::try_from(e.to_wsa()).ok())
+        .unwrap_or(errno)
+}
+
+fn option(opt: SockOpt) -> i32 {
+    match opt {
+        SockOpt::SndBuf => 0x1001,
+        SockOpt::RcvBuf => 0x1002,
+        SockOpt::Error => 0x1007,
+        SockOpt::Type => 0x1008,
+    }
+}
+
+/// Sockets in slots, through the provider.
+#[derive(Debug)]
+pub struct WspBackend<'p> {
+    p: &'p Provider,
+    slots: [Option<SOCKET>; SLOTS],
+}
+
+impl<'p> WspBackend<'p> {
+    #[must_use]
+    pub fn new(p: &'p Provider) -> Self {
+        Self {
+            p,
+            slots: [None; SLOTS],
+        }
+    }
+
+    fn get(&self, s: usize) -> Res<SOCKET> {
+        self.slots.get(s).copied().flatten().ok_or(EBADF)
+    }
+
+    fn fresh(&self) -> Res<SOCKET> {
+        let s = self.p.socket().map_err(errno_of)?;
+        self.p.set_nonblocking(s, true).map_err(errno_of)?;
+        Ok(s)
+    }
+
+    fn put(&mut self, s: usize, socket: SOCKET) {
+        if let Some(slot) = self.slots.get_mut(s) {
+            *slot = Some(socket);
+        }
+    }
+}
+
+impl Backend for WspBackend<'_> {
+    fn is_open(&self, s: usize) -> bool {
+        self.get(s).is_ok()
+    }
+
+    fn socket(&mut self, s: usize) -> Res<()> {
+        let socket = self.fresh()?;
+        self.put(s, socket);
+        Ok(())
+    }
+
+    fn socketpair(&mut self, a: usize, b: usize) -> Res<()> {
+        // Winsock has no socketpair: the driver's SOCKETPAIR request on two of the
+        // provider's sockets, as a program would issue it with DeviceIoControl.
+        let (x, y) = (self.fresh()?, self.fresh()?);
+        let input = afunix_proto::encode::handle(y as u64);
+        let r = afunix::sys::ioctl(
+            // SAFETY:
+            // 1. `x` is the provider's socket, a handle open in this process.
+            unsafe { std::os::windows::io::BorrowedHandle::borrow_raw(x as _) },
+            afunix_proto::ioctl::IOCTL_AFUNIX_SOCKETPAIR,
+            zerocopy::IntoBytes::as_bytes(&input),
+            afunix::sys::Data::None,
+            None,
+        );
+        if let Err(e) = r {
+            let _ = self.p.close(x);
+            let _ = self.p.close(y);
+            return Err(i32::from(e.number()));
+        }
+        self.put(a, x);
+        self.put(b, y);
+        Ok(())
+    }
+
+    fn bind(&mut self, s: usize, raw: &[u8]) -> Res<()> {
+        self.p.bind(self.get(s)?, raw).map_err(errno_of)
+    }
+
+    fn listen(&mut self, s: usize, backlog: i32) -> Res<()> {
+        self.p.listen(self.get(s)?, backlog).map_err(errno_of)
+    }
+
+    fn connect(&mut self, s: usize, raw: &[u8]) -> Res<()> {
+        self.p.connect(self.get(s)?, raw).map_err(errno_of)
+    }
+
+    fn accept(&mut self, l: usize, into: usize) -> Res<()> {
+        let (socket, _) = self.p.accept(self.get(l)?).map_err(errno_of)?;
+        self.p.set_nonblocking(socket, true).map_err(errno_of)?;
+        self.put(into, socket);
+        Ok(())
+    }
+
+    fn send(&mut self, s: usize, data: &[u8]) -> Res<usize> {
+        self.p.send(self.get(s)?, data).map_err(errno_of)
+    }
+
+    fn recv(&mut self, s: usize, len: usize, peek: bool, waitall: bool) -> Res<Vec<u8>> {
+        let mut buf = vec![0u8; len];
+        let mut flags = 0;
+        if peek {
+            flags |= MSG_PEEK;
+        }
+        if waitall {
+            flags |= MSG_WAITALL;
+        }
+        let n = self
+            .p
+            .recv(self.get(s)?, &mut buf, flags)
+            .map_err(errno_of)?;
+        buf.truncate(n);
+        Ok(buf)
+    }
+
+    fn shutdown(&mut self, s: usize, how: i32) -> Res<()> {
+        self.p.shutdown(self.get(s)?, how).map_err(errno_of)
+    }
+
+    fn close(&mut self, s: usize) -> Res<()> {
+        let socket = self.slots.get_mut(s).and_then(Option::take).ok_or(EBADF)?;
+        self.p.close(socket).map_err(errno_of)
+    }
+
+    fn name(&mut self, s: usize, peer: bool) -> Res<(usize, Vec<u8>)> {
+        // A buffer that holds any name the driver reports (Winsock refuses a short one).
+        let mut bytes = self.p.name(self.get(s)?, peer, 112).map_err(errno_of)?;
+        let len = bytes.len();
+        bytes.truncate(110);
+        Ok((len, bytes))
+    }
+
+    fn fionread(&mut self, s: usize) -> Res<i64> {
+        self.p
+            .fionread(self.get(s)?)
+            .map(i64::from)
+            .map_err(errno_of)
+    }
+
+    fn getsockopt(&mut self, s: usize, opt: SockOpt) -> Res<i64> {
+        let v = self
+            .p
+            .getsockopt_int(self.get(s)?, SOL_SOCKET, option(opt))
+            .map_err(errno_of)?;
+        Ok(i64::from(v))
+    }
+
+    fn setsockopt(&mut self, s: usize, opt: SockOpt, val: i32) -> Res<()> {
+        self.p
+            .setsockopt(self.get(s)?, SOL_SOCKET, option(opt), &val.to_ne_bytes())
+            .map_err(errno_of)
+    }
+
+    fn poll(&mut self, s: usize) -> Res<u32> {
+        let (_, revents) = self
+            .p
+            .wsapoll(&[(self.get(s)?, POLLRDNORM | POLLWRNORM)], 0)
+            .map_err(errno_of)?;
+        let r = revents.first().copied().unwrap_or(0);
+        let mut linux = 0;
+        if r & POLLRDNORM != 0 {
+            linux |= PollMask::IN;
+        }
+        if r & POLLWRNORM != 0 {
+            linux |= PollMask::OUT;
+        }
+        if r & POLLERR != 0 {
+            linux |= PollMask::ERR;
+        }
+        if r & POLLHUP != 0 {
+            linux |= PollMask::HUP;
+        }
+        Ok(linux)
+    }
+}
+
+/// What a Winsock program can tell apart in an observation.
+fn winsock_view(op: &Op, obs: &Obs) -> Obs {
+    match obs {
+        Obs::Err(e) => Obs::Err(wsa_of(*e)),
+        Obs::Fill { sent_any, end } => Obs::Fill {
+            sent_any: *sent_any,
+            end: wsa_of(*end),
+        },
+        Obs::Drain { any, in_order, end } => Obs::Drain {
+            any: *any,
+            in_order: *in_order,
+            end: if *end == 0 { 0 } else { wsa_of(*end) },
+        },
+        Obs::Poll(bits) => {
+            let mut v = 0;
+            if bits & (PollMask::IN | PollMask::RDHUP) != 0 {
+                v |= PollMask::IN;
+            }
+            v |= bits & (PollMask::OUT | PollMask::ERR | PollMask::HUP);
+            Obs::Poll(v)
+        }
+        Obs::Num(n)
+            if matches!(
+                op,
+                Op::GetOpt {
+                    opt: SockOpt::Error,
+                    ..
+                }
+            ) =>
+        {
+            // SO_ERROR: Linux records the errno, Winsock reports its WSA code.
+            Obs::Num(i64::from(wsa_of(i32::try_from(*n).unwrap_or(0))))
+        }
+        other => other.clone(),
+    }
+}
+
+/// Runs `ops` through the provider (the directory is made and removed around it).
+fn run(ops: &[Op], names: &Names, p: &Provider) -> Vec<Obs> {
+    let _ = std::fs::create_dir_all(&names.dir);
+    let mut r = super::backend::Runner::new(WspBackend::new(p), names.clone());
+    let obs = ops.iter().map(|op| r.step(op)).collect();
+    r.close_all();
+    let _ = std::fs::remove_dir_all(&names.dir);
+    obs
+}
+
+/// Replays a recorded Linux trace through the provider and prints the outcome; the number
+/// of mismatching steps.
+pub fn replay(path: &Path, p: &Provider) -> Result<u64, String> {
+    let limits = afunix_device::driver_limits();
+    let buffer_max = Some(limits.sndbuf_max.min(limits.rcvbuf_max));
+    let r = super::trace::replay_with(
+        path,
+        buffer_max,
+        |ops, names| run(ops, names, p),
+        |op, recorded, got| {
+            // SO_ERROR is only mapped for GetOpt steps; the provider already reports WSA
+            // codes, so only the recorded side is translated there.
+            let got_view = match (op, got) {
+                (
+                    Op::GetOpt {
+                        opt: SockOpt::Error,
+                        ..
+                    },
+                    Obs::Num(_),
+                ) => got.clone(),
+                _ => winsock_view(op, got),
+            };
+            winsock_view(op, recorded) == got_view
+        },
+    )?;
+    println!(
+        "replayed {} scenarios ({} steps compared) from {} through the Winsock provider: {} mismatches",
+        r.scenarios,
+        r.steps,
+        path.display(),
+        r.mismatches
+    );
+    if r.limited_scenarios > 0 {
+        println!(
+            "{} scenarios set a socket buffer beyond the driver's maximum; their remaining {} steps were not compared",
+            r.limited_scenarios, r.limited_steps
+        );
+    }
+    Ok(r.mismatches)
+}
