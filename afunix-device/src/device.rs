@@ -4,10 +4,11 @@ use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
 use afunix_core::{
-    BindRequest, BindTarget, Completed, ConnectRequest, ConnectTarget, Credentials, Engine, Errno,
-    Limits, Outcome, PathKey, PollMask, RecvFlags, SendFlags, Shutdown, SocketId, SortedMap, Token,
-    UnixAddr, parse_bind_addr, parse_connect_addr,
+    BindRequest, BindTarget, Buffers, Completed, ConnectRequest, ConnectTarget, Credentials,
+    Engine, Errno, Limits, NoBuffers, Outcome, PathKey, PollMask, RecvFlags, SendFlags, Shutdown,
+    SocketId, SortedMap, Token, UnixAddr, parse_bind_addr, parse_connect_addr,
 };
+use afunix_proto::decode::MsgFlags;
 use afunix_proto::wire::{ADDRESS_OUT_BYTES, AddressOut, PeerCredOut};
 
 use crate::op::{Completion, Done, Op, PollEntry, Reply};
@@ -22,6 +23,7 @@ const SO_TYPE: i32 = 3;
 const SO_ERROR: i32 = 4;
 const SO_SNDBUF: i32 = 7;
 const SO_RCVBUF: i32 = 8;
+const SO_ACCEPTCONN: i32 = 30;
 /// `SOCK_STREAM`.
 const SOCK_STREAM: u32 = 1;
 /// `POLLNVAL`: the entry names no socket. Like POLLERR and POLLHUP it is reported whatever
@@ -154,12 +156,33 @@ impl Device {
         op: Op<'_>,
         caller: &Credentials,
     ) -> Reply {
-        let reply = self.dispatch(file, token, op, caller);
+        self.execute_with(file, token, op, caller, &mut NoBuffers)
+    }
+
+    /// [`Device::execute`] with the caller's buffers of in-place requests
+    /// ([`Op::SendInPlace`], [`Op::RecvInPlace`]): this request's own, under `token`, and
+    /// those of every request of the caller's still pending.
+    pub fn execute_with(
+        &mut self,
+        file: FileId,
+        token: Token,
+        op: Op<'_>,
+        caller: &Credentials,
+        bufs: &mut dyn Buffers,
+    ) -> Reply {
+        let reply = self.dispatch(file, token, op, caller, bufs);
         self.recheck_polls();
         reply
     }
 
-    fn dispatch(&mut self, file: FileId, token: Token, op: Op<'_>, caller: &Credentials) -> Reply {
+    fn dispatch(
+        &mut self,
+        file: FileId,
+        token: Token,
+        op: Op<'_>,
+        caller: &Credentials,
+        bufs: &mut dyn Buffers,
+    ) -> Reply {
         if self.waiting.contains(&token) || self.polls.iter().any(|p| p.token == token) {
             return Reply::Ready(Err(Errno::EALREADY));
         }
@@ -174,7 +197,7 @@ impl Device {
             } => self.poll(file, token, timeout_ms, entries),
             op => match self.socket_of(file) {
                 Err(e) => Reply::Ready(Err(e)),
-                Ok(id) => self.on_socket(file, id, token, op, caller),
+                Ok(id) => self.on_socket(file, id, token, op, caller, bufs),
             },
         }
     }
@@ -210,6 +233,7 @@ impl Device {
         token: Token,
         op: Op<'_>,
         caller: &Credentials,
+        bufs: &mut dyn Buffers,
     ) -> Reply {
         let ready = |r: Result<Done, Errno>| Reply::Ready(r);
         match op {
@@ -244,7 +268,7 @@ impl Device {
             }
             Op::Shutdown { how } => ready(
                 Shutdown::from_how(how)
-                    .and_then(|how| self.engine.shutdown(id, how))
+                    .and_then(|how| self.engine.shutdown_in_place(id, how, bufs))
                     .map(|()| Done::Ok),
             ),
             Op::GetSockName => ready(
@@ -281,10 +305,7 @@ impl Device {
                 if flags.oob() {
                     return ready(Err(Errno::EOPNOTSUPP));
                 }
-                let flags = SendFlags {
-                    dontwait: flags.dontwait(),
-                    overlapped: flags.overlapped(),
-                };
+                let flags = send_flags(flags);
                 self.track(file, token, Waiting::Send, |engine| {
                     done(engine.send(id, data, flags, token), Done::Count)
                 })
@@ -293,14 +314,33 @@ impl Device {
                 if flags.oob() {
                     return ready(Err(Errno::EOPNOTSUPP));
                 }
-                let flags = RecvFlags {
-                    peek: flags.peek(),
-                    waitall: flags.waitall(),
-                    dontwait: flags.dontwait(),
-                    overlapped: flags.overlapped(),
-                };
+                let flags = recv_flags(flags);
                 self.track(file, token, Waiting::Recv, |engine| {
                     done(engine.recv(id, buf, flags, token), Done::Count)
+                })
+            }
+            Op::SendInPlace { flags, len } => {
+                if flags.oob() {
+                    return ready(Err(Errno::EOPNOTSUPP));
+                }
+                let flags = send_flags(flags);
+                self.track(file, token, Waiting::Send, |engine| {
+                    done(
+                        engine.send_in_place(id, len, flags, token, bufs),
+                        Done::Count,
+                    )
+                })
+            }
+            Op::RecvInPlace { flags, len } => {
+                if flags.oob() {
+                    return ready(Err(Errno::EOPNOTSUPP));
+                }
+                let flags = recv_flags(flags);
+                self.track(file, token, Waiting::Recv, |engine| {
+                    done(
+                        engine.recv_in_place(id, len, flags, token, bufs),
+                        Done::Count,
+                    )
                 })
             }
             // Handled before a socket is looked up.
@@ -355,6 +395,7 @@ impl Device {
                 .map(|e| e.map_or(0, |e| i32::from(e.number()))),
             SO_SNDBUF => self.engine.sndbuf(id).map(as_int),
             SO_RCVBUF => self.engine.rcvbuf(id).map(as_int),
+            SO_ACCEPTCONN => self.engine.is_listening(id).map(i32::from),
             _ => Err(Errno::ENOPROTOOPT),
         }
     }
@@ -546,8 +587,14 @@ impl Device {
     /// Cancels a pending request (CancelIoEx, thread exit): it completes with ECANCELED, or
     /// with what it achieved so far. False if `token` is not pending.
     pub fn cancel(&mut self, token: Token) -> bool {
-        let done =
-            self.finish_poll(token, |_, _| Err(Errno::ECANCELED)) || self.engine.cancel(token);
+        self.cancel_with(token, &mut NoBuffers)
+    }
+
+    /// [`Device::cancel`] with the caller's buffers of pending in-place requests: a cancelled
+    /// in-place send first hands over the bytes its reader could already see.
+    pub fn cancel_with(&mut self, token: Token, bufs: &mut dyn Buffers) -> bool {
+        let done = self.finish_poll(token, |_, _| Err(Errno::ECANCELED))
+            || self.engine.cancel_in_place(token, bufs);
         self.recheck_polls();
         done
     }
@@ -555,6 +602,11 @@ impl Device {
     /// The handle's file is going away (CLEANUP or CLOSE, whichever comes first; a second
     /// call is harmless): its pending requests complete, its socket is released.
     pub fn close(&mut self, file: FileId) {
+        self.close_with(file, &mut NoBuffers);
+    }
+
+    /// [`Device::close`] with the caller's buffers of pending in-place requests.
+    pub fn close_with(&mut self, file: FileId, bufs: &mut dyn Buffers) {
         let Some(f) = self.files.remove(&file) else {
             return;
         };
@@ -562,7 +614,7 @@ impl Device {
             self.finish_poll(p, |_, _| Err(Errno::ECANCELED));
         }
         if let Some(id) = f.socket {
-            let _ = self.engine.close(id);
+            let _ = self.engine.close_in_place(id, bufs);
         }
         self.recheck_polls();
     }
@@ -638,5 +690,21 @@ fn address_out(addr: &UnixAddr) -> AddressOut {
         addr_len: u32::try_from(addr.reported_len()).unwrap_or(u32::MAX),
         reserved: 0,
         addr: bytes,
+    }
+}
+
+fn send_flags(flags: MsgFlags) -> SendFlags {
+    SendFlags {
+        dontwait: flags.dontwait(),
+        overlapped: flags.overlapped(),
+    }
+}
+
+fn recv_flags(flags: MsgFlags) -> RecvFlags {
+    RecvFlags {
+        peek: flags.peek(),
+        waitall: flags.waitall(),
+        dontwait: flags.dontwait(),
+        overlapped: flags.overlapped(),
     }
 }

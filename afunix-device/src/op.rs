@@ -72,6 +72,19 @@ pub enum Op<'a> {
         flags: MsgFlags,
         buf: &'a mut [u8],
     },
+    /// SEND of `len` bytes that stay in the request's own buffer, which the engine reaches
+    /// through the caller's `Buffers` under the request's token (the driver: the IRP's
+    /// locked pages), now and while the request pends. No copy of them is kept.
+    SendInPlace {
+        flags: MsgFlags,
+        len: usize,
+    },
+    /// RECV into the request's own buffer of `len` bytes, reached the same way; a pending one
+    /// completes with the count written there.
+    RecvInPlace {
+        flags: MsgFlags,
+        len: usize,
+    },
 }
 
 /// One file of a POLL.

@@ -212,8 +212,7 @@ fn bit_index(event: i32) -> usize {
 }
 
 impl NetEvents {
-    /// `WSAEventSelect(s, event, selected)`: every selected event may be recorded again.
-    /// Already recorded events stay recorded until `WSAEnumNetworkEvents` takes them.
+    /// `WSAEventSelect(s, event, selected)`: every selected event may be recorded.
     #[must_use]
     pub fn new(event: usize, selected: i32) -> NetEvents {
         NetEvents {
@@ -226,16 +225,23 @@ impl NetEvents {
         }
     }
 
-    /// A new `WSAEventSelect` on a socket that already had one.
+    /// A new `WSAEventSelect` on a socket that already had one: as Winsock documents, it
+    /// clears the record, and every selected event may be recorded again. What is known of
+    /// the connection (end of file) stays.
     pub fn reselect(&mut self, event: usize, selected: i32) {
         self.event = event;
         self.selected = selected;
         self.enabled = selected;
+        self.recorded = 0;
+        self.errors = [0; FD_MAX_EVENTS];
     }
 
-    /// A re-enabling call was made (FD_READ, FD_WRITE or FD_ACCEPT).
-    pub fn reenable(&mut self, events: i32) {
+    /// A re-enabling call was made (FD_READ, FD_WRITE or FD_ACCEPT); true if that enabled
+    /// an event that was not (so what to wait for changed).
+    pub fn reenable(&mut self, events: i32) -> bool {
+        let before = self.enabled;
         self.enabled |= events & self.selected & (FD_READ | FD_WRITE | FD_ACCEPT);
+        self.enabled != before
     }
 
     /// Records `event` with `error` if it is selected and enabled; true if it was.
@@ -437,7 +443,18 @@ mod tests {
         assert_eq!(n.wanted(Role::Connected), RDHUP, "FD_READ waits for recv");
         assert_eq!(n.take().0, FD_READ);
         assert_eq!(n.take().0, 0, "taking clears the record");
-        n.reenable(FD_READ);
+        assert!(n.reenable(FD_READ));
+        assert!(!n.reenable(FD_READ), "already enabled: nothing changes");
+        assert_eq!(n.wanted(Role::Connected), IN | RDHUP);
+    }
+
+    #[test]
+    fn a_new_selection_clears_the_record() {
+        let mut n = NetEvents::new(7, FD_READ | FD_WRITE);
+        assert!(n.on_revents(IN | OUT, Role::Connected, || true));
+        n.reselect(8, FD_READ);
+        assert_eq!(n.take(), (0, [0; FD_MAX_EVENTS]));
+        assert_eq!(n.event, 8);
         assert_eq!(n.wanted(Role::Connected), IN | RDHUP);
     }
 

@@ -8,6 +8,10 @@
 //! (so a file without write permission gives EACCES), and both key the binding by the file's
 //! identity (device and inode; volume serial and file index on Windows), as the driver keys
 //! it by volume serial and file ID. Sockets reach only sockets of the same transport.
+//!
+//! SEND and RECV use the engine's in-place calls, as the driver does with its IRPs' pages:
+//! each request's data lives in a buffer of its own here (`State::buffers`), which the engine
+//! reaches by token while the request executes and while it pends.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -16,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
-use afunix_core::{Credentials, Errno, Limits, PathKey, Token};
+use afunix_core::{Buffers, Credentials, Errno, Limits, PathKey, Token};
 use afunix_device::{Device, Done, FileId, Op, PollEntry, Reply};
 use afunix_proto::decode::{Address, Request, decode};
 use afunix_proto::encode;
@@ -35,7 +39,60 @@ struct State {
     refs: HashMap<FileId, usize>,
     /// Completions drained from the device, waiting for the thread that issued them.
     done: HashMap<Token, Result<Done, Errno>>,
+    /// The data buffers of SEND and RECV requests not yet finished, by token: what the
+    /// driver's IRPs' locked pages are to it.
+    buffers: RequestBuffers,
     next_id: u64,
+}
+
+/// Requests' own data buffers, reached by the engine's in-place calls.
+#[derive(Default)]
+struct RequestBuffers(HashMap<Token, Vec<u8>>);
+
+impl Buffers for RequestBuffers {
+    fn write_recv(&mut self, token: Token, offset: usize, src: &[u8]) -> bool {
+        let Some(end) = offset.checked_add(src.len()) else {
+            return false;
+        };
+        self.0
+            .get_mut(&token)
+            .and_then(|b| b.get_mut(offset..end))
+            .map(|d| d.copy_from_slice(src))
+            .is_some()
+    }
+
+    fn read_send(&mut self, token: Token, offset: usize, dst: &mut [u8]) -> bool {
+        let Some(end) = offset.checked_add(dst.len()) else {
+            return false;
+        };
+        self.0
+            .get(&token)
+            .and_then(|b| b.get(offset..end))
+            .map(|s| dst.copy_from_slice(s))
+            .is_some()
+    }
+
+    fn send_to_recv(
+        &mut self,
+        send: Token,
+        send_offset: usize,
+        recv: Token,
+        recv_offset: usize,
+        len: usize,
+    ) -> bool {
+        let Some(send_end) = send_offset.checked_add(len) else {
+            return false;
+        };
+        // Two entries of one map: take the source out while writing the destination.
+        let Some(source) = self.0.remove(&send) else {
+            return false;
+        };
+        let moved = source
+            .get(send_offset..send_end)
+            .is_some_and(|bytes| self.write_recv(recv, recv_offset, bytes));
+        self.0.insert(send, source);
+        moved
+    }
 }
 
 impl State {
@@ -94,6 +151,7 @@ impl InProcess {
                     handles: HashMap::new(),
                     refs: HashMap::new(),
                     done: HashMap::new(),
+                    buffers: RequestBuffers::default(),
                     next_id: 0,
                 }),
                 completed: Condvar::new(),
@@ -156,7 +214,8 @@ impl Drop for Handle {
         }
         state.refs.remove(&file);
         // The last handle: CLEANUP/CLOSE. Its pending requests complete; the socket goes.
-        state.device.close(file);
+        let state = &mut *state;
+        state.device.close_with(file, &mut state.buffers);
         if state.drain() {
             self.shared.completed.notify_all();
         }
@@ -285,13 +344,31 @@ impl Endpoint for Handle {
                     }
                 }
                 Request::Send { flags } => match &data {
-                    Data::In(bytes) => Op::Send { flags, data: bytes },
+                    Data::In(bytes) => {
+                        let mut own = Vec::new();
+                        own.try_reserve_exact(bytes.len())
+                            .map_err(|_| Errno::ENOMEM)?;
+                        own.extend_from_slice(bytes);
+                        state.buffers.0.insert(token, own);
+                        Op::SendInPlace {
+                            flags,
+                            len: bytes.len(),
+                        }
+                    }
                     _ => return Err(Errno::EINVAL),
                 },
                 Request::Recv { flags } => match &mut data {
                     Data::Out(buf) => {
                         recv_len = buf.len();
-                        Op::Recv { flags, buf }
+                        let mut own = Vec::new();
+                        own.try_reserve_exact(buf.len())
+                            .map_err(|_| Errno::ENOMEM)?;
+                        own.resize(buf.len(), 0);
+                        state.buffers.0.insert(token, own);
+                        Op::RecvInPlace {
+                            flags,
+                            len: buf.len(),
+                        }
                     }
                     _ => return Err(Errno::EINVAL),
                 },
@@ -303,9 +380,14 @@ impl Endpoint for Handle {
                 }
                 _ => None,
             };
-            let reply = state
-                .device
-                .execute(file, token, op, &self.shared.credentials);
+            let state_ref = &mut *state;
+            let reply = state_ref.device.execute_with(
+                file,
+                token,
+                op,
+                &self.shared.credentials,
+                &mut state_ref.buffers,
+            );
             if state.drain() {
                 self.shared.completed.notify_all();
             }
@@ -322,7 +404,15 @@ impl Endpoint for Handle {
                 }
             }
         };
+        // The request is finished: its buffer holds what a RECV received.
+        let own = state.buffers.0.remove(&token);
         drop(state);
+        if let (Some(own), Ok(Done::Count(n)), Data::Out(buf)) = (&own, &reply, &mut data) {
+            let received = own.get(..*n).ok_or(Errno::EINVAL)?;
+            buf.get_mut(..*n)
+                .ok_or(Errno::EINVAL)?
+                .copy_from_slice(received);
+        }
         if let (Some(path), Err(_)) = (&created, &reply) {
             // unix_bind removes the file it made when the bind fails.
             let _ = std::fs::remove_file(path);
@@ -361,7 +451,8 @@ impl Handle {
                         let found = if is_poll {
                             state.device.expire(token)
                         } else {
-                            state.device.cancel(token)
+                            let state = &mut *state;
+                            state.device.cancel_with(token, &mut state.buffers)
                         };
                         if state.drain() {
                             self.shared.completed.notify_all();

@@ -55,6 +55,11 @@ fn checks() -> Vec<(&'static str, Check)> {
     // Handles of other kinds exist only on Windows.
     #[cfg(windows)]
     checks.push(("foreign handles are refused, or POLLNVAL", foreign_handles));
+    #[cfg(windows)]
+    checks.push((
+        "a blocked 32 MiB write waits in its own pages, not the driver's memory",
+        big_write_in_place,
+    ));
     checks
 }
 
@@ -556,5 +561,55 @@ fn past_deadline(net: &Net) -> Result<(), String> {
     if &buf != b"intact" {
         return Err(format!("read {buf:?}"));
     }
+    Ok(())
+}
+
+/// A 32 MiB write to a peer that does not read pends with its bytes in the writer's own
+/// (locked) pages: the driver buffers only what fits the peer's queue. Then every byte
+/// arrives, in order.
+#[cfg(windows)]
+pub fn big_write_in_place(net: &Net) -> Result<(), String> {
+    const LEN: usize = 32 << 20;
+    let stats = || -> Result<afunix_proto::DriverStats, String> {
+        afunix::sys::device::Device::open()
+            .and_then(|d| d.stats())
+            .map_err(|e| format!("STATS: {e}"))
+    };
+    let (a, mut b) = net.pair().map_err(fail("pair"))?;
+    let data: Vec<u8> = (0..LEN).map(|i| (i % 253) as u8).collect();
+    let expected = data.clone();
+    let writer = std::thread::spawn(move || (&a).write_all(&data).map(|()| a));
+    // Wait until the write is pending in the driver.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let during = loop {
+        let s = stats()?;
+        if s.pending_irps >= 1 || Instant::now() > deadline {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    if during.pending_irps == 0 {
+        return Err("the 32 MiB write never pended".into());
+    }
+    if during.bytes_buffered > 4 << 20 {
+        return Err(format!(
+            "the driver buffers {} bytes for a blocked write (its tail should stay in the writer's pages)",
+            during.bytes_buffered
+        ));
+    }
+    let mut got = vec![0u8; LEN];
+    b.read_exact(&mut got).map_err(fail("read"))?;
+    let a = writer
+        .join()
+        .map_err(|_| "writer panicked".to_string())?
+        .map_err(fail("write"))?;
+    drop(a);
+    if got != expected {
+        return Err("the bytes arrived changed or out of order".into());
+    }
+    println!(
+        "      (while blocked: {} bytes buffered in the driver, {} pending IRPs)",
+        during.bytes_buffered, during.pending_irps
+    );
     Ok(())
 }

@@ -200,6 +200,14 @@ impl Engine {
         Ok(self.sock(id)?.is_fresh())
     }
 
+    /// `SO_ACCEPTCONN`: whether the socket listens.
+    pub fn is_listening(&self, id: SocketId) -> Result<bool, Errno> {
+        Ok(matches!(
+            self.sock(id)?.state,
+            crate::socket::State::Listening(_)
+        ))
+    }
+
     /// `SO_TYPE`.
     pub fn socket_type(&self, id: SocketId) -> Result<SockType, Errno> {
         self.sock(id).map(|_| SockType::Stream)

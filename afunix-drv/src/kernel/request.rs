@@ -66,6 +66,25 @@ pub type CancelRoutine = unsafe extern "system" fn(*mut DEVICE_OBJECT, *mut IRP)
 /// from the pending table, so it is completed exactly once.
 pub struct Pending {
     irp: NonNull<IRP>,
+    /// The request's data buffer, for the engine's in-place calls while it pends.
+    data: Option<DataBuffer>,
+}
+
+/// A request's data buffer: the caller's pages, locked and mapped into system space by its
+/// MDL, as raw parts. They stay valid until the request is completed; the driver touches
+/// them only under the engine lock, while the request is being executed or is pending.
+#[derive(Clone, Copy, Debug)]
+pub struct DataBuffer {
+    pub start: NonNull<u8>,
+    pub len: usize,
+}
+
+impl DataBuffer {
+    /// The address `offset` bytes in, if `offset..offset + len` lies inside the buffer.
+    pub fn range(&self, offset: usize, len: usize) -> Option<*mut u8> {
+        let end = offset.checked_add(len)?;
+        (end <= self.len).then(|| self.start.as_ptr().wrapping_add(offset))
+    }
 }
 
 // SAFETY:
@@ -74,6 +93,11 @@ pub struct Pending {
 unsafe impl Send for Pending {}
 
 impl Pending {
+    /// The data buffer the request was made pending with.
+    pub fn data(&self) -> Option<DataBuffer> {
+        self.data
+    }
+
     fn swap_cancel_routine(&self, routine: Option<CancelRoutine>) -> Option<CancelRoutine> {
         // SAFETY:
         // 1. The IRP is live while pending; this only computes the field's address.
@@ -166,18 +190,14 @@ impl Request {
         self.irp.as_ptr() as u64
     }
 
-    /// [`Request::mdl_buffer`] with a lifetime of the caller's choosing, so the data can be
-    /// handed to the engine while the request itself is moved along.
-    ///
-    /// # Safety
-    /// The slice must not be used once the request has been completed or made pending.
-    pub unsafe fn mdl_buffer_detached<'a>(&mut self) -> Option<&'a mut [u8]> {
+    /// The data buffer ([`Request::mdl_buffer`]) as raw parts, for the engine's in-place
+    /// calls. None if it cannot be mapped.
+    pub fn data_buffer(&mut self) -> Option<DataBuffer> {
         let buffer = self.mdl_buffer()?;
-        let (data, len) = (buffer.as_mut_ptr(), buffer.len());
-        // SAFETY:
-        // 1. The same pages, locked and mapped until the request completes; the caller
-        //    promises not to use them after that.
-        Some(unsafe { core::slice::from_raw_parts_mut(data, len) })
+        Some(DataBuffer {
+            start: NonNull::new(buffer.as_mut_ptr()).unwrap_or(NonNull::dangling()),
+            len: buffer.len(),
+        })
     }
 
     /// The input of a METHOD_BUFFERED (or direct) IOCTL, in the system buffer, with a
@@ -287,7 +307,7 @@ impl Request {
     /// Marks the request pending, installs `cancel` as its cancel routine, and hands it over
     /// as a [`Pending`]. Returns also whether it was cancelled before the routine was set,
     /// in which case the caller must cancel it itself (the cancel routine will not run).
-    pub fn into_pending(self, cancel: CancelRoutine) -> (Pending, bool) {
+    pub fn into_pending(self, cancel: CancelRoutine, data: Option<DataBuffer>) -> (Pending, bool) {
         if let Some(stack) = self.stack() {
             let stack = core::ptr::from_ref(stack).cast_mut();
             // IoMarkIrpPending: SL_PENDING_RETURNED in our stack location's Control.
@@ -297,7 +317,7 @@ impl Request {
         }
         // The request becomes the pending one (Request has no Drop: nothing else to undo).
         let irp = self.irp;
-        let pending = Pending { irp };
+        let pending = Pending { irp, data };
         let _ = pending.swap_cancel_routine(Some(cancel));
         // SAFETY:
         // 1. Reading the Cancel flag of an IRP we still own.

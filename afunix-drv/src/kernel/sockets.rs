@@ -6,10 +6,16 @@
 //! pending, keyed by its token (the IRP's address), with our own cancel routine. Completions
 //! from the engine are taken one at a time under the lock and completed after it is released.
 //! Whoever removes a pending IRP from the table completes it; nothing else does.
+//!
+//! Data is not copied into the driver to wait: SEND, RECV, READ and WRITE use the engine's
+//! in-place calls, and the engine reaches each request's own locked pages through
+//! [`IrpBuffers`], by token, while the request executes and while it pends. A blocked
+//! writer's bytes stay in its buffer until a reader takes them (one copy, writer to reader);
+//! only bytes that fit the peer's receive queue are copied into the driver.
 
 use alloc::vec::Vec;
 
-use afunix_core::{Credentials, Errno, Limits, SortedMap, Token};
+use afunix_core::{Buffers, Credentials, Errno, Limits, SortedMap, Token};
 use afunix_device::{Device, Done, FileId, Op, PollEntry, Reply};
 use afunix_proto::SocketCounters;
 use afunix_proto::decode::{Address, Request as Decoded};
@@ -22,7 +28,7 @@ use super::caller;
 use super::fs::{self, SocketFileHandle};
 use super::handles::{self, FileRef};
 use super::lock::SpinLocked;
-use super::request::{Pending, Request};
+use super::request::{DataBuffer, Pending, Request};
 
 /// The limits of the driver's engine (see `afunix_device::driver_limits`).
 pub fn limits() -> Limits {
@@ -35,6 +41,70 @@ struct State {
 }
 
 static STATE: SpinLocked<Option<State>> = SpinLocked::new(None);
+
+/// The data buffers of the requests the engine may touch: every pending one's, and the one
+/// being executed (not yet in the table). Used only under the engine lock.
+struct IrpBuffers<'a> {
+    pending: &'a SortedMap<Token, Pending>,
+    current: Option<(Token, DataBuffer)>,
+}
+
+impl IrpBuffers<'_> {
+    fn of(pending: &SortedMap<Token, Pending>) -> IrpBuffers<'_> {
+        IrpBuffers {
+            pending,
+            current: None,
+        }
+    }
+
+    fn get(&self, token: Token) -> Option<DataBuffer> {
+        match self.current {
+            Some((t, data)) if t == token => Some(data),
+            _ => self.pending.get(&token).and_then(Pending::data),
+        }
+    }
+
+    /// Copies `len` bytes between two requests' buffers, or between one and the engine's
+    /// memory; false if either range is outside its buffer.
+    fn copy(from: Option<*mut u8>, to: Option<*mut u8>, len: usize) -> bool {
+        let (Some(from), Some(to)) = (from, to) else {
+            return false;
+        };
+        // SAFETY:
+        // 1. Both ranges were bounds-checked (`DataBuffer::range`, or are the engine's own
+        //    slices). A request's pages stay locked and mapped while it is pending or being
+        //    executed, which is when the engine asks (under the engine lock); the caller's
+        //    user-mode threads may write them meanwhile, which changes only what is copied.
+        // 2. `copy` (memmove): a program may give overlapping buffers to two requests.
+        unsafe { core::ptr::copy(from.cast_const(), to, len) };
+        true
+    }
+}
+
+impl Buffers for IrpBuffers<'_> {
+    fn write_recv(&mut self, token: Token, offset: usize, src: &[u8]) -> bool {
+        let to = self.get(token).and_then(|b| b.range(offset, src.len()));
+        Self::copy(Some(src.as_ptr().cast_mut()), to, src.len())
+    }
+
+    fn read_send(&mut self, token: Token, offset: usize, dst: &mut [u8]) -> bool {
+        let from = self.get(token).and_then(|b| b.range(offset, dst.len()));
+        Self::copy(from, Some(dst.as_mut_ptr()), dst.len())
+    }
+
+    fn send_to_recv(
+        &mut self,
+        send: Token,
+        send_offset: usize,
+        recv: Token,
+        recv_offset: usize,
+        len: usize,
+    ) -> bool {
+        let from = self.get(send).and_then(|b| b.range(send_offset, len));
+        let to = self.get(recv).and_then(|b| b.range(recv_offset, len));
+        Self::copy(from, to, len)
+    }
+}
 
 /// Sets the engine up; DriverEntry calls it before creating the device.
 pub fn init() {
@@ -83,7 +153,9 @@ pub fn open(request: &Request) -> Result<(), Errno> {
 pub fn close(request: &Request) {
     let file = file_of(request);
     if let Some(state) = STATE.lock().as_mut() {
-        state.device.close(file);
+        state
+            .device
+            .close_with(file, &mut IrpBuffers::of(&state.pending));
     }
     drain();
 }
@@ -125,7 +197,9 @@ unsafe extern "system" fn cancel(_device: *mut DEVICE_OBJECT, irp: *mut IRP) {
     let irql = unsafe { (*irp).CancelIrql };
     let token = Token(irp as u64);
     if let Some(state) = STATE.lock().as_mut() {
-        let _ = state.device.cancel(token);
+        let _ = state
+            .device
+            .cancel_with(token, &mut IrpBuffers::of(&state.pending));
     }
     // SAFETY:
     // 1. Releases the cancel spin lock the I/O manager acquired for us, at its IRQL. After
@@ -143,24 +217,18 @@ pub fn execute(mut request: Request, decoded: Decoded<'_>) -> NTSTATUS {
     let mut poll_entries: Vec<PollEntry> = Vec::new();
     let mut credentials = Credentials::default();
     // The data buffer of SEND, RECV, READ and WRITE: the caller's pages, mapped.
-    let data: Option<&mut [u8]> = match decoded {
-        Decoded::Send { .. } | Decoded::Recv { .. } => {
-            // SAFETY:
-            // 1. The slice goes into the engine call below and is not used after it: the
-            //    engine copies what it keeps, and the request is completed or made pending
-            //    only after that call.
-            match unsafe { request.mdl_buffer_detached() } {
-                Some(d) => Some(d),
-                None => return request.complete(Errno::ENOMEM.to_ntstatus() as i32, 0),
-            }
-        }
+    let data: Option<DataBuffer> = match decoded {
+        Decoded::Send { .. } | Decoded::Recv { .. } => match request.data_buffer() {
+            Some(d) => Some(d),
+            None => return request.complete(Errno::ENOMEM.to_ntstatus() as i32, 0),
+        },
         _ => None,
     };
 
     let op = match resolve(
         file,
         decoded,
-        data,
+        data.map_or(0, |d| d.len),
         &mut created,
         &mut referenced,
         &mut poll_entries,
@@ -181,7 +249,14 @@ pub fn execute(mut request: Request, decoded: Decoded<'_>) -> NTSTATUS {
         drop(guard);
         return request.complete(e.to_ntstatus() as i32, 0);
     }
-    match state.device.execute(file, token, op, &credentials) {
+    let mut buffers = IrpBuffers {
+        pending: &state.pending,
+        current: data.map(|d| (token, d)),
+    };
+    let reply = state
+        .device
+        .execute_with(file, token, op, &credentials, &mut buffers);
+    match reply {
         Reply::Ready(result) => {
             drop(guard);
             if let (Some(file), Err(_)) = (created.take(), &result) {
@@ -192,11 +267,13 @@ pub fn execute(mut request: Request, decoded: Decoded<'_>) -> NTSTATUS {
             finish(request, result)
         }
         Reply::Pending => {
-            let (pending, cancelled) = request.into_pending(cancel);
+            let (pending, cancelled) = request.into_pending(cancel, data);
             // Cannot fail: room was reserved above, under this same lock.
             let _ = state.pending.try_insert(token, pending);
             if cancelled {
-                let _ = state.device.cancel(token);
+                let _ = state
+                    .device
+                    .cancel_with(token, &mut IrpBuffers::of(&state.pending));
             }
             drop(guard);
             drop(referenced);
@@ -210,7 +287,7 @@ pub fn execute(mut request: Request, decoded: Decoded<'_>) -> NTSTATUS {
 fn resolve<'a>(
     file: FileId,
     decoded: Decoded<'a>,
-    data: Option<&'a mut [u8]>,
+    data_len: usize,
     created: &mut Option<SocketFileHandle>,
     referenced: &mut Vec<FileRef>,
     poll_entries: &'a mut Vec<PollEntry>,
@@ -297,13 +374,13 @@ fn resolve<'a>(
                 entries: poll_entries,
             }
         }
-        Decoded::Send { flags } => Op::Send {
+        Decoded::Send { flags } => Op::SendInPlace {
             flags,
-            data: data.map_or(&[][..], |d| &*d),
+            len: data_len,
         },
-        Decoded::Recv { flags } => Op::Recv {
+        Decoded::Recv { flags } => Op::RecvInPlace {
             flags,
-            buf: data.unwrap_or(&mut []),
+            len: data_len,
         },
     })
 }

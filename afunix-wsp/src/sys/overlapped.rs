@@ -65,8 +65,8 @@ unsafe extern "system" fn run_routine(
     unsafe { (routine.routine)(error, transferred, routine.overlapped, 0) };
 }
 
-/// Starts `transfer` on `handle` with the program's `overlapped`. Ok(bytes) when it finished
-/// at once (the event is set, a completion packet is queued and the completion routine will
+/// Starts `transfer` on `handle` with the program's `overlapped`. Ok when it finished
+/// at once (its count: [`transferred`]) (the event is set, a completion packet is queued and the completion routine will
 /// run, as for a request that pended); Err(WSA_IO_PENDING) when it pends; another Err when
 /// it failed at once (nothing is queued then).
 ///
@@ -79,7 +79,7 @@ pub(crate) unsafe fn start(
     overlapped: *mut OVERLAPPED,
     routine: LPWSAOVERLAPPED_COMPLETION_ROUTINE,
     transfer: Transfer,
-) -> Result<u32, i32> {
+) -> Result<(), i32> {
     // SAFETY:
     // 1. The caller's OVERLAPPED is writable (this function's contract). What ReadFile does
     //    before issuing: a wait sees the request as pending until it completes.
@@ -138,19 +138,38 @@ pub(crate) unsafe fn start(
     if status == STATUS_PENDING {
         return Err(WSA_IO_PENDING);
     }
-    if status < 0 {
+    // NT_ERROR: an error status (severity 3). Warnings and successes complete the request
+    // normally, APC, event and completion packet included.
+    if (status as u32) >> 30 == 3 {
         if routine.is_some() {
             // A request that fails at once queues no APC: the Box is ours to free.
             // SAFETY:
             // 1. `context` is the Box leaked above, and no APC will take it.
             drop(unsafe { Box::from_raw(context.cast_mut().cast::<Routine>()) });
         }
+        // Nothing will complete it later: the status block says how it ended, so a
+        // WSPGetOverlappedResult on it does not wait for ever.
+        // SAFETY:
+        // 1. The caller's OVERLAPPED, writable, and no longer in the I/O manager's hands.
+        unsafe { (*overlapped).Internal = status as usize };
         return Err(status_code(status));
     }
+    Ok(())
+}
+
+/// The byte count of a request that [`start`] reported finished at once.
+///
+/// # Safety
+///
+/// Only when the program asked for the count (a non-null count pointer): it then may not
+/// reuse the OVERLAPPED before the call returns, whereas without one another thread may
+/// already have dequeued the completion and freed it.
+pub(crate) unsafe fn transferred(overlapped: *const OVERLAPPED) -> u32 {
     // SAFETY:
-    // 1. The request completed: the I/O manager has written the status block.
-    let transferred = unsafe { (*overlapped).InternalHigh };
-    Ok(u32::try_from(transferred).unwrap_or(u32::MAX))
+    // 1. The request completed and the OVERLAPPED is still the program's (this function's
+    //    contract): the I/O manager has written the status block.
+    let n = unsafe { (*overlapped).InternalHigh };
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// `OVERLAPPED.Internal`, the status, is its first field.

@@ -322,11 +322,28 @@ fn adopt_duplicate(raw: SOCKET) -> Res<SOCKET> {
         None,
     )
     .is_ok();
-    let role = if connected {
+    let mut listening = [0u8; size_of::<IntOut>()];
+    let listens = request(
+        raw,
+        IOCTL_AFUNIX_GETSOCKOPT,
+        encode::sockopt(1, 30, 0).as_bytes(),
+        Data::Out(&mut listening),
+        None,
+    )
+    .ok()
+    .and_then(|_| IntOut::read_from_bytes(&listening).ok())
+    .is_some_and(|o| o.value != 0);
+    let role = if listens {
+        Role::Listening
+    } else if connected {
         Role::Connected
     } else {
         Role::Idle
     };
+    if table::with(raw, |_| ()).is_ok() {
+        // The same protocol info adopted twice: one handle, one socket.
+        return Err(WSAEINVAL);
+    }
     adopt(raw, Sock::new(role, false))
 }
 
@@ -442,7 +459,12 @@ unsafe extern "system" fn wsp_accept(
         } else {
             // SAFETY:
             // 1. Non-null: the program's length, readable.
-            Some(usize::try_from(unsafe { addrlen.read() }).map_err(|_| WSAEFAULT)?)
+            let room = usize::try_from(unsafe { addrlen.read() }).map_err(|_| WSAEFAULT)?;
+            // Too small for even the family: WSAEFAULT, before a connection is taken.
+            if room < 2 {
+                return Err(WSAEFAULT);
+            }
+            Some(room)
         };
         let (new, peer) = accept(s)?;
         if let Some(condition) = condition {
@@ -486,12 +508,7 @@ fn accept(s: SOCKET) -> Res<(SOCKET, Vec<u8>)> {
         None,
     );
     // accept re-enables FD_ACCEPT, whatever it returns.
-    let _ = table::with(s, |sock| {
-        if let Some(e) = sock.events.as_mut() {
-            e.reenable(FD_ACCEPT);
-        }
-    });
-    watcher::wake();
+    reenable(s, FD_ACCEPT);
     if let Err(e) = accepted {
         close_raw(raw);
         return Err(wsa(e));
@@ -501,7 +518,12 @@ fn accept(s: SOCKET) -> Res<(SOCKET, Vec<u8>)> {
         .unwrap_or_default();
     let mut sock = Sock::new(Role::Connected, nonblocking);
     sock.events = selected.map(|(event, mask)| NetEvents::new(event, mask));
+    let inherited = sock.events.is_some();
     let new = adopt(raw, sock)?;
+    if inherited {
+        // Watch the new socket too: it is in the table now.
+        watcher::wake();
+    }
     Ok((new, peer))
 }
 
@@ -653,7 +675,13 @@ unsafe extern "system" fn wsp_send(
             if r == Err(WSAEWOULDBLOCK) {
                 reenable(s, FD_WRITE);
             }
-            r?
+            r?;
+            if sent.is_null() {
+                return Ok(());
+            }
+            // SAFETY:
+            // 1. Finished at once, and the program asked for the count.
+            unsafe { overlapped::transferred(ov) }
         };
         write_u32(sent, n);
         Ok(())
@@ -661,11 +689,13 @@ unsafe extern "system" fn wsp_send(
     status(lperrno, r)
 }
 
+/// A re-enabling call was made on `s`; the watcher is told only if that changes what it
+/// waits for.
 fn reenable(s: SOCKET, event: i32) {
-    let had = table::with(s, |sock| {
-        sock.events.as_mut().map(|e| e.reenable(event)).is_some()
+    let changed = table::with(s, |sock| {
+        sock.events.as_mut().is_some_and(|e| e.reenable(event))
     });
-    if had == Ok(true) {
+    if changed == Ok(true) {
         watcher::wake();
     }
 }
@@ -734,7 +764,16 @@ unsafe extern "system" fn wsp_recv(
             // SAFETY:
             // 1. The program's OVERLAPPED and buffer stay valid until completion, as
             //    WSARecv requires of it.
-            unsafe { overlapped::start(handle(s), ov, routine, transfer) }?
+            unsafe { overlapped::start(handle(s), ov, routine, transfer) }?;
+            if received.is_null() {
+                // SAFETY:
+                // 1. As above: writable.
+                unsafe { flags.write(0) };
+                return Ok(());
+            }
+            // SAFETY:
+            // 1. Finished at once, and the program asked for the count.
+            unsafe { overlapped::transferred(ov) }
         };
         write_u32(received, n);
         // SAFETY:
@@ -752,18 +791,31 @@ fn recv(s: SOCKET, bufs: &[(*mut u8, u32)], flags: u32) -> Res<u32> {
         .iter()
         .try_fold(0usize, |acc, (_, len)| acc.checked_add(*len as usize))
         .ok_or(WSAEFAULT)?;
+    // One buffer is received into directly; several through one request into a copy.
     let mut bounce = Vec::new();
-    bounce.try_reserve_exact(total).map_err(|_| WSAENOBUFS)?;
-    bounce.resize(total, 0);
+    let direct = match bufs {
+        [(p, len)] if !p.is_null() => Some((*p, *len as usize)),
+        _ => None,
+    };
+    let target: &mut [u8] = match direct {
+        // SAFETY:
+        // 1. The program's only WSABUF, writable for its length for the call.
+        Some((p, len)) => unsafe { std::slice::from_raw_parts_mut(p, len) },
+        None => {
+            bounce.try_reserve_exact(total).map_err(|_| WSAENOBUFS)?;
+            bounce.resize(total, 0);
+            &mut bounce
+        }
+    };
     let deadline = table::deadline(timeout);
     let got = if flags == 0 {
-        afunix::sys::read(super::borrowed(&s), &mut bounce, deadline)
+        afunix::sys::read(super::borrowed(&s), target, deadline)
     } else {
         request(
             s,
             IOCTL_AFUNIX_RECV,
             encode::data(flags).as_bytes(),
-            Data::Out(&mut bounce),
+            Data::Out(target),
             deadline,
         )
     };
@@ -779,6 +831,9 @@ fn recv(s: SOCKET, bufs: &[(*mut u8, u32)], flags: u32) -> Res<u32> {
         }
         Err(e) => return Err(wsa(e)),
     };
+    if direct.is_some() {
+        return Ok(u32::try_from(n).unwrap_or(u32::MAX));
+    }
     let mut rest = bounce.get(..n).unwrap_or(&[]);
     for &(p, len) in bufs {
         let take = rest.len().min(len as usize);
@@ -1033,6 +1088,8 @@ unsafe extern "system" fn wsp_ioctl(
             // queued as an APC for nothing.
             return Err(WSAEOPNOTSUPP);
         }
+        // A copy of the input: a program may pass one buffer as both (WSAPoll does), and the
+        // output is written while the input is read.
         // SAFETY:
         // 1. The program's input buffer, readable for `in_len` bytes.
         let input = unsafe {
@@ -1040,16 +1097,17 @@ unsafe extern "system" fn wsp_ioctl(
                 in_buffer.cast(),
                 i32::try_from(in_len).map_err(|_| WSAEFAULT)?,
             )
-        }?;
+        }?
+        .to_vec();
         let output = if out_buffer.is_null() || out_len == 0 {
             &mut [][..]
         } else {
             // SAFETY:
-            // 1. The program's output buffer, writable for `out_len` bytes, not
-            //    overlapping anything of ours.
+            // 1. The program's output buffer, writable for `out_len` bytes; the input was
+            //    copied above, so nothing else of ours refers to it.
             unsafe { std::slice::from_raw_parts_mut(out_buffer.cast::<u8>(), out_len as usize) }
         };
-        let n = ioctl(s, code, input, output)?;
+        let n = ioctl(s, code, &input, output)?;
         write_u32(returned, n);
         if !ov.is_null() {
             // Finished at once: the OVERLAPPED says so, as for a request that completed.
@@ -1059,6 +1117,13 @@ unsafe extern "system" fn wsp_ioctl(
             // SAFETY:
             // 1. As above.
             unsafe { (*ov).InternalHigh = n as usize };
+            // SAFETY:
+            // 1. As above; the event is the program's (its low bit only keeps completions
+            //    off a port, and no packet is posted for these controls).
+            let event = unsafe { (*ov).hEvent } as usize & !1;
+            if event != 0 {
+                set_event(event);
+            }
         }
         Ok(())
     })();
@@ -1179,10 +1244,25 @@ unsafe extern "system" fn wsp_select(
             .saturating_add(i64::from(t.tv_usec));
         Some(Duration::from_micros(u64::try_from(micros).unwrap_or(0)))
     };
-    // SAFETY:
-    // 1. Each set is null or the program's FD_SET, readable and writable.
-    let sets = [readfds, writefds, exceptfds].map(|p| unsafe { p.as_mut() });
-    match select(sets, timeout) {
+    let sets = [readfds, writefds, exceptfds];
+    let r = (|| {
+        let mut wanted: [Vec<SOCKET>; 3] = Default::default();
+        for (list, &set) in wanted.iter_mut().zip(&sets) {
+            // SAFETY:
+            // 1. Each set is null or the program's fd_set, as select takes it.
+            *list = unsafe { fd_members(set) }?;
+        }
+        let ready = select(&wanted, timeout)?;
+        let mut total = 0i32;
+        for (list, &set) in ready.iter().zip(&sets) {
+            // SAFETY:
+            // 1. As above: writable, with room for as many sockets as it held.
+            unsafe { fd_rewrite(set, list) };
+            total = total.saturating_add(i32::try_from(list.len()).unwrap_or(i32::MAX));
+        }
+        Ok(total)
+    })();
+    match r {
         Ok(n) => n,
         Err(code) => {
             set_errno(lperrno, code);
@@ -1191,15 +1271,63 @@ unsafe extern "system" fn wsp_select(
     }
 }
 
-fn members(set: &Option<&mut FD_SET>) -> Vec<SOCKET> {
-    set.as_ref().map_or_else(Vec::new, |set| {
-        let n = (set.fd_count as usize).min(set.fd_array.len());
-        set.fd_array.get(..n).unwrap_or(&[]).to_vec()
-    })
+/// The most sockets one fd_set may name here (a program chooses its FD_SETSIZE; 64 by
+/// default).
+const FD_SET_MAX: usize = 4096;
+
+/// The sockets in a program's fd_set: `fd_count`, then that many SOCKETs. The array is as
+/// long as the program's FD_SETSIZE made it, which need not be windows-sys' 64.
+///
+/// # Safety
+///
+/// `set` is null or an fd_set holding `fd_count` sockets.
+unsafe fn fd_members(set: *const FD_SET) -> Res<Vec<SOCKET>> {
+    if set.is_null() {
+        return Ok(Vec::new());
+    }
+    // SAFETY:
+    // 1. A readable fd_set (this function's contract).
+    let count = unsafe { (*set).fd_count } as usize;
+    if count > FD_SET_MAX {
+        return Err(WSAEINVAL);
+    }
+    // SAFETY:
+    // 1. Only the address of the array, inside the fd_set.
+    let array = unsafe { &raw const (*set).fd_array }.cast::<SOCKET>();
+    let mut members = Vec::new();
+    members.try_reserve_exact(count).map_err(|_| WSAENOBUFS)?;
+    for i in 0..count {
+        // SAFETY:
+        // 1. Element `i` < `fd_count` of the program's array.
+        members.push(unsafe { array.wrapping_add(i).read_unaligned() });
+    }
+    Ok(members)
 }
 
-fn select(mut sets: [Option<&mut FD_SET>; 3], timeout: Option<Duration>) -> Res<i32> {
-    let wanted: [Vec<SOCKET>; 3] = [members(&sets[0]), members(&sets[1]), members(&sets[2])];
+/// Rewrites a program's fd_set to hold `kept` (a subset of what it held).
+///
+/// # Safety
+///
+/// `set` is null or a writable fd_set with room for at least `kept.len()` sockets.
+unsafe fn fd_rewrite(set: *mut FD_SET, kept: &[SOCKET]) {
+    if set.is_null() {
+        return;
+    }
+    // SAFETY:
+    // 1. Only the address of the array, inside the fd_set.
+    let array = unsafe { &raw mut (*set).fd_array }.cast::<SOCKET>();
+    for (i, s) in kept.iter().enumerate() {
+        // SAFETY:
+        // 1. Element `i` < the count the set held before (this function's contract).
+        unsafe { array.wrapping_add(i).write_unaligned(*s) };
+    }
+    // SAFETY:
+    // 1. A writable fd_set.
+    unsafe { (*set).fd_count = u32::try_from(kept.len()).unwrap_or(0) };
+}
+
+/// `select` over the read, write and except lists: the sockets ready in each.
+fn select(wanted: &[Vec<SOCKET>; 3], timeout: Option<Duration>) -> Res<[Vec<SOCKET>; 3]> {
     let mut entries: Vec<(u64, u32)> = Vec::new();
     let interest = [PollMaskBits::READ, PollMaskBits::WRITE, 0];
     for (list, bits) in wanted.iter().zip(interest) {
@@ -1225,17 +1353,11 @@ fn select(mut sets: [Option<&mut FD_SET>; 3], timeout: Option<Duration>) -> Res<
                 [read, write, except].get(which).copied().unwrap_or(false)
             })
     };
-    let mut total = 0i32;
-    for (which, (set, list)) in sets.iter_mut().zip(&wanted).enumerate() {
-        let Some(set) = set.as_mut() else { continue };
-        let kept: Vec<SOCKET> = list.iter().copied().filter(|&s| ready(s, which)).collect();
-        set.fd_count = u32::try_from(kept.len()).unwrap_or(0);
-        for (slot, s) in set.fd_array.iter_mut().zip(&kept) {
-            *slot = *s;
-        }
-        total = total.saturating_add(i32::try_from(kept.len()).unwrap_or(0));
+    let mut out: [Vec<SOCKET>; 3] = Default::default();
+    for (which, (kept, list)) in out.iter_mut().zip(wanted).enumerate() {
+        *kept = list.iter().copied().filter(|&s| ready(s, which)).collect();
     }
-    Ok(total)
+    Ok(out)
 }
 
 /// The Linux events select asks for.
@@ -1356,16 +1478,19 @@ unsafe extern "system" fn wsp_enum_network_events(
         if out.is_null() {
             return Err(WSAEFAULT);
         }
+        // The event is reset before the record is taken, both under the table lock, which
+        // the watcher holds while it records and signals: a signal for an event recorded
+        // after this call's take is never reset by it.
         let (events, errors) = table::with(s, |sock| {
+            if !event.is_null() {
+                // SAFETY:
+                // 1. The program's event object, as WSAEnumNetworkEvents documents.
+                unsafe { ResetEvent(event) };
+            }
             sock.events
                 .as_mut()
                 .map_or((0, [0; FD_MAX_EVENTS]), NetEvents::take)
         })?;
-        if !event.is_null() {
-            // SAFETY:
-            // 1. The program's event object, as WSAEnumNetworkEvents documents.
-            unsafe { ResetEvent(event) };
-        }
         // SAFETY:
         // 1. Non-null: the program's WSANETWORKEVENTS, writable.
         unsafe {

@@ -1,6 +1,7 @@
 //! The provider's sockets: what it keeps beside the driver's own state.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,9 @@ pub(crate) struct Sock {
     pub recv_timeout: Option<Duration>,
     /// `WSAEventSelect` state, when the program asked for one.
     pub events: Option<NetEvents>,
+    /// Which socket this is, of all that have had this handle value (values are reused):
+    /// a POLL result for an earlier one must not land on it.
+    pub generation: u64,
 }
 
 impl Sock {
@@ -29,6 +33,7 @@ impl Sock {
             send_timeout: None,
             recv_timeout: None,
             events: None,
+            generation: 0,
         }
     }
 }
@@ -44,7 +49,9 @@ pub(crate) fn with<T>(s: usize, f: impl FnOnce(&mut Sock) -> T) -> Result<T, i32
     lock().get_mut(&s).map(f).ok_or(WSAENOTSOCK)
 }
 
-pub(crate) fn insert(s: usize, sock: Sock) {
+pub(crate) fn insert(s: usize, mut sock: Sock) {
+    static GENERATION: AtomicU64 = AtomicU64::new(0);
+    sock.generation = GENERATION.fetch_add(1, Ordering::Relaxed);
     lock().insert(s, sock);
 }
 

@@ -8,8 +8,8 @@
 
 use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
 use std::ptr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use afunix::sys::Data;
@@ -32,11 +32,11 @@ use crate::winsock::WSAENOBUFS;
 struct Watcher {
     thread: JoinHandle<()>,
     wake: OwnedHandle,
-    stop: &'static AtomicBool,
+    /// This thread's own stop flag: a watcher started after a stop never shares it.
+    stop: Arc<AtomicBool>,
 }
 
 static WATCHER: Mutex<Option<Watcher>> = Mutex::new(None);
-static STOP: AtomicBool = AtomicBool::new(false);
 
 fn event(manual_reset: bool) -> Result<OwnedHandle, i32> {
     // SAFETY:
@@ -60,16 +60,13 @@ pub(crate) fn ensure_running() -> Result<(), i32> {
     let device = afunix::sys::open_handle().map_err(|_| WSAENOBUFS)?;
     let poll_done = event(true)?;
     let wake_raw = wake.as_raw_handle() as usize;
-    STOP.store(false, Ordering::SeqCst);
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop_flag = Arc::clone(&stop);
     let thread = std::thread::Builder::new()
         .name("afunixwsp event-select".into())
-        .spawn(move || run(&device, &poll_done, wake_raw as HANDLE, &STOP))
+        .spawn(move || run(&device, &poll_done, wake_raw as HANDLE, &stop_flag))
         .map_err(|_| WSAENOBUFS)?;
-    *guard = Some(Watcher {
-        thread,
-        wake,
-        stop: &STOP,
-    });
+    *guard = Some(Watcher { thread, wake, stop });
     Ok(())
 }
 
@@ -109,27 +106,32 @@ fn has_data(s: usize) -> bool {
     .is_some_and(|o| o.value > 0)
 }
 
-/// What to wait for: (socket, Linux events) of every socket with something to wait for.
-fn wanted() -> Vec<(u64, u32)> {
+/// What to wait for: the (socket, Linux events) of every socket with something to wait for
+/// (the first POLL_MAX_ENTRIES of them), and each one's generation.
+fn wanted() -> (Vec<(u64, u32)>, Vec<u64>) {
     table::lock()
         .iter()
         .filter_map(|(&s, sock)| {
             let wanted = sock.events.as_ref()?.wanted(sock.role);
-            (wanted != 0).then_some((s as u64, wanted))
+            (wanted != 0).then_some(((s as u64, wanted), sock.generation))
         })
         .take(POLL_MAX_ENTRIES)
-        .collect()
+        .unzip()
 }
 
 /// Records what a completed POLL reported and signals the event objects.
-fn record(entries: &[(u64, u32)], reply: &[u8]) {
+fn record(entries: &[(u64, u32)], generations: &[u64], reply: &[u8]) {
     let mut sockets = table::lock();
-    for (&(s, _), revents) in entries.iter().zip(revents(reply)) {
+    for ((&(s, _), &generation), revents) in entries.iter().zip(generations).zip(revents(reply)) {
         if revents == 0 {
             continue;
         }
         let Ok(s) = usize::try_from(s) else { continue };
-        let Some(sock) = sockets.get_mut(&s) else {
+        let Some(sock) = sockets
+            .get_mut(&s)
+            .filter(|sock| sock.generation == generation)
+        else {
+            // Closed while the POLL waited, perhaps with its handle value reused since.
             continue;
         };
         let role = sock.role;
@@ -149,7 +151,7 @@ fn run(device: &OwnedHandle, poll_done: &OwnedHandle, wake: HANDLE, stop: &Atomi
     let device = device.as_raw_handle() as HANDLE;
     let done = poll_done.as_raw_handle() as HANDLE;
     while !stop.load(Ordering::SeqCst) {
-        let entries = wanted();
+        let (entries, generations) = wanted();
         if entries.is_empty() {
             // SAFETY:
             // 1. Waits on our own wake event, open for the thread's life.
@@ -157,6 +159,10 @@ fn run(device: &OwnedHandle, poll_done: &OwnedHandle, wake: HANDLE, stop: &Atomi
             continue;
         }
         let Ok(input) = encode::poll(&entries, -1) else {
+            // Out of memory: wait for a change, or a while, and try again.
+            // SAFETY:
+            // 1. Waits on our own wake event, open for the thread's life.
+            unsafe { WaitForSingleObject(wake, 100) };
             continue;
         };
         let mut reply = vec![0u8; input.len()];
@@ -211,7 +217,7 @@ fn run(device: &OwnedHandle, poll_done: &OwnedHandle, wake: HANDLE, stop: &Atomi
         // 1. The request has completed: the status block is final.
         let final_status = unsafe { ptr::read_volatile(&raw const overlapped.Internal) } as i32;
         if final_status >= 0 {
-            record(&entries, &reply);
+            record(&entries, &generations, &reply);
         }
     }
 }

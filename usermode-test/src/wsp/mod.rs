@@ -652,6 +652,25 @@ fn completion_routine(p: &Provider) -> Result<(), String> {
     ensure(error == 0 && bytes == 7 && &buf[..7] == b"routine", || {
         format!("routine got error {error}, {bytes} bytes")
     })?;
+    // A request that finishes at once returns 0, and its routine still runs, once.
+    wsa("send", p.send(s, b"now"))?;
+    let mut ov1 = zeroed_overlapped(ptr::null_mut());
+    // SAFETY:
+    // 1. As above: the routine's call is waited for below.
+    let at_once = unsafe { p.start_overlapped(c, &mut buf, true, &mut *ov1, Some(routine)) };
+    ensure(at_once == Ok(Some(3)), || {
+        format!("a recv with data waiting: {at_once:?}")
+    })?;
+    alertable_wait(5000, || ROUTINE_CALLS.load(Ordering::SeqCst) > 1);
+    ensure(ROUTINE_CALLS.load(Ordering::SeqCst) == 2, || {
+        format!(
+            "the routine of a request that finished at once ran {} times",
+            ROUTINE_CALLS.load(Ordering::SeqCst) - 1
+        )
+    })?;
+    ensure(ROUTINE_BYTES.load(Ordering::SeqCst) == 3, || {
+        "its count".into()
+    })?;
     // A request that fails at once reports its error and never runs the routine.
     let u = wsa("socket", p.socket())?;
     let mut ov2 = zeroed_overlapped(ptr::null_mut());
@@ -662,7 +681,7 @@ fn completion_routine(p: &Provider) -> Result<(), String> {
         format!("unconnected overlapped recv: {failed:?}")
     })?;
     alertable_wait(200, || false);
-    ensure(ROUTINE_CALLS.load(Ordering::SeqCst) == 1, || {
+    ensure(ROUTINE_CALLS.load(Ordering::SeqCst) == 2, || {
         "the routine ran for a request that failed at once".into()
     })?;
     close_all(p, &[l, c, s, u]);
@@ -902,9 +921,11 @@ fn event_select(p: &Provider) -> Result<(), String> {
     wsa("listen", p.listen(l, 4))?;
     let name = wsa("getsockname", p.name(l, false, 110))?;
     let levent = Event::new()?;
+    // The usual server: FD_ACCEPT with FD_READ and FD_CLOSE on the listener, which its
+    // accepted sockets inherit (Winsock's rule).
     wsa(
-        "WSPEventSelect(FD_ACCEPT)",
-        p.event_select(l, levent.0, FD_ACCEPT),
+        "WSPEventSelect(FD_ACCEPT | FD_READ | FD_CLOSE)",
+        p.event_select(l, levent.0, FD_ACCEPT | FD_READ | FD_CLOSE),
     )?;
     expect_err(
         "FIONBIO off while selected",
@@ -924,23 +945,34 @@ fn event_select(p: &Provider) -> Result<(), String> {
     enum_until(p, c, &cevent, FD_CONNECT | FD_WRITE)?;
     enum_until(p, l, &levent, FD_ACCEPT)?;
     let (s, _) = wsa("accept", p.accept(l))?;
-    // The accepted socket inherits the listener's selection (FD_ACCEPT only): select more.
-    let sevent = Event::new()?;
-    wsa(
-        "WSPEventSelect(server)",
-        p.event_select(s, sevent.0, FD_READ | FD_CLOSE),
-    )?;
+    // The accepted socket inherits FD_ACCEPT | FD_READ | FD_CLOSE and the listener's event.
     wsa("send", p.send(c, b"ping"))?;
-    enum_until(p, s, &sevent, FD_READ)?;
+    enum_until(p, s, &levent, FD_READ)?;
     // Recorded once: no second FD_READ until recv re-enables it.
-    ensure(!sevent.wait(200), || {
+    ensure(!levent.wait(200), || {
         "the event was signalled again without a recv".into()
     })?;
     let mut buf = [0u8; 8];
     let n = wsa("recv", p.recv(s, &mut buf, 0))?;
     ensure(n == 4, || format!("recv {n}"))?;
     wsa("send", p.send(c, b"pong"))?;
-    enum_until(p, s, &sevent, FD_READ)?;
+    enum_until(p, s, &levent, FD_READ)?;
+    wsa("recv", p.recv(s, &mut buf, 0))?;
+    // A new WSAEventSelect clears what was recorded and not yet taken.
+    wsa("send", p.send(c, b"more"))?;
+    ensure(levent.wait(5000), || "no FD_READ for more data".into())?;
+    let sevent = Event::new()?;
+    wsa(
+        "WSPEventSelect(server, FD_CLOSE)",
+        p.event_select(s, sevent.0, FD_CLOSE),
+    )?;
+    let after = wsa("WSPEnumNetworkEvents", p.enum_events(s, sevent.0))?;
+    ensure(after.lNetworkEvents == 0, || {
+        format!(
+            "a new selection kept the old record: {:#x}",
+            after.lNetworkEvents
+        )
+    })?;
     wsa("recv", p.recv(s, &mut buf, 0))?;
     wsa("closesocket client", p.close(c))?;
     let (_, errors) = enum_until(p, s, &sevent, FD_CLOSE)?;
@@ -978,6 +1010,29 @@ fn duplicate(p: &Provider) -> Result<(), String> {
     let mut buf = [0u8; 8];
     let n = wsa("recv", p.recv(s, &mut buf, 0))?;
     ensure(&buf[..n] == b"dup", || "data through the duplicate".into())?;
+    // A duplicated listener is a listener: SO_ACCEPTCONN, accept and FD_ACCEPT work on it.
+    let info = wsa("WSPDuplicateSocket(listener)", p.duplicate(l, pid))?;
+    let dl = wsa("WSPSocket(FROM_PROTOCOL_INFO)", p.socket_from(&info))?;
+    expect_err(
+        "adopting the same info twice",
+        p.socket_from(&info),
+        WSAEINVAL,
+    )?;
+    let listening = wsa(
+        "SO_ACCEPTCONN",
+        p.getsockopt_int(dl, SOL_SOCKET, SO_ACCEPTCONN),
+    )?;
+    ensure(listening == 1, || {
+        format!("SO_ACCEPTCONN of the duplicate: {listening}")
+    })?;
+    let event = Event::new()?;
+    wsa("WSPEventSelect", p.event_select(dl, event.0, FD_ACCEPT))?;
+    let name = wsa("getsockname", p.name(l, false, 110))?;
+    let c2 = wsa("socket", p.socket())?;
+    wsa("connect", p.connect(c2, &name))?;
+    enum_until(p, dl, &event, FD_ACCEPT)?;
+    let (s2, _) = wsa("accept on the duplicate", p.accept(dl))?;
+    close_all(p, &[dl, c2, s2]);
     close_all(p, &[l, d, s]);
     Ok(())
 }

@@ -564,11 +564,26 @@ impl Provider {
             data[at..at + 8].copy_from_slice(&s.to_ne_bytes());
             data[at + 8..at + 10].copy_from_slice(&ev.to_ne_bytes());
         }
-        let mut out = vec![0u8; data.len()];
-        // WSAPoll passes the same WSAPOLLDATA in and out; the provider's first socket is the
-        // one the control is issued on.
+        // WSAPoll passes one WSAPOLLDATA as both input and output, issued on the first
+        // socket; so does this.
         let first = fds.first().map_or(0, |f| f.0);
-        self.ioctl(first, SIO_EXT_POLL, &data, &mut out)?;
+        let len = u32::try_from(data.len()).unwrap_or(0);
+        let buffer = data.as_mut_ptr();
+        let mut returned = 0u32;
+        let (r, e) = call!(self.lpWSPIoctl(
+            first,
+            SIO_EXT_POLL,
+            buffer.cast_const().cast::<c_void>(),
+            len,
+            buffer.cast::<c_void>(),
+            len,
+            &mut returned,
+            ptr::null_mut(),
+            None,
+            ptr::null()
+        ));
+        check(r, e)?;
+        let out = data;
         let result = i32::from_ne_bytes(out[0..4].try_into().unwrap_or([0; 4]));
         let revents = (0..fds.len())
             .map(|i| {
