@@ -5,8 +5,8 @@ use alloc::vec::Vec;
 
 use afunix_core::{
     BindRequest, BindTarget, Buffers, Completed, ConnectRequest, ConnectTarget, Credentials,
-    Engine, Errno, Limits, NoBuffers, Outcome, PathKey, PollMask, RecvFlags, SendFlags, Shutdown,
-    SocketId, SortedMap, Token, UnixAddr, parse_bind_addr, parse_connect_addr,
+    Engine, Errno, Limits, Outcome, PathKey, PollMask, RecvFlags, SendFlags, Shutdown, SocketId,
+    SortedMap, Token, UnixAddr, parse_bind_addr, parse_connect_addr,
 };
 use afunix_proto::decode::MsgFlags;
 use afunix_proto::wire::{ADDRESS_OUT_BYTES, AddressOut, PeerCredOut};
@@ -149,20 +149,10 @@ impl Device {
 
     /// Executes `op` on `file` for `caller`. `token` names the request if it pends; it must
     /// not be pending already.
+    /// `bufs` are the caller's buffers of SEND and RECV requests ([`Op::Send`],
+    /// [`Op::Recv`]): this request's own, under `token`, and those of every request of the
+    /// caller's still pending, which the engine reads and writes by token.
     pub fn execute(
-        &mut self,
-        file: FileId,
-        token: Token,
-        op: Op<'_>,
-        caller: &Credentials,
-    ) -> Reply {
-        self.execute_with(file, token, op, caller, &mut NoBuffers)
-    }
-
-    /// [`Device::execute`] with the caller's buffers of in-place requests
-    /// ([`Op::SendInPlace`], [`Op::RecvInPlace`]): this request's own, under `token`, and
-    /// those of every request of the caller's still pending.
-    pub fn execute_with(
         &mut self,
         file: FileId,
         token: Token,
@@ -301,25 +291,7 @@ impl Device {
             Op::SocketPair { other } => {
                 ready(self.socketpair(file, id, other, caller).map(|()| Done::Ok))
             }
-            Op::Send { flags, data } => {
-                if flags.oob() {
-                    return ready(Err(Errno::EOPNOTSUPP));
-                }
-                let flags = send_flags(flags);
-                self.track(file, token, Waiting::Send, |engine| {
-                    done(engine.send(id, data, flags, token), Done::Count)
-                })
-            }
-            Op::Recv { flags, buf } => {
-                if flags.oob() {
-                    return ready(Err(Errno::EOPNOTSUPP));
-                }
-                let flags = recv_flags(flags);
-                self.track(file, token, Waiting::Recv, |engine| {
-                    done(engine.recv(id, buf, flags, token), Done::Count)
-                })
-            }
-            Op::SendInPlace { flags, len } => {
+            Op::Send { flags, len } => {
                 if flags.oob() {
                     return ready(Err(Errno::EOPNOTSUPP));
                 }
@@ -331,7 +303,7 @@ impl Device {
                     )
                 })
             }
-            Op::RecvInPlace { flags, len } => {
+            Op::Recv { flags, len } => {
                 if flags.oob() {
                     return ready(Err(Errno::EOPNOTSUPP));
                 }
@@ -586,13 +558,9 @@ impl Device {
 
     /// Cancels a pending request (CancelIoEx, thread exit): it completes with ECANCELED, or
     /// with what it achieved so far. False if `token` is not pending.
-    pub fn cancel(&mut self, token: Token) -> bool {
-        self.cancel_with(token, &mut NoBuffers)
-    }
-
-    /// [`Device::cancel`] with the caller's buffers of pending in-place requests: a cancelled
-    /// in-place send first hands over the bytes its reader could already see.
-    pub fn cancel_with(&mut self, token: Token, bufs: &mut dyn Buffers) -> bool {
+    /// `bufs` as for [`Device::execute`]: a cancelled send first hands over the bytes its
+    /// reader could already see.
+    pub fn cancel(&mut self, token: Token, bufs: &mut dyn Buffers) -> bool {
         let done = self.finish_poll(token, |_, _| Err(Errno::ECANCELED))
             || self.engine.cancel_in_place(token, bufs);
         self.recheck_polls();
@@ -601,12 +569,8 @@ impl Device {
 
     /// The handle's file is going away (CLEANUP or CLOSE, whichever comes first; a second
     /// call is harmless): its pending requests complete, its socket is released.
-    pub fn close(&mut self, file: FileId) {
-        self.close_with(file, &mut NoBuffers);
-    }
-
-    /// [`Device::close`] with the caller's buffers of pending in-place requests.
-    pub fn close_with(&mut self, file: FileId, bufs: &mut dyn Buffers) {
+    /// `bufs` as for [`Device::execute`].
+    pub fn close(&mut self, file: FileId, bufs: &mut dyn Buffers) {
         let Some(f) = self.files.remove(&file) else {
             return;
         };

@@ -63,25 +63,16 @@ pub enum Op<'a> {
         timeout_ms: i64,
         entries: &'a [PollEntry],
     },
-    Send {
-        flags: MsgFlags,
-        data: &'a [u8],
-    },
-    /// RECV into `buf`; a pending recv's bytes come in its completion instead.
-    Recv {
-        flags: MsgFlags,
-        buf: &'a mut [u8],
-    },
     /// SEND of `len` bytes that stay in the request's own buffer, which the engine reaches
     /// through the caller's `Buffers` under the request's token (the driver: the IRP's
     /// locked pages), now and while the request pends. No copy of them is kept.
-    SendInPlace {
+    Send {
         flags: MsgFlags,
         len: usize,
     },
-    /// RECV into the request's own buffer of `len` bytes, reached the same way; a pending one
-    /// completes with the count written there.
-    RecvInPlace {
+    /// RECV into the request's own buffer of `len` bytes, reached the same way; it completes
+    /// with the count written there.
+    Recv {
         flags: MsgFlags,
         len: usize,
     },

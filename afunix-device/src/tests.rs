@@ -23,6 +23,8 @@ fn me() -> Credentials {
 struct Fixture {
     device: Device,
     next_token: u64,
+    /// The SEND and RECV requests' own buffers, by token (the driver: its IRPs' pages).
+    bufs: Buffers,
 }
 
 impl Fixture {
@@ -30,6 +32,7 @@ impl Fixture {
         Fixture {
             device: Device::new(Limits::default()),
             next_token: 1,
+            bufs: Buffers::default(),
         }
     }
 
@@ -41,7 +44,68 @@ impl Fixture {
     #[track_caller]
     fn run(&mut self, file: u64, op: Op<'_>) -> Reply {
         let token = self.token();
-        self.device.execute(FileId(file), token, op, &me())
+        self.device
+            .execute(FileId(file), token, op, &me(), &mut self.bufs)
+    }
+
+    /// A SEND of `data` (its own buffer, under a new token) or a RECV into a zeroed buffer
+    /// of `data.len()` bytes, with these `MSG_*` flags: its token and reply.
+    fn data_op(&mut self, file: u64, flags: u32, data: Vec<u8>, send: bool) -> (Token, Reply) {
+        let token = self.token();
+        let len = data.len();
+        self.bufs.0.insert(token.0, data);
+        let flags = MsgFlags(flags);
+        let op = if send {
+            Op::Send { flags, len }
+        } else {
+            Op::Recv { flags, len }
+        };
+        let reply = self
+            .device
+            .execute(FileId(file), token, op, &me(), &mut self.bufs);
+        (token, reply)
+    }
+
+    /// The first `n` bytes of request `token`'s buffer.
+    fn buffer(&self, token: Token, n: usize) -> Vec<u8> {
+        self.bufs.0[&token.0][..n].to_vec()
+    }
+
+    #[track_caller]
+    fn send_ok(&mut self, file: u64, flags: u32, data: &[u8]) -> Done {
+        match self.data_op(file, flags, data.to_vec(), true).1 {
+            Reply::Ready(Ok(done)) => done,
+            other => panic!("expected success, got {other:?}"),
+        }
+    }
+
+    #[track_caller]
+    fn send_err(&mut self, file: u64, flags: u32, data: &[u8]) -> Errno {
+        match self.data_op(file, flags, data.to_vec(), true).1 {
+            Reply::Ready(Err(e)) => e,
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+
+    /// A RECV into `buf` that completes at once: its result, the bytes copied into `buf`.
+    #[track_caller]
+    fn recv_ok(&mut self, file: u64, flags: u32, buf: &mut [u8]) -> Done {
+        let (token, reply) = self.data_op(file, flags, vec![0; buf.len()], false);
+        match reply {
+            Reply::Ready(Ok(Done::Count(n))) => {
+                buf[..n].copy_from_slice(&self.buffer(token, n));
+                Done::Count(n)
+            }
+            other => panic!("expected a count, got {other:?}"),
+        }
+    }
+
+    #[track_caller]
+    fn recv_err(&mut self, file: u64, flags: u32, buf: &mut [u8]) -> Errno {
+        match self.data_op(file, flags, vec![0; buf.len()], false).1 {
+            Reply::Ready(Err(e)) => e,
+            other => panic!("expected an error, got {other:?}"),
+        }
     }
 
     #[track_caller]
@@ -110,16 +174,8 @@ impl Fixture {
     /// A blocking RECV of up to `len` bytes on `file`, which must pend; its token.
     #[track_caller]
     fn pend_recv(&mut self, file: u64, len: usize) -> Token {
-        let token = self.token();
-        let mut buf = vec![0u8; len];
-        let op = Op::Recv {
-            flags: MsgFlags(0),
-            buf: &mut buf,
-        };
-        assert_eq!(
-            self.device.execute(FileId(file), token, op, &me()),
-            Reply::Pending
-        );
+        let (token, reply) = self.data_op(file, 0, vec![0; len], false);
+        assert_eq!(reply, Reply::Pending);
         token
     }
 
@@ -150,16 +206,7 @@ mod fresh_handle {
         f.device.open(FileId(1)).unwrap();
         assert_eq!(f.err(1, Op::Listen { backlog: 1 }), Errno::ENOTSOCK);
         assert_eq!(f.err(1, Op::GetSockName), Errno::ENOTSOCK);
-        assert_eq!(
-            f.err(
-                1,
-                Op::Send {
-                    flags: MsgFlags(0),
-                    data: b"x"
-                }
-            ),
-            Errno::ENOTSOCK
-        );
+        assert_eq!(f.send_err(1, 0, b"x"), Errno::ENOTSOCK);
         assert!(!f.device.is_socket(FileId(1)));
     }
 
@@ -337,27 +384,9 @@ mod socket {
     #[test]
     fn oob_is_not_supported() {
         let mut f = Fixture::connected();
-        assert_eq!(
-            f.err(
-                2,
-                Op::Send {
-                    flags: MsgFlags(MSG_OOB),
-                    data: b"x"
-                }
-            ),
-            Errno::EOPNOTSUPP
-        );
+        assert_eq!(f.send_err(2, MSG_OOB, b"x"), Errno::EOPNOTSUPP);
         let mut buf = [0u8; 4];
-        assert_eq!(
-            f.err(
-                3,
-                Op::Recv {
-                    flags: MsgFlags(MSG_OOB),
-                    buf: &mut buf
-                }
-            ),
-            Errno::EOPNOTSUPP
-        );
+        assert_eq!(f.recv_err(3, MSG_OOB, &mut buf), Errno::EOPNOTSUPP);
     }
 }
 
@@ -390,38 +419,11 @@ mod connected {
             panic!()
         };
         assert_eq!(peer.sockaddr(), &abstract_addr(b"cli")[..]);
-        assert_eq!(
-            f.ok(
-                2,
-                Op::Send {
-                    flags: MsgFlags(0),
-                    data: b"hello"
-                }
-            ),
-            Done::Count(5)
-        );
+        assert_eq!(f.send_ok(2, 0, b"hello"), Done::Count(5));
         assert_eq!(f.ok(3, Op::Fionread), Done::Int(5));
         let mut buf = [0u8; 8];
-        assert_eq!(
-            f.ok(
-                3,
-                Op::Recv {
-                    flags: MsgFlags(MSG_PEEK),
-                    buf: &mut buf
-                }
-            ),
-            Done::Count(5)
-        );
-        assert_eq!(
-            f.ok(
-                3,
-                Op::Recv {
-                    flags: MsgFlags(0),
-                    buf: &mut buf
-                }
-            ),
-            Done::Count(5)
-        );
+        assert_eq!(f.recv_ok(3, MSG_PEEK, &mut buf), Done::Count(5));
+        assert_eq!(f.recv_ok(3, 0, &mut buf), Done::Count(5));
         assert_eq!(&buf[..5], b"hello");
         let Done::PeerCred(cred) = f.ok(3, Op::PeerCred) else {
             panic!()
@@ -432,30 +434,18 @@ mod connected {
     #[test]
     fn a_pending_recv_gets_the_bytes_in_its_completion() {
         let mut f = Fixture::connected();
-        let mut buf = [0u8; 16];
-        let token = f.token();
-        let reply = f.device.execute(
-            FileId(3),
-            token,
-            Op::Recv {
-                flags: MsgFlags(0),
-                buf: &mut buf,
-            },
-            &me(),
-        );
-        assert_eq!(reply, Reply::Pending);
+        let token = f.pend_recv(3, 16);
         assert_eq!(f.device.stats().pending, 1);
-        f.ok(
-            2,
-            Op::Send {
-                flags: MsgFlags(0),
-                data: b"abc",
-            },
-        );
+        f.send_ok(2, 0, b"abc");
         let done = f.completions();
         assert_eq!(done.len(), 1);
         assert_eq!((done[0].token, done[0].file), (token, FileId(3)));
-        assert_eq!(done[0].result, Ok(Done::Received(b"abc".to_vec())));
+        assert_eq!(done[0].result, Ok(Done::Count(3)));
+        assert_eq!(
+            f.buffer(token, 3),
+            b"abc",
+            "written straight into its buffer"
+        );
         assert_eq!(f.device.stats().pending, 0);
     }
 
@@ -463,16 +453,7 @@ mod connected {
     fn dontwait_on_an_empty_buffer_is_eagain() {
         let mut f = Fixture::connected();
         let mut buf = [0u8; 4];
-        assert_eq!(
-            f.err(
-                3,
-                Op::Recv {
-                    flags: MsgFlags(MSG_DONTWAIT),
-                    buf: &mut buf
-                }
-            ),
-            Errno::EAGAIN
-        );
+        assert_eq!(f.recv_err(3, MSG_DONTWAIT, &mut buf), Errno::EAGAIN);
     }
 
     #[test]
@@ -481,35 +462,11 @@ mod connected {
         f.socket(1, false);
         f.socket(2, true);
         f.ok(1, Op::SocketPair { other: FileId(2) });
-        f.ok(
-            1,
-            Op::Send {
-                flags: MsgFlags(0),
-                data: b"ping",
-            },
-        );
+        f.send_ok(1, 0, b"ping");
         let mut buf = [0u8; 4];
-        assert_eq!(
-            f.ok(
-                2,
-                Op::Recv {
-                    flags: MsgFlags(0),
-                    buf: &mut buf
-                }
-            ),
-            Done::Count(4)
-        );
+        assert_eq!(f.recv_ok(2, 0, &mut buf), Done::Count(4));
         // File 2 stayed non-blocking: an empty read does not pend.
-        assert_eq!(
-            f.err(
-                2,
-                Op::Recv {
-                    flags: MsgFlags(0),
-                    buf: &mut buf
-                }
-            ),
-            Errno::EAGAIN
-        );
+        assert_eq!(f.recv_err(2, 0, &mut buf), Errno::EAGAIN);
         assert_eq!(f.device.stats().sockets, 2);
         // Not again, and not with itself.
         assert_eq!(f.err(1, Op::SocketPair { other: FileId(2) }), Errno::EINVAL);
@@ -523,8 +480,8 @@ mod pending {
     fn cancel_completes_a_pending_recv_exactly_once() {
         let mut f = Fixture::connected();
         let token = f.pend_recv(3, 4);
-        assert!(f.device.cancel(token));
-        assert!(!f.device.cancel(token));
+        assert!(f.device.cancel(token, &mut f.bufs));
+        assert!(!f.device.cancel(token, &mut f.bufs));
         let done = f.completions();
         assert_eq!(done.len(), 1);
         assert_eq!(done[0].result, Err(Errno::ECANCELED));
@@ -534,16 +491,16 @@ mod pending {
     fn a_token_already_pending_is_refused() {
         let mut f = Fixture::connected();
         let token = f.pend_recv(3, 4);
-        let mut buf2 = [0u8; 4];
         assert_eq!(
             f.device.execute(
                 FileId(3),
                 token,
                 Op::Recv {
                     flags: MsgFlags(0),
-                    buf: &mut buf2
+                    len: 4
                 },
-                &me()
+                &me(),
+                &mut f.bufs
             ),
             Reply::Ready(Err(Errno::EALREADY))
         );
@@ -553,23 +510,14 @@ mod pending {
     fn closing_a_file_completes_its_requests_and_the_peer_sees_eof() {
         let mut f = Fixture::connected();
         f.pend_recv(3, 4);
-        f.device.close(FileId(3));
-        f.device.close(FileId(3));
+        f.device.close(FileId(3), &mut f.bufs);
+        f.device.close(FileId(3), &mut f.bufs);
         let done = f.completions();
         assert_eq!(done.len(), 1);
         assert_eq!(done[0].file, FileId(3));
         assert!(done[0].result.is_err());
         let mut buf = [0u8; 4];
-        assert_eq!(
-            f.ok(
-                2,
-                Op::Recv {
-                    flags: MsgFlags(0),
-                    buf: &mut buf
-                }
-            ),
-            Done::Count(0)
-        );
+        assert_eq!(f.recv_ok(2, 0, &mut buf), Done::Count(0));
         assert_eq!(f.device.stats().pending, 0);
     }
 
@@ -584,7 +532,8 @@ mod pending {
                 Op::Accept {
                     new_file: FileId(3)
                 },
-                &me()
+                &me(),
+                &mut f.bufs
             ),
             Reply::Pending
         );
@@ -601,16 +550,7 @@ mod pending {
             panic!("{:?}", done[0])
         };
         assert_eq!(peer.addr_len, 2, "the client is unnamed");
-        assert_eq!(
-            f.ok(
-                3,
-                Op::Send {
-                    flags: MsgFlags(0),
-                    data: b"x"
-                }
-            ),
-            Done::Count(1)
-        );
+        assert_eq!(f.send_ok(3, 0, b"x"), Done::Count(1));
     }
 }
 
@@ -676,18 +616,13 @@ mod poll {
                     timeout_ms: 1000,
                     entries: &entries
                 },
-                &me()
+                &me(),
+                &mut f.bufs
             ),
             Reply::Pending
         );
         assert!(f.completions().is_empty());
-        f.ok(
-            2,
-            Op::Send {
-                flags: MsgFlags(0),
-                data: b"x",
-            },
-        );
+        f.send_ok(2, 0, b"x");
         let done = f.completions();
         assert_eq!(done.len(), 1);
         assert_eq!(done[0].token, token);
@@ -707,11 +642,12 @@ mod poll {
                     timeout_ms: -1,
                     entries: &entries
                 },
-                &me()
+                &me(),
+                &mut f.bufs
             ),
             Reply::Pending
         );
-        f.device.close(FileId(2));
+        f.device.close(FileId(2), &mut f.bufs);
         let done = f.completions();
         let Ok(Done::Polled(revents)) = &done[0].result else {
             panic!("{done:?}")
@@ -731,7 +667,7 @@ mod poll {
                 entries: &entries,
             };
             assert_eq!(
-                f.device.execute(FileId(3), token, op, &me()),
+                f.device.execute(FileId(3), token, op, &me(), &mut f.bufs),
                 Reply::Pending
             );
         }
@@ -741,17 +677,11 @@ mod poll {
             entries: &entries[..1],
         };
         assert_eq!(
-            f.device.execute(FileId(3), token, op, &me()),
+            f.device.execute(FileId(3), token, op, &me(), &mut f.bufs),
             Reply::Ready(Err(Errno::ENOBUFS))
         );
         // They all still wake when data arrives, and then there is room again.
-        f.ok(
-            2,
-            Op::Send {
-                flags: MsgFlags(0),
-                data: b"x",
-            },
-        );
+        f.send_ok(2, 0, b"x");
         assert_eq!(
             f.completions().len(),
             crate::device::MAX_PENDING_POLL_ENTRIES / 1024
@@ -772,13 +702,14 @@ mod poll {
                     timeout_ms: 10,
                     entries: &entries
                 },
-                &me()
+                &me(),
+                &mut f.bufs
             ),
             Reply::Pending
         );
         assert!(f.device.expire(expired));
         assert!(!f.device.expire(expired));
-        assert!(!f.device.cancel(expired));
+        assert!(!f.device.cancel(expired, &mut f.bufs));
         let cancelled = f.token();
         assert_eq!(
             f.device.execute(
@@ -788,11 +719,12 @@ mod poll {
                     timeout_ms: 10,
                     entries: &entries
                 },
-                &me()
+                &me(),
+                &mut f.bufs
             ),
             Reply::Pending
         );
-        assert!(f.device.cancel(cancelled));
+        assert!(f.device.cancel(cancelled, &mut f.bufs));
         let done = f.completions();
         assert_eq!(done.len(), 2);
         assert_eq!(done[0].result, Ok(Done::Polled(vec![0])));
@@ -829,84 +761,50 @@ impl afunix_core::Buffers for Buffers {
     }
 }
 
-impl Fixture {
-    /// An in-place request with its own buffer registered under its token.
-    fn in_place(
-        &mut self,
-        bufs: &mut Buffers,
-        file: u64,
-        buf: Vec<u8>,
-        send: bool,
-    ) -> (Token, Reply) {
-        let token = self.token();
-        let len = buf.len();
-        bufs.0.insert(token.0, buf);
-        let op = if send {
-            Op::SendInPlace {
-                flags: MsgFlags(0),
-                len,
-            }
-        } else {
-            Op::RecvInPlace {
-                flags: MsgFlags(0),
-                len,
-            }
-        };
-        let reply = self
-            .device
-            .execute_with(FileId(file), token, op, &me(), bufs);
-        (token, reply)
-    }
-}
-
 #[test]
-fn in_place_requests_move_bytes_between_the_callers_buffers() {
+fn a_send_fills_a_waiting_recv_straight_from_buffer_to_buffer() {
     let mut f = Fixture::connected();
-    let mut bufs = Buffers::default();
-    // A pending recv on 3 is filled straight from 2's send.
-    let (r, reply) = f.in_place(&mut bufs, 3, vec![0; 8], false);
-    assert_eq!(reply, Reply::Pending);
-    let (_, reply) = f.in_place(&mut bufs, 2, b"direct".to_vec(), true);
-    assert_eq!(reply, Reply::Ready(Ok(Done::Count(6))));
+    let r = f.pend_recv(3, 8);
+    assert_eq!(f.send_ok(2, 0, b"direct"), Done::Count(6));
     let c = f.device.poll_completion().unwrap();
     assert_eq!((c.token, c.result), (r, Ok(Done::Count(6))));
-    assert_eq!(&bufs.0[&r.0][..6], b"direct");
-    assert_eq!(f.device.stats().bytes_buffered, 0);
+    assert_eq!(f.buffer(r, 6), b"direct");
+    assert_eq!(
+        f.device.stats().bytes_buffered,
+        0,
+        "nothing was copied in between"
+    );
 }
 
 #[test]
-fn a_pending_in_place_send_keeps_its_bytes_in_its_buffer_and_loses_none_when_cancelled() {
+fn a_pending_send_keeps_its_bytes_in_its_buffer_and_loses_none_when_cancelled() {
     let mut f = Fixture::connected();
-    let mut bufs = Buffers::default();
     // More than the send buffer: the send pends, its tail still in its own buffer.
     let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
-    let (w, reply) = f.in_place(&mut bufs, 2, data.clone(), true);
+    let (w, reply) = f.data_op(2, 0, data.clone(), true);
     assert_eq!(reply, Reply::Pending);
     let buffered = f.device.stats().bytes_buffered;
     assert!(
         buffered < data.len() / 2,
-        "the pending tail is not copied into the driver's memory ({buffered} bytes buffered)"
+        "the pending tail is not copied into the device's memory ({buffered} bytes buffered)"
     );
     // Read some, then cancel the writer: what it had sent, and only that, arrives.
-    let (_, reply) = f.in_place(&mut bufs, 3, vec![0; 4096], false);
-    assert_eq!(reply, Reply::Ready(Ok(Done::Count(4096))));
-    assert!(f.device.cancel_with(w, &mut bufs));
+    let mut got = vec![0u8; 4096];
+    assert_eq!(f.recv_ok(3, 0, &mut got), Done::Count(4096));
+    assert!(f.device.cancel(w, &mut f.bufs));
     let c = f.device.poll_completion().unwrap();
     let Ok(Done::Count(sent)) = c.result else {
         panic!("the cancelled send reports what it sent: {:?}", c.result)
     };
-    bufs.0.remove(&w.0);
-    let mut got = Vec::from(&data[..4096]);
+    f.bufs.0.remove(&w.0);
     loop {
         let mut buf = vec![0u8; 65536];
-        match f.run(
-            3,
-            Op::Recv {
-                flags: MsgFlags(MSG_DONTWAIT),
-                buf: &mut buf,
-            },
-        ) {
-            Reply::Ready(Ok(Done::Count(n))) => got.extend_from_slice(&buf[..n]),
+        match f.data_op(3, MSG_DONTWAIT, buf.clone(), false) {
+            (t, Reply::Ready(Ok(Done::Count(n)))) => {
+                buf.truncate(n);
+                buf.copy_from_slice(&f.buffer(t, n));
+                got.extend_from_slice(&buf);
+            }
             _ => break,
         }
     }

@@ -215,7 +215,7 @@ impl Drop for Handle {
         state.refs.remove(&file);
         // The last handle: CLEANUP/CLOSE. Its pending requests complete; the socket goes.
         let state = &mut *state;
-        state.device.close_with(file, &mut state.buffers);
+        state.device.close(file, &mut state.buffers);
         if state.drain() {
             self.shared.completed.notify_all();
         }
@@ -350,7 +350,7 @@ impl Endpoint for Handle {
                             .map_err(|_| Errno::ENOMEM)?;
                         own.extend_from_slice(bytes);
                         state.buffers.0.insert(token, own);
-                        Op::SendInPlace {
+                        Op::Send {
                             flags,
                             len: bytes.len(),
                         }
@@ -365,7 +365,7 @@ impl Endpoint for Handle {
                             .map_err(|_| Errno::ENOMEM)?;
                         own.resize(buf.len(), 0);
                         state.buffers.0.insert(token, own);
-                        Op::RecvInPlace {
+                        Op::Recv {
                             flags,
                             len: buf.len(),
                         }
@@ -381,7 +381,7 @@ impl Endpoint for Handle {
                 _ => None,
             };
             let state_ref = &mut *state;
-            let reply = state_ref.device.execute_with(
+            let reply = state_ref.device.execute(
                 file,
                 token,
                 op,
@@ -452,7 +452,7 @@ impl Handle {
                             state.device.expire(token)
                         } else {
                             let state = &mut *state;
-                            state.device.cancel_with(token, &mut state.buffers)
+                            state.device.cancel(token, &mut state.buffers)
                         };
                         if state.drain() {
                             self.shared.completed.notify_all();

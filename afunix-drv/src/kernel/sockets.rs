@@ -155,7 +155,7 @@ pub fn close(request: &Request) {
     if let Some(state) = STATE.lock().as_mut() {
         state
             .device
-            .close_with(file, &mut IrpBuffers::of(&state.pending));
+            .close(file, &mut IrpBuffers::of(&state.pending));
     }
     drain();
 }
@@ -199,7 +199,7 @@ unsafe extern "system" fn cancel(_device: *mut DEVICE_OBJECT, irp: *mut IRP) {
     if let Some(state) = STATE.lock().as_mut() {
         let _ = state
             .device
-            .cancel_with(token, &mut IrpBuffers::of(&state.pending));
+            .cancel(token, &mut IrpBuffers::of(&state.pending));
     }
     // SAFETY:
     // 1. Releases the cancel spin lock the I/O manager acquired for us, at its IRQL. After
@@ -255,7 +255,7 @@ pub fn execute(mut request: Request, decoded: Decoded<'_>) -> NTSTATUS {
     };
     let reply = state
         .device
-        .execute_with(file, token, op, &credentials, &mut buffers);
+        .execute(file, token, op, &credentials, &mut buffers);
     match reply {
         Reply::Ready(result) => {
             drop(guard);
@@ -273,7 +273,7 @@ pub fn execute(mut request: Request, decoded: Decoded<'_>) -> NTSTATUS {
             if cancelled {
                 let _ = state
                     .device
-                    .cancel_with(token, &mut IrpBuffers::of(&state.pending));
+                    .cancel(token, &mut IrpBuffers::of(&state.pending));
             }
             drop(guard);
             drop(referenced);
@@ -374,11 +374,11 @@ fn resolve<'a>(
                 entries: poll_entries,
             }
         }
-        Decoded::Send { flags } => Op::SendInPlace {
+        Decoded::Send { flags } => Op::Send {
             flags,
             len: data_len,
         },
-        Decoded::Recv { flags } => Op::RecvInPlace {
+        Decoded::Recv { flags } => Op::Recv {
             flags,
             len: data_len,
         },
