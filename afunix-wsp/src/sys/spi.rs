@@ -897,12 +897,13 @@ unsafe extern "system" fn wsp_recv_from(
     r
 }
 
+/// SD_RECEIVE, SD_SEND and SD_BOTH are Linux's SHUT_RD, SHUT_WR and SHUT_RDWR.
+fn shutdown(s: SOCKET, how: i32) -> Res<()> {
+    simple(s, IOCTL_AFUNIX_SHUTDOWN, encode::shutdown(how).as_bytes())
+}
+
 unsafe extern "system" fn wsp_shutdown(s: SOCKET, how: i32, lperrno: *mut i32) -> i32 {
-    // SD_RECEIVE, SD_SEND and SD_BOTH are Linux's SHUT_RD, SHUT_WR and SHUT_RDWR.
-    status(
-        lperrno,
-        simple(s, IOCTL_AFUNIX_SHUTDOWN, encode::shutdown(how).as_bytes()),
-    )
+    status(lperrno, shutdown(s, how))
 }
 
 unsafe extern "system" fn wsp_send_disconnect(
@@ -910,10 +911,7 @@ unsafe extern "system" fn wsp_send_disconnect(
     _data: *const WSABUF,
     lperrno: *mut i32,
 ) -> i32 {
-    status(
-        lperrno,
-        simple(s, IOCTL_AFUNIX_SHUTDOWN, encode::shutdown(1).as_bytes()),
-    )
+    status(lperrno, shutdown(s, 1))
 }
 
 unsafe extern "system" fn wsp_recv_disconnect(
@@ -921,10 +919,7 @@ unsafe extern "system" fn wsp_recv_disconnect(
     _data: *const WSABUF,
     lperrno: *mut i32,
 ) -> i32 {
-    status(
-        lperrno,
-        simple(s, IOCTL_AFUNIX_SHUTDOWN, encode::shutdown(0).as_bytes()),
-    )
+    status(lperrno, shutdown(s, 0))
 }
 
 unsafe extern "system" fn wsp_get_overlapped_result(

@@ -58,7 +58,27 @@ pub fn query(name: &str) -> io::Result<Query> {
         return Err(error);
     }
     let service = ScHandle(service);
+    let status = status(&service)?;
 
+    // Should the configuration be unreadable, the status alone still answers.
+    let (binary_path, start_type) = config(&service).unwrap_or_default();
+
+    Ok(Query::Found(ServiceStatus {
+        name: name.to_owned(),
+        service_type: status.dwServiceType,
+        state: status.dwCurrentState,
+        controls_accepted: status.dwControlsAccepted,
+        win32_exit_code: status.dwWin32ExitCode,
+        service_exit_code: status.dwServiceSpecificExitCode,
+        checkpoint: status.dwCheckPoint,
+        wait_hint: status.dwWaitHint,
+        binary_path,
+        start_type,
+    }))
+}
+
+/// `QueryServiceStatusEx` of a service opened with SERVICE_QUERY_STATUS.
+pub(super) fn status(service: &ScHandle) -> io::Result<SERVICE_STATUS_PROCESS> {
     // SAFETY:
     // 1. SERVICE_STATUS_PROCESS is plain old data; all-zero is a valid value.
     let mut status: SERVICE_STATUS_PROCESS = unsafe { std::mem::zeroed() };
@@ -78,22 +98,7 @@ pub fn query(name: &str) -> io::Result<Query> {
     if ok == 0 {
         return Err(io::Error::last_os_error());
     }
-
-    // Should the configuration be unreadable, the status alone still answers.
-    let (binary_path, start_type) = config(&service).unwrap_or_default();
-
-    Ok(Query::Found(ServiceStatus {
-        name: name.to_owned(),
-        service_type: status.dwServiceType,
-        state: status.dwCurrentState,
-        controls_accepted: status.dwControlsAccepted,
-        win32_exit_code: status.dwWin32ExitCode,
-        service_exit_code: status.dwServiceSpecificExitCode,
-        checkpoint: status.dwCheckPoint,
-        wait_hint: status.dwWaitHint,
-        binary_path,
-        start_type,
-    }))
+    Ok(status)
 }
 
 pub(super) fn config(service: &ScHandle) -> io::Result<(Option<String>, Option<u32>)> {

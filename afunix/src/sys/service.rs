@@ -13,12 +13,11 @@ use windows_sys::Win32::Foundation::{
 use windows_sys::Win32::Storage::FileSystem::DELETE;
 use windows_sys::Win32::System::Services::{
     ChangeServiceConfig2W, ChangeServiceConfigW, ControlService, CreateServiceW, DeleteService,
-    OpenSCManagerW, OpenServiceW, QueryServiceStatusEx, SC_MANAGER_CONNECT,
-    SC_MANAGER_CREATE_SERVICE, SC_STATUS_PROCESS_INFO, SERVICE_CHANGE_CONFIG,
-    SERVICE_CONFIG_DESCRIPTION, SERVICE_CONTROL_STOP, SERVICE_DEMAND_START, SERVICE_DESCRIPTIONW,
-    SERVICE_ERROR_NORMAL, SERVICE_KERNEL_DRIVER, SERVICE_NO_CHANGE, SERVICE_QUERY_CONFIG,
-    SERVICE_QUERY_STATUS, SERVICE_RUNNING, SERVICE_START, SERVICE_STATUS, SERVICE_STATUS_PROCESS,
-    SERVICE_STOP, SERVICE_STOPPED, StartServiceW,
+    OpenSCManagerW, OpenServiceW, SC_MANAGER_CONNECT, SC_MANAGER_CREATE_SERVICE,
+    SERVICE_CHANGE_CONFIG, SERVICE_CONFIG_DESCRIPTION, SERVICE_CONTROL_STOP, SERVICE_DEMAND_START,
+    SERVICE_DESCRIPTIONW, SERVICE_ERROR_NORMAL, SERVICE_KERNEL_DRIVER, SERVICE_NO_CHANGE,
+    SERVICE_QUERY_CONFIG, SERVICE_QUERY_STATUS, SERVICE_RUNNING, SERVICE_START, SERVICE_STATUS,
+    SERVICE_STATUS_PROCESS, SERVICE_STOP, SERVICE_STOPPED, StartServiceW,
 };
 
 use super::scm::{ScHandle, config};
@@ -92,26 +91,13 @@ fn open(manager: &ScHandle, name: &str, access: u32) -> Result<Option<ScHandle>,
 }
 
 fn status(service: &ScHandle, name: &str) -> Result<SERVICE_STATUS_PROCESS, StepError> {
-    // SAFETY:
-    // 1. SERVICE_STATUS_PROCESS is plain old data; all-zero is a valid value.
-    let mut status: SERVICE_STATUS_PROCESS = unsafe { std::mem::zeroed() };
-    let mut needed = 0u32;
-    // SAFETY:
-    // 1. `service` is open with SERVICE_QUERY_STATUS; the buffer is a SERVICE_STATUS_PROCESS
-    //    of the size we pass.
-    let ok = unsafe {
-        QueryServiceStatusEx(
-            service.0,
-            SC_STATUS_PROCESS_INFO,
-            (&mut status as *mut SERVICE_STATUS_PROCESS).cast(),
-            std::mem::size_of::<SERVICE_STATUS_PROCESS>() as u32,
-            &mut needed,
+    super::scm::status(service).map_err(|e| {
+        StepError::code(
+            format!("QueryServiceStatusEx({name})"),
+            e.raw_os_error().unwrap_or(0),
+            e.to_string(),
         )
-    };
-    if ok == 0 {
-        return Err(last_error(format!("QueryServiceStatusEx({name})")));
-    }
-    Ok(status)
+    })
 }
 
 /// Polls until the service is in `state`, or fails after [`STATE_TIMEOUT`].
