@@ -20,19 +20,7 @@ ctl=$PACKAGE_DIR/afunixctl.exe
 tests=$PACKAGE_DIR/usermode-test.exe
 inf=$PACKAGE_DIR/afunixrs.inf
 
-on_exit() {
-    local status=$?
-    if [ "$status" -ne 0 ]; then
-        printf '\n---- driver debug output (%s) ----\n' "${LOG#"$ROOT"/}"
-        grep -a 'afunixrs' "$LOG" || echo "(the driver printed nothing)"
-        printf -- '---- end of driver output; full Wine log: %s ----\n' "${LOG#"$ROOT"/}"
-        wine sc stop afunixrs >/dev/null 2>&1 || true
-        wine sc delete afunixrs >/dev/null 2>&1 || true
-    fi
-    wine_session_end
-    exit "$status"
-}
-trap on_exit EXIT
+trap wine_exit_trap EXIT
 
 # expect_status CODE PATTERN: afunixctl status exits with CODE and prints PATTERN.
 expect_status() {

@@ -28,18 +28,7 @@ sys32=$WINEPREFIX/drive_c/windows/system32
 driver_file=$sys32/drivers/afunixrs.sys
 provider_file=$sys32/afunixwsp.dll
 
-on_exit() {
-    local status=$?
-    if [ "$status" -ne 0 ]; then
-        printf '\n---- driver debug output (%s) ----\n' "${LOG#"$ROOT"/}"
-        grep -a 'afunixrs' "$LOG" || echo "(the driver printed nothing)"
-        wine sc stop afunixrs >/dev/null 2>&1 || true
-        wine sc delete afunixrs >/dev/null 2>&1 || true
-    fi
-    wine_session_end
-    exit "$status"
-}
-trap on_exit EXIT
+trap wine_exit_trap EXIT
 
 # run NAME WANT ARGS...: runs afunixctl ARGS, shows its output, saves it as $OUT/NAME.out,
 # and fails unless it exits WANT.

@@ -36,6 +36,22 @@ wine_session_end() {
     wineserver -k 2>/dev/null || true
 }
 
+# The EXIT trap of a script that runs the driver in a session logging to $LOG: on failure it
+# prints the driver's debug output and removes the service; always, it ends the session.
+# Use: trap wine_exit_trap EXIT
+wine_exit_trap() {
+    local status=$?
+    if [ "$status" -ne 0 ]; then
+        printf '\n---- driver debug output (%s) ----\n' "${LOG#"$ROOT"/}"
+        grep -a 'afunixrs' "$LOG" || echo "(the driver printed nothing)"
+        printf -- '---- end of driver output; full Wine log: %s ----\n' "${LOG#"$ROOT"/}"
+        wine sc stop afunixrs >/dev/null 2>&1 || true
+        wine sc delete afunixrs >/dev/null 2>&1 || true
+    fi
+    wine_session_end
+    exit "$status"
+}
+
 # winpath PATH: the Windows (Z:) spelling of a host path.
 winpath() {
     winepath -w "$1" 2>/dev/null

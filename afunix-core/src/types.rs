@@ -142,6 +142,9 @@ impl PollMask {
     pub const ERR: u32 = 0x0008;
     /// `POLLHUP`.
     pub const HUP: u32 = 0x0010;
+    /// `POLLNVAL`: not a socket. The engine never reports it; the device layer does, for a
+    /// POLL entry that names no socket.
+    pub const NVAL: u32 = 0x0020;
     /// `POLLRDNORM`.
     pub const RDNORM: u32 = 0x0040;
     /// `POLLWRNORM`.

@@ -28,7 +28,7 @@ const SO_ACCEPTCONN: i32 = 30;
 const SOCK_STREAM: u32 = 1;
 /// `POLLNVAL`: the entry names no socket. Like POLLERR and POLLHUP it is reported whatever
 /// was asked for.
-pub const POLLNVAL: u32 = 0x20;
+pub const POLLNVAL: u32 = PollMask::NVAL;
 const ALWAYS_REPORTED: u32 = PollMask::ERR | PollMask::HUP | POLLNVAL;
 
 /// The most POLLs that may wait at once over the whole device.
@@ -596,14 +596,18 @@ impl Device {
                 break (c, file, what);
             }
         };
-        let result = c.result.map(|done| match (done, what) {
-            (Completed::Accepted, Waiting::Accept { new_file }) => {
-                let address = self.socket_of(new_file).map(|id| self.peer_address(id));
-                Done::Address(address.unwrap_or_else(|_| address_out(&UnixAddr::Unnamed)))
-            }
-            (Completed::Received(bytes), _) => Done::Received(bytes),
-            (Completed::Sent(n) | Completed::ReceivedInPlace(n), _) => Done::Count(n),
-            (Completed::Connected | Completed::Accepted, _) => Done::Ok,
+        let result = c.result.and_then(|done| {
+            Ok(match (done, what) {
+                (Completed::Accepted, Waiting::Accept { new_file }) => {
+                    let address = self.socket_of(new_file).map(|id| self.peer_address(id));
+                    Done::Address(address.unwrap_or_else(|_| address_out(&UnixAddr::Unnamed)))
+                }
+                (Completed::Sent(n) | Completed::ReceivedInPlace(n), _) => Done::Count(n),
+                (Completed::Connected | Completed::Accepted, _) => Done::Ok,
+                // Only the engine's copying recv completes with owned bytes, and the device
+                // makes only in-place calls.
+                (Completed::Received(_), _) => return Err(Errno::EFAULT),
+            })
         });
         Some(Completion {
             token: c.token,

@@ -28,6 +28,7 @@
 
 extern crate alloc;
 
+mod buffers;
 mod device;
 mod op;
 
@@ -45,6 +46,7 @@ pub fn driver_limits() -> Limits {
         ..Limits::default()
     }
 }
+pub use buffers::OwnedBuffers;
 pub use device::{Device, DeviceStats, FileId};
 pub use op::{Done, Op, PollEntry, Reply};
 

@@ -93,8 +93,6 @@ pub enum Done {
     Ok,
     /// A byte count (SEND, RECV into the caller's buffer).
     Count(usize),
-    /// A pending RECV's bytes, for the caller to copy into the request's buffer.
-    Received(Vec<u8>),
     /// An address (GETSOCKNAME, GETPEERNAME, ACCEPT).
     Address(AddressOut),
     /// An integer (GETSOCKOPT, FIONREAD).

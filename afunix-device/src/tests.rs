@@ -24,7 +24,7 @@ struct Fixture {
     device: Device,
     next_token: u64,
     /// The SEND and RECV requests' own buffers, by token (the driver: its IRPs' pages).
-    bufs: Buffers,
+    bufs: OwnedBuffers,
 }
 
 impl Fixture {
@@ -32,7 +32,7 @@ impl Fixture {
         Fixture {
             device: Device::new(Limits::default()),
             next_token: 1,
-            bufs: Buffers::default(),
+            bufs: OwnedBuffers::new(),
         }
     }
 
@@ -53,7 +53,7 @@ impl Fixture {
     fn data_op(&mut self, file: u64, flags: u32, data: Vec<u8>, send: bool) -> (Token, Reply) {
         let token = self.token();
         let len = data.len();
-        self.bufs.0.insert(token.0, data);
+        self.bufs.insert(token, data).unwrap();
         let flags = MsgFlags(flags);
         let op = if send {
             Op::Send { flags, len }
@@ -68,7 +68,7 @@ impl Fixture {
 
     /// The first `n` bytes of request `token`'s buffer.
     fn buffer(&self, token: Token, n: usize) -> Vec<u8> {
-        self.bufs.0[&token.0][..n].to_vec()
+        self.bufs.get(token).unwrap()[..n].to_vec()
     }
 
     #[track_caller]
@@ -733,34 +733,6 @@ mod poll {
     }
 }
 
-/// The requests' own buffers, by token, as the driver keeps its IRPs' pages.
-#[derive(Default)]
-struct Buffers(alloc::collections::BTreeMap<u64, Vec<u8>>);
-
-impl afunix_core::Buffers for Buffers {
-    fn write_recv(&mut self, token: Token, offset: usize, src: &[u8]) -> bool {
-        self.0
-            .get_mut(&token.0)
-            .and_then(|b| b.get_mut(offset..offset + src.len()))
-            .map(|d| d.copy_from_slice(src))
-            .is_some()
-    }
-    fn read_send(&mut self, token: Token, offset: usize, dst: &mut [u8]) -> bool {
-        self.0
-            .get(&token.0)
-            .and_then(|b| b.get(offset..offset + dst.len()))
-            .map(|s| dst.copy_from_slice(s))
-            .is_some()
-    }
-    fn send_to_recv(&mut self, send: Token, so: usize, recv: Token, ro: usize, len: usize) -> bool {
-        let Some(bytes) = self.0.get(&send.0).and_then(|b| b.get(so..so + len)) else {
-            return false;
-        };
-        let bytes = bytes.to_vec();
-        self.write_recv(recv, ro, &bytes)
-    }
-}
-
 #[test]
 fn a_send_fills_a_waiting_recv_straight_from_buffer_to_buffer() {
     let mut f = Fixture::connected();
@@ -796,7 +768,7 @@ fn a_pending_send_keeps_its_bytes_in_its_buffer_and_loses_none_when_cancelled() 
     let Ok(Done::Count(sent)) = c.result else {
         panic!("the cancelled send reports what it sent: {:?}", c.result)
     };
-    f.bufs.0.remove(&w.0);
+    f.bufs.remove(w);
     loop {
         let mut buf = vec![0u8; 65536];
         match f.data_op(3, MSG_DONTWAIT, buf.clone(), false) {

@@ -2,67 +2,64 @@
 //! the network events of `WSAEventSelect`. Portable, so it is tested on any host.
 
 use afunix_core::{Errno, PollMask};
+use windows_sys::Win32::Networking::WinSock as ws;
 
-/// `SOL_SOCKET` as Winsock numbers it.
-pub const SOL_SOCKET: i32 = 0xffff;
-/// Winsock's socket options that this provider knows.
-pub const SO_ACCEPTCONN: i32 = 0x0002;
-pub const SO_SNDBUF: i32 = 0x1001;
-pub const SO_RCVBUF: i32 = 0x1002;
-pub const SO_SNDTIMEO: i32 = 0x1005;
-pub const SO_RCVTIMEO: i32 = 0x1006;
-pub const SO_ERROR: i32 = 0x1007;
-pub const SO_TYPE: i32 = 0x1008;
-pub const SO_PROTOCOL_INFOW: i32 = 0x2005;
+// Winsock's numbers, from windows-sys (which has them from Windows' own metadata), in the
+// types the SPI uses them in.
 
-/// Winsock's `send`/`recv` flags.
-pub const MSG_OOB: u32 = 0x1;
-pub const MSG_PEEK: u32 = 0x2;
-pub const MSG_DONTROUTE: u32 = 0x4;
-pub const MSG_WAITALL: u32 = 0x8;
-pub const MSG_PUSH_IMMEDIATE: u32 = 0x20;
-pub const MSG_PARTIAL: u32 = 0x8000;
+/// `SOL_SOCKET` and the socket options this provider knows.
+pub const SOL_SOCKET: i32 = ws::SOL_SOCKET;
+pub const SO_ACCEPTCONN: i32 = ws::SO_ACCEPTCONN;
+pub const SO_SNDBUF: i32 = ws::SO_SNDBUF;
+pub const SO_RCVBUF: i32 = ws::SO_RCVBUF;
+pub const SO_SNDTIMEO: i32 = ws::SO_SNDTIMEO;
+pub const SO_RCVTIMEO: i32 = ws::SO_RCVTIMEO;
+pub const SO_ERROR: i32 = ws::SO_ERROR;
+pub const SO_TYPE: i32 = ws::SO_TYPE;
+pub const SO_PROTOCOL_INFOW: i32 = ws::SO_PROTOCOL_INFOW;
 
-/// `WSAEventSelect`'s network events, and the index of each one's error code in
-/// `WSANETWORKEVENTS.iErrorCode`.
-pub const FD_READ: i32 = 0x01;
-pub const FD_WRITE: i32 = 0x02;
-pub const FD_OOB: i32 = 0x04;
-pub const FD_ACCEPT: i32 = 0x08;
-pub const FD_CONNECT: i32 = 0x10;
-pub const FD_CLOSE: i32 = 0x20;
-pub const FD_MAX_EVENTS: usize = 10;
+/// `send`/`recv` flags, as the SPI passes them (a DWORD).
+pub const MSG_OOB: u32 = ws::MSG_OOB as u32;
+pub const MSG_PEEK: u32 = ws::MSG_PEEK as u32;
+pub const MSG_DONTROUTE: u32 = ws::MSG_DONTROUTE as u32;
+pub const MSG_WAITALL: u32 = ws::MSG_WAITALL as u32;
+pub const MSG_PUSH_IMMEDIATE: u32 = ws::MSG_PUSH_IMMEDIATE as u32;
+pub const MSG_PARTIAL: u32 = ws::MSG_PARTIAL;
+
+/// `WSAEventSelect`'s network events (a LONG), and how many error codes
+/// `WSANETWORKEVENTS.iErrorCode` holds (one per event bit, by index).
+pub const FD_READ: i32 = ws::FD_READ as i32;
+pub const FD_WRITE: i32 = ws::FD_WRITE as i32;
+pub const FD_ACCEPT: i32 = ws::FD_ACCEPT as i32;
+pub const FD_CONNECT: i32 = ws::FD_CONNECT as i32;
+pub const FD_CLOSE: i32 = ws::FD_CLOSE as i32;
+pub const FD_MAX_EVENTS: usize = ws::FD_MAX_EVENTS as usize;
 
 /// `WSAPoll`'s bits (they differ from Linux's).
-pub const POLLRDNORM: i16 = 0x0100;
-pub const POLLRDBAND: i16 = 0x0200;
-pub const POLLPRI: i16 = 0x0400;
-pub const POLLWRNORM: i16 = 0x0010;
-pub const POLLWRBAND: i16 = 0x0020;
-pub const POLLERR: i16 = 0x0001;
-pub const POLLHUP: i16 = 0x0002;
-pub const POLLNVAL: i16 = 0x0004;
+pub const POLLRDNORM: i16 = ws::POLLRDNORM;
+pub const POLLRDBAND: i16 = ws::POLLRDBAND;
+pub const POLLWRNORM: i16 = ws::POLLWRNORM;
+pub const POLLWRBAND: i16 = ws::POLLWRBAND;
+pub const POLLERR: i16 = ws::POLLERR;
+pub const POLLHUP: i16 = ws::POLLHUP;
+pub const POLLNVAL: i16 = ws::POLLNVAL;
 
-/// Linux's `POLLNVAL`, as the driver reports a handle that is not a socket.
-pub const LINUX_POLLNVAL: u32 = 0x20;
-
-/// The WSA codes used here that no errno maps to.
-pub const WSAEWOULDBLOCK: i32 = 10035;
-pub const WSAEINVAL: i32 = 10022;
-pub const WSAEFAULT: i32 = 10014;
-pub const WSAENOTSOCK: i32 = 10038;
-pub const WSAEOPNOTSUPP: i32 = 10045;
-pub const WSAENOPROTOOPT: i32 = 10042;
-pub const WSAETIMEDOUT: i32 = 10060;
-pub const WSAECONNRESET: i32 = 10054;
-pub const WSAEAFNOSUPPORT: i32 = 10047;
-pub const WSAESOCKTNOSUPPORT: i32 = 10044;
-pub const WSAEPROTONOSUPPORT: i32 = 10043;
-pub const WSAENOBUFS: i32 = 10055;
-pub const WSAVERNOTSUPPORTED: i32 = 10092;
-pub const WSA_IO_PENDING: i32 = 997;
-pub const WSA_IO_INCOMPLETE: i32 = 996;
-pub const WSA_OPERATION_ABORTED: i32 = 995;
+/// The WSA codes used here that no errno maps to, or that are used by name.
+pub const WSAEWOULDBLOCK: i32 = ws::WSAEWOULDBLOCK;
+pub const WSAEINVAL: i32 = ws::WSAEINVAL;
+pub const WSAEFAULT: i32 = ws::WSAEFAULT;
+pub const WSAENOTSOCK: i32 = ws::WSAENOTSOCK;
+pub const WSAEOPNOTSUPP: i32 = ws::WSAEOPNOTSUPP;
+pub const WSAENOPROTOOPT: i32 = ws::WSAENOPROTOOPT;
+pub const WSAETIMEDOUT: i32 = ws::WSAETIMEDOUT;
+pub const WSAECONNRESET: i32 = ws::WSAECONNRESET;
+pub const WSAEAFNOSUPPORT: i32 = ws::WSAEAFNOSUPPORT;
+pub const WSAESOCKTNOSUPPORT: i32 = ws::WSAESOCKTNOSUPPORT;
+pub const WSAEPROTONOSUPPORT: i32 = ws::WSAEPROTONOSUPPORT;
+pub const WSAENOBUFS: i32 = ws::WSAENOBUFS;
+pub const WSAVERNOTSUPPORTED: i32 = ws::WSAVERNOTSUPPORTED;
+pub const WSA_IO_PENDING: i32 = ws::WSA_IO_PENDING;
+pub const WSA_IO_INCOMPLETE: i32 = ws::WSA_IO_INCOMPLETE;
 
 /// The WSA code of an errno (`Errno::to_wsa`, documented there).
 #[must_use]
@@ -109,26 +106,31 @@ pub enum SockOpt {
     ReceiveTimeout,
     /// `SO_PROTOCOL_INFOW`: the catalog entry of the socket.
     ProtocolInfo,
-    /// `SO_ACCEPTCONN`: whether the socket listens (the provider knows).
-    AcceptConn,
 }
+
+/// Linux's `SOL_SOCKET` and the option numbers the driver answers.
+pub const LINUX_SOL_SOCKET: i32 = 1;
+pub const LINUX_SO_TYPE: i32 = 3;
+pub const LINUX_SO_ERROR: i32 = 4;
+pub const LINUX_SO_SNDBUF: i32 = 7;
+pub const LINUX_SO_RCVBUF: i32 = 8;
+pub const LINUX_SO_ACCEPTCONN: i32 = 30;
 
 /// Maps a Winsock `(level, name)`; None is `WSAENOPROTOOPT`.
 #[must_use]
 pub fn sockopt(level: i32, name: i32) -> Option<SockOpt> {
-    const LINUX_SOL_SOCKET: i32 = 1;
     if level != SOL_SOCKET {
         return None;
     }
     let linux = match name {
-        SO_TYPE => 3,
-        SO_ERROR => 4,
-        SO_SNDBUF => 7,
-        SO_RCVBUF => 8,
+        SO_TYPE => LINUX_SO_TYPE,
+        SO_ERROR => LINUX_SO_ERROR,
+        SO_SNDBUF => LINUX_SO_SNDBUF,
+        SO_RCVBUF => LINUX_SO_RCVBUF,
+        SO_ACCEPTCONN => LINUX_SO_ACCEPTCONN,
         SO_SNDTIMEO => return Some(SockOpt::SendTimeout),
         SO_RCVTIMEO => return Some(SockOpt::ReceiveTimeout),
         SO_PROTOCOL_INFOW => return Some(SockOpt::ProtocolInfo),
-        SO_ACCEPTCONN => return Some(SockOpt::AcceptConn),
         _ => return None,
     };
     Some(SockOpt::Driver(LINUX_SOL_SOCKET, linux))
@@ -153,7 +155,7 @@ pub fn poll_events(events: i16) -> u32 {
 #[must_use]
 pub fn poll_revents(revents: u32, events: i16) -> i16 {
     let mut out = 0;
-    if revents & LINUX_POLLNVAL != 0 {
+    if revents & PollMask::NVAL != 0 {
         return POLLNVAL;
     }
     if revents & (PollMask::IN | PollMask::RDHUP) != 0 && events & POLLRDNORM != 0 {
@@ -170,6 +172,11 @@ pub fn poll_revents(revents: u32, events: i16) -> i16 {
     }
     out
 }
+
+/// The Linux events `select` waits for in its read and write sets (its except set asks for
+/// nothing: errors are always reported).
+pub const SELECT_READ: u32 = PollMask::IN | PollMask::RDHUP;
+pub const SELECT_WRITE: u32 = PollMask::OUT;
 
 /// `select`'s three sets for a socket's Linux revents: readable when there is data, a
 /// connection to accept, end of file or an error; writable when there is room; exceptional
@@ -301,7 +308,7 @@ impl NetEvents {
     ) -> bool {
         let before = (self.enabled, self.recorded);
         let mut signal = false;
-        if revents & LINUX_POLLNVAL != 0 {
+        if revents & PollMask::NVAL != 0 {
             self.enabled = 0;
             return false;
         }
@@ -418,7 +425,7 @@ mod tests {
             POLLRDNORM | POLLHUP
         );
         assert_eq!(poll_revents(ERR, 0), POLLERR, "errors are always reported");
-        assert_eq!(poll_revents(LINUX_POLLNVAL, asked), POLLNVAL);
+        assert_eq!(poll_revents(PollMask::NVAL, asked), POLLNVAL);
     }
 
     #[test]
@@ -511,7 +518,7 @@ mod tests {
         assert_eq!(n.wanted(Role::Connected), 0);
         // A closed socket: the driver says POLLNVAL.
         let mut m = NetEvents::new(7, FD_READ);
-        assert!(!m.on_revents(LINUX_POLLNVAL, Role::Connected, || true));
+        assert!(!m.on_revents(PollMask::NVAL, Role::Connected, || true));
         assert_eq!(m.wanted(Role::Connected), 0);
     }
 

@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
-use afunix_core::{Buffers, Credentials, Errno, Limits, PathKey, Token};
-use afunix_device::{Device, Done, FileId, Op, PollEntry, Reply};
+use afunix_core::{Credentials, Errno, Limits, PathKey, Token};
+use afunix_device::{Device, Done, FileId, Op, OwnedBuffers, PollEntry, Reply};
 use afunix_proto::decode::{Address, Request, decode};
 use afunix_proto::encode;
 use afunix_proto::ioctl::{IOCTL_AFUNIX_RECV, IOCTL_AFUNIX_SEND, IOCTL_AFUNIX_STATS};
@@ -41,58 +41,8 @@ struct State {
     done: HashMap<Token, Result<Done, Errno>>,
     /// The data buffers of SEND and RECV requests not yet finished, by token: what the
     /// driver's IRPs' locked pages are to it.
-    buffers: RequestBuffers,
+    buffers: OwnedBuffers,
     next_id: u64,
-}
-
-/// Requests' own data buffers, reached by the engine's in-place calls.
-#[derive(Default)]
-struct RequestBuffers(HashMap<Token, Vec<u8>>);
-
-impl Buffers for RequestBuffers {
-    fn write_recv(&mut self, token: Token, offset: usize, src: &[u8]) -> bool {
-        let Some(end) = offset.checked_add(src.len()) else {
-            return false;
-        };
-        self.0
-            .get_mut(&token)
-            .and_then(|b| b.get_mut(offset..end))
-            .map(|d| d.copy_from_slice(src))
-            .is_some()
-    }
-
-    fn read_send(&mut self, token: Token, offset: usize, dst: &mut [u8]) -> bool {
-        let Some(end) = offset.checked_add(dst.len()) else {
-            return false;
-        };
-        self.0
-            .get(&token)
-            .and_then(|b| b.get(offset..end))
-            .map(|s| dst.copy_from_slice(s))
-            .is_some()
-    }
-
-    fn send_to_recv(
-        &mut self,
-        send: Token,
-        send_offset: usize,
-        recv: Token,
-        recv_offset: usize,
-        len: usize,
-    ) -> bool {
-        let Some(send_end) = send_offset.checked_add(len) else {
-            return false;
-        };
-        // Two entries of one map: take the source out while writing the destination.
-        let Some(source) = self.0.remove(&send) else {
-            return false;
-        };
-        let moved = source
-            .get(send_offset..send_end)
-            .is_some_and(|bytes| self.write_recv(recv, recv_offset, bytes));
-        self.0.insert(send, source);
-        moved
-    }
 }
 
 impl State {
@@ -151,7 +101,7 @@ impl InProcess {
                     handles: HashMap::new(),
                     refs: HashMap::new(),
                     done: HashMap::new(),
-                    buffers: RequestBuffers::default(),
+                    buffers: OwnedBuffers::new(),
                     next_id: 0,
                 }),
                 completed: Condvar::new(),
@@ -280,7 +230,6 @@ impl Endpoint for Handle {
         let token = Token(state.next());
         let mut created: Option<PathBuf> = None;
         let poll_entries: Vec<PollEntry>;
-        let mut recv_len = 0;
         let reply = {
             let op = match request {
                 Request::Stats => return Err(Errno::EINVAL),
@@ -349,7 +298,7 @@ impl Endpoint for Handle {
                         own.try_reserve_exact(bytes.len())
                             .map_err(|_| Errno::ENOMEM)?;
                         own.extend_from_slice(bytes);
-                        state.buffers.0.insert(token, own);
+                        state.buffers.insert(token, own)?;
                         Op::Send {
                             flags,
                             len: bytes.len(),
@@ -359,12 +308,11 @@ impl Endpoint for Handle {
                 },
                 Request::Recv { flags } => match &mut data {
                     Data::Out(buf) => {
-                        recv_len = buf.len();
                         let mut own = Vec::new();
                         own.try_reserve_exact(buf.len())
                             .map_err(|_| Errno::ENOMEM)?;
                         own.resize(buf.len(), 0);
-                        state.buffers.0.insert(token, own);
+                        state.buffers.insert(token, own)?;
                         Op::Recv {
                             flags,
                             len: buf.len(),
@@ -405,7 +353,7 @@ impl Endpoint for Handle {
             }
         };
         // The request is finished: its buffer holds what a RECV received.
-        let own = state.buffers.0.remove(&token);
+        let own = state.buffers.remove(token);
         drop(state);
         if let (Some(own), Ok(Done::Count(n)), Data::Out(buf)) = (&own, &reply, &mut data) {
             let received = own.get(..*n).ok_or(Errno::EINVAL)?;
@@ -418,7 +366,7 @@ impl Endpoint for Handle {
             let _ = std::fs::remove_file(path);
         }
         let done = reply?;
-        write_reply(input, done, data, recv_len)
+        write_reply(input, done, data)
     }
 }
 
@@ -490,7 +438,7 @@ fn file_of(state: &State, handle: u64) -> Result<FileId, Errno> {
 }
 
 /// Writes a completed request's reply as the driver does, returning its length.
-fn write_reply(input: &[u8], done: Done, data: Data<'_>, recv_len: usize) -> Result<usize, Errno> {
+fn write_reply(input: &[u8], done: Done, data: Data<'_>) -> Result<usize, Errno> {
     let out: &mut [u8] = match data {
         Data::Out(buf) => buf,
         _ => &mut [],
@@ -504,12 +452,6 @@ fn write_reply(input: &[u8], done: Done, data: Data<'_>, recv_len: usize) -> Res
     match done {
         Done::Ok => Ok(0),
         Done::Count(n) => Ok(n),
-        Done::Received(bytes) => {
-            if bytes.len() > recv_len {
-                return Err(Errno::EINVAL);
-            }
-            put(out, &bytes)
-        }
         Done::Address(address) => put(out, address.as_bytes()),
         Done::Int(value) => put(out, IntOut { value, reserved: 0 }.as_bytes()),
         Done::PeerCred(cred) => put(out, cred.as_bytes()),

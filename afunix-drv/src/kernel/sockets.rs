@@ -417,17 +417,6 @@ fn finish(mut request: Request, result: Result<Done, Errno>) -> NTSTATUS {
     match done {
         Done::Ok => request.complete(STATUS_SUCCESS, 0),
         Done::Count(n) => request.complete(STATUS_SUCCESS, n),
-        Done::Received(bytes) => {
-            let copied = request.mdl_buffer().and_then(|buf| {
-                let target = buf.get_mut(..bytes.len())?;
-                target.copy_from_slice(&bytes);
-                Some(bytes.len())
-            });
-            match copied {
-                Some(n) => request.complete(STATUS_SUCCESS, n),
-                None => request.complete(Errno::EFAULT.to_ntstatus() as i32, 0),
-            }
-        }
         Done::Address(address) => reply(request, address.as_bytes()),
         Done::Int(value) => reply(request, IntOut { value, reserved: 0 }.as_bytes()),
         Done::PeerCred(cred) => reply(request, cred.as_bytes()),

@@ -130,10 +130,11 @@ pub unsafe extern "system" fn WSPStartup(
 /// `WSPCleanup`: the last one stops the event-select watcher, so nothing of ours runs once
 /// ws2_32 may unload the DLL.
 fn cleanup() -> Result<(), i32> {
-    const WSANOTINITIALISED: i32 = 10093;
     let last = {
         let mut guard = PROVIDER.lock().unwrap_or_else(|p| p.into_inner());
-        let p = guard.as_mut().ok_or(WSANOTINITIALISED)?;
+        let p = guard
+            .as_mut()
+            .ok_or(windows_sys::Win32::Networking::WinSock::WSANOTINITIALISED)?;
         p.startups = p.startups.saturating_sub(1);
         p.startups == 0
     };

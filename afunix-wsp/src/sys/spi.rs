@@ -10,7 +10,7 @@ use std::ptr;
 use std::time::{Duration, Instant};
 
 use afunix::sys::Data;
-use afunix_core::Errno;
+use afunix_core::{Errno, SockType};
 use afunix_proto::encode;
 use afunix_proto::ioctl::*;
 use afunix_proto::wire::{AddressOut, IntOut, PeerCredOut, revents};
@@ -18,9 +18,11 @@ use windows_sys::Win32::Foundation::{
     CloseHandle, DUPLICATE_SAME_ACCESS, DuplicateHandle, HANDLE, HWND,
 };
 use windows_sys::Win32::Networking::WinSock::{
-    FD_SET, INVALID_SOCKET, LPCONDITIONPROC, LPWSAOVERLAPPED_COMPLETION_ROUTINE, QOS, SOCKADDR,
-    SOCKET, SOCKET_ERROR, TIMEVAL, WSABUF, WSANETWORKEVENTS, WSAPROTOCOL_INFOW, WSATHREADID,
-    WSPPROC_TABLE,
+    self as ws, FD_SET, FROM_PROTOCOL_INFO, INVALID_SOCKET, LPCONDITIONPROC,
+    LPWSAOVERLAPPED_COMPLETION_ROUTINE, QOS, SIO_AF_UNIX_GETPEERPID, SIO_BASE_HANDLE,
+    SIO_BSP_HANDLE, SIO_BSP_HANDLE_POLL, SIO_BSP_HANDLE_SELECT, SIO_EXT_POLL, SOCK_STREAM,
+    SOCKADDR, SOCKET, SOCKET_ERROR, TIMEVAL, WSABUF, WSAECONNREFUSED, WSANETWORKEVENTS,
+    WSAPROTOCOL_INFOW, WSATHREADID, WSPPROC_TABLE,
 };
 use windows_sys::Win32::System::IO::OVERLAPPED;
 use windows_sys::Win32::System::Threading::{
@@ -33,20 +35,11 @@ use super::table::{self, Sock};
 use super::{protocol_info, register_with_ws2, set_errno, watcher};
 use crate::winsock::*;
 
-const AF_UNIX: i32 = 1;
-const FROM_PROTOCOL_INFO: i32 = -1;
-const SOCK_STREAM: i32 = 1;
-const SOCK_STREAM_U32: u32 = 1;
-const FIONBIO: u32 = 0x8004_667E;
-const FIONREAD: u32 = 0x4004_667F;
-const SIO_AF_UNIX_GETPEERPID: u32 = 0x5800_0100;
-const SIO_BSP_HANDLE: u32 = 0x4800_001B;
-const SIO_BSP_HANDLE_SELECT: u32 = 0x4800_001C;
-const SIO_BSP_HANDLE_POLL: u32 = 0x4800_001D;
-const SIO_BASE_HANDLE: u32 = 0x4800_0022;
-const SIO_EXT_POLL: u32 = 0xC800_001F;
-const WSAECONNREFUSED: i32 = 10061;
-const CF_ACCEPT: i32 = 0;
+const AF_UNIX: i32 = ws::AF_UNIX as i32;
+/// The control codes, as WSPIoctl receives them (a DWORD).
+const FIONBIO: u32 = ws::FIONBIO as u32;
+const FIONREAD: u32 = ws::FIONREAD as u32;
+const CF_ACCEPT: i32 = ws::CF_ACCEPT as i32;
 
 type Res<T> = Result<T, i32>;
 
@@ -130,17 +123,23 @@ fn simple(s: SOCKET, code: u32, input: &[u8]) -> Res<()> {
         .map_err(wsa)
 }
 
-fn int_request(s: SOCKET, code: u32, input: &[u8]) -> Res<i32> {
-    known(s)?;
+/// A request on handle `s` whose reply is an integer, without the table check (`s` may be a
+/// handle being adopted).
+fn int_reply(s: SOCKET, code: u32, input: &[u8]) -> Result<i32, Errno> {
     let mut out = [0u8; size_of::<IntOut>()];
-    request(s, code, input, Data::Out(&mut out), None).map_err(wsa)?;
+    request(s, code, input, Data::Out(&mut out), None)?;
     IntOut::read_from_bytes(&out)
         .map(|o| o.value)
-        .map_err(|_| WSAEINVAL)
+        .map_err(|_| Errno::EINVAL)
 }
 
-fn address_reply(s: SOCKET, code: u32) -> Res<AddressOut> {
+fn int_request(s: SOCKET, code: u32, input: &[u8]) -> Res<i32> {
     known(s)?;
+    int_reply(s, code, input).map_err(wsa)
+}
+
+/// GETSOCKNAME or GETPEERNAME on handle `s`, without the table check.
+fn name_reply(s: SOCKET, code: u32) -> Result<AddressOut, Errno> {
     let mut out = [0u8; size_of::<AddressOut>()];
     request(
         s,
@@ -148,9 +147,13 @@ fn address_reply(s: SOCKET, code: u32) -> Res<AddressOut> {
         encode::empty().as_bytes(),
         Data::Out(&mut out),
         None,
-    )
-    .map_err(wsa)?;
-    AddressOut::read_from_bytes(&out).map_err(|_| WSAEINVAL)
+    )?;
+    AddressOut::read_from_bytes(&out).map_err(|_| Errno::EINVAL)
+}
+
+fn address_reply(s: SOCKET, code: u32) -> Res<AddressOut> {
+    known(s)?;
+    name_reply(s, code).map_err(wsa)
 }
 
 /// The bytes of a `(pointer, length)` argument; WSAEFAULT if it cannot be a buffer.
@@ -218,7 +221,7 @@ fn new_handle(nonblocking: bool) -> Res<SOCKET> {
     let made = request(
         raw,
         IOCTL_AFUNIX_SOCKET,
-        encode::socket(SOCK_STREAM_U32, nonblocking).as_bytes(),
+        encode::socket(SockType::Stream as u32, nonblocking).as_bytes(),
         Data::None,
         None,
     );
@@ -303,47 +306,23 @@ fn socket(
 
 /// A socket another process (or this one) duplicated for us.
 fn adopt_duplicate(raw: SOCKET) -> Res<SOCKET> {
-    // Only a driver socket answers SO_TYPE.
-    let mut out = [0u8; size_of::<IntOut>()];
-    request(
-        raw,
-        IOCTL_AFUNIX_GETSOCKOPT,
-        encode::sockopt(1, 3, 0).as_bytes(),
-        Data::Out(&mut out),
-        None,
-    )
-    .map_err(|_| WSAEINVAL)?;
-    let mut peer = [0u8; size_of::<AddressOut>()];
-    let connected = request(
-        raw,
-        IOCTL_AFUNIX_GETPEERNAME,
-        encode::empty().as_bytes(),
-        Data::Out(&mut peer),
-        None,
-    )
-    .is_ok();
-    let mut listening = [0u8; size_of::<IntOut>()];
-    let listens = request(
-        raw,
-        IOCTL_AFUNIX_GETSOCKOPT,
-        encode::sockopt(1, 30, 0).as_bytes(),
-        Data::Out(&mut listening),
-        None,
-    )
-    .ok()
-    .and_then(|_| IntOut::read_from_bytes(&listening).ok())
-    .is_some_and(|o| o.value != 0);
-    let role = if listens {
-        Role::Listening
-    } else if connected {
-        Role::Connected
-    } else {
-        Role::Idle
-    };
     if table::with(raw, |_| ()).is_ok() {
         // The same protocol info adopted twice: one handle, one socket.
         return Err(WSAEINVAL);
     }
+    let option = |name| {
+        let input = encode::sockopt(LINUX_SOL_SOCKET, name, 0);
+        int_reply(raw, IOCTL_AFUNIX_GETSOCKOPT, input.as_bytes())
+    };
+    // Only a driver socket answers SO_TYPE.
+    option(LINUX_SO_TYPE).map_err(|_| WSAEINVAL)?;
+    let role = if option(LINUX_SO_ACCEPTCONN).is_ok_and(|v| v != 0) {
+        Role::Listening
+    } else if name_reply(raw, IOCTL_AFUNIX_GETPEERNAME).is_ok() {
+        Role::Connected
+    } else {
+        Role::Idle
+    };
     adopt(raw, Sock::new(role, false))
 }
 
@@ -984,7 +963,7 @@ fn get_sock_opt(s: SOCKET, level: i32, name: i32) -> Res<Vec<u8>> {
                 IOCTL_AFUNIX_GETSOCKOPT,
                 encode::sockopt(level, name, 0).as_bytes(),
             )?;
-            let value = if name == 4 {
+            let value = if name == LINUX_SO_ERROR {
                 // SO_ERROR: Winsock reports WSA codes.
                 u16::try_from(value)
                     .ok()
@@ -997,10 +976,6 @@ fn get_sock_opt(s: SOCKET, level: i32, name: i32) -> Res<Vec<u8>> {
         }
         SockOpt::SendTimeout => ms(table::with(s, |sock| sock.send_timeout)?),
         SockOpt::ReceiveTimeout => ms(table::with(s, |sock| sock.recv_timeout)?),
-        SockOpt::AcceptConn => {
-            let listening = table::with(s, |sock| sock.role == Role::Listening)?;
-            i32::from(listening).to_ne_bytes().to_vec()
-        }
         SockOpt::ProtocolInfo => {
             known(s)?;
             let info = protocol_info().ok_or(WSAEINVAL)?;
@@ -1060,7 +1035,7 @@ fn set_sock_opt(s: SOCKET, level: i32, name: i32, value: &[u8]) -> Res<()> {
             let t = timeout()?;
             table::with(s, |sock| sock.recv_timeout = t)
         }
-        SockOpt::AcceptConn | SockOpt::ProtocolInfo => Err(WSAENOPROTOOPT),
+        SockOpt::ProtocolInfo => Err(WSAENOPROTOOPT),
     }
 }
 
@@ -1324,7 +1299,7 @@ unsafe fn fd_rewrite(set: *mut FD_SET, kept: &[SOCKET]) {
 /// `select` over the read, write and except lists: the sockets ready in each.
 fn select(wanted: &[Vec<SOCKET>; 3], timeout: Option<Duration>) -> Res<[Vec<SOCKET>; 3]> {
     let mut entries: Vec<(u64, u32)> = Vec::new();
-    let interest = [PollMaskBits::READ, PollMaskBits::WRITE, 0];
+    let interest = [SELECT_READ, SELECT_WRITE, 0];
     for (list, bits) in wanted.iter().zip(interest) {
         for &s in list {
             known(s)?;
@@ -1353,13 +1328,6 @@ fn select(wanted: &[Vec<SOCKET>; 3], timeout: Option<Duration>) -> Res<[Vec<SOCK
         *kept = list.iter().copied().filter(|&s| ready(s, which)).collect();
     }
     Ok(out)
-}
-
-/// The Linux events select asks for.
-struct PollMaskBits;
-impl PollMaskBits {
-    const READ: u32 = afunix_core::PollMask::IN | afunix_core::PollMask::RDHUP;
-    const WRITE: u32 = afunix_core::PollMask::OUT;
 }
 
 /// `SIO_EXT_POLL`, what ws2_32's WSAPoll asks a provider: a WSAPOLLDATA (result, count,

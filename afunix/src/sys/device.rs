@@ -1,24 +1,18 @@
 //! The driver's device: open it, ask it for STATS, read its security back.
 
 use std::io;
-use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
+use std::os::windows::io::{AsRawHandle, OwnedHandle};
 use std::ptr;
 
-use afunix_proto::names::USER_DEVICE_PATH;
 use afunix_proto::{DriverStats, IOCTL_AFUNIX_STATS};
-use windows_sys::Win32::Foundation::{
-    GENERIC_READ, GENERIC_WRITE, HLOCAL, INVALID_HANDLE_VALUE, LocalFree,
-};
+use windows_sys::Win32::Foundation::{GENERIC_READ, GENERIC_WRITE, HLOCAL, LocalFree};
 use windows_sys::Win32::Security::Authorization::{
     ConvertSecurityDescriptorToStringSecurityDescriptorW,
     ConvertStringSecurityDescriptorToSecurityDescriptorW, GetSecurityInfo, SDDL_REVISION_1,
     SE_KERNEL_OBJECT,
 };
 use windows_sys::Win32::Security::{DACL_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR};
-use windows_sys::Win32::Storage::FileSystem::{
-    CreateFileW, FILE_ATTRIBUTE_NORMAL, FILE_SHARE_READ, FILE_SHARE_WRITE, OPEN_EXISTING,
-    READ_CONTROL,
-};
+use windows_sys::Win32::Storage::FileSystem::{FILE_ATTRIBUTE_NORMAL, READ_CONTROL};
 use windows_sys::Win32::System::IO::DeviceIoControl;
 
 use super::wide;
@@ -33,27 +27,10 @@ impl Device {
     /// Opens the device for reading and writing (what a socket needs) and READ_CONTROL (so
     /// its security can be read back).
     pub fn open() -> io::Result<Device> {
-        let path = wide(USER_DEVICE_PATH);
-        // SAFETY:
-        // 1. `path` is NUL-terminated and outlives the call; the other pointers are null,
-        //    which CreateFileW accepts.
-        let handle = unsafe {
-            CreateFileW(
-                path.as_ptr(),
-                GENERIC_READ | GENERIC_WRITE | READ_CONTROL,
-                FILE_SHARE_READ | FILE_SHARE_WRITE,
-                ptr::null(),
-                OPEN_EXISTING,
-                FILE_ATTRIBUTE_NORMAL,
-                ptr::null_mut(),
-            )
-        };
-        if handle == INVALID_HANDLE_VALUE {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY:
-        // 1. `handle` is a valid handle that CreateFileW just gave us and nothing else owns.
-        let handle = unsafe { OwnedHandle::from_raw_handle(handle) };
+        let handle = super::open_device(
+            GENERIC_READ | GENERIC_WRITE | READ_CONTROL,
+            FILE_ATTRIBUTE_NORMAL,
+        )?;
         Ok(Device { handle })
     }
 

@@ -9,7 +9,7 @@ pub mod setup;
 mod transport;
 
 use std::io;
-use std::os::windows::io::AsRawHandle;
+use std::os::windows::io::{AsRawHandle, OwnedHandle};
 
 pub(crate) use transport::DriverTransport;
 
@@ -98,4 +98,35 @@ pub(crate) fn token_user_sid() -> io::Result<Vec<u8>> {
     // 1. The SID is `len` readable bytes inside `buffer`, which outlives the slice.
     let bytes = unsafe { std::slice::from_raw_parts(user.User.Sid as *const u8, len) };
     Ok(bytes.to_vec())
+}
+
+/// `CreateFileW` on `\\.\AfUnixRs` with this access and these flags.
+pub(crate) fn open_device(access: u32, flags: u32) -> io::Result<OwnedHandle> {
+    use std::os::windows::io::FromRawHandle;
+    use windows_sys::Win32::Foundation::INVALID_HANDLE_VALUE;
+    use windows_sys::Win32::Storage::FileSystem::{
+        CreateFileW, FILE_SHARE_READ, FILE_SHARE_WRITE, OPEN_EXISTING,
+    };
+
+    let path = wide(afunix_proto::names::USER_DEVICE_PATH);
+    // SAFETY:
+    // 1. `path` is NUL-terminated and outlives the call; null security and template are
+    //    allowed.
+    let handle = unsafe {
+        CreateFileW(
+            path.as_ptr(),
+            access,
+            FILE_SHARE_READ | FILE_SHARE_WRITE,
+            std::ptr::null(),
+            OPEN_EXISTING,
+            flags,
+            std::ptr::null_mut(),
+        )
+    };
+    if handle == INVALID_HANDLE_VALUE {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY:
+    // 1. `handle` is a fresh, valid handle that nothing else owns.
+    Ok(unsafe { OwnedHandle::from_raw_handle(handle) })
 }

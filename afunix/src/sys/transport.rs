@@ -14,17 +14,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use afunix_core::Errno;
-use afunix_proto::names::USER_DEVICE_PATH;
 use windows_sys::Wdk::Storage::FileSystem::{NtReadFile, NtWriteFile};
 use windows_sys::Wdk::System::IO::NtDeviceIoControlFile;
 use windows_sys::Win32::Foundation::{
-    ERROR_IO_INCOMPLETE, GENERIC_READ, GENERIC_WRITE, GetLastError, HANDLE, INVALID_HANDLE_VALUE,
-    STATUS_PENDING, WAIT_TIMEOUT,
+    ERROR_IO_INCOMPLETE, GENERIC_READ, GENERIC_WRITE, GetLastError, HANDLE, STATUS_PENDING,
+    WAIT_TIMEOUT,
 };
-use windows_sys::Win32::Storage::FileSystem::{
-    CreateFileW, FILE_FLAG_OVERLAPPED, FILE_SHARE_READ, FILE_SHARE_WRITE, GetFullPathNameW,
-    OPEN_EXISTING,
-};
+use windows_sys::Win32::Storage::FileSystem::{FILE_FLAG_OVERLAPPED, GetFullPathNameW};
 use windows_sys::Win32::System::IO::{
     CancelIoEx, GetOverlappedResult, GetOverlappedResultEx, IO_STATUS_BLOCK, OVERLAPPED,
 };
@@ -53,27 +49,7 @@ impl Transport for DriverTransport {
 
 /// Opens a new overlapped handle on `\\.\AfUnixRs`: a socket once SOCKET is sent on it.
 pub fn open_handle() -> io::Result<OwnedHandle> {
-    let path = wide(USER_DEVICE_PATH);
-    // SAFETY:
-    // 1. `path` is NUL-terminated and outlives the call; null security and template are
-    //    allowed.
-    let handle = unsafe {
-        CreateFileW(
-            path.as_ptr(),
-            GENERIC_READ | GENERIC_WRITE,
-            FILE_SHARE_READ | FILE_SHARE_WRITE,
-            ptr::null(),
-            OPEN_EXISTING,
-            FILE_FLAG_OVERLAPPED,
-            ptr::null_mut(),
-        )
-    };
-    if handle == INVALID_HANDLE_VALUE {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY:
-    // 1. `handle` is a fresh, valid handle that nothing else owns.
-    Ok(unsafe { OwnedHandle::from_raw_handle(handle) })
+    super::open_device(GENERIC_READ | GENERIC_WRITE, FILE_FLAG_OVERLAPPED)
 }
 
 /// The absolute NT path BIND and CONNECT carry for `path`: `GetFullPathNameW`, then the NT

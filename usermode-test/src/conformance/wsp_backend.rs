@@ -9,19 +9,17 @@
 use std::path::Path;
 
 use afunix_core::{ALL_ERRNOS, Errno, PollMask};
-use windows_sys::Win32::Networking::WinSock::SOCKET;
+use windows_sys::Win32::Networking::WinSock::{
+    self as ws, POLLERR, POLLHUP, POLLRDNORM, POLLWRNORM, SO_ERROR, SO_RCVBUF, SO_SNDBUF, SO_TYPE,
+    SOCKET, SOL_SOCKET,
+};
 
 use super::backend::{Backend, EBADF, Res};
 use super::scenario::{Names, Obs, Op, SLOTS, SockOpt};
 use crate::wsp::provider::Provider;
 
-const SOL_SOCKET: i32 = 0xffff;
-const POLLRDNORM: i16 = 0x0100;
-const POLLWRNORM: i16 = 0x0010;
-const POLLERR: i16 = 0x0001;
-const POLLHUP: i16 = 0x0002;
-const MSG_PEEK: u32 = 0x2;
-const MSG_WAITALL: u32 = 0x8;
+const MSG_PEEK: u32 = ws::MSG_PEEK as u32;
+const MSG_WAITALL: u32 = ws::MSG_WAITALL as u32;
 
 /// The errno a WSA code stands for here: the first with that code, so that comparing the
 /// codes of both sides is exact.
@@ -42,10 +40,10 @@ fn wsa_of(errno: i32) -> i32 {
 
 fn option(opt: SockOpt) -> i32 {
     match opt {
-        SockOpt::SndBuf => 0x1001,
-        SockOpt::RcvBuf => 0x1002,
-        SockOpt::Error => 0x1007,
-        SockOpt::Type => 0x1008,
+        SockOpt::SndBuf => SO_SNDBUF,
+        SockOpt::RcvBuf => SO_RCVBUF,
+        SockOpt::Error => SO_ERROR,
+        SockOpt::Type => SO_TYPE,
     }
 }
 

@@ -10,7 +10,6 @@ pub mod provider;
 
 use std::path::{Path, PathBuf};
 use std::ptr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -26,40 +25,22 @@ use windows_sys::Win32::System::Threading::{
 
 use provider::{CATALOG_ENTRY_ID, LAST_CATALOG_ID, Provider, REGISTERED, Wsa};
 
-// Winsock's numbers, as a program compiled against winsock2.h has them.
-const SOL_SOCKET: i32 = 0xffff;
-const SO_SNDBUF: i32 = 0x1001;
-const SO_RCVTIMEO: i32 = 0x1006;
-const SO_ERROR: i32 = 0x1007;
-const SO_TYPE: i32 = 0x1008;
-const SO_ACCEPTCONN: i32 = 0x0002;
-const SO_PROTOCOL_INFOW: i32 = 0x2005;
-const MSG_PEEK: u32 = 0x2;
-const MSG_WAITALL: u32 = 0x8;
-const SIO_AF_UNIX_GETPEERPID: u32 = 0x5800_0100;
-const SIO_BSP_HANDLE_POLL: u32 = 0x4800_001D;
-const FD_READ: i32 = 0x01;
-const FD_WRITE: i32 = 0x02;
-const FD_ACCEPT: i32 = 0x08;
-const FD_CONNECT: i32 = 0x10;
-const FD_CLOSE: i32 = 0x20;
-const POLLRDNORM: i16 = 0x0100;
-const POLLWRNORM: i16 = 0x0010;
-const POLLHUP: i16 = 0x0002;
-const WSAEWOULDBLOCK: i32 = 10035;
-const WSAEINVAL: i32 = 10022;
-const WSAEFAULT: i32 = 10014;
-const WSAENOTSOCK: i32 = 10038;
-const WSAEAFNOSUPPORT: i32 = 10047;
-const WSAESOCKTNOSUPPORT: i32 = 10044;
-const WSAEPROTONOSUPPORT: i32 = 10043;
-const WSAEADDRINUSE: i32 = 10048;
-const WSAECONNREFUSED: i32 = 10061;
-const WSAECONNRESET: i32 = 10054;
-const WSAESHUTDOWN: i32 = 10058;
-const WSAENOTCONN: i32 = 10057;
-const WSAETIMEDOUT: i32 = 10060;
-const WSA_OPERATION_ABORTED: i32 = 995;
+// Winsock's numbers as a program compiled against winsock2.h has them (windows-sys has
+// them from Windows' own metadata), in the types the SPI takes.
+use windows_sys::Win32::Networking::WinSock::{
+    self as ws, POLLHUP, POLLRDNORM, POLLWRNORM, SIO_AF_UNIX_GETPEERPID, SIO_BSP_HANDLE_POLL,
+    SO_ACCEPTCONN, SO_ERROR, SO_KEEPALIVE, SO_PROTOCOL_INFOW, SO_RCVTIMEO, SO_SNDBUF, SO_TYPE,
+    SOL_SOCKET, WSA_IO_INCOMPLETE, WSA_OPERATION_ABORTED, WSAEADDRINUSE, WSAEAFNOSUPPORT,
+    WSAECONNREFUSED, WSAECONNRESET, WSAEFAULT, WSAEINVAL, WSAENOPROTOOPT, WSAENOTCONN, WSAENOTSOCK,
+    WSAEPROTONOSUPPORT, WSAESHUTDOWN, WSAESOCKTNOSUPPORT, WSAETIMEDOUT, WSAEWOULDBLOCK,
+};
+const MSG_PEEK: u32 = ws::MSG_PEEK as u32;
+const MSG_WAITALL: u32 = ws::MSG_WAITALL as u32;
+const FD_READ: i32 = ws::FD_READ as i32;
+const FD_WRITE: i32 = ws::FD_WRITE as i32;
+const FD_ACCEPT: i32 = ws::FD_ACCEPT as i32;
+const FD_CONNECT: i32 = ws::FD_CONNECT as i32;
+const FD_CLOSE: i32 = ws::FD_CLOSE as i32;
 
 type Check = fn(&Provider) -> Result<(), String>;
 
@@ -462,8 +443,8 @@ fn options(p: &Provider) -> Result<(), String> {
     ensure(id == CATALOG_ENTRY_ID, || format!("catalog entry {id}"))?;
     expect_err(
         "SO_KEEPALIVE",
-        p.getsockopt_int(c, SOL_SOCKET, 0x0008),
-        10042,
+        p.getsockopt_int(c, SOL_SOCKET, SO_KEEPALIVE),
+        WSAENOPROTOOPT,
     )?;
     expect_err(
         "SO_TYPE into 2 bytes",
@@ -566,7 +547,7 @@ fn overlapped_event(p: &Provider) -> Result<(), String> {
     expect_err(
         "WSPGetOverlappedResult before completion",
         p.overlapped_result(c, &*ov, false),
-        996,
+        WSA_IO_INCOMPLETE,
     )?;
     wsa("send", p.send(s, b"overlapped"))?;
     ensure(event.wait(5000), || {
@@ -1053,7 +1034,7 @@ pub fn default_dll() -> PathBuf {
 /// Runs every check (or those whose name contains `only`), then replays `trace` through
 /// the provider if given.
 pub fn run(dll: &Path, only: Option<&str>, trace: Option<&Path>) -> Result<(), String> {
-    let p = Arc::new(Provider::load(dll)?);
+    let p = Provider::load(dll)?;
     println!("loaded {} ({})", dll.display(), p.description);
     let (mut passed, mut failed) = (0, 0);
     for (name, check) in checks() {

@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use windows_sys::Win32::Foundation::CloseHandle;
 use windows_sys::Win32::Foundation::{FreeLibrary, HANDLE, HMODULE};
 use windows_sys::Win32::Networking::WinSock::{
-    FD_SET, INVALID_SOCKET, LPWSPSTARTUP, SOCKET, SOCKET_ERROR, TIMEVAL, WSABUF, WSANETWORKEVENTS,
-    WSAPROTOCOL_INFOW, WSPDATA, WSPPROC_TABLE, WSPUPCALLTABLE,
+    self as ws, FD_SET, INVALID_SOCKET, LPWSPSTARTUP, SOCKET, SOCKET_ERROR, TIMEVAL, WSABUF,
+    WSANETWORKEVENTS, WSAPROTOCOL_INFOW, WSPDATA, WSPPROC_TABLE, WSPUPCALLTABLE,
 };
 use windows_sys::Win32::System::IO::OVERLAPPED;
 use windows_sys::Win32::System::LibraryLoader::{GetProcAddress, LoadLibraryW};
@@ -29,8 +29,6 @@ pub static LAST_CATALOG_ID: AtomicU32 = AtomicU32::new(0);
 
 /// A WSA error code.
 pub type Wsa<T> = Result<T, i32>;
-
-const WSAEOPNOTSUPP: i32 = 10045;
 
 unsafe extern "system" fn modify_ifs_handle(
     catalog_id: u32,
@@ -49,7 +47,7 @@ unsafe extern "system" fn create_event(errno: *mut i32) -> isize {
     if event.is_null() && !errno.is_null() {
         // SAFETY:
         // 1. The provider's error out pointer.
-        unsafe { errno.write(10055) };
+        unsafe { errno.write(ws::WSAENOBUFS) };
     }
     event as isize
 }
@@ -108,7 +106,7 @@ unsafe extern "system" fn create_socket_handle(_id: u32, _ctx: usize, errno: *mu
     if !errno.is_null() {
         // SAFETY:
         // 1. The provider's error out pointer.
-        unsafe { errno.write(WSAEOPNOTSUPP) };
+        unsafe { errno.write(ws::WSAEOPNOTSUPP) };
     }
     INVALID_SOCKET
 }
@@ -117,7 +115,7 @@ unsafe extern "system" fn unsupported_socket(_s: SOCKET, errno: *mut i32) -> i32
     if !errno.is_null() {
         // SAFETY:
         // 1. The provider's error out pointer.
-        unsafe { errno.write(WSAEOPNOTSUPP) };
+        unsafe { errno.write(ws::WSAEOPNOTSUPP) };
     }
     SOCKET_ERROR
 }
@@ -169,7 +167,7 @@ fn wide(s: &str) -> Vec<u16> {
 /// Calls a procedure-table entry, turning SOCKET_ERROR and `lpErrno` into `Err`.
 macro_rules! call {
     ($self:ident . $f:ident ( $($arg:expr),* )) => {{
-        let f = $self.table.$f.ok_or(WSAEOPNOTSUPP)?;
+        let f = $self.table.$f.ok_or(ws::WSAEOPNOTSUPP)?;
         let mut errno = 0i32;
         // SAFETY:
         // 1. The provider's entry point, called with arguments that follow the SPI's
@@ -238,7 +236,7 @@ impl Provider {
 
     pub fn socket(&self) -> Wsa<SOCKET> {
         let info = afunix::sys::catalog::protocol_info();
-        let f = self.table.lpWSPSocket.ok_or(WSAEOPNOTSUPP)?;
+        let f = self.table.lpWSPSocket.ok_or(ws::WSAEOPNOTSUPP)?;
         let mut errno = 0;
         // SAFETY:
         // 1. WSPSocket's prototype; `info` lives for the call.
@@ -252,7 +250,7 @@ impl Provider {
 
     /// WSPSocket with explicit arguments (for the error checks).
     pub fn socket_with(&self, af: i32, ty: i32, protocol: i32) -> Wsa<SOCKET> {
-        let f = self.table.lpWSPSocket.ok_or(WSAEOPNOTSUPP)?;
+        let f = self.table.lpWSPSocket.ok_or(ws::WSAEOPNOTSUPP)?;
         let mut errno = 0;
         // SAFETY:
         // 1. WSPSocket's prototype; a null protocol info is allowed.
@@ -266,7 +264,7 @@ impl Provider {
 
     /// WSPSocket(FROM_PROTOCOL_INFO) with what WSPDuplicateSocket filled in.
     pub fn socket_from(&self, info: &WSAPROTOCOL_INFOW) -> Wsa<SOCKET> {
-        let f = self.table.lpWSPSocket.ok_or(WSAEOPNOTSUPP)?;
+        let f = self.table.lpWSPSocket.ok_or(ws::WSAEOPNOTSUPP)?;
         let mut errno = 0;
         // SAFETY:
         // 1. WSPSocket's prototype; `info` lives for the call.
@@ -355,7 +353,7 @@ impl Provider {
     pub fn recv_bufs(&self, s: SOCKET, bufs: &[WSABUF], flags: u32) -> Wsa<usize> {
         let mut got = 0u32;
         let mut flags = flags;
-        let f = self.table.lpWSPRecv.ok_or(WSAEOPNOTSUPP)?;
+        let f = self.table.lpWSPRecv.ok_or(ws::WSAEOPNOTSUPP)?;
         let mut errno = 0i32;
         // SAFETY:
         // 1. WSPRecv's prototype; the buffers are the caller's, alive for the call.
@@ -396,7 +394,7 @@ impl Provider {
         let mut n = 0u32;
         let mut errno = 0i32;
         let r = if receive {
-            let f = self.table.lpWSPRecv.ok_or(WSAEOPNOTSUPP)?;
+            let f = self.table.lpWSPRecv.ok_or(ws::WSAEOPNOTSUPP)?;
             let mut flags = 0u32;
             // SAFETY:
             // 1. WSPRecv's prototype; `ov` and the buffer outlive the request (this
@@ -415,14 +413,14 @@ impl Provider {
                 )
             }
         } else {
-            let f = self.table.lpWSPSend.ok_or(WSAEOPNOTSUPP)?;
+            let f = self.table.lpWSPSend.ok_or(ws::WSAEOPNOTSUPP)?;
             // SAFETY:
             // 1. As above, for WSPSend.
             unsafe { f(s, &b, 1, &mut n, 0, ov, routine, ptr::null(), &mut errno) }
         };
         match (r, errno) {
             (0, _) => Ok(Some(n as usize)),
-            (_, 997) => Ok(None),
+            (_, ws::WSA_IO_PENDING) => Ok(None),
             (_, e) => Err(e),
         }
     }
@@ -471,7 +469,10 @@ impl Provider {
 
     pub fn getsockopt_int(&self, s: SOCKET, level: i32, name: i32) -> Wsa<i32> {
         let v = self.getsockopt(s, level, name, 4)?;
-        let bytes: [u8; 4] = v.get(..4).and_then(|b| b.try_into().ok()).ok_or(10014)?;
+        let bytes: [u8; 4] = v
+            .get(..4)
+            .and_then(|b| b.try_into().ok())
+            .ok_or(ws::WSAEFAULT)?;
         Ok(i32::from_ne_bytes(bytes))
     }
 
@@ -500,15 +501,13 @@ impl Provider {
     }
 
     pub fn set_nonblocking(&self, s: SOCKET, on: bool) -> Wsa<()> {
-        const FIONBIO: u32 = 0x8004_667E;
-        self.ioctl(s, FIONBIO, &u32::from(on).to_ne_bytes(), &mut [])
+        self.ioctl(s, ws::FIONBIO as u32, &u32::from(on).to_ne_bytes(), &mut [])
             .map(|_| ())
     }
 
     pub fn fionread(&self, s: SOCKET) -> Wsa<u32> {
-        const FIONREAD: u32 = 0x4004_667F;
         let mut out = [0u8; 4];
-        self.ioctl(s, FIONREAD, &[], &mut out)?;
+        self.ioctl(s, ws::FIONREAD as u32, &[], &mut out)?;
         Ok(u32::from_ne_bytes(out))
     }
 
@@ -555,7 +554,6 @@ impl Provider {
 
     /// WSAPoll through SIO_EXT_POLL: (result, revents per entry).
     pub fn wsapoll(&self, fds: &[(SOCKET, i16)], timeout_ms: i32) -> Wsa<(i32, Vec<i16>)> {
-        const SIO_EXT_POLL: u32 = 0xC800_001F;
         let mut data = vec![0u8; 16 + 16 * fds.len()];
         data[4..8].copy_from_slice(&u32::try_from(fds.len()).unwrap_or(0).to_ne_bytes());
         data[8..12].copy_from_slice(&timeout_ms.to_ne_bytes());
@@ -572,7 +570,7 @@ impl Provider {
         let mut returned = 0u32;
         let (r, e) = call!(self.lpWSPIoctl(
             first,
-            SIO_EXT_POLL,
+            ws::SIO_EXT_POLL,
             buffer.cast_const().cast::<c_void>(),
             len,
             buffer.cast::<c_void>(),
@@ -595,7 +593,7 @@ impl Provider {
     }
 
     pub fn cleanup(&self) -> Wsa<()> {
-        let f = self.table.lpWSPCleanup.ok_or(WSAEOPNOTSUPP)?;
+        let f = self.table.lpWSPCleanup.ok_or(ws::WSAEOPNOTSUPP)?;
         let mut errno = 0;
         // SAFETY:
         // 1. WSPCleanup's prototype.

@@ -1,0 +1,76 @@
+//! Requests' data buffers owned by the caller's state, by token: the [`Buffers`] of a caller
+//! that keeps each SEND's and RECV's bytes in a `Vec` of its own while the request runs (the
+//! library's in-process transport, and tests), as the driver keeps them in its IRPs' pages.
+
+use alloc::vec::Vec;
+
+use afunix_core::{Buffers, Errno, SortedMap, Token};
+
+/// SEND and RECV buffers by token.
+#[derive(Debug, Default)]
+pub struct OwnedBuffers(SortedMap<Token, Vec<u8>>);
+
+impl OwnedBuffers {
+    #[must_use]
+    pub fn new() -> OwnedBuffers {
+        OwnedBuffers(SortedMap::new())
+    }
+
+    /// Gives request `token` its buffer (a SEND's bytes, or a RECV's room).
+    pub fn insert(&mut self, token: Token, buffer: Vec<u8>) -> Result<(), Errno> {
+        self.0.try_insert(token, buffer)
+    }
+
+    /// Takes a finished request's buffer back (a RECV's bytes are at its start).
+    pub fn remove(&mut self, token: Token) -> Option<Vec<u8>> {
+        self.0.remove(&token)
+    }
+
+    /// Request `token`'s buffer.
+    #[must_use]
+    pub fn get(&self, token: Token) -> Option<&[u8]> {
+        self.0.get(&token).map(Vec::as_slice)
+    }
+}
+
+impl Buffers for OwnedBuffers {
+    fn write_recv(&mut self, token: Token, offset: usize, src: &[u8]) -> bool {
+        let Some(end) = offset.checked_add(src.len()) else {
+            return false;
+        };
+        self.0
+            .get_mut(&token)
+            .and_then(|b| b.get_mut(offset..end))
+            .map(|d| d.copy_from_slice(src))
+            .is_some()
+    }
+
+    fn read_send(&mut self, token: Token, offset: usize, dst: &mut [u8]) -> bool {
+        let Some(end) = offset.checked_add(dst.len()) else {
+            return false;
+        };
+        self.0
+            .get(&token)
+            .and_then(|b| b.get(offset..end))
+            .map(|s| dst.copy_from_slice(s))
+            .is_some()
+    }
+
+    fn send_to_recv(
+        &mut self,
+        send: Token,
+        send_offset: usize,
+        recv: Token,
+        recv_offset: usize,
+        len: usize,
+    ) -> bool {
+        // Two entries of one map: the bytes go through a copy (this is not the driver's
+        // one-copy path, only its stand-in).
+        let mut bytes = Vec::new();
+        if bytes.try_reserve_exact(len).is_err() {
+            return false;
+        }
+        bytes.resize(len, 0);
+        self.read_send(send, send_offset, &mut bytes) && self.write_recv(recv, recv_offset, &bytes)
+    }
+}
