@@ -348,6 +348,11 @@ impl Request {
         let io_status = unsafe { &mut (*irp).IoStatus };
         io_status.Anonymous.Status = status;
         io_status.Information = information;
+        // No priority boost, even for a request that was waited for (the documentation
+        // suggests IO_NETWORK_INCREMENT there): on one CPU a boosted reader would preempt the
+        // writer that fed it after every send, and the engine benchmark's model of that
+        // (`--handoff`) falls at times into one switch per send, up to 15x slower for small
+        // writes. Worth measuring on Windows before changing.
         // SAFETY:
         // 1. The IRP has not been completed (`self` is consumed here, once), has no cancel
         //    routine set, and may be completed at IRQL <= DISPATCH_LEVEL.
