@@ -68,8 +68,13 @@ osslsigncode verify -CAfile "$certs/afunixrs-test.crt" -in "$PACKAGE_DIR/afunixr
 }
 grep -E 'Signature verification: ok' "$TARGET_DIR/signature-verify.log"
 
-cp "$TARGET_DIR/$USER_TRIPLE/release/afunixctl.exe" "$TARGET_DIR/$USER_TRIPLE/release/usermode-test.exe" \
-    "$TARGET_DIR/$USER_TRIPLE/release/afunixwsp.dll" "$PACKAGE_DIR/"
+# The packaged programs and provider without their DWARF debug information (release builds
+# keep it for profiling; the unstripped files stay in the target directory). Symbols stay, so
+# a panic's backtrace still names its functions.
+for program in afunixctl.exe usermode-test.exe afunixwsp.dll; do
+    x86_64-w64-mingw32-strip --strip-debug -o "$PACKAGE_DIR/$program" \
+        "$TARGET_DIR/$USER_TRIPLE/release/$program"
+done
 exports=$(x86_64-w64-mingw32-objdump -p "$PACKAGE_DIR/afunixwsp.dll")
 grep -qw WSPStartup <<<"$exports" || die "afunixwsp.dll does not export WSPStartup"
 
