@@ -86,6 +86,11 @@ pub(crate) struct PendingSend {
     pub(crate) token: Token,
     pub(crate) storage: SendStorage,
     pub(crate) sent: usize,
+    /// Of an in-place send at the front: how many of its next bytes the reader has been
+    /// shown as queued (readable, in FIONREAD, poll and MSG_PEEK) though they are still in
+    /// the caller's buffer. Reserved against the global cap, and never shrunk but by moving,
+    /// so that whatever ends the send can still queue them all.
+    pub(crate) exposed: usize,
 }
 
 impl PendingSend {

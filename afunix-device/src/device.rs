@@ -274,9 +274,10 @@ impl Device {
             Op::GetSockOpt { level, name } => {
                 ready(self.getsockopt(id, level, name).map(Done::Int))
             }
-            Op::SetSockOpt { level, name, value } => {
-                ready(self.setsockopt(id, level, name, value).map(|()| Done::Ok))
-            }
+            Op::SetSockOpt { level, name, value } => ready(
+                self.setsockopt(id, level, name, value, bufs)
+                    .map(|()| Done::Ok),
+            ),
             Op::Fionbio { nonblocking } => ready(
                 self.engine
                     .set_nonblocking(id, nonblocking)
@@ -372,12 +373,20 @@ impl Device {
         }
     }
 
-    fn setsockopt(&mut self, id: SocketId, level: i32, name: i32, value: i32) -> Result<(), Errno> {
+    /// `bufs`: a larger SO_SNDBUF may let a blocked in-place send move and complete.
+    fn setsockopt(
+        &mut self,
+        id: SocketId,
+        level: i32,
+        name: i32,
+        value: i32,
+        bufs: &mut dyn Buffers,
+    ) -> Result<(), Errno> {
         if level != SOL_SOCKET {
             return Err(Errno::EOPNOTSUPP);
         }
         match name {
-            SO_SNDBUF => self.engine.set_sndbuf(id, value),
+            SO_SNDBUF => self.engine.set_sndbuf_in_place(id, value, bufs),
             SO_RCVBUF => self.engine.set_rcvbuf(id, value),
             // sock_setsockopt: SO_TYPE and SO_ERROR are read-only (ENOPROTOOPT).
             _ => Err(Errno::ENOPROTOOPT),

@@ -29,8 +29,12 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Fixture {
+        Fixture::with_limits(Limits::default())
+    }
+
+    fn with_limits(limits: Limits) -> Fixture {
         Fixture {
-            device: Device::new(Limits::default()),
+            device: Device::new(limits),
             next_token: 1,
             bufs: OwnedBuffers::new(),
         }
@@ -177,6 +181,26 @@ impl Fixture {
         let (token, reply) = self.data_op(file, 0, vec![0; len], false);
         assert_eq!(reply, Reply::Pending);
         token
+    }
+
+    /// Files `a` and `b`: a connected pair (SOCKETPAIR).
+    fn pair(&mut self, a: u64, b: u64) {
+        self.socket(a, false);
+        self.socket(b, false);
+        self.ok(a, Op::SocketPair { other: FileId(b) });
+    }
+
+    /// Everything `file` can read before EOF, without waiting.
+    fn read_to_eof(&mut self, file: u64) -> Vec<u8> {
+        let mut got = Vec::new();
+        loop {
+            let mut buf = vec![0u8; 65536];
+            match self.recv_ok(file, MSG_DONTWAIT, &mut buf) {
+                Done::Count(0) => return got,
+                Done::Count(n) => got.extend_from_slice(&buf[..n]),
+                other => panic!("a count, got {other:?}"),
+            }
+        }
     }
 
     fn completions(&mut self) -> Vec<crate::op::Completion> {
@@ -786,6 +810,107 @@ fn a_pending_send_keeps_its_bytes_in_its_buffer_and_loses_none_when_cancelled() 
         "every byte the send reported arrives, no more"
     );
     assert_eq!(&got[..], &data[..sent], "in order, unchanged");
+}
+
+/// A blocking SEND of 300,000 bytes on file 1 of pair (1, 2): it pends, and the reader may
+/// see (FIONREAD) and peek its first 212,992 (the default SO_SNDBUF). Returns the data, the
+/// token and the peeked bytes.
+fn blocked_send_seen_by_peek(f: &mut Fixture) -> (Vec<u8>, Token, Vec<u8>) {
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let (w, reply) = f.data_op(1, 0, data.clone(), true);
+    assert_eq!(reply, Reply::Pending);
+    assert_eq!(f.ok(2, Op::Fionread), Done::Int(212_992));
+    let mut peeked = vec![0u8; data.len()];
+    let Done::Count(n) = f.recv_ok(2, MSG_PEEK, &mut peeked) else {
+        panic!("a count")
+    };
+    peeked.truncate(n);
+    assert_eq!(peeked, data[..212_992]);
+    (data, w, peeked)
+}
+
+#[test]
+fn peeked_bytes_still_arrive_after_the_writer_shrinks_its_send_buffer_and_closes() {
+    let mut f = Fixture::new();
+    f.pair(1, 2);
+    let (data, w, peeked) = blocked_send_seen_by_peek(&mut f);
+    f.ok(
+        1,
+        Op::SetSockOpt {
+            level: 1,
+            name: 7,
+            value: 0,
+        },
+    );
+    assert_eq!(
+        f.ok(2, Op::Fionread),
+        Done::Int(212_992),
+        "what the reader saw stays queued"
+    );
+    f.device.close(FileId(1), &mut f.bufs);
+    let c = f.completions();
+    assert_eq!(c.len(), 1);
+    assert_eq!(
+        (c[0].token, c[0].result.clone()),
+        (w, Ok(Done::Count(peeked.len())))
+    );
+    let got = f.read_to_eof(2);
+    assert_eq!(got, data[..peeked.len()], "every peeked byte, then EOF");
+}
+
+#[test]
+fn peeked_bytes_still_arrive_when_other_connections_fill_the_global_cap() {
+    let mut f = Fixture::with_limits(Limits {
+        global_buffer_cap: 1 << 20,
+        ..Limits::default()
+    });
+    f.pair(1, 2);
+    let (data, w, peeked) = blocked_send_seen_by_peek(&mut f);
+    // Other connections take all the room there is.
+    let mut file = 10;
+    loop {
+        f.pair(file, file + 1);
+        let (_, reply) = f.data_op(file, MSG_DONTWAIT, vec![7; 212_992], true);
+        file += 2;
+        if reply != Reply::Ready(Ok(Done::Count(212_992))) {
+            break;
+        }
+    }
+    f.device.close(FileId(1), &mut f.bufs);
+    let c = f.completions();
+    assert_eq!(
+        (c[0].token, c[0].result.clone()),
+        (w, Ok(Done::Count(peeked.len())))
+    );
+    let got = f.read_to_eof(2);
+    assert_eq!(got, data[..peeked.len()], "every peeked byte, then EOF");
+}
+
+#[test]
+fn a_larger_send_buffer_completes_a_blocked_send_that_now_fits() {
+    let mut f = Fixture::new();
+    f.pair(1, 2);
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let (w, reply) = f.data_op(1, 0, data.clone(), true);
+    assert_eq!(reply, Reply::Pending);
+    // Doubled: 425,984 bytes, room for all of it (Linux: sk_write_space wakes the writer).
+    f.ok(
+        1,
+        Op::SetSockOpt {
+            level: 1,
+            name: 7,
+            value: 212_992,
+        },
+    );
+    let c = f.completions();
+    assert_eq!(c.len(), 1, "the send completes");
+    assert_eq!(
+        (c[0].token, c[0].result.clone()),
+        (w, Ok(Done::Count(data.len())))
+    );
+    f.bufs.remove(w);
+    f.device.close(FileId(1), &mut f.bufs);
+    assert_eq!(f.read_to_eof(2), data);
 }
 
 #[test]

@@ -51,6 +51,9 @@ pub struct Engine {
     /// Bytes held over all sockets (queued, pending sends, pending receives, undrained
     /// completions), against `limits.global_buffer_cap`.
     memory_used: usize,
+    /// Room under the global cap reserved for the bytes in-place sends have exposed (see
+    /// `PendingSend::exposed`), which are not held yet.
+    reserved: usize,
     /// Capacity of empty receive rings kept for reuse, against [`Engine::idle_ring_budget`].
     idle_ring_bytes: usize,
     autobind_next: u32,
@@ -73,6 +76,7 @@ impl Engine {
             completions: VecDeque::new(),
             limits,
             memory_used: 0,
+            reserved: 0,
             idle_ring_bytes: 0,
             autobind_next,
             moving_writer: None,
@@ -107,6 +111,13 @@ impl Engine {
     #[must_use]
     pub const fn memory_used(&self) -> usize {
         self.memory_used
+    }
+
+    /// Room under the global cap reserved for bytes that blocked in-place sends have shown
+    /// their readers (they may have to be queued when such a send ends).
+    #[must_use]
+    pub const fn memory_reserved(&self) -> usize {
+        self.reserved
     }
 
     /// A new, unconnected SOCK_STREAM socket (blocking, default buffer sizes).
@@ -231,12 +242,24 @@ impl Engine {
     /// `setsockopt(SO_SNDBUF, val)` as `sock_setsockopt` does it: capped at `sndbuf_max`
     /// (comparing as unsigned, so a negative value means the cap), doubled, and at least
     /// `SOCK_MIN_SNDBUF`. The engine lets a sender queue up to `sndbuf` bytes of payload to its
-    /// peer (Linux counts `truesize`, which includes overhead). Growing wakes pending sends.
+    /// peer (Linux counts `truesize`, which includes overhead). Growing wakes pending sends
+    /// (`sk_write_space`); shrinking leaves the bytes already shown to the reader queued.
     pub fn set_sndbuf(&mut self, id: SocketId, val: i32) -> Result<(), Errno> {
+        self.set_sndbuf_in_place(id, val, &mut NoBuffers)
+    }
+
+    /// `set_sndbuf`, with the caller's buffers, through which a pending in-place send that
+    /// now fits moves into the queue and completes.
+    pub fn set_sndbuf_in_place(
+        &mut self,
+        id: SocketId,
+        val: i32,
+        bufs: &mut dyn Buffers,
+    ) -> Result<(), Errno> {
         let max = self.limits.sndbuf_max;
         let v = doubled_buffer(val, max, crate::SOCK_MIN_SNDBUF);
         self.sock_mut(id)?.sndbuf = v;
-        self.service_sends(id, &mut NoBuffers);
+        self.service_sends(id, bufs);
         Ok(())
     }
 
@@ -382,7 +405,8 @@ impl Engine {
                     s.sends.remove(i)
                 });
                 let result = match pending {
-                    Some(p) => {
+                    Some(mut p) => {
+                        self.unexpose(&mut p);
                         self.uncharge(p.owned_len());
                         if p.sent > 0 {
                             Ok(Completed::Sent(p.sent))
@@ -452,14 +476,15 @@ impl Engine {
         // dropped with us, and the writer's send counts them as sent, as Linux's would.
         let held = self.visible_pending(id);
         let unread_pending = held > 0;
-        if let Some(front) = self
-            .sockets
-            .get(id)
-            .and_then(Socket::peer)
+        let writer = self.sockets.get(id).and_then(Socket::peer);
+        if let Some(mut front) = writer
             .and_then(|w| self.sockets.get_mut(w))
-            .and_then(|w| w.sends.front_mut())
+            .and_then(|w| w.sends.pop_front())
         {
-            send::advance_send(front, held);
+            self.advance(&mut front, held);
+            if let Some(w) = writer.and_then(|w| self.sockets.get_mut(w)) {
+                w.sends.push_front(front);
+            }
         }
         self.unidle_ring(id);
         let Some(mut sock) = self.sockets.remove(id) else {
@@ -470,7 +495,8 @@ impl Engine {
             let result = data::recv_result(r, Err(Errno::ECANCELED));
             self.complete(token, id, result);
         }
-        while let Some(p) = sock.sends.pop_front() {
+        while let Some(mut p) = sock.sends.pop_front() {
+            self.unexpose(&mut p);
             self.uncharge(p.owned_len());
             let result = if p.sent > 0 {
                 Ok(Completed::Sent(p.sent))
@@ -639,6 +665,7 @@ impl Engine {
         self.limits
             .global_buffer_cap
             .saturating_sub(self.memory_used)
+            .saturating_sub(self.reserved)
     }
 }
 

@@ -6,7 +6,6 @@ use crate::socket::{PendingRecv, RecvStorage, SendStorage};
 use crate::{Completed, Errno, Outcome, RecvFlags, SocketId, Token};
 
 use super::data::{Buffers, Dst, NoBuffers, front_parts, recv_result};
-use super::send::advance_send;
 use super::{Engine, Waiting};
 
 impl Engine {
@@ -192,7 +191,7 @@ impl Engine {
             if matches!(p.storage, SendStorage::Owned(_)) {
                 self.uncharge(k);
             }
-            advance_send(&mut p, k);
+            self.advance(&mut p, k);
             n = n.saturating_add(k);
             if p.remaining() == 0 {
                 self.complete(p.token, peer, Ok(Completed::Sent(p.sent)));

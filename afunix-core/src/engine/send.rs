@@ -195,6 +195,7 @@ impl Engine {
             token,
             storage,
             sent,
+            exposed: 0,
         });
         if let Err(e) = self.register(token, Waiting::Send(id)) {
             if let Ok(s) = self.sock_mut(id) {
@@ -203,6 +204,7 @@ impl Engine {
             self.uncharge(charged);
             return Err(e);
         }
+        self.expose_front(id);
         Ok(())
     }
 
@@ -328,6 +330,7 @@ impl Engine {
         }
         let outer = self.moving_writer.replace(id);
         self.service_sends_loop(id, bufs);
+        self.expose_front(id);
         self.moving_writer = outer;
     }
 
@@ -367,6 +370,9 @@ impl Engine {
             let Some(mut p) = sock.sends.pop_front() else {
                 return;
             };
+            // Its exposed bytes are about to move, charged as queued: their reservation
+            // makes the room. Those that do not move stay exposed, whatever SO_SNDBUF is now.
+            let had = self.unexpose(&mut p);
             let moved = match &p.storage {
                 SendStorage::Owned(stash) => {
                     let mut moved: usize = 0;
@@ -412,12 +418,17 @@ impl Engine {
                 }
             };
             if moved == 0 {
+                p.exposed = had;
+                self.reserved = self.reserved.saturating_add(had);
                 if let Some(sock) = self.sockets.get_mut(id) {
                     sock.sends.push_front(p);
                 }
                 return;
             }
-            advance_send(&mut p, moved);
+            self.advance(&mut p, moved);
+            let keep = had.saturating_sub(moved).min(p.remaining());
+            p.exposed = keep;
+            self.reserved = self.reserved.saturating_add(keep);
             if p.remaining() == 0 {
                 self.complete(p.token, id, Ok(Completed::Sent(p.sent)));
             } else if let Some(sock) = self.sockets.get_mut(id) {
@@ -435,7 +446,8 @@ impl Engine {
         };
         let mut err = sock.err.take();
         let sends = core::mem::take(&mut sock.sends);
-        for p in sends {
+        for mut p in sends {
+            self.unexpose(&mut p);
             self.uncharge(p.owned_len());
             // sock_alloc_send_pskb: the first waiter to wake reads (and clears) sk_err; it
             // returns its count if it had sent some, the error otherwise. Later ones: EPIPE.
@@ -452,8 +464,8 @@ impl Engine {
 
 impl Engine {
     /// Bytes of `reader`'s peer's front pending in-place send that count as queued for
-    /// `reader` (up to the writer's SO_SNDBUF): readable, in FIONREAD and poll, though still
-    /// in the writer's buffer.
+    /// `reader` (its `exposed` bytes): readable, in FIONREAD and poll, though still in the
+    /// writer's buffer.
     pub(crate) fn visible_pending(&self, reader: SocketId) -> usize {
         let Some(r) = self.sockets.get(reader) else {
             return 0;
@@ -465,11 +477,60 @@ impl Engine {
             return 0;
         }
         match w.sends.front() {
-            Some(front) if matches!(front.storage, SendStorage::Caller { .. }) => front
-                .remaining()
-                .min(to_usize(w.sndbuf).saturating_sub(r.rx.len())),
+            Some(front) if matches!(front.storage, SendStorage::Caller { .. }) => {
+                front.exposed.min(front.remaining())
+            }
             _ => 0,
         }
+    }
+
+    /// Shows `writer`'s reader more of the writer's front in-place send: as much as Linux
+    /// would have queued (up to the writer's SO_SNDBUF, less what is queued), as far as the
+    /// global cap has room, which is reserved for them. Never takes back what was shown.
+    pub(crate) fn expose_front(&mut self, writer: SocketId) {
+        let room = self.global_room();
+        let Some(w) = self.sockets.get(writer) else {
+            return;
+        };
+        let sndbuf = to_usize(w.sndbuf);
+        let Some(queued) = w
+            .peer()
+            .and_then(|p| self.sockets.get(p))
+            .map(|r| r.rx.len())
+        else {
+            return;
+        };
+        let Some(front) = self
+            .sockets
+            .get_mut(writer)
+            .and_then(|w| w.sends.front_mut())
+        else {
+            return;
+        };
+        if !matches!(front.storage, SendStorage::Caller { .. }) {
+            return;
+        }
+        let target = front.remaining().min(sndbuf.saturating_sub(queued));
+        let more = target.saturating_sub(front.exposed).min(room);
+        front.exposed = front.exposed.saturating_add(more);
+        self.reserved = self.reserved.saturating_add(more);
+    }
+
+    /// Takes back the reservation of a send leaving the queue of pending sends, or about to
+    /// move its exposed bytes; returns how many bytes it had exposed.
+    pub(crate) fn unexpose(&mut self, p: &mut PendingSend) -> usize {
+        let n = core::mem::take(&mut p.exposed);
+        self.reserved = self.reserved.saturating_sub(n);
+        n
+    }
+
+    /// Counts `n` more bytes of `p` as sent (moved, or dropped with a closed reader); the
+    /// exposed ones among them give back their reservation.
+    pub(crate) fn advance(&mut self, p: &mut PendingSend, n: usize) {
+        let shown = n.min(p.exposed);
+        p.exposed = p.exposed.saturating_sub(shown);
+        self.reserved = self.reserved.saturating_sub(shown);
+        advance_send(p, n);
     }
 
     /// Before writer `id`'s front in-place send ends without finishing (cancel, close, a
@@ -489,15 +550,7 @@ impl Engine {
             return;
         };
         let token = front.token;
-        let visible = {
-            let Some(r) = self.sockets.get(peer) else {
-                return;
-            };
-            front
-                .remaining()
-                .min(to_usize(w.sndbuf).saturating_sub(r.rx.len()))
-        };
-        if visible == 0 {
+        if front.exposed == 0 || self.sockets.get(peer).is_none() {
             return;
         }
         // Take the send out while its bytes move: delivering can wake this writer again
@@ -505,17 +558,20 @@ impl Engine {
         let Some(mut p) = self.sockets.get_mut(id).and_then(|w| w.sends.pop_front()) else {
             return;
         };
+        // Whatever SO_SNDBUF is now, all the bytes shown are queued, in the room reserved
+        // for them.
+        let visible = self.unexpose(&mut p).min(p.remaining());
         let outer = self.moving_writer.replace(id);
         let moved = self.deliver(peer, Src::Caller { token, offset }, visible, visible, bufs);
         self.moving_writer = outer;
-        advance_send(&mut p, moved);
+        self.advance(&mut p, moved);
         if let Some(w) = self.sockets.get_mut(id) {
             w.sends.push_front(p);
         }
     }
 }
 
-pub(super) fn advance_send(p: &mut PendingSend, n: usize) {
+fn advance_send(p: &mut PendingSend, n: usize) {
     match &mut p.storage {
         SendStorage::Owned(stash) => {
             stash.drain(..n.min(stash.len()));

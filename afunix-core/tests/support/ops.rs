@@ -498,6 +498,7 @@ impl Harness {
         assert_eq!(self.engine.socket_count(), 0, "sockets left (embryos?)");
         assert_eq!(self.engine.binding_count(), 0);
         assert_eq!(self.engine.memory_used(), 0, "memory not returned");
+        assert_eq!(self.engine.memory_reserved(), 0, "reservation not returned");
         assert_eq!(
             self.engine.idle_ring_bytes(),
             0,
