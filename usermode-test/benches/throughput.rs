@@ -69,9 +69,6 @@ mod bench {
         /// Whether each thread sleeps on its condition variable (only then is it notified).
         writer_sleeps: bool,
         reader_sleeps: bool,
-        /// Whether a thread that hands the other one its completion yields the CPU to it
-        /// (`--handoff`).
-        handoff: bool,
         /// Bytes copied through `Bufs`: every copy the engine makes in the in-place calls.
         copied: usize,
     }
@@ -136,10 +133,37 @@ mod bench {
         state: Mutex<State>,
         writer_wake: Condvar,
         reader_wake: Condvar,
+        /// Whether a thread that hands the other one its completion yields the CPU to it
+        /// (`--handoff`).
+        handoff: bool,
     }
 
     const WRITER_TOKEN: u64 = 1;
     const READER_TOKEN: u64 = 2;
+
+    /// Which of the two threads.
+    #[derive(Clone, Copy)]
+    enum Side {
+        Writer,
+        Reader,
+    }
+
+    impl State {
+        /// The thread's completion, once its pending operation has one.
+        fn done(&mut self, side: Side) -> &mut Option<Completion> {
+            match side {
+                Side::Writer => &mut self.writer_done,
+                Side::Reader => &mut self.reader_done,
+            }
+        }
+
+        fn sleeps(&mut self, side: Side) -> &mut bool {
+            match side {
+                Side::Writer => &mut self.writer_sleeps,
+                Side::Reader => &mut self.reader_sleeps,
+            }
+        }
+    }
 
     /// What the completions handed out by one call ask of the caller once it has released
     /// the lock.
@@ -148,11 +172,18 @@ mod bench {
         /// Notify the writer (reader): it sleeps on its condition variable.
         writer: bool,
         reader: bool,
-        /// Yield the CPU: the other thread's wait has ended (with handoff).
-        handoff: bool,
+        /// The other thread's wait has ended.
+        ended: bool,
     }
 
     impl Shared {
+        fn cv(&self, side: Side) -> &Condvar {
+            match side {
+                Side::Writer => &self.writer_wake,
+                Side::Reader => &self.reader_wake,
+            }
+        }
+
         /// Hands out completions; returns what the caller must do after releasing the lock,
         /// so that a woken thread on the same CPU does not preempt the waker only to find the
         /// lock held.
@@ -166,7 +197,7 @@ mod bench {
                     st.reader_done = Some(c);
                     wake.reader = st.reader_sleeps;
                 }
-                wake.handoff = st.handoff;
+                wake.ended = true;
             }
             wake
         }
@@ -182,36 +213,32 @@ mod bench {
             if wake.reader {
                 self.reader_wake.notify_one();
             }
-            if wake.handoff {
+            if self.handoff && wake.ended {
                 std::thread::yield_now();
             }
         }
     }
 
-    /// Waits for a completion: first a few `yield_now`s (on one CPU this lets the other
-    /// thread run without a futex round trip; the kernel gets the same effect from its
+    /// Waits for `side`'s completion: first a few `yield_now`s (on one CPU this lets the
+    /// other thread run without a futex round trip; the kernel gets the same effect from its
     /// synchronous wake-ups), then sleeps on the condition variable, flagged so that the
     /// completer notifies only a thread that really sleeps: one wake per wait.
-    fn wait_for<'a>(
-        shared: &'a Shared,
-        done: impl Fn(&mut State) -> &mut Option<Completion>,
-        sleeps: impl Fn(&mut State) -> &mut bool,
-        cv: &Condvar,
-    ) -> MutexGuard<'a, State> {
+    fn wait_for(shared: &Shared, side: Side) -> MutexGuard<'_, State> {
         for _ in 0..4 {
             std::thread::yield_now();
             let mut st = lock(&shared.state);
-            if done(&mut st).is_some() {
+            if st.done(side).is_some() {
                 return st;
             }
         }
         let mut st = lock(&shared.state);
-        while done(&mut st).is_none() {
-            *sleeps(&mut st) = true;
-            st = cv
+        while st.done(side).is_none() {
+            *st.sleeps(side) = true;
+            st = shared
+                .cv(side)
                 .wait(st)
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            *sleeps(&mut st) = false;
+            *st.sleeps(side) = false;
         }
         st
     }
@@ -230,6 +257,49 @@ mod bench {
         assert_eq!(r, 0, "sched_setaffinity failed");
     }
 
+    /// One thread's loop: `call` issues its operation (a send or a recv) under the lock, as
+    /// the driver does, until `total` bytes have moved; a pending one is waited for.
+    fn drive(
+        shared: &Shared,
+        side: Side,
+        total: usize,
+        call: impl Fn(&mut Engine, &mut Bufs<'_>) -> Outcome<usize>,
+    ) {
+        let mut moved = 0;
+        while moved < total {
+            let mut st = lock(&shared.state);
+            let State {
+                engine,
+                writer_buf,
+                reader_buf,
+                copied,
+                ..
+            } = &mut *st;
+            let mut bufs = Bufs {
+                writer: writer_buf,
+                reader: reader_buf,
+                copied,
+            };
+            let o = call(engine, &mut bufs);
+            let wake = Shared::dispatch(&mut st);
+            drop(st);
+            shared.wake(&wake);
+            moved += match o {
+                Outcome::Ready(r) => r.expect("send or recv"),
+                Outcome::Pending => {
+                    let mut st = wait_for(shared, side);
+                    // A recv's bytes are already in the reader's pending buffer.
+                    std::hint::black_box(&st.reader_buf);
+                    match (side, st.done(side).take().map(|c| c.result)) {
+                        (Side::Writer, Some(Ok(Completed::Sent(n))))
+                        | (Side::Reader, Some(Ok(Completed::ReceivedInPlace(n)))) => n,
+                        (_, other) => panic!("completion {other:?}"),
+                    }
+                }
+            };
+        }
+    }
+
     /// Returns the time taken and the bytes the engine copied.
     fn engine_run(size: usize, total: usize, pinned: bool, handoff: bool) -> (Duration, usize) {
         let mut engine = Engine::new(Limits::default());
@@ -245,115 +315,38 @@ mod bench {
                 reader_buf: vec![0u8; size],
                 writer_sleeps: false,
                 reader_sleeps: false,
-                handoff,
                 copied: 0,
             }),
             writer_wake: Condvar::new(),
             reader_wake: Condvar::new(),
+            handoff,
         });
         let start = Instant::now();
-        let w = {
+        let spawn = |side: Side| {
             let shared = Arc::clone(&shared);
             std::thread::spawn(move || {
                 if pinned {
                     pin_to_cpu0();
                 }
-                let mut sent = 0;
-                while sent < total {
-                    let mut st = lock(&shared.state);
-                    let State {
-                        engine,
-                        writer_buf,
-                        reader_buf,
-                        copied,
-                        ..
-                    } = &mut *st;
-                    let mut bufs = Bufs {
-                        writer: writer_buf,
-                        reader: reader_buf,
-                        copied,
-                    };
-                    let o = engine.send_in_place(
+                drive(&shared, side, total, |engine, bufs| match side {
+                    Side::Writer => engine.send_in_place(
                         a,
                         size,
                         SendFlags::default(),
                         Token(WRITER_TOKEN),
-                        &mut bufs,
-                    );
-                    let wake = Shared::dispatch(&mut st);
-                    drop(st);
-                    shared.wake(&wake);
-                    match o {
-                        Outcome::Ready(r) => sent += r.expect("send"),
-                        Outcome::Pending => {
-                            let mut st = wait_for(
-                                &shared,
-                                |st| &mut st.writer_done,
-                                |st| &mut st.writer_sleeps,
-                                &shared.writer_wake,
-                            );
-                            match st.writer_done.take().map(|c| c.result) {
-                                Some(Ok(Completed::Sent(n))) => sent += n,
-                                other => panic!("send completion {other:?}"),
-                            }
-                        }
-                    }
-                }
-            })
-        };
-        let r = {
-            let shared = Arc::clone(&shared);
-            std::thread::spawn(move || {
-                if pinned {
-                    pin_to_cpu0();
-                }
-                let mut received = 0;
-                while received < total {
-                    let mut st = lock(&shared.state);
-                    let State {
-                        engine,
-                        writer_buf,
-                        reader_buf,
-                        copied,
-                        ..
-                    } = &mut *st;
-                    let mut bufs = Bufs {
-                        writer: writer_buf,
-                        reader: reader_buf,
-                        copied,
-                    };
-                    let o = engine.recv_in_place(
+                        bufs,
+                    ),
+                    Side::Reader => engine.recv_in_place(
                         b,
                         size,
                         RecvFlags::default(),
                         Token(READER_TOKEN),
-                        &mut bufs,
-                    );
-                    let wake = Shared::dispatch(&mut st);
-                    drop(st);
-                    shared.wake(&wake);
-                    match o {
-                        Outcome::Ready(r) => received += r.expect("recv"),
-                        Outcome::Pending => {
-                            let mut st = wait_for(
-                                &shared,
-                                |st| &mut st.reader_done,
-                                |st| &mut st.reader_sleeps,
-                                &shared.reader_wake,
-                            );
-                            match st.reader_done.take().map(|c| c.result) {
-                                // The bytes are already in the reader's pending buffer.
-                                Some(Ok(Completed::ReceivedInPlace(n))) => {
-                                    std::hint::black_box(&st.reader_buf);
-                                    received += n;
-                                }
-                                other => panic!("recv completion {other:?}"),
-                            }
-                        }
-                    }
-                }
+                        bufs,
+                    ),
+                });
             })
         };
+        let (w, r) = (spawn(Side::Writer), spawn(Side::Reader));
         w.join().expect("writer");
         r.join().expect("reader");
         let elapsed = start.elapsed();

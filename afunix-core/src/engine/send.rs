@@ -417,18 +417,16 @@ impl Engine {
                     direct.saturating_add(more)
                 }
             };
+            self.advance(&mut p, moved);
+            let keep = had.saturating_sub(moved).min(p.remaining());
+            p.exposed = keep;
+            self.reserved = self.reserved.saturating_add(keep);
             if moved == 0 {
-                p.exposed = had;
-                self.reserved = self.reserved.saturating_add(had);
                 if let Some(sock) = self.sockets.get_mut(id) {
                     sock.sends.push_front(p);
                 }
                 return;
             }
-            self.advance(&mut p, moved);
-            let keep = had.saturating_sub(moved).min(p.remaining());
-            p.exposed = keep;
-            self.reserved = self.reserved.saturating_add(keep);
             if p.remaining() == 0 {
                 self.complete(p.token, id, Ok(Completed::Sent(p.sent)));
             } else if let Some(sock) = self.sockets.get_mut(id) {
