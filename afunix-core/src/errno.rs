@@ -1,22 +1,13 @@
-//! Linux errno values, and how they travel through NTSTATUS and Winsock.
+//! Linux errno values: the engine's error language.
 //!
-//! The engine speaks Linux errno names and numbers (x86-64 / asm-generic values). Later layers
-//! carry them without loss:
-//!
-//! - **NTSTATUS.** The driver completes an IRP with [`Errno::to_ntstatus`]: a *customer* status
-//!   code (bit 29 set) with severity `ERROR`, facility [`NTSTATUS_FACILITY`] (0x0AF, "AF") and
-//!   the errno in the low 16 bits: `0xE0AF_0000 | errno`. User mode recovers the exact errno
-//!   with [`Errno::from_ntstatus`]. The one exception is [`Errno::ECANCELED`], which maps to
-//!   the system's `STATUS_CANCELLED` (0xC000_0120) so that CancelIoEx reports what Windows
-//!   programs expect; `from_ntstatus` maps it back. [`Errno::nt_equivalent`] gives the closest
-//!   *system* NTSTATUS for logs and for callers that must not see customer codes.
-//! - **Winsock.** [`Errno::to_wsa`] gives the WSA error code a provider reports (`WSAE*`,
-//!   10000 + BSD number where one exists; errors Winsock has no name for map to the nearest).
+//! The engine speaks Linux errno names and numbers (x86-64 / asm-generic values). How they
+//! travel through NTSTATUS and Winsock without loss is `afunix-proto`'s business
+//! (`afunix_proto::status`), not the engine's.
 
-/// A Linux errno. The discriminant is the Linux number.
+/// A Linux errno. The discriminant is the Linux number. Not `non_exhaustive`: the mappings
+/// in `afunix-proto` match every variant, so a new errno cannot go unmapped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(u16)]
-#[non_exhaustive]
 pub enum Errno {
     /// Operation not permitted.
     EPERM = 1,
@@ -38,6 +29,10 @@ pub enum Errno {
     EBUSY = 16,
     /// File exists.
     EEXIST = 17,
+    /// Not a directory (a path runs through a file).
+    ENOTDIR = 20,
+    /// Is a directory.
+    EISDIR = 21,
     /// Invalid argument.
     EINVAL = 22,
     /// Too many open files in system (the socket table is full).
@@ -48,10 +43,14 @@ pub enum Errno {
     ENOTTY = 25,
     /// No space left on device (autobind ran out of names).
     ENOSPC = 28,
+    /// Read-only file system.
+    EROFS = 30,
     /// Broken pipe.
     EPIPE = 32,
     /// File name too long.
     ENAMETOOLONG = 36,
+    /// Too many levels of symbolic links.
+    ELOOP = 40,
     /// Socket operation on non-socket.
     ENOTSOCK = 88,
     /// Destination address required.
@@ -97,7 +96,7 @@ pub enum Errno {
 }
 
 /// Every errno the engine knows, for mapping tables and tests.
-pub const ALL_ERRNOS: [Errno; 38] = [
+pub const ALL_ERRNOS: [Errno; 42] = [
     Errno::EPERM,
     Errno::ENOENT,
     Errno::EINTR,
@@ -108,13 +107,17 @@ pub const ALL_ERRNOS: [Errno; 38] = [
     Errno::EFAULT,
     Errno::EBUSY,
     Errno::EEXIST,
+    Errno::ENOTDIR,
+    Errno::EISDIR,
     Errno::EINVAL,
     Errno::ENFILE,
     Errno::EMFILE,
     Errno::ENOTTY,
     Errno::ENOSPC,
+    Errno::EROFS,
     Errno::EPIPE,
     Errno::ENAMETOOLONG,
+    Errno::ELOOP,
     Errno::ENOTSOCK,
     Errno::EDESTADDRREQ,
     Errno::EMSGSIZE,
@@ -137,13 +140,6 @@ pub const ALL_ERRNOS: [Errno; 38] = [
     Errno::EINPROGRESS,
     Errno::ECANCELED,
 ];
-
-/// The facility of afunix-rs customer NTSTATUS codes ("AF").
-pub const NTSTATUS_FACILITY: u32 = 0x0AF;
-/// Severity ERROR (0b11 << 30) | customer bit (1 << 29) | facility << 16.
-const NTSTATUS_CUSTOMER_BASE: u32 = 0xC000_0000 | 0x2000_0000 | (NTSTATUS_FACILITY << 16);
-/// `STATUS_CANCELLED`.
-pub const STATUS_CANCELLED: u32 = 0xC000_0120;
 
 impl Errno {
     /// The Linux errno number.
@@ -172,11 +168,15 @@ impl Errno {
             Self::EFAULT => "EFAULT",
             Self::EBUSY => "EBUSY",
             Self::EEXIST => "EEXIST",
+            Self::ENOTDIR => "ENOTDIR",
+            Self::EISDIR => "EISDIR",
             Self::EINVAL => "EINVAL",
             Self::ENFILE => "ENFILE",
             Self::EMFILE => "EMFILE",
             Self::ENOSPC => "ENOSPC",
+            Self::EROFS => "EROFS",
             Self::EPIPE => "EPIPE",
+            Self::ELOOP => "ELOOP",
             Self::ENAMETOOLONG => "ENAMETOOLONG",
             Self::ENOTSOCK => "ENOTSOCK",
             Self::EDESTADDRREQ => "EDESTADDRREQ",
@@ -200,110 +200,6 @@ impl Errno {
             Self::EALREADY => "EALREADY",
             Self::EINPROGRESS => "EINPROGRESS",
             Self::ECANCELED => "ECANCELED",
-        }
-    }
-
-    /// The NTSTATUS the driver completes an IRP with: `0xE0AF_0000 | errno`, except
-    /// `ECANCELED`, which is `STATUS_CANCELLED`. Lossless: see [`Errno::from_ntstatus`].
-    #[must_use]
-    pub const fn to_ntstatus(self) -> u32 {
-        match self {
-            Self::ECANCELED => STATUS_CANCELLED,
-            other => NTSTATUS_CUSTOMER_BASE | other as u32,
-        }
-    }
-
-    /// The errno carried by an NTSTATUS made by [`Errno::to_ntstatus`].
-    #[must_use]
-    pub fn from_ntstatus(status: u32) -> Option<Self> {
-        if status == STATUS_CANCELLED {
-            return Some(Self::ECANCELED);
-        }
-        if status & 0xFFFF_0000 != NTSTATUS_CUSTOMER_BASE {
-            return None;
-        }
-        u16::try_from(status & 0xFFFF)
-            .ok()
-            .and_then(Self::from_number)
-    }
-
-    /// The closest system NTSTATUS, for logs and for callers that must not see customer codes.
-    #[must_use]
-    pub const fn nt_equivalent(self) -> u32 {
-        match self {
-            Self::EPERM | Self::EACCES => 0xC000_0022, // STATUS_ACCESS_DENIED
-            Self::ENOENT => 0xC000_0034,               // STATUS_OBJECT_NAME_NOT_FOUND
-            Self::EINTR | Self::ECANCELED => STATUS_CANCELLED, // STATUS_CANCELLED
-            Self::EBADF | Self::ENOTSOCK => 0xC000_0008, // STATUS_INVALID_HANDLE
-            Self::EAGAIN => 0xC000_00D8,               // STATUS_CANT_WAIT
-            Self::ENOMEM | Self::ENOBUFS | Self::ENFILE | Self::EMFILE | Self::ENOSPC => {
-                0xC000_009A // STATUS_INSUFFICIENT_RESOURCES
-            }
-            Self::EFAULT => 0xC000_0005,       // STATUS_ACCESS_VIOLATION
-            Self::EBUSY => 0xC000_00BF,        // STATUS_NETWORK_BUSY
-            Self::EEXIST => 0xC000_0035,       // STATUS_OBJECT_NAME_COLLISION
-            Self::ENAMETOOLONG => 0xC000_0033, // STATUS_OBJECT_NAME_INVALID
-            Self::EPIPE => 0xC000_014B,        // STATUS_PIPE_BROKEN
-            Self::EMSGSIZE => 0xC000_0023,     // STATUS_BUFFER_TOO_SMALL
-            Self::EOPNOTSUPP => 0xC000_00BB,   // STATUS_NOT_SUPPORTED
-            Self::EADDRINUSE => 0xC000_020A,   // STATUS_ADDRESS_ALREADY_EXISTS
-            Self::EADDRNOTAVAIL => 0xC000_0207, // STATUS_INVALID_ADDRESS_COMPONENT
-            Self::ECONNABORTED => 0xC000_0241, // STATUS_CONNECTION_ABORTED
-            Self::ECONNRESET => 0xC000_020D,   // STATUS_CONNECTION_RESET
-            Self::EISCONN => 0xC000_0238,      // STATUS_ADDRESS_ALREADY_ASSOCIATED
-            Self::ENOTCONN => 0xC000_020C,     // STATUS_CONNECTION_DISCONNECTED
-            Self::ETIMEDOUT => 0xC000_00B5,    // STATUS_IO_TIMEOUT
-            Self::ECONNREFUSED => 0xC000_0236, // STATUS_CONNECTION_REFUSED
-            Self::EALREADY | Self::EINPROGRESS => 0xC000_0239, // STATUS_ADDRESS_NOT_ASSOCIATED
-            Self::EINVAL
-            | Self::EDESTADDRREQ
-            | Self::EPROTOTYPE
-            | Self::ENOPROTOOPT
-            | Self::EPROTONOSUPPORT
-            | Self::ESOCKTNOSUPPORT
-            | Self::EAFNOSUPPORT => 0xC000_000D, // STATUS_INVALID_PARAMETER
-            Self::ENOTTY => 0xC000_0010,       // STATUS_INVALID_DEVICE_REQUEST
-        }
-    }
-
-    /// The Winsock error code (`WSAE*`) a provider reports for this errno.
-    #[must_use]
-    pub const fn to_wsa(self) -> u32 {
-        match self {
-            Self::EPERM | Self::EACCES => 10013,   // WSAEACCES
-            Self::EINTR => 10004,                  // WSAEINTR
-            Self::EBADF => 10009,                  // WSAEBADF
-            Self::EAGAIN => 10035,                 // WSAEWOULDBLOCK
-            Self::ENOMEM | Self::ENOBUFS => 10055, // WSAENOBUFS
-            Self::EFAULT => 10014,                 // WSAEFAULT
-            Self::ENOENT => 10022,                 // no WSAENOENT; afunix.sys reports WSAEINVAL
-            Self::EBUSY | Self::EEXIST => 10048,   // WSAEADDRINUSE
-            Self::EINVAL => 10022,                 // WSAEINVAL
-            Self::ENFILE | Self::EMFILE => 10024,  // WSAEMFILE
-            Self::ENOSPC => 10049,                 // WSAEADDRNOTAVAIL (no autobind name left)
-            Self::EPIPE => 10058,                  // WSAESHUTDOWN
-            Self::ENAMETOOLONG => 10063,           // WSAENAMETOOLONG
-            Self::ENOTSOCK => 10038,               // WSAENOTSOCK
-            Self::EDESTADDRREQ => 10039,           // WSAEDESTADDRREQ
-            Self::EMSGSIZE => 10040,               // WSAEMSGSIZE
-            Self::EPROTOTYPE => 10041,             // WSAEPROTOTYPE
-            Self::ENOPROTOOPT => 10042,            // WSAENOPROTOOPT
-            Self::EPROTONOSUPPORT => 10043,        // WSAEPROTONOSUPPORT
-            Self::ESOCKTNOSUPPORT => 10044,        // WSAESOCKTNOSUPPORT
-            Self::ENOTTY => 10045,                 // WSAEOPNOTSUPP: no such control
-            Self::EOPNOTSUPP => 10045,             // WSAEOPNOTSUPP
-            Self::EAFNOSUPPORT => 10047,           // WSAEAFNOSUPPORT
-            Self::EADDRINUSE => 10048,             // WSAEADDRINUSE
-            Self::EADDRNOTAVAIL => 10049,          // WSAEADDRNOTAVAIL
-            Self::ECONNABORTED => 10053,           // WSAECONNABORTED
-            Self::ECONNRESET => 10054,             // WSAECONNRESET
-            Self::EISCONN => 10056,                // WSAEISCONN
-            Self::ENOTCONN => 10057,               // WSAENOTCONN
-            Self::ETIMEDOUT => 10060,              // WSAETIMEDOUT
-            Self::ECONNREFUSED => 10061,           // WSAECONNREFUSED
-            Self::EALREADY => 10037,               // WSAEALREADY
-            Self::EINPROGRESS => 10036,            // WSAEINPROGRESS
-            Self::ECANCELED => 995, // ERROR_OPERATION_ABORTED / WSA_OPERATION_ABORTED
         }
     }
 }

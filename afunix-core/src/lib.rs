@@ -56,7 +56,7 @@ pub use addr::{
     parse_bind_addr, parse_connect_addr,
 };
 pub use engine::{Buffers, Engine, NoBuffers};
-pub use errno::{ALL_ERRNOS, Errno, NTSTATUS_FACILITY, STATUS_CANCELLED};
+pub use errno::{ALL_ERRNOS, Errno};
 pub use slab::SocketId;
 pub use types::{
     BindTarget, Completed, Completion, ConnectTarget, Credentials, Limits, Outcome, PathKey,

@@ -168,14 +168,18 @@ pub enum SockType {
     Stream = 1,
 }
 
-/// Where a pathname socket lives: the driver's key is the volume serial plus the file ID;
-/// tests may use any unique pair.
+/// Where a pathname socket lives: its socket file's identity (volume and file ID) and the
+/// secret its bind wrote into that file. A file that merely reuses a deleted socket file's
+/// identity does not carry the secret, so it names no binding. Tests may use any unique
+/// triple.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PathKey {
-    /// Volume serial number.
+    /// The volume's identity.
     pub volume: u64,
     /// File ID on that volume.
     pub file_id: u128,
+    /// The binding's secret, written in the file.
+    pub secret: u128,
 }
 
 /// What `bind` binds to, once the caller has done its part (see

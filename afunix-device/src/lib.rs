@@ -31,6 +31,7 @@ extern crate alloc;
 mod buffers;
 mod device;
 mod op;
+pub mod path;
 
 pub use afunix_core::{Credentials, Errno, Limits, PathKey, SocketId, Token};
 
@@ -49,6 +50,7 @@ pub fn driver_limits() -> Limits {
 pub use buffers::OwnedBuffers;
 pub use device::{Device, DeviceStats, FileId};
 pub use op::{Done, Op, PollEntry, Reply};
+pub use path::{FileIdentity, FsError, Host, Prepared, ReplyBuffer, write_reply};
 
 #[cfg(test)]
 mod tests;

@@ -346,6 +346,7 @@ mod socket {
                 key: Some(PathKey {
                     volume: 7,
                     file_id: 42,
+                    secret: 0,
                 }),
             },
         );

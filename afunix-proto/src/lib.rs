@@ -31,7 +31,9 @@ pub mod names;
 pub mod security;
 pub mod socketfile;
 pub mod stats;
+pub mod status;
 pub mod wire;
 
 pub use ioctl::{IOCTL_AFUNIX_STATS, ctl_code};
 pub use stats::{DriverStats, DriverVersion, STATS_VERSION, SocketCounters};
+pub use status::{ErrnoCodes, errno_from_ntstatus};

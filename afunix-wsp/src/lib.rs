@@ -6,7 +6,7 @@
 //! catalog. Its sockets are the driver's file handles, made IFS handles with
 //! `WPUModifyIFSHandle`, so ReadFile, WriteFile, IOCP and CancelIoEx work on them directly.
 //!
-//! What it adds to the driver is Winsock's shape: WSA error codes (`Errno::to_wsa`),
+//! What it adds to the driver is Winsock's shape: WSA error codes (`ErrnoCodes::to_wsa`),
 //! Winsock's option and flag numbers, `select` sets, `WSAPoll` bits, and the network events
 //! of `WSAEventSelect`, which a watcher thread derives from the driver's POLL.
 //!

@@ -61,10 +61,11 @@ pub const WSAVERNOTSUPPORTED: i32 = ws::WSAVERNOTSUPPORTED;
 pub const WSA_IO_PENDING: i32 = ws::WSA_IO_PENDING;
 pub const WSA_IO_INCOMPLETE: i32 = ws::WSA_IO_INCOMPLETE;
 
-/// The WSA code of an errno (`Errno::to_wsa`, documented there).
+/// The WSA code of an errno (`afunix_proto::ErrnoCodes::to_wsa`, documented there).
 #[must_use]
 pub fn wsa(errno: Errno) -> i32 {
     // Every WSA code is below 11000.
+    use afunix_proto::ErrnoCodes;
     i32::try_from(errno.to_wsa()).unwrap_or(WSAEINVAL)
 }
 

@@ -78,6 +78,7 @@ pub(crate) trait Endpoint: Send + Sync + Debug {
 pub(crate) fn io_error(errno: Errno) -> io::Error {
     #[cfg(windows)]
     {
+        use afunix_proto::ErrnoCodes;
         let code = errno.to_wsa();
         let wsa = io::Error::from_raw_os_error(code as i32);
         // The WSA code alone must lead back to this errno (several errnos share WSAEINVAL,
@@ -107,6 +108,7 @@ pub(crate) fn errno_of(e: &io::Error) -> Option<Errno> {
     let code = e.raw_os_error()?;
     #[cfg(windows)]
     {
+        use afunix_proto::ErrnoCodes;
         afunix_core::ALL_ERRNOS
             .iter()
             .copied()

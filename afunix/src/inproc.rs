@@ -1,17 +1,18 @@
 //! The in-process transport: the device layer (and the engine under it) inside this process,
 //! behind a mutex, with threads really blocking and really being woken.
 //!
-//! It takes requests in the driver's wire format and decodes them with the driver's decoder,
-//! so a test through the library covers encoding and decoding as well as the engine. What
-//! the driver does in the caller's context, it does here: pathname BIND creates the socket
-//! file (and removes it again if the bind fails, as Linux does), CONNECT opens it for writing
-//! (so a file without write permission gives EACCES), and both key the binding by the file's
-//! identity (device and inode; volume serial and file index on Windows), as the driver keys
-//! it by volume serial and file ID. Sockets reach only sockets of the same transport.
+//! It takes requests in the driver's wire format, decodes them with the driver's decoder, and
+//! runs them down the request path the driver runs (`afunix_device::Prepared`), so a test
+//! through the library covers encoding, decoding, the request path and the engine. What the
+//! driver does in the caller's context (its `afunix_device::Host`), this does for this
+//! process ([`Caller`]): pathname BIND creates the socket file and writes the binding's
+//! secret in it (and removes the file again if the bind fails, as Linux does), CONNECT opens
+//! it for writing (so a file without write permission gives EACCES) and reads the secret
+//! back; bindings are keyed by the file's identity (device and inode; volume serial and file
+//! index on Windows) and the secret. Sockets reach only sockets of the same transport.
 //!
-//! SEND and RECV use the engine's in-place calls, as the driver does with its IRPs' pages:
-//! each request's data lives in a buffer of its own here (`State::buffers`), which the engine
-//! reaches by token while the request executes and while it pends.
+//! SEND and RECV reach the request's own buffer in place while it executes, as the driver
+//! reaches its IRPs' pages; a request that waits lends a copy (see [`RequestBuffers`]).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -20,12 +21,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
-use afunix_core::{Credentials, Errno, Limits, PathKey, Token};
-use afunix_device::{Device, Done, FileId, Op, OwnedBuffers, PollEntry, Reply};
-use afunix_proto::decode::{Address, Request, decode};
+use afunix_core::{Buffers, Credentials, Errno, Limits, Token};
+use afunix_device::{
+    Device, Done, FileId, FileIdentity, FsError, Host, OwnedBuffers, Prepared, Reply, ReplyBuffer,
+    write_reply,
+};
+use afunix_proto::decode::{NtPath, decode};
 use afunix_proto::encode;
 use afunix_proto::ioctl::{IOCTL_AFUNIX_RECV, IOCTL_AFUNIX_SEND, IOCTL_AFUNIX_STATS};
-use afunix_proto::wire::{IntOut, fill_revents};
 use zerocopy::IntoBytes;
 
 use crate::channel::{Data, Endpoint, Transport};
@@ -225,148 +228,245 @@ impl Endpoint for Handle {
         }
         let request = decode(code, input, data.len())
             .map_err(|e| Errno::from_number(e.errno()).unwrap_or(Errno::EINVAL))?;
+        let file = *self
+            .shared
+            .lock()
+            .handles
+            .get(&self.handle)
+            .ok_or(Errno::EBADF)?;
+        // What the driver does in the caller's context, without the device's lock.
+        let mut host = Caller {
+            shared: &self.shared,
+        };
+        let prepared = Prepared::new(&mut host, file, request, data.len())?;
         let mut state = self.shared.lock();
-        let file = *state.handles.get(&self.handle).ok_or(Errno::EBADF)?;
         let token = Token(state.next());
-        let mut created: Option<PathBuf> = None;
-        let poll_entries: Vec<PollEntry>;
-        let reply = {
-            let op = match request {
-                Request::Stats => return Err(Errno::EINVAL),
-                Request::Socket {
-                    sock_type,
-                    nonblocking,
-                } => Op::Socket {
-                    sock_type,
-                    nonblocking,
-                },
-                Request::Bind(address) => {
-                    let key = if state.device.prepare_bind(file, address.sockaddr)? {
-                        let (path, key) = create_socket_file(&address)?;
-                        created = Some(path);
-                        Some(key)
-                    } else {
-                        None
-                    };
-                    Op::Bind {
-                        sockaddr: address.sockaddr,
-                        key,
-                    }
+        let state_ref = &mut *state;
+        let mut bufs = RequestBuffers {
+            owned: &mut state_ref.buffers,
+            token,
+            current: match &mut data {
+                Data::None => Current::None,
+                Data::In(bytes) => Current::In(bytes),
+                Data::Out(buf) => Current::Out(buf),
+            },
+        };
+        let reply = prepared.execute(&mut state_ref.device, token, &mut bufs);
+        let result = match &reply {
+            Reply::Ready(r) => r.clone(),
+            Reply::Pending => {
+                // The request waits: its buffer, borrowed from this thread, is lent to the
+                // shared state as a copy for other threads' requests to reach (see
+                // `RequestBuffers`).
+                let pending_copy = bufs.current.to_owned_copy()?;
+                if let Some(copy) = pending_copy {
+                    state.buffers.insert(token, copy)?;
                 }
-                Request::Connect(address) => {
-                    let key = if state.device.prepare_connect(file, address.sockaddr)? {
-                        Some(open_socket_file(&address)?)
-                    } else {
-                        None
-                    };
-                    Op::Connect {
-                        sockaddr: address.sockaddr,
-                        key,
-                    }
+                if state.drain() {
+                    self.shared.completed.notify_all();
                 }
-                Request::Listen { backlog } => Op::Listen { backlog },
-                Request::Accept { handle } => Op::Accept {
-                    new_file: file_of(&state, handle)?,
-                },
-                Request::SocketPair { handle } => Op::SocketPair {
-                    other: file_of(&state, handle)?,
-                },
-                Request::Shutdown { how } => Op::Shutdown { how },
-                Request::GetSockName => Op::GetSockName,
-                Request::GetPeerName => Op::GetPeerName,
-                Request::GetSockOpt { level, name } => Op::GetSockOpt { level, name },
-                Request::SetSockOpt { level, name, value } => Op::SetSockOpt { level, name, value },
-                Request::Fionbio { nonblocking } => Op::Fionbio { nonblocking },
-                Request::Fionread => Op::Fionread,
-                Request::PeerCred => Op::PeerCred,
-                Request::Poll(p) => {
-                    poll_entries = p
-                        .entries()
-                        .map(|e| PollEntry {
-                            file: state.handles.get(&e.handle).copied(),
-                            events: e.events,
-                        })
-                        .collect();
-                    Op::Poll {
-                        timeout_ms: p.timeout_ms,
-                        entries: &poll_entries,
+                let timeout = prepared.poll_timeout_ms();
+                let poll_deadline = match timeout {
+                    Some(ms) if ms > 0 => {
+                        Some(Instant::now() + std::time::Duration::from_millis(ms.unsigned_abs()))
                     }
+                    _ => None,
+                };
+                let deadline = match (deadline, poll_deadline) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                let (guard, result) = self.wait(state, token, deadline, timeout.is_some());
+                state = guard;
+                // A RECV's bytes are in its lent copy.
+                if let (Some(own), Ok(Done::Count(n)), Data::Out(buf)) =
+                    (state.buffers.remove(token), &result, &mut data)
+                {
+                    let received = own.get(..*n).ok_or(Errno::EFAULT)?;
+                    buf.get_mut(..*n)
+                        .ok_or(Errno::EFAULT)?
+                        .copy_from_slice(received);
                 }
-                Request::Send { flags } => match &data {
-                    Data::In(bytes) => {
-                        let mut own = Vec::new();
-                        own.try_reserve_exact(bytes.len())
-                            .map_err(|_| Errno::ENOMEM)?;
-                        own.extend_from_slice(bytes);
-                        state.buffers.insert(token, own)?;
-                        Op::Send {
-                            flags,
-                            len: bytes.len(),
-                        }
-                    }
-                    _ => return Err(Errno::EINVAL),
-                },
-                Request::Recv { flags } => match &mut data {
-                    Data::Out(buf) => {
-                        let mut own = Vec::new();
-                        own.try_reserve_exact(buf.len())
-                            .map_err(|_| Errno::ENOMEM)?;
-                        own.resize(buf.len(), 0);
-                        state.buffers.insert(token, own)?;
-                        Op::Recv {
-                            flags,
-                            len: buf.len(),
-                        }
-                    }
-                    _ => return Err(Errno::EINVAL),
-                },
-            };
-            let is_poll = matches!(op, Op::Poll { .. });
-            let poll_deadline = match &op {
-                Op::Poll { timeout_ms, .. } if *timeout_ms > 0 => {
-                    Some(Instant::now() + std::time::Duration::from_millis(*timeout_ms as u64))
-                }
-                _ => None,
-            };
-            let state_ref = &mut *state;
-            let reply = state_ref.device.execute(
-                file,
-                token,
-                op,
-                &self.shared.credentials,
-                &mut state_ref.buffers,
-            );
-            if state.drain() {
-                self.shared.completed.notify_all();
-            }
-            match reply {
-                Reply::Ready(r) => r,
-                Reply::Pending => {
-                    let deadline = match (deadline, poll_deadline) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    };
-                    let (guard, result) = self.wait(state, token, deadline, is_poll);
-                    state = guard;
-                    result
-                }
+                result
             }
         };
-        // The request is finished: its buffer holds what a RECV received.
-        let own = state.buffers.remove(token);
+        if state.drain() {
+            self.shared.completed.notify_all();
+        }
         drop(state);
-        if let (Some(own), Ok(Done::Count(n)), Data::Out(buf)) = (&own, &reply, &mut data) {
-            let received = own.get(..*n).ok_or(Errno::EINVAL)?;
-            buf.get_mut(..*n)
-                .ok_or(Errno::EINVAL)?
-                .copy_from_slice(received);
+        prepared.settle(&mut host, &reply);
+        let done = result?;
+        let buffer = match (&done, data) {
+            (Done::Polled(_), Data::Out(out)) => {
+                // METHOD_BUFFERED: the reply buffer starts as a copy of the request.
+                out.get_mut(..input.len())
+                    .ok_or(Errno::EFAULT)?
+                    .copy_from_slice(input);
+                Some(ReplyBuffer::InOut(
+                    out.get_mut(..input.len()).ok_or(Errno::EFAULT)?,
+                ))
+            }
+            (_, Data::Out(out)) => Some(ReplyBuffer::Out(out)),
+            _ => None,
+        };
+        write_reply(&done, buffer)
+    }
+}
+
+/// The front end's part of the request path (see `afunix_device::Host`), done as the driver
+/// does it in the caller's context: here the caller is this process.
+struct Caller<'s> {
+    shared: &'s Shared,
+}
+
+impl Host for Caller<'_> {
+    type SocketFile = PathBuf;
+    type HandleRef = ();
+
+    fn credentials(&mut self) -> Credentials {
+        self.shared.credentials.clone()
+    }
+
+    fn secret(&mut self) -> u128 {
+        secret()
+    }
+
+    fn create_socket_file(
+        &mut self,
+        path: NtPath<'_>,
+        secret: u128,
+    ) -> Result<(FileIdentity, PathBuf), FsError> {
+        create_socket_file(path, secret)
+    }
+
+    fn remove_socket_file(&mut self, path: PathBuf) {
+        // unix_bind removes the file it made when the bind fails.
+        let _ = std::fs::remove_file(path);
+    }
+
+    fn open_socket_file(
+        &mut self,
+        path: NtPath<'_>,
+    ) -> Result<(FileIdentity, Option<u128>), FsError> {
+        open_socket_file(path)
+    }
+
+    fn reference(&mut self, handle: u64) -> Result<(FileId, ()), Errno> {
+        let state = self.shared.lock();
+        state
+            .handles
+            .get(&handle)
+            .map(|file| (*file, ()))
+            .ok_or(Errno::EBADF)
+    }
+
+    fn with_device<R>(&mut self, f: impl FnOnce(&mut Device) -> R) -> Result<R, Errno> {
+        Ok(f(&mut self.shared.lock().device))
+    }
+}
+
+/// The data buffer of the request being executed, borrowed from its caller's thread.
+enum Current<'d> {
+    None,
+    In(&'d [u8]),
+    Out(&'d mut [u8]),
+}
+
+impl Current<'_> {
+    /// A copy to lend to the shared state while the request waits.
+    fn to_owned_copy(&self) -> Result<Option<Vec<u8>>, Errno> {
+        let bytes: &[u8] = match self {
+            Current::None => return Ok(None),
+            Current::In(b) => b,
+            Current::Out(b) => b,
+        };
+        let mut copy = Vec::new();
+        copy.try_reserve_exact(bytes.len())
+            .map_err(|_| Errno::ENOMEM)?;
+        copy.extend_from_slice(bytes);
+        Ok(Some(copy))
+    }
+}
+
+/// The buffers the engine reaches while one request executes: that request's own, in place
+/// in its caller's memory (as the driver reaches an IRP's locked pages), and the lent copies
+/// of the requests that wait.
+///
+/// Why waiting requests are copies here and not the callers' own memory, as in the driver: a
+/// waiting request's buffer is borrowed by a blocked thread, and another thread's request
+/// must write into it (a RECV filled by a SEND). Lending a borrow across threads needs raw
+/// pointers, so `unsafe`, which this side of the library does not have. A request that
+/// completes at once, the common case, moves its bytes once, as the driver does; one that
+/// waits costs one copy more.
+struct RequestBuffers<'s, 'd> {
+    owned: &'s mut OwnedBuffers,
+    token: Token,
+    current: Current<'d>,
+}
+
+impl Buffers for RequestBuffers<'_, '_> {
+    fn write_recv(&mut self, token: Token, offset: usize, src: &[u8]) -> bool {
+        if token != self.token {
+            return self.owned.write_recv(token, offset, src);
         }
-        if let (Some(path), Err(_)) = (&created, &reply) {
-            // unix_bind removes the file it made when the bind fails.
-            let _ = std::fs::remove_file(path);
+        let Current::Out(buf) = &mut self.current else {
+            return false;
+        };
+        offset
+            .checked_add(src.len())
+            .and_then(|end| buf.get_mut(offset..end))
+            .map(|dst| dst.copy_from_slice(src))
+            .is_some()
+    }
+
+    fn read_send(&mut self, token: Token, offset: usize, dst: &mut [u8]) -> bool {
+        if token != self.token {
+            return self.owned.read_send(token, offset, dst);
         }
-        let done = reply?;
-        write_reply(input, done, data)
+        let Current::In(bytes) = &self.current else {
+            return false;
+        };
+        offset
+            .checked_add(dst.len())
+            .and_then(|end| bytes.get(offset..end))
+            .map(|src| dst.copy_from_slice(src))
+            .is_some()
+    }
+
+    fn send_to_recv(
+        &mut self,
+        send: Token,
+        send_offset: usize,
+        recv: Token,
+        recv_offset: usize,
+        len: usize,
+    ) -> bool {
+        if send == self.token {
+            let Current::In(bytes) = &self.current else {
+                return false;
+            };
+            let Some(src) = send_offset
+                .checked_add(len)
+                .and_then(|end| bytes.get(send_offset..end))
+            else {
+                return false;
+            };
+            return self.owned.write_recv(recv, recv_offset, src);
+        }
+        if recv == self.token {
+            let Current::Out(buf) = &mut self.current else {
+                return false;
+            };
+            let Some(dst) = recv_offset
+                .checked_add(len)
+                .and_then(|end| buf.get_mut(recv_offset..end))
+            else {
+                return false;
+            };
+            return self.owned.read_send(send, send_offset, dst);
+        }
+        self.owned
+            .send_to_recv(send, send_offset, recv, recv_offset, len)
     }
 }
 
@@ -433,47 +533,106 @@ impl Handle {
     }
 }
 
-fn file_of(state: &State, handle: u64) -> Result<FileId, Errno> {
-    state.handles.get(&handle).copied().ok_or(Errno::EBADF)
+/// 128 unpredictable bits: std's hasher keys are drawn from the operating system's random
+/// source, and what they hash (a counter and the time) never repeats in a process.
+fn secret() -> u128 {
+    use std::hash::{BuildHasher, RandomState};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let keys = RandomState::new();
+    let high = keys.hash_one((n, now, 1u8));
+    let low = keys.hash_one((n, now, 2u8));
+    (u128::from(high) << 64) | u128::from(low)
 }
 
-/// Writes a completed request's reply as the driver does, returning its length.
-fn write_reply(input: &[u8], done: Done, data: Data<'_>) -> Result<usize, Errno> {
-    let out: &mut [u8] = match data {
-        Data::Out(buf) => buf,
-        _ => &mut [],
-    };
-    let put = |out: &mut [u8], bytes: &[u8]| -> Result<usize, Errno> {
-        out.get_mut(..bytes.len())
-            .ok_or(Errno::EINVAL)?
-            .copy_from_slice(bytes);
-        Ok(bytes.len())
-    };
-    match done {
-        Done::Ok => Ok(0),
-        Done::Count(n) => Ok(n),
-        Done::Address(address) => put(out, address.as_bytes()),
-        Done::Int(value) => put(out, IntOut { value, reserved: 0 }.as_bytes()),
-        Done::PeerCred(cred) => put(out, cred.as_bytes()),
-        Done::Polled(revents) => {
-            // The reply is the request with each entry's revents filled in.
-            let n = put(out, input)?;
-            fill_revents(out.get_mut(..n).ok_or(Errno::EINVAL)?, &revents).ok_or(Errno::EINVAL)
-        }
+fn path_of(path: NtPath<'_>) -> Result<PathBuf, FsError> {
+    let units: Vec<u16> = path.units().collect();
+    String::from_utf16(&units)
+        .map(PathBuf::from)
+        .map_err(|_| FsError::Other(Errno::EINVAL))
+}
+
+/// The path without trailing separators, and whether it had any.
+fn trailing_separators(path: &Path) -> (PathBuf, bool) {
+    let text = path.as_os_str().to_string_lossy();
+    let trimmed = text.trim_end_matches(std::path::is_separator);
+    if trimmed.len() == text.len() || trimmed.is_empty() {
+        (path.to_path_buf(), false)
+    } else {
+        (PathBuf::from(trimmed), true)
     }
 }
 
-fn path_of(address: &Address<'_>) -> Result<PathBuf, Errno> {
-    let units: Vec<u16> = address.nt_path.ok_or(Errno::EINVAL)?.units().collect();
-    String::from_utf16(&units)
-        .map(PathBuf::from)
-        .map_err(|_| Errno::EINVAL)
+fn fs_error(e: &io::Error) -> FsError {
+    #[cfg(unix)]
+    {
+        const EPERM: i32 = 1;
+        const ENOENT: i32 = 2;
+        const ENXIO: i32 = 6;
+        const EACCES: i32 = 13;
+        const EEXIST: i32 = 17;
+        const ENOTDIR: i32 = 20;
+        const EISDIR: i32 = 21;
+        const EROFS: i32 = 30;
+        const ENAMETOOLONG: i32 = 36;
+        const ELOOP: i32 = 40;
+        match e.raw_os_error() {
+            Some(ENOENT) => return FsError::NotFound,
+            Some(ENOTDIR) => return FsError::NotADirectory,
+            Some(EISDIR) => return FsError::IsADirectory,
+            Some(EEXIST) => return FsError::Exists,
+            Some(EACCES | EPERM) => return FsError::AccessDenied,
+            Some(ENAMETOOLONG) => return FsError::NameTooLong,
+            Some(ELOOP) => return FsError::Loop,
+            Some(EROFS) => return FsError::ReadOnly,
+            // A FIFO or device with no one on the other side.
+            Some(ENXIO) => return FsError::NotAFile,
+            _ => {}
+        }
+    }
+    match e.kind() {
+        io::ErrorKind::NotFound => FsError::NotFound,
+        io::ErrorKind::PermissionDenied => FsError::AccessDenied,
+        io::ErrorKind::AlreadyExists => FsError::Exists,
+        io::ErrorKind::NotADirectory => FsError::NotADirectory,
+        io::ErrorKind::IsADirectory => FsError::IsADirectory,
+        io::ErrorKind::InvalidFilename => FsError::NameTooLong,
+        _ => FsError::Other(Errno::EINVAL),
+    }
 }
 
-/// `unix_bind_bsd`: make the socket file (EADDRINUSE if the name exists).
-fn create_socket_file(address: &Address<'_>) -> Result<(PathBuf, PathKey), Errno> {
-    let path = path_of(address)?;
+/// Opens without blocking on a FIFO and without becoming its controlling terminal.
+fn open_options() -> std::fs::OpenOptions {
+    #[allow(unused_mut)]
     let mut options = std::fs::OpenOptions::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        const O_NONBLOCK: i32 = 0o4000;
+        const O_NOCTTY: i32 = 0o400;
+        options.custom_flags(O_NONBLOCK | O_NOCTTY);
+    }
+    options
+}
+
+/// `unix_bind_bsd`: make the socket file (an existing name is EADDRINUSE) and write the
+/// binding's secret in it.
+fn create_socket_file(path: NtPath<'_>, secret: u128) -> Result<(FileIdentity, PathBuf), FsError> {
+    use std::io::Write;
+    let path = path_of(path)?;
+    let (name, trailing) = trailing_separators(&path);
+    if trailing {
+        // "name/": mknod never makes it; Linux reports the name as taken if it exists.
+        return Err(match std::fs::symlink_metadata(&name) {
+            Ok(_) => FsError::Exists,
+            Err(e) => fs_error(&e),
+        });
+    }
+    let mut options = open_options();
     options.write(true).create_new(true);
     #[cfg(unix)]
     {
@@ -481,12 +640,14 @@ fn create_socket_file(address: &Address<'_>) -> Result<(PathBuf, PathKey), Errno
         // A socket file's mode is 0777 less the umask, as Linux gives it.
         options.mode(0o777);
     }
-    let file = options.open(&path).map_err(|e| match e.kind() {
-        io::ErrorKind::AlreadyExists => Errno::EADDRINUSE,
-        _ => fs_errno(&e),
-    })?;
-    match file_key(&file) {
-        Ok(key) => Ok((path, key)),
+    let mut file = options.open(&path).map_err(|e| fs_error(&e))?;
+    let made = file_identity(&file).and_then(|identity| {
+        file.write_all(&secret.to_le_bytes())
+            .map_err(|e| fs_error(&e))?;
+        Ok(identity)
+    });
+    match made {
+        Ok(identity) => Ok((identity, path)),
         Err(e) => {
             let _ = std::fs::remove_file(&path);
             Err(e)
@@ -494,46 +655,59 @@ fn create_socket_file(address: &Address<'_>) -> Result<(PathBuf, PathKey), Errno
     }
 }
 
-/// `unix_find_bsd`: the caller needs write permission on the socket file.
-fn open_socket_file(address: &Address<'_>) -> Result<PathKey, Errno> {
-    let path = path_of(address)?;
-    let file = std::fs::OpenOptions::new()
+/// `unix_find_bsd`: the caller needs write permission on the socket file. The secret is read
+/// through a second handle opened for reading, after checking that both handles are the same
+/// file (the first stays open meanwhile, so its identity cannot be reused).
+fn open_socket_file(path: NtPath<'_>) -> Result<(FileIdentity, Option<u128>), FsError> {
+    use std::io::Read;
+    let path = path_of(path)?;
+    let (name, trailing) = trailing_separators(&path);
+    if trailing {
+        // "name/" names a directory: one is no socket, a file is on the way.
+        return Err(match std::fs::metadata(&name) {
+            Ok(m) if m.is_dir() => FsError::IsADirectory,
+            Ok(_) => FsError::NotADirectory,
+            Err(e) => fs_error(&e),
+        });
+    }
+    let checked = open_options()
         .write(true)
         .open(&path)
-        .map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => Errno::ENOENT,
-            io::ErrorKind::PermissionDenied => Errno::EACCES,
-            // A directory, or anything else that is not a socket file.
-            _ => Errno::ECONNREFUSED,
-        })?;
-    file_key(&file)
-}
-
-fn fs_errno(e: &io::Error) -> Errno {
-    match e.kind() {
-        io::ErrorKind::NotFound => Errno::ENOENT,
-        io::ErrorKind::PermissionDenied => Errno::EACCES,
-        _ => e
-            .raw_os_error()
-            .and_then(|n| u16::try_from(n).ok())
-            .and_then(Errno::from_number)
-            .unwrap_or(Errno::EINVAL),
-    }
+        .map_err(|e| fs_error(&e))?;
+    let identity = file_identity(&checked)?;
+    let secret = (|| {
+        let mut reader = open_options().read(true).open(&path).ok()?;
+        if !reader.metadata().ok()?.is_file() || file_identity(&reader).ok()? != identity {
+            return None;
+        }
+        let mut bytes = [0u8; 17];
+        let mut filled = 0;
+        while filled < bytes.len() {
+            match reader.read(bytes.get_mut(filled..)?) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(_) => return None,
+            }
+        }
+        let exact: [u8; 16] = bytes.get(..16)?.try_into().ok()?;
+        (filled == 16).then(|| u128::from_le_bytes(exact))
+    })();
+    Ok((identity, secret))
 }
 
 #[cfg(unix)]
-fn file_key(file: &std::fs::File) -> Result<PathKey, Errno> {
+fn file_identity(file: &std::fs::File) -> Result<FileIdentity, FsError> {
     use std::os::unix::fs::MetadataExt;
-    let meta = file.metadata().map_err(|e| fs_errno(&e))?;
-    Ok(PathKey {
+    let meta = file.metadata().map_err(|e| fs_error(&e))?;
+    Ok(FileIdentity {
         volume: meta.dev(),
         file_id: u128::from(meta.ino()),
     })
 }
 
 #[cfg(windows)]
-fn file_key(file: &std::fs::File) -> Result<PathKey, Errno> {
-    crate::sys::file_key(file).map_err(|e| fs_errno(&e))
+fn file_identity(file: &std::fs::File) -> Result<FileIdentity, FsError> {
+    crate::sys::file_identity(file).map_err(|e| fs_error(&e))
 }
 
 /// This process's identity, as the driver records a caller's: its pid, and its user's SID.

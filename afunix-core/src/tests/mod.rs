@@ -4,7 +4,6 @@
 mod addr;
 mod closing;
 mod connected;
-mod errno;
 mod fixtures;
 mod listening;
 mod memory;

@@ -69,6 +69,7 @@ fn bind_name_in_use_is_eaddrinuse_and_freed_by_close() {
     let key = PathKey {
         volume: 1,
         file_id: 9,
+        secret: 0,
     };
     let path = |k| BindTarget::Pathname {
         key: k,

@@ -279,6 +279,7 @@ impl Harness {
                             key: PathKey {
                                 volume: 7,
                                 file_id: u128::from(name % 4),
+                                secret: 0,
                             },
                             path: format!("/tmp/s{}", name % 4).into_bytes(),
                         }
@@ -304,6 +305,7 @@ impl Harness {
                         ConnectTarget::Pathname(PathKey {
                             volume: 7,
                             file_id: u128::from(name % 4),
+                            secret: 0,
                         })
                     } else {
                         ConnectTarget::Abstract(vec![b'n', name % 4])

@@ -174,6 +174,29 @@ unsafe extern "system" {
         output_length: u32,
     ) -> NTSTATUS;
 
+    pub fn ZwReadFile(
+        handle: HANDLE,
+        event: HANDLE,
+        apc_routine: *const c_void,
+        apc_context: *const c_void,
+        io_status: *mut IO_STATUS_BLOCK,
+        buffer: *mut c_void,
+        length: u32,
+        offset: *const i64,
+        key: *const u32,
+    ) -> NTSTATUS;
+    pub fn ZwWriteFile(
+        handle: HANDLE,
+        event: HANDLE,
+        apc_routine: *const c_void,
+        apc_context: *const c_void,
+        io_status: *mut IO_STATUS_BLOCK,
+        buffer: *const c_void,
+        length: u32,
+        offset: *const i64,
+        key: *const u32,
+    ) -> NTSTATUS;
+
     pub fn ZwDuplicateObject(
         source_process: HANDLE,
         source_handle: HANDLE,

@@ -3,6 +3,7 @@
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use afunix_core::Errno;
+use afunix_proto::ErrnoCodes;
 use afunix_proto::decode::{DecodeError, Request as Decoded, decode};
 use afunix_proto::{DriverStats, DriverVersion};
 use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, IRP};

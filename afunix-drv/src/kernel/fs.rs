@@ -1,16 +1,19 @@
 //! Socket files: BIND creates one, CONNECT opens one, both in the caller's context with the
-//! access check done for the caller (OBJ_FORCE_ACCESS_CHECK), and both key the binding by the
-//! file's identity: volume serial number and file ID.
+//! access check done for the caller (OBJ_FORCE_ACCESS_CHECK). The binding is keyed by the
+//! file's identity (volume and 128-bit file ID) and the secret BIND writes into it (see
+//! `afunix_device::path`).
 
 use core::ffi::c_void;
 use core::mem::size_of;
 use core::ptr;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use afunix_core::{Errno, PathKey};
+use afunix_core::Errno;
+use afunix_device::{FileIdentity, FsError};
 use afunix_ntos::{
     OBJ_CASE_INSENSITIVE, OBJ_FORCE_ACCESS_CHECK, OBJ_KERNEL_HANDLE, RtlRandomEx, ZwCreateFile,
-    ZwFsControlFile, ZwQueryInformationFile, ZwQueryVolumeInformationFile, ZwSetInformationFile,
+    ZwFsControlFile, ZwQueryInformationFile, ZwQueryVolumeInformationFile, ZwReadFile,
+    ZwSetInformationFile, ZwWriteFile,
 };
 use afunix_proto::decode::NtPath;
 use reparse::{SocketFile, SocketType};
@@ -21,6 +24,7 @@ use windows_sys::Win32::System::IO::IO_STATUS_BLOCK;
 use super::debug::kprint;
 use super::handles::KernelHandle;
 
+const FILE_READ_DATA: u32 = 0x1;
 const FILE_READ_ATTRIBUTES: u32 = 0x80;
 const FILE_WRITE_DATA: u32 = 0x2;
 const FILE_WRITE_ATTRIBUTES: u32 = 0x100;
@@ -30,6 +34,7 @@ const FILE_SHARE_ALL: u32 = 0x7;
 const FILE_ATTRIBUTE_NORMAL: u32 = 0x80;
 const FILE_OPEN: u32 = 1;
 const FILE_CREATE: u32 = 2;
+const FILE_DIRECTORY_FILE: u32 = 0x1;
 const FILE_SYNCHRONOUS_IO_NONALERT: u32 = 0x20;
 const FILE_NON_DIRECTORY_FILE: u32 = 0x40;
 const FILE_OPEN_REPARSE_POINT: u32 = 0x20_0000;
@@ -39,6 +44,7 @@ const FSCTL_GET_REPARSE_POINT: u32 = 0x0009_00A8;
 const FILE_BASIC_INFORMATION: i32 = 4;
 const FILE_INTERNAL_INFORMATION: i32 = 6;
 const FILE_DISPOSITION_INFORMATION: i32 = 13;
+const FILE_ID_INFORMATION: i32 = 59;
 /// FS_INFORMATION_CLASS::FileFsVolumeInformation.
 const FILE_FS_VOLUME_INFORMATION: i32 = 1;
 
@@ -53,6 +59,9 @@ const STATUS_FILE_IS_A_DIRECTORY: NTSTATUS = 0xC000_00BA_u32 as i32;
 const STATUS_NAME_TOO_LONG: NTSTATUS = 0xC000_0106_u32 as i32;
 const STATUS_SHARING_VIOLATION: NTSTATUS = 0xC000_0043_u32 as i32;
 const STATUS_DELETE_PENDING: NTSTATUS = 0xC000_0056_u32 as i32;
+const STATUS_MEDIA_WRITE_PROTECTED: NTSTATUS = 0xC000_00A2_u32 as i32;
+const STATUS_TOO_MANY_LINKS: NTSTATUS = 0xC000_0265_u32 as i32;
+const STATUS_REPARSE_POINT_NOT_RESOLVED: NTSTATUS = 0xC000_0280_u32 as i32;
 
 /// A socket file we opened (closed on drop).
 pub struct SocketFileHandle(KernelHandle);
@@ -92,6 +101,57 @@ impl SocketFileHandle {
         (status, io.Information)
     }
 
+    /// Writes the binding's secret as the file's content.
+    fn write_secret(&self, secret: u128) -> Result<(), FsError> {
+        let bytes = secret.to_le_bytes();
+        let offset = 0i64;
+        let mut io = IO_STATUS_BLOCK::default();
+        // SAFETY:
+        // 1. The handle is open for synchronous writing, so the call completes before it
+        //    returns; the buffer, offset and status block live on this frame.
+        let status = unsafe {
+            ZwWriteFile(
+                self.0.0,
+                ptr::null_mut(),
+                ptr::null(),
+                ptr::null(),
+                &mut io,
+                bytes.as_ptr().cast(),
+                16,
+                &offset,
+                ptr::null(),
+            )
+        };
+        if status < 0 || io.Information != 16 {
+            return Err(fs_error(status));
+        }
+        Ok(())
+    }
+
+    /// Reads the file's first bytes into `buffer`: how many, or None on failure.
+    fn read_at_start(&self, buffer: &mut [u8]) -> Option<usize> {
+        let offset = 0i64;
+        let mut io = IO_STATUS_BLOCK::default();
+        // SAFETY:
+        // 1. The handle is open for synchronous reading, so the call completes before it
+        //    returns; the buffer is writable for its length; offset and status block live
+        //    on this frame.
+        let status = unsafe {
+            ZwReadFile(
+                self.0.0,
+                ptr::null_mut(),
+                ptr::null(),
+                ptr::null(),
+                &mut io,
+                buffer.as_mut_ptr().cast(),
+                u32::try_from(buffer.len()).ok()?,
+                &offset,
+                ptr::null(),
+            )
+        };
+        (status >= 0).then_some(io.Information.min(buffer.len()))
+    }
+
     /// Deletes the file (a bind that failed after creating it, as `unix_bind` unlinks).
     pub fn delete(self) {
         let delete: u8 = 1;
@@ -116,23 +176,42 @@ impl SocketFileHandle {
     }
 }
 
-fn open(path: NtPath<'_>, access: u32, disposition: u32) -> Result<SocketFileHandle, NTSTATUS> {
-    let bytes = path.as_bytes();
-    if bytes.as_ptr().align_offset(2) != 0 {
+/// How [`open`] treats the caller's access.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// OBJ_FORCE_ACCESS_CHECK: the open succeeds only if the caller may do it.
+    Caller,
+    /// No check: only for re-opening a file already opened with the caller's check, whose
+    /// identity is then compared (see [`read_secret`]).
+    None,
+}
+
+fn open(
+    path: &[u8],
+    access: u32,
+    disposition: u32,
+    options: u32,
+    check: Check,
+) -> Result<SocketFileHandle, NTSTATUS> {
+    if path.as_ptr().align_offset(2) != 0 {
         return Err(STATUS_OBJECT_NAME_INVALID);
     }
-    let len = u16::try_from(bytes.len()).map_err(|_| STATUS_NAME_TOO_LONG)?;
+    let len = u16::try_from(path.len()).map_err(|_| STATUS_NAME_TOO_LONG)?;
     // The decoder checked the path is whole UTF-16 units; the system buffer keeps it alive.
     let name = UNICODE_STRING {
         Length: len,
         MaximumLength: len,
-        Buffer: bytes.as_ptr().cast_mut().cast(),
+        Buffer: path.as_ptr().cast_mut().cast(),
     };
+    let mut object_flags = OBJ_KERNEL_HANDLE | OBJ_CASE_INSENSITIVE;
+    if check == Check::Caller {
+        object_flags |= OBJ_FORCE_ACCESS_CHECK;
+    }
     let attributes = OBJECT_ATTRIBUTES {
         Length: size_of::<OBJECT_ATTRIBUTES>() as u32,
         RootDirectory: ptr::null_mut(),
         ObjectName: &name,
-        Attributes: OBJ_KERNEL_HANDLE | OBJ_CASE_INSENSITIVE | OBJ_FORCE_ACCESS_CHECK,
+        Attributes: object_flags,
         SecurityDescriptor: ptr::null(),
         SecurityQualityOfService: ptr::null(),
     };
@@ -140,8 +219,8 @@ fn open(path: NtPath<'_>, access: u32, disposition: u32) -> Result<SocketFileHan
     let mut io = IO_STATUS_BLOCK::default();
     // SAFETY:
     // 1. All pointers are valid for the call: the name over the request's system buffer, the
-    //    attributes and status block on this frame; no EA buffer. The access check is forced
-    //    for the caller, in whose context this runs.
+    //    attributes and status block on this frame; no EA buffer. With `Check::Caller` the
+    //    access check is forced for the caller, in whose context this runs.
     let status = unsafe {
         ZwCreateFile(
             &mut handle,
@@ -152,7 +231,7 @@ fn open(path: NtPath<'_>, access: u32, disposition: u32) -> Result<SocketFileHan
             FILE_ATTRIBUTE_NORMAL,
             FILE_SHARE_ALL,
             disposition,
-            FILE_NON_DIRECTORY_FILE | FILE_SYNCHRONOUS_IO_NONALERT | FILE_OPEN_REPARSE_POINT,
+            options | FILE_SYNCHRONOUS_IO_NONALERT,
             ptr::null(),
             0,
         )
@@ -164,102 +243,294 @@ fn open(path: NtPath<'_>, access: u32, disposition: u32) -> Result<SocketFileHan
     }
 }
 
-fn path_errno(status: NTSTATUS) -> Errno {
+/// Opens a socket file itself: never a directory, and never through our own reparse point.
+const SOCKET_FILE: u32 = FILE_NON_DIRECTORY_FILE | FILE_OPEN_REPARSE_POINT;
+
+/// What a failed open says, in path-lookup terms.
+fn fs_error(status: NTSTATUS) -> FsError {
     match status {
         // Someone holds the file without sharing it: the caller cannot use it, as with a
         // denied permission.
-        STATUS_ACCESS_DENIED | STATUS_SHARING_VIOLATION => Errno::EACCES,
+        STATUS_ACCESS_DENIED | STATUS_SHARING_VIOLATION => FsError::AccessDenied,
         // A file being deleted is as good as gone (Linux unlinks at once).
-        STATUS_OBJECT_NAME_NOT_FOUND
-        | STATUS_OBJECT_PATH_NOT_FOUND
-        | STATUS_NOT_A_DIRECTORY
-        | STATUS_DELETE_PENDING => Errno::ENOENT,
-        STATUS_NAME_TOO_LONG => Errno::ENAMETOOLONG,
-        _ => Errno::EINVAL,
+        STATUS_OBJECT_NAME_NOT_FOUND | STATUS_OBJECT_PATH_NOT_FOUND | STATUS_DELETE_PENDING => {
+            FsError::NotFound
+        }
+        STATUS_NOT_A_DIRECTORY => FsError::NotADirectory,
+        STATUS_FILE_IS_A_DIRECTORY => FsError::IsADirectory,
+        STATUS_OBJECT_NAME_COLLISION => FsError::Exists,
+        STATUS_NAME_TOO_LONG => FsError::NameTooLong,
+        STATUS_REPARSE_POINT_NOT_RESOLVED | STATUS_TOO_MANY_LINKS => FsError::Loop,
+        STATUS_MEDIA_WRITE_PROTECTED => FsError::ReadOnly,
+        _ => FsError::Other(Errno::EINVAL),
     }
 }
 
-/// `unix_bind_bsd` on Windows: creates the socket file (EADDRINUSE if the name exists,
-/// EACCES if the caller may not create it), marks it with our reparse point where the volume
-/// can hold one, and returns its key and the open handle (for [`SocketFileHandle::delete`]).
-pub fn create(path: NtPath<'_>, pid: u32) -> Result<(PathKey, SocketFileHandle), Errno> {
+/// The separator positions (byte offsets) of a UTF-16LE path, last first.
+fn separators(path: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    path.chunks_exact(2)
+        .enumerate()
+        .filter(|(_, unit)| *unit == [b'\\', 0])
+        .map(|(i, _)| i.saturating_mul(2))
+        .collect::<ArrayPositions>()
+        .into_iter()
+}
+
+/// Up to [`MAX_DEPTH`] separator positions, last first, without allocating.
+struct ArrayPositions {
+    positions: [usize; MAX_DEPTH],
+    len: usize,
+}
+
+/// The most directory levels a failed lookup is retraced through.
+const MAX_DEPTH: usize = 64;
+
+impl FromIterator<usize> for ArrayPositions {
+    fn from_iter<I: IntoIterator<Item = usize>>(iter: I) -> Self {
+        let mut all = ArrayPositions {
+            positions: [0; MAX_DEPTH],
+            len: 0,
+        };
+        for p in iter {
+            // Keep the last MAX_DEPTH.
+            if all.len == MAX_DEPTH {
+                all.positions.rotate_left(1);
+                if let Some(last) = all.positions.last_mut() {
+                    *last = p;
+                }
+            } else if let Some(slot) = all.positions.get_mut(all.len) {
+                *slot = p;
+                all.len = all.len.saturating_add(1);
+            }
+        }
+        all
+    }
+}
+
+impl IntoIterator for ArrayPositions {
+    type Item = usize;
+    type IntoIter = core::iter::Rev<core::iter::Take<core::array::IntoIter<usize, MAX_DEPTH>>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.positions.into_iter().take(self.len).rev()
+    }
+}
+
+/// The error a failed lookup of `path` gives, as Linux would name it. Windows reports a path
+/// that runs through a file as "path not found"; Linux says ENOTDIR. So on "path not found"
+/// the ancestors are retraced (with the caller's check, asking only to read attributes):
+/// the nearest one that exists decides: a directory means something below it is missing
+/// (ENOENT), a file means the path runs through it (ENOTDIR).
+fn path_error(path: &[u8], status: NTSTATUS) -> FsError {
+    if status != STATUS_OBJECT_PATH_NOT_FOUND {
+        return fs_error(status);
+    }
+    for end in separators(path) {
+        let Some(ancestor) = path.get(..end) else {
+            break;
+        };
+        match open(ancestor, 0, FILE_OPEN, FILE_DIRECTORY_FILE, Check::Caller) {
+            Ok(_) => return FsError::NotFound,
+            Err(STATUS_NOT_A_DIRECTORY) => return FsError::NotADirectory,
+            Err(STATUS_OBJECT_NAME_NOT_FOUND | STATUS_OBJECT_PATH_NOT_FOUND) => {}
+            Err(_) => return FsError::NotFound,
+        }
+    }
+    FsError::NotFound
+}
+
+/// The path without trailing separators, if it had any ("name\" from `sun_path` "name/").
+fn without_trailing_separators(path: &[u8]) -> Option<&[u8]> {
+    let mut end = path.len();
+    while end >= 2 && path.get(end.saturating_sub(2)..end) == Some(&[b'\\', 0]) {
+        end = end.saturating_sub(2);
+    }
+    (end != path.len() && end > 0)
+        .then(|| path.get(..end))
+        .flatten()
+}
+
+/// `unix_bind_bsd` on Windows: creates the socket file (an existing name is
+/// [`FsError::Exists`], a denied create [`FsError::AccessDenied`]), marks it with our reparse
+/// point carrying the binding's secret where the volume can hold one, and otherwise writes the
+/// secret as the file's content. Returns its identity and the open handle (for
+/// [`SocketFileHandle::delete`]).
+pub fn create(
+    path: NtPath<'_>,
+    secret: u128,
+    pid: u32,
+) -> Result<(FileIdentity, SocketFileHandle), FsError> {
+    let path = path.as_bytes();
+    if let Some(name) = without_trailing_separators(path) {
+        // "name/": never made; Linux reports the name taken if it exists.
+        return Err(
+            match open(name, 0, FILE_OPEN, FILE_OPEN_REPARSE_POINT, Check::Caller) {
+                Ok(_) => FsError::Exists,
+                Err(status) => path_error(name, status),
+            },
+        );
+    }
     let file = open(
         path,
         FILE_WRITE_DATA | FILE_WRITE_ATTRIBUTES | DELETE,
         FILE_CREATE,
+        SOCKET_FILE,
+        Check::Caller,
     )
-    .map_err(|status| match status {
-        STATUS_OBJECT_NAME_COLLISION | STATUS_FILE_IS_A_DIRECTORY => Errno::EADDRINUSE,
-        other => path_errno(other),
-    })?;
-    let key = match key_of(&file) {
-        Ok(key) => key,
+    .map_err(|status| path_error(path, status))?;
+    let marked = identity_of(&file).and_then(|identity| {
+        mark(&file, identity, secret, pid)?;
+        Ok(identity)
+    });
+    match marked {
+        Ok(identity) => Ok((identity, file)),
         Err(e) => {
             file.delete();
-            return Err(e);
+            Err(e)
         }
-    };
-    mark(&file, key, pid);
-    Ok((key, file))
+    }
 }
 
-/// Sets our reparse point. A volume that cannot hold one (FAT, exFAT, some shares, Wine)
-/// keeps a plain file: the binding is by file ID either way, so this is a marker for people
-/// and tools, not something connect depends on.
-fn mark(file: &SocketFileHandle, key: PathKey, pid: u32) {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let created = creation_time(file).unwrap_or(0);
-    let mut seed =
-        (key.file_id as u32) ^ (created as u32) ^ pid ^ COUNTER.fetch_add(1, Ordering::Relaxed);
-    let mut nonce = [0u8; 16];
-    for chunk in nonce.chunks_exact_mut(4) {
-        // SAFETY:
-        // 1. `seed` is a valid in/out pointer.
-        chunk.copy_from_slice(&unsafe { RtlRandomEx(&mut seed) }.to_le_bytes());
-    }
+/// Volumes whose missing reparse-point support was logged, so that it is said once per volume
+/// and not once per bind.
+static LOGGED_PLAIN_VOLUMES: [AtomicU64; 8] = [const { AtomicU64::new(0) }; 8];
+
+/// Marks the file with our reparse point. A volume that cannot hold one (FAT, exFAT, some
+/// shares, Wine) keeps a plain file whose content is the secret.
+fn mark(
+    file: &SocketFileHandle,
+    identity: FileIdentity,
+    secret: u128,
+    pid: u32,
+) -> Result<(), FsError> {
     let buffer = SocketFile {
         socket_type: SocketType::Stream,
         creator_pid: pid,
-        nonce,
-        created,
+        nonce: secret.to_le_bytes(),
+        created: creation_time(file).unwrap_or(0),
     }
     .to_bytes();
     let (status, _) = file.fsctl(FSCTL_SET_REPARSE_POINT, &buffer, &mut []);
-    if status < 0 {
+    if status >= 0 {
+        return Ok(());
+    }
+    if first_report(identity.volume) {
         kprint!(
-            "socket file stays a plain file: FSCTL_SET_REPARSE_POINT gave {:#010x}",
+            "volume {:#x} holds no reparse points (FSCTL_SET_REPARSE_POINT gave {:#010x}): \
+             its socket files are plain files holding their secret",
+            identity.volume,
             status
         );
     }
+    file.write_secret(secret)
 }
 
-/// `unix_find_bsd` on Windows: opens the socket file asking to write it (EACCES if the caller
-/// may not, ENOENT if it is missing), refuses a reparse point that is not ours
-/// (ECONNREFUSED), and returns the key to look the binding up by.
-pub fn open_for_connect(path: NtPath<'_>) -> Result<PathKey, Errno> {
-    let file = open(path, FILE_WRITE_DATA, FILE_OPEN).map_err(|status| match status {
-        STATUS_FILE_IS_A_DIRECTORY => Errno::ECONNREFUSED,
-        other => path_errno(other),
-    })?;
+/// Whether `volume`'s lack of reparse points is reported for the first time (true once per
+/// volume; quiet once eight volumes have been reported).
+fn first_report(volume: u64) -> bool {
+    let volume = volume.max(1);
+    for slot in &LOGGED_PLAIN_VOLUMES {
+        match slot.compare_exchange(0, volume, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return true,
+            Err(seen) if seen == volume => return false,
+            Err(_) => {}
+        }
+    }
+    false
+}
+
+/// `unix_find_bsd` on Windows: opens the socket file asking to write it (the caller's check:
+/// [`FsError::AccessDenied`] if it may not, [`FsError::NotFound`] if it is missing), and reads
+/// the binding's secret from our reparse point, or from a plain file's content. Someone
+/// else's reparse point is no socket file of ours ([`FsError::NotAFile`]).
+pub fn open_for_connect(path: NtPath<'_>) -> Result<(FileIdentity, Option<u128>), FsError> {
+    let path = path.as_bytes();
+    if let Some(name) = without_trailing_separators(path) {
+        // "name/" names a directory: one is no socket, a file is on the way.
+        return Err(
+            match open(name, 0, FILE_OPEN, FILE_DIRECTORY_FILE, Check::Caller) {
+                Ok(_) => FsError::IsADirectory,
+                Err(status) => path_error(name, status),
+            },
+        );
+    }
+    let file = open(path, FILE_WRITE_DATA, FILE_OPEN, SOCKET_FILE, Check::Caller)
+        .map_err(|status| path_error(path, status))?;
+    let identity = identity_of(&file)?;
     let mut buffer = [0u8; reparse::BUFFER_LEN + 8];
     let (status, returned) = file.fsctl(FSCTL_GET_REPARSE_POINT, &[], &mut buffer);
     if status >= 0 {
         let len = returned.min(buffer.len());
-        if SocketFile::parse(buffer.get(..len).unwrap_or(&[])).is_err() {
+        return match SocketFile::parse(buffer.get(..len).unwrap_or(&[])) {
+            Ok(ours) => Ok((identity, Some(u128::from_le_bytes(ours.nonce)))),
             // Another kind of reparse point, or a forged one: not one of our socket files.
-            return Err(Errno::ECONNREFUSED);
-        }
-    } else if status == STATUS_BUFFER_OVERFLOW {
-        // Larger than ours: someone else's reparse point.
-        return Err(Errno::ECONNREFUSED);
+            Err(_) => Err(FsError::NotAFile),
+        };
     }
-    // Otherwise a plain file (no reparse point, or a volume without them): the binding
-    // table decides.
-    key_of(&file)
+    if status == STATUS_BUFFER_OVERFLOW {
+        // Larger than ours: someone else's reparse point.
+        return Err(FsError::NotAFile);
+    }
+    // A plain file (no reparse point, or a volume without them): its content.
+    Ok((identity, read_secret(path, identity)))
 }
 
-/// Volume serial number and file ID.
-fn key_of(file: &SocketFileHandle) -> Result<PathKey, Errno> {
+/// The secret in a plain socket file's content: 16 bytes, exactly. The caller's handle asked
+/// only to write, so the file is opened again to read, without the caller's check (a socket
+/// file's secret is ours to read, as the reparse payload is); the first handle stays open, so
+/// the identity cannot be reused meanwhile, and the second must have the same identity.
+fn read_secret(path: &[u8], identity: FileIdentity) -> Option<u128> {
+    let reader = open(path, FILE_READ_DATA, FILE_OPEN, SOCKET_FILE, Check::None).ok()?;
+    if identity_of(&reader).ok()? != identity {
+        return None;
+    }
+    let mut bytes = [0u8; 17];
+    let read = reader.read_at_start(&mut bytes)?;
+    let secret: [u8; 16] = bytes.get(..16)?.try_into().ok()?;
+    (read == 16).then(|| u128::from_le_bytes(secret))
+}
+
+/// 128 bits for a binding's secret, from `RtlRandomEx` chained across calls and seeded with
+/// the performance of the moment. (`RtlRandomEx` is a generator, not a cryptographic
+/// source; "security" replaces it with the kernel's cryptographic RNG.)
+pub fn secret() -> u128 {
+    static SEED: AtomicU32 = AtomicU32::new(0x9E37_79B9);
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let mut seed = SEED.load(Ordering::Relaxed) ^ COUNTER.fetch_add(0x6C07_8965, Ordering::Relaxed);
+    let mut secret = 0u128;
+    for _ in 0..4 {
+        // SAFETY:
+        // 1. `seed` is a valid in/out pointer.
+        let word = unsafe { RtlRandomEx(&mut seed) };
+        secret = (secret << 32) | u128::from(word);
+    }
+    SEED.store(seed, Ordering::Relaxed);
+    secret
+}
+
+/// The volume's identity and the file's 128-bit ID (FileIdInformation), or, where a file
+/// system does not answer that class, the volume serial and the 64-bit file index.
+fn identity_of(file: &SocketFileHandle) -> Result<FileIdentity, FsError> {
+    // FILE_ID_INFORMATION: VolumeSerialNumber (8), FileId (16).
+    let mut id = [0u64; 3];
+    let mut io = IO_STATUS_BLOCK::default();
+    // SAFETY:
+    // 1. The handle is open; the buffer is writable, 8-aligned, 24 bytes.
+    let status = unsafe {
+        ZwQueryInformationFile(
+            file.0.0,
+            &mut io,
+            id.as_mut_ptr().cast(),
+            24,
+            FILE_ID_INFORMATION,
+        )
+    };
+    if status >= 0 {
+        let [volume, low, high] = id;
+        return Ok(FileIdentity {
+            volume,
+            file_id: (u128::from(high) << 64) | u128::from(low),
+        });
+    }
     // FILE_FS_VOLUME_INFORMATION: creation time (8), serial (4), label length (4), supports
     // objects (1), label...; the label may not fit, which only truncates it.
     let mut volume = [0u64; 8];
@@ -276,7 +547,7 @@ fn key_of(file: &SocketFileHandle) -> Result<PathKey, Errno> {
         )
     };
     if status < 0 && status != STATUS_BUFFER_OVERFLOW {
-        return Err(Errno::EINVAL);
+        return Err(FsError::Other(Errno::EINVAL));
     }
     let serial = volume.get(1).map_or(0, |w| *w & 0xFFFF_FFFF);
     let mut internal = 0i64;
@@ -293,9 +564,9 @@ fn key_of(file: &SocketFileHandle) -> Result<PathKey, Errno> {
         )
     };
     if status < 0 {
-        return Err(Errno::EINVAL);
+        return Err(FsError::Other(Errno::EINVAL));
     }
-    Ok(PathKey {
+    Ok(FileIdentity {
         volume: serial,
         file_id: u128::from(internal as u64),
     })

@@ -1,9 +1,10 @@
 //! Socket requests: from an IRP to the device layer and back.
 //!
 //! The device layer (and the engine under it) sits behind one spin lock. A request is decoded
-//! (by afunix-proto), resolved in the caller's context without the lock (socket files,
-//! handles, identity), executed under the lock, and then either completed at once or held
-//! pending, keyed by its token (the IRP's address), with our own cancel routine. Completions
+//! (by afunix-proto) and goes down the request path every front end shares
+//! (`afunix_device::Prepared`): resolved in the caller's context without the lock (socket
+//! files, handles, identity: [`Caller`] is all the driver adds), executed under the lock, and
+//! then either completed at once or held pending, keyed by its token (the IRP's address), with our own cancel routine. Completions
 //! from the engine are taken one at a time under the lock and completed after it is released.
 //! Whoever removes a pending IRP from the table completes it; nothing else does.
 //!
@@ -13,16 +14,14 @@
 //! writer's bytes stay in its buffer until a reader takes them (one copy, writer to reader);
 //! only bytes that fit the peer's receive queue are copied into the driver.
 
-use alloc::vec::Vec;
-
 use afunix_core::{Buffers, Credentials, Errno, Limits, SortedMap, Token};
-use afunix_device::{Device, Done, FileId, Op, PollEntry, Reply};
-use afunix_proto::SocketCounters;
-use afunix_proto::decode::{Address, Request as Decoded};
-use afunix_proto::wire::{IntOut, POLL_MAX_ENTRIES, fill_revents};
+use afunix_device::{
+    Device, Done, FileId, FileIdentity, FsError, Host, Prepared, Reply, ReplyBuffer, write_reply,
+};
+use afunix_proto::decode::{NtPath, Request as Decoded};
+use afunix_proto::{ErrnoCodes, SocketCounters};
 use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, IRP};
 use windows_sys::Win32::Foundation::{NTSTATUS, STATUS_PENDING, STATUS_SUCCESS};
-use zerocopy::IntoBytes;
 
 use super::caller;
 use super::fs::{self, SocketFileHandle};
@@ -208,61 +207,89 @@ unsafe extern "system" fn cancel(_device: *mut DEVICE_OBJECT, irp: *mut IRP) {
     drain();
 }
 
+/// The driver's part of the request path (see `afunix_device::Host`): in the caller's
+/// context, at PASSIVE_LEVEL, without the engine's lock.
+struct Caller;
+
+impl Host for Caller {
+    type SocketFile = SocketFileHandle;
+    type HandleRef = FileRef;
+
+    fn credentials(&mut self) -> Credentials {
+        caller::credentials()
+    }
+
+    fn secret(&mut self) -> u128 {
+        fs::secret()
+    }
+
+    fn create_socket_file(
+        &mut self,
+        path: NtPath<'_>,
+        secret: u128,
+    ) -> Result<(FileIdentity, SocketFileHandle), FsError> {
+        fs::create(path, secret, caller::credentials().pid)
+    }
+
+    fn remove_socket_file(&mut self, file: SocketFileHandle) {
+        file.delete();
+    }
+
+    fn open_socket_file(
+        &mut self,
+        path: NtPath<'_>,
+    ) -> Result<(FileIdentity, Option<u128>), FsError> {
+        fs::open_for_connect(path)
+    }
+
+    fn reference(&mut self, handle: u64) -> Result<(FileId, FileRef), Errno> {
+        let file = handles::reference(handle)?;
+        Ok((file.id(), file))
+    }
+
+    fn with_device<R>(&mut self, f: impl FnOnce(&mut Device) -> R) -> Result<R, Errno> {
+        Ok(f(&mut STATE.lock().as_mut().ok_or(Errno::EBADF)?.device))
+    }
+}
+
 /// A socket IOCTL, READ or WRITE.
 pub fn execute(mut request: Request, decoded: Decoded<'_>) -> NTSTATUS {
     let file = file_of(&request);
-    // Resolved pieces that must outlive the engine call.
-    let mut created: Option<SocketFileHandle> = None;
-    let mut referenced: Vec<FileRef> = Vec::new();
-    let mut poll_entries: Vec<PollEntry> = Vec::new();
-    let mut credentials = Credentials::default();
     // The data buffer of SEND, RECV, READ and WRITE: the caller's pages, mapped.
     let data: Option<DataBuffer> = match decoded {
         Decoded::Send { .. } | Decoded::Recv { .. } => match request.data_buffer() {
             Some(d) => Some(d),
-            None => return request.complete(Errno::ENOMEM.to_ntstatus() as i32, 0),
+            None => return request.complete(failed(Errno::ENOMEM), 0),
         },
         _ => None,
     };
-
-    let op = match resolve(
-        file,
-        decoded,
-        data.map_or(0, |d| d.len),
-        &mut created,
-        &mut referenced,
-        &mut poll_entries,
-        &mut credentials,
-    ) {
-        Ok(op) => op,
-        Err(e) => return request.complete(e.to_ntstatus() as i32, 0),
+    let mut host = Caller;
+    let prepared = match Prepared::new(&mut host, file, decoded, data.map_or(0, |d| d.len)) {
+        Ok(p) => p,
+        Err(e) => return request.complete(failed(e), 0),
     };
 
     let token = Token(request.token());
     let mut guard = STATE.lock();
     let Some(state) = guard.as_mut() else {
         drop(guard);
-        return request.complete(Errno::EBADF.to_ntstatus() as i32, 0);
+        return request.complete(failed(Errno::EBADF), 0);
     };
     // Room to hold it pending is made first, so a pending request is never dropped.
     if let Err(e) = state.pending.try_reserve(1) {
         drop(guard);
-        return request.complete(e.to_ntstatus() as i32, 0);
+        return request.complete(failed(e), 0);
     }
     let mut buffers = IrpBuffers {
         pending: &state.pending,
         current: data.map(|d| (token, d)),
     };
-    let reply = state
-        .device
-        .execute(file, token, op, &credentials, &mut buffers);
+    let reply = prepared.execute(&mut state.device, token, &mut buffers);
     match reply {
-        Reply::Ready(result) => {
+        Reply::Ready(ref result) => {
+            let result = result.clone();
             drop(guard);
-            if let (Some(file), Err(_)) = (created.take(), &result) {
-                file.delete();
-            }
-            drop(referenced);
+            prepared.settle(&mut host, &reply);
             drain();
             finish(request, result)
         }
@@ -276,173 +303,32 @@ pub fn execute(mut request: Request, decoded: Decoded<'_>) -> NTSTATUS {
                     .cancel(token, &mut IrpBuffers::of(&state.pending));
             }
             drop(guard);
-            drop(referenced);
+            prepared.settle(&mut host, &reply);
             drain();
             STATUS_PENDING
         }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn resolve<'a>(
-    file: FileId,
-    decoded: Decoded<'a>,
-    data_len: usize,
-    created: &mut Option<SocketFileHandle>,
-    referenced: &mut Vec<FileRef>,
-    poll_entries: &'a mut Vec<PollEntry>,
-    credentials: &mut Credentials,
-) -> Result<Op<'a>, Errno> {
-    Ok(match decoded {
-        Decoded::Stats => return Err(Errno::EINVAL),
-        Decoded::Socket {
-            sock_type,
-            nonblocking,
-        } => Op::Socket {
-            sock_type,
-            nonblocking,
-        },
-        Decoded::Bind(Address { sockaddr, nt_path }) => {
-            let key = match (prepare(file, sockaddr, Device::prepare_bind)?, nt_path) {
-                (true, Some(path)) => {
-                    let (key, handle) = fs::create(path, caller::credentials().pid)?;
-                    *created = Some(handle);
-                    Some(key)
-                }
-                (true, None) => return Err(Errno::EINVAL),
-                (false, _) => None,
-            };
-            Op::Bind { sockaddr, key }
-        }
-        Decoded::Connect(Address { sockaddr, nt_path }) => {
-            *credentials = caller::credentials();
-            let key = match (prepare(file, sockaddr, Device::prepare_connect)?, nt_path) {
-                (true, Some(path)) => Some(fs::open_for_connect(path)?),
-                (true, None) => return Err(Errno::EINVAL),
-                (false, _) => None,
-            };
-            Op::Connect { sockaddr, key }
-        }
-        Decoded::Listen { backlog } => {
-            *credentials = caller::credentials();
-            Op::Listen { backlog }
-        }
-        Decoded::Accept { handle } => Op::Accept {
-            new_file: reference(handle, referenced)?,
-        },
-        Decoded::SocketPair { handle } => {
-            *credentials = caller::credentials();
-            Op::SocketPair {
-                other: reference(handle, referenced)?,
-            }
-        }
-        Decoded::Shutdown { how } => Op::Shutdown { how },
-        Decoded::GetSockName => Op::GetSockName,
-        Decoded::GetPeerName => Op::GetPeerName,
-        Decoded::GetSockOpt { level, name } => Op::GetSockOpt { level, name },
-        Decoded::SetSockOpt { level, name, value } => Op::SetSockOpt { level, name, value },
-        Decoded::Fionbio { nonblocking } => Op::Fionbio { nonblocking },
-        Decoded::Fionread => Op::Fionread,
-        Decoded::PeerCred => Op::PeerCred,
-        Decoded::Poll(poll) => {
-            poll_entries
-                .try_reserve_exact(poll.len().min(POLL_MAX_ENTRIES))
-                .map_err(|_| Errno::ENOMEM)?;
-            referenced
-                .try_reserve_exact(poll.len().min(POLL_MAX_ENTRIES))
-                .map_err(|_| Errno::ENOMEM)?;
-            for entry in poll.entries() {
-                // A handle that is not one of our sockets is reported POLLNVAL, not an error.
-                let file = match handles::reference(entry.handle) {
-                    Ok(r) => {
-                        let id = r.id();
-                        referenced.push(r);
-                        Some(id)
-                    }
-                    Err(_) => None,
-                };
-                poll_entries.push(PollEntry {
-                    file,
-                    events: entry.events,
-                });
-            }
-            // The driver has no timer of its own for POLL: a positive timeout waits until
-            // something is ready or the request is cancelled, which is how user mode times
-            // it out (CancelIoEx at its deadline). Zero still means "do not wait".
-            Op::Poll {
-                timeout_ms: poll.timeout_ms,
-                entries: poll_entries,
-            }
-        }
-        Decoded::Send { flags } => Op::Send {
-            flags,
-            len: data_len,
-        },
-        Decoded::Recv { flags } => Op::Recv {
-            flags,
-            len: data_len,
-        },
-    })
-}
-
-/// Checks a BIND or CONNECT address under the lock, before any file is touched (see
-/// `Device::prepare_bind`); true if a socket file is involved.
-fn prepare(
-    file: FileId,
-    sockaddr: &[u8],
-    check: fn(&Device, FileId, &[u8]) -> Result<bool, Errno>,
-) -> Result<bool, Errno> {
-    check(
-        &STATE.lock().as_ref().ok_or(Errno::EBADF)?.device,
-        file,
-        sockaddr,
-    )
-}
-
-fn reference(handle: u64, referenced: &mut Vec<FileRef>) -> Result<FileId, Errno> {
-    let file = handles::reference(handle)?;
-    let id = file.id();
-    referenced.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
-    referenced.push(file);
-    Ok(id)
+fn failed(errno: Errno) -> NTSTATUS {
+    errno.to_ntstatus() as i32
 }
 
 /// Completes a request with its result, writing its reply where the request's method puts
-/// it: data into the caller's pages (MDL), structs into the system buffer.
+/// it (`afunix_device::write_reply`): data is already in the caller's pages (MDL), structs
+/// go into the system buffer, a POLL's revents into the request still in it.
 fn finish(mut request: Request, result: Result<Done, Errno>) -> NTSTATUS {
     let done = match result {
         Ok(done) => done,
-        Err(e) => return request.complete(e.to_ntstatus() as i32, 0),
+        Err(e) => return request.complete(failed(e), 0),
     };
-    match done {
-        Done::Ok => request.complete(STATUS_SUCCESS, 0),
-        Done::Count(n) => request.complete(STATUS_SUCCESS, n),
-        Done::Address(address) => reply(request, address.as_bytes()),
-        Done::Int(value) => reply(request, IntOut { value, reserved: 0 }.as_bytes()),
-        Done::PeerCred(cred) => reply(request, cred.as_bytes()),
-        Done::Polled(revents) => {
-            // The reply is the request itself (still in the system buffer) with each entry's
-            // revents filled in.
-            let written = request
-                .system_buffer_in_out()
-                .and_then(|buffer| fill_revents(buffer, &revents));
-            match written {
-                Some(n) => request.complete(STATUS_SUCCESS, n),
-                None => request.complete(Errno::EINVAL.to_ntstatus() as i32, 0),
-            }
-        }
-    }
-}
-
-/// Writes a struct reply into the system buffer (METHOD_BUFFERED).
-fn reply(mut request: Request, bytes: &[u8]) -> NTSTATUS {
-    let written = request.system_buffer_out().and_then(|buffer| {
-        buffer.get_mut(..bytes.len())?.copy_from_slice(bytes);
-        Some(bytes.len())
-    });
-    match written {
-        Some(n) => request.complete(STATUS_SUCCESS, n),
-        // The decoder checked the output length, so this is a driver bug; say so.
-        None => request.complete(Errno::EFAULT.to_ntstatus() as i32, 0),
+    let buffer = match &done {
+        Done::Ok | Done::Count(_) => None,
+        Done::Polled(_) => request.system_buffer_in_out().map(ReplyBuffer::InOut),
+        _ => request.system_buffer_out().map(ReplyBuffer::Out),
+    };
+    match write_reply(&done, buffer) {
+        Ok(n) => request.complete(STATUS_SUCCESS, n),
+        Err(e) => request.complete(failed(e), 0),
     }
 }

@@ -30,7 +30,7 @@ pub(crate) fn wide(s: &str) -> Vec<u16> {
 
 /// A file's identity for the in-process transport's bindings: volume serial and file index,
 /// what the driver's FileInternalInformation gives.
-pub(crate) fn file_key(file: &std::fs::File) -> io::Result<afunix_core::PathKey> {
+pub(crate) fn file_identity(file: &std::fs::File) -> io::Result<afunix_device::FileIdentity> {
     use windows_sys::Win32::Storage::FileSystem::{
         BY_HANDLE_FILE_INFORMATION, GetFileInformationByHandle,
     };
@@ -44,7 +44,7 @@ pub(crate) fn file_key(file: &std::fs::File) -> io::Result<afunix_core::PathKey>
         return Err(io::Error::last_os_error());
     }
     let index = (u128::from(info.nFileIndexHigh) << 32) | u128::from(info.nFileIndexLow);
-    Ok(afunix_core::PathKey {
+    Ok(afunix_device::FileIdentity {
         volume: u64::from(info.dwVolumeSerialNumber),
         file_id: index,
     })

@@ -2,7 +2,7 @@
 //! DeviceIoControl calls that the library waits on, so timeouts and cancellation work.
 //!
 //! Errors cross the boundary without loss: the driver completes a failed request with a
-//! customer NTSTATUS carrying the errno (`Errno::to_ntstatus`). Win32's error translation
+//! customer NTSTATUS carrying the errno (`afunix_proto::ErrnoCodes::to_ntstatus`). Win32's error translation
 //! would turn it into ERROR_MR_MID_NOT_FOUND, so the library reads the NTSTATUS itself from
 //! `OVERLAPPED.Internal`, where the I/O manager leaves it.
 
@@ -30,7 +30,7 @@ use super::wide;
 use crate::channel::{Data, Endpoint, Transport};
 
 /// `STATUS_CANCELLED`.
-const STATUS_CANCELLED: i32 = 0xC000_0120_u32 as i32;
+const STATUS_CANCELLED: i32 = afunix_proto::status::STATUS_CANCELLED as i32;
 
 #[derive(Debug)]
 pub(crate) struct DriverTransport;
@@ -217,7 +217,7 @@ pub fn errno_of(status: i32) -> Errno {
         STATUS_INVALID_HANDLE => Errno::EBADF,
         STATUS_ACCESS_VIOLATION | STATUS_INVALID_USER_BUFFER => Errno::EFAULT,
         STATUS_INSUFFICIENT_RESOURCES => Errno::ENOMEM,
-        _ => Errno::from_ntstatus(status as u32).unwrap_or(Errno::EINVAL),
+        _ => afunix_proto::errno_from_ntstatus(status as u32).unwrap_or(Errno::EINVAL),
     }
 }
 

@@ -139,6 +139,7 @@ impl Backend for EngineBackend {
                 let key = PathKey {
                     volume: 1,
                     file_id: self.next_file_id,
+                    secret: 0,
                 };
                 self.next_file_id += 1;
                 let r = self.engine.bind(

@@ -3,12 +3,13 @@
 //!
 //! Winsock reports WSA codes, not errnos, and several errnos share one (ENOENT and EINVAL
 //! are both WSAEINVAL), and WSAPoll has no POLLRDHUP. So a replay compares what a Winsock
-//! program can see: each recorded errno as its WSA code (`Errno::to_wsa`), poll readiness
+//! program can see: each recorded errno as its WSA code (`ErrnoCodes::to_wsa`), poll readiness
 //! as WSAPoll's bits, and SO_ERROR as a WSA code.
 
 use std::path::Path;
 
 use afunix_core::{ALL_ERRNOS, Errno, PollMask};
+use afunix_proto::ErrnoCodes;
 use windows_sys::Win32::Networking::WinSock::{
     self as ws, POLLERR, POLLHUP, POLLRDNORM, POLLWRNORM, SO_ERROR, SO_RCVBUF, SO_SNDBUF, SO_TYPE,
     SOCKET, SOL_SOCKET,

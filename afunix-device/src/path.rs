@@ -1,0 +1,443 @@
+//! The request path: from a decoded request to a device operation, and from its result to the
+//! bytes of its reply. Every front end runs this one path: the WDM driver (and a KMDF one), and
+//! the library's in-process transport that the tests go through.
+//!
+//! A front end supplies only what needs its own context, through [`Host`]: socket files with
+//! the caller's access check, references to handles the caller names, the caller's identity,
+//! and a brief look at the device under its lock. A request then goes:
+//!
+//! 1. [`Prepared::new`], without the device's lock (file system work runs at PASSIVE_LEVEL in
+//!    the driver): the address is checked against the device, a pathname's socket file is
+//!    created or opened, handles are referenced, the caller's credentials are read.
+//! 2. [`Prepared::execute`], under the lock: one call into the [`Device`].
+//! 3. [`Prepared::settle`], after the lock is released: a bind that failed removes the socket
+//!    file it created (as `unix_bind_bsd` unlinks it); handle references are released.
+//! 4. When the request completes (at once, or later through a completion): [`write_reply`]
+//!    puts its reply where the caller's output buffer is.
+//!
+//! ## Socket files and their secret
+//!
+//! A binding is keyed by the socket file's identity (volume and file ID) *and* a secret of 128
+//! random bits that BIND writes into the file (the reparse payload's nonce; on a volume that
+//! cannot hold reparse points, the file's content) and CONNECT reads back. A file identity can
+//! be reused as soon as a file is deleted (ext4 inode numbers, and so Wine; FAT and exFAT
+//! directory positions), so identity alone would let a file made later at a deleted socket
+//! file's path, or anywhere on the volume, reach the old listener. The new file carries no
+//! secret, or another one, so it finds no binding: ECONNREFUSED, as Linux gives for a path
+//! whose socket inode is gone. A bind that lands on a reused identity makes a new key, so the
+//! stale binding can never be reached again; it disappears when its socket closes.
+//!
+//! The other way considered, keeping each socket file open while its binding lives, pins a
+//! handle per bound socket in the kernel and, on volumes without POSIX delete semantics,
+//! turns a delete into a delete-pending name that blocks a new bind at the same path until
+//! the old socket closes, which Linux does not do.
+
+use alloc::vec::Vec;
+
+use afunix_core::{Buffers, Credentials, Errno, PathKey, Token};
+use afunix_proto::decode::{Address, NtPath, Request};
+use afunix_proto::wire::{IntOut, POLL_MAX_ENTRIES, fill_revents};
+use zerocopy::IntoBytes;
+
+use crate::{Device, Done, FileId, Op, PollEntry, Reply};
+
+/// The identity of a socket file on its volume, as the host reads it from an open handle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileIdentity {
+    /// The volume's identity (Windows: its serial number; Linux: `st_dev`).
+    pub volume: u64,
+    /// The file's ID on that volume (Windows: the 128-bit file ID; Linux: the inode).
+    pub file_id: u128,
+}
+
+impl FileIdentity {
+    fn key(self, secret: u128) -> PathKey {
+        PathKey {
+            volume: self.volume,
+            file_id: self.file_id,
+            secret,
+        }
+    }
+}
+
+/// Why the host could not create or open a socket file, in the terms Linux's path lookup
+/// uses. [`FsError::for_bind`] and [`FsError::for_connect`] are the one mapping to the errno
+/// a program sees, for every front end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FsError {
+    /// A component or the file itself does not exist (or is being deleted).
+    NotFound,
+    /// A component on the way is not a directory.
+    NotADirectory,
+    /// The name is a directory.
+    IsADirectory,
+    /// The name exists (BIND).
+    Exists,
+    /// The caller's access check failed, or the file is held without sharing.
+    AccessDenied,
+    /// A name or the path is too long.
+    NameTooLong,
+    /// Too many symbolic links (or reparse points) on the way.
+    Loop,
+    /// The volume is read-only.
+    ReadOnly,
+    /// The name exists but is no file we could hold a socket in (a FIFO, a device).
+    NotAFile,
+    /// Anything else, as the errno the host chose.
+    Other(Errno),
+}
+
+impl FsError {
+    fn common(self) -> Errno {
+        match self {
+            FsError::NotFound => Errno::ENOENT,
+            FsError::NotADirectory => Errno::ENOTDIR,
+            FsError::AccessDenied => Errno::EACCES,
+            FsError::NameTooLong => Errno::ENAMETOOLONG,
+            FsError::Loop => Errno::ELOOP,
+            FsError::ReadOnly => Errno::EROFS,
+            FsError::Other(e) => e,
+            // Decided per operation.
+            FsError::IsADirectory | FsError::Exists | FsError::NotAFile => Errno::EINVAL,
+        }
+    }
+
+    /// `unix_bind_bsd`: the socket file is made as `mknod` makes a node, so any existing
+    /// name (a directory too) is EADDRINUSE.
+    #[must_use]
+    pub fn for_bind(self) -> Errno {
+        match self {
+            FsError::IsADirectory | FsError::Exists | FsError::NotAFile => Errno::EADDRINUSE,
+            other => other.common(),
+        }
+    }
+
+    /// `unix_find_bsd`: a name that is not a socket refuses the connection.
+    #[must_use]
+    pub fn for_connect(self) -> Errno {
+        match self {
+            FsError::IsADirectory | FsError::Exists | FsError::NotAFile => Errno::ECONNREFUSED,
+            other => other.common(),
+        }
+    }
+}
+
+/// What only the front end can do, in the caller's context.
+///
+/// A path may end in a separator (`sun_path` "dir/"): as Linux does, BIND then reports
+/// [`FsError::Exists`] if the name without it exists and [`FsError::NotFound`] if not, and
+/// CONNECT looks the name up as a directory ([`FsError::IsADirectory`] when it is one,
+/// [`FsError::NotADirectory`] when it is a file).
+pub trait Host {
+    /// A socket file created by BIND, kept open until the bind is settled.
+    type SocketFile;
+    /// A reference to a handle the caller named, held until the request has executed.
+    type HandleRef;
+
+    /// The caller's process id and user SID.
+    fn credentials(&mut self) -> Credentials;
+
+    /// 128 unpredictable bits.
+    fn secret(&mut self) -> u128;
+
+    /// Creates the socket file at `path` (failing if the name exists), with the caller's
+    /// access check, and writes `secret` into it.
+    fn create_socket_file(
+        &mut self,
+        path: NtPath<'_>,
+        secret: u128,
+    ) -> Result<(FileIdentity, Self::SocketFile), FsError>;
+
+    /// Removes a socket file this request created (a bind that failed after creating it).
+    fn remove_socket_file(&mut self, file: Self::SocketFile);
+
+    /// Opens the socket file at `path` asking to write it, with the caller's access check,
+    /// and reads its identity and the secret written in it (None if it holds none: a file
+    /// that is not a socket file of ours).
+    fn open_socket_file(
+        &mut self,
+        path: NtPath<'_>,
+    ) -> Result<(FileIdentity, Option<u128>), FsError>;
+
+    /// Resolves a handle value the caller passed as one of the caller's own handles on the
+    /// device: its file and a reference that keeps it alive.
+    fn reference(&mut self, handle: u64) -> Result<(FileId, Self::HandleRef), Errno>;
+
+    /// Runs `f` on the device under the device's lock.
+    fn with_device<R>(&mut self, f: impl FnOnce(&mut Device) -> R) -> Result<R, Errno>;
+}
+
+/// What a request resolved to, beyond the decoded request itself.
+#[derive(Debug)]
+enum Resolved {
+    None,
+    Key(Option<PathKey>),
+    File(FileId),
+    Poll(Vec<PollEntry>),
+}
+
+/// A request, resolved in the caller's context and ready to execute.
+#[derive(Debug)]
+#[must_use]
+pub struct Prepared<'a, H: Host> {
+    file: FileId,
+    request: Request<'a>,
+    resolved: Resolved,
+    data_len: usize,
+    credentials: Credentials,
+    created: Option<H::SocketFile>,
+    references: Vec<H::HandleRef>,
+}
+
+impl<'a, H: Host> Prepared<'a, H> {
+    /// Resolves `request` on `file` in the caller's context. `data_len` is the length of
+    /// the request's data buffer (SEND, RECV). STATS is the front end's own request and is
+    /// refused here.
+    pub fn new(
+        host: &mut H,
+        file: FileId,
+        request: Request<'a>,
+        data_len: usize,
+    ) -> Result<Self, Errno> {
+        let mut prepared = Prepared {
+            file,
+            request,
+            resolved: Resolved::None,
+            data_len,
+            credentials: Credentials::default(),
+            created: None,
+            references: Vec::new(),
+        };
+        prepared.resolve(host)?;
+        Ok(prepared)
+    }
+
+    fn resolve(&mut self, host: &mut H) -> Result<(), Errno> {
+        let file = self.file;
+        match self.request {
+            Request::Stats => return Err(Errno::EINVAL),
+            Request::Bind(Address { sockaddr, nt_path }) => {
+                let pathname = host.with_device(|d| d.prepare_bind(file, sockaddr))??;
+                let key = match (pathname, nt_path) {
+                    (true, Some(path)) => {
+                        let secret = host.secret();
+                        let (identity, created) = host
+                            .create_socket_file(path, secret)
+                            .map_err(FsError::for_bind)?;
+                        self.created = Some(created);
+                        Some(identity.key(secret))
+                    }
+                    (true, None) => return Err(Errno::EINVAL),
+                    (false, _) => None,
+                };
+                self.resolved = Resolved::Key(key);
+            }
+            Request::Connect(Address { sockaddr, nt_path }) => {
+                self.credentials = host.credentials();
+                let pathname = host.with_device(|d| d.prepare_connect(file, sockaddr))??;
+                let key = match (pathname, nt_path) {
+                    (true, Some(path)) => {
+                        let (identity, secret) =
+                            host.open_socket_file(path).map_err(FsError::for_connect)?;
+                        // unix_find_bsd: a file that is not a socket refuses the connection.
+                        Some(identity.key(secret.ok_or(Errno::ECONNREFUSED)?))
+                    }
+                    (true, None) => return Err(Errno::EINVAL),
+                    (false, _) => None,
+                };
+                self.resolved = Resolved::Key(key);
+            }
+            Request::Listen { .. } => self.credentials = host.credentials(),
+            Request::Accept { handle } => {
+                self.resolved = Resolved::File(self.reference(host, handle)?);
+            }
+            Request::SocketPair { handle } => {
+                self.credentials = host.credentials();
+                self.resolved = Resolved::File(self.reference(host, handle)?);
+            }
+            Request::Poll(poll) => {
+                let count = poll.len().min(POLL_MAX_ENTRIES);
+                let mut entries = Vec::new();
+                entries
+                    .try_reserve_exact(count)
+                    .map_err(|_| Errno::ENOMEM)?;
+                self.references
+                    .try_reserve_exact(count)
+                    .map_err(|_| Errno::ENOMEM)?;
+                for entry in poll.entries().take(count) {
+                    // A handle that is not one of our sockets is reported POLLNVAL, not an
+                    // error.
+                    let file = match host.reference(entry.handle) {
+                        Ok((file, reference)) => {
+                            self.references.push(reference);
+                            Some(file)
+                        }
+                        Err(_) => None,
+                    };
+                    entries.push(PollEntry {
+                        file,
+                        events: entry.events,
+                    });
+                }
+                self.resolved = Resolved::Poll(entries);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn reference(&mut self, host: &mut H, handle: u64) -> Result<FileId, Errno> {
+        self.references.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+        let (file, reference) = host.reference(handle)?;
+        self.references.push(reference);
+        Ok(file)
+    }
+
+    /// The file the request is on.
+    pub fn file(&self) -> FileId {
+        self.file
+    }
+
+    /// Whether the request is a POLL (the front end times a pending POLL itself and calls
+    /// [`Device::expire`]), and its timeout.
+    pub fn poll_timeout_ms(&self) -> Option<i64> {
+        match self.request {
+            Request::Poll(p) => Some(p.timeout_ms),
+            _ => None,
+        }
+    }
+
+    /// Executes the request on `device` (under its lock) as `token`; `bufs` reach this
+    /// request's data buffer under `token` and every pending request's (see
+    /// [`Device::execute`]).
+    pub fn execute(&self, device: &mut Device, token: Token, bufs: &mut dyn Buffers) -> Reply {
+        let op = match self.op() {
+            Ok(op) => op,
+            Err(e) => return Reply::Ready(Err(e)),
+        };
+        device.execute(self.file, token, op, &self.credentials, bufs)
+    }
+
+    fn op(&self) -> Result<Op<'_>, Errno> {
+        let key = || match self.resolved {
+            Resolved::Key(key) => Ok(key),
+            _ => Err(Errno::EINVAL),
+        };
+        let other = || match self.resolved {
+            Resolved::File(file) => Ok(file),
+            _ => Err(Errno::EINVAL),
+        };
+        Ok(match self.request {
+            Request::Stats => return Err(Errno::EINVAL),
+            Request::Socket {
+                sock_type,
+                nonblocking,
+            } => Op::Socket {
+                sock_type,
+                nonblocking,
+            },
+            Request::Bind(a) => Op::Bind {
+                sockaddr: a.sockaddr,
+                key: key()?,
+            },
+            Request::Connect(a) => Op::Connect {
+                sockaddr: a.sockaddr,
+                key: key()?,
+            },
+            Request::Listen { backlog } => Op::Listen { backlog },
+            Request::Accept { .. } => Op::Accept { new_file: other()? },
+            Request::SocketPair { .. } => Op::SocketPair { other: other()? },
+            Request::Shutdown { how } => Op::Shutdown { how },
+            Request::GetSockName => Op::GetSockName,
+            Request::GetPeerName => Op::GetPeerName,
+            Request::GetSockOpt { level, name } => Op::GetSockOpt { level, name },
+            Request::SetSockOpt { level, name, value } => Op::SetSockOpt { level, name, value },
+            Request::Fionbio { nonblocking } => Op::Fionbio { nonblocking },
+            Request::Fionread => Op::Fionread,
+            Request::PeerCred => Op::PeerCred,
+            // The driver has no timer of its own for POLL: a positive timeout waits until
+            // something is ready or the request is cancelled or expired by the front end.
+            // Zero still means "do not wait".
+            Request::Poll(p) => match &self.resolved {
+                Resolved::Poll(entries) => Op::Poll {
+                    timeout_ms: p.timeout_ms,
+                    entries,
+                },
+                _ => return Err(Errno::EINVAL),
+            },
+            Request::Send { flags } => Op::Send {
+                flags,
+                len: self.data_len,
+            },
+            Request::Recv { flags } => Op::Recv {
+                flags,
+                len: self.data_len,
+            },
+        })
+    }
+
+    /// After [`Prepared::execute`], outside the device's lock: a bind that failed removes
+    /// the socket file it created, and the handle references go.
+    pub fn settle(mut self, host: &mut H, reply: &Reply) {
+        if let (Some(created), Reply::Ready(Err(_))) = (self.created.take(), reply) {
+            host.remove_socket_file(created);
+        }
+    }
+}
+
+/// Where a completed request's reply goes.
+#[derive(Debug)]
+pub enum ReplyBuffer<'b> {
+    /// The request's output buffer (METHOD_BUFFERED: the system buffer, `OutputBufferLength`
+    /// long).
+    Out(&'b mut [u8]),
+    /// For POLL: the buffer that still holds the request (`InputBufferLength` long), whose
+    /// entries get their `revents`.
+    InOut(&'b mut [u8]),
+}
+
+/// Which buffer `done`'s reply is written to, so that a front end fetches only that one.
+pub fn reply_needs_request(done: &Done) -> bool {
+    matches!(done, Done::Polled(_))
+}
+
+/// Writes a completed request's reply and returns its length (the IRP's `Information`):
+/// data counts need no buffer (the bytes are already in the request's data buffer), structs
+/// go into the output buffer, and a POLL's `revents` into the request itself. `buffer` is
+/// None when the front end has none to give (EFAULT: the decoder checked the lengths, so
+/// this is a front-end bug, reported rather than hidden).
+pub fn write_reply(done: &Done, buffer: Option<ReplyBuffer<'_>>) -> Result<usize, Errno> {
+    let put = |buffer: Option<ReplyBuffer<'_>>, bytes: &[u8]| -> Result<usize, Errno> {
+        let Some(ReplyBuffer::Out(out)) = buffer else {
+            return Err(Errno::EFAULT);
+        };
+        out.get_mut(..bytes.len())
+            .ok_or(Errno::EFAULT)?
+            .copy_from_slice(bytes);
+        Ok(bytes.len())
+    };
+    match done {
+        Done::Ok => Ok(0),
+        Done::Count(n) => Ok(*n),
+        Done::Address(address) => put(buffer, address.as_bytes()),
+        Done::Int(value) => put(
+            buffer,
+            IntOut {
+                value: *value,
+                reserved: 0,
+            }
+            .as_bytes(),
+        ),
+        Done::PeerCred(cred) => put(buffer, cred.as_bytes()),
+        Done::Polled(revents) => match buffer {
+            Some(ReplyBuffer::InOut(request)) => {
+                fill_revents(request, revents).ok_or(Errno::EINVAL)
+            }
+            _ => Err(Errno::EFAULT),
+        },
+    }
+}
+
+#[cfg(test)]
+#[path = "path_tests.rs"]
+mod tests;
