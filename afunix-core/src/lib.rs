@@ -13,13 +13,13 @@
 //! - Outputs for pending operations are [`Completion`]s, drained with
 //!   [`Engine::poll_completion`] after every call. Every pending token is completed exactly
 //!   once: by progress, by [`Engine::cancel`], or by [`Engine::close`].
-//! - Bytes: [`Engine::send`] / [`Engine::recv`] take slices; a pending recv's bytes then
-//!   travel in its completion ([`Completed::Received`]) and a pending send's rest is copied
-//!   into the engine. The in-place calls [`Engine::send_in_place`] / [`Engine::recv_in_place`]
-//!   instead reach the caller's own buffers (the driver: the IRPs' buffers) through the
-//!   [`Buffers`] trait, by token, so a byte moves once from a waiting writer to a waiting
-//!   reader ([`Completed::ReceivedInPlace`]). A caller using them passes its `Buffers` to
-//!   every `*_in_place` call; calls without buffers leave such bytes where they are.
+//! - Bytes: [`Engine::send`] and [`Engine::recv`] name their data by token, and the engine
+//!   reaches the caller's own buffers (the driver: the IRPs' buffers) through the [`Buffers`]
+//!   trait, now and while the request pends, so a byte moves once from a waiting writer to a
+//!   waiting reader ([`Completed::Received`] counts what is in the recv's buffer). Every
+//!   call that can move bytes takes the caller's `Buffers` ([`OwnedBuffers`] keeps them in
+//!   `Vec`s); a caller without any passes [`NoBuffers`], and bytes that would move through
+//!   them stay where they are.
 //! - Anything that varies (caller identity, the file system, the autobind seed, limits) is
 //!   passed in. Pathname sockets are keyed by a [`PathKey`] the caller derives from the file.
 //! - Behaviour follows Linux's `net/unix/af_unix.c`; each rule names the function it mirrors.
@@ -40,6 +40,7 @@
 extern crate alloc;
 
 mod addr;
+mod buffers;
 mod engine;
 mod errno;
 mod ring;
@@ -55,6 +56,7 @@ pub use addr::{
     AF_UNIX, BindRequest, ConnectRequest, SOCKADDR_UN_LEN, SUN_PATH_LEN, SUN_PATH_OFFSET, UnixAddr,
     parse_bind_addr, parse_connect_addr,
 };
+pub use buffers::OwnedBuffers;
 pub use engine::{Buffers, Engine, NoBuffers};
 pub use errno::{ALL_ERRNOS, Errno};
 pub use slab::SocketId;

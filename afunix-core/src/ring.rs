@@ -97,22 +97,6 @@ impl ByteRing {
         self.len = self.len.saturating_add(n).min(self.buf.len());
     }
 
-    /// Appends `src` (room reserved first).
-    pub(crate) fn extend_from_slice(&mut self, src: &[u8]) {
-        let n = src.len();
-        let (a, b) = self.free_slices(n);
-        let split = a.len().min(n);
-        if let (Some(s1), Some(s2)) = (src.get(..split), src.get(split..)) {
-            if let Some(d) = a.get_mut(..s1.len()) {
-                d.copy_from_slice(s1);
-            }
-            if let Some(d) = b.get_mut(..s2.len()) {
-                d.copy_from_slice(s2);
-            }
-        }
-        self.commit(n);
-    }
-
     /// Drops the oldest `n` bytes. Whether an emptied ring keeps its buffer is the engine's
     /// decision (`Engine::settle_idle_ring`).
     pub(crate) fn consume(&mut self, n: usize) {

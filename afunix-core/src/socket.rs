@@ -43,15 +43,6 @@ pub(crate) struct PendingConnect {
     pub(crate) cred: Credentials,
 }
 
-/// Where a pending receive's bytes go.
-#[derive(Debug)]
-pub(crate) enum RecvStorage {
-    /// Into an engine-owned buffer, handed over in the completion.
-    Owned(Vec<u8>),
-    /// Straight into the caller's buffer (through `Buffers`); `filled` bytes are there.
-    Caller { filled: usize },
-}
-
 /// A pending receive.
 #[derive(Debug)]
 pub(crate) struct PendingRecv {
@@ -59,32 +50,23 @@ pub(crate) struct PendingRecv {
     pub(crate) len: usize,
     pub(crate) peek: bool,
     pub(crate) waitall: bool,
-    pub(crate) storage: RecvStorage,
+    /// How many bytes are in the caller's buffer (written through `Buffers`).
+    pub(crate) filled: usize,
 }
 
 impl PendingRecv {
     pub(crate) fn filled(&self) -> usize {
-        match &self.storage {
-            RecvStorage::Owned(v) => v.len(),
-            RecvStorage::Caller { filled } => *filled,
-        }
+        self.filled
     }
-}
-
-/// Where a pending send's remaining bytes are.
-#[derive(Debug)]
-pub(crate) enum SendStorage {
-    /// Copied into the engine.
-    Owned(VecDeque<u8>),
-    /// Still in the caller's buffer (through `Buffers`): bytes `offset..len` remain.
-    Caller { offset: usize, len: usize },
 }
 
 /// A pending send.
 #[derive(Debug)]
 pub(crate) struct PendingSend {
     pub(crate) token: Token,
-    pub(crate) storage: SendStorage,
+    /// The bytes stay in the caller's buffer (read through `Buffers`): `offset..len` remain.
+    pub(crate) offset: usize,
+    pub(crate) len: usize,
     pub(crate) sent: usize,
     /// Of an in-place send at the front: how many of its next bytes the reader has been
     /// shown as queued (readable, in FIONREAD, poll and MSG_PEEK) though they are still in
@@ -95,18 +77,7 @@ pub(crate) struct PendingSend {
 
 impl PendingSend {
     pub(crate) fn remaining(&self) -> usize {
-        match &self.storage {
-            SendStorage::Owned(d) => d.len(),
-            SendStorage::Caller { offset, len } => len.saturating_sub(*offset),
-        }
-    }
-
-    /// Bytes held by the engine (charged against the global cap).
-    pub(crate) fn owned_len(&self) -> usize {
-        match &self.storage {
-            SendStorage::Owned(d) => d.len(),
-            SendStorage::Caller { .. } => 0,
-        }
+        self.len.saturating_sub(self.offset)
     }
 }
 

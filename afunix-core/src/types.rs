@@ -45,12 +45,8 @@ pub enum Completed {
     /// A pending send finished: this many bytes were queued (all of them, or fewer when an
     /// error or a cancel cut it short after some bytes went out, as Linux returns `sent`).
     Sent(usize),
-    /// A pending recv finished with these bytes (empty: end of file). The caller copies them
-    /// into its buffer; they are never more than the buffer length given to `recv`.
-    Received(Vec<u8>),
-    /// A pending in-place recv finished: this many bytes are in the caller's buffer
-    /// (0: end of file).
-    ReceivedInPlace(usize),
+    /// A pending recv finished: this many bytes are in the caller's buffer (0: end of file).
+    Received(usize),
 }
 
 /// A completion for a pending operation.

@@ -5,8 +5,8 @@ use alloc::vec::Vec;
 
 use afunix_core::{
     BindRequest, BindTarget, Buffers, Completed, ConnectRequest, ConnectTarget, Credentials,
-    Engine, Errno, Limits, Outcome, PathKey, PollMask, RecvFlags, SendFlags, Shutdown, SocketId,
-    SortedMap, Token, UnixAddr, parse_bind_addr, parse_connect_addr,
+    Engine, Errno, Limits, NoBuffers, Outcome, PathKey, PollMask, RecvFlags, SendFlags, Shutdown,
+    SocketId, SortedMap, Token, UnixAddr, parse_bind_addr, parse_connect_addr,
 };
 use afunix_proto::decode::MsgFlags;
 use afunix_proto::wire::{ADDRESS_OUT_BYTES, AddressOut, PeerCredOut};
@@ -203,7 +203,7 @@ impl Device {
         }
         let id = self.engine.socket()?;
         if let Err(e) = self.engine.set_nonblocking(id, nonblocking) {
-            let _ = self.engine.close(id);
+            let _ = self.engine.close(id, &mut NoBuffers);
             return Err(e);
         }
         self.set_socket(file, id);
@@ -258,7 +258,7 @@ impl Device {
             }
             Op::Shutdown { how } => ready(
                 Shutdown::from_how(how)
-                    .and_then(|how| self.engine.shutdown_in_place(id, how, bufs))
+                    .and_then(|how| self.engine.shutdown(id, how, bufs))
                     .map(|()| Done::Ok),
             ),
             Op::GetSockName => ready(
@@ -298,10 +298,7 @@ impl Device {
                 }
                 let flags = send_flags(flags);
                 self.track(file, token, Waiting::Send, |engine| {
-                    done(
-                        engine.send_in_place(id, len, flags, token, bufs),
-                        Done::Count,
-                    )
+                    done(engine.send(id, len, flags, token, bufs), Done::Count)
                 })
             }
             Op::Recv { flags, len } => {
@@ -310,10 +307,7 @@ impl Device {
                 }
                 let flags = recv_flags(flags);
                 self.track(file, token, Waiting::Recv, |engine| {
-                    done(
-                        engine.recv_in_place(id, len, flags, token, bufs),
-                        Done::Count,
-                    )
+                    done(engine.recv(id, len, flags, token, bufs), Done::Count)
                 })
             }
             // Handled before a socket is looked up.
@@ -386,7 +380,7 @@ impl Device {
             return Err(Errno::EOPNOTSUPP);
         }
         match name {
-            SO_SNDBUF => self.engine.set_sndbuf_in_place(id, value, bufs),
+            SO_SNDBUF => self.engine.set_sndbuf(id, value, bufs),
             SO_RCVBUF => self.engine.set_rcvbuf(id, value),
             // sock_setsockopt: SO_TYPE and SO_ERROR are read-only (ENOPROTOOPT).
             _ => Err(Errno::ENOPROTOOPT),
@@ -427,13 +421,13 @@ impl Device {
         let (a, b) = self.engine.socketpair(caller)?;
         for (new, nonblocking) in [(a, modes[0]), (b, modes[1])] {
             if let Err(e) = self.engine.set_nonblocking(new, nonblocking) {
-                let _ = self.engine.close(a);
-                let _ = self.engine.close(b);
+                let _ = self.engine.close(a, &mut NoBuffers);
+                let _ = self.engine.close(b, &mut NoBuffers);
                 return Err(e);
             }
         }
-        let _ = self.engine.close(id);
-        let _ = self.engine.close(other_id);
+        let _ = self.engine.close(id, &mut NoBuffers);
+        let _ = self.engine.close(other_id, &mut NoBuffers);
         self.set_socket(file, a);
         self.set_socket(other, b);
         Ok(())
@@ -571,7 +565,7 @@ impl Device {
     /// reader could already see.
     pub fn cancel(&mut self, token: Token, bufs: &mut dyn Buffers) -> bool {
         let done = self.finish_poll(token, |_, _| Err(Errno::ECANCELED))
-            || self.engine.cancel_in_place(token, bufs);
+            || self.engine.cancel(token, bufs);
         self.recheck_polls();
         done
     }
@@ -587,7 +581,7 @@ impl Device {
             self.finish_poll(p, |_, _| Err(Errno::ECANCELED));
         }
         if let Some(id) = f.socket {
-            let _ = self.engine.close_in_place(id, bufs);
+            let _ = self.engine.close(id, bufs);
         }
         self.recheck_polls();
     }
@@ -605,18 +599,13 @@ impl Device {
                 break (c, file, what);
             }
         };
-        let result = c.result.and_then(|done| {
-            Ok(match (done, what) {
-                (Completed::Accepted, Waiting::Accept { new_file }) => {
-                    let address = self.socket_of(new_file).map(|id| self.peer_address(id));
-                    Done::Address(address.unwrap_or_else(|_| address_out(&UnixAddr::Unnamed)))
-                }
-                (Completed::Sent(n) | Completed::ReceivedInPlace(n), _) => Done::Count(n),
-                (Completed::Connected | Completed::Accepted, _) => Done::Ok,
-                // Only the engine's copying recv completes with owned bytes, and the device
-                // makes only in-place calls.
-                (Completed::Received(_), _) => return Err(Errno::EFAULT),
-            })
+        let result = c.result.map(|done| match (done, what) {
+            (Completed::Accepted, Waiting::Accept { new_file }) => {
+                let address = self.socket_of(new_file).map(|id| self.peer_address(id));
+                Done::Address(address.unwrap_or_else(|_| address_out(&UnixAddr::Unnamed)))
+            }
+            (Completed::Sent(n) | Completed::Received(n), _) => Done::Count(n),
+            (Completed::Connected | Completed::Accepted, _) => Done::Ok,
         });
         Some(Completion {
             token: c.token,

@@ -28,7 +28,6 @@
 
 extern crate alloc;
 
-mod buffers;
 mod device;
 mod op;
 pub mod path;
@@ -47,7 +46,7 @@ pub fn driver_limits() -> Limits {
         ..Limits::default()
     }
 }
-pub use buffers::OwnedBuffers;
+pub use afunix_core::OwnedBuffers;
 pub use device::{Device, DeviceStats, FileId};
 pub use op::{Done, Op, PollEntry, Reply};
 pub use path::{FileIdentity, FsError, Host, Prepared, ReplyBuffer, write_reply};

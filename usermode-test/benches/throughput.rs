@@ -292,7 +292,7 @@ mod bench {
                     std::hint::black_box(&st.reader_buf);
                     match (side, st.done(side).take().map(|c| c.result)) {
                         (Side::Writer, Some(Ok(Completed::Sent(n))))
-                        | (Side::Reader, Some(Ok(Completed::ReceivedInPlace(n)))) => n,
+                        | (Side::Reader, Some(Ok(Completed::Received(n)))) => n,
                         (_, other) => panic!("completion {other:?}"),
                     }
                 }
@@ -329,20 +329,12 @@ mod bench {
                     pin_to_cpu0();
                 }
                 drive(&shared, side, total, |engine, bufs| match side {
-                    Side::Writer => engine.send_in_place(
-                        a,
-                        size,
-                        SendFlags::default(),
-                        Token(WRITER_TOKEN),
-                        bufs,
-                    ),
-                    Side::Reader => engine.recv_in_place(
-                        b,
-                        size,
-                        RecvFlags::default(),
-                        Token(READER_TOKEN),
-                        bufs,
-                    ),
+                    Side::Writer => {
+                        engine.send(a, size, SendFlags::default(), Token(WRITER_TOKEN), bufs)
+                    }
+                    Side::Reader => {
+                        engine.recv(b, size, RecvFlags::default(), Token(READER_TOKEN), bufs)
+                    }
                 });
             })
         };

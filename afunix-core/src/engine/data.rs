@@ -1,16 +1,16 @@
 //! Moving bytes: send, recv, shutdown, and the wake-ups they cause.
 //!
-//! Bytes move as few times as the sans-IO shape allows. A send copies into the peer's oldest
-//! waiting recv when its queue is empty (the WSK "receive event"), else into the queue. With
-//! the in-place calls ([`Engine::send_in_place`], [`Engine::recv_in_place`]) a pending recv's
-//! bytes are written straight into the caller's buffer and a pending send's bytes stay in the
-//! caller's buffer until they move, both through the caller's [`Buffers`]; a recv that empties
-//! the queue then takes the rest straight from a waiting sender. So a byte is copied once from
-//! a waiting writer to a waiting reader, and at most twice otherwise.
+//! Bytes move as few times as the sans-IO shape allows. Every send and recv names its data by
+//! the request's token, and the engine reaches it through the caller's [`Buffers`] (the
+//! driver: the IRP's locked pages): a send copies into the peer's oldest waiting recv's
+//! buffer when its queue is empty (the WSK "receive event"), else into the queue; a pending
+//! send's bytes stay in the caller's buffer until they move; a recv that empties the queue
+//! then takes the rest straight from a waiting sender. So a byte is copied once from a
+//! waiting writer to a waiting reader, and at most twice otherwise.
 
 use alloc::collections::VecDeque;
 
-use crate::socket::{PendingRecv, RecvStorage};
+use crate::socket::PendingRecv;
 use crate::{Completed, Errno, Shutdown, SocketId, Token};
 
 use super::Engine;
@@ -36,7 +36,8 @@ pub trait Buffers {
     ) -> bool;
 }
 
-/// No caller buffers: for callers that use only the owned-buffer calls.
+/// No caller buffers: for calls that move no data (a caller with no request buffers; any
+/// bytes that would move through them stay where they are).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NoBuffers;
 
@@ -52,58 +53,33 @@ impl Buffers for NoBuffers {
     }
 }
 
-/// Where bytes being delivered come from.
+/// Where bytes being delivered come from: a send's buffer, from `offset`.
 #[derive(Clone, Copy)]
-pub(super) enum Src<'a> {
-    Slice(&'a [u8]),
-    /// A pending in-place send's buffer, from `offset`.
-    Caller {
-        token: Token,
-        offset: usize,
-    },
+pub(super) struct Src {
+    pub(super) token: Token,
+    pub(super) offset: usize,
 }
 
-impl Src<'_> {
+impl Src {
     pub(super) fn skip(self, n: usize) -> Self {
-        match self {
-            Src::Slice(s) => Src::Slice(s.get(n..).unwrap_or(&[])),
-            Src::Caller { token, offset } => Src::Caller {
-                token,
-                offset: offset.saturating_add(n),
-            },
+        Src {
+            token: self.token,
+            offset: self.offset.saturating_add(n),
         }
     }
 }
 
 /// The completion result of a finished pending recv. `err` is used when it got nothing.
 pub(crate) fn recv_result(r: PendingRecv, err: Result<(), Errno>) -> Result<Completed, Errno> {
-    let filled = r.filled();
-    match (err, r.storage) {
-        (Err(e), _) if filled == 0 || r.peek => Err(e),
-        (_, RecvStorage::Owned(v)) => Ok(Completed::Received(v)),
-        (_, RecvStorage::Caller { filled }) => Ok(Completed::ReceivedInPlace(filled)),
+    match err {
+        Err(e) if r.filled == 0 || r.peek => Err(e),
+        _ => Ok(Completed::Received(r.filled)),
     }
 }
 
-/// Where received bytes go in an immediate recv.
-pub(super) enum Dst<'a> {
-    /// The caller's slice.
-    Slice(&'a mut [u8]),
-    /// The caller's buffer for this token, through `Buffers`.
-    Caller(Token),
-}
-
-impl Dst<'_> {
-    /// Copies `src` to `offset`.
-    pub(super) fn put(&mut self, bufs: &mut dyn Buffers, offset: usize, src: &[u8]) -> bool {
-        match self {
-            Dst::Slice(d) => d
-                .get_mut(offset..offset.saturating_add(src.len()))
-                .map(|d| d.copy_from_slice(src))
-                .is_some(),
-            Dst::Caller(token) => src.is_empty() || bufs.write_recv(*token, offset, src),
-        }
-    }
+/// Copies `src` into recv `token`'s buffer at `offset`.
+pub(super) fn put(bufs: &mut dyn Buffers, token: Token, offset: usize, src: &[u8]) -> bool {
+    src.is_empty() || bufs.write_recv(token, offset, src)
 }
 
 /// The two parts of the first `n` bytes of a two-part queue.
@@ -120,14 +96,9 @@ impl Engine {
     /// `unix_shutdown`: sets our bits and mirrors them to a connected peer (our SHUT_WR is the
     /// peer's RCV_SHUTDOWN and vice versa), then wakes whoever waits on either side. A
     /// listener shut for reading refuses connects, and its pending accepts fail with EINVAL.
-    pub fn shutdown(&mut self, id: SocketId, how: Shutdown) -> Result<(), Errno> {
-        self.shutdown_in_place(id, how, &mut NoBuffers)
-    }
-
-    /// `shutdown`, with the caller's buffers: a pending in-place send that ends because of
-    /// it first delivers the bytes its reader could already see (see
-    /// [`Engine::cancel_in_place`]).
-    pub fn shutdown_in_place(
+    /// A pending send that ends because of it first delivers the bytes its reader could
+    /// already see (see [`Engine::cancel`]).
+    pub fn shutdown(
         &mut self,
         id: SocketId,
         how: Shutdown,

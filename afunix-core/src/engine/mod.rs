@@ -244,13 +244,9 @@ impl Engine {
     /// `SOCK_MIN_SNDBUF`. The engine lets a sender queue up to `sndbuf` bytes of payload to its
     /// peer (Linux counts `truesize`, which includes overhead). Growing wakes pending sends
     /// (`sk_write_space`); shrinking leaves the bytes already shown to the reader queued.
-    pub fn set_sndbuf(&mut self, id: SocketId, val: i32) -> Result<(), Errno> {
-        self.set_sndbuf_in_place(id, val, &mut NoBuffers)
-    }
-
-    /// `set_sndbuf`, with the caller's buffers, through which a pending in-place send that
-    /// now fits moves into the queue and completes.
-    pub fn set_sndbuf_in_place(
+    /// With the caller's buffers, through which a pending send that now fits moves into
+    /// the queue and completes.
+    pub fn set_sndbuf(
         &mut self,
         id: SocketId,
         val: i32,
@@ -357,23 +353,15 @@ impl Engine {
 
     /// The next completion, if any. Each pending token is completed exactly once.
     pub fn poll_completion(&mut self) -> Option<Completion> {
-        let c = self.completions.pop_front()?;
-        if let Ok(Completed::Received(data)) = &c.result {
-            self.uncharge(data.len());
-        }
-        Some(c)
+        self.completions.pop_front()
     }
 
     /// Cancels a pending operation: it completes (through `poll_completion`) with ECANCELED,
-    /// or with what it achieved so far (bytes sent, bytes received), so no data is lost.
-    /// Returns false if the token is not pending.
-    pub fn cancel(&mut self, token: Token) -> bool {
-        self.cancel_in_place(token, &mut NoBuffers)
-    }
-
-    /// `cancel`, with the caller's buffers: a cancelled in-place send first delivers the
-    /// bytes its reader could already see (they count as queued), and reports them as sent.
-    pub fn cancel_in_place(&mut self, token: Token, bufs: &mut dyn Buffers) -> bool {
+    /// or with what it achieved so far (bytes sent, bytes received), so no data is lost: a
+    /// cancelled send first delivers, through the caller's buffers, the bytes its reader
+    /// could already see (they count as queued), and reports them as sent. Returns false if
+    /// the token is not pending.
+    pub fn cancel(&mut self, token: Token, bufs: &mut dyn Buffers) -> bool {
         let Some(waiting) = self.tokens.get(&token).copied() else {
             return false;
         };
@@ -407,7 +395,6 @@ impl Engine {
                 let result = match pending {
                     Some(mut p) => {
                         self.unexpose(&mut p);
-                        self.uncharge(p.owned_len());
                         if p.sent > 0 {
                             Ok(Completed::Sent(p.sent))
                         } else {
@@ -457,21 +444,17 @@ impl Engine {
     /// Closes a socket (`unix_release_sock`): its pending operations complete (ECANCELED or
     /// what they achieved), its name is released, a connected peer sees EOF, or ECONNRESET
     /// if this socket left unread data, and a listener releases its embryos, whose clients
-    /// see ECONNRESET.
-    pub fn close(&mut self, id: SocketId) -> Result<(), Errno> {
-        self.close_in_place(id, &mut NoBuffers)
-    }
-
-    /// `close`, with the caller's buffers: a pending in-place send first delivers the bytes
-    /// its reader could already see (see [`Engine::cancel_in_place`]).
-    pub fn close_in_place(&mut self, id: SocketId, bufs: &mut dyn Buffers) -> Result<(), Errno> {
+    /// see ECONNRESET. A pending send first delivers the bytes its reader could already see
+    /// (see [`Engine::cancel`]), and the peer's pending recvs take what is theirs, through the
+    /// caller's buffers.
+    pub fn close(&mut self, id: SocketId, bufs: &mut dyn Buffers) -> Result<(), Errno> {
         self.sock(id)?;
         self.materialize_front(id, bufs);
-        self.release(id, false);
+        self.release(id, false, bufs);
         Ok(())
     }
 
-    fn release(&mut self, id: SocketId, embryo: bool) {
+    fn release(&mut self, id: SocketId, embryo: bool, bufs: &mut dyn Buffers) {
         // Bytes a blocked in-place writer holds for us count as queued and unread: they are
         // dropped with us, and the writer's send counts them as sent, as Linux's would.
         let held = self.visible_pending(id);
@@ -497,7 +480,6 @@ impl Engine {
         }
         while let Some(mut p) = sock.sends.pop_front() {
             self.unexpose(&mut p);
-            self.uncharge(p.owned_len());
             let result = if p.sent > 0 {
                 Ok(Completed::Sent(p.sent))
             } else {
@@ -546,7 +528,7 @@ impl Engine {
                     self.complete(c.token, c.connector, Err(Errno::ECONNREFUSED));
                 }
                 while let Some(e) = l.embryos.pop_front() {
-                    self.release(e, true);
+                    self.release(e, true, bufs);
                 }
             }
             State::Connected { peer, .. } => {
@@ -561,8 +543,8 @@ impl Engine {
                         ps.dead_peer_addr = addr;
                     }
                     self.set_peer(p, None);
-                    self.service_recvs(p, &mut NoBuffers);
-                    self.service_sends(p, &mut NoBuffers);
+                    self.service_recvs(p, bufs);
+                    self.service_sends(p, bufs);
                 }
             }
         }
@@ -601,15 +583,6 @@ impl Engine {
     /// practice (if it did, the operation completes at once with ENOMEM).
     fn register(&mut self, token: Token, waiting: Waiting) -> Result<(), Errno> {
         self.tokens.try_insert(token, waiting)
-    }
-
-    pub(crate) fn charge(&mut self, n: usize) -> Result<(), Errno> {
-        let total = self.memory_used.checked_add(n).ok_or(Errno::ENOBUFS)?;
-        if total > self.limits.global_buffer_cap {
-            return Err(Errno::ENOBUFS);
-        }
-        self.memory_used = total;
-        Ok(())
     }
 
     /// The most memory empty receive rings may keep for reuse over all sockets: an eighth of

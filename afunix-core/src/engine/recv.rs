@@ -1,40 +1,21 @@
 //! Receiving: `recv`, pending receives, and taking bytes from a waiting writer.
 
-use alloc::vec::Vec;
-
-use crate::socket::{PendingRecv, RecvStorage, SendStorage};
+use crate::socket::PendingRecv;
 use crate::{Completed, Errno, Outcome, RecvFlags, SocketId, Token};
 
-use super::data::{Buffers, Dst, NoBuffers, front_parts, recv_result};
+use super::data::{Buffers, front_parts, put, recv_result};
 use super::{Engine, Waiting};
 
 impl Engine {
-    /// `recv` on a stream (`unix_stream_read_generic`).
+    /// `recv` on a stream (`unix_stream_read_generic`) of up to `len` bytes into the caller's
+    /// buffer for `token`, written through `bufs` (the driver: the IRP's buffer), now or, if
+    /// it goes pending, as bytes arrive; the completion is then [`Completed::Received`].
     ///
-    /// EINVAL unless connected. Copies into `buf` up to its length; MSG_PEEK leaves the bytes
-    /// queued. With nothing (or, with MSG_WAITALL, not enough) queued it checks, in POSIX
-    /// order: the pending error (reported once: ECONNRESET after a peer left unread data),
-    /// end of file (0), then EAGAIN when non-blocking, else pending: the completion carries
-    /// the bytes ([`Completed::Received`]). A non-blocking MSG_WAITALL returns what there is.
+    /// EINVAL unless connected. MSG_PEEK leaves the bytes queued. With nothing (or, with
+    /// MSG_WAITALL, not enough) queued it checks, in POSIX order: the pending error (reported
+    /// once: ECONNRESET after a peer left unread data), end of file (0), then EAGAIN when
+    /// non-blocking, else pending. A non-blocking MSG_WAITALL returns what there is.
     pub fn recv(
-        &mut self,
-        id: SocketId,
-        buf: &mut [u8],
-        flags: RecvFlags,
-        token: Token,
-    ) -> Outcome<usize> {
-        let len = buf.len();
-        match self.recv_inner(id, Dst::Slice(buf), len, flags, token, &mut NoBuffers) {
-            Ok(Some(n)) => Outcome::Ready(Ok(n)),
-            Ok(None) => Outcome::Pending,
-            Err(e) => Outcome::Ready(Err(e)),
-        }
-    }
-
-    /// `recv` of up to `len` bytes into the caller's buffer for `token`, written through
-    /// `bufs` (the driver: the IRP's buffer), now or, if it goes pending, as bytes arrive; the
-    /// completion is then [`Completed::ReceivedInPlace`].
-    pub fn recv_in_place(
         &mut self,
         id: SocketId,
         len: usize,
@@ -42,7 +23,7 @@ impl Engine {
         token: Token,
         bufs: &mut dyn Buffers,
     ) -> Outcome<usize> {
-        match self.recv_inner(id, Dst::Caller(token), len, flags, token, bufs) {
+        match self.recv_inner(id, len, flags, token, bufs) {
             Ok(Some(n)) => Outcome::Ready(Ok(n)),
             Ok(None) => Outcome::Pending,
             Err(e) => Outcome::Ready(Err(e)),
@@ -52,13 +33,11 @@ impl Engine {
     fn recv_inner(
         &mut self,
         id: SocketId,
-        mut dst: Dst<'_>,
         len: usize,
         flags: RecvFlags,
         token: Token,
         bufs: &mut dyn Buffers,
     ) -> Result<Option<usize>, Errno> {
-        let in_place = matches!(dst, Dst::Caller(_));
         let visible = self.visible_pending(id);
         let sock = self.sock_mut(id)?;
         if !sock.is_connected() {
@@ -69,7 +48,7 @@ impl Engine {
             if nonblocking {
                 return Err(Errno::EAGAIN);
             }
-            self.pend_recv(id, len, flags, &[], 0, token, in_place)?;
+            self.pend_recv(id, len, flags, 0, token)?;
             return Ok(None);
         }
         let target = if flags.waitall && len > 0 { len } else { 1 };
@@ -77,7 +56,7 @@ impl Engine {
         let had_data = queued || visible > 0;
         let mut n: usize = 0;
         for part in front_parts(sock.rx.as_slices(), len) {
-            if !part.is_empty() && !dst.put(bufs, n, part) {
+            if !put(bufs, token, n, part) {
                 return Err(Errno::EFAULT);
             }
             n = n.saturating_add(part.len());
@@ -85,7 +64,7 @@ impl Engine {
         if flags.peek {
             // Then the bytes a blocked in-place writer holds for us, left where they are.
             let k = visible.min(len.saturating_sub(n));
-            let peeked = k > 0 && self.peek_from_writer(id, &mut dst, n, k, bufs);
+            let peeked = k > 0 && self.peek_from_writer(id, token, n, k, bufs);
             if peeked {
                 n = n.saturating_add(k);
             }
@@ -99,7 +78,7 @@ impl Engine {
             self.settle_idle_ring(id);
             // The queue is empty: take the rest straight from a waiting writer.
             if n < len {
-                n = n.saturating_add(self.pull_from_writer(id, &mut dst, n, len, bufs));
+                n = n.saturating_add(self.pull_from_writer(id, token, n, len, bufs));
             }
             if n >= target || had_data && n == len {
                 self.wake_writer(id, bufs);
@@ -120,12 +99,8 @@ impl Engine {
         let result = match outcome {
             Some(r) => r.map(Some),
             None => {
-                // Blocking MSG_WAITALL with some bytes: they stay with the pending recv.
-                let partial: &[u8] = match &dst {
-                    Dst::Slice(d) => d.get(..n).unwrap_or(&[]),
-                    Dst::Caller(_) => &[],
-                };
-                match self.pend_recv(id, len, flags, partial, n, token, in_place) {
+                // Blocking MSG_WAITALL with some bytes: they stay in the caller's buffer.
+                match self.pend_recv(id, len, flags, n, token) {
                     Ok(()) => Ok(None),
                     Err(e) => {
                         if n > 0 {
@@ -144,12 +119,12 @@ impl Engine {
         result
     }
 
-    /// Copies bytes from the peer's pending sends straight into `dst` from `at` up to `len`
-    /// (our queue is empty); returns how many.
+    /// Copies bytes from the peer's pending sends straight into recv `dst`'s buffer from `at`
+    /// up to `len` (our queue is empty); returns how many.
     fn pull_from_writer(
         &mut self,
         id: SocketId,
-        dst: &mut Dst<'_>,
+        dst: Token,
         at: usize,
         len: usize,
         bufs: &mut dyn Buffers,
@@ -170,26 +145,9 @@ impl Engine {
             };
             let off = at.saturating_add(n);
             let k = p.remaining().min(len.saturating_sub(off));
-            let ok = match (&p.storage, &mut *dst) {
-                (SendStorage::Owned(stash), d) => front_parts(stash.as_slices(), k)
-                    .iter()
-                    .try_fold(off, |o, part| {
-                        d.put(bufs, o, part).then(|| o.saturating_add(part.len()))
-                    })
-                    .is_some(),
-                (SendStorage::Caller { offset, .. }, Dst::Slice(d)) => d
-                    .get_mut(off..off.saturating_add(k))
-                    .is_some_and(|d| bufs.read_send(p.token, *offset, d)),
-                (SendStorage::Caller { offset, .. }, Dst::Caller(t)) => {
-                    bufs.send_to_recv(p.token, *offset, *t, off, k)
-                }
-            };
-            if !ok {
+            if !bufs.send_to_recv(p.token, p.offset, dst, off, k) {
                 w.sends.push_front(p);
                 break;
-            }
-            if matches!(p.storage, SendStorage::Owned(_)) {
-                self.uncharge(k);
             }
             self.advance(&mut p, k);
             n = n.saturating_add(k);
@@ -202,27 +160,15 @@ impl Engine {
         n
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn pend_recv(
         &mut self,
         id: SocketId,
         len: usize,
         flags: RecvFlags,
-        partial: &[u8],
         filled: usize,
         token: Token,
-        in_place: bool,
     ) -> Result<(), Errno> {
         self.prepare_token(token)?;
-        let storage = if in_place {
-            RecvStorage::Caller { filled }
-        } else {
-            let mut data = Vec::new();
-            data.try_reserve(partial.len()).map_err(|_| Errno::ENOMEM)?;
-            data.extend_from_slice(partial);
-            RecvStorage::Owned(data)
-        };
-        let held = if in_place { 0 } else { partial.len() };
         let sock = self.sock_mut(id)?;
         sock.recvs.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
         sock.recvs.push_back(PendingRecv {
@@ -230,7 +176,7 @@ impl Engine {
             len,
             peek: flags.peek,
             waitall: flags.waitall,
-            storage,
+            filled,
         });
         if let Err(e) = self.register(token, Waiting::Recv(id)) {
             if let Ok(s) = self.sock_mut(id) {
@@ -238,18 +184,17 @@ impl Engine {
             }
             return Err(e);
         }
-        self.memory_used = self.memory_used.saturating_add(held);
         Ok(())
     }
 
     /// After bytes left our queue (or a recv started waiting), the peer's waiting sends may
     /// go on.
-    /// Copies `k` bytes of the peer's front in-place send into `dst` at `at`, without
-    /// taking them (MSG_PEEK).
+    /// Copies `k` bytes of the peer's front pending send into recv `dst`'s buffer at `at`,
+    /// without taking them (MSG_PEEK).
     fn peek_from_writer(
         &mut self,
         id: SocketId,
-        dst: &mut Dst<'_>,
+        dst: Token,
         at: usize,
         k: usize,
         bufs: &mut dyn Buffers,
@@ -265,16 +210,7 @@ impl Engine {
         let Some(front) = w.sends.front() else {
             return false;
         };
-        let SendStorage::Caller { offset, .. } = front.storage else {
-            return false;
-        };
-        let token = front.token;
-        match dst {
-            Dst::Slice(d) => d
-                .get_mut(at..at.saturating_add(k))
-                .is_some_and(|d| bufs.read_send(token, offset, d)),
-            Dst::Caller(t) => bufs.send_to_recv(token, offset, *t, at, k),
-        }
+        bufs.send_to_recv(front.token, front.offset, dst, at, k)
     }
 
     pub(super) fn wake_writer(&mut self, id: SocketId, bufs: &mut dyn Buffers) {
@@ -304,52 +240,25 @@ impl Engine {
             };
             let at = front.filled();
             let mut moved: usize = 0;
-            let mut failed = false;
             // The caller's buffer is out of reach in this call (it passed no `Buffers`):
             // leave the recv waiting, the bytes queued.
             let mut unreachable = false;
-            if want > 0 {
-                for part in front_parts(sock.rx.as_slices(), want) {
-                    if part.is_empty() {
-                        continue;
-                    }
-                    let ok = match &mut front.storage {
-                        RecvStorage::Owned(v) => {
-                            v.try_reserve(part.len()).is_ok() && {
-                                v.extend_from_slice(part);
-                                true
-                            }
-                        }
-                        RecvStorage::Caller { filled } => {
-                            let ok = bufs.write_recv(token, at.saturating_add(moved), part);
-                            if ok {
-                                *filled = filled.saturating_add(part.len());
-                            }
-                            ok
-                        }
-                    };
-                    if !ok {
-                        match front.storage {
-                            RecvStorage::Owned(_) => failed = true,
-                            RecvStorage::Caller { .. } => unreachable = true,
-                        }
-                        break;
-                    }
-                    moved = moved.saturating_add(part.len());
+            for part in front_parts(sock.rx.as_slices(), want) {
+                if part.is_empty() {
+                    continue;
                 }
+                if !bufs.write_recv(token, at.saturating_add(moved), part) {
+                    unreachable = true;
+                    break;
+                }
+                moved = moved.saturating_add(part.len());
             }
-            if front.peek {
-                if let RecvStorage::Owned(_) = front.storage {
-                    // A peek's copy is new memory, held until the completion is drained.
-                    self.memory_used = self.memory_used.saturating_add(moved);
-                }
-            } else if moved > 0 {
+            front.filled = front.filled.saturating_add(moved);
+            if !front.peek && moved > 0 {
                 sock.rx.consume(moved);
                 consumed = true;
-                if let RecvStorage::Caller { .. } = front.storage {
-                    // Into the caller's buffer: the engine no longer holds them.
-                    self.memory_used = self.memory_used.saturating_sub(moved);
-                }
+                // Into the caller's buffer: the engine no longer holds them.
+                self.memory_used = self.memory_used.saturating_sub(moved);
             }
             if unreachable {
                 break;
@@ -361,9 +270,7 @@ impl Engine {
                 break;
             };
             let target = if front.waitall { front.len.max(1) } else { 1 };
-            let done: Option<Result<(), Errno>> = if failed {
-                Some(Err(Errno::ENOMEM))
-            } else if front.peek {
+            let done: Option<Result<(), Errno>> = if front.peek {
                 (had_data).then_some(Ok(()))
             } else if front.filled() >= target || (front.len == 0 && had_data) {
                 Some(Ok(()))

@@ -1,53 +1,28 @@
 //! Sending: `send`, pending sends, and delivering bytes into a peer.
 
-use alloc::collections::VecDeque;
-
-use crate::socket::{PendingSend, RecvStorage, SendStorage};
+use crate::socket::PendingSend;
 use crate::{Completed, Errno, Outcome, SendFlags, SocketId, Token};
 
-use super::data::{Buffers, NoBuffers, Src, front_parts};
+use super::data::{Buffers, Src};
 use super::{Engine, Waiting, to_usize};
 
 impl Engine {
-    /// `send` on a stream (`unix_stream_sendmsg` with `sock_alloc_send_pskb`'s checks).
+    /// `send` on a stream (`unix_stream_sendmsg` with `sock_alloc_send_pskb`'s checks) of
+    /// `len` bytes read from the caller's buffer for `token` through `bufs` (the driver: the
+    /// IRP's buffer).
     ///
     /// ENOTCONN unless connected; EPIPE after SHUT_WR (ours, or the peer's SHUT_RD / close
-    /// mirrored to us). Bytes go straight into the peer's oldest waiting recv, else into its
-    /// queue while the queue holds less than our SO_SNDBUF. When full: a non-blocking send
-    /// returns what it queued, or EAGAIN if nothing; a blocking one becomes pending (its
-    /// remaining bytes copied into the engine) and completes when all bytes are queued, or with
-    /// the count so far if the connection breaks, as Linux returns `sent`. When the global cap
-    /// leaves no room: ENOBUFS.
+    /// mirrored to us). Bytes go straight into the peer's oldest waiting recv (one copy),
+    /// else into its queue while the queue holds less than our SO_SNDBUF. When full: a
+    /// non-blocking send returns what it queued, or EAGAIN if nothing. A blocking send that
+    /// does not fit copies none of it: the bytes stay in the caller's buffer and up to
+    /// SO_SNDBUF of them count as queued (readable, in FIONREAD and poll), as Linux would
+    /// have queued a buffer's worth before blocking; a reader takes them straight from there,
+    /// and only the rest that remains when it all fits is copied into the queue, which is when
+    /// the send completes, or with the count so far if the connection breaks, as Linux
+    /// returns `sent`. `cancel`, `close` and `shutdown` deliver the counted bytes before the
+    /// send ends. When the global cap leaves no room: ENOBUFS.
     pub fn send(
-        &mut self,
-        id: SocketId,
-        data: &[u8],
-        flags: SendFlags,
-        token: Token,
-    ) -> Outcome<usize> {
-        match self.send_inner(
-            id,
-            Src::Slice(data),
-            data.len(),
-            flags,
-            token,
-            &mut NoBuffers,
-        ) {
-            Ok(Some(n)) => Outcome::Ready(Ok(n)),
-            Ok(None) => Outcome::Pending,
-            Err(e) => Outcome::Ready(Err(e)),
-        }
-    }
-
-    /// `send` of `len` bytes read from the caller's buffer for `token` through `bufs` (the
-    /// driver: the IRP's buffer). A waiting reader gets bytes in one copy. If a blocking send
-    /// does not fit in the peer's queue, none of it is copied: the bytes stay in the caller's
-    /// buffer and up to SO_SNDBUF of them count as queued (readable, in FIONREAD and poll),
-    /// as Linux would have queued a buffer's worth before blocking; a reader takes them
-    /// straight from there, and only the rest that remains when it all fits is copied into
-    /// the queue, which is when the send completes. `cancel_in_place`, `close_in_place` and
-    /// `shutdown_in_place` deliver the counted bytes before the send ends.
-    pub fn send_in_place(
         &mut self,
         id: SocketId,
         len: usize,
@@ -55,7 +30,7 @@ impl Engine {
         token: Token,
         bufs: &mut dyn Buffers,
     ) -> Outcome<usize> {
-        let src = Src::Caller { token, offset: 0 };
+        let src = Src { token, offset: 0 };
         match self.send_inner(id, src, len, flags, token, bufs) {
             Ok(Some(n)) => Outcome::Ready(Ok(n)),
             Ok(None) => Outcome::Pending,
@@ -66,7 +41,7 @@ impl Engine {
     fn send_inner(
         &mut self,
         id: SocketId,
-        src: Src<'_>,
+        src: Src,
         len: usize,
         flags: SendFlags,
         token: Token,
@@ -111,8 +86,8 @@ impl Engine {
         if peer_sock.shutdown.rd {
             return Err(Errno::EPIPE);
         }
-        if matches!(src, Src::Caller { .. }) && !nonblocking {
-            // A blocking in-place send: a waiting reader takes what it can directly. If the
+        if !nonblocking {
+            // A blocking send: a waiting reader takes what it can directly. If the
             // rest does not fit, it stays in the caller's buffer, counted as queued (Linux
             // would queue a buffer's worth and block); a reader takes it from there in one
             // copy, and only what remains when it all fits is copied into the queue.
@@ -162,38 +137,23 @@ impl Engine {
         }
     }
 
-    /// Queues a pending send of bytes `sent..len` of `src`: the caller's buffer stays the
-    /// storage for an in-place send; otherwise the rest is copied into the engine.
+    /// Queues a pending send of bytes `sent..len` of `src`, which stay in the caller's
+    /// buffer.
     fn pend_send(
         &mut self,
         id: SocketId,
-        src: Src<'_>,
+        src: Src,
         sent: usize,
         len: usize,
         token: Token,
     ) -> Result<(), Errno> {
         self.prepare_token(token)?;
-        let (storage, charged) = match src {
-            Src::Caller { .. } => (SendStorage::Caller { offset: sent, len }, 0),
-            Src::Slice(data) => {
-                let rest = data.get(sent..).unwrap_or(&[]);
-                let mut stash = VecDeque::new();
-                stash
-                    .try_reserve_exact(rest.len())
-                    .map_err(|_| Errno::ENOBUFS)?;
-                self.charge(rest.len())?;
-                stash.extend(rest.iter());
-                (SendStorage::Owned(stash), rest.len())
-            }
-        };
         let sock = self.sock_mut(id)?;
-        if sock.sends.try_reserve(1).is_err() {
-            self.uncharge(charged);
-            return Err(Errno::ENOMEM);
-        }
+        sock.sends.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
         sock.sends.push_back(PendingSend {
             token,
-            storage,
+            offset: src.offset.saturating_add(sent),
+            len: src.offset.saturating_add(len),
             sent,
             exposed: 0,
         });
@@ -201,7 +161,6 @@ impl Engine {
             if let Ok(s) = self.sock_mut(id) {
                 s.sends.retain(|p| p.token != token);
             }
-            self.uncharge(charged);
             return Err(e);
         }
         self.expose_front(id);
@@ -215,65 +174,21 @@ impl Engine {
     pub(super) fn deliver(
         &mut self,
         to: SocketId,
-        src: Src<'_>,
+        src: Src,
         len: usize,
         queue_room: usize,
         bufs: &mut dyn Buffers,
     ) -> usize {
         let mut done = 0;
-        let room = self.global_room();
         let Some(sock) = self.sockets.get_mut(to) else {
             return 0;
         };
         if sock.rx.is_empty() {
             if let Some(front) = sock.recvs.front_mut().filter(|r| !r.peek) {
-                let want = front.len.saturating_sub(front.filled()).min(len);
-                let token = front.token;
-                let ok = match (&mut front.storage, src) {
-                    (RecvStorage::Owned(v), Src::Slice(s)) => {
-                        let k = want.min(room);
-                        match (v.try_reserve(k), s.get(..k)) {
-                            (Ok(()), Some(part)) => {
-                                v.extend_from_slice(part);
-                                Some(k)
-                            }
-                            _ => None,
-                        }
-                    }
-                    (RecvStorage::Owned(v), Src::Caller { token: st, offset }) => {
-                        let k = want.min(room);
-                        let start = v.len();
-                        if v.try_reserve(k).is_ok() {
-                            v.resize(start.saturating_add(k), 0);
-                            let ok = v
-                                .get_mut(start..)
-                                .is_some_and(|d| bufs.read_send(st, offset, d));
-                            if ok {
-                                Some(k)
-                            } else {
-                                v.truncate(start);
-                                None
-                            }
-                        } else {
-                            None
-                        }
-                    }
-                    (RecvStorage::Caller { filled }, Src::Slice(s)) => s
-                        .get(..want)
-                        .filter(|part| bufs.write_recv(token, *filled, part))
-                        .map(|_| want),
-                    (RecvStorage::Caller { filled }, Src::Caller { token: st, offset }) => bufs
-                        .send_to_recv(st, offset, token, *filled, want)
-                        .then_some(want),
-                };
-                if let Some(k) = ok {
-                    match &mut front.storage {
-                        RecvStorage::Owned(_) => {
-                            self.memory_used = self.memory_used.saturating_add(k)
-                        }
-                        RecvStorage::Caller { filled } => *filled = filled.saturating_add(k),
-                    }
-                    done = k;
+                let want = front.len.saturating_sub(front.filled).min(len);
+                if bufs.send_to_recv(src.token, src.offset, front.token, front.filled, want) {
+                    front.filled = front.filled.saturating_add(want);
+                    done = want;
                 }
             }
         }
@@ -286,24 +201,17 @@ impl Engine {
             // A ring kept empty for reuse is about to hold bytes: no longer idle.
             self.unidle_ring(to);
             if let Some(sock) = self.sockets.get_mut(to) {
-                let ok = sock.rx.try_reserve(q).is_ok()
-                    && match src {
-                        Src::Slice(s) => s.get(..q).is_some_and(|part| {
-                            sock.rx.extend_from_slice(part);
-                            true
-                        }),
-                        Src::Caller { token, offset } => {
-                            let (a, b) = sock.rx.free_slices(q);
-                            let first = a.len();
-                            let ok = bufs.read_send(token, offset, a)
-                                && (b.is_empty()
-                                    || bufs.read_send(token, offset.saturating_add(first), b));
-                            if ok {
-                                sock.rx.commit(q);
-                            }
-                            ok
-                        }
-                    };
+                let ok = sock.rx.try_reserve(q).is_ok() && {
+                    let (a, b) = sock.rx.free_slices(q);
+                    let first = a.len();
+                    let ok = bufs.read_send(src.token, src.offset, a)
+                        && (b.is_empty()
+                            || bufs.read_send(src.token, src.offset.saturating_add(first), b));
+                    if ok {
+                        sock.rx.commit(q);
+                    }
+                    ok
+                };
                 if ok {
                     self.memory_used = self.memory_used.saturating_add(q);
                     done = done.saturating_add(q);
@@ -373,50 +281,28 @@ impl Engine {
             // Its exposed bytes are about to move, charged as queued: their reservation
             // makes the room. Those that do not move stay exposed, whatever SO_SNDBUF is now.
             let had = self.unexpose(&mut p);
-            let moved = match &p.storage {
-                SendStorage::Owned(stash) => {
-                    let mut moved: usize = 0;
-                    let mut room = queue_room;
-                    for part in front_parts(stash.as_slices(), stash.len()) {
-                        if part.is_empty() {
-                            continue;
-                        }
-                        let k = self.deliver(peer, Src::Slice(part), part.len(), room, bufs);
-                        moved = moved.saturating_add(k);
-                        room = room.saturating_sub(k);
-                        if k < part.len() {
-                            break;
-                        }
-                    }
-                    // Those bytes left the stash; `deliver` charged them again.
-                    self.uncharge(moved);
-                    moved
-                }
-                SendStorage::Caller { offset, .. } => {
-                    // In place: a waiting reader takes bytes directly; the rest moves into the
-                    // queue only once all of it fits (until then it counts as queued from the
-                    // caller's buffer, see `visible_pending`), which is when Linux's writer
-                    // would have queued its last byte and returned.
-                    let src = Src::Caller {
-                        token: p.token,
-                        offset: *offset,
-                    };
-                    let direct = if reader_waits {
-                        self.deliver(peer, src, p.remaining(), 0, bufs)
-                    } else {
-                        0
-                    };
-                    let rest = p.remaining().saturating_sub(direct);
-                    // Recvs that only the queue can serve (a peek, or more than one) get the
-                    // bytes queued as before.
-                    let more = if rest > 0 && (rest <= queue_room || recvs_wait) {
-                        self.deliver(peer, src.skip(direct), rest, queue_room, bufs)
-                    } else {
-                        0
-                    };
-                    direct.saturating_add(more)
-                }
+            // A waiting reader takes bytes directly; the rest moves into the queue only once
+            // all of it fits (until then it counts as queued from the caller's buffer, see
+            // `visible_pending`), which is when Linux's writer would have queued its last
+            // byte and returned.
+            let src = Src {
+                token: p.token,
+                offset: p.offset,
             };
+            let direct = if reader_waits {
+                self.deliver(peer, src, p.remaining(), 0, bufs)
+            } else {
+                0
+            };
+            let rest = p.remaining().saturating_sub(direct);
+            // Recvs that only the queue can serve (a peek, or more than one) get the bytes
+            // queued as before.
+            let more = if rest > 0 && (rest <= queue_room || recvs_wait) {
+                self.deliver(peer, src.skip(direct), rest, queue_room, bufs)
+            } else {
+                0
+            };
+            let moved = direct.saturating_add(more);
             self.advance(&mut p, moved);
             let keep = had.saturating_sub(moved).min(p.remaining());
             p.exposed = keep;
@@ -446,7 +332,6 @@ impl Engine {
         let sends = core::mem::take(&mut sock.sends);
         for mut p in sends {
             self.unexpose(&mut p);
-            self.uncharge(p.owned_len());
             // sock_alloc_send_pskb: the first waiter to wake reads (and clears) sk_err; it
             // returns its count if it had sent some, the error otherwise. Later ones: EPIPE.
             let e = err.take();
@@ -474,12 +359,9 @@ impl Engine {
         if w.shutdown.wr || w.err.is_some() {
             return 0;
         }
-        match w.sends.front() {
-            Some(front) if matches!(front.storage, SendStorage::Caller { .. }) => {
-                front.exposed.min(front.remaining())
-            }
-            _ => 0,
-        }
+        w.sends
+            .front()
+            .map_or(0, |front| front.exposed.min(front.remaining()))
     }
 
     /// Shows `writer`'s reader more of the writer's front in-place send: as much as Linux
@@ -505,9 +387,6 @@ impl Engine {
         else {
             return;
         };
-        if !matches!(front.storage, SendStorage::Caller { .. }) {
-            return;
-        }
         let target = front.remaining().min(sndbuf.saturating_sub(queued));
         let more = target.saturating_sub(front.exposed).min(room);
         front.exposed = front.exposed.saturating_add(more);
@@ -544,10 +423,7 @@ impl Engine {
         let Some(front) = w.sends.front() else {
             return;
         };
-        let SendStorage::Caller { offset, .. } = front.storage else {
-            return;
-        };
-        let token = front.token;
+        let (token, offset) = (front.token, front.offset);
         if front.exposed == 0 || self.sockets.get(peer).is_none() {
             return;
         }
@@ -560,7 +436,7 @@ impl Engine {
         // for them.
         let visible = self.unexpose(&mut p).min(p.remaining());
         let outer = self.moving_writer.replace(id);
-        let moved = self.deliver(peer, Src::Caller { token, offset }, visible, visible, bufs);
+        let moved = self.deliver(peer, Src { token, offset }, visible, visible, bufs);
         self.moving_writer = outer;
         self.advance(&mut p, moved);
         if let Some(w) = self.sockets.get_mut(id) {
@@ -570,11 +446,6 @@ impl Engine {
 }
 
 fn advance_send(p: &mut PendingSend, n: usize) {
-    match &mut p.storage {
-        SendStorage::Owned(stash) => {
-            stash.drain(..n.min(stash.len()));
-        }
-        SendStorage::Caller { offset, .. } => *offset = offset.saturating_add(n),
-    }
+    p.offset = p.offset.saturating_add(n);
     p.sent = p.sent.saturating_add(n);
 }

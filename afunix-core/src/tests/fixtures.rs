@@ -20,8 +20,95 @@ pub(crate) fn ready<T: core::fmt::Debug>(o: Outcome<T>) -> Result<T, Errno> {
     }
 }
 
+/// The engine with buffers of its own for every send and recv, by token, and the calls
+/// tests make with slices: a send's bytes and a recv's room are the request's buffer while it
+/// runs (and while it pends), as the driver's IRPs' pages are. Every other call reaches the
+/// engine itself.
+pub(crate) struct TestEngine {
+    pub(crate) inner: Engine,
+    pub(crate) bufs: OwnedBuffers,
+}
+
+impl core::ops::Deref for TestEngine {
+    type Target = Engine;
+    fn deref(&self) -> &Engine {
+        &self.inner
+    }
+}
+
+impl core::ops::DerefMut for TestEngine {
+    fn deref_mut(&mut self) -> &mut Engine {
+        &mut self.inner
+    }
+}
+
+impl TestEngine {
+    /// `send` of `data`, which becomes request `token`'s buffer.
+    pub(crate) fn send(
+        &mut self,
+        id: SocketId,
+        data: &[u8],
+        flags: SendFlags,
+        token: Token,
+    ) -> Outcome<usize> {
+        self.bufs.remove(token);
+        self.bufs.insert(token, data.to_vec()).unwrap();
+        let o = self
+            .inner
+            .send(id, data.len(), flags, token, &mut self.bufs);
+        if !o.is_pending() {
+            self.bufs.remove(token);
+        }
+        o
+    }
+
+    /// `recv` into `buf`; if it pends, its bytes are in request `token`'s buffer
+    /// ([`TestEngine::received`]).
+    pub(crate) fn recv(
+        &mut self,
+        id: SocketId,
+        buf: &mut [u8],
+        flags: RecvFlags,
+        token: Token,
+    ) -> Outcome<usize> {
+        self.bufs.remove(token);
+        self.bufs.insert(token, vec![0; buf.len()]).unwrap();
+        let o = self.inner.recv(id, buf.len(), flags, token, &mut self.bufs);
+        if let Outcome::Ready(r) = &o {
+            let own = self.bufs.remove(token).unwrap();
+            if let Ok(n) = r {
+                buf[..*n].copy_from_slice(&own[..*n]);
+            }
+        }
+        o
+    }
+
+    /// The first `n` bytes a finished pending recv left in its buffer.
+    pub(crate) fn received(&mut self, token: Token, n: usize) -> Vec<u8> {
+        let mut own = self.bufs.remove(token).expect("a recv's buffer");
+        own.truncate(n);
+        own
+    }
+
+    pub(crate) fn shutdown(&mut self, id: SocketId, how: Shutdown) -> Result<(), Errno> {
+        self.inner.shutdown(id, how, &mut self.bufs)
+    }
+
+    pub(crate) fn close(&mut self, id: SocketId) -> Result<(), Errno> {
+        self.inner.close(id, &mut self.bufs)
+    }
+
+    pub(crate) fn cancel(&mut self, token: Token) -> bool {
+        self.inner.cancel(token, &mut self.bufs)
+    }
+
+    pub(crate) fn set_sndbuf(&mut self, id: SocketId, val: i32) -> Result<(), Errno> {
+        self.inner.set_sndbuf(id, val, &mut self.bufs)
+    }
+}
+
 pub(crate) struct Fx {
-    pub(crate) e: Engine,
+    pub(crate) e: TestEngine,
     next_token: u64,
 }
 
@@ -32,7 +119,10 @@ impl Fx {
 
     pub(crate) fn with(limits: Limits) -> Self {
         Self {
-            e: Engine::new(limits),
+            e: TestEngine {
+                inner: Engine::new(limits),
+                bufs: OwnedBuffers::new(),
+            },
             next_token: 100,
         }
     }

@@ -28,19 +28,28 @@ fn global_cap_gives_enobufs_without_losing_queued_bytes() {
 }
 
 #[test]
-fn blocking_send_beyond_global_cap_reports_what_went() {
+fn blocking_send_beyond_global_cap_waits_in_its_own_buffer_and_loses_nothing() {
     let mut fx = Fx::with(Limits {
         global_buffer_cap: 1000,
         ..Limits::default()
     });
-    let (a, _b) = fx.pair();
+    let (a, b) = fx.pair();
     let t = fx.token();
-    // 1000 fit; holding the other 500 for later would pass the cap: a partial send.
-    assert_eq!(
-        fx.e.send(a, &vec![0u8; 1500], SendFlags::default(), t),
-        Outcome::Ready(Ok(1000))
-    );
-    assert_eq!(fx.e.pending_count(), 0);
+    let data: alloc::vec::Vec<u8> = (0..1500u32).map(|i| (i % 251) as u8).collect();
+    // The bytes stay in the sender's buffer: the engine never holds more than its cap.
+    assert!(fx.e.send(a, &data, SendFlags::default(), t).is_pending());
+    assert!(fx.e.memory_used() + fx.e.memory_reserved() <= 1000);
+    let mut got = alloc::vec::Vec::new();
+    while got.len() < data.len() {
+        let part = fx.recv(b, 400).unwrap();
+        assert!(!part.is_empty());
+        got.extend_from_slice(&part);
+    }
+    assert_eq!(got, data);
+    let c = fx.completions();
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].result, Ok(Completed::Sent(1500)));
+    assert_eq!(fx.e.memory_used(), 0);
 }
 
 #[test]

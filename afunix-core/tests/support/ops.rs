@@ -61,12 +61,12 @@ pub enum Op {
         waitall: bool,
         dontwait: bool,
     },
-    /// `send_in_place` from a buffer the harness keeps by token.
+    /// `send` from a buffer the harness keeps by token, blocking.
     SendInPlace {
         s: u8,
         len: u16,
     },
-    /// `recv_in_place` into a buffer the harness keeps by token.
+    /// `recv` into a buffer the harness keeps by token, blocking.
     RecvInPlace {
         s: u8,
         len: u16,
@@ -230,12 +230,7 @@ impl Harness {
             assert!(self.completed.insert(c.token.0), "token completed twice");
             let (id, send_base) = self.pending_kind.remove(&c.token.0).expect("kind");
             match c.result {
-                Ok(Completed::Received(data)) => {
-                    // A peek completion does not consume; a read does. The harness only
-                    // issues blocking peeks rarely; both follow the stream from `received`.
-                    self.check_bytes(id, &data, true);
-                }
-                Ok(Completed::ReceivedInPlace(n)) => {
+                Ok(Completed::Received(n)) => {
                     let buf = self
                         .bufs
                         .recvs
@@ -331,20 +326,20 @@ impl Harness {
                     let from = self.sent.get(&id).copied().unwrap_or(0);
                     let data: Vec<u8> = (0..u64::from(len)).map(|i| pattern(from + i)).collect();
                     let t = self.token();
-                    match self.engine.send(
-                        id,
-                        &data,
-                        SendFlags {
-                            dontwait,
-                            overlapped: false,
-                        },
-                        t,
-                    ) {
-                        Outcome::Ready(Ok(n)) => {
-                            assert!(n <= data.len());
-                            *self.sent.entry(id).or_default() += n as u64;
+                    let len = data.len();
+                    self.bufs.sends.insert(t.0, data);
+                    let flags = SendFlags {
+                        dontwait,
+                        overlapped: false,
+                    };
+                    match self.engine.send(id, len, flags, t, &mut self.bufs) {
+                        Outcome::Ready(r) => {
+                            self.bufs.sends.remove(&t.0);
+                            if let Ok(n) = r {
+                                assert!(n <= len);
+                                *self.sent.entry(id).or_default() += n as u64;
+                            }
                         }
-                        Outcome::Ready(Err(_)) => {}
                         // The completion reports the total sent, from `from`.
                         Outcome::Pending => self.note(t, id, Some(from), true),
                     }
@@ -358,8 +353,9 @@ impl Harness {
                 dontwait,
             } => {
                 if let Some(id) = self.id(s) {
-                    let mut buf = vec![0u8; usize::from(len % 4096)];
+                    let len = usize::from(len % 4096);
                     let t = self.token();
+                    self.bufs.recvs.insert(t.0, vec![0u8; len]);
                     let flags = RecvFlags {
                         peek,
                         waitall,
@@ -376,12 +372,14 @@ impl Harness {
                     } else {
                         flags
                     };
-                    match self.engine.recv(id, &mut buf, flags, t) {
-                        Outcome::Ready(Ok(n)) => {
-                            assert!(n <= buf.len());
-                            self.check_bytes(id, &buf[..n], !peek);
+                    match self.engine.recv(id, len, flags, t, &mut self.bufs) {
+                        Outcome::Ready(r) => {
+                            let buf = self.bufs.recvs.remove(&t.0).expect("buffer");
+                            if let Ok(n) = r {
+                                assert!(n <= len);
+                                self.check_bytes(id, &buf[..n], !peek);
+                            }
                         }
-                        Outcome::Ready(Err(_)) => {}
                         Outcome::Pending => self.note(t, id, None, true),
                     }
                 }
@@ -392,7 +390,7 @@ impl Harness {
                     let t = self.token();
                     let data: Vec<u8> = (0..u64::from(len)).map(|i| pattern(from + i)).collect();
                     self.bufs.sends.insert(t.0, data);
-                    let o = self.engine.send_in_place(
+                    let o = self.engine.send(
                         id,
                         usize::from(len),
                         SendFlags::default(),
@@ -422,7 +420,7 @@ impl Harness {
                         dontwait: false,
                         overlapped: false,
                     };
-                    match self.engine.recv_in_place(id, len, flags, t, &mut self.bufs) {
+                    match self.engine.recv(id, len, flags, t, &mut self.bufs) {
                         Outcome::Ready(r) => {
                             let buf = self.bufs.recvs.remove(&t.0).expect("buffer");
                             if let Ok(n) = r {
@@ -437,27 +435,27 @@ impl Harness {
             Op::Shutdown { s, how } => {
                 if let Some(id) = self.id(s) {
                     if let Ok(how) = Shutdown::from_how(i32::from(how % 4)) {
-                        let _ = self.engine.shutdown_in_place(id, how, &mut self.bufs);
+                        let _ = self.engine.shutdown(id, how, &mut self.bufs);
                     }
                 }
             }
             Op::Close { s } => {
                 if let Some(id) = self.slots[slot(s)].take() {
-                    assert_eq!(self.engine.close_in_place(id, &mut self.bufs), Ok(()));
-                    assert_eq!(self.engine.close(id), Err(Errno::EBADF));
+                    assert_eq!(self.engine.close(id, &mut self.bufs), Ok(()));
+                    assert_eq!(self.engine.close(id, &mut self.bufs), Err(Errno::EBADF));
                 }
             }
             Op::Cancel { nth } => {
                 let all: Vec<u64> = self.pending.iter().copied().collect();
                 if !all.is_empty() {
                     let t = all[usize::from(nth) % all.len()];
-                    assert!(self.engine.cancel_in_place(Token(t), &mut self.bufs));
+                    assert!(self.engine.cancel(Token(t), &mut self.bufs));
                 }
-                assert!(!self.engine.cancel(Token(u64::MAX)));
+                assert!(!self.engine.cancel(Token(u64::MAX), &mut self.bufs));
             }
             Op::SetSndBuf { s, val } => {
                 if let Some(id) = self.id(s) {
-                    let _ = self.engine.set_sndbuf(id, val % 70_000);
+                    let _ = self.engine.set_sndbuf(id, val % 70_000, &mut self.bufs);
                 }
             }
             Op::NonBlocking { s, on } => {
@@ -487,7 +485,7 @@ impl Harness {
     pub fn finish(mut self) {
         for s in 0..SLOTS {
             if let Some(id) = self.slots[s].take() {
-                let _ = self.engine.close(id);
+                let _ = self.engine.close(id, &mut self.bufs);
             }
         }
         self.drain();

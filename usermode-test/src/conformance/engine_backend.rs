@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use afunix_core::{
     BindRequest, BindTarget, ConnectRequest, ConnectTarget, Credentials, Engine, Errno, Limits,
-    Outcome, PathKey, RecvFlags, SendFlags, SocketId, Token, parse_bind_addr, parse_connect_addr,
+    Outcome, OwnedBuffers, PathKey, RecvFlags, SendFlags, SocketId, Token, parse_bind_addr,
+    parse_connect_addr,
 };
 
 use super::backend::{Backend, EBADF, Res};
@@ -48,6 +49,9 @@ pub struct EngineBackend {
     next_file_id: u128,
     next_token: u64,
     cred: Credentials,
+    /// Each send's and recv's own buffer while it runs, by token (every call here is
+    /// non-blocking, so none outlives its call).
+    bufs: OwnedBuffers,
 }
 
 impl EngineBackend {
@@ -64,6 +68,7 @@ impl EngineBackend {
                 pid: std::process::id(),
                 sid: b"S-1-5-21-test".to_vec(),
             },
+            bufs: OwnedBuffers::new(),
         }
     }
 
@@ -185,7 +190,7 @@ impl Backend for EngineBackend {
         let o = self.engine.accept(lid, fresh, token);
         let r = self.ready(o);
         if r.is_err() {
-            let _ = self.engine.close(fresh);
+            let _ = self.engine.close(fresh, &mut self.bufs);
             if let Some(slot) = self.slots.get_mut(into) {
                 *slot = None;
             }
@@ -196,29 +201,30 @@ impl Backend for EngineBackend {
     fn send(&mut self, s: usize, data: &[u8]) -> Res<usize> {
         let id = self.get(s)?;
         let token = self.token();
-        let o = self.engine.send(
-            id,
-            data,
-            SendFlags {
-                dontwait: true,
-                overlapped: false,
-            },
-            token,
-        );
+        self.bufs.insert(token, data.to_vec()).map_err(errno)?;
+        let flags = SendFlags {
+            dontwait: true,
+            overlapped: false,
+        };
+        let o = self
+            .engine
+            .send(id, data.len(), flags, token, &mut self.bufs);
+        self.bufs.remove(token);
         self.ready(o)
     }
 
     fn recv(&mut self, s: usize, len: usize, peek: bool, waitall: bool) -> Res<Vec<u8>> {
         let id = self.get(s)?;
         let token = self.token();
-        let mut buf = vec![0u8; len];
+        self.bufs.insert(token, vec![0u8; len]).map_err(errno)?;
         let flags = RecvFlags {
             peek,
             waitall,
             dontwait: true,
             overlapped: false,
         };
-        let o = self.engine.recv(id, &mut buf, flags, token);
+        let o = self.engine.recv(id, len, flags, token, &mut self.bufs);
+        let mut buf = self.bufs.remove(token).unwrap_or_default();
         let n = self.ready(o)?;
         buf.truncate(n);
         Ok(buf)
@@ -227,7 +233,7 @@ impl Backend for EngineBackend {
     fn shutdown(&mut self, s: usize, how: i32) -> Res<()> {
         let id = self.get(s)?;
         let how = afunix_core::Shutdown::from_how(how).map_err(errno)?;
-        self.engine.shutdown(id, how).map_err(errno)
+        self.engine.shutdown(id, how, &mut self.bufs).map_err(errno)
     }
 
     fn close(&mut self, s: usize) -> Res<()> {
@@ -235,7 +241,7 @@ impl Backend for EngineBackend {
         if let Some(slot) = self.slots.get_mut(s) {
             *slot = None;
         }
-        self.engine.close(id).map_err(errno)
+        self.engine.close(id, &mut self.bufs).map_err(errno)
     }
 
     fn name(&mut self, s: usize, peer: bool) -> Res<(usize, Vec<u8>)> {
@@ -277,7 +283,7 @@ impl Backend for EngineBackend {
     fn setsockopt(&mut self, s: usize, opt: SockOpt, val: i32) -> Res<()> {
         let id = self.get(s)?;
         match opt {
-            SockOpt::SndBuf => self.engine.set_sndbuf(id, val),
+            SockOpt::SndBuf => self.engine.set_sndbuf(id, val, &mut self.bufs),
             SockOpt::RcvBuf => self.engine.set_rcvbuf(id, val),
             SockOpt::Error | SockOpt::Type => Err(Errno::ENOPROTOOPT),
         }

@@ -1,12 +1,13 @@
 //! Requests' data buffers owned by the caller's state, by token: the [`Buffers`] of a caller
-//! that keeps each SEND's and RECV's bytes in a `Vec` of its own while the request runs (the
-//! library's in-process transport, and tests), as the driver keeps them in its IRPs' pages.
+//! that keeps each send's and recv's bytes in a `Vec` of its own while the request runs (the
+//! library's in-process transport for its waiting requests, and tests), as the driver keeps
+//! them in its IRPs' pages.
 
 use alloc::vec::Vec;
 
-use afunix_core::{Buffers, Errno, SortedMap, Token};
+use crate::{Buffers, Errno, SortedMap, Token};
 
-/// SEND and RECV buffers by token.
+/// Send and recv buffers by token.
 #[derive(Debug, Default)]
 pub struct OwnedBuffers(SortedMap<Token, Vec<u8>>);
 
