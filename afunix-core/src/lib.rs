@@ -55,7 +55,7 @@ pub use addr::{
     AF_UNIX, BindRequest, ConnectRequest, SOCKADDR_UN_LEN, SUN_PATH_LEN, SUN_PATH_OFFSET, UnixAddr,
     parse_bind_addr, parse_connect_addr,
 };
-pub use engine::{Buffers, Engine, NoBuffers};
+pub use engine::{Buffers, Engine, LINGER_FOREVER_SECONDS, Linger, NoBuffers, SocketFlag};
 pub use errno::{ALL_ERRNOS, Errno, NTSTATUS_FACILITY, STATUS_CANCELLED};
 pub use slab::SocketId;
 pub use types::{

@@ -31,6 +31,7 @@ extern crate alloc;
 mod buffers;
 mod device;
 mod op;
+mod options;
 
 pub use afunix_core::{Credentials, Errno, Limits, PathKey, SocketId, Token};
 

@@ -9,5 +9,6 @@ mod fixtures;
 mod listening;
 mod memory;
 mod model;
+mod options;
 mod pending;
 mod unconnected;
