@@ -57,7 +57,7 @@ pub use addr::{
     parse_bind_addr, parse_connect_addr,
 };
 pub use buffers::OwnedBuffers;
-pub use engine::{Buffers, Engine, NoBuffers};
+pub use engine::{Buffers, Engine, LINGER_FOREVER_SECONDS, Linger, NoBuffers, SocketFlag};
 pub use errno::{ALL_ERRNOS, Errno};
 pub use slab::SocketId;
 pub use types::{

@@ -123,6 +123,16 @@ pub(crate) struct Socket {
     pub(crate) connecting: Option<(Token, SocketId)>,
     /// This fresh socket is named by a pending accept with this token.
     pub(crate) reserved_by: Option<(Token, SocketId)>,
+    pub(crate) options: SocketOptions,
+}
+
+/// Options that are only stored and read back (and `SO_PASSCRED`, which connect consults).
+#[derive(Debug, Default)]
+pub(crate) struct SocketOptions {
+    pub(crate) passcred: bool,
+    pub(crate) keepalive: bool,
+    pub(crate) reuseaddr: bool,
+    pub(crate) linger: crate::engine::Linger,
 }
 
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -160,6 +170,7 @@ impl Socket {
             dead_peer_addr: None,
             connecting: None,
             reserved_by: None,
+            options: SocketOptions::default(),
         }
     }
 

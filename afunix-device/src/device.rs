@@ -17,13 +17,6 @@ use crate::op::{Completion, Done, Op, PollEntry, Reply};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FileId(pub u64);
 
-/// Linux's `SOL_SOCKET` and the options we answer.
-const SOL_SOCKET: i32 = 1;
-const SO_TYPE: i32 = 3;
-const SO_ERROR: i32 = 4;
-const SO_SNDBUF: i32 = 7;
-const SO_RCVBUF: i32 = 8;
-const SO_ACCEPTCONN: i32 = 30;
 /// `SOCK_STREAM`.
 const SOCK_STREAM: u32 = 1;
 /// `POLLNVAL`: the entry names no socket. Like POLLERR and POLLHUP it is reported whatever
@@ -74,7 +67,7 @@ pub struct DeviceStats {
 /// The device layer. See the crate documentation.
 #[derive(Debug)]
 pub struct Device {
-    engine: Engine,
+    pub(crate) engine: Engine,
     files: SortedMap<FileId, File>,
     waiting: SortedMap<Token, (FileId, Waiting)>,
     polls: Vec<PendingPoll>,
@@ -138,13 +131,14 @@ impl Device {
 
     /// As [`Device::prepare_bind`], for CONNECT: the file is a socket and the address valid
     /// before the socket file is looked up (`unix_stream_connect` validates, then
-    /// `unix_find_bsd`). Returns whether the caller must open a socket file.
-    pub fn prepare_connect(&self, file: FileId, sockaddr: &[u8]) -> Result<bool, Errno> {
-        self.socket_of(file)?;
-        Ok(matches!(
-            parse_connect_addr(sockaddr)?,
-            ConnectRequest::Pathname(_)
-        ))
+    /// `unix_find_bsd`). Returns whether the caller must open a socket file. In between, a
+    /// socket with SO_PASSCRED autobinds, as `unix_stream_connect` does before it looks for
+    /// the listener, so it keeps that name even if the socket file is missing (ENOENT).
+    pub fn prepare_connect(&mut self, file: FileId, sockaddr: &[u8]) -> Result<bool, Errno> {
+        let id = self.socket_of(file)?;
+        let pathname = matches!(parse_connect_addr(sockaddr)?, ConnectRequest::Pathname(_));
+        self.engine.autobind_to_connect(id)?;
+        Ok(pathname)
     }
 
     /// Executes `op` on `file` for `caller`. `token` names the request if it pends; it must
@@ -346,45 +340,6 @@ impl Device {
             _ => return Err(Errno::EINVAL),
         };
         self.engine.bind(id, target)
-    }
-
-    fn getsockopt(&mut self, id: SocketId, level: i32, name: i32) -> Result<i32, Errno> {
-        if level != SOL_SOCKET {
-            // unix_stream_ops has no getsockopt of its own: sock_no_getsockopt.
-            return Err(Errno::EOPNOTSUPP);
-        }
-        let as_int = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
-        match name {
-            SO_TYPE => self.engine.socket_type(id).map(|t| t as i32),
-            SO_ERROR => self
-                .engine
-                .take_error(id)
-                .map(|e| e.map_or(0, |e| i32::from(e.number()))),
-            SO_SNDBUF => self.engine.sndbuf(id).map(as_int),
-            SO_RCVBUF => self.engine.rcvbuf(id).map(as_int),
-            SO_ACCEPTCONN => self.engine.is_listening(id).map(i32::from),
-            _ => Err(Errno::ENOPROTOOPT),
-        }
-    }
-
-    /// `bufs`: a larger SO_SNDBUF may let a blocked in-place send move and complete.
-    fn setsockopt(
-        &mut self,
-        id: SocketId,
-        level: i32,
-        name: i32,
-        value: i32,
-        bufs: &mut dyn Buffers,
-    ) -> Result<(), Errno> {
-        if level != SOL_SOCKET {
-            return Err(Errno::EOPNOTSUPP);
-        }
-        match name {
-            SO_SNDBUF => self.engine.set_sndbuf(id, value, bufs),
-            SO_RCVBUF => self.engine.set_rcvbuf(id, value),
-            // sock_setsockopt: SO_TYPE and SO_ERROR are read-only (ENOPROTOOPT).
-            _ => Err(Errno::ENOPROTOOPT),
-        }
     }
 
     fn peer_cred(&self, id: SocketId) -> Result<Done, Errno> {

@@ -30,6 +30,7 @@ extern crate alloc;
 
 mod device;
 mod op;
+mod options;
 pub mod path;
 
 pub use afunix_core::{Credentials, Errno, Limits, PathKey, SocketId, Token};

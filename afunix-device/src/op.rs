@@ -3,7 +3,7 @@
 use alloc::vec::Vec;
 
 use afunix_core::PathKey;
-use afunix_proto::decode::MsgFlags;
+use afunix_proto::decode::{MsgFlags, OptValue};
 use afunix_proto::wire::{AddressOut, PeerCredOut};
 
 use crate::FileId;
@@ -46,7 +46,7 @@ pub enum Op<'a> {
     SetSockOpt {
         level: i32,
         name: i32,
-        value: i32,
+        value: OptValue,
     },
     Fionbio {
         nonblocking: bool,

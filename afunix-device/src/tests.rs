@@ -3,7 +3,8 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use afunix_proto::decode::MsgFlags;
+use afunix_proto::decode::{MsgFlags, OptValue};
+use afunix_proto::sockopt::*;
 use afunix_proto::wire::{MSG_DONTWAIT, MSG_OOB, MSG_PEEK};
 
 use super::*;
@@ -316,7 +317,7 @@ mod socket {
                 Op::SetSockOpt {
                     level: 1,
                     name: 3,
-                    value: 2
+                    value: OptValue::int(2)
                 }
             ),
             Errno::ENOPROTOOPT
@@ -840,7 +841,7 @@ fn peeked_bytes_still_arrive_after_the_writer_shrinks_its_send_buffer_and_closes
         Op::SetSockOpt {
             level: 1,
             name: 7,
-            value: 0,
+            value: OptValue::int(0),
         },
     );
     assert_eq!(
@@ -900,7 +901,7 @@ fn a_larger_send_buffer_completes_a_blocked_send_that_now_fits() {
         Op::SetSockOpt {
             level: 1,
             name: 7,
-            value: 212_992,
+            value: OptValue::int(212_992),
         },
     );
     let c = f.completions();
@@ -920,4 +921,158 @@ fn so_acceptconn_says_whether_the_socket_listens() {
     let opt = |f: &mut Fixture, file| f.ok(file, Op::GetSockOpt { level: 1, name: 30 });
     assert_eq!(opt(&mut f, 1), Done::Int(1));
     assert_eq!(opt(&mut f, 2), Done::Int(0));
+}
+
+mod options {
+    use super::*;
+
+    fn get(f: &mut Fixture, name: i32) -> Result<i32, Errno> {
+        let op = Op::GetSockOpt {
+            level: SOL_SOCKET,
+            name,
+        };
+        match f.run(1, op) {
+            Reply::Ready(Ok(Done::Int(v))) => Ok(v),
+            Reply::Ready(Err(e)) => Err(e),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn set(f: &mut Fixture, name: i32, value: OptValue) -> Result<(), Errno> {
+        let op = Op::SetSockOpt {
+            level: SOL_SOCKET,
+            name,
+            value,
+        };
+        match f.run(1, op) {
+            Reply::Ready(Ok(Done::Ok)) => Ok(()),
+            Reply::Ready(Err(e)) => Err(e),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn so_domain_and_so_protocol_are_af_unix_and_zero_and_read_only() {
+        let mut f = Fixture::new();
+        f.socket(1, false);
+        assert_eq!(get(&mut f, SO_DOMAIN), Ok(1));
+        assert_eq!(get(&mut f, SO_PROTOCOL), Ok(0));
+        for name in [SO_DOMAIN, SO_PROTOCOL, SO_AFUNIX_LINGER_SECONDS] {
+            assert_eq!(
+                set(&mut f, name, OptValue::int(1)),
+                Err(Errno::ENOPROTOOPT),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn passcred_keepalive_and_reuseaddr_read_back_as_zero_or_one() {
+        let mut f = Fixture::new();
+        f.socket(1, false);
+        for name in [SO_PASSCRED, SO_KEEPALIVE, SO_REUSEADDR] {
+            assert_eq!(get(&mut f, name), Ok(0), "{name}");
+            set(&mut f, name, OptValue::int(5)).unwrap();
+            assert_eq!(get(&mut f, name), Ok(1), "{name}");
+            set(&mut f, name, OptValue::int(0)).unwrap();
+            assert_eq!(get(&mut f, name), Ok(0), "{name}");
+        }
+    }
+
+    #[test]
+    fn so_linger_carries_both_fields_in_and_reports_them_by_two_options() {
+        let mut f = Fixture::new();
+        f.socket(1, false);
+        let linger = |f: &mut Fixture| {
+            (
+                get(f, SO_LINGER).unwrap(),
+                get(f, SO_AFUNIX_LINGER_SECONDS).unwrap(),
+            )
+        };
+        assert_eq!(linger(&mut f), (0, 0));
+        set(&mut f, SO_LINGER, OptValue::linger(3, 7)).unwrap();
+        assert_eq!(linger(&mut f), (1, 7));
+        // l_onoff 0 only clears the flag (sock_setsockopt).
+        set(&mut f, SO_LINGER, OptValue::linger(0, 99)).unwrap();
+        assert_eq!(linger(&mut f), (0, 7));
+        set(&mut f, SO_LINGER, OptValue::linger(1, -1)).unwrap();
+        assert_eq!(linger(&mut f), (1, afunix_core::LINGER_FOREVER_SECONDS));
+    }
+
+    #[test]
+    fn passcred_autobinds_before_the_socket_file_is_looked_up() {
+        let mut f = Fixture::new();
+        f.socket(1, false);
+        let name = |f: &mut Fixture| {
+            let Done::Address(out) = f.ok(1, Op::GetSockName) else {
+                panic!()
+            };
+            out.addr_len
+        };
+        // Without SO_PASSCRED nothing happens before the caller opens the file.
+        assert_eq!(
+            f.device
+                .prepare_connect(FileId(1), &path_addr(b"/tmp/gone")),
+            Ok(true)
+        );
+        assert_eq!(name(&mut f), 2);
+        set(&mut f, SO_PASSCRED, OptValue::int(1)).unwrap();
+        // An invalid address fails first and binds nothing (unix_validate_addr).
+        let mut bad_family = path_addr(b"/tmp/gone");
+        bad_family[0] = 9;
+        assert_eq!(
+            f.device.prepare_connect(FileId(1), &bad_family),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(name(&mut f), 2);
+        // The caller then finds no file (ENOENT) and never reaches CONNECT: the socket keeps
+        // the name it autobound, as on Linux.
+        assert_eq!(
+            f.device
+                .prepare_connect(FileId(1), &path_addr(b"/tmp/gone")),
+            Ok(true)
+        );
+        assert_eq!(name(&mut f), 8);
+    }
+
+    #[test]
+    fn an_accepted_socket_reports_the_listeners_passcred() {
+        let mut f = Fixture::new();
+        f.socket(1, false);
+        f.ok(
+            1,
+            Op::Bind {
+                sockaddr: &abstract_addr(b"srv"),
+                key: None,
+            },
+        );
+        f.ok(1, Op::Listen { backlog: 4 });
+        set(&mut f, SO_PASSCRED, OptValue::int(1)).unwrap();
+        f.socket(2, false);
+        f.ok(
+            2,
+            Op::Connect {
+                sockaddr: &abstract_addr(b"srv"),
+                key: None,
+            },
+        );
+        f.socket(3, false);
+        f.ok(
+            1,
+            Op::Accept {
+                new_file: FileId(3),
+            },
+        );
+        let passcred = |f: &mut Fixture, file| {
+            f.ok(
+                file,
+                Op::GetSockOpt {
+                    level: SOL_SOCKET,
+                    name: SO_PASSCRED,
+                },
+            )
+        };
+        assert_eq!(passcred(&mut f, 3), Done::Int(1));
+        assert_eq!(passcred(&mut f, 2), Done::Int(0));
+    }
 }

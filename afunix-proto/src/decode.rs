@@ -137,27 +137,81 @@ impl MsgFlags {
     }
 }
 
+/// A SETSOCKOPT value, as Linux reads `optval`: an `int`, or for `SO_LINGER` a
+/// `struct linger`, whose `l_onoff` sits where an `int` would.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OptValue {
+    /// An integer option's value; `l_onoff` for `SO_LINGER`.
+    pub int: i32,
+    /// `l_linger` (seconds) for `SO_LINGER`; zero for every other option.
+    pub linger: i32,
+}
+
+impl OptValue {
+    /// An integer option's value.
+    #[must_use]
+    pub const fn int(value: i32) -> Self {
+        Self {
+            int: value,
+            linger: 0,
+        }
+    }
+
+    /// `SO_LINGER`'s `struct linger { l_onoff, l_linger }`.
+    #[must_use]
+    pub const fn linger(l_onoff: i32, l_linger: i32) -> Self {
+        Self {
+            int: l_onoff,
+            linger: l_linger,
+        }
+    }
+}
+
 /// A validated request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Request<'a> {
     Stats,
-    Socket { sock_type: u32, nonblocking: bool },
+    Socket {
+        sock_type: u32,
+        nonblocking: bool,
+    },
     Bind(Address<'a>),
-    Listen { backlog: i32 },
+    Listen {
+        backlog: i32,
+    },
     Connect(Address<'a>),
-    Accept { handle: u64 },
-    Shutdown { how: i32 },
+    Accept {
+        handle: u64,
+    },
+    Shutdown {
+        how: i32,
+    },
     GetSockName,
     GetPeerName,
-    GetSockOpt { level: i32, name: i32 },
-    SetSockOpt { level: i32, name: i32, value: i32 },
-    Fionbio { nonblocking: bool },
+    GetSockOpt {
+        level: i32,
+        name: i32,
+    },
+    SetSockOpt {
+        level: i32,
+        name: i32,
+        value: OptValue,
+    },
+    Fionbio {
+        nonblocking: bool,
+    },
     Fionread,
     PeerCred,
-    SocketPair { handle: u64 },
+    SocketPair {
+        handle: u64,
+    },
     Poll(PollRequest<'a>),
-    Send { flags: MsgFlags },
-    Recv { flags: MsgFlags },
+    Send {
+        flags: MsgFlags,
+    },
+    Recv {
+        flags: MsgFlags,
+    },
 }
 
 /// Reads a fixed struct that must be the whole input, after checking its version prefix.
@@ -261,7 +315,10 @@ pub fn decode(code: u32, input: &[u8], output_len: usize) -> Result<Request<'_>,
             Ok(Request::SetSockOpt {
                 level: o.level,
                 name: o.name,
-                value: o.value,
+                value: OptValue {
+                    int: o.value,
+                    linger: o.linger,
+                },
             })
         }
         IOCTL_AFUNIX_FIONBIO => exact::<FionbioIn>(input).map(|f| Request::Fionbio {

@@ -67,14 +67,21 @@ pub fn shutdown(how: i32) -> ShutdownIn {
     }
 }
 
+/// GETSOCKOPT, or SETSOCKOPT of an integer option.
 pub fn sockopt(level: i32, name: i32, value: i32) -> SockoptIn {
+    sockopt_value(level, name, crate::decode::OptValue::int(value))
+}
+
+/// SETSOCKOPT of any option's value (`SO_LINGER`'s two fields).
+pub fn sockopt_value(level: i32, name: i32, value: crate::decode::OptValue) -> SockoptIn {
     let (version, reserved) = header();
     SockoptIn {
         version,
         reserved,
         level,
         name,
-        value,
+        value: value.int,
+        linger: value.linger,
     }
 }
 

@@ -68,7 +68,8 @@ pub const IOCTL_AFUNIX_SHUTDOWN: u32 = buffered(6);
 pub const IOCTL_AFUNIX_GETSOCKNAME: u32 = buffered(7);
 /// GETPEERNAME. In: [`crate::wire::EmptyIn`]; out: [`crate::wire::AddressOut`].
 pub const IOCTL_AFUNIX_GETPEERNAME: u32 = buffered(8);
-/// GETSOCKOPT. In: [`crate::wire::SockoptIn`] (value ignored); out: [`crate::wire::IntOut`].
+/// GETSOCKOPT. In: [`crate::wire::SockoptIn`] (value ignored); out: [`crate::wire::IntOut`]
+/// (`SO_LINGER`'s two fields: [`crate::sockopt`]).
 pub const IOCTL_AFUNIX_GETSOCKOPT: u32 = buffered(9);
 /// SETSOCKOPT. In: [`crate::wire::SockoptIn`].
 pub const IOCTL_AFUNIX_SETSOCKOPT: u32 = buffered(10);

@@ -30,6 +30,7 @@ pub mod ioctl;
 pub mod names;
 pub mod security;
 pub mod socketfile;
+pub mod sockopt;
 pub mod stats;
 pub mod status;
 pub mod wire;

@@ -121,7 +121,10 @@ pub struct ShutdownIn {
     pub how: i32,
 }
 
-/// GETSOCKOPT and SETSOCKOPT (integer options; `value` is ignored by GETSOCKOPT).
+/// GETSOCKOPT and SETSOCKOPT (`value` and `linger` are ignored by GETSOCKOPT).
+///
+/// The option's value is laid out as Linux reads `optval`: an `int` in `value`, or for
+/// `SO_LINGER` a `struct linger { int l_onoff; int l_linger; }` in `value` and `linger`.
 #[repr(C)]
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
@@ -131,7 +134,10 @@ pub struct SockoptIn {
     pub reserved: u16,
     pub level: i32,
     pub name: i32,
+    /// An integer option's value; `l_onoff` for `SO_LINGER`.
     pub value: i32,
+    /// `l_linger` (seconds) for `SO_LINGER`; zero for every other option.
+    pub linger: i32,
 }
 
 /// FIONBIO.
@@ -227,8 +233,11 @@ const_assert_eq!(size_of::<ListenIn>(), 8);
 const_assert_eq!(size_of::<HandleIn>(), 16);
 const_assert_eq!(offset_of!(HandleIn, handle), 8);
 const_assert_eq!(size_of::<ShutdownIn>(), 8);
-const_assert_eq!(size_of::<SockoptIn>(), 16);
+const_assert_eq!(size_of::<SockoptIn>(), 20);
+const_assert_eq!(offset_of!(SockoptIn, level), 4);
+const_assert_eq!(offset_of!(SockoptIn, name), 8);
 const_assert_eq!(offset_of!(SockoptIn, value), 12);
+const_assert_eq!(offset_of!(SockoptIn, linger), 16);
 const_assert_eq!(size_of::<FionbioIn>(), 8);
 const_assert_eq!(size_of::<DataIn>(), 8);
 const_assert_eq!(size_of::<PollIn>(), 16);

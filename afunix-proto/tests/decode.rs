@@ -1,6 +1,6 @@
 //! The request decoder against everything a hostile or buggy caller can send.
 
-use afunix_proto::decode::{DecodeError, MsgFlags, Request, decode};
+use afunix_proto::decode::{DecodeError, MsgFlags, OptValue, Request, decode};
 use afunix_proto::encode;
 use afunix_proto::ioctl::*;
 use afunix_proto::wire::*;
@@ -71,7 +71,18 @@ fn fixed_requests_round_trip() {
             Request::SetSockOpt {
                 level: 1,
                 name: 8,
-                value: 4096,
+                value: OptValue::int(4096),
+            },
+        ),
+        (
+            IOCTL_AFUNIX_SETSOCKOPT,
+            encode::sockopt_value(1, 13, OptValue::linger(1, -7))
+                .as_bytes()
+                .to_vec(),
+            Request::SetSockOpt {
+                level: 1,
+                name: 13,
+                value: OptValue { int: 1, linger: -7 },
             },
         ),
         (

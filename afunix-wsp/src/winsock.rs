@@ -17,6 +17,10 @@ pub const SO_RCVTIMEO: i32 = ws::SO_RCVTIMEO;
 pub const SO_ERROR: i32 = ws::SO_ERROR;
 pub const SO_TYPE: i32 = ws::SO_TYPE;
 pub const SO_PROTOCOL_INFOW: i32 = ws::SO_PROTOCOL_INFOW;
+pub const SO_REUSEADDR: i32 = ws::SO_REUSEADDR;
+pub const SO_KEEPALIVE: i32 = ws::SO_KEEPALIVE;
+pub const SO_LINGER: i32 = ws::SO_LINGER;
+pub const SO_DONTLINGER: i32 = ws::SO_DONTLINGER;
 
 /// `send`/`recv` flags, as the SPI passes them (a DWORD).
 pub const MSG_OOB: u32 = ws::MSG_OOB as u32;
@@ -107,15 +111,48 @@ pub enum SockOpt {
     ReceiveTimeout,
     /// `SO_PROTOCOL_INFOW`: the catalog entry of the socket.
     ProtocolInfo,
+    /// `SO_LINGER`: Winsock's `LINGER { u_short l_onoff; u_short l_linger; }` for the
+    /// driver's `struct linger`.
+    Linger,
+    /// `SO_DONTLINGER`: a BOOL, `!l_onoff`.
+    DontLinger,
 }
 
 /// Linux's `SOL_SOCKET` and the option numbers the driver answers.
-pub const LINUX_SOL_SOCKET: i32 = 1;
-pub const LINUX_SO_TYPE: i32 = 3;
-pub const LINUX_SO_ERROR: i32 = 4;
-pub const LINUX_SO_SNDBUF: i32 = 7;
-pub const LINUX_SO_RCVBUF: i32 = 8;
-pub const LINUX_SO_ACCEPTCONN: i32 = 30;
+pub use afunix_proto::sockopt::{
+    SO_ACCEPTCONN as LINUX_SO_ACCEPTCONN, SO_AFUNIX_LINGER_SECONDS as LINUX_SO_LINGER_SECONDS,
+    SO_ERROR as LINUX_SO_ERROR, SO_KEEPALIVE as LINUX_SO_KEEPALIVE, SO_LINGER as LINUX_SO_LINGER,
+    SO_RCVBUF as LINUX_SO_RCVBUF, SO_REUSEADDR as LINUX_SO_REUSEADDR, SO_SNDBUF as LINUX_SO_SNDBUF,
+    SO_TYPE as LINUX_SO_TYPE, SOL_SOCKET as LINUX_SOL_SOCKET,
+};
+
+/// The `LINGER` a Winsock program reads for the driver's `(l_onoff, l_linger)`. Winsock's
+/// fields are `u_short`: a time beyond 65535 seconds, or Linux's "for ever" (a negative
+/// `l_linger` set), reads as 65535.
+#[must_use]
+pub fn winsock_linger(onoff: i32, seconds: i32) -> [u8; 4] {
+    let onoff = u16::from(onoff != 0);
+    let seconds = u16::try_from(seconds).unwrap_or(u16::MAX);
+    let mut out = [0u8; 4];
+    let (a, b) = out.split_at_mut(2);
+    a.copy_from_slice(&onoff.to_ne_bytes());
+    b.copy_from_slice(&seconds.to_ne_bytes());
+    out
+}
+
+/// The driver's `(l_onoff, l_linger)` for a Winsock program's `LINGER` (at least 4 bytes,
+/// else WSAEFAULT, as Winsock checks `optlen`).
+pub fn linux_linger(value: &[u8]) -> Result<(i32, i32), i32> {
+    let field = |range: core::ops::Range<usize>| -> Result<i32, i32> {
+        let bytes: [u8; 2] = value
+            .get(range)
+            .ok_or(WSAEFAULT)?
+            .try_into()
+            .map_err(|_| WSAEFAULT)?;
+        Ok(i32::from(u16::from_ne_bytes(bytes)))
+    };
+    Ok((field(0..2)?, field(2..4)?))
+}
 
 /// Maps a Winsock `(level, name)`; None is `WSAENOPROTOOPT`.
 #[must_use]
@@ -129,6 +166,10 @@ pub fn sockopt(level: i32, name: i32) -> Option<SockOpt> {
         SO_SNDBUF => LINUX_SO_SNDBUF,
         SO_RCVBUF => LINUX_SO_RCVBUF,
         SO_ACCEPTCONN => LINUX_SO_ACCEPTCONN,
+        SO_REUSEADDR => LINUX_SO_REUSEADDR,
+        SO_KEEPALIVE => LINUX_SO_KEEPALIVE,
+        SO_LINGER => return Some(SockOpt::Linger),
+        SO_DONTLINGER => return Some(SockOpt::DontLinger),
         SO_SNDTIMEO => return Some(SockOpt::SendTimeout),
         SO_RCVTIMEO => return Some(SockOpt::ReceiveTimeout),
         SO_PROTOCOL_INFOW => return Some(SockOpt::ProtocolInfo),
@@ -411,8 +452,38 @@ mod tests {
             sockopt(SOL_SOCKET, SO_RCVTIMEO),
             Some(SockOpt::ReceiveTimeout)
         );
-        assert_eq!(sockopt(SOL_SOCKET, 0x0008), None, "SO_KEEPALIVE");
+        assert_eq!(
+            sockopt(SOL_SOCKET, 0x0008),
+            Some(SockOpt::Driver(1, 9)),
+            "SO_KEEPALIVE"
+        );
+        assert_eq!(
+            sockopt(SOL_SOCKET, 0x0004),
+            Some(SockOpt::Driver(1, 2)),
+            "SO_REUSEADDR"
+        );
+        assert_eq!(sockopt(SOL_SOCKET, 0x0080), Some(SockOpt::Linger));
+        assert_eq!(sockopt(SOL_SOCKET, !0x0080), Some(SockOpt::DontLinger));
+        assert_eq!(sockopt(SOL_SOCKET, 0x0001), None, "SO_DEBUG");
         assert_eq!(sockopt(6, 1), None, "IPPROTO_TCP");
+    }
+
+    #[test]
+    fn linger_fields_are_u_short_in_winsock() {
+        let read = |b: [u8; 4]| {
+            let [a0, a1, b0, b1] = b;
+            (u16::from_ne_bytes([a0, a1]), u16::from_ne_bytes([b0, b1]))
+        };
+        assert_eq!(read(winsock_linger(1, 7)), (1, 7));
+        assert_eq!(read(winsock_linger(0, 65535)), (0, 65535));
+        assert_eq!(read(winsock_linger(1, 65536)), (1, 65535));
+        assert_eq!(
+            read(winsock_linger(1, afunix_core::LINGER_FOREVER_SECONDS)),
+            (1, 65535)
+        );
+        assert_eq!(linux_linger(&winsock_linger(1, 300)), Ok((1, 300)));
+        assert_eq!(linux_linger(&[1, 0, 0xFF, 0xFF, 9]), Ok((1, 65535)));
+        assert_eq!(linux_linger(&[1, 0, 5]), Err(WSAEFAULT));
     }
 
     #[test]

@@ -131,7 +131,8 @@ impl Engine {
         self.names.get(&key).copied().ok_or(Errno::ECONNREFUSED)
     }
 
-    /// `unix_stream_connect`. Errors in Linux's order: no such name (ECONNREFUSED), not
+    /// `unix_stream_connect`. Errors in Linux's order: with `SO_PASSCRED`, an unbound socket
+    /// autobinds first ([`Engine::autobind_to_connect`]); then no such name (ECONNREFUSED), not
     /// listening or shut down for reading (ECONNREFUSED), backlog full (EAGAIN when
     /// non-blocking, else pending), then our own state (EISCONN if connected, EINVAL if
     /// listening). `cred` is what the accepted socket reports as its peer's credentials.
@@ -146,6 +147,9 @@ impl Engine {
             Ok(s) => s.nonblocking,
             Err(e) => return Outcome::Ready(Err(e)),
         };
+        if let Err(e) = self.autobind_to_connect(id) {
+            return Outcome::Ready(Err(e));
+        }
         let listener = match self.lookup(target) {
             Ok(l) => l,
             Err(e) => return Outcome::Ready(Err(e)),
@@ -238,6 +242,9 @@ impl Engine {
             .as_ref()
             .map(Credentials::try_clone)
             .transpose()?;
+        // The new socket has the listener's SO_PASSCRED as it is now, at connect (Linux 6.18,
+        // by experiment: clearing it on the listener before accept does not clear it).
+        let listener_passcred = other.options.passcred;
         let own = self.sock(id)?;
         match own.state {
             State::Unconnected => {}
@@ -251,6 +258,7 @@ impl Engine {
         let mut embryo = Socket::new(self.limits.sndbuf_default, self.limits.rcvbuf_default);
         embryo.addr = Some(listener_addr);
         embryo.peer_cred = Some(cred.try_clone()?);
+        embryo.options.passcred = listener_passcred;
         self.sock_mut(listener)?
             .listener_mut()
             .ok_or(Errno::ECONNREFUSED)?

@@ -7,10 +7,12 @@
 
 mod conn;
 mod data;
+mod options;
 mod recv;
 mod send;
 
 pub use data::{Buffers, NoBuffers};
+pub use options::{LINGER_FOREVER_SECONDS, Linger, SocketFlag};
 
 use alloc::collections::VecDeque;
 

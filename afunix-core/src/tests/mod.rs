@@ -8,5 +8,6 @@ mod fixtures;
 mod listening;
 mod memory;
 mod model;
+mod options;
 mod pending;
 mod unconnected;

@@ -976,6 +976,14 @@ fn get_sock_opt(s: SOCKET, level: i32, name: i32) -> Res<Vec<u8>> {
         }
         SockOpt::SendTimeout => ms(table::with(s, |sock| sock.send_timeout)?),
         SockOpt::ReceiveTimeout => ms(table::with(s, |sock| sock.recv_timeout)?),
+        SockOpt::Linger => {
+            let (onoff, seconds) = driver_linger(s)?;
+            winsock_linger(onoff, seconds).to_vec()
+        }
+        SockOpt::DontLinger => {
+            let (onoff, _) = driver_linger(s)?;
+            i32::from(onoff == 0).to_ne_bytes().to_vec()
+        }
         SockOpt::ProtocolInfo => {
             known(s)?;
             let info = protocol_info().ok_or(WSAEINVAL)?;
@@ -991,6 +999,28 @@ fn get_sock_opt(s: SOCKET, level: i32, name: i32) -> Res<Vec<u8>> {
             raw.to_vec()
         }
     })
+}
+
+/// The driver's `(l_onoff, l_linger)`: two GETSOCKOPTs (`afunix_proto::sockopt`).
+fn driver_linger(s: SOCKET) -> Res<(i32, i32)> {
+    let get = |name| {
+        int_request(
+            s,
+            IOCTL_AFUNIX_GETSOCKOPT,
+            encode::sockopt(LINUX_SOL_SOCKET, name, 0).as_bytes(),
+        )
+    };
+    Ok((get(LINUX_SO_LINGER)?, get(LINUX_SO_LINGER_SECONDS)?))
+}
+
+/// SETSOCKOPT of the driver's `struct linger`.
+fn set_driver_linger(s: SOCKET, onoff: i32, seconds: i32) -> Res<()> {
+    let value = afunix_proto::decode::OptValue::linger(onoff, seconds);
+    simple(
+        s,
+        IOCTL_AFUNIX_SETSOCKOPT,
+        encode::sockopt_value(LINUX_SOL_SOCKET, LINUX_SO_LINGER, value).as_bytes(),
+    )
 }
 
 unsafe extern "system" fn wsp_set_sock_opt(
@@ -1034,6 +1064,20 @@ fn set_sock_opt(s: SOCKET, level: i32, name: i32, value: &[u8]) -> Res<()> {
         SockOpt::ReceiveTimeout => {
             let t = timeout()?;
             table::with(s, |sock| sock.recv_timeout = t)
+        }
+        SockOpt::Linger => {
+            let (onoff, seconds) = linux_linger(value)?;
+            set_driver_linger(s, onoff, seconds)
+        }
+        SockOpt::DontLinger => {
+            if int()? != 0 {
+                // Winsock's SO_DONTLINGER: l_onoff = 0 (the time is kept).
+                set_driver_linger(s, 0, 0)
+            } else {
+                // Lingering again, for the time already set.
+                let (_, seconds) = driver_linger(s)?;
+                set_driver_linger(s, 1, seconds)
+            }
         }
         SockOpt::ProtocolInfo => Err(WSAENOPROTOOPT),
     }

@@ -464,6 +464,23 @@ impl RawSocket {
         })
     }
 
+    /// `getsockopt(SOL_SOCKET, SO_LINGER)`: `(l_onoff, l_linger)`. The driver reports the two
+    /// fields by two options (`afunix_proto::sockopt`).
+    pub fn linger(&self) -> RawResult<(i32, i32)> {
+        use afunix_proto::sockopt::{SO_AFUNIX_LINGER_SECONDS, SO_LINGER, SOL_SOCKET};
+        let onoff = self.getsockopt(SOL_SOCKET, SO_LINGER)?;
+        let seconds = self.getsockopt(SOL_SOCKET, SO_AFUNIX_LINGER_SECONDS)?;
+        Ok((onoff, seconds))
+    }
+
+    /// `setsockopt(SOL_SOCKET, SO_LINGER, {l_onoff, l_linger})`.
+    pub fn set_linger(&self, onoff: i32, seconds: i32) -> RawResult<()> {
+        use afunix_proto::decode::OptValue;
+        use afunix_proto::sockopt::{SO_LINGER, SOL_SOCKET};
+        let input = encode::sockopt_value(SOL_SOCKET, SO_LINGER, OptValue::linger(onoff, seconds));
+        self.call(|s| s.simple(IOCTL_AFUNIX_SETSOCKOPT, input.as_bytes()))
+    }
+
     pub fn set_nonblocking(&self, nonblocking: bool) -> RawResult<()> {
         self.call(|s| s.set_nonblocking(nonblocking))
     }

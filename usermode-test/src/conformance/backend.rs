@@ -39,8 +39,12 @@ pub trait Backend {
     fn fionread(&mut self, s: usize) -> Res<i64>;
     /// `getsockopt`.
     fn getsockopt(&mut self, s: usize, opt: SockOpt) -> Res<i64>;
-    /// `setsockopt`.
+    /// `setsockopt` of an `int`.
     fn setsockopt(&mut self, s: usize, opt: SockOpt, val: i32) -> Res<()>;
+    /// `getsockopt(SO_LINGER)`: `(l_onoff, l_linger)`.
+    fn linger(&mut self, s: usize) -> Res<(i32, i32)>;
+    /// `setsockopt(SO_LINGER, {l_onoff, l_linger})`.
+    fn set_linger(&mut self, s: usize, onoff: i32, seconds: i32) -> Res<()>;
     /// `poll` for every event, timeout 0: the revents.
     fn poll(&mut self, s: usize) -> Res<u32>;
 }
@@ -161,6 +165,8 @@ impl<B: Backend> Runner<B> {
             | Op::Fionread { s }
             | Op::GetOpt { s, .. }
             | Op::SetOpt { s, .. }
+            | Op::GetLinger { s }
+            | Op::SetLinger { s, .. }
             | Op::Poll { s }
             | Op::Fill { s }
             | Op::Drain { s } => std::slice::from_ref(s),
@@ -264,6 +270,13 @@ impl<B: Backend> Runner<B> {
                 .getsockopt(slot(*s), *opt)
                 .map_or_else(Obs::Err, Obs::Num),
             Op::SetOpt { s, opt, val } => unit(self.backend.setsockopt(slot(*s), *opt, *val)),
+            Op::GetLinger { s } => match self.backend.linger(slot(*s)) {
+                Ok((onoff, seconds)) => Obs::Linger { onoff, seconds },
+                Err(e) => Obs::Err(e),
+            },
+            Op::SetLinger { s, onoff, seconds } => {
+                unit(self.backend.set_linger(slot(*s), *onoff, *seconds))
+            }
             Op::Poll { s } => self.backend.poll(slot(*s)).map_or_else(Obs::Err, Obs::Poll),
             Op::Fill { s } => self.fill(slot(*s)),
             Op::Drain { s } => self.drain(slot(*s)),

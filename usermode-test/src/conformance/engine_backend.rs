@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 
 use afunix_core::{
-    BindRequest, BindTarget, ConnectRequest, ConnectTarget, Credentials, Engine, Errno, Limits,
-    Outcome, OwnedBuffers, PathKey, RecvFlags, SendFlags, SocketId, Token, parse_bind_addr,
-    parse_connect_addr,
+    AF_UNIX, BindRequest, BindTarget, ConnectRequest, ConnectTarget, Credentials, Engine, Errno,
+    Limits, Outcome, OwnedBuffers, PathKey, RecvFlags, SendFlags, SocketFlag, SocketId, Token,
+    parse_bind_addr, parse_connect_addr,
 };
 
 use super::backend::{Backend, EBADF, Res};
@@ -31,6 +31,16 @@ pub fn linux_limits() -> Limits {
         rcvbuf_max: read("rmem_max").unwrap_or(d.rcvbuf_max),
         max_backlog: read("somaxconn").unwrap_or(d.max_backlog),
         ..d
+    }
+}
+
+/// The engine's flag for a boolean option.
+const fn flag(opt: SockOpt) -> Option<SocketFlag> {
+    match opt {
+        SockOpt::PassCred => Some(SocketFlag::PassCred),
+        SockOpt::KeepAlive => Some(SocketFlag::KeepAlive),
+        SockOpt::ReuseAddr => Some(SocketFlag::ReuseAddr),
+        _ => None,
     }
 }
 
@@ -171,7 +181,10 @@ impl Backend for EngineBackend {
 
     fn connect(&mut self, s: usize, raw: &[u8]) -> Res<()> {
         let id = self.get(s)?;
-        let target = match parse_connect_addr(raw).map_err(errno)? {
+        let request = parse_connect_addr(raw).map_err(errno)?;
+        // As the driver: SO_PASSCRED's autobind comes before the socket file is looked up.
+        self.engine.autobind_to_connect(id).map_err(errno)?;
+        let target = match request {
             ConnectRequest::Abstract(name) => ConnectTarget::Abstract(name),
             ConnectRequest::Pathname(path) => match self.files.get(&path) {
                 Some(key) => ConnectTarget::Pathname(*key),
@@ -276,6 +289,12 @@ impl Backend for EngineBackend {
                 .take_error(id)
                 .map(|e| e.map_or(0, |e| i64::from(e.number()))),
             SockOpt::Type => self.engine.socket_type(id).map(|t| t as i64),
+            SockOpt::Domain => self.engine.socket_type(id).map(|_| i64::from(AF_UNIX)),
+            SockOpt::Protocol => self.engine.socket_type(id).map(|_| 0),
+            SockOpt::PassCred | SockOpt::KeepAlive | SockOpt::ReuseAddr => self
+                .engine
+                .flag(id, flag(opt).ok_or(errno(Errno::ENOPROTOOPT))?)
+                .map(i64::from),
         }
         .map_err(errno)
     }
@@ -285,9 +304,26 @@ impl Backend for EngineBackend {
         match opt {
             SockOpt::SndBuf => self.engine.set_sndbuf(id, val, &mut self.bufs),
             SockOpt::RcvBuf => self.engine.set_rcvbuf(id, val),
-            SockOpt::Error | SockOpt::Type => Err(Errno::ENOPROTOOPT),
+            SockOpt::PassCred | SockOpt::KeepAlive | SockOpt::ReuseAddr => {
+                self.engine
+                    .set_flag(id, flag(opt).ok_or(errno(Errno::ENOPROTOOPT))?, val)
+            }
+            SockOpt::Error | SockOpt::Type | SockOpt::Domain | SockOpt::Protocol => {
+                Err(Errno::ENOPROTOOPT)
+            }
         }
         .map_err(errno)
+    }
+
+    fn linger(&mut self, s: usize) -> Res<(i32, i32)> {
+        let id = self.get(s)?;
+        let l = self.engine.linger(id).map_err(errno)?;
+        Ok((l.onoff, l.seconds))
+    }
+
+    fn set_linger(&mut self, s: usize, onoff: i32, seconds: i32) -> Res<()> {
+        let id = self.get(s)?;
+        self.engine.set_linger(id, onoff, seconds).map_err(errno)
     }
 
     fn poll(&mut self, s: usize) -> Res<u32> {

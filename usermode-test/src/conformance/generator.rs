@@ -263,31 +263,66 @@ impl Generator {
             73..=75 => Op::GetSockName { s },
             76..=78 => Op::GetPeerName { s },
             79..=80 => Op::Fionread { s },
-            81..=83 => Op::GetOpt {
-                s,
-                opt: self.rng.pick(&[
-                    SockOpt::SndBuf,
-                    SockOpt::RcvBuf,
-                    SockOpt::Error,
-                    SockOpt::Error,
-                    SockOpt::Type,
-                ]),
-            },
-            84..=85 => {
-                if self.rng.chance(50) {
-                    Op::SetOpt {
-                        s,
-                        opt: SockOpt::SndBuf,
-                        val: self.rng.pick(&[65536, 100_000, 262_144, 1 << 20, -1]),
-                    }
+            81..=83 => {
+                if self.rng.chance(12) {
+                    Op::GetLinger { s }
                 } else {
-                    Op::SetOpt {
+                    Op::GetOpt {
                         s,
-                        opt: SockOpt::RcvBuf,
-                        val: self.rng.pick(&[0, 1, 1000, 65536, -1, i32::MAX, 1 << 30]),
+                        opt: self.rng.pick(&[
+                            SockOpt::SndBuf,
+                            SockOpt::RcvBuf,
+                            SockOpt::Error,
+                            SockOpt::Error,
+                            SockOpt::Type,
+                            SockOpt::Domain,
+                            SockOpt::Protocol,
+                            SockOpt::PassCred,
+                            SockOpt::PassCred,
+                            SockOpt::KeepAlive,
+                            SockOpt::ReuseAddr,
+                        ]),
                     }
                 }
             }
+            84..=85 => match self.rng.below(10) {
+                0..=1 => Op::SetOpt {
+                    s,
+                    opt: SockOpt::SndBuf,
+                    val: self.rng.pick(&[65536, 100_000, 262_144, 1 << 20, -1]),
+                },
+                2..=3 => Op::SetOpt {
+                    s,
+                    opt: SockOpt::RcvBuf,
+                    val: self.rng.pick(&[0, 1, 1000, 65536, -1, i32::MAX, 1 << 30]),
+                },
+                // SO_PASSCRED most often: connect autobinds with it, even when it fails.
+                4..=5 => Op::SetOpt {
+                    s,
+                    opt: SockOpt::PassCred,
+                    val: self.rng.pick(&[1, 1, 1, 0, 5, -1]),
+                },
+                6 => Op::SetOpt {
+                    s,
+                    opt: self.rng.pick(&[SockOpt::KeepAlive, SockOpt::ReuseAddr]),
+                    val: self.rng.pick(&[1, 0, 5, -1]),
+                },
+                7 => Op::SetOpt {
+                    s,
+                    opt: self.rng.pick(&[
+                        SockOpt::Error,
+                        SockOpt::Type,
+                        SockOpt::Domain,
+                        SockOpt::Protocol,
+                    ]),
+                    val: 1,
+                },
+                _ => Op::SetLinger {
+                    s,
+                    onoff: self.rng.pick(&[0, 1, 1, 2, -1]),
+                    seconds: self.rng.pick(&[0, 1, 5, 60, 65535, 65536, i32::MAX, -1]),
+                },
+            },
             86..=93 => Op::Poll { s },
             94..=96 => Op::Fill { s },
             _ => Op::Drain { s },
@@ -332,6 +367,19 @@ impl Generator {
                     backlog: self.rng.pick(&[0, 1, 2, 5]),
                 },
                 Op::Socket { s: 1 },
+            ]);
+            // SO_PASSCRED on the listener (the accepted socket has it) or on the client
+            // (connect autobinds it).
+            for s in [0, 1] {
+                if self.rng.chance(15) {
+                    prologue.push(Op::SetOpt {
+                        s,
+                        opt: SockOpt::PassCred,
+                        val: 1,
+                    });
+                }
+            }
+            prologue.extend([
                 Op::Connect { s: 1, addr: target },
                 Op::Accept { l: 0, into: 2 },
             ]);

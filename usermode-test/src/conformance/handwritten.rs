@@ -587,6 +587,158 @@ fn poll_readiness_by_state() {
     assert_eq!(poll(&l[11]), POLLIN | 0x40 | POLLOUT | 0x100 | 0x200);
 }
 
+const ENOPROTOOPT: i32 = 92;
+
+fn get(s: u8, opt: SockOpt) -> Op {
+    Op::GetOpt { s, opt }
+}
+
+fn set(s: u8, opt: SockOpt, val: i32) -> Op {
+    Op::SetOpt { s, opt, val }
+}
+
+#[test]
+fn so_domain_protocol_keepalive_reuseaddr_read_back_as_linux_gives_them() {
+    let ops = vec![
+        Op::Socket { s: 0 },
+        get(0, SockOpt::Domain),
+        get(0, SockOpt::Protocol),
+        set(0, SockOpt::Domain, 1),
+        set(0, SockOpt::Protocol, 1),
+        get(0, SockOpt::KeepAlive),
+        set(0, SockOpt::KeepAlive, 5),
+        get(0, SockOpt::KeepAlive),
+        set(0, SockOpt::ReuseAddr, -1),
+        get(0, SockOpt::ReuseAddr),
+        set(0, SockOpt::ReuseAddr, 0),
+        get(0, SockOpt::ReuseAddr),
+    ];
+    let l = both(&ops);
+    assert_eq!(l[1], Obs::Num(1), "AF_UNIX");
+    assert_eq!(l[2], Obs::Num(0));
+    assert_eq!(
+        (&l[3], &l[4]),
+        (&Obs::Err(ENOPROTOOPT), &Obs::Err(ENOPROTOOPT))
+    );
+    assert_eq!((&l[5], &l[7]), (&Obs::Num(0), &Obs::Num(1)));
+    assert_eq!((&l[9], &l[11]), (&Obs::Num(1), &Obs::Num(0)));
+}
+
+#[test]
+fn so_linger_off_keeps_the_time_and_a_negative_time_is_for_ever() {
+    let linger = |onoff, seconds| Op::SetLinger {
+        s: 0,
+        onoff,
+        seconds,
+    };
+    let ops = vec![
+        Op::Socket { s: 0 },
+        Op::GetLinger { s: 0 },
+        linger(1, 7),
+        Op::GetLinger { s: 0 },
+        linger(0, 99),
+        Op::GetLinger { s: 0 },
+        linger(2, -1),
+        Op::GetLinger { s: 0 },
+    ];
+    let l = both(&ops);
+    let obs = |onoff, seconds| Obs::Linger { onoff, seconds };
+    assert_eq!(l[1], obs(0, 0));
+    assert_eq!(l[3], obs(1, 7));
+    assert_eq!(l[5], obs(0, 7));
+    assert_eq!(l[7], obs(1, afunix_core::LINGER_FOREVER_SECONDS));
+}
+
+#[test]
+fn so_passcred_autobinds_on_connect_even_when_the_name_is_missing() {
+    let ops = vec![
+        Op::Socket { s: 0 },
+        set(0, SockOpt::PassCred, 1),
+        get(0, SockOpt::PassCred),
+        // An invalid address fails before the autobind.
+        Op::Connect {
+            s: 0,
+            addr: Addr::BadFamily,
+        },
+        Op::GetSockName { s: 0 },
+        Op::Connect {
+            s: 0,
+            addr: path(0, PathForm::Plain),
+        },
+        Op::GetSockName { s: 0 },
+        Op::Socket { s: 1 },
+        set(1, SockOpt::PassCred, 1),
+        Op::Connect { s: 1, addr: abs(0) },
+        Op::GetSockName { s: 1 },
+        // A connected pair is unbound: it autobinds, then EISCONN.
+        Op::SocketPair { a: 2, b: 3 },
+        set(2, SockOpt::PassCred, 1),
+        Op::Connect {
+            s: 2,
+            addr: Addr::NameOf { s: 1 },
+        },
+        Op::GetSockName { s: 2 },
+    ];
+    let l = both(&ops);
+    let autobound = Obs::Addr {
+        len: 8,
+        bytes: b"\x01\x00\x00?????".to_vec(),
+    };
+    assert_eq!(l[2], Obs::Num(1));
+    assert_eq!(l[3], Obs::Err(EINVAL));
+    assert_eq!(
+        l[4],
+        Obs::Addr {
+            len: 2,
+            bytes: vec![1, 0]
+        }
+    );
+    assert_eq!(l[5], Obs::Err(ENOENT));
+    assert_eq!(l[6], autobound);
+    assert_eq!(l[9], Obs::Err(ECONNREFUSED));
+    assert_eq!(l[10], autobound);
+    assert_eq!(l[13], Obs::Err(ECONNREFUSED), "slot 1 is not listening");
+    assert_eq!(l[14], autobound);
+}
+
+#[test]
+fn an_accepted_socket_has_the_listeners_so_passcred_from_connect_time() {
+    let mut ops = vec![
+        Op::Socket { s: 0 },
+        Op::Bind { s: 0, addr: abs(1) },
+        Op::Listen { s: 0, backlog: 5 },
+        set(0, SockOpt::PassCred, 1),
+        set(0, SockOpt::KeepAlive, 1),
+        Op::Socket { s: 1 },
+        Op::Connect { s: 1, addr: abs(1) },
+        set(0, SockOpt::PassCred, 0),
+        Op::Socket { s: 3 },
+        Op::Connect { s: 3, addr: abs(1) },
+        set(0, SockOpt::PassCred, 1),
+        Op::Accept { l: 0, into: 2 },
+        Op::Accept { l: 0, into: 4 },
+    ];
+    ops.extend([
+        get(2, SockOpt::PassCred),
+        get(4, SockOpt::PassCred),
+        get(2, SockOpt::KeepAlive),
+        get(1, SockOpt::PassCred),
+        Op::GetSockName { s: 1 },
+    ]);
+    let l = both(&ops);
+    assert_eq!(l[13], Obs::Num(1), "passcred at the first connect");
+    assert_eq!(l[14], Obs::Num(0), "cleared at the second");
+    assert_eq!(l[15], Obs::Num(0), "SO_KEEPALIVE is not inherited");
+    assert_eq!(l[16], Obs::Num(0));
+    assert_eq!(
+        l[17],
+        Obs::Addr {
+            len: 2,
+            bytes: vec![1, 0]
+        }
+    );
+}
+
 #[test]
 fn a_thousand_random_seeds_do_not_diverge() {
     let report = super::run_seeds(0, 1000, None);

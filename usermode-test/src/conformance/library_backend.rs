@@ -9,12 +9,25 @@ use afunix::{Errno, Net, RawSocket};
 use super::backend::{Backend, EBADF, Res};
 use super::scenario::{SLOTS, SockOpt};
 
-/// `SOL_SOCKET` and the options, with Linux's numbers.
-const SOL_SOCKET: i32 = 1;
-const SO_TYPE: i32 = 3;
-const SO_ERROR: i32 = 4;
-const SO_SNDBUF: i32 = 7;
-const SO_RCVBUF: i32 = 8;
+use afunix_proto::sockopt::{
+    SO_DOMAIN, SO_ERROR, SO_KEEPALIVE, SO_PASSCRED, SO_PROTOCOL, SO_RCVBUF, SO_REUSEADDR,
+    SO_SNDBUF, SO_TYPE, SOL_SOCKET,
+};
+
+/// An option's Linux number.
+const fn option(opt: SockOpt) -> i32 {
+    match opt {
+        SockOpt::SndBuf => SO_SNDBUF,
+        SockOpt::RcvBuf => SO_RCVBUF,
+        SockOpt::Error => SO_ERROR,
+        SockOpt::Type => SO_TYPE,
+        SockOpt::Domain => SO_DOMAIN,
+        SockOpt::Protocol => SO_PROTOCOL,
+        SockOpt::PassCred => SO_PASSCRED,
+        SockOpt::KeepAlive => SO_KEEPALIVE,
+        SockOpt::ReuseAddr => SO_REUSEADDR,
+    }
+}
 /// What the Linux backend polls for.
 const POLL_EVERYTHING: u32 = 0x0001 | 0x0004 | 0x2000 | 0x0040 | 0x0100 | 0x0200;
 /// MSG_DONTWAIT | MSG_NOSIGNAL, as the Linux backend sends.
@@ -147,28 +160,24 @@ impl Backend for LibraryBackend {
     }
 
     fn getsockopt(&mut self, s: usize, opt: SockOpt) -> Res<i64> {
-        let name = match opt {
-            SockOpt::SndBuf => SO_SNDBUF,
-            SockOpt::RcvBuf => SO_RCVBUF,
-            SockOpt::Error => SO_ERROR,
-            SockOpt::Type => SO_TYPE,
-        };
         self.get(s)?
-            .getsockopt(SOL_SOCKET, name)
+            .getsockopt(SOL_SOCKET, option(opt))
             .map(i64::from)
             .map_err(errno)
     }
 
     fn setsockopt(&mut self, s: usize, opt: SockOpt, val: i32) -> Res<()> {
-        let name = match opt {
-            SockOpt::SndBuf => SO_SNDBUF,
-            SockOpt::RcvBuf => SO_RCVBUF,
-            SockOpt::Error => SO_ERROR,
-            SockOpt::Type => SO_TYPE,
-        };
         self.get(s)?
-            .setsockopt(SOL_SOCKET, name, val)
+            .setsockopt(SOL_SOCKET, option(opt), val)
             .map_err(errno)
+    }
+
+    fn linger(&mut self, s: usize) -> Res<(i32, i32)> {
+        self.get(s)?.linger().map_err(errno)
+    }
+
+    fn set_linger(&mut self, s: usize, onoff: i32, seconds: i32) -> Res<()> {
+        self.get(s)?.set_linger(onoff, seconds).map_err(errno)
     }
 
     fn poll(&mut self, s: usize) -> Res<u32> {

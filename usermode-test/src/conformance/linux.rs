@@ -208,6 +208,11 @@ impl Backend for LinuxBackend {
             SockOpt::RcvBuf => libc::SO_RCVBUF,
             SockOpt::Error => libc::SO_ERROR,
             SockOpt::Type => libc::SO_TYPE,
+            SockOpt::Domain => libc::SO_DOMAIN,
+            SockOpt::Protocol => libc::SO_PROTOCOL,
+            SockOpt::PassCred => libc::SO_PASSCRED,
+            SockOpt::KeepAlive => libc::SO_KEEPALIVE,
+            SockOpt::ReuseAddr => libc::SO_REUSEADDR,
         };
         let mut v: libc::c_int = 0;
         let mut len = libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>()).unwrap_or(4);
@@ -231,6 +236,11 @@ impl Backend for LinuxBackend {
             SockOpt::RcvBuf => libc::SO_RCVBUF,
             SockOpt::Error => libc::SO_ERROR,
             SockOpt::Type => libc::SO_TYPE,
+            SockOpt::Domain => libc::SO_DOMAIN,
+            SockOpt::Protocol => libc::SO_PROTOCOL,
+            SockOpt::PassCred => libc::SO_PASSCRED,
+            SockOpt::KeepAlive => libc::SO_KEEPALIVE,
+            SockOpt::ReuseAddr => libc::SO_REUSEADDR,
         };
         let len = libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>()).unwrap_or(4);
         // SAFETY: `val` is readable for `len` bytes.
@@ -240,6 +250,46 @@ impl Backend for LinuxBackend {
                 libc::SOL_SOCKET,
                 name,
                 std::ptr::addr_of!(val).cast(),
+                len,
+            )
+        })
+        .map(|_| ())
+    }
+
+    fn linger(&mut self, s: usize) -> Res<(i32, i32)> {
+        let fd = self.fd(s)?;
+        let mut v = libc::linger {
+            l_onoff: 0,
+            l_linger: 0,
+        };
+        let mut len = libc::socklen_t::try_from(std::mem::size_of::<libc::linger>()).unwrap_or(8);
+        // SAFETY: `v` and `len` are writable and `len` is the size of `v`.
+        check(unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                std::ptr::addr_of_mut!(v).cast(),
+                &mut len,
+            )
+        })?;
+        Ok((v.l_onoff, v.l_linger))
+    }
+
+    fn set_linger(&mut self, s: usize, onoff: i32, seconds: i32) -> Res<()> {
+        let fd = self.fd(s)?;
+        let v = libc::linger {
+            l_onoff: onoff,
+            l_linger: seconds,
+        };
+        let len = libc::socklen_t::try_from(std::mem::size_of::<libc::linger>()).unwrap_or(8);
+        // SAFETY: `v` is readable for `len` bytes.
+        check(unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                std::ptr::addr_of!(v).cast(),
                 len,
             )
         })

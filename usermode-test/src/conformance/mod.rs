@@ -29,6 +29,19 @@
 //! - **Option values.** SO_SNDBUF / SO_RCVBUF are compared exactly: the engine implements
 //!   `sock_setsockopt`'s doubling, clamping and minimums, and the engine backend is configured
 //!   from this machine's `/proc/sys/net/core` limits (as the driver will be from its own).
+//!   SO_DOMAIN, SO_PROTOCOL, SO_PASSCRED, SO_KEEPALIVE, SO_REUSEADDR and both fields of
+//!   SO_LINGER are compared exactly too; a negative `l_linger` reads back as `LONG_MAX / HZ`
+//!   truncated to an `int`, which the engine gives for `CONFIG_HZ=250`
+//!   (`afunix_core::LINGER_FOREVER_SECONDS`), so a kernel built with another HZ differs there.
+//!   Through the Winsock provider, `l_linger` is a `u_short` and SO_DOMAIN, SO_PROTOCOL and
+//!   SO_PASSCRED do not exist: the replay compares what Winsock can say and stops comparing a
+//!   scenario at its first step with one of those three.
+//!   Known gap: Linux attaches the writer's credentials to an skb when either end has
+//!   SO_PASSCRED (or the reader is an unaccepted embryo), and a reader with SO_PASSCRED never
+//!   reads across skbs whose credentials differ (`unix_stream_read_generic`: "never glue
+//!   messages from different writers"). The engine keeps no credentials per queued byte, so a
+//!   recv after SO_PASSCRED changed while bytes were queued can return more than Linux does
+//!   (3 of seeds 100000..119999 diverge this way).
 //! - **Autobind names.** Linux picks the 5 hex digits at random; any such name is reported as
 //!   `?????` (length still compared). Scenarios connect to them with `Addr::NameOf`.
 //! - **Blocking.** Every socket is non-blocking, so "would block" is EAGAIN on both; pending

@@ -54,6 +54,16 @@ pub enum SockOpt {
     Error,
     /// `SO_TYPE`.
     Type,
+    /// `SO_DOMAIN` (read-only).
+    Domain,
+    /// `SO_PROTOCOL` (read-only).
+    Protocol,
+    /// `SO_PASSCRED`: connect autobinds an unbound socket first.
+    PassCred,
+    /// `SO_KEEPALIVE`.
+    KeepAlive,
+    /// `SO_REUSEADDR`.
+    ReuseAddr,
 }
 
 /// One step. Every socket is non-blocking, so "would block" is EAGAIN on both backends.
@@ -92,8 +102,12 @@ pub enum Op {
     Fionread { s: u8 },
     /// `getsockopt`.
     GetOpt { s: u8, opt: SockOpt },
-    /// `setsockopt` (SO_SNDBUF / SO_RCVBUF).
+    /// `setsockopt` of an `int`.
     SetOpt { s: u8, opt: SockOpt, val: i32 },
+    /// `getsockopt(SO_LINGER)`.
+    GetLinger { s: u8 },
+    /// `setsockopt(SO_LINGER, {l_onoff, l_linger})`.
+    SetLinger { s: u8, onoff: i32, seconds: i32 },
     /// `poll` with every event asked for, timeout 0.
     Poll { s: u8 },
     /// Send 16 KiB chunks until the first error (EAGAIN when the buffer is full).
@@ -122,26 +136,29 @@ impl Op {
             Self::GetSockName { .. } => "getsockname",
             Self::GetPeerName { .. } => "getpeername",
             Self::Fionread { .. } => "FIONREAD",
-            Self::GetOpt {
-                opt: SockOpt::SndBuf,
-                ..
-            } => "getsockopt(SO_SNDBUF)",
-            Self::GetOpt {
-                opt: SockOpt::RcvBuf,
-                ..
-            } => "getsockopt(SO_RCVBUF)",
-            Self::GetOpt {
-                opt: SockOpt::Error,
-                ..
-            } => "getsockopt(SO_ERROR)",
-            Self::GetOpt {
-                opt: SockOpt::Type, ..
-            } => "getsockopt(SO_TYPE)",
-            Self::SetOpt {
-                opt: SockOpt::RcvBuf,
-                ..
-            } => "setsockopt(SO_RCVBUF)",
-            Self::SetOpt { .. } => "setsockopt(SO_SNDBUF)",
+            Self::GetOpt { opt, .. } => match opt {
+                SockOpt::SndBuf => "getsockopt(SO_SNDBUF)",
+                SockOpt::RcvBuf => "getsockopt(SO_RCVBUF)",
+                SockOpt::Error => "getsockopt(SO_ERROR)",
+                SockOpt::Type => "getsockopt(SO_TYPE)",
+                SockOpt::Domain => "getsockopt(SO_DOMAIN)",
+                SockOpt::Protocol => "getsockopt(SO_PROTOCOL)",
+                SockOpt::PassCred => "getsockopt(SO_PASSCRED)",
+                SockOpt::KeepAlive => "getsockopt(SO_KEEPALIVE)",
+                SockOpt::ReuseAddr => "getsockopt(SO_REUSEADDR)",
+            },
+            Self::SetOpt { opt, .. } => match opt {
+                SockOpt::SndBuf => "setsockopt(SO_SNDBUF)",
+                SockOpt::RcvBuf => "setsockopt(SO_RCVBUF)",
+                SockOpt::PassCred => "setsockopt(SO_PASSCRED)",
+                SockOpt::KeepAlive => "setsockopt(SO_KEEPALIVE)",
+                SockOpt::ReuseAddr => "setsockopt(SO_REUSEADDR)",
+                SockOpt::Error | SockOpt::Type | SockOpt::Domain | SockOpt::Protocol => {
+                    "setsockopt(read-only)"
+                }
+            },
+            Self::GetLinger { .. } => "getsockopt(SO_LINGER)",
+            Self::SetLinger { .. } => "setsockopt(SO_LINGER)",
             Self::Poll { .. } => "poll",
             Self::Fill { .. } => "send until full",
             Self::Drain { .. } => "recv until empty",
@@ -149,7 +166,7 @@ impl Op {
     }
 
     /// Every kind, in table order.
-    pub const KINDS: [&'static str; 24] = [
+    pub const KINDS: [&'static str; 35] = [
         "socket",
         "socketpair",
         "bind",
@@ -171,6 +188,17 @@ impl Op {
         "getsockopt(SO_TYPE)",
         "setsockopt(SO_SNDBUF)",
         "setsockopt(SO_RCVBUF)",
+        "getsockopt(SO_DOMAIN)",
+        "getsockopt(SO_PROTOCOL)",
+        "getsockopt(SO_PASSCRED)",
+        "getsockopt(SO_KEEPALIVE)",
+        "getsockopt(SO_REUSEADDR)",
+        "getsockopt(SO_LINGER)",
+        "setsockopt(SO_PASSCRED)",
+        "setsockopt(SO_KEEPALIVE)",
+        "setsockopt(SO_REUSEADDR)",
+        "setsockopt(SO_LINGER)",
+        "setsockopt(read-only)",
         "poll",
         "send until full",
         "recv until empty",
@@ -193,6 +221,8 @@ pub enum Obs {
     /// An address: the length reported and the bytes copied into a 110-byte `sockaddr_un`.
     /// A 5-hex-digit autobind name is replaced by `?????`: Linux picks it at random.
     Addr { len: usize, bytes: Vec<u8> },
+    /// `SO_LINGER`'s `struct linger`.
+    Linger { onoff: i32, seconds: i32 },
     /// Poll readiness (Linux bit values).
     Poll(u32),
     /// `Fill`: the error that ended it and whether any byte went first. How many bytes fit is

@@ -108,6 +108,11 @@ pub struct Replay {
     pub limited_scenarios: u64,
     /// Steps left uncompared for that reason.
     pub limited_steps: u64,
+    /// Scenarios with a step the system under test cannot express (Winsock has no
+    /// SO_PASSCRED, SO_DOMAIN or SO_PROTOCOL): the rest of each is not compared.
+    pub inexpressible_scenarios: u64,
+    /// Steps left uncompared for that reason.
+    pub inexpressible_steps: u64,
 }
 
 /// Replays a recorded trace through the library on `net` and compares each step with what
@@ -120,16 +125,19 @@ pub fn replay(path: &Path, net: &afunix::Net, buffer_max: Option<u32>) -> Result
         path,
         buffer_max,
         |ops, names| super::run_library(ops, names, net),
+        |_| true,
         |_, recorded, got| recorded == got,
     )
 }
 
 /// [`replay`] with another way to run a scenario, and another comparison (`same(op,
-/// recorded, got)`): the provider compares what Winsock can express.
+/// recorded, got)`): the provider compares what Winsock can express, and stops comparing a
+/// scenario at its first step that is not `expressible`.
 pub fn replay_with(
     path: &Path,
     buffer_max: Option<u32>,
     mut run: impl FnMut(&[Op], &Names) -> Vec<Obs>,
+    expressible: impl Fn(&Op) -> bool,
     same: impl Fn(&Op, &Obs, &Obs) -> bool,
 ) -> Result<Replay, String> {
     let f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -160,6 +168,11 @@ pub fn replay_with(
         let got = run(ops, names);
         let steps = recorded.iter().zip(&got).zip(ops).enumerate();
         for (i, ((r, g), op)) in steps {
+            if !expressible(op) {
+                report.inexpressible_scenarios += 1;
+                report.inexpressible_steps += (ops.len() - i) as u64;
+                break;
+            }
             if let Op::SetOpt {
                 opt: SockOpt::SndBuf | SockOpt::RcvBuf,
                 val,

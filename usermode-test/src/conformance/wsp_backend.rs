@@ -11,8 +11,8 @@ use std::path::Path;
 use afunix_core::{ALL_ERRNOS, Errno, PollMask};
 use afunix_proto::ErrnoCodes;
 use windows_sys::Win32::Networking::WinSock::{
-    self as ws, POLLERR, POLLHUP, POLLRDNORM, POLLWRNORM, SO_ERROR, SO_RCVBUF, SO_SNDBUF, SO_TYPE,
-    SOCKET, SOL_SOCKET,
+    self as ws, POLLERR, POLLHUP, POLLRDNORM, POLLWRNORM, SO_ERROR, SO_KEEPALIVE, SO_LINGER,
+    SO_RCVBUF, SO_REUSEADDR, SO_SNDBUF, SO_TYPE, SOCKET, SOL_SOCKET,
 };
 
 use super::backend::{Backend, EBADF, Res};
@@ -39,14 +39,36 @@ fn wsa_of(errno: i32) -> i32 {
         .unwrap_or(errno)
 }
 
-fn option(opt: SockOpt) -> i32 {
+/// The Winsock number of an option; None for those Winsock has not (SO_DOMAIN,
+/// SO_PROTOCOL, SO_PASSCRED), whose steps are not replayed.
+fn option(opt: SockOpt) -> Option<i32> {
     match opt {
-        SockOpt::SndBuf => SO_SNDBUF,
-        SockOpt::RcvBuf => SO_RCVBUF,
-        SockOpt::Error => SO_ERROR,
-        SockOpt::Type => SO_TYPE,
+        SockOpt::SndBuf => Some(SO_SNDBUF),
+        SockOpt::RcvBuf => Some(SO_RCVBUF),
+        SockOpt::Error => Some(SO_ERROR),
+        SockOpt::Type => Some(SO_TYPE),
+        SockOpt::KeepAlive => Some(SO_KEEPALIVE),
+        SockOpt::ReuseAddr => Some(SO_REUSEADDR),
+        SockOpt::Domain | SockOpt::Protocol | SockOpt::PassCred => None,
     }
 }
+
+/// Whether Winsock can express the step.
+fn expressible(op: &Op) -> bool {
+    match op {
+        Op::GetOpt { opt, .. } | Op::SetOpt { opt, .. } => option(*opt).is_some(),
+        _ => true,
+    }
+}
+
+/// `l_linger` as Winsock's `u_short` holds it (Linux's "for ever" and anything beyond
+/// 65535 seconds read as 65535).
+fn winsock_seconds(seconds: i32) -> i32 {
+    i32::from(u16::try_from(seconds).unwrap_or(u16::MAX))
+}
+
+/// `ENOPROTOOPT`, for the options Winsock has not.
+const ENOPROTOOPT: i32 = 92;
 
 /// Sockets in slots, through the provider.
 #[derive(Debug)]
@@ -181,16 +203,40 @@ impl Backend for WspBackend<'_> {
     }
 
     fn getsockopt(&mut self, s: usize, opt: SockOpt) -> Res<i64> {
+        let name = option(opt).ok_or(ENOPROTOOPT)?;
         let v = self
             .p
-            .getsockopt_int(self.get(s)?, SOL_SOCKET, option(opt))
+            .getsockopt_int(self.get(s)?, SOL_SOCKET, name)
             .map_err(errno_of)?;
         Ok(i64::from(v))
     }
 
     fn setsockopt(&mut self, s: usize, opt: SockOpt, val: i32) -> Res<()> {
+        let name = option(opt).ok_or(ENOPROTOOPT)?;
         self.p
-            .setsockopt(self.get(s)?, SOL_SOCKET, option(opt), &val.to_ne_bytes())
+            .setsockopt(self.get(s)?, SOL_SOCKET, name, &val.to_ne_bytes())
+            .map_err(errno_of)
+    }
+
+    fn linger(&mut self, s: usize) -> Res<(i32, i32)> {
+        let raw = self
+            .p
+            .getsockopt(self.get(s)?, SOL_SOCKET, SO_LINGER, 4)
+            .map_err(errno_of)?;
+        let field = |at: usize| {
+            raw.get(at..at + 2)
+                .and_then(|b| b.try_into().ok())
+                .map_or(-1, |b| i32::from(u16::from_ne_bytes(b)))
+        };
+        Ok((field(0), field(2)))
+    }
+
+    fn set_linger(&mut self, s: usize, onoff: i32, seconds: i32) -> Res<()> {
+        // Winsock's LINGER: two u_shorts.
+        let mut value = u16::from(onoff != 0).to_ne_bytes().to_vec();
+        value.extend_from_slice(&u16::try_from(seconds).unwrap_or(u16::MAX).to_ne_bytes());
+        self.p
+            .setsockopt(self.get(s)?, SOL_SOCKET, SO_LINGER, &value)
             .map_err(errno_of)
     }
 
@@ -238,6 +284,10 @@ fn winsock_view(op: &Op, obs: &Obs) -> Obs {
             v |= bits & (PollMask::OUT | PollMask::ERR | PollMask::HUP);
             Obs::Poll(v)
         }
+        Obs::Linger { onoff, seconds } => Obs::Linger {
+            onoff: *onoff,
+            seconds: winsock_seconds(*seconds),
+        },
         Obs::Num(n)
             if matches!(
                 op,
@@ -273,6 +323,7 @@ pub fn replay(path: &Path, p: &Provider) -> Result<u64, String> {
         path,
         buffer_max,
         |ops, names| run(ops, names, p),
+        expressible,
         |op, recorded, got| {
             // SO_ERROR is only mapped for GetOpt steps; the provider already reports WSA
             // codes, so only the recorded side is translated there.
@@ -300,6 +351,12 @@ pub fn replay(path: &Path, p: &Provider) -> Result<u64, String> {
         println!(
             "{} scenarios set a socket buffer beyond the driver's maximum; their remaining {} steps were not compared",
             r.limited_scenarios, r.limited_steps
+        );
+    }
+    if r.inexpressible_scenarios > 0 {
+        println!(
+            "{} scenarios use SO_DOMAIN, SO_PROTOCOL or SO_PASSCRED, which Winsock has not; their remaining {} steps were not compared",
+            r.inexpressible_scenarios, r.inexpressible_steps
         );
     }
     Ok(r.mismatches)

@@ -29,10 +29,11 @@ use provider::{CATALOG_ENTRY_ID, LAST_CATALOG_ID, Provider, REGISTERED, Wsa};
 // them from Windows' own metadata), in the types the SPI takes.
 use windows_sys::Win32::Networking::WinSock::{
     self as ws, POLLHUP, POLLRDNORM, POLLWRNORM, SIO_AF_UNIX_GETPEERPID, SIO_BSP_HANDLE_POLL,
-    SO_ACCEPTCONN, SO_ERROR, SO_KEEPALIVE, SO_PROTOCOL_INFOW, SO_RCVTIMEO, SO_SNDBUF, SO_TYPE,
-    SOL_SOCKET, WSA_IO_INCOMPLETE, WSA_OPERATION_ABORTED, WSAEADDRINUSE, WSAEAFNOSUPPORT,
-    WSAECONNREFUSED, WSAECONNRESET, WSAEFAULT, WSAEINVAL, WSAENOPROTOOPT, WSAENOTCONN, WSAENOTSOCK,
-    WSAEPROTONOSUPPORT, WSAESHUTDOWN, WSAESOCKTNOSUPPORT, WSAETIMEDOUT, WSAEWOULDBLOCK,
+    SO_ACCEPTCONN, SO_DEBUG, SO_DONTLINGER, SO_ERROR, SO_KEEPALIVE, SO_LINGER, SO_PROTOCOL_INFOW,
+    SO_RCVTIMEO, SO_REUSEADDR, SO_SNDBUF, SO_TYPE, SOL_SOCKET, WSA_IO_INCOMPLETE,
+    WSA_OPERATION_ABORTED, WSAEADDRINUSE, WSAEAFNOSUPPORT, WSAECONNREFUSED, WSAECONNRESET,
+    WSAEFAULT, WSAEINVAL, WSAENOPROTOOPT, WSAENOTCONN, WSAENOTSOCK, WSAEPROTONOSUPPORT,
+    WSAESHUTDOWN, WSAESOCKTNOSUPPORT, WSAETIMEDOUT, WSAEWOULDBLOCK,
 };
 const MSG_PEEK: u32 = ws::MSG_PEEK as u32;
 const MSG_WAITALL: u32 = ws::MSG_WAITALL as u32;
@@ -68,7 +69,7 @@ fn checks() -> Vec<(&'static str, Check)> {
         ),
         ("shutdown, end of file, reset", shutdown_and_reset),
         (
-            "socket options: SO_TYPE, SO_SNDBUF, SO_ERROR, SO_ACCEPTCONN, SO_PROTOCOL_INFOW",
+            "socket options: SO_TYPE, SO_SNDBUF, SO_ERROR, SO_ACCEPTCONN, SO_PROTOCOL_INFOW, SO_KEEPALIVE, SO_REUSEADDR, SO_LINGER, SO_DONTLINGER",
             options,
         ),
         (
@@ -441,9 +442,64 @@ fn options(p: &Provider) -> Result<(), String> {
     // dwCatalogEntryId follows the five flags and the GUID: offset 36.
     let id = u32::from_ne_bytes(raw[36..40].try_into().unwrap_or([0; 4]));
     ensure(id == CATALOG_ENTRY_ID, || format!("catalog entry {id}"))?;
+    // SO_KEEPALIVE and SO_REUSEADDR are kept and read back as 0 or 1, as Linux does.
+    for (name, what) in [
+        (SO_KEEPALIVE, "SO_KEEPALIVE"),
+        (SO_REUSEADDR, "SO_REUSEADDR"),
+    ] {
+        let before = wsa(what, p.getsockopt_int(c, SOL_SOCKET, name))?;
+        wsa(what, p.setsockopt(c, SOL_SOCKET, name, &5i32.to_ne_bytes()))?;
+        let after = wsa(what, p.getsockopt_int(c, SOL_SOCKET, name))?;
+        ensure(before == 0 && after == 1, || {
+            format!("{what}: {before} then {after} after setting 5")
+        })?;
+    }
+    // SO_LINGER is Winsock's LINGER (two u_shorts); SO_DONTLINGER is !l_onoff.
+    let linger = |p: &Provider| -> Result<(u16, u16), String> {
+        let raw = wsa("SO_LINGER", p.getsockopt(c, SOL_SOCKET, SO_LINGER, 4))?;
+        match raw[..] {
+            [a, b, x, y] => Ok((u16::from_ne_bytes([a, b]), u16::from_ne_bytes([x, y]))),
+            _ => Err(format!("SO_LINGER: {} bytes", raw.len())),
+        }
+    };
+    let set_linger = |p: &Provider, onoff: u16, seconds: u16| {
+        let mut v = onoff.to_ne_bytes().to_vec();
+        v.extend_from_slice(&seconds.to_ne_bytes());
+        wsa("set SO_LINGER", p.setsockopt(c, SOL_SOCKET, SO_LINGER, &v))
+    };
+    let dontlinger = |p: &Provider| {
+        wsa(
+            "SO_DONTLINGER",
+            p.getsockopt_int(c, SOL_SOCKET, SO_DONTLINGER),
+        )
+    };
+    ensure(linger(p)? == (0, 0), || {
+        "SO_LINGER not {0, 0} at first".into()
+    })?;
+    set_linger(p, 1, 30)?;
+    ensure(linger(p)? == (1, 30) && dontlinger(p)? == 0, || {
+        "SO_LINGER {1, 30}".into()
+    })?;
+    wsa(
+        "set SO_DONTLINGER",
+        p.setsockopt(c, SOL_SOCKET, SO_DONTLINGER, &1i32.to_ne_bytes()),
+    )?;
+    ensure(linger(p)? == (0, 30) && dontlinger(p)? == 1, || {
+        "SO_DONTLINGER keeps the time and clears l_onoff".into()
+    })?;
+    wsa(
+        "clear SO_DONTLINGER",
+        p.setsockopt(c, SOL_SOCKET, SO_DONTLINGER, &0i32.to_ne_bytes()),
+    )?;
+    ensure(linger(p)? == (1, 30), || "lingering again for 30 s".into())?;
     expect_err(
-        "SO_KEEPALIVE",
-        p.getsockopt_int(c, SOL_SOCKET, SO_KEEPALIVE),
+        "SO_LINGER from 2 bytes",
+        p.setsockopt(c, SOL_SOCKET, SO_LINGER, &[1, 0]),
+        WSAEFAULT,
+    )?;
+    expect_err(
+        "SO_DEBUG",
+        p.getsockopt_int(c, SOL_SOCKET, SO_DEBUG),
         WSAENOPROTOOPT,
     )?;
     expect_err(
