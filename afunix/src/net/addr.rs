@@ -1,7 +1,7 @@
 //! `SocketAddr`, as `std::os::unix::net::SocketAddr` has it.
 
 use std::ffi::OsStr;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::io;
 use std::path::Path;
 
@@ -28,6 +28,10 @@ pub struct SocketAddr {
 impl SocketAddr {
     /// An address for `path`. Fails as std does when the path has a NUL byte or is longer than
     /// `sun_path` allows (108 bytes, less the terminating NUL).
+    ///
+    /// The empty path is the unnamed address, as with std, whose `sockaddr_un` for it has
+    /// no `sun_path` bytes: binding to it autobinds (`unix_autobind`) and connecting to it
+    /// is EINVAL.
     pub fn from_pathname<P: AsRef<Path>>(path: P) -> io::Result<SocketAddr> {
         let bytes = path_bytes(path.as_ref())?;
         if bytes.contains(&0) {
@@ -43,7 +47,11 @@ impl SocketAddr {
             ));
         }
         Ok(SocketAddr {
-            kind: Kind::Pathname(bytes),
+            kind: if bytes.is_empty() {
+                Kind::Unnamed
+            } else {
+                Kind::Pathname(bytes)
+            },
         })
     }
 
@@ -149,8 +157,31 @@ impl fmt::Debug for SocketAddr {
                 Some(path) => write!(f, "{path:?} (pathname)"),
                 None => write!(f, "(unprintable pathname)"),
             },
-            Kind::Abstract(name) => write!(f, "\"{}\" (abstract)", name.escape_ascii()),
+            Kind::Abstract(name) => write!(f, "{:?} (abstract)", ByteStrDebug(name)),
         }
+    }
+}
+
+/// A byte string quoted as std's `SocketAddr` quotes an abstract name: NUL as `\0`, other
+/// ASCII as `escape_ascii` has it, other characters of valid UTF-8 as `char::escape_debug`,
+/// and every byte of invalid UTF-8 as `\xNN`.
+struct ByteStrDebug<'a>(&'a [u8]);
+
+impl fmt::Debug for ByteStrDebug<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_char('"')?;
+        for chunk in self.0.utf8_chunks() {
+            for c in chunk.valid().chars() {
+                match c {
+                    '\0' => f.write_str("\\0")?,
+                    // A one-byte character: its byte, escaped as an ASCII byte is.
+                    '\x01'..='\x7f' => write!(f, "{}", [c as u8].escape_ascii())?,
+                    _ => write!(f, "{}", c.escape_debug())?,
+                }
+            }
+            write!(f, "{}", chunk.invalid().escape_ascii())?;
+        }
+        f.write_char('"')
     }
 }
 
@@ -227,7 +258,7 @@ mod tests {
         );
         assert_eq!(
             format!("{:?}", SocketAddr::from_abstract_name(b"x\0").unwrap()),
-            "\"x\\x00\" (abstract)"
+            "\"x\\0\" (abstract)"
         );
     }
 

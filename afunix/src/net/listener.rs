@@ -66,8 +66,9 @@ impl UnixListener {
     }
 }
 
-/// The connections a listener accepts; see [`UnixListener::incoming`].
+/// The connections a listener accepts; see [`UnixListener::incoming`]. It never ends.
 #[derive(Debug)]
+#[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct Incoming<'a> {
     listener: &'a UnixListener,
 }
@@ -77,6 +78,11 @@ impl Iterator for Incoming<'_> {
 
     fn next(&mut self) -> Option<io::Result<UnixStream>> {
         Some(self.listener.accept().map(|(stream, _)| stream))
+    }
+
+    /// Endless, as std's: at least `usize::MAX` items, no upper bound.
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (usize::MAX, None)
     }
 }
 

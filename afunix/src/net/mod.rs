@@ -3,6 +3,7 @@
 mod addr;
 mod listener;
 mod stream;
+mod vectored;
 
 use std::io;
 use std::path::Path;
@@ -20,6 +21,7 @@ pub use listener::{Incoming, UnixListener};
 pub use stream::{PeerCred, UnixStream};
 
 use crate::channel::{Data, Endpoint, Transport, io_error};
+use vectored::{gather, scatter};
 
 /// `SOCK_STREAM`.
 const SOCK_STREAM: u32 = 1;
@@ -129,8 +131,11 @@ pub(crate) struct Socket {
     timeouts: Arc<Mutex<Timeouts>>,
 }
 
+/// When a request with `timeout` gives up. A timeout too long to reach (`Duration::MAX`, which
+/// std accepts) waits for ever, as Linux's `sock_set_timeout` takes one beyond
+/// `MAX_SCHEDULE_TIMEOUT` to mean no timeout.
 fn deadline(timeout: Option<Duration>) -> Option<Instant> {
-    timeout.map(|t| Instant::now() + t)
+    timeout.and_then(|t| Instant::now().checked_add(t))
 }
 
 impl Socket {

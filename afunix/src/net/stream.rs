@@ -1,14 +1,14 @@
 //! `UnixStream`.
 
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::path::Path;
 use std::time::Duration;
 
 use afunix_proto::ioctl::{IOCTL_AFUNIX_GETPEERNAME, IOCTL_AFUNIX_GETSOCKNAME};
 use afunix_proto::wire::MSG_PEEK;
 
-use super::{Net, Socket, SocketAddr, check_timeout};
+use super::{Net, Socket, SocketAddr, check_timeout, gather, scatter};
 
 /// The credentials of a socket's peer, recorded when the connection was made: its process
 /// id and its user's SID (Windows has no uid; the SID is what identifies a user there).
@@ -128,17 +128,32 @@ impl Read for UnixStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         (&*self).read(buf)
     }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        (&*self).read_vectored(bufs)
+    }
 }
 
 impl Read for &UnixStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.socket.recv(buf, 0)
     }
+
+    /// One receive into all of `bufs`, filled in order, as `readv(2)` (std's
+    /// `read_vectored`) does: it waits as one read of their total length would, and returns
+    /// what that read took.
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        scatter(bufs, |buf| self.socket.recv(buf, 0))
+    }
 }
 
 impl Write for UnixStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         (&*self).write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        (&*self).write_vectored(bufs)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -149,6 +164,13 @@ impl Write for UnixStream {
 impl Write for &UnixStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.socket.send(buf, 0)
+    }
+
+    /// One send of the buffers' concatenation, as `writev(2)` (std's `write_vectored`) does:
+    /// the bytes go out together, and a short count ends at the same byte a plain write of
+    /// the concatenation would have ended at.
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        gather(bufs, |data| self.socket.send(data, 0))
     }
 
     /// Nothing is buffered in user mode: a write has reached the peer's receive buffer when
