@@ -44,7 +44,7 @@ enum Waiting {
     Connect,
     Accept { new_file: FileId },
     Send,
-    Recv,
+    Recv { from: bool },
 }
 
 #[derive(Debug)]
@@ -286,23 +286,34 @@ impl Device {
             Op::SocketPair { other } => {
                 ready(self.socketpair(file, id, other, caller).map(|()| Done::Ok))
             }
-            Op::Send { flags, len } => {
+            Op::Send { flags, len, to } => {
                 if flags.oob() {
                     return ready(Err(Errno::EOPNOTSUPP));
+                }
+                if to {
+                    return ready(self.engine.send_to_error(id).and_then(Err));
                 }
                 let flags = send_flags(flags);
                 self.track(file, token, Waiting::Send, |engine| {
                     done(engine.send(id, len, flags, token, bufs), Done::Count)
                 })
             }
-            Op::Recv { flags, len } => {
+            Op::Recv { flags, len, from } => {
                 if flags.oob() {
                     return ready(Err(Errno::EOPNOTSUPP));
                 }
                 let flags = recv_flags(flags);
-                self.track(file, token, Waiting::Recv, |engine| {
+                let reply = self.track(file, token, Waiting::Recv { from }, |engine| {
                     done(engine.recv(id, len, flags, token, bufs), Done::Count)
-                })
+                });
+                match reply {
+                    Reply::Ready(Ok(Done::Count(n))) if from => {
+                        // A zero-length read with bytes queued still names their sender.
+                        let saw_data = n > 0 || self.engine.fionread(id).is_ok_and(|q| q > 0);
+                        ready(Ok(Done::CountFrom(n, self.sender(id, saw_data))))
+                    }
+                    other => other,
+                }
             }
             // Handled before a socket is looked up.
             Op::Socket { .. } | Op::Poll { .. } => ready(Err(Errno::EINVAL)),
@@ -340,6 +351,15 @@ impl Device {
             _ => return Err(Errno::EINVAL),
         };
         self.engine.bind(id, target)
+    }
+
+    /// What RECVFROM reports as the sender of what `id` received: no address (length 0)
+    /// when no bytes came, or when their sender has no name.
+    fn sender(&self, id: SocketId, saw_data: bool) -> AddressOut {
+        match self.engine.sender_address(id) {
+            Ok(Some(addr)) if saw_data => address_out(&addr),
+            _ => address_out_none(),
+        }
     }
 
     fn peer_cred(&self, id: SocketId) -> Result<Done, Errno> {
@@ -559,6 +579,14 @@ impl Device {
                 let address = self.socket_of(new_file).map(|id| self.peer_address(id));
                 Done::Address(address.unwrap_or_else(|_| address_out(&UnixAddr::Unnamed)))
             }
+            (Completed::Received(n), Waiting::Recv { from: true }) => {
+                let sender = self
+                    .files
+                    .get(&file)
+                    .and_then(|f| f.socket)
+                    .map_or_else(address_out_none, |id| self.sender(id, n > 0));
+                Done::CountFrom(n, sender)
+            }
             (Completed::Sent(n) | Completed::Received(n), _) => Done::Count(n),
             (Completed::Connected | Completed::Accepted, _) => Done::Ok,
         });
@@ -585,6 +613,15 @@ fn connect_target(sockaddr: &[u8], key: Option<PathKey>) -> Result<ConnectTarget
         (ConnectRequest::Pathname(_), Some(key)) => Ok(ConnectTarget::Pathname(key)),
         (ConnectRequest::Abstract(name), None) => Ok(ConnectTarget::Abstract(name)),
         _ => Err(Errno::EINVAL),
+    }
+}
+
+/// No address: `recvfrom`'s length 0.
+fn address_out_none() -> AddressOut {
+    AddressOut {
+        addr_len: 0,
+        reserved: 0,
+        addr: [0; ADDRESS_OUT_BYTES],
     }
 }
 

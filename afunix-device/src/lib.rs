@@ -50,7 +50,7 @@ pub fn driver_limits() -> Limits {
 pub use afunix_core::OwnedBuffers;
 pub use device::{Device, DeviceStats, FileId};
 pub use op::{Done, Op, PollEntry, Reply};
-pub use path::{FileIdentity, FsError, Host, Prepared, ReplyBuffer, write_reply};
+pub use path::{FileIdentity, FsError, Host, Prepared, ReplyBuffer, data_offset, write_reply};
 
 #[cfg(test)]
 mod tests;

@@ -66,15 +66,19 @@ pub enum Op<'a> {
     /// SEND of `len` bytes that stay in the request's own buffer, which the engine reaches
     /// through the caller's `Buffers` under the request's token (the driver: the IRP's
     /// locked pages), now and while the request pends. No copy of them is kept.
+    /// `to`: SENDTO gave a destination address.
     Send {
         flags: MsgFlags,
         len: usize,
+        to: bool,
     },
     /// RECV into the request's own buffer of `len` bytes, reached the same way; it completes
     /// with the count written there.
+    /// `from`: RECVFROM, which reports the sender's address ([`Done::CountFrom`]).
     Recv {
         flags: MsgFlags,
         len: usize,
+        from: bool,
     },
 }
 
@@ -93,6 +97,8 @@ pub enum Done {
     Ok,
     /// A byte count (SEND, RECV into the caller's buffer).
     Count(usize),
+    /// RECVFROM: a byte count and the sender's address (`addr_len` 0: none).
+    CountFrom(usize, AddressOut),
     /// An address (GETSOCKNAME, GETPEERNAME, ACCEPT).
     Address(AddressOut),
     /// An integer (GETSOCKOPT, FIONREAD).

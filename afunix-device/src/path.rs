@@ -35,7 +35,7 @@
 use alloc::vec::Vec;
 
 use afunix_core::{Buffers, Credentials, Errno, PathKey, Token};
-use afunix_proto::decode::{Address, NtPath, Request};
+use afunix_proto::decode::{Address, NtPath, RECVFROM_HEADER, Request};
 use afunix_proto::wire::{IntOut, POLL_MAX_ENTRIES, fill_revents};
 use zerocopy::IntoBytes;
 
@@ -365,13 +365,17 @@ impl<'a, H: Host> Prepared<'a, H> {
                 },
                 _ => return Err(Errno::EINVAL),
             },
-            Request::Send { flags } => Op::Send {
+            // A stream takes no destination (the engine says which error), so none is looked
+            // up: Linux refuses `sendto` on a stream before it reads the address.
+            Request::Send { flags, to } => Op::Send {
                 flags,
                 len: self.data_len,
+                to: to.is_some(),
             },
-            Request::Recv { flags } => Op::Recv {
+            Request::Recv { flags, from } => Op::Recv {
                 flags,
                 len: self.data_len,
+                from,
             },
         })
     }
@@ -382,6 +386,16 @@ impl<'a, H: Host> Prepared<'a, H> {
         if let (Some(created), Reply::Ready(Err(_))) = (self.created.take(), reply) {
             host.remove_socket_file(created);
         }
+    }
+}
+
+/// Where a request's data starts in its data buffer: RECVFROM's comes after the sender's
+/// address ([`RECVFROM_HEADER`] bytes); every other request's at the start. The front end
+/// gives the engine only the part from there on.
+pub fn data_offset(request: &Request<'_>) -> usize {
+    match request {
+        Request::Recv { from: true, .. } => RECVFROM_HEADER,
+        _ => 0,
     }
 }
 
@@ -403,7 +417,9 @@ pub fn reply_needs_request(done: &Done) -> bool {
 
 /// Writes a completed request's reply and returns its length (the IRP's `Information`):
 /// data counts need no buffer (the bytes are already in the request's data buffer), structs
-/// go into the output buffer, and a POLL's `revents` into the request itself. `buffer` is
+/// go into the output buffer, and a POLL's `revents` into the request itself. RECVFROM's
+/// address goes into the output's first [`RECVFROM_HEADER`] bytes (the front end gives those
+/// as `Out`), and its length counts them as well as the data. `buffer` is
 /// None when the front end has none to give (EFAULT: the decoder checked the lengths, so
 /// this is a front-end bug, reported rather than hidden).
 pub fn write_reply(done: &Done, buffer: Option<ReplyBuffer<'_>>) -> Result<usize, Errno> {
@@ -419,6 +435,10 @@ pub fn write_reply(done: &Done, buffer: Option<ReplyBuffer<'_>>) -> Result<usize
     match done {
         Done::Ok => Ok(0),
         Done::Count(n) => Ok(*n),
+        Done::CountFrom(n, from) => {
+            put(buffer, from.as_bytes())?;
+            Ok(RECVFROM_HEADER.saturating_add(*n))
+        }
         Done::Address(address) => put(buffer, address.as_bytes()),
         Done::Int(value) => put(
             buffer,

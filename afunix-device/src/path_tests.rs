@@ -288,3 +288,103 @@ fn path_errors_map_as_linux_names_them_for_bind_and_for_connect() {
         assert_eq!(error.for_connect(), connect, "{error:?}");
     }
 }
+
+#[test]
+fn sendto_on_a_stream_refuses_any_address_as_linux_does() {
+    use afunix_proto::ioctl::{IOCTL_AFUNIX_SENDTO, IOCTL_AFUNIX_SOCKETPAIR};
+    let mut host = FakeHost::new();
+    let to = encode::send_to(0, &[1, 0, 0, b'x'], &[]).unwrap();
+    host.socket(1);
+    // Unconnected: EOPNOTSUPP, before the address is even looked at.
+    assert_eq!(
+        host.request(1, IOCTL_AFUNIX_SENDTO, &to, &mut []),
+        Err(Errno::EOPNOTSUPP)
+    );
+    host.socket(2);
+    host.request(
+        1,
+        IOCTL_AFUNIX_SOCKETPAIR,
+        encode::handle(2).as_bytes(),
+        &mut [],
+    )
+    .unwrap();
+    // Connected: EISCONN; an empty address is a plain send.
+    assert_eq!(
+        host.request(1, IOCTL_AFUNIX_SENDTO, &to, &mut []),
+        Err(Errno::EISCONN)
+    );
+    let none = encode::send_to(0, &[], &[]).unwrap();
+    assert_eq!(host.request(1, IOCTL_AFUNIX_SENDTO, &none, &mut []), Ok(0));
+}
+
+#[test]
+fn recvfrom_names_the_sender_and_nothing_at_end_of_file() {
+    use afunix_proto::decode::RECVFROM_HEADER;
+    use afunix_proto::ioctl::{IOCTL_AFUNIX_RECVFROM, IOCTL_AFUNIX_SHUTDOWN};
+    use afunix_proto::wire::AddressOut;
+    use zerocopy::FromBytes;
+    let mut host = FakeHost::new();
+    host.socket(1);
+    host.bind(1, "/run/l").unwrap();
+    host.listen(1);
+    host.socket(2);
+    host.bind(2, "/run/c").unwrap();
+    host.connect(2, "/run/l").unwrap();
+    host.accept(1, 3).unwrap();
+    // The client sends through the device's own data path.
+    let mut bufs = OwnedBuffers::new();
+    bufs.insert(Token(500), b"hi".to_vec()).unwrap();
+    let me = host.credentials();
+    let sent = host.device.execute(
+        FileId(2),
+        Token(500),
+        Op::Send {
+            flags: afunix_proto::decode::MsgFlags(0),
+            len: 2,
+            to: false,
+        },
+        &me,
+        &mut bufs,
+    );
+    assert_eq!(sent, Reply::Ready(Ok(Done::Count(2))));
+    // RECVFROM as a front end runs it: the data after room for the address.
+    let input = encode::data(0);
+    let request = decode(IOCTL_AFUNIX_RECVFROM, input.as_bytes(), 200).unwrap();
+    assert_eq!(data_offset(&request), RECVFROM_HEADER);
+    let prepared = Prepared::new(&mut host, FileId(3), request, 200 - RECVFROM_HEADER).unwrap();
+    let mut bufs = OwnedBuffers::new();
+    bufs.insert(Token(501), vec![0; 200 - RECVFROM_HEADER])
+        .unwrap();
+    let reply = prepared.execute(&mut host.device, Token(501), &mut bufs);
+    let Reply::Ready(Ok(done)) = reply else {
+        panic!("{reply:?}")
+    };
+    let mut header = [0u8; RECVFROM_HEADER];
+    let n = write_reply(&done, Some(ReplyBuffer::Out(&mut header))).unwrap();
+    assert_eq!(n, RECVFROM_HEADER + 2);
+    assert_eq!(&bufs.get(Token(501)).unwrap()[..2], b"hi");
+    let from = AddressOut::read_from_bytes(&header).unwrap();
+    assert_eq!(from.sockaddr(), b"\x01\x00/run/c\0");
+    // End of file: no address (length 0), as Linux reports it.
+    host.request(
+        2,
+        IOCTL_AFUNIX_SHUTDOWN,
+        encode::shutdown(1).as_bytes(),
+        &mut [],
+    )
+    .unwrap();
+    let mut out = [0u8; 64 + RECVFROM_HEADER];
+    let request = decode(IOCTL_AFUNIX_RECVFROM, input.as_bytes(), out.len()).unwrap();
+    let prepared = Prepared::new(&mut host, FileId(3), request, 64).unwrap();
+    let mut bufs = OwnedBuffers::new();
+    bufs.insert(Token(502), vec![0; 64]).unwrap();
+    let Reply::Ready(Ok(done)) = prepared.execute(&mut host.device, Token(502), &mut bufs) else {
+        panic!("end of file is ready")
+    };
+    let (header, _) = out.split_at_mut(RECVFROM_HEADER);
+    assert_eq!(
+        write_reply(&done, Some(ReplyBuffer::Out(header))),
+        Ok(RECVFROM_HEADER)
+    );
+    assert_eq!(AddressOut::read_from_bytes(header).unwrap().addr_len, 0);
+}

@@ -61,9 +61,17 @@ impl Fixture {
         self.bufs.insert(token, data).unwrap();
         let flags = MsgFlags(flags);
         let op = if send {
-            Op::Send { flags, len }
+            Op::Send {
+                flags,
+                len,
+                to: false,
+            }
         } else {
-            Op::Recv { flags, len }
+            Op::Recv {
+                flags,
+                len,
+                from: false,
+            }
         };
         let reply = self
             .device
@@ -523,7 +531,8 @@ mod pending {
                 token,
                 Op::Recv {
                     flags: MsgFlags(0),
-                    len: 4
+                    len: 4,
+                    from: false,
                 },
                 &me(),
                 &mut f.bufs

@@ -206,13 +206,36 @@ pub enum Request<'a> {
         handle: u64,
     },
     Poll(PollRequest<'a>),
+    /// SEND, and SENDTO with its destination (`to`; SENDTO with an empty address is SEND).
     Send {
         flags: MsgFlags,
+        to: Option<Destination<'a>>,
     },
+    /// RECV, and RECVFROM (`from`: the reply starts with the sender's address, and the data
+    /// buffer begins [`RECVFROM_HEADER`] bytes into the output).
     Recv {
         flags: MsgFlags,
+        from: bool,
     },
 }
+
+/// SENDTO's destination.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Destination<'a> {
+    /// An address as BIND and CONNECT take one.
+    Address(Address<'a>),
+    /// Longer than a `sockaddr_un` but within a `sockaddr_storage` (111 to 128 bytes): the
+    /// kernel takes it from the program (`move_addr_to_kernel`), and the socket type decides
+    /// (a stream refuses any address; `unix_validate_addr` refuses this length). Its bytes
+    /// are not carried.
+    Oversize(usize),
+}
+
+/// `sizeof(struct sockaddr_storage)`: the longest address a program may pass at all.
+pub const SOCKADDR_STORAGE_LEN: usize = 128;
+
+/// Where RECVFROM's data starts in its output buffer: after the sender's address.
+pub const RECVFROM_HEADER: usize = size_of::<AddressOut>();
 
 /// Reads a fixed struct that must be the whole input, after checking its version prefix.
 fn exact<T: FromBytes + KnownLayout + Immutable>(input: &[u8]) -> Result<T, DecodeError> {
@@ -337,10 +360,29 @@ pub fn decode(code: u32, input: &[u8], output_len: usize) -> Result<Request<'_>,
         IOCTL_AFUNIX_POLL => poll(input, output_len).map(Request::Poll),
         IOCTL_AFUNIX_SEND => exact::<DataIn>(input).map(|d| Request::Send {
             flags: MsgFlags(d.flags),
+            to: None,
         }),
         IOCTL_AFUNIX_RECV => exact::<DataIn>(input).map(|d| Request::Recv {
             flags: MsgFlags(d.flags),
+            from: false,
         }),
+        IOCTL_AFUNIX_SENDTO => {
+            let (d, rest): (DataIn, &[u8]) = prefix(input)?;
+            Ok(Request::Send {
+                flags: MsgFlags(d.flags),
+                to: destination(rest)?,
+            })
+        }
+        IOCTL_AFUNIX_RECVFROM => {
+            let d = exact::<DataIn>(input)?;
+            if output_len < RECVFROM_HEADER {
+                return Err(DecodeError::OutputTooSmall);
+            }
+            Ok(Request::Recv {
+                flags: MsgFlags(d.flags),
+                from: true,
+            })
+        }
         other => Err(DecodeError::UnknownIoctl(other)),
     }
 }
@@ -404,6 +446,24 @@ fn address(input: &[u8]) -> Result<Address<'_>, DecodeError> {
             nt_path: None,
         })
     }
+}
+
+/// SENDTO's destination: none for `addrlen` 0 (a plain send, as Linux treats it), an
+/// [`Address`] up to a `sockaddr_un`, [`Destination::Oversize`] up to a `sockaddr_storage`.
+fn destination(input: &[u8]) -> Result<Option<Destination<'_>>, DecodeError> {
+    let (a, rest): (AddressIn, &[u8]) = prefix(input)?;
+    let addr_len = usize::try_from(a.addr_len).map_err(|_| DecodeError::Length)?;
+    if addr_len > SOCKADDR_UN_LEN {
+        if addr_len > SOCKADDR_STORAGE_LEN {
+            return Err(DecodeError::Length);
+        }
+        if a.path_len != 0 || a.reserved2 != [0, 0] || !rest.is_empty() {
+            return Err(DecodeError::Oversized);
+        }
+        return Ok(Some(Destination::Oversize(addr_len)));
+    }
+    let to = address(input)?;
+    Ok((!to.sockaddr.is_empty()).then_some(Destination::Address(to)))
 }
 
 fn nt_path(bytes: &[u8]) -> Result<NtPath<'_>, DecodeError> {

@@ -184,3 +184,29 @@ pub fn poll(entries: &[(u64, u32)], timeout_ms: i64) -> Result<Vec<u8>, EncodeEr
     }
     Ok(out)
 }
+
+/// SENDTO: the flags, then the destination as [`address`] encodes it. A destination longer
+/// than a `sockaddr_un` (up to a `sockaddr_storage`) travels as its length alone.
+pub fn send_to(flags: u32, sockaddr: &[u8], nt_path: &[u16]) -> Result<Vec<u8>, EncodeError> {
+    let to = if sockaddr.len() > SOCKADDR_UN_LEN {
+        if sockaddr.len() > crate::decode::SOCKADDR_STORAGE_LEN {
+            return Err(EncodeError::AddressTooLong);
+        }
+        let mut to = address(sockaddr.get(..SOCKADDR_UN_LEN).unwrap_or(&[]), &[])?;
+        let len = u32::try_from(sockaddr.len()).map_err(|_| EncodeError::AddressTooLong)?;
+        let at = core::mem::offset_of!(AddressIn, addr_len);
+        if let Some(field) = to.get_mut(at..at.saturating_add(4)) {
+            field.copy_from_slice(&len.to_ne_bytes());
+        }
+        to
+    } else {
+        address(sockaddr, nt_path)?
+    };
+    let head = data(flags);
+    let mut out = Vec::new();
+    out.try_reserve_exact(core::mem::size_of::<DataIn>().saturating_add(to.len()))
+        .map_err(|_| EncodeError::NoMemory)?;
+    out.extend_from_slice(head.as_bytes());
+    out.extend_from_slice(&to);
+    Ok(out)
+}

@@ -104,8 +104,29 @@ pub const IOCTL_AFUNIX_RECV: u32 = ctl_code(
     FILE_ANY_ACCESS,
 );
 
+/// SENDTO: SEND with a destination address. Input: a [`crate::wire::DataIn`] followed by an
+/// [`crate::wire::AddressIn`] and its NT path, as BIND and CONNECT give them; the data as for
+/// SEND. A stream socket refuses any address (EISCONN when connected, else EOPNOTSUPP).
+pub const IOCTL_AFUNIX_SENDTO: u32 = ctl_code(
+    FILE_DEVICE_AFUNIX,
+    FUNCTION_BASE + 18,
+    METHOD_IN_DIRECT,
+    FILE_ANY_ACCESS,
+);
+
+/// RECVFROM: RECV that reports the sender's address. Input: a [`crate::wire::DataIn`]. The
+/// output buffer (the caller's pages, METHOD_OUT_DIRECT) starts with an
+/// [`crate::wire::AddressOut`] (`addr_len` 0 when the sender has no name), and the data
+/// follows it; the reply's length counts both.
+pub const IOCTL_AFUNIX_RECVFROM: u32 = ctl_code(
+    FILE_DEVICE_AFUNIX,
+    FUNCTION_BASE + 19,
+    METHOD_OUT_DIRECT,
+    FILE_ANY_ACCESS,
+);
+
 /// Every IOCTL the driver defines.
-pub const ALL_IOCTLS: [u32; 18] = [
+pub const ALL_IOCTLS: [u32; 20] = [
     IOCTL_AFUNIX_STATS,
     IOCTL_AFUNIX_SOCKET,
     IOCTL_AFUNIX_BIND,
@@ -124,6 +145,8 @@ pub const ALL_IOCTLS: [u32; 18] = [
     IOCTL_AFUNIX_POLL,
     IOCTL_AFUNIX_SEND,
     IOCTL_AFUNIX_RECV,
+    IOCTL_AFUNIX_SENDTO,
+    IOCTL_AFUNIX_RECVFROM,
 ];
 
 /// The Winsock provider's peer-credential control (`WSAIoctl`): its output is a
@@ -156,8 +179,8 @@ mod tests {
                 assert_ne!(a, b);
             }
             let expected = match *a {
-                IOCTL_AFUNIX_SEND => METHOD_IN_DIRECT,
-                IOCTL_AFUNIX_RECV => METHOD_OUT_DIRECT,
+                IOCTL_AFUNIX_SEND | IOCTL_AFUNIX_SENDTO => METHOD_IN_DIRECT,
+                IOCTL_AFUNIX_RECV | IOCTL_AFUNIX_RECVFROM => METHOD_OUT_DIRECT,
                 _ => METHOD_BUFFERED,
             };
             assert_eq!(method_of(*a), expected, "{a:#x}");

@@ -1,6 +1,8 @@
 //! The request decoder against everything a hostile or buggy caller can send.
 
-use afunix_proto::decode::{DecodeError, MsgFlags, OptValue, Request, decode};
+use afunix_proto::decode::{
+    DecodeError, Destination, MsgFlags, OptValue, RECVFROM_HEADER, Request, decode,
+};
 use afunix_proto::encode;
 use afunix_proto::ioctl::*;
 use afunix_proto::wire::*;
@@ -105,6 +107,7 @@ fn fixed_requests_round_trip() {
             encode::data(MSG_DONTWAIT).as_bytes().to_vec(),
             Request::Send {
                 flags: MsgFlags(MSG_DONTWAIT),
+                to: None,
             },
         ),
         (
@@ -112,6 +115,15 @@ fn fixed_requests_round_trip() {
             encode::data(MSG_PEEK | MSG_WAITALL).as_bytes().to_vec(),
             Request::Recv {
                 flags: MsgFlags(MSG_PEEK | MSG_WAITALL),
+                from: false,
+            },
+        ),
+        (
+            IOCTL_AFUNIX_RECVFROM,
+            encode::data(MSG_PEEK).as_bytes().to_vec(),
+            Request::Recv {
+                flags: MsgFlags(MSG_PEEK),
+                from: true,
             },
         ),
         (IOCTL_AFUNIX_STATS, vec![], Request::Stats),
@@ -230,8 +242,78 @@ fn replies_need_room() {
         decode(IOCTL_AFUNIX_STATS, &[], 31),
         Err(DecodeError::OutputTooSmall)
     );
-    // SEND and RECV data may be any length, zero included.
+    // SEND and RECV data may be any length, zero included; RECVFROM's output holds at least
+    // the sender's address.
     assert!(decode(IOCTL_AFUNIX_RECV, encode::data(0).as_bytes(), 0).is_ok());
+    assert_eq!(
+        decode(
+            IOCTL_AFUNIX_RECVFROM,
+            encode::data(0).as_bytes(),
+            RECVFROM_HEADER - 1
+        ),
+        Err(DecodeError::OutputTooSmall)
+    );
+    assert!(
+        decode(
+            IOCTL_AFUNIX_RECVFROM,
+            encode::data(0).as_bytes(),
+            RECVFROM_HEADER
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn sendto_carries_its_destination_and_an_empty_one_is_a_send() {
+    let abstract_name = [1u8, 0, 0, b'x'];
+    let bytes = encode::send_to(MSG_DONTWAIT, &abstract_name, &[]).unwrap();
+    match decode(IOCTL_AFUNIX_SENDTO, &bytes, 0) {
+        Ok(Request::Send {
+            flags,
+            to: Some(Destination::Address(to)),
+        }) => {
+            assert_eq!(flags, MsgFlags(MSG_DONTWAIT));
+            assert_eq!(to.sockaddr, &abstract_name);
+            assert_eq!(to.nt_path, None);
+        }
+        other => panic!("{other:?}"),
+    }
+    let path: Vec<u16> = "\\??\\C:\\s".encode_utf16().collect();
+    let bytes = encode::send_to(0, b"\x01\x00/s", &path).unwrap();
+    assert!(matches!(
+        decode(IOCTL_AFUNIX_SENDTO, &bytes, 0),
+        Ok(Request::Send { to: Some(Destination::Address(to)), .. }) if to.nt_path.is_some()
+    ));
+    let bytes = encode::send_to(0, &[], &[]).unwrap();
+    assert_eq!(
+        decode(IOCTL_AFUNIX_SENDTO, &bytes, 0),
+        Ok(Request::Send {
+            flags: MsgFlags(0),
+            to: None
+        })
+    );
+    // Longer than a sockaddr_un, within a sockaddr_storage: carried as its length.
+    let bytes = encode::send_to(0, &[1u8; 111], &[]).unwrap();
+    assert_eq!(
+        decode(IOCTL_AFUNIX_SENDTO, &bytes, 0),
+        Ok(Request::Send {
+            flags: MsgFlags(0),
+            to: Some(Destination::Oversize(111))
+        })
+    );
+    assert!(encode::send_to(0, &[1u8; 129], &[]).is_err());
+    // A pathname destination without its NT path, or bytes after it, are refused.
+    let bytes = encode::send_to(0, b"\x01\x00/s", &[]).unwrap();
+    assert_eq!(
+        decode(IOCTL_AFUNIX_SENDTO, &bytes, 0),
+        Err(DecodeError::NtPath)
+    );
+    let mut bytes = encode::send_to(0, &abstract_name, &[]).unwrap();
+    bytes.push(0);
+    assert_eq!(
+        decode(IOCTL_AFUNIX_SENDTO, &bytes, 0),
+        Err(DecodeError::Oversized)
+    );
 }
 
 #[test]

@@ -24,7 +24,7 @@ use std::time::Instant;
 use afunix_core::{Buffers, Credentials, Errno, Limits, Token};
 use afunix_device::{
     Device, Done, FileId, FileIdentity, FsError, Host, OwnedBuffers, Prepared, Reply, ReplyBuffer,
-    write_reply,
+    data_offset, write_reply,
 };
 use afunix_proto::decode::{NtPath, decode};
 use afunix_proto::encode;
@@ -219,7 +219,7 @@ impl Endpoint for Handle {
         &self,
         code: u32,
         input: &[u8],
-        mut data: Data<'_>,
+        data: Data<'_>,
         deadline: Option<Instant>,
     ) -> Result<usize, Errno> {
         if code == IOCTL_AFUNIX_STATS {
@@ -228,6 +228,15 @@ impl Endpoint for Handle {
         }
         let request = decode(code, input, data.len())
             .map_err(|e| Errno::from_number(e.errno()).unwrap_or(Errno::EINVAL))?;
+        // RECVFROM's output starts with room for the sender's address; the data follows.
+        let (header, mut data) = match (data_offset(&request), data) {
+            (0, data) => (None, data),
+            (offset, Data::Out(buf)) => {
+                let (header, rest) = buf.split_at_mut(offset.min(buf.len()));
+                (Some(header), Data::Out(rest))
+            }
+            (_, data) => (None, data),
+        };
         let file = *self
             .shared
             .lock()
@@ -297,6 +306,7 @@ impl Endpoint for Handle {
         prepared.settle(&mut host, &reply);
         let done = result?;
         let buffer = match (&done, data) {
+            (Done::CountFrom(..), _) => header.map(ReplyBuffer::Out),
             (Done::Polled(_), Data::Out(out)) => {
                 // METHOD_BUFFERED: the reply buffer starts as a copy of the request.
                 out.get_mut(..input.len())

@@ -295,6 +295,28 @@ impl Engine {
         }
     }
 
+    /// `unix_stream_sendmsg` given a destination address (`sendto`): a stream never takes
+    /// one, whatever it is. EISCONN when connected (also after the peer left or a shutdown),
+    /// EOPNOTSUPP otherwise (unconnected, listening).
+    pub fn send_to_error(&self, id: SocketId) -> Result<Errno, Errno> {
+        Ok(if self.sock(id)?.is_connected() {
+            Errno::EISCONN
+        } else {
+            Errno::EOPNOTSUPP
+        })
+    }
+
+    /// The address `recvfrom` reports for bytes a stream received (`unix_copy_addr` of the
+    /// sending socket): the peer's name as it is now, or as it was when the peer was
+    /// released; None when the peer has no name, which Linux reports with length 0.
+    pub fn sender_address(&self, id: SocketId) -> Result<Option<UnixAddr>, Errno> {
+        match self.getpeername(id) {
+            Ok(UnixAddr::Unnamed) | Err(Errno::ENOTCONN) => Ok(None),
+            Ok(addr) => Ok(Some(addr)),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The socket at the other end (an embryo's id before accept), for diagnostics and tests.
     pub fn peer(&self, id: SocketId) -> Result<Option<SocketId>, Errno> {
         Ok(self.sock(id)?.peer())

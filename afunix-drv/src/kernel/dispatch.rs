@@ -83,9 +83,9 @@ pub unsafe extern "system" fn read_write(_device: *const DEVICE_OBJECT, irp: *mu
     };
     let flags = afunix_proto::decode::MsgFlags(0);
     let decoded = if u32::from(request.major()) == IRP_MJ_READ {
-        Decoded::Recv { flags }
+        Decoded::Recv { flags, from: false }
     } else if u32::from(request.major()) == IRP_MJ_WRITE {
-        Decoded::Send { flags }
+        Decoded::Send { flags, to: None }
     } else {
         return request.complete(STATUS_INVALID_DEVICE_REQUEST, 0);
     };

@@ -80,6 +80,16 @@ pub struct DataBuffer {
 }
 
 impl DataBuffer {
+    /// The part of the buffer from `offset` on (RECVFROM's data, after the sender's address),
+    /// if the buffer is that long.
+    pub fn after(self, offset: usize) -> Option<DataBuffer> {
+        let len = self.len.checked_sub(offset)?;
+        Some(DataBuffer {
+            start: NonNull::new(self.start.as_ptr().wrapping_add(offset))?,
+            len,
+        })
+    }
+
     /// The address `offset` bytes in, if `offset..offset + len` lies inside the buffer.
     pub fn range(&self, offset: usize, len: usize) -> Option<*mut u8> {
         let end = offset.checked_add(len)?;

@@ -16,9 +16,10 @@
 
 use afunix_core::{Buffers, Credentials, Errno, Limits, SortedMap, Token};
 use afunix_device::{
-    Device, Done, FileId, FileIdentity, FsError, Host, Prepared, Reply, ReplyBuffer, write_reply,
+    Device, Done, FileId, FileIdentity, FsError, Host, Prepared, Reply, ReplyBuffer, data_offset,
+    write_reply,
 };
-use afunix_proto::decode::{NtPath, Request as Decoded};
+use afunix_proto::decode::{NtPath, RECVFROM_HEADER, Request as Decoded};
 use afunix_proto::{ErrnoCodes, SocketCounters};
 use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, IRP};
 use windows_sys::Win32::Foundation::{NTSTATUS, STATUS_PENDING, STATUS_SUCCESS};
@@ -255,12 +256,16 @@ impl Host for Caller {
 /// A socket IOCTL, READ or WRITE.
 pub fn execute(mut request: Request, decoded: Decoded<'_>) -> NTSTATUS {
     let file = file_of(&request);
-    // The data buffer of SEND, RECV, READ and WRITE: the caller's pages, mapped.
+    // The data buffer of SEND, RECV, READ and WRITE: the caller's pages, mapped (RECVFROM's
+    // from after the room for the sender's address).
+    let offset = data_offset(&decoded);
     let data: Option<DataBuffer> = match decoded {
-        Decoded::Send { .. } | Decoded::Recv { .. } => match request.data_buffer() {
-            Some(d) => Some(d),
-            None => return request.complete(failed(Errno::ENOMEM), 0),
-        },
+        Decoded::Send { .. } | Decoded::Recv { .. } => {
+            match request.data_buffer().and_then(|d| d.after(offset)) {
+                Some(d) => Some(d),
+                None => return request.complete(failed(Errno::ENOMEM), 0),
+            }
+        }
         _ => None,
     };
     let mut host = Caller;
@@ -324,6 +329,10 @@ fn finish(mut request: Request, result: Result<Done, Errno>) -> NTSTATUS {
     };
     let buffer = match &done {
         Done::Ok | Done::Count(_) => None,
+        Done::CountFrom(..) => request
+            .mdl_buffer()
+            .and_then(|b| b.get_mut(..RECVFROM_HEADER))
+            .map(ReplyBuffer::Out),
         Done::Polled(_) => request.system_buffer_in_out().map(ReplyBuffer::InOut),
         _ => request.system_buffer_out().map(ReplyBuffer::Out),
     };

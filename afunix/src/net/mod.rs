@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use afunix_core::{Errno, Limits};
+use afunix_proto::decode::RECVFROM_HEADER;
 use afunix_proto::encode;
 use afunix_proto::ioctl::*;
 use afunix_proto::wire::{AddressOut, IntOut, PeerCredOut};
@@ -180,21 +181,68 @@ impl Socket {
     /// BIND or CONNECT with raw `sockaddr_un` bytes (`addrlen` of them). A pathname (the
     /// bytes up to the first NUL, as UTF-8) is sent with its absolute path, resolved here
     /// where the current directory is known.
+    /// The NT path a pathname `sockaddr` names (none for other kinds).
+    fn nt_path(&self, sockaddr: &[u8]) -> io::Result<Vec<u16>> {
+        match encode::pathname(sockaddr) {
+            Some(name) => {
+                let text = std::str::from_utf8(name).map_err(|_| io_error(Errno::EINVAL))?;
+                self.net.transport.absolute_path(Path::new(text))
+            }
+            None => Ok(Vec::new()),
+        }
+    }
+
     fn address_request(
         &self,
         code: u32,
         sockaddr: &[u8],
         deadline: Option<Instant>,
     ) -> io::Result<()> {
-        let path = match encode::pathname(sockaddr) {
-            Some(name) => {
-                let text = std::str::from_utf8(name).map_err(|_| io_error(Errno::EINVAL))?;
-                self.net.transport.absolute_path(Path::new(text))?
-            }
-            None => Vec::new(),
-        };
+        let path = self.nt_path(sockaddr)?;
         let input = encode::address(sockaddr, &path).map_err(|_| io_error(Errno::EINVAL))?;
         self.request(code, &input, Data::None, deadline).map(|_| ())
+    }
+
+    /// SENDTO: SEND with a destination, raw `sockaddr_un` bytes (a stream refuses any).
+    fn send_to(&self, data: &[u8], flags: u32, sockaddr: &[u8]) -> io::Result<usize> {
+        // Longer than a sockaddr_un, the address travels as its length alone (and more than
+        // a sockaddr_storage is EINVAL, as `move_addr_to_kernel` says).
+        let path = if sockaddr.len() <= afunix_proto::wire::SOCKADDR_UN_LEN {
+            self.nt_path(sockaddr)?
+        } else {
+            Vec::new()
+        };
+        let input = encode::send_to(flags, sockaddr, &path).map_err(|_| io_error(Errno::EINVAL))?;
+        let deadline = deadline(self.timeouts().write);
+        self.request(IOCTL_AFUNIX_SENDTO, &input, Data::In(data), deadline)
+    }
+
+    /// RECVFROM: bytes into `buf`, and the sender's address. The request's output is the
+    /// address followed by the data, so the bytes pass through one buffer of the request's
+    /// own (allocated fallibly) on their way to `buf`.
+    fn recv_from(&self, buf: &mut [u8], flags: u32) -> io::Result<(usize, AddressOut)> {
+        let mut out = Vec::new();
+        let total = buf
+            .len()
+            .checked_add(RECVFROM_HEADER)
+            .ok_or_else(|| io_error(Errno::EINVAL))?;
+        out.try_reserve_exact(total)
+            .map_err(|_| io_error(Errno::ENOMEM))?;
+        out.resize(total, 0);
+        let deadline = deadline(self.timeouts().read);
+        let n = self.request(
+            IOCTL_AFUNIX_RECVFROM,
+            encode::data(flags).as_bytes(),
+            Data::Out(&mut out),
+            deadline,
+        )?;
+        let (header, data) = out.split_at(RECVFROM_HEADER);
+        let count = n.saturating_sub(RECVFROM_HEADER).min(buf.len());
+        buf.get_mut(..count)
+            .zip(data.get(..count))
+            .ok_or_else(|| io_error(Errno::EFAULT))
+            .map(|(to, from)| to.copy_from_slice(from))?;
+        Ok((count, address_reply(header)?))
     }
 
     fn bind(&self, addr: &SocketAddr) -> io::Result<()> {
@@ -431,6 +479,19 @@ impl RawSocket {
 
     pub fn recv(&self, buf: &mut [u8], flags: u32) -> RawResult<usize> {
         self.call(|s| s.recv(buf, flags))
+    }
+
+    /// sendto(2) with raw `sockaddr_un` bytes (`addrlen` of them; none is a plain send).
+    pub fn send_to(&self, data: &[u8], flags: u32, sockaddr: &[u8]) -> RawResult<usize> {
+        self.call(|s| s.send_to(data, flags, sockaddr))
+    }
+
+    /// recvfrom(2): the byte count, and the sender's address as its reported length and
+    /// bytes (length 0: the sender has no name, or nothing was received).
+    pub fn recv_from(&self, buf: &mut [u8], flags: u32) -> RawResult<(usize, usize, Vec<u8>)> {
+        let (n, from) = self.call(|s| s.recv_from(buf, flags))?;
+        let len = usize::try_from(from.addr_len).unwrap_or(usize::MAX);
+        Ok((n, len, from.sockaddr().to_vec()))
     }
 
     pub fn shutdown(&self, how: i32) -> RawResult<()> {

@@ -29,6 +29,25 @@ pub trait Backend {
     fn send(&mut self, s: usize, data: &[u8]) -> Res<usize>;
     /// `recv` of up to `len` bytes.
     fn recv(&mut self, s: usize, len: usize, peek: bool, waitall: bool) -> Res<Vec<u8>>;
+    /// `sendto` with a raw destination.
+    fn send_to(&mut self, s: usize, data: &[u8], raw: &[u8]) -> Res<usize>;
+    /// `recvfrom`: the bytes, and the sender's address (reported length and bytes).
+    fn recv_from(&mut self, s: usize, len: usize, peek: bool) -> Res<(Vec<u8>, usize, Vec<u8>)>;
+    /// The scenario's directory, for a backend that simulates its file system.
+    fn set_dir(&mut self, _dir: &str) {}
+    /// `unlink(path)`.
+    fn unlink(&mut self, path: &std::path::Path) -> Res<()> {
+        std::fs::remove_file(path).map_err(|e| fs_errno(&e))
+    }
+    /// A plain file at `path`, made only if nothing is there.
+    fn make_file(&mut self, path: &std::path::Path) -> Res<()> {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map(|_| ())
+            .map_err(|e| fs_errno(&e))
+    }
     /// `shutdown`.
     fn shutdown(&mut self, s: usize, how: i32) -> Res<()>;
     /// `close`; the slot becomes empty.
@@ -62,6 +81,26 @@ pub struct Runner<B> {
     received: [u64; SLOTS],
 }
 
+/// `EINVAL`.
+const EINVAL: i32 = 22;
+
+/// The errno of a file-system error: the number itself on Linux; elsewhere (the replay under
+/// Wine) the errno of its kind.
+fn fs_errno(e: &std::io::Error) -> i32 {
+    if cfg!(target_os = "linux") {
+        return e.raw_os_error().unwrap_or(EINVAL);
+    }
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::NotFound => 2,
+        K::PermissionDenied => 13,
+        K::AlreadyExists => 17,
+        K::NotADirectory => 20,
+        K::IsADirectory => 21,
+        _ => EINVAL,
+    }
+}
+
 fn slot(s: u8) -> usize {
     usize::from(s) % SLOTS
 }
@@ -87,7 +126,8 @@ fn normalise_addr(len: usize, mut bytes: Vec<u8>) -> Obs {
 
 impl<B: Backend> Runner<B> {
     /// A runner over `backend`, using `names` for pathnames and abstract names.
-    pub fn new(backend: B, names: Names) -> Self {
+    pub fn new(mut backend: B, names: Names) -> Self {
+        backend.set_dir(&names.dir);
         Self {
             backend,
             names,
@@ -151,13 +191,17 @@ impl<B: Backend> Runner<B> {
     pub fn step(&mut self, op: &Op) -> Obs {
         // Operations on an empty slot fail with EBADF on both backends without a call.
         let needs_open: &[u8] = match op {
-            Op::Socket { .. } | Op::SocketPair { .. } => &[],
+            Op::Socket { .. } | Op::SocketPair { .. } | Op::Unlink { .. } | Op::MakeFile { .. } => {
+                &[]
+            }
             Op::Accept { l, .. } => &[*l][..],
             Op::Bind { s, .. }
             | Op::Listen { s, .. }
             | Op::Connect { s, .. }
             | Op::Send { s, .. }
+            | Op::SendTo { s, .. }
             | Op::Recv { s, .. }
+            | Op::RecvFrom { s, .. }
             | Op::Shutdown { s, .. }
             | Op::Close { s }
             | Op::GetSockName { s }
@@ -250,6 +294,48 @@ impl<B: Backend> Runner<B> {
                     }
                     Err(e) => Obs::Err(e),
                 }
+            }
+            Op::SendTo { s, len, addr } => {
+                let raw = self.raw_addr(addr);
+                let s = slot(*s);
+                let data = self.pattern_bytes(s, *len as usize);
+                match self.backend.send_to(s, &data, &raw) {
+                    Ok(n) => {
+                        self.add_sent(s, n);
+                        Obs::Num(n as i64)
+                    }
+                    Err(e) => Obs::Err(e),
+                }
+            }
+            Op::RecvFrom { s, len, peek } => {
+                let s = slot(*s);
+                match self.backend.recv_from(s, *len as usize, *peek) {
+                    Ok((bytes, from_len, from)) => {
+                        let start = self.received.get(s).copied().unwrap_or(0);
+                        let in_order = self.check(s, &bytes, start);
+                        if !*peek {
+                            self.add_received(s, bytes.len());
+                        }
+                        let Obs::Addr { len, bytes: from } = normalise_addr(from_len, from) else {
+                            return Obs::Err(EINVAL);
+                        };
+                        Obs::DataFrom {
+                            len: bytes.len(),
+                            in_order,
+                            from_len: len,
+                            from,
+                        }
+                    }
+                    Err(e) => Obs::Err(e),
+                }
+            }
+            Op::Unlink { n } => {
+                let path = self.names.file(*n);
+                unit(self.backend.unlink(&path))
+            }
+            Op::MakeFile { n } => {
+                let path = self.names.file(*n);
+                unit(self.backend.make_file(&path))
             }
             Op::Shutdown { s, how } => unit(self.backend.shutdown(slot(*s), *how)),
             Op::Close { s } => unit(self.backend.close(slot(*s))),

@@ -54,8 +54,11 @@ pub struct EngineBackend {
     /// The engine.
     pub engine: Engine,
     slots: [Option<SocketId>; SLOTS],
-    /// Socket files: path -> key. A file outlives its socket, as on Linux.
-    files: HashMap<Vec<u8>, PathKey>,
+    /// Files in the scenario's directory: path -> the key of a socket file, or None for a
+    /// plain file. A socket file outlives its socket, as on Linux.
+    files: HashMap<Vec<u8>, Option<PathKey>>,
+    /// The scenario's directory, the one directory of the simulated file system.
+    dir: Vec<u8>,
     next_file_id: u128,
     next_token: u64,
     cred: Credentials,
@@ -72,6 +75,7 @@ impl EngineBackend {
             engine: Engine::new(limits),
             slots: [None; SLOTS],
             files: HashMap::new(),
+            dir: Vec::new(),
             next_file_id: 1,
             next_token: 1,
             cred: Credentials {
@@ -121,6 +125,41 @@ impl EngineBackend {
     }
 }
 
+impl EngineBackend {
+    /// Path lookup in the simulated file system, as `unix_bind_bsd` (`bind`) and
+    /// `unix_find_bsd` see it: its only directory is the scenario's, holding files. A path
+    /// through a file is ENOTDIR, through anything else missing ENOENT; a trailing slash
+    /// names a directory (bind: EADDRINUSE if the name exists, else ENOENT; connect: ENOTDIR
+    /// for a file, else ENOENT). Ok when the path names an entry of the directory.
+    fn lookup(&self, path: &[u8], bind: bool) -> Res<()> {
+        let mut base = path;
+        while let Some(rest) = base.strip_suffix(b"/") {
+            base = rest;
+        }
+        let trailing = base.len() != path.len();
+        let parent = base
+            .iter()
+            .rposition(|&b| b == b'/')
+            .map_or(&b""[..], |i| &base[..i]);
+        if parent != self.dir.as_slice() {
+            return Err(errno(if self.files.contains_key(parent) {
+                Errno::ENOTDIR
+            } else {
+                Errno::ENOENT
+            }));
+        }
+        if trailing {
+            let exists = self.files.contains_key(base);
+            return Err(errno(match (bind, exists) {
+                (true, true) => Errno::EADDRINUSE,
+                (false, true) => Errno::ENOTDIR,
+                (_, false) => Errno::ENOENT,
+            }));
+        }
+        Ok(())
+    }
+}
+
 impl Backend for EngineBackend {
     fn is_open(&self, s: usize) -> bool {
         self.id(s).is_some()
@@ -148,6 +187,7 @@ impl Backend for EngineBackend {
             BindRequest::Abstract(name) => BindTarget::Abstract(name),
             BindRequest::Pathname(path) => {
                 // What the driver does first: create the file (EADDRINUSE if it exists).
+                self.lookup(&path, true)?;
                 if self.files.contains_key(&path) {
                     return Err(errno(Errno::EADDRINUSE));
                 }
@@ -166,7 +206,7 @@ impl Backend for EngineBackend {
                 );
                 // On failure the driver deletes the file it created (unix_bind_bsd).
                 if r.is_ok() {
-                    self.files.insert(path, key);
+                    self.files.insert(path, Some(key));
                 }
                 return r.map_err(errno);
             }
@@ -186,10 +226,15 @@ impl Backend for EngineBackend {
         self.engine.autobind_to_connect(id).map_err(errno)?;
         let target = match request {
             ConnectRequest::Abstract(name) => ConnectTarget::Abstract(name),
-            ConnectRequest::Pathname(path) => match self.files.get(&path) {
-                Some(key) => ConnectTarget::Pathname(*key),
-                None => return Err(errno(Errno::ENOENT)),
-            },
+            ConnectRequest::Pathname(path) => {
+                self.lookup(&path, false)?;
+                match self.files.get(&path) {
+                    Some(Some(key)) => ConnectTarget::Pathname(*key),
+                    // unix_find_bsd: not a socket.
+                    Some(None) => return Err(errno(Errno::ECONNREFUSED)),
+                    None => return Err(errno(Errno::ENOENT)),
+                }
+            }
         };
         let token = self.token();
         let o = self.engine.connect(id, &target, &self.cred, token);
@@ -241,6 +286,48 @@ impl Backend for EngineBackend {
         let n = self.ready(o)?;
         buf.truncate(n);
         Ok(buf)
+    }
+
+    fn send_to(&mut self, s: usize, _data: &[u8], _raw: &[u8]) -> Res<usize> {
+        let id = self.get(s)?;
+        Err(errno(self.engine.send_to_error(id).map_err(errno)?))
+    }
+
+    fn recv_from(&mut self, s: usize, len: usize, peek: bool) -> Res<(Vec<u8>, usize, Vec<u8>)> {
+        let id = self.get(s)?;
+        let queued = self.engine.fionread(id).unwrap_or(0);
+        let bytes = self.recv(s, len, peek, false)?;
+        // unix_copy_addr of the sender, when a message was looked at.
+        let saw_data = !bytes.is_empty() || (len == 0 && queued > 0);
+        match self.engine.sender_address(id).map_err(errno)? {
+            Some(addr) if saw_data => {
+                let mut from = addr.to_sockaddr().map_err(errno)?;
+                from.truncate(afunix_core::SOCKADDR_UN_LEN);
+                Ok((bytes, addr.reported_len(), from))
+            }
+            _ => Ok((bytes, 0, Vec::new())),
+        }
+    }
+
+    fn unlink(&mut self, path: &std::path::Path) -> Res<()> {
+        let path = path.as_os_str().as_encoded_bytes().to_vec();
+        self.files
+            .remove(&path)
+            .map(|_| ())
+            .ok_or(errno(Errno::ENOENT))
+    }
+
+    fn make_file(&mut self, path: &std::path::Path) -> Res<()> {
+        let path = path.as_os_str().as_encoded_bytes().to_vec();
+        if self.files.contains_key(&path) {
+            return Err(errno(Errno::EEXIST));
+        }
+        self.files.insert(path, None);
+        Ok(())
+    }
+
+    fn set_dir(&mut self, dir: &str) {
+        self.dir = dir.as_bytes().to_vec();
     }
 
     fn shutdown(&mut self, s: usize, how: i32) -> Res<()> {

@@ -101,7 +101,7 @@ impl Guard {
                     || (queued + *len as usize <= MAX_QUEUED
                         && self.messages.get(s).copied().unwrap_or(0) < MAX_MESSAGES)
             }
-            Op::Recv { s, .. } | Op::Fionread { s } => !filled(*s),
+            Op::Recv { s, .. } | Op::RecvFrom { s, .. } | Op::Fionread { s } => !filled(*s),
             // Filling toward an embryo would leave a filled queue no slot owns yet.
             Op::Fill { s } => !matches!(Self::peer_slot(r, slot(*s)), Some(None)),
             Op::SetOpt {
@@ -186,9 +186,12 @@ impl Generator {
                 form: self.rng.pick(&[
                     PathForm::Plain,
                     PathForm::Plain,
+                    PathForm::Plain,
                     PathForm::WithNul,
                     PathForm::NulThenJunk,
                     PathForm::Full108,
+                    PathForm::Under,
+                    PathForm::TrailingSlash,
                 ]),
             },
             35..=69 => Addr::Abstract {
@@ -217,6 +220,24 @@ impl Generator {
 
     fn op(&mut self, r: &Runner<EngineBackend>) -> Op {
         let s = self.open_slot(r);
+        // Addresses on data calls, and the file system under bound names.
+        if self.rng.chance(10) {
+            let n = u8::try_from(self.rng.below(3)).unwrap_or(0);
+            return match self.rng.below(4) {
+                0 => Op::SendTo {
+                    s,
+                    len: self.rng.pick(&[0, 1, 64]),
+                    addr: self.addr(r, false),
+                },
+                1 => Op::RecvFrom {
+                    s,
+                    len: self.rng.pick(&[0, 1, 5, 64, 500]),
+                    peek: self.rng.chance(25),
+                },
+                2 => Op::Unlink { n },
+                _ => Op::MakeFile { n },
+            };
+        }
         match self.rng.below(100) {
             0..=5 => Op::Socket { s: self.any_slot() },
             6..=10 => Op::SocketPair {

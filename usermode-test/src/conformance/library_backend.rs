@@ -132,6 +132,24 @@ impl Backend for LibraryBackend {
         Ok(buf)
     }
 
+    fn send_to(&mut self, s: usize, data: &[u8], raw: &[u8]) -> Res<usize> {
+        self.get(s)?.send_to(data, SEND_FLAGS, raw).map_err(errno)
+    }
+
+    fn recv_from(&mut self, s: usize, len: usize, peek: bool) -> Res<(Vec<u8>, usize, Vec<u8>)> {
+        let mut buf = vec![0u8; len];
+        let flags = if peek {
+            MSG_DONTWAIT | MSG_PEEK
+        } else {
+            MSG_DONTWAIT
+        };
+        let (n, from_len, mut from) = self.get(s)?.recv_from(&mut buf, flags).map_err(errno)?;
+        buf.truncate(n);
+        // What a program sees: a sockaddr_un's worth, the full length reported.
+        from.truncate(110);
+        Ok((buf, from_len, from))
+    }
+
     fn shutdown(&mut self, s: usize, how: i32) -> Res<()> {
         self.get(s)?.shutdown(how).map_err(errno)
     }

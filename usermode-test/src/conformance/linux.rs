@@ -155,6 +155,54 @@ impl Backend for LinuxBackend {
         Ok(buf)
     }
 
+    fn send_to(&mut self, s: usize, data: &[u8], raw: &[u8]) -> Res<usize> {
+        let fd = self.fd(s)?;
+        let (ss, len) = storage(raw);
+        // SAFETY: `data` is readable for its length; `ss` as for bind.
+        check_size(unsafe {
+            libc::sendto(
+                fd,
+                data.as_ptr().cast(),
+                data.len(),
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                std::ptr::addr_of!(ss).cast(),
+                len,
+            )
+        })
+    }
+
+    fn recv_from(&mut self, s: usize, len: usize, peek: bool) -> Res<(Vec<u8>, usize, Vec<u8>)> {
+        let fd = self.fd(s)?;
+        let mut buf = vec![0u8; len];
+        let flags = if peek {
+            libc::MSG_DONTWAIT | libc::MSG_PEEK
+        } else {
+            libc::MSG_DONTWAIT
+        };
+        // SAFETY: all-zero is a valid sockaddr_un.
+        let mut sun: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+        let cap = std::mem::size_of::<libc::sockaddr_un>();
+        let mut from_len = libc::socklen_t::try_from(cap).unwrap_or(0);
+        // SAFETY: `buf` is writable for `len` bytes; `sun` for `from_len`, which is writable.
+        let n = check_size(unsafe {
+            libc::recvfrom(
+                fd,
+                buf.as_mut_ptr().cast(),
+                len,
+                flags,
+                std::ptr::addr_of_mut!(sun).cast(),
+                &mut from_len,
+            )
+        })?;
+        buf.truncate(n);
+        let reported = usize::try_from(from_len).unwrap_or(0);
+        let copied = reported.min(cap);
+        // SAFETY: `sun` is `cap` bytes long and `copied <= cap`.
+        let from =
+            unsafe { std::slice::from_raw_parts(std::ptr::addr_of!(sun).cast::<u8>(), copied) };
+        Ok((buf, reported, from.to_vec()))
+    }
+
     fn shutdown(&mut self, s: usize, how: i32) -> Res<()> {
         let fd = self.fd(s)?;
         // SAFETY: shutdown(2) takes no pointers.

@@ -41,6 +41,11 @@ pub enum PathForm {
     NulThenJunk,
     /// A name padded so the path is exactly 108 bytes, no NUL (`addr_len` 110).
     Full108,
+    /// `s<n>/x`: a path that runs through name `n`, whatever it is (a socket file or a plain
+    /// file: ENOTDIR; nothing: ENOENT).
+    Under,
+    /// `s<n>/`: the name with a trailing slash (it must be a directory).
+    TrailingSlash,
 }
 
 /// Socket options the scenarios read and write.
@@ -83,6 +88,15 @@ pub enum Op {
     Accept { l: u8, into: u8 },
     /// `send` of `len` pattern bytes.
     Send { s: u8, len: u32 },
+    /// `sendto` of `len` pattern bytes to `addr` (a stream refuses any address).
+    SendTo { s: u8, len: u32, addr: Addr },
+    /// `recvfrom` of up to `len` bytes: the data and the sender's address.
+    RecvFrom { s: u8, len: u32, peek: bool },
+    /// `unlink` of pathname `n` (a socket file too: the socket keeps its name).
+    Unlink { n: u8 },
+    /// A plain file made at pathname `n` (`O_CREAT | O_EXCL`), as anyone may make one where a
+    /// socket file was.
+    MakeFile { n: u8 },
     /// `recv` of up to `len` bytes.
     Recv {
         s: u8,
@@ -128,6 +142,10 @@ impl Op {
             Self::Connect { .. } => "connect",
             Self::Accept { .. } => "accept",
             Self::Send { .. } => "send",
+            Self::SendTo { .. } => "sendto",
+            Self::RecvFrom { .. } => "recvfrom",
+            Self::Unlink { .. } => "unlink",
+            Self::MakeFile { .. } => "make a plain file",
             Self::Recv { peek: true, .. } => "recv(PEEK)",
             Self::Recv { waitall: true, .. } => "recv(WAITALL)",
             Self::Recv { .. } => "recv",
@@ -166,7 +184,7 @@ impl Op {
     }
 
     /// Every kind, in table order.
-    pub const KINDS: [&'static str; 35] = [
+    pub const KINDS: [&'static str; 39] = [
         "socket",
         "socketpair",
         "bind",
@@ -202,6 +220,10 @@ impl Op {
         "poll",
         "send until full",
         "recv until empty",
+        "sendto",
+        "recvfrom",
+        "unlink",
+        "make a plain file",
     ];
 }
 
@@ -221,6 +243,14 @@ pub enum Obs {
     /// An address: the length reported and the bytes copied into a 110-byte `sockaddr_un`.
     /// A 5-hex-digit autobind name is replaced by `?????`: Linux picks it at random.
     Addr { len: usize, bytes: Vec<u8> },
+    /// `recvfrom`: received bytes as [`Obs::Data`], and the sender's address (`from_len` 0:
+    /// none), normalised as [`Obs::Addr`] is.
+    DataFrom {
+        len: usize,
+        in_order: bool,
+        from_len: usize,
+        from: Vec<u8>,
+    },
     /// `SO_LINGER`'s `struct linger`.
     Linger { onoff: i32, seconds: i32 },
     /// Poll readiness (Linux bit values).
@@ -249,13 +279,24 @@ impl Names {
     #[must_use]
     pub fn path(&self, n: u8, form: PathForm) -> Vec<u8> {
         let mut p = format!("{}/s{n}", self.dir).into_bytes();
-        if form == PathForm::Full108 {
-            p.push(b'_');
-            while p.len() < 108 {
-                p.push(b'x');
+        match form {
+            PathForm::Full108 => {
+                p.push(b'_');
+                while p.len() < 108 {
+                    p.push(b'x');
+                }
             }
+            PathForm::Under => p.extend_from_slice(b"/x"),
+            PathForm::TrailingSlash => p.push(b'/'),
+            PathForm::Plain | PathForm::WithNul | PathForm::NulThenJunk => {}
         }
         p
+    }
+
+    /// The file of pathname `n` (as `unlink` and `MakeFile` name it).
+    #[must_use]
+    pub fn file(&self, n: u8) -> std::path::PathBuf {
+        std::path::PathBuf::from(format!("{}/s{n}", self.dir))
     }
 
     /// The raw sockaddr for `addr` (`NameOf` is resolved by the runner).
@@ -266,7 +307,10 @@ impl Names {
             Addr::Path { n, form } => {
                 raw.extend_from_slice(&self.path(*n, *form));
                 match form {
-                    PathForm::Plain | PathForm::Full108 => {}
+                    PathForm::Plain
+                    | PathForm::Full108
+                    | PathForm::Under
+                    | PathForm::TrailingSlash => {}
                     PathForm::WithNul => raw.push(0),
                     PathForm::NulThenJunk => raw.extend_from_slice(b"\0junk"),
                 }

@@ -66,7 +66,7 @@ impl Writer {
         }];
         for (i, ((op, l), e)) in ops.iter().zip(linux).zip(engine).enumerate() {
             let raw_addr = match op {
-                Op::Bind { addr, .. } | Op::Connect { addr, .. }
+                Op::Bind { addr, .. } | Op::Connect { addr, .. } | Op::SendTo { addr, .. }
                     if !matches!(addr, Addr::NameOf { .. }) =>
                 {
                     Some(names.raw(addr))
