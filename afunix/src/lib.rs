@@ -62,3 +62,11 @@ pub use afunix_core::Errno;
 /// On Windows, an `io::Error` whose errno has no Winsock code of the same meaning carries
 /// one of these (`error.get_ref()`).
 pub use channel::ErrnoError;
+
+/// The Linux errno an error from this library carries: on Windows from its WSA code or its
+/// [`ErrnoError`], elsewhere its OS error number. None for an error that did not come from
+/// a socket call.
+#[must_use]
+pub fn errno_of(error: &std::io::Error) -> Option<Errno> {
+    channel::errno_of(error)
+}

@@ -26,6 +26,14 @@ fn checks() -> Vec<(&'static str, Check)> {
             "connect errors: ENOENT, ECONNREFUSED; bind EADDRINUSE",
             errors,
         ),
+        (
+            "a deleted socket file is gone: rebinding serves the new socket, a file made there refuses",
+            deleted_socket_file,
+        ),
+        (
+            "path errors: through a file ENOTDIR, missing ENOENT, trailing slash",
+            path_errors,
+        ),
         ("socketpair and peer credentials", pair_and_credentials),
         ("non-blocking reads, shutdown and EOF", nonblocking_and_eof),
         (
@@ -204,6 +212,70 @@ fn errors(net: &Net) -> Result<(), String> {
         ErrorKind::ConnectionRefused,
         "connect to an unbound abstract name",
     )
+}
+
+fn deleted_socket_file(net: &Net) -> Result<(), String> {
+    let dir = temp_dir("deleted")?;
+    let path = dir.join("s");
+    let old = net.bind(&path).map_err(fail("bind"))?;
+    old.set_nonblocking(true).map_err(fail("set_nonblocking"))?;
+    std::fs::remove_file(&path).map_err(fail("delete the socket file"))?;
+    // A plain file made at once at the same path (under Wine it often gets the same file
+    // ID, the ext4 inode): no socket behind it.
+    std::fs::write(&path, b"").map_err(fail("make a plain file"))?;
+    expect_kind(
+        net.connect(&path),
+        ErrorKind::ConnectionRefused,
+        "connect to a plain file where a socket file was",
+    )?;
+    std::fs::remove_file(&path).map_err(fail("delete the plain file"))?;
+    let new = net.bind(&path).map_err(fail("bind the path again"))?;
+    let client = net
+        .connect(&path)
+        .map_err(fail("connect to the new socket"))?;
+    (&client).write_all(b"new").map_err(fail("write"))?;
+    let (mut served, _) = new.accept().map_err(fail("accept on the new socket"))?;
+    let mut got = [0u8; 3];
+    served.read_exact(&mut got).map_err(fail("read"))?;
+    if &got != b"new" {
+        return Err(format!("read {got:?}"));
+    }
+    match old.accept() {
+        Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(()),
+        other => Err(format!(
+            "the old listener must have no connection: {other:?}"
+        )),
+    }
+}
+
+fn path_errors(net: &Net) -> Result<(), String> {
+    let dir = temp_dir("path-errors")?;
+    std::fs::write(dir.join("file"), b"").map_err(fail("make a file"))?;
+    std::fs::create_dir(dir.join("d")).map_err(fail("make a directory"))?;
+    let errno = |r: std::io::Result<()>| -> Option<afunix::Errno> {
+        r.err().and_then(|e| afunix::errno_of(&e))
+    };
+    let cases: [(&str, bool, afunix::Errno); 6] = [
+        ("file/x", true, afunix::Errno::ENOTDIR),
+        ("file/x", false, afunix::Errno::ENOTDIR),
+        ("missing/x", true, afunix::Errno::ENOENT),
+        ("d", true, afunix::Errno::EADDRINUSE),
+        ("d", false, afunix::Errno::ECONNREFUSED),
+        ("new/", true, afunix::Errno::ENOENT),
+    ];
+    for (name, bind, want) in cases {
+        let path = dir.join(name);
+        let got = if bind {
+            errno(net.bind(&path).map(|_| ()))
+        } else {
+            errno(net.connect(&path).map(|_| ()))
+        };
+        if got != Some(want) {
+            let call = if bind { "bind" } else { "connect" };
+            return Err(format!("{call} {name}: {got:?}, Linux gives {want:?}"));
+        }
+    }
+    Ok(())
 }
 
 fn pair_and_credentials(net: &Net) -> Result<(), String> {

@@ -220,21 +220,25 @@ impl Generator {
 
     fn op(&mut self, r: &Runner<EngineBackend>) -> Op {
         let s = self.open_slot(r);
-        // Addresses on data calls, and the file system under bound names.
-        if self.rng.chance(10) {
+        // Addresses on data calls, and the file system under bound names. `sendto` is rare:
+        // Winsock ignores its address on a stream, so the replay through the provider stops
+        // comparing a scenario at its first one.
+        if self.rng.below(200) == 0 {
+            return Op::SendTo {
+                s,
+                len: self.rng.pick(&[0, 1, 64]),
+                addr: self.addr(r, false),
+            };
+        }
+        if self.rng.chance(8) {
             let n = u8::try_from(self.rng.below(3)).unwrap_or(0);
-            return match self.rng.below(4) {
-                0 => Op::SendTo {
-                    s,
-                    len: self.rng.pick(&[0, 1, 64]),
-                    addr: self.addr(r, false),
-                },
-                1 => Op::RecvFrom {
+            return match self.rng.below(3) {
+                0 => Op::RecvFrom {
                     s,
                     len: self.rng.pick(&[0, 1, 5, 64, 500]),
                     peek: self.rng.chance(25),
                 },
-                2 => Op::Unlink { n },
+                1 => Op::Unlink { n },
                 _ => Op::MakeFile { n },
             };
         }

@@ -35,7 +35,9 @@
 //!   (`afunix_core::LINGER_FOREVER_SECONDS`), so a kernel built with another HZ differs there.
 //!   Through the Winsock provider, `l_linger` is a `u_short` and SO_DOMAIN, SO_PROTOCOL and
 //!   SO_PASSCRED do not exist: the replay compares what Winsock can say and stops comparing a
-//!   scenario at its first step with one of those three.
+//!   scenario at its first step with one of those three, or with `sendto` (Winsock documents
+//!   that a connection-oriented socket ignores its address); `recvfrom` is compared without
+//!   the address, which Winsock ignores there too.
 //!   Known gap: Linux attaches the writer's credentials to an skb when either end has
 //!   SO_PASSCRED (or the reader is an unaccepted embryo), and a reader with SO_PASSCRED never
 //!   reads across skbs whose credentials differ (`unix_stream_read_generic`: "never glue
@@ -46,10 +48,15 @@
 //!   `?????` (length still compared). Scenarios connect to them with `Addr::NameOf`.
 //! - **Blocking.** Every socket is non-blocking, so "would block" is EAGAIN on both; pending
 //!   operations are covered by the engine's own unit and property tests.
-//! - **Socket files.** The engine backend keeps socket files as the driver will (bind creates
-//!   the file or fails with EADDRINUSE; connect to a missing file is ENOENT; the file outlives
-//!   the socket). Scenario paths live in a private temporary directory and abstract names under
-//!   a private prefix, so concurrent runs never collide.
+//! - **Socket files.** The library backends make real files (the in-process transport as the
+//!   driver does: a socket file holds its binding's secret). The engine backend, which the
+//!   generator drives, simulates a directory of files: bind creates one or fails with
+//!   EADDRINUSE, connect to a missing one is ENOENT and to a plain one ECONNREFUSED, the file
+//!   outlives its socket, and `unlink` and "make a plain file" change it, so deleted socket
+//!   files, names rebound and plain files made at a bound name are compared with Linux, as
+//!   are paths through a file (ENOTDIR) and with a trailing slash. Scenario paths live in a
+//!   private temporary directory and abstract names under a private prefix, so concurrent
+//!   runs never collide.
 
 pub mod backend;
 pub mod engine_backend;

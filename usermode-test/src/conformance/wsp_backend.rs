@@ -57,9 +57,10 @@ fn option(opt: SockOpt) -> Option<i32> {
 fn expressible(op: &Op) -> bool {
     match op {
         Op::GetOpt { opt, .. } | Op::SetOpt { opt, .. } => option(*opt).is_some(),
-        // Winsock documents that a connection-oriented socket ignores the address of
-        // `sendto` and `recvfrom`, so a Winsock program cannot see Linux's rules for them.
-        Op::SendTo { .. } | Op::RecvFrom { .. } => false,
+        // Winsock documents that a connection-oriented socket ignores `sendto`'s address, so
+        // a Winsock program sends where Linux refuses. (`recvfrom` is compared without its
+        // address: see `winsock_view`.)
+        Op::SendTo { .. } => false,
         _ => true,
     }
 }
@@ -187,8 +188,8 @@ impl Backend for WspBackend<'_> {
         self.send(s, data)
     }
 
-    /// Winsock ignores `recvfrom`'s address on a connection-oriented socket; the provider
-    /// reports the peer's name (these steps are not compared: see `expressible`).
+    /// Winsock ignores `recvfrom`'s address on a connection-oriented socket (the provider
+    /// reports the peer's name); only the data is compared (see `winsock_view`).
     fn recv_from(&mut self, s: usize, len: usize, peek: bool) -> Res<(Vec<u8>, usize, Vec<u8>)> {
         let bytes = self.recv(s, len, peek, false)?;
         Ok((bytes, 0, Vec::new()))
@@ -300,6 +301,12 @@ fn winsock_view(op: &Op, obs: &Obs) -> Obs {
             v |= bits & (PollMask::OUT | PollMask::ERR | PollMask::HUP);
             Obs::Poll(v)
         }
+        // Winsock ignores `recvfrom`'s address on a connection-oriented socket: the data is
+        // what a program can rely on.
+        Obs::DataFrom { len, in_order, .. } => Obs::Data {
+            len: *len,
+            in_order: *in_order,
+        },
         Obs::Linger { onoff, seconds } => Obs::Linger {
             onoff: *onoff,
             seconds: winsock_seconds(*seconds),
@@ -371,7 +378,7 @@ pub fn replay(path: &Path, p: &Provider) -> Result<u64, String> {
     }
     if r.inexpressible_scenarios > 0 {
         println!(
-            "{} scenarios use SO_DOMAIN, SO_PROTOCOL or SO_PASSCRED, which Winsock has not, or an address on a stream's sendto/recvfrom, which Winsock ignores; their remaining {} steps were not compared",
+            "{} scenarios use SO_DOMAIN, SO_PROTOCOL or SO_PASSCRED, which Winsock has not, or an address on a stream's sendto, which Winsock ignores; their remaining {} steps were not compared",
             r.inexpressible_scenarios, r.inexpressible_steps
         );
     }
