@@ -320,9 +320,10 @@ impl Device {
         }
     }
 
-    /// Runs an engine operation that may pend, remembering what its token waits for. The
-    /// entry is made first, so that a pending operation is never left untracked for lack of
-    /// memory.
+    /// Runs an engine operation that may pend, remembering what its token waits for. Room
+    /// for the entry is made first, so that a pending operation is never left untracked for
+    /// lack of memory; the entry itself is made only if the operation pends (most complete
+    /// at once, and would otherwise pay an insertion and a removal for nothing).
     fn track(
         &mut self,
         file: FileId,
@@ -330,15 +331,18 @@ impl Device {
         what: Waiting,
         run: impl FnOnce(&mut Engine) -> MappedOutcome,
     ) -> Reply {
-        if let Err(e) = self.waiting.try_insert(token, (file, what)) {
+        if let Err(e) = self.waiting.try_reserve(1) {
             return Reply::Ready(Err(e));
         }
         match run(&mut self.engine) {
-            MappedOutcome::Pending => Reply::Pending,
-            MappedOutcome::Ready(r) => {
-                let _ = self.waiting.remove(&token);
-                Reply::Ready(r)
+            MappedOutcome::Pending => {
+                // Cannot fail: room was reserved above, and `dispatch` refused a token that
+                // is already waiting. The engine's completion of this token is taken only
+                // by `poll_completion`, after this returns.
+                let _ = self.waiting.try_insert(token, (file, what));
+                Reply::Pending
             }
+            MappedOutcome::Ready(r) => Reply::Ready(r),
         }
     }
 
