@@ -81,9 +81,22 @@ impl<T> Slab<T> {
             });
         }
         let index = u32::try_from(self.slots.len()).map_err(|_| Errno::ENFILE)?;
-        self.slots.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+        if self.slots.len() == self.slots.capacity() {
+            // Grow by an eighth (at least 64 slots, never past the cap), not by doubling: a
+            // doubled table leaves up to half its slots unused, which at the driver's socket
+            // cap is megabytes of non-paged pool that no socket holds.
+            let grow = (self.slots.len() / 8)
+                .max(64)
+                .min(self.max.saturating_sub(self.slots.len()))
+                .max(1);
+            self.slots
+                .try_reserve_exact(grow)
+                .map_err(|_| Errno::ENOMEM)?;
+        }
+        // Room for every slot on the free list, so that `remove` never allocates.
+        let want = self.slots.capacity().saturating_sub(self.free.len());
         self.free
-            .try_reserve(self.slots.len().saturating_add(1))
+            .try_reserve_exact(want)
             .map_err(|_| Errno::ENOMEM)?;
         self.slots.push(Slot {
             generation: 0,
