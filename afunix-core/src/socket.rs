@@ -52,6 +52,10 @@ pub(crate) struct PendingRecv {
     pub(crate) waitall: bool,
     /// How many bytes are in the caller's buffer (written through `Buffers`).
     pub(crate) filled: usize,
+    /// Whether the first bytes it took carried their writer's credentials, when its socket
+    /// had SO_PASSCRED as it took them (see [`CredRuns`]): from then on it takes only bytes
+    /// that match, as Linux's read keeps checking once it started. None until then.
+    pub(crate) first_creds: Option<bool>,
 }
 
 impl PendingRecv {
@@ -67,6 +71,9 @@ pub(crate) struct PendingSend {
     /// The bytes stay in the caller's buffer (read through `Buffers`): `offset..len` remain.
     pub(crate) offset: usize,
     pub(crate) len: usize,
+    /// Whether its bytes carry the writer's credentials (see [`CredRuns`]), decided when the
+    /// send was made.
+    pub(crate) creds: bool,
     pub(crate) sent: usize,
     /// Of an in-place send at the front: how many of its next bytes the reader has been
     /// shown as queued (readable, in FIONREAD, poll and MSG_PEEK) though they are still in
@@ -78,6 +85,70 @@ pub(crate) struct PendingSend {
 impl PendingSend {
     pub(crate) fn remaining(&self) -> usize {
         self.len.saturating_sub(self.offset)
+    }
+}
+
+/// Where the credentials attached to a receive queue's bytes change.
+///
+/// Linux attaches the writer's credentials to what it queues when either end has
+/// SO_PASSCRED, or the reader is an embryo not yet accepted (`maybe_add_creds`), and a
+/// reader with SO_PASSCRED never reads across bytes whose credentials differ in one call
+/// (`unix_stream_read_generic`: "never glue messages from different writers"). A stream
+/// here has one writer, so what differs is whether credentials are attached: runs of bytes
+/// with and without. Positions count bytes ever queued and ever taken.
+///
+/// Bounded: at most [`CredRuns::MAX`] runs are remembered; a change past that (a program
+/// switching SO_PASSCRED between every few bytes with nothing read) extends the last run,
+/// which only lets a reader read further than Linux's would, never loses or reorders a byte.
+#[derive(Debug, Default)]
+pub(crate) struct CredRuns {
+    /// (first position, credentials attached) of each run after the front one.
+    changes: VecDeque<(u64, bool)>,
+    /// Whether the bytes at the front carry credentials.
+    front: bool,
+    /// Bytes ever queued, and ever taken.
+    queued: u64,
+    taken: u64,
+}
+
+impl CredRuns {
+    pub(crate) const MAX: usize = 64;
+
+    /// `n` bytes were queued, carrying credentials or not.
+    pub(crate) fn push(&mut self, creds: bool, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let last = self.changes.back().map_or(self.front, |c| c.1);
+        if self.queued == self.taken {
+            self.front = creds;
+            self.changes.clear();
+        } else if last != creds
+            && self.changes.len() < Self::MAX
+            && self.changes.try_reserve(1).is_ok()
+        {
+            self.changes.push_back((self.queued, creds));
+        }
+        self.queued = self.queued.saturating_add(n as u64);
+    }
+
+    /// `n` bytes were taken from the front.
+    pub(crate) fn take(&mut self, n: usize) {
+        self.taken = self.taken.saturating_add(n as u64).min(self.queued);
+        while let Some(&(at, creds)) = self.changes.front() {
+            if at > self.taken {
+                break;
+            }
+            self.front = creds;
+            self.changes.pop_front();
+        }
+    }
+
+    /// Whether the front bytes carry credentials, and how many bytes of the queue share that.
+    pub(crate) fn front_run(&self) -> (bool, usize) {
+        let end = self.changes.front().map_or(self.queued, |c| c.0);
+        let n = usize::try_from(end.saturating_sub(self.taken)).unwrap_or(usize::MAX);
+        (self.front, n)
     }
 }
 
@@ -111,6 +182,8 @@ pub(crate) struct Socket {
     pub(crate) rcvbuf: u32,
     /// `sk_receive_queue` for a connected socket (a byte stream).
     pub(crate) rx: crate::ring::ByteRing,
+    /// Which of `rx`'s bytes carry their writer's credentials.
+    pub(crate) rx_creds: CredRuns,
     pub(crate) recvs: VecDeque<PendingRecv>,
     pub(crate) sends: VecDeque<PendingSend>,
     /// Our own identity recorded at listen (`init_peercred`), copied to connectors.
@@ -163,6 +236,7 @@ impl Socket {
             sndbuf,
             rcvbuf,
             rx: crate::ring::ByteRing::new(),
+            rx_creds: CredRuns::default(),
             recvs: VecDeque::new(),
             sends: VecDeque::new(),
             own_cred: None,

@@ -53,18 +53,20 @@ impl Buffers for NoBuffers {
     }
 }
 
-/// Where bytes being delivered come from: a send's buffer, from `offset`.
+/// Where bytes being delivered come from: a send's buffer, from `offset`; `creds`: whether
+/// they carry their writer's credentials (`socket::CredRuns`).
 #[derive(Clone, Copy)]
 pub(super) struct Src {
     pub(super) token: Token,
     pub(super) offset: usize,
+    pub(super) creds: bool,
 }
 
 impl Src {
     pub(super) fn skip(self, n: usize) -> Self {
         Src {
-            token: self.token,
             offset: self.offset.saturating_add(n),
+            ..self
         }
     }
 }

@@ -48,14 +48,21 @@ impl Engine {
             if nonblocking {
                 return Err(Errno::EAGAIN);
             }
-            self.pend_recv(id, len, flags, 0, token)?;
+            self.pend_recv(id, len, flags, 0, None, token)?;
             return Ok(None);
         }
         let target = if flags.waitall && len > 0 { len } else { 1 };
         let queued = !sock.rx.is_empty();
         let had_data = queued || visible > 0;
+        // A reader with SO_PASSCRED takes only bytes whose credentials match the first ones'
+        // (`unix_stream_read_generic`), and returns at the first change, MSG_WAITALL or not.
+        let check_creds = sock.options.passcred;
+        let (front_creds, run) = sock.rx_creds.front_run();
+        let mut creds = queued.then_some(front_creds);
+        let from_queue = if check_creds { len.min(run) } else { len };
+        let mut stopped = check_creds && queued && run < sock.rx.len() && from_queue == run;
         let mut n: usize = 0;
-        for part in front_parts(sock.rx.as_slices(), len) {
+        for part in front_parts(sock.rx.as_slices(), from_queue) {
             if !put(bufs, token, n, part) {
                 return Err(Errno::EFAULT);
             }
@@ -63,7 +70,15 @@ impl Engine {
         }
         if flags.peek {
             // Then the bytes a blocked in-place writer holds for us, left where they are.
-            let k = visible.min(len.saturating_sub(n));
+            let writer_creds = self.writer_front_creds(id);
+            if check_creds && creds.is_some() && writer_creds != creds {
+                stopped = true;
+            }
+            let k = if stopped {
+                0
+            } else {
+                visible.min(len.saturating_sub(n))
+            };
             let peeked = k > 0 && self.peek_from_writer(id, token, n, k, bufs);
             if peeked {
                 n = n.saturating_add(k);
@@ -74,13 +89,17 @@ impl Engine {
         } else {
             let sock = self.sock_mut(id)?;
             sock.rx.consume(n);
+            sock.rx_creds.take(n);
             self.uncharge(n);
             self.settle_idle_ring(id);
             // The queue is empty: take the rest straight from a waiting writer.
-            if n < len {
-                n = n.saturating_add(self.pull_from_writer(id, token, n, len, bufs));
+            if n < len && !stopped {
+                let need = if check_creds { Some(&mut creds) } else { None };
+                let (k, cut) = self.pull_from_writer(id, token, n, len, need, bufs);
+                n = n.saturating_add(k);
+                stopped = cut;
             }
-            if n >= target || had_data && n == len {
+            if n >= target || had_data && n == len || stopped && n > 0 {
                 self.wake_writer(id, bufs);
                 return Ok(Some(n));
             }
@@ -100,7 +119,8 @@ impl Engine {
             Some(r) => r.map(Some),
             None => {
                 // Blocking MSG_WAITALL with some bytes: they stay in the caller's buffer.
-                match self.pend_recv(id, len, flags, n, token) {
+                let first = if n > 0 && check_creds { creds } else { None };
+                match self.pend_recv(id, len, flags, n, first, token) {
                     Ok(()) => Ok(None),
                     Err(e) => {
                         if n > 0 {
@@ -120,17 +140,20 @@ impl Engine {
     }
 
     /// Copies bytes from the peer's pending sends straight into recv `dst`'s buffer from `at`
-    /// up to `len` (our queue is empty); returns how many.
+    /// up to `len` (our queue is empty); returns how many, and whether it stopped at a
+    /// change of credentials. `creds`, for a reader with SO_PASSCRED: the credentials the
+    /// bytes must carry (None: those of the first send taken, which it then records).
     fn pull_from_writer(
         &mut self,
         id: SocketId,
         dst: Token,
         at: usize,
         len: usize,
+        mut creds: Option<&mut Option<bool>>,
         bufs: &mut dyn Buffers,
-    ) -> usize {
+    ) -> (usize, bool) {
         let Some(peer) = self.sockets.get(id).and_then(crate::socket::Socket::peer) else {
-            return 0;
+            return (0, false);
         };
         let mut n: usize = 0;
         while at.saturating_add(n) < len {
@@ -139,6 +162,13 @@ impl Engine {
             };
             if w.shutdown.wr || w.err.is_some() {
                 break;
+            }
+            if let (Some(need), Some(front)) = (creds.as_deref_mut(), w.sends.front()) {
+                match *need {
+                    Some(c) if c != front.creds => return (n, true),
+                    Some(_) => {}
+                    None => *need = Some(front.creds),
+                }
             }
             let Some(mut p) = w.sends.pop_front() else {
                 break;
@@ -157,7 +187,13 @@ impl Engine {
                 w.sends.push_front(p);
             }
         }
-        n
+        (n, false)
+    }
+
+    /// Whether the bytes of `reader`'s peer's front pending send carry credentials.
+    fn writer_front_creds(&self, reader: SocketId) -> Option<bool> {
+        let peer = self.sockets.get(reader)?.peer()?;
+        Some(self.sockets.get(peer)?.sends.front()?.creds)
     }
 
     fn pend_recv(
@@ -166,6 +202,7 @@ impl Engine {
         len: usize,
         flags: RecvFlags,
         filled: usize,
+        first_creds: Option<bool>,
         token: Token,
     ) -> Result<(), Errno> {
         self.prepare_token(token)?;
@@ -177,6 +214,7 @@ impl Engine {
             peek: flags.peek,
             waitall: flags.waitall,
             filled,
+            first_creds,
         });
         if let Err(e) = self.register(token, Waiting::Recv(id)) {
             if let Ok(s) = self.sock_mut(id) {
@@ -232,12 +270,33 @@ impl Engine {
             };
             let had_data = !sock.rx.is_empty();
             let token = front.token;
-            // Bytes for this recv: a peek copies the queue's front, a read takes it.
-            let want = if front.peek {
-                front.len.min(sock.rx.len())
+            // A reader with SO_PASSCRED takes only bytes with the credentials of its first
+            // ones, and completes at a change (`unix_stream_read_generic`).
+            let check_creds = sock.options.passcred || front.first_creds.is_some();
+            let (front_creds, run) = sock.rx_creds.front_run();
+            let available = if check_creds {
+                run.min(sock.rx.len())
             } else {
-                front.len.saturating_sub(front.filled()).min(sock.rx.len())
+                sock.rx.len()
             };
+            let other_creds = check_creds
+                && had_data
+                && front.filled > 0
+                && front.first_creds.is_some_and(|c| c != front_creds);
+            // Bytes for this recv: a peek copies the queue's front, a read takes it.
+            let want = if other_creds {
+                0
+            } else if front.peek {
+                front.len.min(available)
+            } else {
+                front.len.saturating_sub(front.filled()).min(available)
+            };
+            if want > 0 && sock.options.passcred {
+                front.first_creds.get_or_insert(front_creds);
+            }
+            // Bytes of other credentials wait behind these: this recv ends with what it has.
+            let cut =
+                other_creds || (check_creds && want == available && available < sock.rx.len());
             let at = front.filled();
             let mut moved: usize = 0;
             // The caller's buffer is out of reach in this call (it passed no `Buffers`):
@@ -256,6 +315,7 @@ impl Engine {
             front.filled = front.filled.saturating_add(moved);
             if !front.peek && moved > 0 {
                 sock.rx.consume(moved);
+                sock.rx_creds.take(moved);
                 consumed = true;
                 // Into the caller's buffer: the engine no longer holds them.
                 self.memory_used = self.memory_used.saturating_sub(moved);
@@ -272,7 +332,10 @@ impl Engine {
             let target = if front.waitall { front.len.max(1) } else { 1 };
             let done: Option<Result<(), Errno>> = if front.peek {
                 (had_data).then_some(Ok(()))
-            } else if front.filled() >= target || (front.len == 0 && had_data) {
+            } else if front.filled() >= target
+                || (front.len == 0 && had_data)
+                || (cut && front.filled() > 0)
+            {
                 Some(Ok(()))
             } else {
                 None

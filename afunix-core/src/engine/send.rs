@@ -30,7 +30,11 @@ impl Engine {
         token: Token,
         bufs: &mut dyn Buffers,
     ) -> Outcome<usize> {
-        let src = Src { token, offset: 0 };
+        let src = Src {
+            token,
+            offset: 0,
+            creds: self.creds_attached(id),
+        };
         match self.send_inner(id, src, len, flags, token, bufs) {
             Ok(Some(n)) => Outcome::Ready(Ok(n)),
             Ok(None) => Outcome::Pending,
@@ -154,6 +158,7 @@ impl Engine {
             token,
             offset: src.offset.saturating_add(sent),
             len: src.offset.saturating_add(len),
+            creds: src.creds,
             sent,
             exposed: 0,
         });
@@ -183,11 +188,22 @@ impl Engine {
         let Some(sock) = self.sockets.get_mut(to) else {
             return 0;
         };
+        let check_creds = sock.options.passcred;
         if sock.rx.is_empty() {
-            if let Some(front) = sock.recvs.front_mut().filter(|r| !r.peek) {
+            // A reader with SO_PASSCRED never takes bytes of other credentials into a recv
+            // that has some already: they are queued, and the recv completes with what it has.
+            if let Some(front) = sock
+                .recvs
+                .front_mut()
+                .filter(|r| !r.peek)
+                .filter(|r| r.first_creds.is_none_or(|c| c == src.creds))
+            {
                 let want = front.len.saturating_sub(front.filled).min(len);
                 if bufs.send_to_recv(src.token, src.offset, front.token, front.filled, want) {
                     front.filled = front.filled.saturating_add(want);
+                    if want > 0 && check_creds {
+                        front.first_creds.get_or_insert(src.creds);
+                    }
                     done = want;
                 }
             }
@@ -209,6 +225,7 @@ impl Engine {
                             || bufs.read_send(src.token, src.offset.saturating_add(first), b));
                     if ok {
                         sock.rx.commit(q);
+                        sock.rx_creds.push(src.creds, q);
                     }
                     ok
                 };
@@ -288,6 +305,7 @@ impl Engine {
             let src = Src {
                 token: p.token,
                 offset: p.offset,
+                creds: p.creds,
             };
             let direct = if reader_waits {
                 self.deliver(peer, src, p.remaining(), 0, bufs)
@@ -349,6 +367,26 @@ impl Engine {
     /// Bytes of `reader`'s peer's front pending in-place send that count as queued for
     /// `reader` (its `exposed` bytes): readable, in FIONREAD and poll, though still in the
     /// writer's buffer.
+    /// Whether what `writer` sends now carries its credentials (`maybe_add_creds`): when
+    /// either end has SO_PASSCRED, or the reader is an embryo not yet accepted.
+    pub(crate) fn creds_attached(&self, writer: SocketId) -> bool {
+        let Some(w) = self.sockets.get(writer) else {
+            return false;
+        };
+        let reader = w.peer().and_then(|p| self.sockets.get(p));
+        w.options.passcred
+            || reader.is_some_and(|r| {
+                r.options.passcred
+                    || matches!(
+                        r.state,
+                        crate::socket::State::Connected {
+                            embryo_of: Some(_),
+                            ..
+                        }
+                    )
+            })
+    }
+
     pub(crate) fn visible_pending(&self, reader: SocketId) -> usize {
         let Some(r) = self.sockets.get(reader) else {
             return 0;
@@ -423,7 +461,7 @@ impl Engine {
         let Some(front) = w.sends.front() else {
             return;
         };
-        let (token, offset) = (front.token, front.offset);
+        let (token, offset, creds) = (front.token, front.offset, front.creds);
         if front.exposed == 0 || self.sockets.get(peer).is_none() {
             return;
         }
@@ -436,7 +474,17 @@ impl Engine {
         // for them.
         let visible = self.unexpose(&mut p).min(p.remaining());
         let outer = self.moving_writer.replace(id);
-        let moved = self.deliver(peer, Src { token, offset }, visible, visible, bufs);
+        let moved = self.deliver(
+            peer,
+            Src {
+                token,
+                offset,
+                creds,
+            },
+            visible,
+            visible,
+            bufs,
+        );
         self.moving_writer = outer;
         self.advance(&mut p, moved);
         if let Some(w) = self.sockets.get_mut(id) {

@@ -90,6 +90,11 @@ pub enum Op {
         s: u8,
         on: bool,
     },
+    /// SO_PASSCRED on or off: runs of bytes with and without credentials.
+    PassCred {
+        s: u8,
+        on: bool,
+    },
     Poll {
         s: u8,
     },
@@ -461,6 +466,13 @@ impl Harness {
             Op::NonBlocking { s, on } => {
                 if let Some(id) = self.id(s) {
                     let _ = self.engine.set_nonblocking(id, on);
+                }
+            }
+            Op::PassCred { s, on } => {
+                if let Some(id) = self.id(s) {
+                    let _ =
+                        self.engine
+                            .set_flag(id, afunix_core::SocketFlag::PassCred, i32::from(on));
                 }
             }
             Op::Poll { s } => {

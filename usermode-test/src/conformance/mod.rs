@@ -38,12 +38,12 @@
 //!   scenario at its first step with one of those three, or with `sendto` (Winsock documents
 //!   that a connection-oriented socket ignores its address); `recvfrom` is compared without
 //!   the address, which Winsock ignores there too.
-//!   Known gap: Linux attaches the writer's credentials to an skb when either end has
-//!   SO_PASSCRED (or the reader is an unaccepted embryo), and a reader with SO_PASSCRED never
-//!   reads across skbs whose credentials differ (`unix_stream_read_generic`: "never glue
-//!   messages from different writers"). The engine keeps no credentials per queued byte, so a
-//!   recv after SO_PASSCRED changed while bytes were queued can return more than Linux does
-//!   (3 of seeds 100000..119999 diverge this way).
+//!   Linux attaches the writer's credentials to an skb when either end has SO_PASSCRED (or
+//!   the reader is an unaccepted embryo), and a reader with SO_PASSCRED never reads across
+//!   skbs whose credentials differ (`unix_stream_read_generic`: "never glue messages from
+//!   different writers"); the engine keeps runs of bytes with and without credentials
+//!   (`CredRuns`), so a recv after SO_PASSCRED changed while bytes were queued is compared
+//!   exactly too.
 //! - **Autobind names.** Linux picks the 5 hex digits at random; any such name is reported as
 //!   `?????` (length still compared). Scenarios connect to them with `Addr::NameOf`.
 //! - **Blocking.** Every socket is non-blocking, so "would block" is EAGAIN on both; pending
