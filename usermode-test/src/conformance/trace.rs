@@ -113,6 +113,22 @@ pub struct Replay {
     pub inexpressible_scenarios: u64,
     /// Steps left uncompared for that reason.
     pub inexpressible_steps: u64,
+    /// Steps that change nothing and that the system under test cannot express (reading an
+    /// option Winsock has not): not compared, and the scenario goes on.
+    pub skipped_steps: u64,
+}
+
+/// How a replay treats a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+// Only the provider's replay (Windows) skips or stops.
+#[cfg_attr(not(windows), allow(dead_code))]
+pub enum Replayed {
+    /// Compared with what Linux recorded.
+    Compared,
+    /// Not compared; it changes nothing, so the scenario goes on.
+    Skipped,
+    /// Not expressible, and it changes state: the rest of the scenario is not compared.
+    Stop,
 }
 
 /// Replays a recorded trace through the library on `net` and compares each step with what
@@ -125,19 +141,20 @@ pub fn replay(path: &Path, net: &afunix::Net, buffer_max: Option<u32>) -> Result
         path,
         buffer_max,
         |ops, names| super::run_library(ops, names, net),
-        |_| true,
+        |_| Replayed::Compared,
         |_, recorded, got| recorded == got,
     )
 }
 
 /// [`replay`] with another way to run a scenario, and another comparison (`same(op,
-/// recorded, got)`): the provider compares what Winsock can express, and stops comparing a
-/// scenario at its first step that is not `expressible`.
+/// recorded, got)`): the provider compares what Winsock can express, skips steps it cannot
+/// that change nothing, and stops comparing a scenario at its first step that it cannot
+/// express and that changes state (`expressible`).
 pub fn replay_with(
     path: &Path,
     buffer_max: Option<u32>,
     mut run: impl FnMut(&[Op], &Names) -> Vec<Obs>,
-    expressible: impl Fn(&Op) -> bool,
+    expressible: impl Fn(&Op) -> Replayed,
     same: impl Fn(&Op, &Obs, &Obs) -> bool,
 ) -> Result<Replay, String> {
     let f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -168,10 +185,17 @@ pub fn replay_with(
         let got = run(ops, names);
         let steps = recorded.iter().zip(&got).zip(ops).enumerate();
         for (i, ((r, g), op)) in steps {
-            if !expressible(op) {
-                report.inexpressible_scenarios += 1;
-                report.inexpressible_steps += (ops.len() - i) as u64;
-                break;
+            match expressible(op) {
+                Replayed::Compared => {}
+                Replayed::Skipped => {
+                    report.skipped_steps += 1;
+                    continue;
+                }
+                Replayed::Stop => {
+                    report.inexpressible_scenarios += 1;
+                    report.inexpressible_steps += (ops.len() - i) as u64;
+                    break;
+                }
             }
             if let Op::SetOpt {
                 opt: SockOpt::SndBuf | SockOpt::RcvBuf,

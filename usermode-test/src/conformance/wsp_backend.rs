@@ -17,6 +17,7 @@ use windows_sys::Win32::Networking::WinSock::{
 
 use super::backend::{Backend, EBADF, Res};
 use super::scenario::{Names, Obs, Op, SLOTS, SockOpt};
+use super::trace::Replayed;
 use crate::wsp::provider::Provider;
 
 const MSG_PEEK: u32 = ws::MSG_PEEK as u32;
@@ -53,15 +54,22 @@ fn option(opt: SockOpt) -> Option<i32> {
     }
 }
 
-/// Whether Winsock can express the step.
-fn expressible(op: &Op) -> bool {
+/// Whether Winsock can express the step: reading or failing to set an option Winsock has not
+/// changes nothing, so only that step goes uncompared; switching SO_PASSCRED on changes what
+/// connect does, so the rest of the scenario does.
+fn expressible(op: &Op) -> Replayed {
     match op {
-        Op::GetOpt { opt, .. } | Op::SetOpt { opt, .. } => option(*opt).is_some(),
+        Op::GetOpt { opt, .. }
+        | Op::SetOpt {
+            opt: opt @ (SockOpt::Domain | SockOpt::Protocol),
+            ..
+        } if option(*opt).is_none() => Replayed::Skipped,
+        Op::SetOpt { opt, .. } if option(*opt).is_none() => Replayed::Stop,
         // Winsock documents that a connection-oriented socket ignores `sendto`'s address, so
         // a Winsock program sends where Linux refuses. (`recvfrom` is compared without its
         // address: see `winsock_view`.)
-        Op::SendTo { .. } => false,
-        _ => true,
+        Op::SendTo { .. } => Replayed::Stop,
+        _ => Replayed::Compared,
     }
 }
 
@@ -376,9 +384,15 @@ pub fn replay(path: &Path, p: &Provider) -> Result<u64, String> {
             r.limited_scenarios, r.limited_steps
         );
     }
+    if r.skipped_steps > 0 {
+        println!(
+            "{} steps read SO_DOMAIN, SO_PROTOCOL or SO_PASSCRED, or set one of the first two, which Winsock has not: not compared, the scenarios went on",
+            r.skipped_steps
+        );
+    }
     if r.inexpressible_scenarios > 0 {
         println!(
-            "{} scenarios use SO_DOMAIN, SO_PROTOCOL or SO_PASSCRED, which Winsock has not, or an address on a stream's sendto, which Winsock ignores; their remaining {} steps were not compared",
+            "{} scenarios set SO_PASSCRED, which Winsock has not, or give a stream's sendto an address, which Winsock ignores; their remaining {} steps were not compared",
             r.inexpressible_scenarios, r.inexpressible_steps
         );
     }
