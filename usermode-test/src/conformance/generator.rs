@@ -104,11 +104,18 @@ impl Guard {
             Op::Recv { s, .. } | Op::RecvFrom { s, .. } | Op::Fionread { s } => !filled(*s),
             // Filling toward an embryo would leave a filled queue no slot owns yet.
             Op::Fill { s } => !matches!(Self::peer_slot(r, slot(*s)), Some(None)),
+            // A writer whose peer's queue was filled holds Linux's and the engine's different
+            // byte counts (truesize against payload): a new SO_SNDBUF would flip POLLOUT at
+            // different points, so it waits until that queue is drained.
             Op::SetOpt {
+                s,
                 opt: SockOpt::SndBuf,
                 val,
-                ..
-            } => *val < 0 || *val >= 65536,
+            } => {
+                let peer_filled =
+                    matches!(Self::peer_slot(r, slot(*s)), Some(Some(p)) if self.filled[p]);
+                (*val < 0 || *val >= 65536) && !peer_filled
+            }
             // Accepting into a filled slot replaces it; fine. Everything else compares exactly.
             _ => true,
         }
