@@ -31,3 +31,23 @@ windows_ready() {
     fi
     return 0
 }
+
+# indent: the output of a program, indented under the step that ran it, line by line as it
+# comes (sed -u: a pipe to cargo-make or tee must not hold lines back until the end).
+indent() {
+    sed -u 's/^/    | /'
+}
+
+# step TEXT: the next numbered step of a long script, with the time since it started:
+# "==> [3/14 1:05] TEXT". The total is the number of lines starting with `step ` in the
+# script itself.
+STEP_NUMBER=0
+STEP_START=$SECONDS
+step() {
+    if [ -z "${STEP_TOTAL:-}" ]; then
+        STEP_TOTAL=$(grep -c '^step ' "$0" || true)
+    fi
+    STEP_NUMBER=$((STEP_NUMBER + 1))
+    local elapsed=$((SECONDS - STEP_START))
+    printf '==> [%d/%d %d:%02d] %s\n' "$STEP_NUMBER" "$STEP_TOTAL" $((elapsed / 60)) $((elapsed % 60)) "$*"
+}

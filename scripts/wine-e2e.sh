@@ -29,9 +29,25 @@ expect_status() {
     out=$(wine "$ctl" status 2>&1)
     got=$?
     set -e
-    printf '%s\n' "$out" | sed 's/^/    | /'
+    printf '%s\n' "$out" | indent
     [ "$got" -eq "$want" ] || die "afunixctl status exited $got, expected $want"
     grep -q -- "$pattern" <<<"$out" || die "afunixctl status did not say: $pattern"
+}
+
+# expect_not_running PROGRAM PATH: `usermode-test PROGRAM PATH` (server or client) fails
+# at once, saying that the driver is not running and how to start it, and nothing about the
+# socket path.
+expect_not_running() {
+    local got out
+    set +e
+    out=$(wine "$tests" "$1" "$2" 2>&1)
+    got=$?
+    set -e
+    printf '%s\n' "$out" | indent
+    [ "$got" -ne 0 ] || die "usermode-test $1 succeeded without a driver"
+    grep -qF 'the afunixrs driver is not running (there is no device \\.\AfUnixRs): start it with `sc start afunixrs`' <<<"$out" ||
+        die "usermode-test $1 did not say that the driver is not running"
+    ! grep -qiF -e 'not found' -e "$2" <<<"$out" || die "usermode-test $1 blamed the socket path"
 }
 
 wine_prefix_ready
@@ -45,10 +61,11 @@ if wine sc query afunixrs >/dev/null 2>&1; then
 fi
 rm -f "$WINEPREFIX/drive_c/windows/system32/drivers/afunixrs.sys"
 
-say "before installing: afunixctl status must say the service is missing"
+step "before installing: afunixctl status must say the service is missing, and the library that the driver is not running"
 expect_status 1 "the service afunixrs is not installed"
+expect_not_running server 'C:\users\Public\afunix-e2e.sock'
 
-say "installing through the INF (setupapi InstallHinfSection DefaultInstall)"
+step "installing through the INF (setupapi InstallHinfSection DefaultInstall)"
 wine rundll32 setupapi.dll,InstallHinfSection DefaultInstall 128 "$(winpath "$inf")"
 [ -f "$WINEPREFIX/drive_c/windows/system32/drivers/afunixrs.sys" ] ||
     die "the INF did not copy afunixrs.sys to system32\\drivers"
@@ -56,15 +73,15 @@ cmp -s "$PACKAGE_DIR/afunixrs.sys" "$WINEPREFIX/drive_c/windows/system32/drivers
     die "the installed afunixrs.sys differs from the package's"
 expect_status 1 "STATE              : 1  STOPPED"
 
-say "starting the driver"
+step "starting the driver"
 wine sc start afunixrs >/dev/null
-say "afunixctl status (the service must be RUNNING and the driver must answer)"
+step "afunixctl status (the service must be RUNNING and the driver must answer)"
 expect_status 0 "STATE              : 4  RUNNING"
 out=$(wine "$ctl" status)
 grep -q "OPEN_HANDLES       : 1" <<<"$out" || die "STATS should count afunixctl's own handle"
 grep -q "BINARY_PATH_NAME   : .*afunixrs.sys" <<<"$out" || die "no binary path from the SCM"
 
-say "afunixctl status --json"
+step "afunixctl status --json"
 wine "$ctl" status --json >"$WINE_LOG_DIR/status.json"
 version=$(sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml")
 python3 - "$version" "$WINE_LOG_DIR/status.json" <<'PY' || die "afunixctl status --json disagrees with the driver"
@@ -80,66 +97,66 @@ assert report["driver"]["open_handles"] == 1
 print("    json: service RUNNING, driver", report["driver"]["version"], "answered")
 PY
 
-say "usermode-test smoke"
-wine "$tests" smoke | sed 's/^/    | /'
+step "usermode-test smoke"
+wine "$tests" smoke | indent
 [ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test smoke failed"
 
-say "usermode-test driver (the library against the real driver)"
-wine "$tests" driver | sed 's/^/    | /'
+step "usermode-test driver (the library against the real driver)"
+wine "$tests" driver | indent
 [ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test driver failed"
 
-say "(b) the conformance scenarios recorded on Linux, replayed through the driver"
+step "(b) the conformance scenarios recorded on Linux, replayed through the driver"
 trace=$TARGET_DIR/conformance/trace.jsonl
 [ -f "$trace" ] || die "no recorded trace at ${trace#"$ROOT"/}: run \`cargo make conformance\` first"
-wine "$tests" conformance --replay "$(winpath "$trace")" --driver | sed 's/^/    | /'
+wine "$tests" conformance --replay "$(winpath "$trace")" --driver | indent
 [ "${PIPESTATUS[0]}" -eq 0 ] || die "the driver's results differ from Linux's"
 
-say "(a) client and server in two processes, through a socket file"
+step "(a) client and server in two processes, through a socket file"
 sock='C:\users\Public\afunix-e2e.sock'
 rm -f "$WINEPREFIX/drive_c/users/Public/afunix-e2e.sock"
 wine "$tests" server "$sock" --connections 2 >"$WINE_LOG_DIR/server.log" 2>&1 &
 server=$!
-wine "$tests" client "$sock" --message "hello from another process" | sed 's/^/    | /'
+wine "$tests" client "$sock" --message "hello from another process" | indent
 [ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test client failed"
-wine "$tests" client "$sock" --message "and again" | sed 's/^/    | /'
+wine "$tests" client "$sock" --message "and again" | indent
 [ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test client failed"
 wait "$server" || { cat "$WINE_LOG_DIR/server.log"; die "usermode-test server failed"; }
-sed 's/^/    | /' "$WINE_LOG_DIR/server.log"
+indent <"$WINE_LOG_DIR/server.log"
 
-say "(g) the Winsock provider, loaded directly (LoadLibrary + WSPStartup), against the driver"
-wine "$tests" wsp --replay "$(winpath "$trace")" | sed 's/^/    | /'
+step "(g) the Winsock provider, loaded directly (LoadLibrary + WSPStartup), against the driver"
+wine "$tests" wsp --replay "$(winpath "$trace")" | indent
 [ "${PIPESTATUS[0]}" -eq 0 ] || die "the provider's checks or its conformance replay failed"
 
-say "(g) across processes: a Winsock client with a library server, a library client with a Winsock server"
+step "(g) across processes: a Winsock client with a library server, a library client with a Winsock server"
 sock='C:\users\Public\afunix-wsp.sock'
 rm -f "$WINEPREFIX/drive_c/users/Public/afunix-wsp.sock"
 wine "$tests" server "$sock" >"$WINE_LOG_DIR/server-lib.log" 2>&1 &
 server=$!
-wine "$tests" wsp-client "$sock" --message "winsock to library" | sed 's/^/    | /'
+wine "$tests" wsp-client "$sock" --message "winsock to library" | indent
 [ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test wsp-client failed"
 wait "$server" || { cat "$WINE_LOG_DIR/server-lib.log"; die "usermode-test server failed"; }
 rm -f "$WINEPREFIX/drive_c/users/Public/afunix-wsp.sock"
 wine "$tests" wsp-server "$sock" >"$WINE_LOG_DIR/server-wsp.log" 2>&1 &
 server=$!
-wine "$tests" client "$sock" --message "library to winsock" | sed 's/^/    | /'
+wine "$tests" client "$sock" --message "library to winsock" | indent
 [ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test client against wsp-server failed"
 wait "$server" || { cat "$WINE_LOG_DIR/server-wsp.log"; die "usermode-test wsp-server failed"; }
-sed 's/^/    | /' "$WINE_LOG_DIR/server-wsp.log"
+indent <"$WINE_LOG_DIR/server-wsp.log"
 
-say "(c) stress: 16 connections x 16 MiB in random-size chunks, checksummed"
-wine "$tests" stress --connections 16 --megabytes 16 | sed 's/^/    | /'
+step "(c) stress: 16 connections x 16 MiB in random-size chunks, checksummed"
+wine "$tests" stress --connections 16 --megabytes 16 | indent
 [ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test stress failed"
 
-say "(d) cancellation: 1000 pending reads and CancelIoEx; a process killed holding reads"
-wine "$tests" cancel --count 1000 | sed 's/^/    | /'
+step "(d) cancellation: 1000 pending reads and CancelIoEx; a process killed holding reads"
+wine "$tests" cancel --count 1000 | indent
 [ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test cancel failed"
-wine "$tests" hold --count 50 | sed 's/^/    | /'
+wine "$tests" hold --count 50 | indent
 [ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test hold failed"
 
-say "throughput and round trip under Wine (figures for the README; not a pass/fail test)"
-wine "$tests" bench | sed 's/^/    | /'
+step "throughput and round trip under Wine (figures for the README; not a pass/fail test)"
+wine "$tests" bench | indent
 
-say "after everything: afunixctl status must show no socket and no pending IRP"
+step "after everything: afunixctl status must show no socket and no pending IRP"
 wine "$ctl" status --json >"$WINE_LOG_DIR/status-after.json"
 python3 - "$WINE_LOG_DIR/status-after.json" <<'PY' || die "the driver still holds sockets or IRPs"
 import json, sys
@@ -148,11 +165,12 @@ assert driver["sockets"] == 0 and driver["pending_irps"] == 0 and driver["bound_
 print("    sockets 0, bound names 0, pending IRPs 0; bytes buffered", driver["bytes_buffered"])
 PY
 
-say "stopping the driver"
+step "stopping the driver: status says STOPPED, and the library that the driver is not running"
 wine sc stop afunixrs >/dev/null
 expect_status 1 "the service afunixrs is STOPPED"
+expect_not_running client 'C:\users\Public\afunix-e2e.sock'
 
-say "uninstalling through the INF (DefaultUninstall)"
+step "uninstalling through the INF (DefaultUninstall)"
 wine rundll32 setupapi.dll,InstallHinfSection DefaultUninstall 128 "$(winpath "$inf")"
 expect_status 1 "the service afunixrs is not installed"
 [ ! -e "$WINEPREFIX/drive_c/windows/system32/drivers/afunixrs.sys" ] ||
@@ -161,6 +179,8 @@ expect_status 1 "the service afunixrs is not installed"
 grep -aq 'afunixrs: loaded' "$LOG" || die "the driver never printed its load line"
 grep -aq 'afunixrs: unloaded' "$LOG" || die "DriverUnload never ran"
 grep -aq 'afunixrs: device DACL set and read back' "$LOG" || die "the driver did not confirm its device DACL"
-say "driver output:"
-grep -a 'afunixrs:' "$LOG" | sed 's/^/    | /'
+# Quiet: the driver reports a volume without reparse points once, not once per bind.
+repeated=$(grep -ao 'volume 0x[0-9a-f]* holds no reparse points' "$LOG" | sort | uniq -d)
+[ -z "$repeated" ] || die "the driver reported a volume without reparse points more than once: $repeated"
+wine_driver_summary "$LOG"
 say "Wine end-to-end: PASSED (installed by INF, started, status RUNNING, smoke, driver checks, client/server, Winsock provider, stress, cancellation, stopped, uninstalled)"

@@ -39,7 +39,7 @@ run() {
     wine "$ctl" "$@" >"$OUT/$name.out" 2>&1
     got=$?
     set -e
-    sed 's/^/    | /' "$OUT/$name.out"
+    indent <"$OUT/$name.out"
     [ "$got" -eq "$want" ] || die "afunixctl $* exited $got, expected $want"
 }
 

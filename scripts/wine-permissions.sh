@@ -55,7 +55,7 @@ as_nobody wine sc start afunixrs >/dev/null
 
 say "as nobody: bind in a directory it may not write, connect to a file it may not write"
 as_nobody wine "$base/usermode-test.exe" permissions 'Z:\tmp\afunix-rs-permissions\read-only' 'Z:\tmp\afunix-rs-permissions\work' |
-    sed 's/^/    | /'
+    indent
 [ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test permissions failed"
 as_nobody wine sc stop afunixrs >/dev/null || true
 say "Wine permissions: PASSED (run as nobody, EACCES for bind and connect)"

@@ -2,8 +2,8 @@
 //!
 //! A WDM driver that imports ntoskrnl.exe directly (no WDK, no KMDF), built for
 //! `x86_64-pc-windows-msvc` and linked by rustup's `rust-lld`. The WDM-specific part (IRPs in,
-//! IRPs completed) stays in [`kernel`] so that a KMDF front end can later sit beside it; the
-//! logic it serves lives in the portable crates.
+//! IRPs completed) stays in the module `kernel` (built for Windows only) so that a KMDF front
+//! end can later sit beside it; the logic it serves lives in the portable crates.
 //!
 //! On any other target this crate is empty, so that workspace-wide host commands work.
 

@@ -2,7 +2,8 @@
 //! `--prefer` writes, whether a service's configured binary is the file we install, and how a
 //! failed step is reported.
 //!
-//! The Windows calls are in [`crate::sys`]; what is here is plain logic, tested on every host.
+//! The Windows calls are in `crate::sys` (Windows only); what is here is plain logic, tested
+//! on every host.
 
 use std::fmt;
 

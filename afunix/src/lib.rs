@@ -41,14 +41,21 @@
 //! Errors are `std::io::Error`s as std's own sockets report them: WSA codes on Windows, errno
 //! values elsewhere, so `kind()` gives `WouldBlock`, `ConnectionRefused` and so on.
 //!
+//! On Windows, when the driver cannot be reached, every call that opens a socket (bind,
+//! connect, pair, accept, ...) fails with an error that says so rather than blaming the socket
+//! path: "the afunixrs driver is not running (there is no device `\\.\AfUnixRs`): start it
+//! with ...". Its `kind()` is `NetworkDown` when the driver is not running, and it carries a
+//! [`DriverUnavailable`].
+//!
 //! Also here: `afunixctl`'s status report ([`status`]) and, on Windows, device access for
-//! the tools ([`sys`]).
+//! the tools (the `sys` module, which exists only on Windows).
 
 mod channel;
 mod inproc;
 pub mod install;
 mod net;
 pub mod status;
+mod unavailable;
 
 #[cfg(windows)]
 pub mod sys;
@@ -62,6 +69,8 @@ pub use afunix_core::Errno;
 /// On Windows, an `io::Error` whose errno has no Winsock code of the same meaning carries
 /// one of these (`error.get_ref()`).
 pub use channel::ErrnoError;
+/// The error inside every `io::Error` returned because the driver could not be reached.
+pub use unavailable::DriverUnavailable;
 
 /// The Linux errno an error from this library carries: on Windows from its WSA code or its
 /// [`ErrnoError`], elsewhere its OS error number. None for an error that did not come from

@@ -2,7 +2,7 @@
 //! (in the manner of `sc query`), the driver's own statistics, and the provider's entries in
 //! the Winsock catalog.
 //!
-//! Gathering the facts is Windows-only ([`crate::sys`]); this module only models and renders
+//! Gathering the facts is Windows-only (`crate::sys`); this module only models and renders
 //! them, so it is tested on every host.
 
 use std::fmt::Write as _;

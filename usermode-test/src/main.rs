@@ -11,6 +11,7 @@ mod cancel;
 mod conformance;
 mod driver;
 mod programs;
+mod progress;
 mod smoke;
 #[cfg(windows)]
 mod wsp;
@@ -137,6 +138,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    progress::enable();
     let result = match cli.command {
         Command::Smoke => smoke::run(),
         Command::Conformance(args) => conformance::run(&args),

@@ -10,9 +10,18 @@ use afunix::{Net, UnixStream};
 /// `usermode-test server PATH --connections N`: binds PATH, then for each of N connections
 /// reads lines and answers each in upper case, until the client closes.
 pub fn server(path: &Path, connections: usize) -> Result<(), String> {
-    let listener = Net::system()
-        .bind(path)
-        .map_err(|e| format!("bind {}: {e}", path.display()))?;
+    let net = Net::system();
+    let listener = match net.bind(path) {
+        // A socket file left by an earlier server that nobody listens on any more: remove
+        // it and bind again, as servers on Linux do, so that the server can be run again.
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && stale(&net, path) => {
+            std::fs::remove_file(path).map_err(|e| about_path("remove", path, &e))?;
+            println!("server: removed the stale socket file {}", path.display());
+            net.bind(path)
+        }
+        bound => bound,
+    }
+    .map_err(|e| about_path("bind", path, &e))?;
     println!("server: listening on {}", path.display());
     for n in 1..=connections {
         let (stream, peer) = listener.accept().map_err(|e| format!("accept: {e}"))?;
@@ -31,20 +40,34 @@ pub fn server(path: &Path, connections: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether `path` is a socket file nobody listens on: connecting is refused.
+fn stale(net: &Net, path: &Path) -> bool {
+    matches!(net.connect(path), Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused)
+}
+
+/// "OP PATH: error", or the error alone when it is about the driver rather than the path
+/// (it then says that the driver is not running, and how to start it).
+fn about_path(op: &str, path: &Path, e: &std::io::Error) -> String {
+    if afunix::DriverUnavailable::of(e).is_some() {
+        e.to_string()
+    } else {
+        format!("{op} {}: {e}", path.display())
+    }
+}
+
 /// `usermode-test client PATH --message M`: connects, sends M as a few lines, checks each
 /// answer.
 pub fn client(path: &Path, message: &str) -> Result<(), String> {
     // The server may still be starting: retry while the socket file is missing or nobody
-    // listens yet, for a few seconds.
+    // listens yet, for a few seconds; but not when the driver itself is missing.
     let deadline = Instant::now() + Duration::from_secs(10);
     let stream = loop {
         match UnixStream::connect(path) {
             Ok(s) => break s,
-            Err(e) if Instant::now() < deadline => {
-                let _ = e;
+            Err(e) if Instant::now() < deadline && afunix::DriverUnavailable::of(&e).is_none() => {
                 std::thread::sleep(Duration::from_millis(50));
             }
-            Err(e) => return Err(format!("connect {}: {e}", path.display())),
+            Err(e) => return Err(about_path("connect", path, &e)),
         }
     };
     println!(

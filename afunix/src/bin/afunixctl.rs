@@ -226,7 +226,12 @@ mod gather {
                 );
             }
             Ok(Query::Missing) => {
-                return failed(None, format!("the service {SERVICE_NAME} is not installed"));
+                return failed(
+                    None,
+                    format!(
+                        "the service {SERVICE_NAME} is not installed: install and start it with `afunixctl install`"
+                    ),
+                );
             }
             Ok(Query::Found(service)) => service,
         };
@@ -250,12 +255,20 @@ mod gather {
                 error: None,
                 catalog: None,
             },
-            Err(e) => failed(
-                Some(service),
-                format!(
-                    "the service runs but the driver did not answer on {USER_DEVICE_PATH}: {e}"
-                ),
-            ),
+            Err(e) => {
+                // The service manager says RUNNING, so say what the device open gave rather
+                // than "the driver is not running".
+                let reason = match afunix::DriverUnavailable::of(&e) {
+                    Some(unavailable) => unavailable.os_error().to_string(),
+                    None => e.to_string(),
+                };
+                failed(
+                    Some(service),
+                    format!(
+                        "the service runs but the driver did not answer on {USER_DEVICE_PATH}: {reason}"
+                    ),
+                )
+            }
         }
     }
 

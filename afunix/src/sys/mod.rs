@@ -100,7 +100,8 @@ pub(crate) fn token_user_sid() -> io::Result<Vec<u8>> {
     Ok(bytes.to_vec())
 }
 
-/// `CreateFileW` on `\\.\AfUnixRs` with this access and these flags.
+/// `CreateFileW` on `\\.\AfUnixRs` with this access and these flags. A failure is a
+/// [`crate::DriverUnavailable`]: the driver is not running, or its device did not open.
 pub(crate) fn open_device(access: u32, flags: u32) -> io::Result<OwnedHandle> {
     use std::os::windows::io::FromRawHandle;
     use windows_sys::Win32::Foundation::INVALID_HANDLE_VALUE;
@@ -124,7 +125,10 @@ pub(crate) fn open_device(access: u32, flags: u32) -> io::Result<OwnedHandle> {
         )
     };
     if handle == INVALID_HANDLE_VALUE {
-        return Err(io::Error::last_os_error());
+        // Never the bare Win32 error: "file not found" here would read as a missing socket
+        // file to whoever called bind or connect.
+        let code = io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        return Err(crate::DriverUnavailable::from_open_error(code));
     }
     // SAFETY:
     // 1. `handle` is a fresh, valid handle that nothing else owns.

@@ -294,6 +294,7 @@ impl Report {
 /// Runs seeds `first..first+n`, recording traces if asked.
 pub fn run_seeds(first: u64, n: u64, mut record: Option<&mut trace::Writer>) -> Report {
     let mut report = Report::default();
+    let mut progress = crate::progress::Progress::new("seeds", n);
     for seed in first..first.saturating_add(n) {
         let names = fresh_names();
         let ops = generator::Generator::new(seed).scenario(names.clone());
@@ -311,6 +312,7 @@ pub fn run_seeds(first: u64, n: u64, mut record: Option<&mut trace::Writer>) -> 
                 report.first = Some((seed, small, l, e));
             }
         }
+        progress.tick();
     }
     report
 }

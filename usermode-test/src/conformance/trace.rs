@@ -181,8 +181,10 @@ pub fn replay_with(
         scenarios: scenarios.len() as u64,
         ..Replay::default()
     };
+    let mut progress = crate::progress::Progress::new("scenarios", report.scenarios);
     for (n, (names, ops, recorded)) in scenarios.iter().enumerate() {
         let got = run(ops, names);
+        progress.tick();
         let steps = recorded.iter().zip(&got).zip(ops).enumerate();
         for (i, ((r, g), op)) in steps {
             match expressible(op) {
