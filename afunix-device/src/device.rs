@@ -287,11 +287,13 @@ impl Device {
                 ready(self.socketpair(file, id, other, caller).map(|()| Done::Ok))
             }
             Op::Send { flags, len, to } => {
-                if flags.oob() {
-                    return ready(Err(Errno::EOPNOTSUPP));
-                }
+                // unix_stream_sendmsg refuses any address before it looks at the data (with
+                // Linux's MSG_OOB support, an out-of-band byte gets that far too).
                 if to {
                     return ready(self.engine.send_to_error(id).and_then(Err));
+                }
+                if flags.oob() {
+                    return ready(Err(Errno::EOPNOTSUPP));
                 }
                 let flags = send_flags(flags);
                 self.track(file, token, Waiting::Send, |engine| {

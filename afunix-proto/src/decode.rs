@@ -391,6 +391,12 @@ pub fn decode(code: u32, input: &[u8], output_len: usize) -> Result<Request<'_>,
 const ADDRESS_OFFSET: usize = core::mem::offset_of!(AddressIn, addr);
 
 fn address(input: &[u8]) -> Result<Address<'_>, DecodeError> {
+    address_with(input, true)
+}
+
+/// An [`Address`]; `path_required`: a pathname must come with its NT path (BIND, CONNECT).
+/// SENDTO's may come without: a stream never looks it up.
+fn address_with(input: &[u8], path_required: bool) -> Result<Address<'_>, DecodeError> {
     let (a, rest): (AddressIn, &[u8]) = prefix(input)?;
     if a.reserved2 != [0, 0] {
         return Err(DecodeError::Reserved);
@@ -426,6 +432,12 @@ fn address(input: &[u8]) -> Result<Address<'_>, DecodeError> {
     // A pathname address is one whose sun_path starts with a non-NUL byte; its path runs to
     // the first NUL (unix_mkname_bsd). It needs its NT path; other kinds must not have one.
     let sun_path = sockaddr.get(2..).unwrap_or(&[]);
+    if !path_required && path_len == 0 {
+        return Ok(Address {
+            sockaddr,
+            nt_path: None,
+        });
+    }
     if sun_path.first().is_some_and(|&b| b != 0) {
         let end = sun_path
             .iter()
@@ -462,7 +474,7 @@ fn destination(input: &[u8]) -> Result<Option<Destination<'_>>, DecodeError> {
         }
         return Ok(Some(Destination::Oversize(addr_len)));
     }
-    let to = address(input)?;
+    let to = address_with(input, false)?;
     Ok((!to.sockaddr.is_empty()).then_some(Destination::Address(to)))
 }
 

@@ -267,9 +267,26 @@ impl Endpoint for Handle {
                 // The request waits: its buffer, borrowed from this thread, is lent to the
                 // shared state as a copy for other threads' requests to reach (see
                 // `RequestBuffers`).
-                let pending_copy = bufs.current.to_owned_copy()?;
-                if let Some(copy) = pending_copy {
-                    state.buffers.insert(token, copy)?;
+                let lent = bufs
+                    .current
+                    .to_owned_copy()
+                    .and_then(|copy| copy.map_or(Ok(()), |c| bufs.owned.insert(token, c)));
+                if let Err(e) = lent {
+                    // No copy to lend: nothing could reach the request's buffer once this
+                    // call returns. Cancel it while it still can (a cancelled send first
+                    // hands over what its reader was shown) and report what it achieved.
+                    let _ = state_ref.device.cancel(token, &mut bufs);
+                    let _ = state.drain();
+                    self.shared.completed.notify_all();
+                    let result = state.done.remove(&token).unwrap_or(Err(e));
+                    drop(state);
+                    prepared.settle(&mut host, &reply);
+                    return match result {
+                        Err(Errno::ECANCELED) => Err(e),
+                        other => {
+                            other.and_then(|done| write_reply(&done, header.map(ReplyBuffer::Out)))
+                        }
+                    };
                 }
                 if state.drain() {
                     self.shared.completed.notify_all();
@@ -288,7 +305,7 @@ impl Endpoint for Handle {
                 let (guard, result) = self.wait(state, token, deadline, timeout.is_some());
                 state = guard;
                 // A RECV's bytes are in its lent copy.
-                if let (Some(own), Ok(Done::Count(n)), Data::Out(buf)) =
+                if let (Some(own), Ok(Done::Count(n) | Done::CountFrom(n, _)), Data::Out(buf)) =
                     (state.buffers.remove(token), &result, &mut data)
                 {
                     let received = own.get(..*n).ok_or(Errno::EFAULT)?;

@@ -216,6 +216,7 @@ unsafe extern "system" {
     ) -> NTSTATUS;
     pub fn ObfDereferenceObject(object: *mut c_void) -> isize;
     pub fn RtlRandomEx(seed: *mut u32) -> u32;
+    pub fn KeQueryInterruptTime() -> u64;
     pub fn IoGetCurrentProcess() -> *mut c_void;
     pub fn PsGetCurrentProcessId() -> HANDLE;
     pub fn ZwOpenProcessTokenEx(

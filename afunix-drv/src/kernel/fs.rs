@@ -11,9 +11,9 @@ use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use afunix_core::Errno;
 use afunix_device::{FileIdentity, FsError};
 use afunix_ntos::{
-    OBJ_CASE_INSENSITIVE, OBJ_FORCE_ACCESS_CHECK, OBJ_KERNEL_HANDLE, RtlRandomEx, ZwCreateFile,
-    ZwFsControlFile, ZwQueryInformationFile, ZwQueryVolumeInformationFile, ZwReadFile,
-    ZwSetInformationFile, ZwWriteFile,
+    KeQueryInterruptTime, OBJ_CASE_INSENSITIVE, OBJ_FORCE_ACCESS_CHECK, OBJ_KERNEL_HANDLE,
+    RtlRandomEx, ZwCreateFile, ZwFsControlFile, ZwQueryInformationFile,
+    ZwQueryVolumeInformationFile, ZwReadFile, ZwSetInformationFile, ZwWriteFile,
 };
 use afunix_proto::decode::NtPath;
 use reparse::{SocketFile, SocketType};
@@ -131,6 +131,7 @@ impl SocketFileHandle {
     /// Reads the file's first bytes into `buffer`: how many, or None on failure.
     fn read_at_start(&self, buffer: &mut [u8]) -> Option<usize> {
         let offset = 0i64;
+        let len = u32::try_from(buffer.len()).ok()?;
         let mut io = IO_STATUS_BLOCK::default();
         // SAFETY:
         // 1. The handle is open for synchronous reading, so the call completes before it
@@ -144,7 +145,7 @@ impl SocketFileHandle {
                 ptr::null(),
                 &mut io,
                 buffer.as_mut_ptr().cast(),
-                u32::try_from(buffer.len()).ok()?,
+                len,
                 &offset,
                 ptr::null(),
             )
@@ -181,12 +182,26 @@ impl SocketFileHandle {
 enum Check {
     /// OBJ_FORCE_ACCESS_CHECK: the open succeeds only if the caller may do it.
     Caller,
-    /// No check: only for re-opening a file already opened with the caller's check, whose
-    /// identity is then compared (see [`read_secret`]).
+    /// No check: only for re-opening, by handle and not by name, a file already opened with
+    /// the caller's check (see [`read_secret`]).
     None,
 }
 
+/// Opens `path` with the caller's access check.
 fn open(
+    path: &[u8],
+    access: u32,
+    disposition: u32,
+    options: u32,
+    check: Check,
+) -> Result<SocketFileHandle, NTSTATUS> {
+    open_at(ptr::null_mut(), path, access, disposition, options, check)
+}
+
+/// Opens `path` relative to `root` (null: an absolute path); an empty `path` with a `root`
+/// opens the file `root` is open on again, by handle, whatever its name now resolves to.
+fn open_at(
+    root: HANDLE,
     path: &[u8],
     access: u32,
     disposition: u32,
@@ -209,7 +224,7 @@ fn open(
     }
     let attributes = OBJECT_ATTRIBUTES {
         Length: size_of::<OBJECT_ATTRIBUTES>() as u32,
-        RootDirectory: ptr::null_mut(),
+        RootDirectory: root,
         ObjectName: &name,
         Attributes: object_flags,
         SecurityDescriptor: ptr::null(),
@@ -324,7 +339,12 @@ fn path_error(path: &[u8], status: NTSTATUS) -> FsError {
     if status != STATUS_OBJECT_PATH_NOT_FOUND {
         return fs_error(status);
     }
+    let root = root_len(path);
     for end in separators(path) {
+        // The volume's root is a directory; opening `\??\C:` itself would open the volume.
+        if end <= root {
+            break;
+        }
         let Some(ancestor) = path.get(..end) else {
             break;
         };
@@ -336,6 +356,46 @@ fn path_error(path: &[u8], status: NTSTATUS) -> FsError {
         }
     }
     FsError::NotFound
+}
+
+/// The UTF-16 units of a path, with their byte offsets.
+fn units(path: &[u8]) -> impl Iterator<Item = (usize, u16)> + '_ {
+    path.chunks_exact(2).enumerate().map(|(i, u)| {
+        let unit = u16::from_le_bytes([
+            u.first().copied().unwrap_or(0),
+            u.get(1).copied().unwrap_or(0),
+        ]);
+        (i.saturating_mul(2), unit)
+    })
+}
+
+/// The byte length of a path's volume root: `\??\C:`, `\??\UNC\server\share`, or for any other
+/// form (`\Device\HarddiskVolume1\...`) its first two components. Nothing at or above it is
+/// looked up as a directory.
+fn root_len(path: &[u8]) -> usize {
+    const SEP: u16 = b'\\' as u16;
+    let seps: [usize; 6] = {
+        let mut at = [path.len(); 6];
+        for (slot, (offset, _)) in at.iter_mut().zip(units(path).filter(|(_, u)| *u == SEP)) {
+            *slot = offset;
+        }
+        at
+    };
+    let unc = path.get(..8) == Some(&[b'\\', 0, b'?', 0, b'?', 0, b'\\', 0])
+        && path
+            .get(8..16)
+            .is_some_and(|u| u.eq_ignore_ascii_case(&[b'U', 0, b'N', 0, b'C', 0, b'\\', 0]));
+    // Separators: the first two bound `??`; a drive's root ends at the third (`\??\C:`), a
+    // share's at the fifth (`\??\UNC\server\share`), any other form's at the third.
+    let end = if unc { seps.get(4) } else { seps.get(2) };
+    end.copied().unwrap_or(path.len())
+}
+
+/// A name Windows cannot hold as a file: a `:` past the volume root names a stream of
+/// another file (`notes.txt:x`), which a socket file must never be.
+fn holds_stream_name(path: &[u8]) -> bool {
+    let root = root_len(path);
+    units(path).any(|(offset, u)| offset >= root && u == u16::from(b':'))
 }
 
 /// The path without trailing separators, if it had any ("name\" from `sun_path` "name/").
@@ -360,7 +420,14 @@ pub fn create(
     pid: u32,
 ) -> Result<(FileIdentity, SocketFileHandle), FsError> {
     let path = path.as_bytes();
+    if holds_stream_name(path) {
+        return Err(FsError::Other(Errno::EINVAL));
+    }
     if let Some(name) = without_trailing_separators(path) {
+        if name.len() <= root_len(name) {
+            // A volume's root exists.
+            return Err(FsError::Exists);
+        }
         // "name/": never made; Linux reports the name taken if it exists.
         return Err(
             match open(name, 0, FILE_OPEN, FILE_OPEN_REPARSE_POINT, Check::Caller) {
@@ -444,7 +511,14 @@ fn first_report(volume: u64) -> bool {
 /// else's reparse point is no socket file of ours ([`FsError::NotAFile`]).
 pub fn open_for_connect(path: NtPath<'_>) -> Result<(FileIdentity, Option<u128>), FsError> {
     let path = path.as_bytes();
+    if holds_stream_name(path) {
+        return Err(FsError::Other(Errno::EINVAL));
+    }
     if let Some(name) = without_trailing_separators(path) {
+        if name.len() <= root_len(name) {
+            // A volume's root is a directory.
+            return Err(FsError::IsADirectory);
+        }
         // "name/" names a directory: one is no socket, a file is on the way.
         return Err(
             match open(name, 0, FILE_OPEN, FILE_DIRECTORY_FILE, Check::Caller) {
@@ -471,15 +545,24 @@ pub fn open_for_connect(path: NtPath<'_>) -> Result<(FileIdentity, Option<u128>)
         return Err(FsError::NotAFile);
     }
     // A plain file (no reparse point, or a volume without them): its content.
-    Ok((identity, read_secret(path, identity)))
+    Ok((identity, read_secret(&file, identity)))
 }
 
 /// The secret in a plain socket file's content: 16 bytes, exactly. The caller's handle asked
 /// only to write, so the file is opened again to read, without the caller's check (a socket
-/// file's secret is ours to read, as the reparse payload is); the first handle stays open, so
-/// the identity cannot be reused meanwhile, and the second must have the same identity.
-fn read_secret(path: &[u8], identity: FileIdentity) -> Option<u128> {
-    let reader = open(path, FILE_READ_DATA, FILE_OPEN, SOCKET_FILE, Check::None).ok()?;
+/// file's secret is ours to read, as the reparse payload is). It is reopened through the
+/// caller's handle, never by name, so no rename, link or redefined drive letter between the
+/// two opens can make it reach another object; the identities are compared all the same.
+fn read_secret(checked: &SocketFileHandle, identity: FileIdentity) -> Option<u128> {
+    let reader = open_at(
+        checked.0.0,
+        &[],
+        FILE_READ_DATA,
+        FILE_OPEN,
+        SOCKET_FILE,
+        Check::None,
+    )
+    .ok()?;
     if identity_of(&reader).ok()? != identity {
         return None;
     }
@@ -489,19 +572,22 @@ fn read_secret(path: &[u8], identity: FileIdentity) -> Option<u128> {
     (read == 16).then(|| u128::from_le_bytes(secret))
 }
 
-/// 128 bits for a binding's secret, from `RtlRandomEx` chained across calls and seeded with
-/// the performance of the moment. (`RtlRandomEx` is a generator, not a cryptographic
-/// source; "security" replaces it with the kernel's cryptographic RNG.)
+/// 128 bits for a binding's secret: five 31-bit outputs of `RtlRandomEx`, whose seed is chained
+/// across calls and stirred with the interrupt time of each call. This is a generator, not a
+/// cryptographic source: the import rules (ntoskrnl.exe only, none of Wine's stubs) leave no
+/// kernel CNG here; the "security" issue replaces it.
 pub fn secret() -> u128 {
     static SEED: AtomicU32 = AtomicU32::new(0x9E37_79B9);
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let mut seed = SEED.load(Ordering::Relaxed) ^ COUNTER.fetch_add(0x6C07_8965, Ordering::Relaxed);
+    // SAFETY:
+    // 1. KeQueryInterruptTime has no preconditions and is callable at any IRQL.
+    let now = unsafe { KeQueryInterruptTime() };
+    let mut seed = SEED.load(Ordering::Relaxed) ^ (now as u32) ^ ((now >> 32) as u32);
     let mut secret = 0u128;
-    for _ in 0..4 {
+    for _ in 0..5 {
         // SAFETY:
         // 1. `seed` is a valid in/out pointer.
         let word = unsafe { RtlRandomEx(&mut seed) };
-        secret = (secret << 32) | u128::from(word);
+        secret = (secret << 31) | u128::from(word & 0x7FFF_FFFF);
     }
     SEED.store(seed, Ordering::Relaxed);
     secret

@@ -278,11 +278,14 @@ pub fn execute(mut request: Request, decoded: Decoded<'_>) -> NTSTATUS {
     let mut guard = STATE.lock();
     let Some(state) = guard.as_mut() else {
         drop(guard);
+        // A bind that made its socket file removes it again, as when the bind itself fails.
+        prepared.settle(&mut host, &Reply::Ready(Err(Errno::EBADF)));
         return request.complete(failed(Errno::EBADF), 0);
     };
     // Room to hold it pending is made first, so a pending request is never dropped.
     if let Err(e) = state.pending.try_reserve(1) {
         drop(guard);
+        prepared.settle(&mut host, &Reply::Ready(Err(e)));
         return request.complete(failed(e), 0);
     }
     let mut buffers = IrpBuffers {

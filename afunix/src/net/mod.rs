@@ -203,16 +203,13 @@ impl Socket {
         self.request(code, &input, Data::None, deadline).map(|_| ())
     }
 
-    /// SENDTO: SEND with a destination, raw `sockaddr_un` bytes (a stream refuses any).
+    /// SENDTO: SEND with a destination, raw `sockaddr_un` bytes. A stream refuses any address
+    /// without looking at it (Linux gives EISCONN for a path that could not exist), so the
+    /// address goes as the program gave it, with no NT path; longer than a `sockaddr_un`, as
+    /// its length alone, and more than a `sockaddr_storage` is EINVAL, as
+    /// `move_addr_to_kernel` says.
     fn send_to(&self, data: &[u8], flags: u32, sockaddr: &[u8]) -> io::Result<usize> {
-        // Longer than a sockaddr_un, the address travels as its length alone (and more than
-        // a sockaddr_storage is EINVAL, as `move_addr_to_kernel` says).
-        let path = if sockaddr.len() <= afunix_proto::wire::SOCKADDR_UN_LEN {
-            self.nt_path(sockaddr)?
-        } else {
-            Vec::new()
-        };
-        let input = encode::send_to(flags, sockaddr, &path).map_err(|_| io_error(Errno::EINVAL))?;
+        let input = encode::send_to(flags, sockaddr, &[]).map_err(|_| io_error(Errno::EINVAL))?;
         let deadline = deadline(self.timeouts().write);
         self.request(IOCTL_AFUNIX_SENDTO, &input, Data::In(data), deadline)
     }
