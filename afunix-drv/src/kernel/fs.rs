@@ -177,31 +177,16 @@ impl SocketFileHandle {
     }
 }
 
-/// How [`open`] treats the caller's access.
+/// How [`open`] treats the caller's access: always with it. (One variant, so that every call
+/// says so.)
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Check {
     /// OBJ_FORCE_ACCESS_CHECK: the open succeeds only if the caller may do it.
     Caller,
-    /// No check: only for re-opening, by handle and not by name, a file already opened with
-    /// the caller's check (see [`read_secret`]).
-    None,
 }
 
-/// Opens `path` with the caller's access check.
+/// Opens `path` in the caller's context, with the caller's access check.
 fn open(
-    path: &[u8],
-    access: u32,
-    disposition: u32,
-    options: u32,
-    check: Check,
-) -> Result<SocketFileHandle, NTSTATUS> {
-    open_at(ptr::null_mut(), path, access, disposition, options, check)
-}
-
-/// Opens `path` relative to `root` (null: an absolute path); an empty `path` with a `root`
-/// opens the file `root` is open on again, by handle, whatever its name now resolves to.
-fn open_at(
-    root: HANDLE,
     path: &[u8],
     access: u32,
     disposition: u32,
@@ -218,13 +203,12 @@ fn open_at(
         MaximumLength: len,
         Buffer: path.as_ptr().cast_mut().cast(),
     };
-    let mut object_flags = OBJ_KERNEL_HANDLE | OBJ_CASE_INSENSITIVE;
-    if check == Check::Caller {
-        object_flags |= OBJ_FORCE_ACCESS_CHECK;
-    }
+    let object_flags = match check {
+        Check::Caller => OBJ_KERNEL_HANDLE | OBJ_CASE_INSENSITIVE | OBJ_FORCE_ACCESS_CHECK,
+    };
     let attributes = OBJECT_ATTRIBUTES {
         Length: size_of::<OBJECT_ATTRIBUTES>() as u32,
-        RootDirectory: root,
+        RootDirectory: ptr::null_mut(),
         ObjectName: &name,
         Attributes: object_flags,
         SecurityDescriptor: ptr::null(),
@@ -234,8 +218,8 @@ fn open_at(
     let mut io = IO_STATUS_BLOCK::default();
     // SAFETY:
     // 1. All pointers are valid for the call: the name over the request's system buffer, the
-    //    attributes and status block on this frame; no EA buffer. With `Check::Caller` the
-    //    access check is forced for the caller, in whose context this runs.
+    //    attributes and status block on this frame; no EA buffer. The access check is
+    //    forced for the caller, in whose context this runs.
     let status = unsafe {
         ZwCreateFile(
             &mut handle,
@@ -545,24 +529,23 @@ pub fn open_for_connect(path: NtPath<'_>) -> Result<(FileIdentity, Option<u128>)
         return Err(FsError::NotAFile);
     }
     // A plain file (no reparse point, or a volume without them): its content.
-    Ok((identity, read_secret(&file, identity)))
+    Ok((identity, read_secret(path, identity)))
 }
 
 /// The secret in a plain socket file's content: 16 bytes, exactly. The caller's handle asked
-/// only to write, so the file is opened again to read, without the caller's check (a socket
-/// file's secret is ours to read, as the reparse payload is). It is reopened through the
-/// caller's handle, never by name, so no rename, link or redefined drive letter between the
-/// two opens can make it reach another object; the identities are compared all the same.
-fn read_secret(checked: &SocketFileHandle, identity: FileIdentity) -> Option<u128> {
-    let reader = open_at(
-        checked.0.0,
-        &[],
-        FILE_READ_DATA,
-        FILE_OPEN,
-        SOCKET_FILE,
-        Check::None,
-    )
-    .ok()?;
+/// only to write, so the file is opened again, by name, to read it, with the caller's access
+/// check too: the driver never opens a path on the caller's behalf without it. The first
+/// handle stays open, so the file's identity cannot be reused meanwhile, and the second must
+/// have the same identity; a name that now resolves elsewhere (a rename, a link, a drive
+/// letter redefined between the two opens) reaches at most what the caller may read, and
+/// then fails the comparison. A caller that may write the file but not read it gets no
+/// secret (ECONNREFUSED). That happens only where a plain file stands in for the reparse
+/// point: on FAT and exFAT, which keep no permissions, and under Wine.
+///
+/// (Reopening through the first handle, with an empty name relative to it, would avoid the
+/// second lookup; Wine refuses that open.)
+fn read_secret(path: &[u8], identity: FileIdentity) -> Option<u128> {
+    let reader = open(path, FILE_READ_DATA, FILE_OPEN, SOCKET_FILE, Check::Caller).ok()?;
     if identity_of(&reader).ok()? != identity {
         return None;
     }
