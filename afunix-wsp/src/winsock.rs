@@ -61,9 +61,25 @@ pub const WSAEAFNOSUPPORT: i32 = ws::WSAEAFNOSUPPORT;
 pub const WSAESOCKTNOSUPPORT: i32 = ws::WSAESOCKTNOSUPPORT;
 pub const WSAEPROTONOSUPPORT: i32 = ws::WSAEPROTONOSUPPORT;
 pub const WSAENOBUFS: i32 = ws::WSAENOBUFS;
+pub const WSAENETDOWN: i32 = ws::WSAENETDOWN;
+pub const WSAEACCES: i32 = ws::WSAEACCES;
 pub const WSAVERNOTSUPPORTED: i32 = ws::WSAVERNOTSUPPORTED;
 pub const WSA_IO_PENDING: i32 = ws::WSA_IO_PENDING;
 pub const WSA_IO_INCOMPLETE: i32 = ws::WSA_IO_INCOMPLETE;
+
+/// The WSA code for a failure to open the driver's device (`afunix::DriverUnavailable`):
+/// WSAENETDOWN when the driver is not running (Winsock's "the network subsystem has
+/// failed"), WSAEACCES when the device refused this process, WSAENOBUFS otherwise.
+#[must_use]
+pub fn device_open_error(not_running: bool, error: &std::io::Error) -> i32 {
+    if not_running {
+        WSAENETDOWN
+    } else if error.kind() == std::io::ErrorKind::PermissionDenied {
+        WSAEACCES
+    } else {
+        WSAENOBUFS
+    }
+}
 
 /// The WSA code of an errno (`afunix_proto::ErrnoCodes::to_wsa`, documented there).
 #[must_use]
@@ -419,6 +435,20 @@ impl NetEvents {
 pub fn timeout_ms(value: &[u8]) -> Option<u32> {
     let bytes: [u8; 4] = value.get(..4)?.try_into().ok()?;
     Some(u32::from_ne_bytes(bytes))
+}
+
+#[cfg(test)]
+mod device_tests {
+    use super::*;
+
+    #[test]
+    fn a_driver_that_is_not_running_is_the_network_being_down() {
+        let other = std::io::Error::other("x");
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        assert_eq!(device_open_error(true, &other), WSAENETDOWN);
+        assert_eq!(device_open_error(false, &denied), WSAEACCES);
+        assert_eq!(device_open_error(false, &other), WSAENOBUFS);
+    }
 }
 
 #[cfg(test)]

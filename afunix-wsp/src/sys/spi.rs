@@ -214,9 +214,15 @@ fn address_input(sockaddr: &[u8]) -> Res<Vec<u8>> {
     })
 }
 
+/// The WSA code for a failure to open the driver's device.
+pub(crate) fn device_error(e: &std::io::Error) -> i32 {
+    let not_running = afunix::DriverUnavailable::of(e).is_some_and(|d| d.not_running());
+    crate::winsock::device_open_error(not_running, e)
+}
+
 /// A new socket handle on the driver, not yet known to ws2_32.
 fn new_handle(nonblocking: bool) -> Res<SOCKET> {
-    let owned = afunix::sys::open_handle().map_err(|_| WSAENOBUFS)?;
+    let owned = afunix::sys::open_handle().map_err(|e| device_error(&e))?;
     let raw = owned.into_raw_handle() as SOCKET;
     let made = request(
         raw,

@@ -57,7 +57,7 @@ pub(crate) fn ensure_running() -> Result<(), i32> {
         return Ok(());
     }
     let wake = event(false)?;
-    let device = afunix::sys::open_handle().map_err(|_| WSAENOBUFS)?;
+    let device = afunix::sys::open_handle().map_err(|e| super::spi::device_error(&e))?;
     let poll_done = event(true)?;
     let wake_raw = wake.as_raw_handle() as usize;
     let stop = Arc::new(AtomicBool::new(false));
