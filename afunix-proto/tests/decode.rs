@@ -505,6 +505,37 @@ proptest! {
         let _ = decode(code, &bytes, output_len);
     }
 
+    /// SENDTO with any destination a program could pass (up to a sockaddr_storage and past
+    /// it), with or without an NT path, and any flips of its bytes: an answer, never a
+    /// panic; an untouched one decodes to what was encoded.
+    #[test]
+    fn sendto_destinations_decode_or_are_refused(
+        sockaddr in proptest::collection::vec(any::<u8>(), 0..140),
+        path in proptest::collection::vec(1u16..0xD7FF, 0..8),
+        flip in any::<(usize, u8)>(),
+    ) {
+        let Ok(mut bytes) = encode::send_to(0, &sockaddr, &path) else {
+            prop_assert!(sockaddr.len() > 128);
+            return Ok(());
+        };
+        match decode(IOCTL_AFUNIX_SENDTO, &bytes, 0) {
+            Ok(Request::Send { to: None, .. }) => prop_assert!(sockaddr.is_empty()),
+            Ok(Request::Send { to: Some(Destination::Address(a)), .. }) => {
+                prop_assert_eq!(a.sockaddr, &sockaddr[..]);
+            }
+            Ok(Request::Send { to: Some(Destination::Oversize(n)), .. }) => {
+                prop_assert_eq!(n, sockaddr.len());
+            }
+            Ok(other) => prop_assert!(false, "{other:?}"),
+            Err(_) => {}
+        }
+        let at = flip.0 % bytes.len().max(1);
+        if let Some(b) = bytes.get_mut(at) {
+            *b ^= flip.1;
+        }
+        let _ = decode(IOCTL_AFUNIX_SENDTO, &bytes, 0);
+    }
+
     /// Mostly-valid addresses with random paths and bytes: accepted ones decode to exactly
     /// what was encoded.
     #[test]
