@@ -66,7 +66,7 @@ pub type CancelRoutine = unsafe extern "system" fn(*mut DEVICE_OBJECT, *mut IRP)
 /// from the pending table, so it is completed exactly once.
 pub struct Pending {
     irp: NonNull<IRP>,
-    /// The request's data buffer, for the engine's in-place calls while it pends.
+    /// The request's data buffer, which the engine reaches by token while it pends.
     data: Option<DataBuffer>,
 }
 

@@ -8,8 +8,8 @@
 //! from the engine are taken one at a time under the lock and completed after it is released.
 //! Whoever removes a pending IRP from the table completes it; nothing else does.
 //!
-//! Data is not copied into the driver to wait: SEND, RECV, READ and WRITE use the engine's
-//! in-place calls, and the engine reaches each request's own locked pages through
+//! Data is not copied into the driver to wait: the engine reaches the data of SEND, RECV,
+//! READ and WRITE in each request's own locked pages through
 //! [`IrpBuffers`], by token, while the request executes and while it pends. A blocked
 //! writer's bytes stay in its buffer until a reader takes them (one copy, writer to reader);
 //! only bytes that fit the peer's receive queue are copied into the driver.
