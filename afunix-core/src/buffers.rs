@@ -34,25 +34,31 @@ impl OwnedBuffers {
     }
 }
 
+/// `len` bytes of a request's buffer from `offset`, if it holds them.
+#[must_use]
+pub fn byte_range(buf: &[u8], offset: usize, len: usize) -> Option<&[u8]> {
+    buf.get(offset..offset.checked_add(len)?)
+}
+
+/// [`byte_range`], to write.
+#[must_use]
+pub fn byte_range_mut(buf: &mut [u8], offset: usize, len: usize) -> Option<&mut [u8]> {
+    buf.get_mut(offset..offset.checked_add(len)?)
+}
+
 impl Buffers for OwnedBuffers {
     fn write_recv(&mut self, token: Token, offset: usize, src: &[u8]) -> bool {
-        let Some(end) = offset.checked_add(src.len()) else {
-            return false;
-        };
         self.0
             .get_mut(&token)
-            .and_then(|b| b.get_mut(offset..end))
+            .and_then(|b| byte_range_mut(b, offset, src.len()))
             .map(|d| d.copy_from_slice(src))
             .is_some()
     }
 
     fn read_send(&mut self, token: Token, offset: usize, dst: &mut [u8]) -> bool {
-        let Some(end) = offset.checked_add(dst.len()) else {
-            return false;
-        };
         self.0
             .get(&token)
-            .and_then(|b| b.get(offset..end))
+            .and_then(|b| byte_range(b, offset, dst.len()))
             .map(|s| dst.copy_from_slice(s))
             .is_some()
     }

@@ -56,7 +56,7 @@ pub use addr::{
     AF_UNIX, BindRequest, ConnectRequest, SOCKADDR_UN_LEN, SUN_PATH_LEN, SUN_PATH_OFFSET, UnixAddr,
     parse_bind_addr, parse_connect_addr,
 };
-pub use buffers::OwnedBuffers;
+pub use buffers::{OwnedBuffers, byte_range, byte_range_mut};
 pub use engine::{Buffers, Engine, LINGER_FOREVER_SECONDS, Linger, NoBuffers, SocketFlag};
 pub use errno::{ALL_ERRNOS, Errno};
 pub use slab::SocketId;

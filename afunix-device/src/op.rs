@@ -116,6 +116,14 @@ pub enum Reply {
     Pending,
 }
 
+impl Reply {
+    /// Whether the request is over, and failed.
+    #[must_use]
+    pub fn failed(&self) -> bool {
+        matches!(self, Reply::Ready(Err(_)))
+    }
+}
+
 /// A completed pending request.
 #[derive(Debug, PartialEq, Eq)]
 #[must_use]

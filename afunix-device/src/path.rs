@@ -380,10 +380,11 @@ impl<'a, H: Host> Prepared<'a, H> {
         })
     }
 
-    /// After [`Prepared::execute`], outside the device's lock: a bind that failed removes
-    /// the socket file it created, and the handle references go.
-    pub fn settle(mut self, host: &mut H, reply: &Reply) {
-        if let (Some(created), Reply::Ready(Err(_))) = (self.created.take(), reply) {
+    /// After [`Prepared::execute`] (or instead of it, when the front end could not run it),
+    /// outside the device's lock: a bind that `failed` removes the socket file it created,
+    /// and the handle references go. (A bind never pends.)
+    pub fn settle(mut self, host: &mut H, failed: bool) {
+        if let (Some(created), true) = (self.created.take(), failed) {
             host.remove_socket_file(created);
         }
     }
@@ -408,11 +409,6 @@ pub enum ReplyBuffer<'b> {
     /// For POLL: the buffer that still holds the request (`InputBufferLength` long), whose
     /// entries get their `revents`.
     InOut(&'b mut [u8]),
-}
-
-/// Which buffer `done`'s reply is written to, so that a front end fetches only that one.
-pub fn reply_needs_request(done: &Done) -> bool {
-    matches!(done, Done::Polled(_))
 }
 
 /// Writes a completed request's reply and returns its length (the IRP's `Information`):

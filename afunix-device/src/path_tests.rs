@@ -69,7 +69,7 @@ impl FakeHost {
             Token(u64::from(code)),
             &mut OwnedBuffers::new(),
         );
-        prepared.settle(self, &reply);
+        prepared.settle(self, reply.failed());
         match reply {
             Reply::Ready(Ok(done)) => write_reply(&done, Some(ReplyBuffer::Out(out))),
             Reply::Ready(Err(e)) => Err(e),

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
-use afunix_core::{Buffers, Credentials, Errno, Limits, Token};
+use afunix_core::{Buffers, Credentials, Errno, Limits, Token, byte_range, byte_range_mut};
 use afunix_device::{
     Device, Done, FileId, FileIdentity, FsError, Host, OwnedBuffers, Prepared, Reply, ReplyBuffer,
     data_offset, write_reply,
@@ -261,8 +261,8 @@ impl Endpoint for Handle {
             },
         };
         let reply = prepared.execute(&mut state_ref.device, token, &mut bufs);
-        let result = match &reply {
-            Reply::Ready(r) => r.clone(),
+        let result = match reply {
+            Reply::Ready(r) => r,
             Reply::Pending => {
                 // The request waits: its buffer, borrowed from this thread, is lent to the
                 // shared state as a copy for other threads' requests to reach (see
@@ -280,7 +280,7 @@ impl Endpoint for Handle {
                     self.shared.completed.notify_all();
                     let result = state.done.remove(&token).unwrap_or(Err(e));
                     drop(state);
-                    prepared.settle(&mut host, &reply);
+                    prepared.settle(&mut host, false);
                     return match result {
                         Err(Errno::ECANCELED) => Err(e),
                         other => {
@@ -320,7 +320,7 @@ impl Endpoint for Handle {
             self.shared.completed.notify_all();
         }
         drop(state);
-        prepared.settle(&mut host, &reply);
+        prepared.settle(&mut host, result.is_err());
         let done = result?;
         let buffer = match (&done, data) {
             (Done::CountFrom(..), _) => header.map(ReplyBuffer::Out),
@@ -431,17 +431,31 @@ struct RequestBuffers<'s, 'd> {
     current: Current<'d>,
 }
 
+impl Current<'_> {
+    /// `len` of this SEND's bytes from `offset`.
+    fn sent(&self, offset: usize, len: usize) -> Option<&[u8]> {
+        match self {
+            Current::In(bytes) => byte_range(bytes, offset, len),
+            _ => None,
+        }
+    }
+
+    /// `len` bytes of this RECV's room from `offset`.
+    fn room(&mut self, offset: usize, len: usize) -> Option<&mut [u8]> {
+        match self {
+            Current::Out(buf) => byte_range_mut(buf, offset, len),
+            _ => None,
+        }
+    }
+}
+
 impl Buffers for RequestBuffers<'_, '_> {
     fn write_recv(&mut self, token: Token, offset: usize, src: &[u8]) -> bool {
         if token != self.token {
             return self.owned.write_recv(token, offset, src);
         }
-        let Current::Out(buf) = &mut self.current else {
-            return false;
-        };
-        offset
-            .checked_add(src.len())
-            .and_then(|end| buf.get_mut(offset..end))
+        self.current
+            .room(offset, src.len())
             .map(|dst| dst.copy_from_slice(src))
             .is_some()
     }
@@ -450,12 +464,8 @@ impl Buffers for RequestBuffers<'_, '_> {
         if token != self.token {
             return self.owned.read_send(token, offset, dst);
         }
-        let Current::In(bytes) = &self.current else {
-            return false;
-        };
-        offset
-            .checked_add(dst.len())
-            .and_then(|end| bytes.get(offset..end))
+        self.current
+            .sent(offset, dst.len())
             .map(|src| dst.copy_from_slice(src))
             .is_some()
     }
@@ -469,28 +479,16 @@ impl Buffers for RequestBuffers<'_, '_> {
         len: usize,
     ) -> bool {
         if send == self.token {
-            let Current::In(bytes) = &self.current else {
-                return false;
-            };
-            let Some(src) = send_offset
-                .checked_add(len)
-                .and_then(|end| bytes.get(send_offset..end))
-            else {
-                return false;
-            };
-            return self.owned.write_recv(recv, recv_offset, src);
+            return self
+                .current
+                .sent(send_offset, len)
+                .is_some_and(|src| self.owned.write_recv(recv, recv_offset, src));
         }
         if recv == self.token {
-            let Current::Out(buf) = &mut self.current else {
-                return false;
-            };
-            let Some(dst) = recv_offset
-                .checked_add(len)
-                .and_then(|end| buf.get_mut(recv_offset..end))
-            else {
-                return false;
-            };
-            return self.owned.read_send(send, send_offset, dst);
+            return self
+                .current
+                .room(recv_offset, len)
+                .is_some_and(|dst| self.owned.read_send(send, send_offset, dst));
         }
         self.owned
             .send_to_recv(send, send_offset, recv, recv_offset, len)

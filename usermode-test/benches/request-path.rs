@@ -520,11 +520,11 @@ mod bench {
                 copied,
             };
             let reply = prepared.execute(core, token, &mut bufs);
-            let result = match &reply {
+            let failed = reply.failed();
+            let result = match reply {
                 Reply::Ready(r) => {
-                    let r = r.clone();
                     drop(st);
-                    prepared.settle(&mut host, &reply);
+                    prepared.settle(&mut host, failed);
                     self.drain();
                     r
                 }
@@ -533,7 +533,7 @@ mod bench {
                     let lent = data.as_deref_mut().map(std::mem::take).unwrap_or_default();
                     let _ = st.pending.try_insert(token, lent);
                     drop(st);
-                    prepared.settle(&mut host, &reply);
+                    prepared.settle(&mut host, false);
                     self.drain();
                     let (r, back) = self.wait(side);
                     if let Some(d) = data {

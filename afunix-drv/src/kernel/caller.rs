@@ -24,13 +24,18 @@ struct TokenUserBuffer([u8; 16 + MAX_SID + 16]);
 /// dispatch routine). If the SID cannot be read, the credentials carry the pid alone rather
 /// than fail the request.
 pub fn credentials() -> Credentials {
-    // SAFETY:
-    // 1. PsGetCurrentProcessId has no preconditions.
-    let pid = unsafe { PsGetCurrentProcessId() } as usize as u32;
     Credentials {
-        pid,
+        pid: pid(),
         sid: user_sid().unwrap_or_default(),
     }
+}
+
+/// The calling process's id. Call in the caller's context.
+pub fn pid() -> u32 {
+    // SAFETY:
+    // 1. PsGetCurrentProcessId has no preconditions.
+    let pid = unsafe { PsGetCurrentProcessId() };
+    pid as usize as u32
 }
 
 fn user_sid() -> Option<Vec<u8>> {

@@ -177,21 +177,13 @@ impl SocketFileHandle {
     }
 }
 
-/// How [`open`] treats the caller's access: always with it. (One variant, so that every call
-/// says so.)
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Check {
-    /// OBJ_FORCE_ACCESS_CHECK: the open succeeds only if the caller may do it.
-    Caller,
-}
-
-/// Opens `path` in the caller's context, with the caller's access check.
+/// Opens `path` in the caller's context, with the caller's access check
+/// (OBJ_FORCE_ACCESS_CHECK: the open succeeds only if the caller may do it).
 fn open(
     path: &[u8],
     access: u32,
     disposition: u32,
     options: u32,
-    check: Check,
 ) -> Result<SocketFileHandle, NTSTATUS> {
     if path.as_ptr().align_offset(2) != 0 {
         return Err(STATUS_OBJECT_NAME_INVALID);
@@ -203,9 +195,7 @@ fn open(
         MaximumLength: len,
         Buffer: path.as_ptr().cast_mut().cast(),
     };
-    let object_flags = match check {
-        Check::Caller => OBJ_KERNEL_HANDLE | OBJ_CASE_INSENSITIVE | OBJ_FORCE_ACCESS_CHECK,
-    };
+    let object_flags = OBJ_KERNEL_HANDLE | OBJ_CASE_INSENSITIVE | OBJ_FORCE_ACCESS_CHECK;
     let attributes = OBJECT_ATTRIBUTES {
         Length: size_of::<OBJECT_ATTRIBUTES>() as u32,
         RootDirectory: ptr::null_mut(),
@@ -265,53 +255,18 @@ fn fs_error(status: NTSTATUS) -> FsError {
     }
 }
 
-/// The separator positions (byte offsets) of a UTF-16LE path, last first.
-fn separators(path: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    path.chunks_exact(2)
-        .enumerate()
-        .filter(|(_, unit)| *unit == [b'\\', 0])
-        .map(|(i, _)| i.saturating_mul(2))
-        .collect::<ArrayPositions>()
-        .into_iter()
-}
-
-/// Up to [`MAX_DEPTH`] separator positions, last first, without allocating.
-struct ArrayPositions {
-    positions: [usize; MAX_DEPTH],
-    len: usize,
-}
+/// The separator `\\` as a UTF-16 unit.
+const SEPARATOR: u16 = b'\\' as u16;
 
 /// The most directory levels a failed lookup is retraced through.
 const MAX_DEPTH: usize = 64;
 
-impl FromIterator<usize> for ArrayPositions {
-    fn from_iter<I: IntoIterator<Item = usize>>(iter: I) -> Self {
-        let mut all = ArrayPositions {
-            positions: [0; MAX_DEPTH],
-            len: 0,
-        };
-        for p in iter {
-            // Keep the last MAX_DEPTH.
-            if all.len == MAX_DEPTH {
-                all.positions.rotate_left(1);
-                if let Some(last) = all.positions.last_mut() {
-                    *last = p;
-                }
-            } else if let Some(slot) = all.positions.get_mut(all.len) {
-                *slot = p;
-                all.len = all.len.saturating_add(1);
-            }
-        }
-        all
-    }
-}
-
-impl IntoIterator for ArrayPositions {
-    type Item = usize;
-    type IntoIter = core::iter::Rev<core::iter::Take<core::array::IntoIter<usize, MAX_DEPTH>>>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.positions.into_iter().take(self.len).rev()
-    }
+/// The byte offsets of a UTF-16LE path's separators, last first.
+fn separators(path: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    units(path)
+        .rev()
+        .filter(|(_, unit)| *unit == SEPARATOR)
+        .map(|(offset, _)| offset)
 }
 
 /// The error a failed lookup of `path` gives, as Linux would name it. Windows reports a path
@@ -324,7 +279,7 @@ fn path_error(path: &[u8], status: NTSTATUS) -> FsError {
         return fs_error(status);
     }
     let root = root_len(path);
-    for end in separators(path) {
+    for end in separators(path).take(MAX_DEPTH) {
         // The volume's root is a directory; opening `\??\C:` itself would open the volume.
         if end <= root {
             break;
@@ -332,7 +287,7 @@ fn path_error(path: &[u8], status: NTSTATUS) -> FsError {
         let Some(ancestor) = path.get(..end) else {
             break;
         };
-        match open(ancestor, 0, FILE_OPEN, FILE_DIRECTORY_FILE, Check::Caller) {
+        match open(ancestor, 0, FILE_OPEN, FILE_DIRECTORY_FILE) {
             Ok(_) => return FsError::NotFound,
             Err(STATUS_NOT_A_DIRECTORY) => return FsError::NotADirectory,
             Err(STATUS_OBJECT_NAME_NOT_FOUND | STATUS_OBJECT_PATH_NOT_FOUND) => {}
@@ -343,7 +298,7 @@ fn path_error(path: &[u8], status: NTSTATUS) -> FsError {
 }
 
 /// The UTF-16 units of a path, with their byte offsets.
-fn units(path: &[u8]) -> impl Iterator<Item = (usize, u16)> + '_ {
+fn units(path: &[u8]) -> impl DoubleEndedIterator<Item = (usize, u16)> + '_ {
     path.chunks_exact(2).enumerate().map(|(i, u)| {
         let unit = u16::from_le_bytes([
             u.first().copied().unwrap_or(0),
@@ -357,22 +312,17 @@ fn units(path: &[u8]) -> impl Iterator<Item = (usize, u16)> + '_ {
 /// form (`\Device\HarddiskVolume1\...`) its first two components. Nothing at or above it is
 /// looked up as a directory.
 fn root_len(path: &[u8]) -> usize {
-    const SEP: u16 = b'\\' as u16;
-    let seps: [usize; 6] = {
-        let mut at = [path.len(); 6];
-        for (slot, (offset, _)) in at.iter_mut().zip(units(path).filter(|(_, u)| *u == SEP)) {
-            *slot = offset;
-        }
-        at
-    };
     let unc = path.get(..8) == Some(&[b'\\', 0, b'?', 0, b'?', 0, b'\\', 0])
         && path
             .get(8..16)
             .is_some_and(|u| u.eq_ignore_ascii_case(&[b'U', 0, b'N', 0, b'C', 0, b'\\', 0]));
-    // Separators: the first two bound `??`; a drive's root ends at the third (`\??\C:`), a
-    // share's at the fifth (`\??\UNC\server\share`), any other form's at the third.
-    let end = if unc { seps.get(4) } else { seps.get(2) };
-    end.copied().unwrap_or(path.len())
+    // Separators: the first two bound `??`; a drive's root ends at the third (`\\??\\C:`), a
+    // share's at the fifth (`\\??\\UNC\\server\\share`), any other form's at the third.
+    units(path)
+        .filter(|(_, unit)| *unit == SEPARATOR)
+        .map(|(offset, _)| offset)
+        .nth(if unc { 4 } else { 2 })
+        .unwrap_or(path.len())
 }
 
 /// A name Windows cannot hold as a file: a `:` past the volume root names a stream of
@@ -413,19 +363,16 @@ pub fn create(
             return Err(FsError::Exists);
         }
         // "name/": never made; Linux reports the name taken if it exists.
-        return Err(
-            match open(name, 0, FILE_OPEN, FILE_OPEN_REPARSE_POINT, Check::Caller) {
-                Ok(_) => FsError::Exists,
-                Err(status) => path_error(name, status),
-            },
-        );
+        return Err(match open(name, 0, FILE_OPEN, FILE_OPEN_REPARSE_POINT) {
+            Ok(_) => FsError::Exists,
+            Err(status) => path_error(name, status),
+        });
     }
     let file = open(
         path,
         FILE_WRITE_DATA | FILE_WRITE_ATTRIBUTES | DELETE,
         FILE_CREATE,
         SOCKET_FILE,
-        Check::Caller,
     )
     .map_err(|status| path_error(path, status))?;
     let marked = identity_of(&file).and_then(|identity| {
@@ -504,14 +451,12 @@ pub fn open_for_connect(path: NtPath<'_>) -> Result<(FileIdentity, Option<u128>)
             return Err(FsError::IsADirectory);
         }
         // "name/" names a directory: one is no socket, a file is on the way.
-        return Err(
-            match open(name, 0, FILE_OPEN, FILE_DIRECTORY_FILE, Check::Caller) {
-                Ok(_) => FsError::IsADirectory,
-                Err(status) => path_error(name, status),
-            },
-        );
+        return Err(match open(name, 0, FILE_OPEN, FILE_DIRECTORY_FILE) {
+            Ok(_) => FsError::IsADirectory,
+            Err(status) => path_error(name, status),
+        });
     }
-    let file = open(path, FILE_WRITE_DATA, FILE_OPEN, SOCKET_FILE, Check::Caller)
+    let file = open(path, FILE_WRITE_DATA, FILE_OPEN, SOCKET_FILE)
         .map_err(|status| path_error(path, status))?;
     let identity = identity_of(&file)?;
     let mut buffer = [0u8; reparse::BUFFER_LEN + 8];
@@ -545,7 +490,7 @@ pub fn open_for_connect(path: NtPath<'_>) -> Result<(FileIdentity, Option<u128>)
 /// (Reopening through the first handle, with an empty name relative to it, would avoid the
 /// second lookup; Wine refuses that open.)
 fn read_secret(path: &[u8], identity: FileIdentity) -> Option<u128> {
-    let reader = open(path, FILE_READ_DATA, FILE_OPEN, SOCKET_FILE, Check::Caller).ok()?;
+    let reader = open(path, FILE_READ_DATA, FILE_OPEN, SOCKET_FILE).ok()?;
     if identity_of(&reader).ok()? != identity {
         return None;
     }

@@ -229,7 +229,7 @@ impl Host for Caller {
         path: NtPath<'_>,
         secret: u128,
     ) -> Result<(FileIdentity, SocketFileHandle), FsError> {
-        fs::create(path, secret, caller::credentials().pid)
+        fs::create(path, secret, caller::pid())
     }
 
     fn remove_socket_file(&mut self, file: SocketFileHandle) {
@@ -279,13 +279,13 @@ pub fn execute(mut request: Request, decoded: Decoded<'_>) -> NTSTATUS {
     let Some(state) = guard.as_mut() else {
         drop(guard);
         // A bind that made its socket file removes it again, as when the bind itself fails.
-        prepared.settle(&mut host, &Reply::Ready(Err(Errno::EBADF)));
+        prepared.settle(&mut host, true);
         return request.complete(failed(Errno::EBADF), 0);
     };
     // Room to hold it pending is made first, so a pending request is never dropped.
     if let Err(e) = state.pending.try_reserve(1) {
         drop(guard);
-        prepared.settle(&mut host, &Reply::Ready(Err(e)));
+        prepared.settle(&mut host, true);
         return request.complete(failed(e), 0);
     }
     let mut buffers = IrpBuffers {
@@ -293,11 +293,11 @@ pub fn execute(mut request: Request, decoded: Decoded<'_>) -> NTSTATUS {
         current: data.map(|d| (token, d)),
     };
     let reply = prepared.execute(&mut state.device, token, &mut buffers);
+    let failed = reply.failed();
     match reply {
-        Reply::Ready(ref result) => {
-            let result = result.clone();
+        Reply::Ready(result) => {
             drop(guard);
-            prepared.settle(&mut host, &reply);
+            prepared.settle(&mut host, failed);
             drain();
             finish(request, result)
         }
@@ -311,7 +311,7 @@ pub fn execute(mut request: Request, decoded: Decoded<'_>) -> NTSTATUS {
                     .cancel(token, &mut IrpBuffers::of(&state.pending));
             }
             drop(guard);
-            prepared.settle(&mut host, &reply);
+            prepared.settle(&mut host, false);
             drain();
             STATUS_PENDING
         }
