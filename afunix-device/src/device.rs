@@ -238,9 +238,8 @@ impl Device {
                 let new_id = match self.socket_of(new_file) {
                     Ok(n) => n,
                     // unix_accept takes a fresh socket it allocates itself; ours is given, and
-                    // one that is not a configured socket is invalid.
-                    Err(Errno::ENOTSOCK) => return ready(Err(Errno::EINVAL)),
-                    Err(e) => return ready(Err(e)),
+                    // any handle that is not one of the caller's sockets gets one error.
+                    Err(_) => return ready(Err(Errno::ENOTSOCK)),
                 };
                 let reply = self.track(file, token, Waiting::Accept { new_file }, |engine| {
                     done(engine.accept(id, new_id, token), |()| Done::Ok)
@@ -384,7 +383,8 @@ impl Device {
         other: FileId,
         caller: &Credentials,
     ) -> Result<(), Errno> {
-        let other_id = self.socket_of(other)?;
+        // Any handle that is not one of the caller's sockets gets one error.
+        let other_id = self.socket_of(other).map_err(|_| Errno::ENOTSOCK)?;
         if other == file {
             return Err(Errno::EINVAL);
         }

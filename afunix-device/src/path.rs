@@ -36,6 +36,7 @@ use alloc::vec::Vec;
 
 use afunix_core::{Buffers, Credentials, Errno, PathKey, Token};
 use afunix_proto::decode::{Address, NtPath, RECVFROM_HEADER, Request};
+use afunix_proto::handle::{HandleAccess, is_user_handle};
 use afunix_proto::wire::{IntOut, POLL_MAX_ENTRIES, fill_revents};
 use zerocopy::IntoBytes;
 
@@ -160,8 +161,15 @@ pub trait Host {
     ) -> Result<(FileIdentity, Option<u128>), FsError>;
 
     /// Resolves a handle value the caller passed as one of the caller's own handles on the
-    /// device: its file and a reference that keeps it alive.
-    fn reference(&mut self, handle: u64) -> Result<(FileId, Self::HandleRef), Errno>;
+    /// device, opened with at least `access`: its file and a reference that keeps it alive.
+    /// The value is never a kernel or pseudo-handle ([`is_user_handle`] checked it). Any
+    /// failure to resolve is one error, `ENOTSOCK` (or `ENOMEM`): a caller must not learn
+    /// more about a value that is not its socket than that.
+    fn reference(
+        &mut self,
+        handle: u64,
+        access: HandleAccess,
+    ) -> Result<(FileId, Self::HandleRef), Errno>;
 
     /// Runs `f` on the device under the device's lock.
     fn with_device<R>(&mut self, f: impl FnOnce(&mut Device) -> R) -> Result<R, Errno>;
@@ -267,7 +275,12 @@ impl<'a, H: Host> Prepared<'a, H> {
                 for entry in poll.entries().take(count) {
                     // A handle that is not one of our sockets is reported POLLNVAL, not an
                     // error.
-                    let file = match host.reference(entry.handle) {
+                    let resolved = if is_user_handle(entry.handle) {
+                        host.reference(entry.handle, HandleAccess::Read)
+                    } else {
+                        Err(Errno::ENOTSOCK)
+                    };
+                    let file = match resolved {
                         Ok((file, reference)) => {
                             self.references.push(reference);
                             Some(file)
@@ -286,9 +299,21 @@ impl<'a, H: Host> Prepared<'a, H> {
         Ok(())
     }
 
+    /// ACCEPT's and SOCKETPAIR's socket: one the caller may read and write through.
     fn reference(&mut self, host: &mut H, handle: u64) -> Result<FileId, Errno> {
         self.references.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
-        let (file, reference) = host.reference(handle)?;
+        if !is_user_handle(handle) {
+            return Err(Errno::ENOTSOCK);
+        }
+        let (file, reference) = host
+            .reference(handle, HandleAccess::ReadWrite)
+            .map_err(|e| {
+                if e == Errno::ENOMEM {
+                    e
+                } else {
+                    Errno::ENOTSOCK
+                }
+            })?;
         self.references.push(reference);
         Ok(file)
     }

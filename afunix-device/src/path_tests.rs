@@ -8,9 +8,10 @@ use alloc::vec::Vec;
 
 use afunix_proto::decode::decode;
 use afunix_proto::encode;
+use afunix_proto::handle::HandleAccess;
 use afunix_proto::ioctl::{
     IOCTL_AFUNIX_ACCEPT, IOCTL_AFUNIX_BIND, IOCTL_AFUNIX_CONNECT, IOCTL_AFUNIX_GETPEERNAME,
-    IOCTL_AFUNIX_LISTEN, IOCTL_AFUNIX_SOCKET,
+    IOCTL_AFUNIX_LISTEN, IOCTL_AFUNIX_POLL, IOCTL_AFUNIX_SOCKET, IOCTL_AFUNIX_SOCKETPAIR,
 };
 use zerocopy::IntoBytes;
 
@@ -31,6 +32,8 @@ struct FakeHost {
     files: BTreeMap<String, FakeFile>,
     next_secret: u128,
     removed: Vec<String>,
+    /// Every handle value the path asked the host to resolve, and for what.
+    referenced: Vec<(u64, HandleAccess)>,
 }
 
 const REUSED: FileIdentity = FileIdentity {
@@ -45,6 +48,7 @@ impl FakeHost {
             files: BTreeMap::new(),
             next_secret: 1000,
             removed: Vec::new(),
+            referenced: Vec::new(),
         }
     }
 
@@ -71,6 +75,12 @@ impl FakeHost {
         );
         prepared.settle(self, reply.failed());
         match reply {
+            // A POLL's reply is its own request with revents filled, as in a system buffer.
+            Reply::Ready(Ok(done)) if code == IOCTL_AFUNIX_POLL => {
+                let request = out.get_mut(..input.len()).ok_or(Errno::EFAULT)?;
+                request.copy_from_slice(input);
+                write_reply(&done, Some(ReplyBuffer::InOut(request)))
+            }
             Reply::Ready(Ok(done)) => write_reply(&done, Some(ReplyBuffer::Out(out))),
             Reply::Ready(Err(e)) => Err(e),
             Reply::Pending => Err(Errno::EINPROGRESS),
@@ -181,8 +191,15 @@ impl Host for FakeHost {
             .ok_or(FsError::NotFound)
     }
 
-    fn reference(&mut self, handle: u64) -> Result<(FileId, ()), Errno> {
-        Ok((FileId(handle), ()))
+    /// Handles below 100 are the caller's; above, as a real handle table says of a value it
+    /// does not hold.
+    fn reference(&mut self, handle: u64, access: HandleAccess) -> Result<(FileId, ()), Errno> {
+        self.referenced.push((handle, access));
+        if handle < 100 {
+            Ok((FileId(handle), ()))
+        } else {
+            Err(Errno::EBADF)
+        }
     }
 
     fn with_device<R>(&mut self, f: impl FnOnce(&mut Device) -> R) -> Result<R, Errno> {
@@ -387,4 +404,68 @@ fn recvfrom_names_the_sender_and_nothing_at_end_of_file() {
         Ok(RECVFROM_HEADER)
     );
     assert_eq!(AddressOut::read_from_bytes(header).unwrap().addr_len, 0);
+}
+
+#[test]
+fn kernel_and_pseudo_handle_values_never_reach_the_host() {
+    let mut host = FakeHost::new();
+    host.socket(1);
+    host.socket(2);
+    let kernel = [
+        0xFFFF_FFFF_8000_0004u64,
+        0x8000_0010,
+        u64::MAX,
+        (-2i64) as u64,
+        0x1_0000_0002,
+        0,
+    ];
+    for value in kernel {
+        let input = encode::handle(value);
+        for code in [IOCTL_AFUNIX_SOCKETPAIR, IOCTL_AFUNIX_ACCEPT] {
+            let got = host.request(1, code, input.as_bytes(), &mut [0u8; 120]);
+            assert_eq!(got, Err(Errno::ENOTSOCK), "{code:#x} with {value:#x}");
+        }
+        // POLL reports it invalid and still answers for the caller's socket.
+        let input = encode::poll(&[(2, 0x4), (value, 0x1)], 0).unwrap();
+        let mut out = vec![0u8; input.len()];
+        host.request(1, IOCTL_AFUNIX_POLL, &input, &mut out)
+            .unwrap();
+        let revents: Vec<u32> = afunix_proto::wire::revents(&out).collect();
+        // The fresh socket: POLLOUT and POLLHUP, as Linux reports an unconnected stream.
+        assert_eq!(revents, [0x14, 0x20], "POLL with {value:#x}");
+    }
+    // Only the caller's socket in the POLLs was ever looked up.
+    assert!(host.referenced.iter().all(|(h, _)| *h == 2));
+}
+
+#[test]
+fn a_handle_the_caller_does_not_hold_gets_the_same_error_as_one_that_is_no_socket() {
+    let mut host = FakeHost::new();
+    host.socket(1);
+    host.socket(2);
+    host.device.open(FileId(3)).unwrap();
+    // 500: the host holds no such handle (EBADF from its table); 3: open on the device, never
+    // made a socket. Both are simply not the caller's socket.
+    for value in [500u64, 3] {
+        let input = encode::handle(value);
+        assert_eq!(
+            host.request(1, IOCTL_AFUNIX_SOCKETPAIR, input.as_bytes(), &mut []),
+            Err(Errno::ENOTSOCK),
+            "SOCKETPAIR with {value}"
+        );
+    }
+    // The pair and the accept ask for a handle open for reading and writing; POLL for reading.
+    assert!(
+        host.referenced
+            .iter()
+            .all(|(_, a)| *a == HandleAccess::ReadWrite)
+    );
+    let input = encode::handle(2);
+    host.request(1, IOCTL_AFUNIX_SOCKETPAIR, input.as_bytes(), &mut [])
+        .unwrap();
+    let input = encode::poll(&[(2, 0x4)], 0).unwrap();
+    let mut out = vec![0u8; input.len()];
+    host.request(1, IOCTL_AFUNIX_POLL, &input, &mut out)
+        .unwrap();
+    assert_eq!(host.referenced.last(), Some(&(2, HandleAccess::Read)));
 }

@@ -32,98 +32,88 @@ const FUNCTION_BASE: u32 = 0x800;
 
 // Only evaluated in consts, where an overflow fails the build.
 #[allow(clippy::arithmetic_side_effects)]
-const fn buffered(function: u32) -> u32 {
-    ctl_code(
-        FILE_DEVICE_AFUNIX,
-        FUNCTION_BASE + function,
-        METHOD_BUFFERED,
-        FILE_ANY_ACCESS,
-    )
+const fn code(function: u32, method: u32, access: u32) -> u32 {
+    ctl_code(FILE_DEVICE_AFUNIX, FUNCTION_BASE + function, method, access)
 }
 
-/// Driver statistics: output is a [`crate::DriverStats`]; no input. Anyone who can open the
-/// device may ask, so it needs no particular access.
-pub const IOCTL_AFUNIX_STATS: u32 = buffered(0);
+/// Driver statistics: output is a [`crate::DriverStats`]; no input. It needs no particular
+/// access: who may see what is decided by the caller's identity (`docs/security.md`).
+pub const IOCTL_AFUNIX_STATS: u32 = code(0, METHOD_BUFFERED, FILE_ANY_ACCESS);
 
 // Socket requests; their inputs and outputs are the structs of `crate::wire`. Requests that
 // only move small structs are METHOD_BUFFERED: the I/O manager copies them into and out of a
 // system buffer, so the driver never touches user memory for them, and a request that pends
-// keeps its system buffer until it completes. Every handle opened on the device may issue
-// them (FILE_ANY_ACCESS): what a socket may do is decided by its state.
+// keeps its system buffer until it completes.
+//
+// Each code declares the access its handle must have been opened with, and the I/O manager
+// refuses the request (STATUS_ACCESS_DENIED) before it reaches the driver when the handle
+// lacks it. As for a file: what changes the socket or sends data out through it needs write
+// access (FILE_WRITE_DATA); what reads its data, its queue of connections or its state
+// needs read access (FILE_READ_DATA). A handle opened for neither can do nothing but STATS.
+
+/// A request that changes the socket or sends: the handle needs FILE_WRITE_DATA.
+const fn writes(function: u32, method: u32) -> u32 {
+    code(function, method, FILE_WRITE_ACCESS)
+}
+
+/// A request that reads the socket's data or state: the handle needs FILE_READ_DATA.
+const fn reads(function: u32, method: u32) -> u32 {
+    code(function, method, FILE_READ_ACCESS)
+}
 
 /// SOCKET: makes a freshly opened handle a socket. In: [`crate::wire::SocketIn`].
-pub const IOCTL_AFUNIX_SOCKET: u32 = buffered(1);
+pub const IOCTL_AFUNIX_SOCKET: u32 = writes(1, METHOD_BUFFERED);
 /// BIND. In: [`crate::wire::AddressIn`] + the NT path (UTF-16) for pathname sockets.
-pub const IOCTL_AFUNIX_BIND: u32 = buffered(2);
+pub const IOCTL_AFUNIX_BIND: u32 = writes(2, METHOD_BUFFERED);
 /// LISTEN. In: [`crate::wire::ListenIn`].
-pub const IOCTL_AFUNIX_LISTEN: u32 = buffered(3);
+pub const IOCTL_AFUNIX_LISTEN: u32 = writes(3, METHOD_BUFFERED);
 /// CONNECT; may pend. In: as BIND.
-pub const IOCTL_AFUNIX_CONNECT: u32 = buffered(4);
+pub const IOCTL_AFUNIX_CONNECT: u32 = writes(4, METHOD_BUFFERED);
 /// ACCEPT, AcceptEx-style; may pend. In: [`crate::wire::HandleIn`] naming the accepting
 /// socket; out: [`crate::wire::AddressOut`], the peer's address.
-pub const IOCTL_AFUNIX_ACCEPT: u32 = buffered(5);
+pub const IOCTL_AFUNIX_ACCEPT: u32 = reads(5, METHOD_BUFFERED);
 /// SHUTDOWN. In: [`crate::wire::ShutdownIn`].
-pub const IOCTL_AFUNIX_SHUTDOWN: u32 = buffered(6);
+pub const IOCTL_AFUNIX_SHUTDOWN: u32 = writes(6, METHOD_BUFFERED);
 /// GETSOCKNAME. In: [`crate::wire::EmptyIn`]; out: [`crate::wire::AddressOut`].
-pub const IOCTL_AFUNIX_GETSOCKNAME: u32 = buffered(7);
+pub const IOCTL_AFUNIX_GETSOCKNAME: u32 = reads(7, METHOD_BUFFERED);
 /// GETPEERNAME. In: [`crate::wire::EmptyIn`]; out: [`crate::wire::AddressOut`].
-pub const IOCTL_AFUNIX_GETPEERNAME: u32 = buffered(8);
+pub const IOCTL_AFUNIX_GETPEERNAME: u32 = reads(8, METHOD_BUFFERED);
 /// GETSOCKOPT. In: [`crate::wire::SockoptIn`] (value ignored); out: [`crate::wire::IntOut`]
 /// (`SO_LINGER`'s two fields: [`crate::sockopt`]).
-pub const IOCTL_AFUNIX_GETSOCKOPT: u32 = buffered(9);
+pub const IOCTL_AFUNIX_GETSOCKOPT: u32 = reads(9, METHOD_BUFFERED);
 /// SETSOCKOPT. In: [`crate::wire::SockoptIn`].
-pub const IOCTL_AFUNIX_SETSOCKOPT: u32 = buffered(10);
+pub const IOCTL_AFUNIX_SETSOCKOPT: u32 = writes(10, METHOD_BUFFERED);
 /// FIONBIO. In: [`crate::wire::FionbioIn`].
-pub const IOCTL_AFUNIX_FIONBIO: u32 = buffered(11);
+pub const IOCTL_AFUNIX_FIONBIO: u32 = writes(11, METHOD_BUFFERED);
 /// FIONREAD. In: [`crate::wire::EmptyIn`]; out: [`crate::wire::IntOut`].
-pub const IOCTL_AFUNIX_FIONREAD: u32 = buffered(12);
+pub const IOCTL_AFUNIX_FIONREAD: u32 = reads(12, METHOD_BUFFERED);
 /// PEERCRED. In: [`crate::wire::EmptyIn`]; out: [`crate::wire::PeerCredOut`].
-pub const IOCTL_AFUNIX_PEERCRED: u32 = buffered(13);
+pub const IOCTL_AFUNIX_PEERCRED: u32 = reads(13, METHOD_BUFFERED);
 /// SOCKETPAIR: connects this socket and the one whose handle is passed in.
 /// In: [`crate::wire::HandleIn`].
-pub const IOCTL_AFUNIX_SOCKETPAIR: u32 = buffered(14);
+pub const IOCTL_AFUNIX_SOCKETPAIR: u32 = writes(14, METHOD_BUFFERED);
 /// POLL over many sockets with a timeout; pends until one is ready or the time is up.
 /// In: [`crate::wire::PollIn`] + entries; out: the same bytes with `revents` filled.
-pub const IOCTL_AFUNIX_POLL: u32 = buffered(15);
+pub const IOCTL_AFUNIX_POLL: u32 = reads(15, METHOD_BUFFERED);
 /// SEND with flags; may pend. METHOD_IN_DIRECT: the input buffer is a
 /// [`crate::wire::DataIn`]; the data is the "output" buffer, which the I/O manager locks and
 /// describes with an MDL, so the driver copies from the sender's pages straight into the
 /// receiver's (one copy).
-pub const IOCTL_AFUNIX_SEND: u32 = ctl_code(
-    FILE_DEVICE_AFUNIX,
-    FUNCTION_BASE + 16,
-    METHOD_IN_DIRECT,
-    FILE_ANY_ACCESS,
-);
+pub const IOCTL_AFUNIX_SEND: u32 = writes(16, METHOD_IN_DIRECT);
 /// RECV with flags; may pend. METHOD_OUT_DIRECT: input [`crate::wire::DataIn`]; the data
 /// lands in the MDL-described output buffer.
-pub const IOCTL_AFUNIX_RECV: u32 = ctl_code(
-    FILE_DEVICE_AFUNIX,
-    FUNCTION_BASE + 17,
-    METHOD_OUT_DIRECT,
-    FILE_ANY_ACCESS,
-);
+pub const IOCTL_AFUNIX_RECV: u32 = reads(17, METHOD_OUT_DIRECT);
 
 /// SENDTO: SEND with a destination address. Input: a [`crate::wire::DataIn`] followed by an
 /// [`crate::wire::AddressIn`] and its NT path, as BIND and CONNECT give them; the data as for
 /// SEND. A stream socket refuses any address (EISCONN when connected, else EOPNOTSUPP).
-pub const IOCTL_AFUNIX_SENDTO: u32 = ctl_code(
-    FILE_DEVICE_AFUNIX,
-    FUNCTION_BASE + 18,
-    METHOD_IN_DIRECT,
-    FILE_ANY_ACCESS,
-);
+pub const IOCTL_AFUNIX_SENDTO: u32 = writes(18, METHOD_IN_DIRECT);
 
 /// RECVFROM: RECV that reports the sender's address. Input: a [`crate::wire::DataIn`]. The
 /// output buffer (the caller's pages, METHOD_OUT_DIRECT) starts with an
 /// [`crate::wire::AddressOut`] (`addr_len` 0 when the sender has no name), and the data
 /// follows it; the reply's length counts both.
-pub const IOCTL_AFUNIX_RECVFROM: u32 = ctl_code(
-    FILE_DEVICE_AFUNIX,
-    FUNCTION_BASE + 19,
-    METHOD_OUT_DIRECT,
-    FILE_ANY_ACCESS,
-);
+pub const IOCTL_AFUNIX_RECVFROM: u32 = reads(19, METHOD_OUT_DIRECT);
 
 /// Every IOCTL the driver defines.
 pub const ALL_IOCTLS: [u32; 20] = [
@@ -192,5 +182,38 @@ mod tests {
         assert_eq!(method_of(IOCTL_AFUNIX_STATS), METHOD_BUFFERED);
         assert_eq!(IOCTL_AFUNIX_STATS >> 16, FILE_DEVICE_AFUNIX);
         assert_eq!(IOCTL_AFUNIX_STATS, 0xAF05_2000);
+    }
+
+    /// The access a code demands, as the I/O manager reads it (`(code >> 14) & 3`).
+    const fn access_of(code: u32) -> u32 {
+        (code >> 14) & 3
+    }
+
+    #[test]
+    fn every_socket_request_demands_read_or_write_access() {
+        let reading = [
+            IOCTL_AFUNIX_ACCEPT,
+            IOCTL_AFUNIX_GETSOCKNAME,
+            IOCTL_AFUNIX_GETPEERNAME,
+            IOCTL_AFUNIX_GETSOCKOPT,
+            IOCTL_AFUNIX_FIONREAD,
+            IOCTL_AFUNIX_PEERCRED,
+            IOCTL_AFUNIX_POLL,
+            IOCTL_AFUNIX_RECV,
+            IOCTL_AFUNIX_RECVFROM,
+        ];
+        for code in ALL_IOCTLS {
+            let expected = if code == IOCTL_AFUNIX_STATS {
+                FILE_ANY_ACCESS
+            } else if reading.contains(&code) {
+                FILE_READ_ACCESS
+            } else {
+                FILE_WRITE_ACCESS
+            };
+            assert_eq!(access_of(code), expected, "{code:#x}");
+        }
+        // Two that matter most, spelled out: SEND needs write, RECV needs read.
+        assert_eq!(IOCTL_AFUNIX_SEND, 0xAF05_A041);
+        assert_eq!(IOCTL_AFUNIX_RECV, 0xAF05_6046);
     }
 }

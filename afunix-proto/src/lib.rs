@@ -26,6 +26,7 @@ extern crate alloc;
 
 pub mod decode;
 pub mod encode;
+pub mod handle;
 pub mod ioctl;
 pub mod names;
 pub mod security;

@@ -28,6 +28,7 @@ use afunix_device::{
 };
 use afunix_proto::decode::{NtPath, decode};
 use afunix_proto::encode;
+use afunix_proto::handle::HandleAccess;
 use afunix_proto::ioctl::{IOCTL_AFUNIX_RECV, IOCTL_AFUNIX_SEND, IOCTL_AFUNIX_STATS};
 use zerocopy::IntoBytes;
 
@@ -378,7 +379,8 @@ impl Host for Caller<'_> {
         open_socket_file(path)
     }
 
-    fn reference(&mut self, handle: u64) -> Result<(FileId, ()), Errno> {
+    /// In-process handles carry no access rights: every one is open for reading and writing.
+    fn reference(&mut self, handle: u64, _access: HandleAccess) -> Result<(FileId, ()), Errno> {
         let state = self.shared.lock();
         state
             .handles

@@ -62,7 +62,14 @@ fn checks() -> Vec<(&'static str, Check)> {
     ];
     // Handles of other kinds exist only on Windows.
     #[cfg(windows)]
-    checks.push(("foreign handles are refused, or POLLNVAL", foreign_handles));
+    checks.push((
+        "handles that are not the caller's sockets: ENOTSOCK, or POLLNVAL",
+        foreign_handles,
+    ));
+    checks.push((
+        "each request needs the access its code declares",
+        access_bits,
+    ));
     #[cfg(windows)]
     checks.push((
         "a blocked 32 MiB write waits in its own pages, not the driver's memory",
@@ -460,11 +467,57 @@ pub fn bad_input(net: &Net) -> Result<(), String> {
     abstract_echo(net)
 }
 
-/// Handles that are not our sockets, passed where a socket handle is expected.
+/// Handles that are not the caller's sockets, passed where a socket handle is expected: every
+/// one gets ENOTSOCK (POLLNVAL in a POLL), whatever it is. Among them, values the driver must
+/// never look up at all: kernel handles, pseudo-handles, and a socket's handle with high bits
+/// set (Wine's handle tables are 32-bit: truncated, it would name the socket). And a handle
+/// to one of the caller's sockets opened without the access the request needs.
 #[cfg(windows)]
 pub fn foreign_handles(net: &Net) -> Result<(), String> {
     use afunix::Errno;
     use std::os::windows::io::AsRawHandle;
+    use windows_sys::Win32::Foundation::{CloseHandle, DuplicateHandle, HANDLE};
+    use windows_sys::Win32::System::Threading::GetCurrentProcess;
+
+    /// A duplicate of `handle` in this process, open for `access` only; closed on drop.
+    struct Dup(HANDLE);
+    impl Drop for Dup {
+        fn drop(&mut self) {
+            // SAFETY:
+            // 1. A handle DuplicateHandle gave us, closed once.
+            unsafe { CloseHandle(self.0) };
+        }
+    }
+    fn dup(handle: u64, access: u32) -> Result<Dup, String> {
+        let mut out: HANDLE = std::ptr::null_mut();
+        // SAFETY:
+        // 1. GetCurrentProcess has no preconditions (a pseudo-handle).
+        let me = unsafe { GetCurrentProcess() };
+        // SAFETY:
+        // 1. Our own process and a live handle of ours; `out` is a valid out pointer.
+        let ok = unsafe {
+            DuplicateHandle(
+                me,
+                handle as HANDLE,
+                me,
+                &mut out,
+                access,
+                0,
+                0,
+            )
+        };
+        if ok == 0 {
+            return Err(format!(
+                "DuplicateHandle: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        Ok(Dup(out))
+    }
+    const FILE_READ_DATA: u32 = 0x1;
+    const FILE_READ_ATTRIBUTES: u32 = 0x80;
+    const SYNCHRONIZE: u32 = 0x0010_0000;
+
     let listener = net.socket().map_err(fail("socket"))?;
     listener
         .bind_raw(
@@ -476,16 +529,27 @@ pub fn foreign_handles(net: &Net) -> Result<(), String> {
     listener.listen(1).map_err(|e| format!("listen: {e}"))?;
     let file = std::fs::File::open(std::env::current_exe().map_err(fail("current_exe"))?)
         .map_err(fail("open a file"))?;
-    let cases: [(&str, u64, Errno); 3] = [
+    let fresh = net.socket().map_err(fail("socket"))?;
+    // A fresh socket of ours, through a handle that may only read its attributes.
+    let no_access = dup(fresh.handle(), FILE_READ_ATTRIBUTES | SYNCHRONIZE)?;
+    let cases: [(&str, u64); 9] = [
+        ("a plain file's handle", file.as_raw_handle() as u64),
+        ("no handle at all", 0xDEAD_BEE0),
+        ("the null handle", 0),
+        ("a kernel handle value", 0xFFFF_FFFF_8000_0004),
+        ("a 32-bit kernel handle value", 0x8000_0004),
+        ("the current-process pseudo-handle", u64::MAX),
+        ("the current-thread pseudo-handle", (-2i64) as u64),
         (
-            "a plain file's handle",
-            file.as_raw_handle() as u64,
-            Errno::ENOTSOCK,
+            "a socket's handle with bit 32 set",
+            fresh.handle() | 1 << 32,
         ),
-        ("no handle at all", 0xDEAD_BEE0, Errno::EBADF),
-        ("the null handle", 0, Errno::EBADF),
+        (
+            "a socket's handle opened without read and write",
+            no_access.0 as u64,
+        ),
     ];
-    for (what, handle, expected) in cases {
+    for (what, handle) in cases {
         let input = afunix_proto::encode::handle(handle);
         let mut out = [0u8; 120];
         let got = listener.raw_request(
@@ -493,9 +557,9 @@ pub fn foreign_handles(net: &Net) -> Result<(), String> {
             zerocopy::IntoBytes::as_bytes(&input),
             &mut [],
         );
-        if got != Err(expected) {
+        if got != Err(Errno::ENOTSOCK) {
             return Err(format!(
-                "SOCKETPAIR with {what}: expected {expected}, got {got:?}"
+                "SOCKETPAIR with {what}: expected ENOTSOCK, got {got:?}"
             ));
         }
         let got = listener.raw_request(
@@ -503,32 +567,143 @@ pub fn foreign_handles(net: &Net) -> Result<(), String> {
             zerocopy::IntoBytes::as_bytes(&input),
             &mut out,
         );
-        if got != Err(expected) {
+        if got != Err(Errno::ENOTSOCK) {
             return Err(format!(
-                "ACCEPT onto {what}: expected {expected}, got {got:?}"
+                "ACCEPT onto {what}: expected ENOTSOCK, got {got:?}"
             ));
         }
     }
-    // POLL reports a foreign handle as POLLNVAL and still reports the rest.
+    // The socket those handles named is untouched: still fresh, it pairs.
+    let other = net.socket().map_err(fail("socket"))?;
+    other
+        .pair_with(&fresh)
+        .map_err(|e| format!("pairing the socket the refused handles named: {e}"))?;
+
+    // POLL reports each foreign value as POLLNVAL and still reports the rest; a handle open
+    // for reading is enough to ask.
     let (a, b) = (
         net.socket().map_err(fail("socket"))?,
         net.socket().map_err(fail("socket"))?,
     );
     a.pair_with(&b).map_err(|e| format!("pair: {e}"))?;
-    let input =
-        afunix_proto::encode::poll(&[(a.handle(), 0x4), (file.as_raw_handle() as u64, 0x1)], 0)
-            .map_err(|e| format!("{e:?}"))?;
+    let read_only = dup(a.handle(), FILE_READ_DATA | SYNCHRONIZE)?;
+    let b_no_access = dup(b.handle(), FILE_READ_ATTRIBUTES | SYNCHRONIZE)?;
+    let entries = [
+        (read_only.0 as u64, 0x4),
+        (file.as_raw_handle() as u64, 0x1),
+        (0xFFFF_FFFF_8000_0004, 0x1),
+        (b.handle() | 1 << 32, 0x1),
+        (b_no_access.0 as u64, 0x4),
+    ];
+    let input = afunix_proto::encode::poll(&entries, 0).map_err(|e| format!("{e:?}"))?;
     let mut out = vec![0u8; input.len()];
     a.raw_request(afunix_proto::ioctl::IOCTL_AFUNIX_POLL, &input, &mut out)
         .map_err(|e| format!("poll: {e}"))?;
     let got: Vec<u32> = afunix_proto::wire::revents(&out).collect();
-    let revents = |i: usize| got.get(i).copied().unwrap_or(0);
-    if revents(0) != 0x4 || revents(1) != 0x20 {
+    if got != [0x4, 0x20, 0x20, 0x20, 0x20] {
         return Err(format!(
-            "POLL revents {:#x} {:#x}, expected POLLOUT and POLLNVAL",
-            revents(0),
-            revents(1)
+            "POLL revents {got:x?}, expected POLLOUT through the read-only handle, then POLLNVAL"
         ));
+    }
+    Ok(())
+}
+
+/// Each request needs the access its IOCTL code declares: a handle opened for reading alone
+/// cannot make a socket (FILE_WRITE_DATA), one opened for writing alone cannot read the
+/// socket's name (FILE_READ_DATA), and one opened for neither can still ask for STATS. The
+/// refusal comes before the driver (the I/O manager reads the code's access bits).
+#[cfg(windows)]
+pub fn access_bits(_net: &Net) -> Result<(), String> {
+    use afunix_proto::ioctl::{IOCTL_AFUNIX_GETSOCKNAME, IOCTL_AFUNIX_SOCKET, IOCTL_AFUNIX_STATS};
+    use windows_sys::Win32::Foundation::{CloseHandle, ERROR_ACCESS_DENIED, HANDLE};
+    use windows_sys::Win32::Storage::FileSystem::{
+        CreateFileW, FILE_SHARE_READ, FILE_SHARE_WRITE, OPEN_EXISTING,
+    };
+    use windows_sys::Win32::System::IO::DeviceIoControl;
+
+    struct Device(HANDLE);
+    impl Drop for Device {
+        fn drop(&mut self) {
+            // SAFETY:
+            // 1. A handle CreateFileW gave us, closed once.
+            unsafe { CloseHandle(self.0) };
+        }
+    }
+    fn open(access: u32) -> Result<Device, String> {
+        let path: Vec<u16> = afunix_proto::names::USER_DEVICE_PATH
+            .encode_utf16()
+            .chain([0])
+            .collect();
+        // SAFETY:
+        // 1. `path` is NUL-terminated and outlives the call; no security attributes or
+        //    template.
+        let handle = unsafe {
+            CreateFileW(
+                path.as_ptr(),
+                access,
+                FILE_SHARE_READ | FILE_SHARE_WRITE,
+                std::ptr::null(),
+                OPEN_EXISTING,
+                0,
+                std::ptr::null_mut(),
+            )
+        };
+        if handle as isize == -1 {
+            return Err(format!(
+                "open for {access:#x}: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        Ok(Device(handle))
+    }
+    /// A synchronous request: Ok, or the Win32 error.
+    fn request(device: &Device, code: u32, input: &[u8], output: &mut [u8]) -> Result<(), u32> {
+        let mut returned = 0u32;
+        // SAFETY:
+        // 1. A synchronous handle; both buffers are valid for their lengths during the call.
+        let ok = unsafe {
+            DeviceIoControl(
+                device.0,
+                code,
+                input.as_ptr().cast(),
+                input.len() as u32,
+                output.as_mut_ptr().cast(),
+                output.len() as u32,
+                &mut returned,
+                std::ptr::null_mut(),
+            )
+        };
+        if ok == 0 {
+            Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0) as u32)
+        } else {
+            Ok(())
+        }
+    }
+    const FILE_READ_DATA: u32 = 0x1;
+    const FILE_WRITE_DATA: u32 = 0x2;
+    const SYNCHRONIZE: u32 = 0x0010_0000;
+    let socket_in = afunix_proto::encode::socket(1, false);
+    let socket_in = zerocopy::IntoBytes::as_bytes(&socket_in);
+    let empty = afunix_proto::encode::empty();
+    let empty = zerocopy::IntoBytes::as_bytes(&empty);
+
+    let reader = open(FILE_READ_DATA | SYNCHRONIZE)?;
+    if request(&reader, IOCTL_AFUNIX_SOCKET, socket_in, &mut []) != Err(ERROR_ACCESS_DENIED) {
+        return Err("SOCKET through a handle opened for reading only was not refused".into());
+    }
+    let writer = open(FILE_WRITE_DATA | SYNCHRONIZE)?;
+    request(&writer, IOCTL_AFUNIX_SOCKET, socket_in, &mut [])
+        .map_err(|e| format!("SOCKET through a handle opened for writing: error {e}"))?;
+    let mut name = [0u8; 120];
+    if request(&writer, IOCTL_AFUNIX_GETSOCKNAME, empty, &mut name) != Err(ERROR_ACCESS_DENIED) {
+        return Err("GETSOCKNAME through a handle opened for writing only was not refused".into());
+    }
+    let neither = open(SYNCHRONIZE)?;
+    let mut stats = vec![0u8; 4096];
+    request(&neither, IOCTL_AFUNIX_STATS, &[], &mut stats)
+        .map_err(|e| format!("STATS through a handle opened for no data access: error {e}"))?;
+    if request(&neither, IOCTL_AFUNIX_SOCKET, socket_in, &mut []) != Err(ERROR_ACCESS_DENIED) {
+        return Err("SOCKET through a handle opened for no data access was not refused".into());
     }
     Ok(())
 }

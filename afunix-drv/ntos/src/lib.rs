@@ -20,6 +20,8 @@ use windows_sys::Win32::System::IO::IO_STATUS_BLOCK;
 
 /// `KPROCESSOR_MODE::KernelMode`.
 pub const KERNEL_MODE: i8 = 0;
+/// `KPROCESSOR_MODE::UserMode`.
+pub const USER_MODE: i8 = 1;
 /// `OBJ_KERNEL_HANDLE`: the handle lives in the system handle table.
 pub const OBJ_KERNEL_HANDLE: u32 = 0x200;
 /// `READ_CONTROL`.
@@ -205,6 +207,13 @@ unsafe extern "system" {
         desired_access: u32,
         attributes: u32,
         options: u32,
+    ) -> NTSTATUS;
+    pub fn ZwQueryObject(
+        handle: HANDLE,
+        class: i32,
+        information: *mut c_void,
+        length: u32,
+        returned: *mut u32,
     ) -> NTSTATUS;
     pub fn ObReferenceObjectByHandle(
         handle: HANDLE,

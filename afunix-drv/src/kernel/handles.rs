@@ -1,11 +1,22 @@
 //! Turning a handle the caller passed in (ACCEPT's new socket, SOCKETPAIR's second one, POLL's
 //! entries) into one of our files.
 //!
-//! `ObReferenceObjectByHandle(UserMode)` is what a driver would normally use, in the caller's
-//! context. Under Wine it is not implemented, and in kernel mode it looks in the wrong handle
-//! table (winedevice's). What works on both: open the calling process (PROCESS_DUP_HANDLE),
-//! duplicate the caller's handle into the system handle table, and reference that in kernel
-//! mode, checking it is a file object.
+//! The shared path has already refused every value that is not a user-mode handle value
+//! (`afunix_proto::handle::is_user_handle`): kernel handles and pseudo-handles never get
+//! here, so no lookup below can reach the system's handle table, where the driver's own brief
+//! duplicates of other callers' sockets sit.
+//!
+//! 1. `ObReferenceObjectByHandle(UserMode)` in the caller's context, with the access the
+//!    request needs: the kernel's own check of a user's handle (its table, its granted
+//!    access). What Windows runs.
+//! 2. Under Wine that call returns `STATUS_NOT_IMPLEMENTED` (and in kernel mode it would look
+//!    in winedevice's table). Then, and only then: open the calling process
+//!    (PROCESS_DUP_HANDLE), duplicate the caller's handle with the access it was granted into
+//!    a kernel handle of ours, and check that granted access ourselves (`ZwQueryObject`)
+//!    before referencing it. Just as strict: the handle is looked up in the caller's table
+//!    and must have been opened for what the request does.
+//!
+//! Every failure is one error, ENOTSOCK (the shared path makes it so).
 
 use core::ffi::c_void;
 use core::ptr;
@@ -16,7 +27,7 @@ use afunix_device::FileId;
 use afunix_ntos::{
     CURRENT_PROCESS, DUPLICATE_SAME_ACCESS, IoFileObjectType, IoGetCurrentProcess, KERNEL_MODE,
     OBJ_KERNEL_HANDLE, ObOpenObjectByPointer, ObReferenceObjectByHandle, ObfDereferenceObject,
-    PROCESS_DUP_HANDLE, ZwClose, ZwDuplicateObject,
+    PROCESS_DUP_HANDLE, USER_MODE, ZwClose, ZwDuplicateObject, ZwQueryObject,
 };
 use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, FILE_OBJECT};
 use windows_sys::Win32::Foundation::HANDLE;
@@ -59,10 +70,69 @@ impl Drop for KernelHandle {
     }
 }
 
-/// References the file object behind `handle` in the calling process. EBADF if it is no
-/// handle, ENOTSOCK if it is not a file opened on our device. Call in the caller's context
-/// (a dispatch routine), at PASSIVE_LEVEL.
-pub fn reference(handle: u64) -> Result<FileRef, Errno> {
+/// `STATUS_NOT_IMPLEMENTED`: Wine's answer to a user-mode reference.
+const STATUS_NOT_IMPLEMENTED: i32 = 0xC000_0002_u32 as i32;
+
+/// References the file object behind the caller's handle `handle`, which must have been
+/// opened with at least `access` (`FILE_*` rights) and be a file on our device. Call in the
+/// caller's context (a dispatch routine), at PASSIVE_LEVEL, with a value the shared path
+/// accepted as a user handle.
+pub fn reference(handle: u64, access: u32) -> Result<FileRef, Errno> {
+    let mut object: *mut c_void = ptr::null_mut();
+    // SAFETY:
+    // 1. Reads the kernel's IoFileObjectType variable (a data import).
+    let file_type = unsafe { IoFileObjectType };
+    // SAFETY:
+    // 1. In the caller's context: a user-mode lookup in the caller's own handle table, with
+    //    the type and the granted access checked by the kernel; `object` is a valid out
+    //    pointer.
+    let status = unsafe {
+        ObReferenceObjectByHandle(
+            handle as HANDLE,
+            access,
+            file_type,
+            USER_MODE,
+            &mut object,
+            ptr::null_mut(),
+        )
+    };
+    if status == STATUS_NOT_IMPLEMENTED {
+        return reference_by_duplicate(handle, access);
+    }
+    if status < 0 || object.is_null() {
+        return Err(Errno::ENOTSOCK);
+    }
+    ours(FileRef { object })
+}
+
+/// The file is one of ours, or ENOTSOCK (dropping the reference).
+fn ours(file: FileRef) -> Result<FileRef, Errno> {
+    // SAFETY:
+    // 1. `file.object` is a referenced FILE_OBJECT (the type was checked); DeviceObject is a
+    //    plain field of it.
+    let device = unsafe { (*file.object.cast::<FILE_OBJECT>()).DeviceObject };
+    if device != DEVICE.load(Ordering::Acquire) {
+        return Err(Errno::ENOTSOCK);
+    }
+    Ok(file)
+}
+
+/// `OBJECT_BASIC_INFORMATION`, of which only the granted access is read.
+#[repr(C)]
+#[derive(Default)]
+struct ObjectBasicInformation {
+    attributes: u32,
+    granted_access: u32,
+    handle_count: u32,
+    pointer_count: u32,
+    reserved: [u32; 10],
+}
+
+/// `ObjectBasicInformation`.
+const OBJECT_BASIC_INFORMATION: i32 = 0;
+
+/// The same lookup where Wine cannot do a user-mode reference (module comment, 2).
+fn reference_by_duplicate(handle: u64, access: u32) -> Result<FileRef, Errno> {
     let mut process: HANDLE = ptr::null_mut();
     // SAFETY:
     // 1. IoGetCurrentProcess has no preconditions in a dispatch routine.
@@ -82,7 +152,7 @@ pub fn reference(handle: u64) -> Result<FileRef, Errno> {
         )
     };
     if status < 0 {
-        return Err(Errno::EBADF);
+        return Err(Errno::ENOTSOCK);
     }
     let process = KernelHandle(process);
     let mut duplicate: HANDLE = ptr::null_mut();
@@ -101,9 +171,27 @@ pub fn reference(handle: u64) -> Result<FileRef, Errno> {
         )
     };
     if status < 0 {
-        return Err(Errno::EBADF);
+        return Err(Errno::ENOTSOCK);
     }
     let duplicate = KernelHandle(duplicate);
+    let mut info = ObjectBasicInformation::default();
+    let mut returned = 0u32;
+    // SAFETY:
+    // 1. `duplicate` is our kernel handle; `info` is a writable OBJECT_BASIC_INFORMATION of
+    //    the size passed.
+    let status = unsafe {
+        ZwQueryObject(
+            duplicate.0,
+            OBJECT_BASIC_INFORMATION,
+            (&raw mut info).cast(),
+            size_of::<ObjectBasicInformation>() as u32,
+            &mut returned,
+        )
+    };
+    // DUPLICATE_SAME_ACCESS copied the access the caller's handle was granted.
+    if status < 0 || info.granted_access & access != access {
+        return Err(Errno::ENOTSOCK);
+    }
     let mut object: *mut c_void = ptr::null_mut();
     // SAFETY:
     // 1. Reads the kernel's IoFileObjectType variable (a data import).
@@ -126,13 +214,5 @@ pub fn reference(handle: u64) -> Result<FileRef, Errno> {
         // Not a file at all (an event, a process ...): not a socket.
         return Err(Errno::ENOTSOCK);
     }
-    let file = FileRef { object };
-    // SAFETY:
-    // 1. `object` is a referenced FILE_OBJECT (the type was checked); DeviceObject is a
-    //    plain field of it.
-    let device = unsafe { (*object.cast::<FILE_OBJECT>()).DeviceObject };
-    if device != DEVICE.load(Ordering::Acquire) {
-        return Err(Errno::ENOTSOCK);
-    }
-    Ok(file)
+    ours(FileRef { object })
 }

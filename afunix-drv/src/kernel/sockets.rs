@@ -20,6 +20,7 @@ use afunix_device::{
     write_reply,
 };
 use afunix_proto::decode::{NtPath, RECVFROM_HEADER, Request as Decoded};
+use afunix_proto::handle::HandleAccess;
 use afunix_proto::{ErrnoCodes, SocketCounters};
 use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, IRP};
 use windows_sys::Win32::Foundation::{NTSTATUS, STATUS_PENDING, STATUS_SUCCESS};
@@ -243,8 +244,8 @@ impl Host for Caller {
         fs::open_for_connect(path)
     }
 
-    fn reference(&mut self, handle: u64) -> Result<(FileId, FileRef), Errno> {
-        let file = handles::reference(handle)?;
+    fn reference(&mut self, handle: u64, access: HandleAccess) -> Result<(FileId, FileRef), Errno> {
+        let file = handles::reference(handle, access.rights())?;
         Ok((file.id(), file))
     }
 
