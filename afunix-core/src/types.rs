@@ -67,8 +67,12 @@ pub struct Completion {
 pub struct Credentials {
     /// Process id.
     pub pid: u32,
-    /// The process's user SID, as bytes.
+    /// The user SID of the token the caller acts with, as bytes.
     pub sid: Vec<u8>,
+    /// That token's mandatory integrity level (the RID of its label: 0x2000 is Medium).
+    pub integrity: u32,
+    /// What else that token says about the caller (`afunix_proto::wire::PEERCRED_*`).
+    pub flags: u32,
 }
 
 impl Credentials {
@@ -76,6 +80,8 @@ impl Credentials {
         Ok(Self {
             pid: self.pid,
             sid: crate::util::try_copy(&self.sid)?,
+            integrity: self.integrity,
+            flags: self.flags,
         })
     }
 }

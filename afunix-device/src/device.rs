@@ -371,7 +371,7 @@ impl Device {
         // SO_PEERCRED on a socket with no peer credentials gives ENOTCONN... Linux gives the
         // "invalid" credentials (pid 0); our callers rely on knowing, so ENOTCONN.
         let cred = self.engine.peer_credentials(id)?.ok_or(Errno::ENOTCONN)?;
-        PeerCredOut::new(cred.pid, &cred.sid)
+        PeerCredOut::new(cred.pid, &cred.sid, cred.integrity, cred.flags)
             .map(Done::PeerCred)
             .ok_or(Errno::EINVAL)
     }

@@ -135,8 +135,10 @@ pub trait Host {
     /// A reference to a handle the caller named, held until the request has executed.
     type HandleRef;
 
-    /// The caller's process id and user SID.
-    fn credentials(&mut self) -> Credentials;
+    /// The caller's credentials: its process id, and the user SID, integrity level and
+    /// flags of the token it acts with. An error refuses the request (the driver refuses a
+    /// caller impersonating a token it may not act as).
+    fn credentials(&mut self) -> Result<Credentials, Errno>;
 
     /// 128 unpredictable bits.
     fn secret(&mut self) -> u128;
@@ -241,7 +243,7 @@ impl<'a, H: Host> Prepared<'a, H> {
                 self.resolved = Resolved::Key(key);
             }
             Request::Connect(Address { sockaddr, nt_path }) => {
-                self.credentials = host.credentials();
+                self.credentials = host.credentials()?;
                 let pathname = host.with_device(|d| d.prepare_connect(file, sockaddr))??;
                 let key = match (pathname, nt_path) {
                     (true, Some(path)) => {
@@ -255,12 +257,12 @@ impl<'a, H: Host> Prepared<'a, H> {
                 };
                 self.resolved = Resolved::Key(key);
             }
-            Request::Listen { .. } => self.credentials = host.credentials(),
+            Request::Listen { .. } => self.credentials = host.credentials()?,
             Request::Accept { handle } => {
                 self.resolved = Resolved::File(self.reference(host, handle)?);
             }
             Request::SocketPair { handle } => {
-                self.credentials = host.credentials();
+                self.credentials = host.credentials()?;
                 self.resolved = Resolved::File(self.reference(host, handle)?);
             }
             Request::Poll(poll) => {

@@ -145,11 +145,11 @@ impl Host for FakeHost {
     type SocketFile = String;
     type HandleRef = ();
 
-    fn credentials(&mut self) -> Credentials {
-        Credentials {
+    fn credentials(&mut self) -> Result<Credentials, Errno> {
+        Ok(Credentials {
             pid: 99,
-            sid: Vec::new(),
-        }
+            ..Credentials::default()
+        })
     }
 
     fn secret(&mut self) -> u128 {
@@ -351,7 +351,7 @@ fn recvfrom_names_the_sender_and_nothing_at_end_of_file() {
     // The client sends through the device's own data path.
     let mut bufs = OwnedBuffers::new();
     bufs.insert(Token(500), b"hi".to_vec()).unwrap();
-    let me = host.credentials();
+    let me = host.credentials().unwrap();
     let sent = host.device.execute(
         FileId(2),
         Token(500),

@@ -18,6 +18,9 @@ fn me() -> Credentials {
     Credentials {
         pid: 1234,
         sid: vec![1, 1, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0],
+        // Low integrity, impersonating: what PEERCRED must carry through unchanged.
+        integrity: 0x1000,
+        flags: afunix_proto::wire::PEERCRED_IMPERSONATING,
     }
 }
 
@@ -463,6 +466,10 @@ mod connected {
             panic!()
         };
         assert_eq!((cred.pid, cred.sid()), (1234, &me().sid[..]));
+        assert_eq!(
+            (cred.integrity, cred.flags),
+            (0x1000, afunix_proto::wire::PEERCRED_IMPERSONATING)
+        );
     }
 
     #[test]

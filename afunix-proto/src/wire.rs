@@ -211,14 +211,30 @@ pub struct IntOut {
     pub reserved: u32,
 }
 
-/// PEERCRED.
+/// PEERCRED: who the peer was when the connection was made. Everything but the process id
+/// comes from the one token the peer acted with: its thread's impersonation token if it was
+/// impersonating (at SecurityImpersonation or above), else its process's token.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
 pub struct PeerCredOut {
     pub pid: u32,
     pub sid_len: u32,
     pub sid: [u8; MAX_SID_BYTES],
+    /// The token's mandatory integrity level: the last sub-authority of its label SID
+    /// (0x1000 Low, 0x2000 Medium, 0x3000 High, 0x4000 System; 0 Untrusted).
+    pub integrity: u32,
+    /// `PEERCRED_*` bits.
+    pub flags: u32,
 }
+
+/// [`PeerCredOut::flags`]: the token is an AppContainer's.
+pub const PEERCRED_APP_CONTAINER: u32 = 0x1;
+/// [`PeerCredOut::flags`]: the token is restricted (it has restricting SIDs), or the system
+/// could not say whether it is (the driver never reports an unknown token as unrestricted).
+pub const PEERCRED_RESTRICTED: u32 = 0x2;
+/// [`PeerCredOut::flags`]: the credentials are those of a token the peer's thread was
+/// impersonating, not its process's own.
+pub const PEERCRED_IMPERSONATING: u32 = 0x4;
 
 const_assert_eq!(size_of::<EmptyIn>(), 4);
 const_assert_eq!(size_of::<SocketIn>(), 12);
@@ -247,8 +263,10 @@ const_assert_eq!(offset_of!(PollEntry, revents), 12);
 const_assert_eq!(size_of::<AddressOut>(), 120);
 const_assert_eq!(offset_of!(AddressOut, addr), 8);
 const_assert_eq!(size_of::<IntOut>(), 8);
-const_assert_eq!(size_of::<PeerCredOut>(), 76);
+const_assert_eq!(size_of::<PeerCredOut>(), 84);
 const_assert_eq!(offset_of!(PeerCredOut, sid), 8);
+const_assert_eq!(offset_of!(PeerCredOut, integrity), 76);
+const_assert_eq!(offset_of!(PeerCredOut, flags), 80);
 
 impl AddressOut {
     /// A reply for a `sockaddr_un` of `reported_len` bytes (of which up to 112 are kept).
@@ -274,13 +292,16 @@ impl AddressOut {
 }
 
 impl PeerCredOut {
-    pub fn new(pid: u32, sid: &[u8]) -> Option<PeerCredOut> {
+    /// The reply for a peer; None if the SID is longer than any SID can be.
+    pub fn new(pid: u32, sid: &[u8], integrity: u32, flags: u32) -> Option<PeerCredOut> {
         let mut out = [0u8; MAX_SID_BYTES];
         out.get_mut(..sid.len())?.copy_from_slice(sid);
         Some(PeerCredOut {
             pid,
             sid_len: u32::try_from(sid.len()).ok()?,
             sid: out,
+            integrity,
+            flags,
         })
     }
 

@@ -487,12 +487,23 @@ fn replies_round_trip() {
     let out = AddressOut::new(&with_nul, 111);
     assert_eq!(out.addr_len, 111);
     assert_eq!(out.sockaddr(), &with_nul[..]);
-    let cred = PeerCredOut::new(42, &[1, 1, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0]).unwrap();
+    let cred = PeerCredOut::new(
+        42,
+        &[1, 1, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0],
+        0x1000,
+        PEERCRED_APP_CONTAINER,
+    )
+    .unwrap();
     assert_eq!(
-        (cred.pid, cred.sid()),
-        (42, &[1, 1, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0][..])
+        (cred.pid, cred.sid(), cred.integrity, cred.flags),
+        (
+            42,
+            &[1, 1, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0][..],
+            0x1000,
+            PEERCRED_APP_CONTAINER
+        )
     );
-    assert!(PeerCredOut::new(1, &[0; 69]).is_none());
+    assert!(PeerCredOut::new(1, &[0; 69], 0x2000, 0).is_none());
 }
 
 proptest! {

@@ -351,8 +351,8 @@ impl Host for Caller<'_> {
     type SocketFile = PathBuf;
     type HandleRef = ();
 
-    fn credentials(&mut self) -> Credentials {
-        self.shared.credentials.clone()
+    fn credentials(&mut self) -> Result<Credentials, Errno> {
+        Ok(self.shared.credentials.clone())
     }
 
     fn secret(&mut self) -> u128 {
@@ -738,12 +738,20 @@ fn file_identity(file: &std::fs::File) -> Result<FileIdentity, FsError> {
 }
 
 /// This process's identity, as the driver records a caller's: its pid, and its user's SID.
+/// The in-process transport has no token to read an integrity level or restrictions from;
+/// it reports what an ordinary user's process has, Medium and no flags, and nothing in it
+/// decides by them.
 fn own_credentials() -> Credentials {
     Credentials {
         pid: std::process::id(),
         sid: own_sid(),
+        integrity: MEDIUM_INTEGRITY,
+        flags: 0,
     }
 }
+
+/// `SECURITY_MANDATORY_MEDIUM_RID`.
+const MEDIUM_INTEGRITY: u32 = 0x2000;
 
 /// On Unix, the Unix-user SID S-1-22-1-<uid> (the form Samba and Windows NFS use).
 #[cfg(unix)]

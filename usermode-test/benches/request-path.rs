@@ -319,6 +319,7 @@ mod bench {
                     // A user SID as Windows gives it (S-1-5-21-a-b-c-rid: 28 bytes), which the
                     // engine keeps per socket as the driver's would.
                     sid: user_sid(),
+                    ..Credentials::default()
                 },
                 next: AtomicU64::new(1),
                 waits: AtomicU64::new(0),
@@ -390,8 +391,8 @@ mod bench {
         type SocketFile = ();
         type HandleRef = ();
 
-        fn credentials(&mut self) -> Credentials {
-            self.front.credentials.clone()
+        fn credentials(&mut self) -> Result<Credentials, Errno> {
+            Ok(self.front.credentials.clone())
         }
 
         fn secret(&mut self) -> u128 {
@@ -415,7 +416,11 @@ mod bench {
             Err(FsError::Other(Errno::EOPNOTSUPP))
         }
 
-        fn reference(&mut self, handle: u64) -> Result<(FileId, ()), Errno> {
+        fn reference(
+            &mut self,
+            handle: u64,
+            _access: afunix_proto::handle::HandleAccess,
+        ) -> Result<(FileId, ()), Errno> {
             lock(&self.front.handles)
                 .get(&handle)
                 .map(|f| (*f, ()))

@@ -66,9 +66,15 @@ fn checks() -> Vec<(&'static str, Check)> {
         "handles that are not the caller's sockets: ENOTSOCK, or POLLNVAL",
         foreign_handles,
     ));
+    #[cfg(windows)]
     checks.push((
         "each request needs the access its code declares",
         access_bits,
+    ));
+    #[cfg(windows)]
+    checks.push((
+        "credentials come from the token the caller acts with (impersonation)",
+        impersonation,
     ));
     #[cfg(windows)]
     checks.push((
@@ -301,6 +307,199 @@ fn pair_and_credentials(net: &Net) -> Result<(), String> {
     if cred.sid.len() < 8 || cred.sid[0] != 1 {
         return Err(format!("peer SID {:?} is not a SID", cred.sid));
     }
+    #[cfg(windows)]
+    {
+        // The driver read the same token this process reads.
+        let own = own_integrity().ok_or("this process cannot read its own integrity level")?;
+        if cred.integrity != own || cred.app_container || cred.impersonating {
+            return Err(format!(
+                "peer integrity {:#x} (ours {own:#x}), AppContainer {}, impersonating {}",
+                cred.integrity, cred.app_container, cred.impersonating
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// This process's integrity level (the RID of its token's label), as a program reads it.
+#[cfg(windows)]
+pub fn own_integrity() -> Option<u32> {
+    use windows_sys::Win32::Foundation::{CloseHandle, HANDLE};
+    use windows_sys::Win32::Security::{GetTokenInformation, TOKEN_QUERY, TokenIntegrityLevel};
+    use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken};
+    let mut token: HANDLE = std::ptr::null_mut();
+    // SAFETY:
+    // 1. GetCurrentProcess has no preconditions (a pseudo-handle).
+    let me = unsafe { GetCurrentProcess() };
+    // SAFETY:
+    // 1. Our own process; `token` is a valid out pointer.
+    if unsafe { OpenProcessToken(me, TOKEN_QUERY, &mut token) } == 0 {
+        return None;
+    }
+    // TOKEN_MANDATORY_LABEL: a pointer to the SID, attributes, then the SID (S-1-16-RID).
+    let mut buffer = [0u64; 16];
+    let mut returned = 0u32;
+    // SAFETY:
+    // 1. `token` is open for query; `buffer` is writable and 8-aligned for its length.
+    let ok = unsafe {
+        GetTokenInformation(
+            token,
+            TokenIntegrityLevel,
+            buffer.as_mut_ptr().cast(),
+            size_of_val(&buffer) as u32,
+            &mut returned,
+        )
+    };
+    // SAFETY:
+    // 1. The token handle we opened, closed once.
+    unsafe { CloseHandle(token) };
+    if ok == 0 {
+        return None;
+    }
+    let bytes: Vec<u8> = buffer.iter().flat_map(|w| w.to_ne_bytes()).collect();
+    let sid_at = usize::try_from(buffer[0])
+        .ok()?
+        .checked_sub(buffer.as_ptr() as usize)?;
+    let sid = bytes.get(sid_at..)?;
+    let count = usize::from(*sid.get(1)?);
+    let last = 8 + 4 * count.checked_sub(1)?;
+    Some(u32::from_le_bytes(
+        sid.get(last..last + 4)?.try_into().ok()?,
+    ))
+}
+
+/// Credentials come from the token the caller acts with. A thread impersonating a token at
+/// SecurityIdentification (one it may look at, not act as) is refused; a thread
+/// impersonating at SecurityImpersonation connects as that token, and the peer sees it was
+/// an impersonation.
+#[cfg(windows)]
+pub fn impersonation(net: &Net) -> Result<(), String> {
+    use windows_sys::Win32::Foundation::{CloseHandle, HANDLE};
+    use windows_sys::Win32::Security::{
+        DuplicateTokenEx, RevertToSelf, SecurityIdentification, SecurityImpersonation,
+        TOKEN_ALL_ACCESS, TokenImpersonation,
+    };
+    use windows_sys::Win32::System::Threading::{
+        GetCurrentProcess, OpenProcessToken, SetThreadToken,
+    };
+
+    /// Impersonates this process's own token at `level` on this thread until dropped.
+    struct Impersonating;
+    impl Impersonating {
+        fn start(level: i32) -> Result<Impersonating, String> {
+            let mut token: HANDLE = std::ptr::null_mut();
+            // SAFETY:
+            // 1. GetCurrentProcess has no preconditions (a pseudo-handle).
+            let me = unsafe { GetCurrentProcess() };
+            // SAFETY:
+            // 1. Our own process; `token` is a valid out pointer.
+            if unsafe { OpenProcessToken(me, TOKEN_ALL_ACCESS, &mut token) } == 0 {
+                return Err(format!(
+                    "OpenProcessToken: {}",
+                    std::io::Error::last_os_error()
+                ));
+            }
+            let mut copy: HANDLE = std::ptr::null_mut();
+            // SAFETY:
+            // 1. `token` is open for duplication; `copy` is a valid out pointer.
+            let ok = unsafe {
+                DuplicateTokenEx(
+                    token,
+                    TOKEN_ALL_ACCESS,
+                    std::ptr::null(),
+                    level,
+                    TokenImpersonation,
+                    &mut copy,
+                )
+            };
+            // SAFETY:
+            // 1. The token handle we opened, closed once.
+            unsafe { CloseHandle(token) };
+            if ok == 0 {
+                return Err(format!(
+                    "DuplicateTokenEx: {}",
+                    std::io::Error::last_os_error()
+                ));
+            }
+            // SAFETY:
+            // 1. Null names this thread; `copy` is an impersonation token we hold.
+            let ok = unsafe { SetThreadToken(std::ptr::null(), copy) };
+            // SAFETY:
+            // 1. The thread keeps its own reference; ours is closed once.
+            unsafe { CloseHandle(copy) };
+            if ok == 0 {
+                return Err(format!(
+                    "SetThreadToken: {}",
+                    std::io::Error::last_os_error()
+                ));
+            }
+            Ok(Impersonating)
+        }
+    }
+    impl Drop for Impersonating {
+        fn drop(&mut self) {
+            // SAFETY:
+            // 1. Ends this thread's impersonation; no preconditions.
+            unsafe { RevertToSelf() };
+        }
+    }
+
+    let listener = net.socket().map_err(fail("socket"))?;
+    let name = SocketAddr::from_abstract_name(unique("imp")).map_err(fail("addr"))?;
+    listener
+        .bind_raw(&name.to_sockaddr_bytes())
+        .map_err(|e| format!("bind: {e}"))?;
+    listener.listen(4).map_err(|e| format!("listen: {e}"))?;
+
+    {
+        let _identifying = Impersonating::start(SecurityIdentification)?;
+        let client = net.socket().map_err(fail("socket"))?;
+        match client.connect_raw(&name.to_sockaddr_bytes()) {
+            Err(afunix::Errno::EACCES) => {}
+            other => {
+                return Err(format!(
+                    "connect while impersonating at SecurityIdentification: expected EACCES, \
+                     got {other:?}"
+                ));
+            }
+        }
+        let (a, b) = (
+            net.socket().map_err(fail("socket"))?,
+            net.socket().map_err(fail("socket"))?,
+        );
+        if a.pair_with(&b) != Err(afunix::Errno::EACCES) {
+            return Err("socketpair while impersonating at SecurityIdentification \
+                        was not refused"
+                .into());
+        }
+    }
+    let client = {
+        let _acting = Impersonating::start(SecurityImpersonation)?;
+        let client = net.socket().map_err(fail("socket"))?;
+        client
+            .connect_raw(&name.to_sockaddr_bytes())
+            .map_err(|e| format!("connect while impersonating: {e}"))?;
+        client
+    };
+    let (server, _) = listener.accept().map_err(|e| format!("accept: {e}"))?;
+    let cred = server.peer_cred().map_err(fail("peer_cred"))?;
+    if !cred.impersonating || cred.pid != std::process::id() {
+        return Err(format!(
+            "the server sees pid {} impersonating {} (expected ours, true)",
+            cred.pid, cred.impersonating
+        ));
+    }
+    // After RevertToSelf the same thread acts as its process again.
+    let again = net.socket().map_err(fail("socket"))?;
+    again
+        .connect_raw(&name.to_sockaddr_bytes())
+        .map_err(|e| format!("connect after reverting: {e}"))?;
+    let (server2, _) = listener.accept().map_err(|e| format!("accept: {e}"))?;
+    let cred = server2.peer_cred().map_err(fail("peer_cred"))?;
+    if cred.impersonating {
+        return Err("after RevertToSelf the peer still looks impersonated".into());
+    }
+    drop(client);
     Ok(())
 }
 
@@ -495,17 +694,7 @@ pub fn foreign_handles(net: &Net) -> Result<(), String> {
         let me = unsafe { GetCurrentProcess() };
         // SAFETY:
         // 1. Our own process and a live handle of ours; `out` is a valid out pointer.
-        let ok = unsafe {
-            DuplicateHandle(
-                me,
-                handle as HANDLE,
-                me,
-                &mut out,
-                access,
-                0,
-                0,
-            )
-        };
+        let ok = unsafe { DuplicateHandle(me, handle as HANDLE, me, &mut out, access, 0, 0) };
         if ok == 0 {
             return Err(format!(
                 "DuplicateHandle: {}",

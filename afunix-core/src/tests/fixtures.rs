@@ -9,6 +9,8 @@ pub(crate) fn cred(pid: u32) -> Credentials {
     Credentials {
         pid,
         sid: vec![1, 5, 0, 0, 0, 0, 0, 5, 21, 0, 0, 0],
+        integrity: 0x2000,
+        flags: 0,
     }
 }
 

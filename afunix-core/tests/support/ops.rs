@@ -191,6 +191,8 @@ impl Harness {
         Credentials {
             pid: 42,
             sid: vec![1, 2, 3],
+            integrity: 0x2000,
+            flags: 0,
         }
     }
 

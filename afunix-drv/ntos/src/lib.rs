@@ -228,6 +228,26 @@ unsafe extern "system" {
     pub fn KeQueryInterruptTime() -> u64;
     pub fn IoGetCurrentProcess() -> *mut c_void;
     pub fn PsGetCurrentProcessId() -> HANDLE;
+    pub fn PsGetCurrentThreadId() -> HANDLE;
+    pub fn ZwOpenProcess(
+        process: *mut HANDLE,
+        desired_access: u32,
+        attributes: *const OBJECT_ATTRIBUTES,
+        client_id: *const ClientId,
+    ) -> NTSTATUS;
+    pub fn ZwOpenThread(
+        thread: *mut HANDLE,
+        desired_access: u32,
+        attributes: *const OBJECT_ATTRIBUTES,
+        client_id: *const ClientId,
+    ) -> NTSTATUS;
+    pub fn ZwOpenThreadTokenEx(
+        thread: HANDLE,
+        desired_access: u32,
+        open_as_self: u8,
+        attributes: u32,
+        token: *mut HANDLE,
+    ) -> NTSTATUS;
     pub fn ZwOpenProcessTokenEx(
         process: HANDLE,
         access: u32,
@@ -259,6 +279,30 @@ pub const DUPLICATE_SAME_ACCESS: u32 = 0x2;
 pub const TOKEN_QUERY: u32 = 0x8;
 /// `TOKEN_INFORMATION_CLASS::TokenUser`.
 pub const TOKEN_USER_CLASS: i32 = 1;
+/// `TOKEN_INFORMATION_CLASS::TokenImpersonationLevel`.
+pub const TOKEN_IMPERSONATION_LEVEL_CLASS: i32 = 9;
+/// `TOKEN_INFORMATION_CLASS::TokenRestrictedSids`.
+pub const TOKEN_RESTRICTED_SIDS_CLASS: i32 = 11;
+/// `TOKEN_INFORMATION_CLASS::TokenIntegrityLevel`.
+pub const TOKEN_INTEGRITY_LEVEL_CLASS: i32 = 25;
+/// `TOKEN_INFORMATION_CLASS::TokenIsAppContainer`.
+pub const TOKEN_IS_APP_CONTAINER_CLASS: i32 = 29;
+/// `SECURITY_IMPERSONATION_LEVEL::SecurityImpersonation`.
+pub const SECURITY_IMPERSONATION: u32 = 2;
+/// `THREAD_QUERY_LIMITED_INFORMATION`.
+pub const THREAD_QUERY_LIMITED_INFORMATION: u32 = 0x800;
+/// `PROCESS_QUERY_LIMITED_INFORMATION`.
+pub const PROCESS_QUERY_LIMITED_INFORMATION: u32 = 0x1000;
+/// `STATUS_NO_TOKEN`: the thread is not impersonating.
+pub const STATUS_NO_TOKEN: NTSTATUS = 0xC000_007C_u32 as i32;
+
+/// `CLIENT_ID`: a process id and a thread id.
+#[repr(C)]
+#[derive(Debug)]
+pub struct ClientId {
+    pub process: HANDLE,
+    pub thread: HANDLE,
+}
 /// `OBJ_CASE_INSENSITIVE`.
 pub const OBJ_CASE_INSENSITIVE: u32 = 0x40;
 /// `OBJ_FORCE_ACCESS_CHECK`: check access against the caller, even from kernel mode.

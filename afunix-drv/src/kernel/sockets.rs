@@ -217,7 +217,7 @@ impl Host for Caller {
     type SocketFile = SocketFileHandle;
     type HandleRef = FileRef;
 
-    fn credentials(&mut self) -> Credentials {
+    fn credentials(&mut self) -> Result<Credentials, Errno> {
         caller::credentials()
     }
 

@@ -14,7 +14,10 @@ use afunix_core::{Errno, Limits};
 use afunix_proto::decode::RECVFROM_HEADER;
 use afunix_proto::encode;
 use afunix_proto::ioctl::*;
-use afunix_proto::wire::{AddressOut, IntOut, PeerCredOut};
+use afunix_proto::wire::{
+    AddressOut, IntOut, PEERCRED_APP_CONTAINER, PEERCRED_IMPERSONATING, PEERCRED_RESTRICTED,
+    PeerCredOut,
+};
 use zerocopy::{FromBytes, IntoBytes};
 
 pub use addr::SocketAddr;
@@ -369,6 +372,10 @@ impl Socket {
         Ok(PeerCred {
             pid: cred.pid,
             sid: cred.sid().to_vec(),
+            integrity: cred.integrity,
+            app_container: cred.flags & PEERCRED_APP_CONTAINER != 0,
+            restricted: cred.flags & PEERCRED_RESTRICTED != 0,
+            impersonating: cred.flags & PEERCRED_IMPERSONATING != 0,
         })
     }
 

@@ -11,12 +11,24 @@ use afunix_proto::wire::MSG_PEEK;
 use super::{Net, Socket, SocketAddr, check_timeout, gather, scatter};
 
 /// The credentials of a socket's peer, recorded when the connection was made: its process
-/// id and its user's SID (Windows has no uid; the SID is what identifies a user there).
+/// id, and the user SID (Windows has no uid; the SID is what identifies a user there),
+/// integrity level and sandboxing of the token it acted with: its thread's, if the thread
+/// was impersonating a client, else its process's.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PeerCred {
     pub pid: u32,
     /// The SID in its binary form.
     pub sid: Vec<u8>,
+    /// The mandatory integrity level's RID: 0x1000 Low, 0x2000 Medium, 0x3000 High,
+    /// 0x4000 System, 0 Untrusted (also what a token that could not be read gets).
+    pub integrity: u32,
+    /// The token is an AppContainer's.
+    pub app_container: bool,
+    /// The token is restricted, or the system could not say (never reported as unrestricted
+    /// unless known to be).
+    pub restricted: bool,
+    /// The credentials are those of a client the peer's thread was impersonating.
+    pub impersonating: bool,
 }
 
 /// A Unix stream socket, as `std::os::unix::net::UnixStream`.

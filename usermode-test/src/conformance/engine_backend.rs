@@ -81,6 +81,7 @@ impl EngineBackend {
             cred: Credentials {
                 pid: std::process::id(),
                 sid: b"S-1-5-21-test".to_vec(),
+                ..Credentials::default()
             },
             bufs: OwnedBuffers::new(),
         }

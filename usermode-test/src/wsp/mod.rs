@@ -564,18 +564,21 @@ fn credentials(p: &Provider) -> Result<(), String> {
             u32::from_ne_bytes(out)
         )
     })?;
-    let mut cred = [0u8; 76];
+    let mut cred = [0u8; size_of::<afunix_proto::wire::PeerCredOut>()];
     let n = wsa(
         "SIO_AFUNIX_PEERCRED",
         p.ioctl(c, afunix_proto::ioctl::SIO_AFUNIX_PEERCRED, &[], &mut cred),
     )?;
-    let cred_pid = u32::from_ne_bytes(cred[0..4].try_into().unwrap_or([0; 4]));
-    let sid_len = u32::from_ne_bytes(cred[4..8].try_into().unwrap_or([0; 4]));
+    let word = |at: usize| u32::from_ne_bytes(cred[at..at + 4].try_into().unwrap_or([0; 4]));
+    let (cred_pid, sid_len, integrity) = (word(0), word(4), word(76));
+    // Same process, same token: the level the driver read is the one this process has.
+    let own = crate::driver::own_integrity().unwrap_or(u32::MAX);
     ensure(
-        n == 76 && cred_pid == pid && sid_len >= 8 && cred[8] == 1,
+        n == cred.len() && cred_pid == pid && sid_len >= 8 && cred[8] == 1 && integrity == own,
         || {
             format!(
-                "PEERCRED {n} bytes, pid {cred_pid}, SID {sid_len} bytes, revision {}",
+                "PEERCRED {n} bytes, pid {cred_pid}, SID {sid_len} bytes, revision {}, \
+                 integrity {integrity:#x} (ours {own:#x})",
                 cred[8]
             )
         },
