@@ -354,8 +354,8 @@ impl Host for Caller<'_> {
         self.shared.credentials.clone()
     }
 
-    fn secret(&mut self) -> u128 {
-        secret()
+    fn secret(&mut self) -> Result<u128, Errno> {
+        Ok(secret())
     }
 
     fn create_socket_file(
