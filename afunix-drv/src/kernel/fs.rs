@@ -198,7 +198,10 @@ const IDENTIFICATION_ONLY: SECURITY_QUALITY_OF_SERVICE = SECURITY_QUALITY_OF_SER
 /// Opens `name` in the caller's context, with the caller's access check
 /// (OBJ_FORCE_ACCESS_CHECK: the open succeeds only if the caller may do it) and
 /// [`IDENTIFICATION_ONLY`]: by absolute name when `directory` is None, else relative to that
-/// open directory, whose file system alone then parses the name.
+/// open directory, whose file system alone then parses the name. A directory is opened
+/// asking for nothing but SYNCHRONIZE (its device and a relative open need no access on it),
+/// so a lookup asks no more than Linux's search permission (traverse, which Windows grants
+/// by default); a file asks to read its attributes too.
 fn open(
     directory: Option<&SocketFileHandle>,
     name: &[u8],
@@ -226,6 +229,11 @@ fn open(
         SecurityDescriptor: ptr::null(),
         SecurityQualityOfService: ptr::from_ref(&quality).cast(),
     };
+    let access = if options & FILE_DIRECTORY_FILE != 0 {
+        access | SYNCHRONIZE
+    } else {
+        access | SYNCHRONIZE | FILE_READ_ATTRIBUTES
+    };
     let mut handle: HANDLE = ptr::null_mut();
     let mut io = IO_STATUS_BLOCK::default();
     // SAFETY:
@@ -236,7 +244,7 @@ fn open(
     let status = unsafe {
         ZwCreateFile(
             &mut handle,
-            access | SYNCHRONIZE | FILE_READ_ATTRIBUTES,
+            access,
             &attributes,
             &mut io,
             ptr::null(),
@@ -356,8 +364,8 @@ impl Directory<'_> {
 }
 
 impl<'p> Lookup<'p> {
-    /// Opens the root of `path`'s volume (the caller's check, asking only to read
-    /// attributes) and checks its device. `root_name` is the error for a path that names
+    /// Opens the root of `path`'s volume (the caller's check, asking for nothing but
+    /// SYNCHRONIZE) and checks its device. `root_name` is the error for a path that names
     /// no file below its root (the root itself).
     fn new(path: &'p [u8], root_name: FsError) -> Result<Lookup<'p>, FsError> {
         let parts = Parts::of(path).ok_or(root_name)?;
@@ -388,7 +396,7 @@ impl<'p> Lookup<'p> {
     /// The error a failed open of the parent gives, as Linux would name it. Windows
     /// reports a path that runs through a file as "path not found"; Linux says ENOTDIR. So
     /// on "path not found" the ancestors are retraced (relative to the root, with the
-    /// caller's check, asking only to read attributes): the nearest one that exists
+    /// caller's check, asking for nothing but SYNCHRONIZE): the nearest one that exists
     /// decides: a directory means something below it is missing (ENOENT), a file means the
     /// path runs through it (ENOTDIR).
     fn parent_error(&self, status: NTSTATUS) -> FsError {
