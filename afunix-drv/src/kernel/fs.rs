@@ -632,7 +632,9 @@ pub fn secret() -> Result<u128, Errno> {
 }
 
 /// The volume's identity and the file's 128-bit ID (FileIdInformation), or, where a file
-/// system does not answer that class, the volume serial and the 64-bit file index.
+/// system does not answer that class, the volume serial and the 64-bit file index. ReFS,
+/// whose 64-bit index is documented as not unique, answers the 128-bit class; the fallback
+/// serves file systems whose index is their whole ID (FAT).
 fn identity_of(file: &SocketFileHandle) -> Result<FileIdentity, FsError> {
     // FILE_ID_INFORMATION: VolumeSerialNumber (8), FileId (16).
     let mut id = [0u64; 3];
