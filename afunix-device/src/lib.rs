@@ -29,6 +29,7 @@
 extern crate alloc;
 
 mod device;
+pub mod ntpath;
 mod op;
 mod options;
 pub mod path;
@@ -50,7 +51,9 @@ pub fn driver_limits() -> Limits {
 pub use afunix_core::OwnedBuffers;
 pub use device::{Device, DeviceStats, FileId};
 pub use op::{Done, Op, PollEntry, Reply};
-pub use path::{FileIdentity, FsError, Host, Prepared, ReplyBuffer, data_offset, write_reply};
+pub use path::{
+    FileIdentity, FsError, Host, Prepared, ReplyBuffer, VolumeDevice, data_offset, write_reply,
+};
 
 #[cfg(test)]
 mod tests;

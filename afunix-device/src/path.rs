@@ -27,6 +27,11 @@
 //! whose socket inode is gone. A bind that lands on a reused identity makes a new key, so the
 //! stale binding can never be reached again; it disappears when its socket closes.
 //!
+//! The secret is drawn from a cryptographic source ([`Host::secret`]), and the identity is
+//! one the local kernel assigns: socket files live only on local disk file systems
+//! ([`VolumeDevice::check`]), since a network share's server reports any serial, file ID and
+//! content it likes, and could copy both identity and secret of a socket file it can read.
+//!
 //! The other way considered, keeping each socket file open while its binding lives, pins a
 //! handle per bound socket in the kernel and, on volumes without POSIX delete semantics,
 //! turns a delete into a delete-pending name that blocks a new bind at the same path until
@@ -61,6 +66,45 @@ impl FileIdentity {
     }
 }
 
+/// What a file system says of its device (Windows: `FILE_FS_DEVICE_INFORMATION`, asked of an
+/// open handle), and the one decision of which may hold socket files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VolumeDevice {
+    /// `FILE_DEVICE_*`.
+    pub device_type: u32,
+    /// `FILE_*` device characteristics.
+    pub characteristics: u32,
+}
+
+impl VolumeDevice {
+    /// `FILE_DEVICE_DISK`: what a file on a local disk volume reports (NTFS, ReFS, FAT, and
+    /// every Unix directory under Wine).
+    pub const DISK: u32 = 0x7;
+    /// `FILE_DEVICE_DISK_FILE_SYSTEM`: a disk file system's own device.
+    pub const DISK_FILE_SYSTEM: u32 = 0x8;
+    /// `FILE_REMOTE_DEVICE`, `FILE_CHARACTERISTIC_TS_DEVICE` (a remote desktop client's
+    /// drive), `FILE_CHARACTERISTIC_WEBDAV_DEVICE`, `FILE_REMOTE_DEVICE_VSMB` (a share from
+    /// the host of a VM or container): the files live on another machine, whose server
+    /// reports any serial and file ID it likes.
+    pub const REMOTE: u32 = 0x10 | 0x1000 | 0x2000 | 0x8_0000;
+
+    /// Whether socket files may live here: only a local disk's file system, whose file IDs
+    /// and volume serial the local kernel assigns. Refused: every other device type (named
+    /// pipes 0x11, mailslots 0x0C, network file systems 0x14, DFS 0x35, CD file systems,
+    /// virtual disks 0x24, anything unknown) and any disk that says it is remote.
+    /// Accepted: removable and virtual (VHD) volumes, which are local file systems; making
+    /// one with chosen contents takes an administrator (attaching a VHD) or a hand at the
+    /// machine (a USB stick).
+    pub fn check(self) -> Result<(), FsError> {
+        let disk = matches!(self.device_type, Self::DISK | Self::DISK_FILE_SYSTEM);
+        if disk && self.characteristics & Self::REMOTE == 0 {
+            Ok(())
+        } else {
+            Err(FsError::NotLocalDisk)
+        }
+    }
+}
+
 /// Why the host could not create or open a socket file, in the terms Linux's path lookup
 /// uses. [`FsError::for_bind`] and [`FsError::for_connect`] are the one mapping to the errno
 /// a program sees, for every front end.
@@ -84,6 +128,11 @@ pub enum FsError {
     ReadOnly,
     /// The name exists but is no file we could hold a socket in (a FIFO, a device).
     NotAFile,
+    /// The path is not on a local disk's file system: a network share, a named pipe, a
+    /// mailslot, a CD, any other device (see [`VolumeDevice::check`]). Such a file system
+    /// reports whatever file identity its server likes, and opening a name on some of them
+    /// (a pipe) already acts on someone else's object.
+    NotLocalDisk,
     /// Anything else, as the errno the host chose.
     Other(Errno),
 }
@@ -99,7 +148,9 @@ impl FsError {
             FsError::ReadOnly => Errno::EROFS,
             FsError::Other(e) => e,
             // Decided per operation.
-            FsError::IsADirectory | FsError::Exists | FsError::NotAFile => Errno::EINVAL,
+            FsError::IsADirectory | FsError::Exists | FsError::NotAFile | FsError::NotLocalDisk => {
+                Errno::EINVAL
+            }
         }
     }
 
@@ -109,6 +160,9 @@ impl FsError {
     pub fn for_bind(self) -> Errno {
         match self {
             FsError::IsADirectory | FsError::Exists | FsError::NotAFile => Errno::EADDRINUSE,
+            // No socket file can be made there (as Linux gives for a file system that
+            // cannot hold a socket node).
+            FsError::NotLocalDisk => Errno::EOPNOTSUPP,
             other => other.common(),
         }
     }
@@ -117,7 +171,9 @@ impl FsError {
     #[must_use]
     pub fn for_connect(self) -> Errno {
         match self {
-            FsError::IsADirectory | FsError::Exists | FsError::NotAFile => Errno::ECONNREFUSED,
+            FsError::IsADirectory | FsError::Exists | FsError::NotAFile | FsError::NotLocalDisk => {
+                Errno::ECONNREFUSED
+            }
             other => other.common(),
         }
     }
@@ -140,8 +196,10 @@ pub trait Host {
     /// caller impersonating a token it may not act as).
     fn credentials(&mut self) -> Result<Credentials, Errno>;
 
-    /// 128 unpredictable bits.
-    fn secret(&mut self) -> u128;
+    /// 128 bits from a cryptographic random source, or the errno to fail BIND with when the
+    /// source cannot be reached (a guessable secret would let anyone who can make a file
+    /// with a socket file's identity connect past its permissions).
+    fn secret(&mut self) -> Result<u128, Errno>;
 
     /// Creates the socket file at `path` (failing if the name exists), with the caller's
     /// access check, and writes `secret` into it.
@@ -230,7 +288,7 @@ impl<'a, H: Host> Prepared<'a, H> {
                 let pathname = host.with_device(|d| d.prepare_bind(file, sockaddr))??;
                 let key = match (pathname, nt_path) {
                     (true, Some(path)) => {
-                        let secret = host.secret();
+                        let secret = host.secret()?;
                         let (identity, created) = host
                             .create_socket_file(path, secret)
                             .map_err(FsError::for_bind)?;

@@ -31,9 +31,34 @@ struct FakeHost {
     device: Device,
     files: BTreeMap<String, FakeFile>,
     next_secret: u128,
+    /// Whether the random source answers.
+    random_fails: bool,
     removed: Vec<String>,
     /// Every handle value the path asked the host to resolve, and for what.
     referenced: Vec<(u64, HandleAccess)>,
+}
+
+/// Where a fake path lives: `//server/...` on a share (which reports any identity and
+/// content its server likes), `//./pipe/...` on the pipe file system, anything else on a
+/// local disk. As a real host asks the open directory's file system.
+fn device_of(path: &str) -> VolumeDevice {
+    const NAMED_PIPE: u32 = 0x11;
+    if path.starts_with("//./pipe/") {
+        VolumeDevice {
+            device_type: NAMED_PIPE,
+            characteristics: 0,
+        }
+    } else if path.starts_with("//") {
+        VolumeDevice {
+            device_type: VolumeDevice::DISK,
+            characteristics: 0x10,
+        }
+    } else {
+        VolumeDevice {
+            device_type: VolumeDevice::DISK,
+            characteristics: 0x20,
+        }
+    }
 }
 
 const REUSED: FileIdentity = FileIdentity {
@@ -47,6 +72,7 @@ impl FakeHost {
             device: Device::new(Limits::default()),
             files: BTreeMap::new(),
             next_secret: 1000,
+            random_fails: false,
             removed: Vec::new(),
             referenced: Vec::new(),
         }
@@ -152,9 +178,12 @@ impl Host for FakeHost {
         })
     }
 
-    fn secret(&mut self) -> u128 {
+    fn secret(&mut self) -> Result<u128, Errno> {
+        if self.random_fails {
+            return Err(Errno::ENOMEM);
+        }
         self.next_secret += 1;
-        self.next_secret
+        Ok(self.next_secret)
     }
 
     fn create_socket_file(
@@ -163,6 +192,7 @@ impl Host for FakeHost {
         secret: u128,
     ) -> Result<(FileIdentity, String), FsError> {
         let path = Self::path(path);
+        device_of(&path).check()?;
         if self.files.contains_key(&path) {
             return Err(FsError::Exists);
         }
@@ -185,8 +215,10 @@ impl Host for FakeHost {
         &mut self,
         path: NtPath<'_>,
     ) -> Result<(FileIdentity, Option<u128>), FsError> {
+        let path = Self::path(path);
+        device_of(&path).check()?;
         self.files
-            .get(&Self::path(path))
+            .get(&path)
             .map(|f| (f.identity, f.secret))
             .ok_or(FsError::NotFound)
     }
@@ -299,11 +331,80 @@ fn path_errors_map_as_linux_names_them_for_bind_and_for_connect() {
         (FsError::Loop, Errno::ELOOP, Errno::ELOOP),
         (FsError::ReadOnly, Errno::EROFS, Errno::EROFS),
         (FsError::Other(Errno::ENOSPC), Errno::ENOSPC, Errno::ENOSPC),
+        (
+            FsError::NotLocalDisk,
+            Errno::EOPNOTSUPP,
+            Errno::ECONNREFUSED,
+        ),
     ];
     for (error, bind, connect) in cases {
         assert_eq!(error.for_bind(), bind, "{error:?}");
         assert_eq!(error.for_connect(), connect, "{error:?}");
     }
+}
+
+#[test]
+fn only_a_local_disk_holds_socket_files() {
+    let local = |device_type, characteristics| {
+        VolumeDevice {
+            device_type,
+            characteristics,
+        }
+        .check()
+    };
+    // NTFS, ReFS, FAT; removable (0x1) and virtual (0x40) disks; Wine's drives (mounted, 0x20).
+    for characteristics in [0, 0x1, 0x20, 0x40, 0x100] {
+        assert_eq!(local(VolumeDevice::DISK, characteristics), Ok(()));
+        assert_eq!(
+            local(VolumeDevice::DISK_FILE_SYSTEM, characteristics),
+            Ok(())
+        );
+    }
+    // A disk that says it is remote: SMB, a remote desktop client's drive, WebDAV, a VM's host.
+    for remote in [0x10, 0x1000, 0x2000, 0x8_0000, 0x10 | 0x20] {
+        assert_eq!(
+            local(VolumeDevice::DISK, remote),
+            Err(FsError::NotLocalDisk),
+            "{remote:#x}"
+        );
+    }
+    // Named pipes, mailslots, network and DFS file systems, CDs, virtual disks, the null
+    // device, an unknown type.
+    for other in [0x11, 0x0C, 0x14, 0x35, 0x2, 0x3, 0x24, 0x15, 0x22, 0] {
+        assert_eq!(local(other, 0), Err(FsError::NotLocalDisk), "{other:#x}");
+    }
+}
+
+#[test]
+fn a_share_that_copies_a_socket_files_identity_and_secret_reaches_no_listener() {
+    let mut host = FakeHost::new();
+    host.socket(1);
+    host.bind(1, "/run/s").unwrap();
+    host.listen(1);
+    let real = host.files["/run/s"];
+    // A server the user runs claims the same volume, file ID and secret for a file of its own.
+    host.files.insert(String::from("//evil/share/s"), real);
+    host.socket(2);
+    assert_eq!(host.connect(2, "//evil/share/s"), Err(Errno::ECONNREFUSED));
+    // Nor can a socket be bound there, where its identity would be the server's to choose.
+    assert_eq!(host.bind(2, "//evil/share/t"), Err(Errno::EOPNOTSUPP));
+    assert!(!host.files.contains_key("//evil/share/t"));
+    // A pipe's name is refused the same way, before anything is opened in it.
+    assert_eq!(host.connect(2, "//./pipe/p"), Err(Errno::ECONNREFUSED));
+    assert_eq!(host.bind(2, "//./pipe/p"), Err(Errno::EOPNOTSUPP));
+    // The real one still works.
+    host.connect(2, "/run/s").unwrap();
+}
+
+#[test]
+fn a_bind_without_a_random_secret_fails_and_makes_no_file() {
+    let mut host = FakeHost::new();
+    host.random_fails = true;
+    host.socket(1);
+    assert_eq!(host.bind(1, "/run/s"), Err(Errno::ENOMEM));
+    assert!(host.files.is_empty());
+    host.random_fails = false;
+    host.bind(1, "/run/s").unwrap();
 }
 
 #[test]

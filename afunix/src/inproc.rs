@@ -355,8 +355,8 @@ impl Host for Caller<'_> {
         Ok(self.shared.credentials.clone())
     }
 
-    fn secret(&mut self) -> u128 {
-        secret()
+    fn secret(&mut self) -> Result<u128, Errno> {
+        Ok(secret())
     }
 
     fn create_socket_file(

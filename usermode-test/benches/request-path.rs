@@ -395,8 +395,8 @@ mod bench {
             Ok(self.front.credentials.clone())
         }
 
-        fn secret(&mut self) -> u128 {
-            u128::from(self.front.next.fetch_add(1, Ordering::Relaxed))
+        fn secret(&mut self) -> Result<u128, Errno> {
+            Ok(u128::from(self.front.next.fetch_add(1, Ordering::Relaxed)))
         }
 
         fn create_socket_file(

@@ -78,6 +78,11 @@ fn checks() -> Vec<(&'static str, Check)> {
     ));
     #[cfg(windows)]
     checks.push((
+        "a named pipe's path: connect ECONNREFUSED and no pipe client, bind EOPNOTSUPP",
+        named_pipe_path,
+    ));
+    #[cfg(windows)]
+    checks.push((
         "a blocked 32 MiB write waits in its own pages, not the driver's memory",
         big_write_in_place,
     ));
@@ -1047,5 +1052,101 @@ pub fn big_write_in_place(net: &Net) -> Result<(), String> {
         "      (while blocked: {} bytes buffered in the driver, {} pending IRPs)",
         during.bytes_buffered, during.pending_irps
     );
+    Ok(())
+}
+
+/// A socket path that names a named pipe: the driver never opens the pipe (a privileged
+/// program connecting to a path someone else chose must not become that pipe server's
+/// client), and refuses the path as on no local disk.
+#[cfg(windows)]
+pub fn named_pipe_path(net: &Net) -> Result<(), String> {
+    use afunix::Errno;
+    use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
+    use windows_sys::Win32::Foundation::{ERROR_IO_INCOMPLETE, ERROR_IO_PENDING, GetLastError};
+    use windows_sys::Win32::Storage::FileSystem::{FILE_FLAG_OVERLAPPED, PIPE_ACCESS_DUPLEX};
+    use windows_sys::Win32::System::IO::{GetOverlappedResult, OVERLAPPED};
+    use windows_sys::Win32::System::Pipes::{
+        ConnectNamedPipe, CreateNamedPipeW, PIPE_READMODE_BYTE, PIPE_TYPE_BYTE, PIPE_WAIT,
+    };
+    use windows_sys::Win32::System::Threading::CreateEventW;
+
+    let name = format!(r"\\.\pipe\afunix-{}", std::process::id());
+    let wide: Vec<u16> = name.encode_utf16().chain([0]).collect();
+    // SAFETY:
+    // 1. `wide` is NUL-terminated; no security attributes.
+    let pipe = unsafe {
+        CreateNamedPipeW(
+            wide.as_ptr(),
+            PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED,
+            PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT,
+            1,
+            4096,
+            4096,
+            0,
+            std::ptr::null(),
+        )
+    };
+    if pipe.is_null() || pipe as isize == -1 {
+        return Err(format!(
+            "CreateNamedPipeW: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    // SAFETY:
+    // 1. `pipe` is a handle we just opened and own.
+    let pipe = unsafe { OwnedHandle::from_raw_handle(pipe) };
+    // SAFETY:
+    // 1. No attributes, no name: a manual-reset event, not signalled.
+    let event = unsafe { CreateEventW(std::ptr::null(), 1, 0, std::ptr::null()) };
+    if event.is_null() {
+        return Err(format!("CreateEventW: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY:
+    // 1. `event` is a handle we just opened and own.
+    let event = unsafe { OwnedHandle::from_raw_handle(event) };
+    let mut overlapped = Box::new(OVERLAPPED {
+        hEvent: event.as_raw_handle(),
+        ..Default::default()
+    });
+    // The server waits for a client, overlapped.
+    // SAFETY:
+    // 1. The pipe was opened overlapped; `overlapped` is boxed and outlives the wait, which
+    //    ends when the pipe handle closes at the end of this function (after the box).
+    let connected = unsafe { ConnectNamedPipe(pipe.as_raw_handle(), &mut *overlapped) };
+    // SAFETY:
+    // 1. GetLastError has no preconditions.
+    let error = unsafe { GetLastError() };
+    if connected != 0 || error != ERROR_IO_PENDING {
+        return Err(format!("ConnectNamedPipe: {connected}, error {error}"));
+    }
+    let errno = |r: std::io::Result<()>| r.err().and_then(|e| afunix::errno_of(&e));
+    let connect = errno(net.connect(&name).map(|_| ()));
+    let bind = errno(net.bind(format!("{name}-new")).map(|_| ()));
+    let bind_existing = errno(net.bind(&name).map(|_| ()));
+    let mut moved = 0u32;
+    // SAFETY:
+    // 1. The pipe and `overlapped` are those of the pending ConnectNamedPipe; no wait.
+    let done = unsafe { GetOverlappedResult(pipe.as_raw_handle(), &*overlapped, &mut moved, 0) };
+    // SAFETY:
+    // 1. GetLastError has no preconditions.
+    let still_waiting = done == 0 && unsafe { GetLastError() } == ERROR_IO_INCOMPLETE;
+    // Closing the pipe ends the pending wait before `overlapped` goes.
+    drop(pipe);
+    drop(overlapped);
+    if !still_waiting {
+        return Err(String::from(
+            "the pipe server got a client: the driver opened the pipe",
+        ));
+    }
+    let want = [
+        ("connect to the pipe", connect, Errno::ECONNREFUSED),
+        ("bind a new name beside the pipes", bind, Errno::EOPNOTSUPP),
+        ("bind the pipe's own name", bind_existing, Errno::EOPNOTSUPP),
+    ];
+    for (what, got, errno) in want {
+        if got != Some(errno) {
+            return Err(format!("{what}: {got:?}, expected {errno:?}"));
+        }
+    }
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! The ntoskrnl.exe functions `afunixrs.sys` calls.
+//! The kernel functions `afunixrs.sys` calls: ntoskrnl.exe's, and kernel CNG's random source.
 //!
 //! Declared here rather than taken from windows-sys because windows-sys binds several of
 //! them (the `Rtl*` and `Zw*` security functions, `DbgPrint`) to ntdll.dll, which a driver
@@ -224,8 +224,6 @@ unsafe extern "system" {
         handle_information: *mut c_void,
     ) -> NTSTATUS;
     pub fn ObfDereferenceObject(object: *mut c_void) -> isize;
-    pub fn RtlRandomEx(seed: *mut u32) -> u32;
-    pub fn KeQueryInterruptTime() -> u64;
     pub fn IoGetCurrentProcess() -> *mut c_void;
     pub fn PsGetCurrentProcessId() -> HANDLE;
     pub fn PsGetCurrentThreadId() -> HANDLE;
@@ -260,6 +258,24 @@ unsafe extern "system" {
         information: *mut c_void,
         length: u32,
         returned: *mut u32,
+    ) -> NTSTATUS;
+}
+
+/// `BCRYPT_USE_SYSTEM_PREFERRED_RNG`: the system's RNG, no algorithm handle.
+pub const BCRYPT_USE_SYSTEM_PREFERRED_RNG: u32 = 0x2;
+
+// Kernel CNG, the one import from outside ntoskrnl.exe. Windows documents BCryptGenRandom
+// for kernel mode (callable at IRQL <= DISPATCH_LEVEL with the system-preferred RNG).
+// cng.sys rather than ksecdd.sys: Wine 8's ksecdd.sys has it only as a stub (calling it would
+// abort winedevice), while its cng.sys forwards it to bcrypt.dll's real one, which draws
+// from the host's random source. `scripts/check-driver-imports.sh` checks both modules.
+#[link(name = "cng.sys", kind = "raw-dylib", modifiers = "+verbatim")]
+unsafe extern "system" {
+    pub fn BCryptGenRandom(
+        algorithm: *mut c_void,
+        buffer: *mut u8,
+        length: u32,
+        flags: u32,
     ) -> NTSTATUS;
 }
 

@@ -1,24 +1,28 @@
 //! Socket files: BIND creates one, CONNECT opens one, both in the caller's context with the
-//! access check done for the caller (OBJ_FORCE_ACCESS_CHECK). The binding is keyed by the
-//! file's identity (volume and 128-bit file ID) and the secret BIND writes into it (see
+//! access check done for the caller (OBJ_FORCE_ACCESS_CHECK) and identification-only
+//! quality of service, and only on a local disk's file system ([`Lookup`] says why no open
+//! reaches another device or a named pipe). The binding is keyed by the file's identity
+//! (volume and 128-bit file ID) and the secret BIND writes into it (see
 //! `afunix_device::path`).
 
 use core::ffi::c_void;
 use core::mem::size_of;
 use core::ptr;
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use afunix_core::Errno;
-use afunix_device::{FileIdentity, FsError};
+use afunix_device::ntpath::{Parts, holds_stream_name, without_trailing_separators};
+use afunix_device::{FileIdentity, FsError, VolumeDevice};
 use afunix_ntos::{
-    KeQueryInterruptTime, OBJ_CASE_INSENSITIVE, OBJ_FORCE_ACCESS_CHECK, OBJ_KERNEL_HANDLE,
-    RtlRandomEx, ZwCreateFile, ZwFsControlFile, ZwQueryInformationFile,
+    BCRYPT_USE_SYSTEM_PREFERRED_RNG, BCryptGenRandom, OBJ_CASE_INSENSITIVE, OBJ_FORCE_ACCESS_CHECK,
+    OBJ_KERNEL_HANDLE, ZwCreateFile, ZwFsControlFile, ZwQueryInformationFile,
     ZwQueryVolumeInformationFile, ZwReadFile, ZwSetInformationFile, ZwWriteFile,
 };
 use afunix_proto::decode::NtPath;
 use reparse::{SocketFile, SocketType};
 use windows_sys::Wdk::Foundation::OBJECT_ATTRIBUTES;
 use windows_sys::Win32::Foundation::{HANDLE, NTSTATUS, UNICODE_STRING};
+use windows_sys::Win32::Security::{SECURITY_QUALITY_OF_SERVICE, SecurityIdentification};
 use windows_sys::Win32::System::IO::IO_STATUS_BLOCK;
 
 use super::debug::kprint;
@@ -47,6 +51,8 @@ const FILE_DISPOSITION_INFORMATION: i32 = 13;
 const FILE_ID_INFORMATION: i32 = 59;
 /// FS_INFORMATION_CLASS::FileFsVolumeInformation.
 const FILE_FS_VOLUME_INFORMATION: i32 = 1;
+/// FS_INFORMATION_CLASS::FileFsDeviceInformation.
+const FILE_FS_DEVICE_INFORMATION: i32 = 4;
 
 const STATUS_BUFFER_OVERFLOW: NTSTATUS = 0x8000_0005_u32 as i32;
 const STATUS_ACCESS_DENIED: NTSTATUS = 0xC000_0022_u32 as i32;
@@ -63,7 +69,7 @@ const STATUS_MEDIA_WRITE_PROTECTED: NTSTATUS = 0xC000_00A2_u32 as i32;
 const STATUS_TOO_MANY_LINKS: NTSTATUS = 0xC000_0265_u32 as i32;
 const STATUS_REPARSE_POINT_NOT_RESOLVED: NTSTATUS = 0xC000_0280_u32 as i32;
 
-/// A socket file we opened (closed on drop).
+/// A socket file, or a directory on the way to one, that we opened (closed on drop).
 pub struct SocketFileHandle(KernelHandle);
 
 impl SocketFileHandle {
@@ -177,43 +183,68 @@ impl SocketFileHandle {
     }
 }
 
-/// Opens `path` in the caller's context, with the caller's access check
-/// (OBJ_FORCE_ACCESS_CHECK: the open succeeds only if the caller may do it).
+/// How far whoever serves an open may act as the caller: identification only (it may learn
+/// who the caller is, never act as the caller), a static copy of the token, only what is
+/// enabled in it. An open with no quality of service lets a named-pipe server impersonate its
+/// client; a privileged program connecting to a path someone else chose must never lend its
+/// token that way. Every open below carries it, although none should ever reach a pipe.
+const IDENTIFICATION_ONLY: SECURITY_QUALITY_OF_SERVICE = SECURITY_QUALITY_OF_SERVICE {
+    Length: size_of::<SECURITY_QUALITY_OF_SERVICE>() as u32,
+    ImpersonationLevel: SecurityIdentification,
+    ContextTrackingMode: 0, // SECURITY_STATIC_TRACKING
+    EffectiveOnly: true,
+};
+
+/// Opens `name` in the caller's context, with the caller's access check
+/// (OBJ_FORCE_ACCESS_CHECK: the open succeeds only if the caller may do it) and
+/// [`IDENTIFICATION_ONLY`]: by absolute name when `directory` is None, else relative to that
+/// open directory, whose file system alone then parses the name. A directory is opened
+/// asking for nothing but SYNCHRONIZE (its device and a relative open need no access on it),
+/// so a lookup asks no more than Linux's search permission (traverse, which Windows grants
+/// by default); a file asks to read its attributes too.
 fn open(
-    path: &[u8],
+    directory: Option<&SocketFileHandle>,
+    name: &[u8],
     access: u32,
     disposition: u32,
     options: u32,
 ) -> Result<SocketFileHandle, NTSTATUS> {
-    if path.as_ptr().align_offset(2) != 0 {
+    if name.as_ptr().align_offset(2) != 0 {
         return Err(STATUS_OBJECT_NAME_INVALID);
     }
-    let len = u16::try_from(path.len()).map_err(|_| STATUS_NAME_TOO_LONG)?;
+    let len = u16::try_from(name.len()).map_err(|_| STATUS_NAME_TOO_LONG)?;
     // The decoder checked the path is whole UTF-16 units; the system buffer keeps it alive.
     let name = UNICODE_STRING {
         Length: len,
         MaximumLength: len,
-        Buffer: path.as_ptr().cast_mut().cast(),
+        Buffer: name.as_ptr().cast_mut().cast(),
     };
     let object_flags = OBJ_KERNEL_HANDLE | OBJ_CASE_INSENSITIVE | OBJ_FORCE_ACCESS_CHECK;
+    let quality = IDENTIFICATION_ONLY;
     let attributes = OBJECT_ATTRIBUTES {
         Length: size_of::<OBJECT_ATTRIBUTES>() as u32,
-        RootDirectory: ptr::null_mut(),
+        RootDirectory: directory.map_or(ptr::null_mut(), |d| d.0.0),
         ObjectName: &name,
         Attributes: object_flags,
         SecurityDescriptor: ptr::null(),
-        SecurityQualityOfService: ptr::null(),
+        SecurityQualityOfService: ptr::from_ref(&quality).cast(),
+    };
+    let access = if options & FILE_DIRECTORY_FILE != 0 {
+        access | SYNCHRONIZE
+    } else {
+        access | SYNCHRONIZE | FILE_READ_ATTRIBUTES
     };
     let mut handle: HANDLE = ptr::null_mut();
     let mut io = IO_STATUS_BLOCK::default();
     // SAFETY:
     // 1. All pointers are valid for the call: the name over the request's system buffer, the
-    //    attributes and status block on this frame; no EA buffer. The access check is
-    //    forced for the caller, in whose context this runs.
+    //    attributes, quality of service and status block on this frame, the root directory
+    //    an open handle of ours; no EA buffer. The access check is forced for the caller, in
+    //    whose context this runs.
     let status = unsafe {
         ZwCreateFile(
             &mut handle,
-            access | SYNCHRONIZE | FILE_READ_ATTRIBUTES,
+            access,
             &attributes,
             &mut io,
             ptr::null(),
@@ -232,7 +263,9 @@ fn open(
     }
 }
 
-/// Opens a socket file itself: never a directory, and never through our own reparse point.
+/// Opens a socket file itself: never a directory, and never through a reparse point (a
+/// symbolic link or junction as the last component is opened, not followed, so the file
+/// stays on its directory's volume).
 const SOCKET_FILE: u32 = FILE_NON_DIRECTORY_FILE | FILE_OPEN_REPARSE_POINT;
 
 /// What a failed open says, in path-lookup terms.
@@ -255,99 +288,165 @@ fn fs_error(status: NTSTATUS) -> FsError {
     }
 }
 
-/// The separator `\\` as a UTF-16 unit.
-const SEPARATOR: u16 = b'\\' as u16;
-
 /// The most directory levels a failed lookup is retraced through.
 const MAX_DEPTH: usize = 64;
 
-/// The byte offsets of a UTF-16LE path's separators, last first.
-fn separators(path: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    units(path)
-        .rev()
-        .filter(|(_, unit)| *unit == SEPARATOR)
-        .map(|(offset, _)| offset)
-}
-
-/// The error a failed lookup of `path` gives, as Linux would name it. Windows reports a path
-/// that runs through a file as "path not found"; Linux says ENOTDIR. So on "path not found"
-/// the ancestors are retraced (with the caller's check, asking only to read attributes):
-/// the nearest one that exists decides: a directory means something below it is missing
-/// (ENOENT), a file means the path runs through it (ENOTDIR).
-fn path_error(path: &[u8], status: NTSTATUS) -> FsError {
-    if status != STATUS_OBJECT_PATH_NOT_FOUND {
-        return fs_error(status);
+/// Whether the open file or directory is on a local disk's file system (see
+/// `VolumeDevice::check`); a file system that does not answer is not one.
+fn local_disk(file: &SocketFileHandle) -> Result<(), FsError> {
+    // FILE_FS_DEVICE_INFORMATION: DeviceType, Characteristics.
+    let mut device = [0u32; 2];
+    let mut io = IO_STATUS_BLOCK::default();
+    // SAFETY:
+    // 1. The handle is open; the buffer is writable, 4-aligned, 8 bytes.
+    let status = unsafe {
+        ZwQueryVolumeInformationFile(
+            file.0.0,
+            &mut io,
+            device.as_mut_ptr().cast(),
+            8,
+            FILE_FS_DEVICE_INFORMATION,
+        )
+    };
+    if status < 0 {
+        kprint!(
+            "refused a socket path: its file system gave no device information ({:#010x})",
+            status
+        );
+        return Err(FsError::NotLocalDisk);
     }
-    let root = root_len(path);
-    for end in separators(path).take(MAX_DEPTH) {
-        // The volume's root is a directory; opening `\??\C:` itself would open the volume.
-        if end <= root {
-            break;
-        }
-        let Some(ancestor) = path.get(..end) else {
-            break;
-        };
-        match open(ancestor, 0, FILE_OPEN, FILE_DIRECTORY_FILE) {
-            Ok(_) => return FsError::NotFound,
-            Err(STATUS_NOT_A_DIRECTORY) => return FsError::NotADirectory,
-            Err(STATUS_OBJECT_NAME_NOT_FOUND | STATUS_OBJECT_PATH_NOT_FOUND) => {}
-            Err(_) => return FsError::NotFound,
-        }
-    }
-    FsError::NotFound
-}
-
-/// The UTF-16 units of a path, with their byte offsets.
-fn units(path: &[u8]) -> impl DoubleEndedIterator<Item = (usize, u16)> + '_ {
-    path.chunks_exact(2).enumerate().map(|(i, u)| {
-        let unit = u16::from_le_bytes([
-            u.first().copied().unwrap_or(0),
-            u.get(1).copied().unwrap_or(0),
-        ]);
-        (i.saturating_mul(2), unit)
+    let [device_type, characteristics] = device;
+    let device = VolumeDevice {
+        device_type,
+        characteristics,
+    };
+    device.check().inspect_err(|_| {
+        kprint!(
+            "refused a socket path on device type {:#x}, characteristics {:#x}: not a local disk",
+            device_type,
+            characteristics
+        );
     })
 }
 
-/// The byte length of a path's volume root: `\??\C:`, `\??\UNC\server\share`, or for any other
-/// form (`\Device\HarddiskVolume1\...`) its first two components. Nothing at or above it is
-/// looked up as a directory.
-fn root_len(path: &[u8]) -> usize {
-    let unc = path.get(..8) == Some(&[b'\\', 0, b'?', 0, b'?', 0, b'\\', 0])
-        && path
-            .get(8..16)
-            .is_some_and(|u| u.eq_ignore_ascii_case(&[b'U', 0, b'N', 0, b'C', 0, b'\\', 0]));
-    // Separators: the first two bound `??`; a drive's root ends at the third (`\\??\\C:`), a
-    // share's at the fifth (`\\??\\UNC\\server\\share`), any other form's at the third.
-    units(path)
-        .filter(|(_, unit)| *unit == SEPARATOR)
-        .map(|(offset, _)| offset)
-        .nth(if unc { 4 } else { 2 })
-        .unwrap_or(path.len())
+/// A socket path being looked up: its volume's root, opened and found to be a local disk.
+///
+/// Why nothing here reaches a file on another device, or a named pipe: the first open of a
+/// path is of its volume's root directory (`\??\C:\`, `\??\pipe\`, `\??\UNC\srv\share\`),
+/// which on any file system is a directory open and acts on nothing (a pipe file system's
+/// root is not a pipe), and its device is checked before anything below it is opened. The
+/// parent directory is then opened relative to that root, and checked too (a junction or
+/// link on the way may lead elsewhere; opening the leaf below anything but a local disk is
+/// refused). The socket file is opened relative to the parent with FILE_OPEN_REPARSE_POINT,
+/// so its own name is parsed by the parent's file system and never followed off it; it is
+/// checked as well (under Wine, a Unix symbolic link is followed whatever the flag says).
+/// Every follow-up (identity, creation time, FSCTLs, the secret's write, delete) is made on
+/// a handle from these opens, so it acts on the object the caller's check allowed and on no
+/// other, whatever happens to the names meanwhile.
+struct Lookup<'p> {
+    parts: Parts<'p>,
+    root: SocketFileHandle,
 }
 
-/// A name Windows cannot hold as a file: a `:` past the volume root names a stream of
-/// another file (`notes.txt:x`), which a socket file must never be.
-fn holds_stream_name(path: &[u8]) -> bool {
-    let root = root_len(path);
-    units(path).any(|(offset, u)| offset >= root && u == u16::from(b':'))
+/// An open directory that holds a socket file: the volume's root itself, or one below it.
+enum Directory<'l> {
+    Root(&'l SocketFileHandle),
+    Below(SocketFileHandle),
 }
 
-/// The path without trailing separators, if it had any ("name\" from `sun_path` "name/").
-fn without_trailing_separators(path: &[u8]) -> Option<&[u8]> {
-    let mut end = path.len();
-    while end >= 2 && path.get(end.saturating_sub(2)..end) == Some(&[b'\\', 0]) {
-        end = end.saturating_sub(2);
+impl Directory<'_> {
+    fn handle(&self) -> &SocketFileHandle {
+        match self {
+            Directory::Root(root) => root,
+            Directory::Below(directory) => directory,
+        }
     }
-    (end != path.len() && end > 0)
-        .then(|| path.get(..end))
-        .flatten()
+}
+
+impl<'p> Lookup<'p> {
+    /// Opens the root of `path`'s volume (the caller's check, asking for nothing but
+    /// SYNCHRONIZE) and checks its device. `root_name` is the error for a path that names
+    /// no file below its root (the root itself).
+    fn new(path: &'p [u8], root_name: FsError) -> Result<Lookup<'p>, FsError> {
+        let parts = Parts::of(path).ok_or(root_name)?;
+        let root = open(None, parts.root, 0, FILE_OPEN, FILE_DIRECTORY_FILE).map_err(fs_error)?;
+        local_disk(&root)?;
+        Ok(Lookup { parts, root })
+    }
+
+    /// Opens the directory that holds the socket file, relative to the root, and checks
+    /// its device.
+    fn parent(&self) -> Result<Directory<'_>, FsError> {
+        if self.parts.parent.is_empty() {
+            // Wine refuses an open with an empty name relative to a directory.
+            return Ok(Directory::Root(&self.root));
+        }
+        let parent = open(
+            Some(&self.root),
+            self.parts.parent,
+            0,
+            FILE_OPEN,
+            FILE_DIRECTORY_FILE,
+        )
+        .map_err(|status| self.parent_error(status))?;
+        local_disk(&parent)?;
+        Ok(Directory::Below(parent))
+    }
+
+    /// The error a failed open of the parent gives, as Linux would name it. Windows
+    /// reports a path that runs through a file as "path not found"; Linux says ENOTDIR. So
+    /// on "path not found" the ancestors are retraced (relative to the root, with the
+    /// caller's check, asking for nothing but SYNCHRONIZE): the nearest one that exists
+    /// decides: a directory means something below it is missing (ENOENT), a file means the
+    /// path runs through it (ENOTDIR).
+    fn parent_error(&self, status: NTSTATUS) -> FsError {
+        if status != STATUS_OBJECT_PATH_NOT_FOUND {
+            return fs_error(status);
+        }
+        for ancestor in self.parts.ancestors(MAX_DEPTH).skip(1) {
+            match open(
+                Some(&self.root),
+                ancestor,
+                0,
+                FILE_OPEN,
+                FILE_DIRECTORY_FILE,
+            ) {
+                Ok(_) => return FsError::NotFound,
+                Err(STATUS_NOT_A_DIRECTORY) => return FsError::NotADirectory,
+                Err(STATUS_OBJECT_NAME_NOT_FOUND | STATUS_OBJECT_PATH_NOT_FOUND) => {}
+                Err(_) => return FsError::NotFound,
+            }
+        }
+        FsError::NotFound
+    }
+
+    /// Opens the socket file (the last component) relative to `directory`, and checks its
+    /// device.
+    fn leaf(
+        &self,
+        directory: &Directory<'_>,
+        access: u32,
+        disposition: u32,
+        options: u32,
+    ) -> Result<SocketFileHandle, FsError> {
+        let file = open(
+            Some(directory.handle()),
+            self.parts.leaf,
+            access,
+            disposition,
+            options,
+        )
+        .map_err(fs_error)?;
+        local_disk(&file)?;
+        Ok(file)
+    }
 }
 
 /// `unix_bind_bsd` on Windows: creates the socket file (an existing name is
-/// [`FsError::Exists`], a denied create [`FsError::AccessDenied`]), marks it with our reparse
-/// point carrying the binding's secret where the volume can hold one, and otherwise writes the
-/// secret as the file's content. Returns its identity and the open handle (for
-/// [`SocketFileHandle::delete`]).
+/// [`FsError::Exists`], a denied create [`FsError::AccessDenied`], a path off local disks
+/// [`FsError::NotLocalDisk`]), marks it with our reparse point carrying the binding's secret
+/// where the volume can hold one, and otherwise writes the secret as the file's content.
+/// Returns its identity and the open handle (for [`SocketFileHandle::delete`]).
 pub fn create(
     path: NtPath<'_>,
     secret: u128,
@@ -358,27 +457,29 @@ pub fn create(
         return Err(FsError::Other(Errno::EINVAL));
     }
     if let Some(name) = without_trailing_separators(path) {
-        if name.len() <= root_len(name) {
-            // A volume's root exists.
-            return Err(FsError::Exists);
-        }
-        // "name/": never made; Linux reports the name taken if it exists.
-        return Err(match open(name, 0, FILE_OPEN, FILE_OPEN_REPARSE_POINT) {
-            Ok(_) => FsError::Exists,
-            Err(status) => path_error(name, status),
-        });
+        // "name/": never made; Linux reports the name taken if it exists (a volume's root
+        // exists).
+        let lookup = Lookup::new(name, FsError::Exists)?;
+        let parent = lookup.parent()?;
+        lookup.leaf(&parent, 0, FILE_OPEN, FILE_OPEN_REPARSE_POINT)?;
+        return Err(FsError::Exists);
     }
+    let lookup = Lookup::new(path, FsError::Exists)?;
+    let parent = lookup.parent()?;
     let file = open(
-        path,
+        Some(parent.handle()),
+        lookup.parts.leaf,
         FILE_WRITE_DATA | FILE_WRITE_ATTRIBUTES | DELETE,
         FILE_CREATE,
         SOCKET_FILE,
     )
-    .map_err(|status| path_error(path, status))?;
-    let marked = identity_of(&file).and_then(|identity| {
-        mark(&file, identity, secret, pid)?;
-        Ok(identity)
-    });
+    .map_err(fs_error)?;
+    let marked = local_disk(&file)
+        .and_then(|()| identity_of(&file))
+        .and_then(|identity| {
+            mark(&file, identity, secret, pid)?;
+            Ok(identity)
+        });
     match marked {
         Ok(identity) => Ok((identity, file)),
         Err(e) => {
@@ -392,8 +493,8 @@ pub fn create(
 /// and not once per bind.
 static LOGGED_PLAIN_VOLUMES: [AtomicU64; 8] = [const { AtomicU64::new(0) }; 8];
 
-/// Marks the file with our reparse point. A volume that cannot hold one (FAT, exFAT, some
-/// shares, Wine) keeps a plain file whose content is the secret.
+/// Marks the file with our reparse point. A volume that cannot hold one (FAT, exFAT, Wine)
+/// keeps a plain file whose content is the secret.
 fn mark(
     file: &SocketFileHandle,
     identity: FileIdentity,
@@ -437,27 +538,26 @@ fn first_report(volume: u64) -> bool {
 }
 
 /// `unix_find_bsd` on Windows: opens the socket file asking to write it (the caller's check:
-/// [`FsError::AccessDenied`] if it may not, [`FsError::NotFound`] if it is missing), and reads
-/// the binding's secret from our reparse point, or from a plain file's content. Someone
-/// else's reparse point is no socket file of ours ([`FsError::NotAFile`]).
+/// [`FsError::AccessDenied`] if it may not, [`FsError::NotFound`] if it is missing,
+/// [`FsError::NotLocalDisk`] off local disks), and reads the binding's secret from our
+/// reparse point, or from a plain file's content. Someone else's reparse point is no socket
+/// file of ours ([`FsError::NotAFile`]).
 pub fn open_for_connect(path: NtPath<'_>) -> Result<(FileIdentity, Option<u128>), FsError> {
     let path = path.as_bytes();
     if holds_stream_name(path) {
         return Err(FsError::Other(Errno::EINVAL));
     }
     if let Some(name) = without_trailing_separators(path) {
-        if name.len() <= root_len(name) {
-            // A volume's root is a directory.
-            return Err(FsError::IsADirectory);
-        }
-        // "name/" names a directory: one is no socket, a file is on the way.
-        return Err(match open(name, 0, FILE_OPEN, FILE_DIRECTORY_FILE) {
-            Ok(_) => FsError::IsADirectory,
-            Err(status) => path_error(name, status),
-        });
+        // "name/" names a directory: one is no socket (a volume's root is one), a file is on
+        // the way.
+        let lookup = Lookup::new(name, FsError::IsADirectory)?;
+        let parent = lookup.parent()?;
+        lookup.leaf(&parent, 0, FILE_OPEN, FILE_DIRECTORY_FILE)?;
+        return Err(FsError::IsADirectory);
     }
-    let file = open(path, FILE_WRITE_DATA, FILE_OPEN, SOCKET_FILE)
-        .map_err(|status| path_error(path, status))?;
+    let lookup = Lookup::new(path, FsError::IsADirectory)?;
+    let parent = lookup.parent()?;
+    let file = lookup.leaf(&parent, FILE_WRITE_DATA, FILE_OPEN, SOCKET_FILE)?;
     let identity = identity_of(&file)?;
     let mut buffer = [0u8; reparse::BUFFER_LEN + 8];
     let (status, returned) = file.fsctl(FSCTL_GET_REPARSE_POINT, &[], &mut buffer);
@@ -474,23 +574,30 @@ pub fn open_for_connect(path: NtPath<'_>) -> Result<(FileIdentity, Option<u128>)
         return Err(FsError::NotAFile);
     }
     // A plain file (no reparse point, or a volume without them): its content.
-    Ok((identity, read_secret(path, identity)))
+    Ok((identity, read_secret(&lookup, &parent, identity)))
 }
 
 /// The secret in a plain socket file's content: 16 bytes, exactly. The caller's handle asked
-/// only to write, so the file is opened again, by name, to read it, with the caller's access
-/// check too: the driver never opens a path on the caller's behalf without it. The first
-/// handle stays open, so the file's identity cannot be reused meanwhile, and the second must
-/// have the same identity; a name that now resolves elsewhere (a rename, a link, a drive
-/// letter redefined between the two opens) reaches at most what the caller may read, and
-/// then fails the comparison. A caller that may write the file but not read it gets no
+/// only to write, so the file is opened again to read it, with the caller's access check
+/// too: the driver never opens a name on the caller's behalf without it. The second open is
+/// by the same name relative to the same open directory, and must give the same identity
+/// (volume and 128-bit file ID) as the first. The first handle stays open meanwhile, so no
+/// other file can have that identity (a file's ID is freed only when its last handle
+/// closes): if the name was renamed or replaced between the two opens, the identities
+/// differ and no secret is read. A caller that may write the file but not read it gets no
 /// secret (ECONNREFUSED). That happens only where a plain file stands in for the reparse
 /// point: on FAT and exFAT, which keep no permissions, and under Wine.
 ///
 /// (Reopening through the first handle, with an empty name relative to it, would avoid the
 /// second lookup; Wine refuses that open.)
-fn read_secret(path: &[u8], identity: FileIdentity) -> Option<u128> {
-    let reader = open(path, FILE_READ_DATA, FILE_OPEN, SOCKET_FILE).ok()?;
+fn read_secret(
+    lookup: &Lookup<'_>,
+    parent: &Directory<'_>,
+    identity: FileIdentity,
+) -> Option<u128> {
+    let reader = lookup
+        .leaf(parent, FILE_READ_DATA, FILE_OPEN, SOCKET_FILE)
+        .ok()?;
     if identity_of(&reader).ok()? != identity {
         return None;
     }
@@ -500,29 +607,34 @@ fn read_secret(path: &[u8], identity: FileIdentity) -> Option<u128> {
     (read == 16).then(|| u128::from_le_bytes(secret))
 }
 
-/// 128 bits for a binding's secret: five 31-bit outputs of `RtlRandomEx`, whose seed is chained
-/// across calls and stirred with the interrupt time of each call. This is a generator, not a
-/// cryptographic source: the import rules (ntoskrnl.exe only, none of Wine's stubs) leave no
-/// kernel CNG here; the "security" issue replaces it.
-pub fn secret() -> u128 {
-    static SEED: AtomicU32 = AtomicU32::new(0x9E37_79B9);
+/// 128 bits for a binding's secret, from the kernel's cryptographic random source
+/// (`BCryptGenRandom` with the system-preferred RNG; under Wine, Wine's bcrypt, which reads
+/// the host's). ENOMEM if the source fails: a binding is never keyed by a guessable secret.
+pub fn secret() -> Result<u128, Errno> {
+    let mut bytes = [0u8; 16];
     // SAFETY:
-    // 1. KeQueryInterruptTime has no preconditions and is callable at any IRQL.
-    let now = unsafe { KeQueryInterruptTime() };
-    let mut seed = SEED.load(Ordering::Relaxed) ^ (now as u32) ^ ((now >> 32) as u32);
-    let mut secret = 0u128;
-    for _ in 0..5 {
-        // SAFETY:
-        // 1. `seed` is a valid in/out pointer.
-        let word = unsafe { RtlRandomEx(&mut seed) };
-        secret = (secret << 31) | u128::from(word & 0x7FFF_FFFF);
+    // 1. No algorithm handle with BCRYPT_USE_SYSTEM_PREFERRED_RNG; the buffer is writable
+    //    for the 16 bytes passed. We run at PASSIVE_LEVEL (the dispatch routine, before any
+    //    lock is taken), within the function's DISPATCH_LEVEL limit.
+    let status = unsafe {
+        BCryptGenRandom(
+            ptr::null_mut(),
+            bytes.as_mut_ptr(),
+            16,
+            BCRYPT_USE_SYSTEM_PREFERRED_RNG,
+        )
+    };
+    if status < 0 {
+        kprint!("BCryptGenRandom failed: {:#010x}", status);
+        return Err(Errno::ENOMEM);
     }
-    SEED.store(seed, Ordering::Relaxed);
-    secret
+    Ok(u128::from_le_bytes(bytes))
 }
 
 /// The volume's identity and the file's 128-bit ID (FileIdInformation), or, where a file
-/// system does not answer that class, the volume serial and the 64-bit file index.
+/// system does not answer that class, the volume serial and the 64-bit file index. ReFS,
+/// whose 64-bit index is documented as not unique, answers the 128-bit class; the fallback
+/// serves file systems whose index is their whole ID (FAT).
 fn identity_of(file: &SocketFileHandle) -> Result<FileIdentity, FsError> {
     // FILE_ID_INFORMATION: VolumeSerialNumber (8), FileId (16).
     let mut id = [0u64; 3];

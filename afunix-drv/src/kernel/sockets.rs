@@ -221,7 +221,7 @@ impl Host for Caller {
         caller::credentials()
     }
 
-    fn secret(&mut self) -> u128 {
+    fn secret(&mut self) -> Result<u128, Errno> {
         fs::secret()
     }
 

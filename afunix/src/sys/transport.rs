@@ -53,7 +53,8 @@ pub fn open_handle() -> io::Result<OwnedHandle> {
 }
 
 /// The absolute NT path BIND and CONNECT carry for `path`: `GetFullPathNameW`, then the NT
-/// form the driver opens, `\??\C:\dir\name`, or `\??\UNC\server\share\name` for a UNC path.
+/// form the driver opens, `\??\C:\dir\name`, `\??\UNC\server\share\name` for a UNC path, or
+/// `\??\pipe\name` for a device path (`\\.\pipe\name`, which the driver refuses).
 /// Relative paths are resolved against this process's current directory.
 pub fn nt_path(path: &Path) -> io::Result<Vec<u16>> {
     let text = wide(path.to_str().ok_or_else(|| {
@@ -81,7 +82,11 @@ pub fn nt_path(path: &Path) -> io::Result<Vec<u16>> {
         buffer.resize(len + 1, 0);
     }
     let full = String::from_utf16_lossy(&buffer);
-    let nt = if let Some(rest) = full.strip_prefix(r"\\?\") {
+    // `\\?\` and `\\.\` (a device: `\\.\pipe\name`) both mean `\??\`, as Win32 reads them.
+    let nt = if let Some(rest) = full
+        .strip_prefix(r"\\?\")
+        .or_else(|| full.strip_prefix(r"\\.\"))
+    {
         format!(r"\??\{rest}")
     } else if let Some(rest) = full.strip_prefix(r"\\") {
         format!(r"\??\UNC\{rest}")
