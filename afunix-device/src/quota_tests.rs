@@ -441,7 +441,7 @@ fn a_user_at_its_share_of_pending_requests_gets_enobufs_and_the_other_waits_as_u
 }
 
 #[test]
-fn a_user_at_its_share_of_locked_bytes_gets_enobufs_or_its_count() {
+fn a_user_at_its_share_of_locked_bytes_gets_enobufs_for_a_request_that_would_wait() {
     let mut u = Users::new(Limits {
         global_buffer_cap: 1 << 20,
         max_pending: 1024,

@@ -253,13 +253,19 @@ impl Engine {
     // --- Bytes: queued by a writer, or shown from its blocked send ---
 
     /// The user whose bytes go into `to`'s queue now: the user already charged for what it
-    /// holds, or else the writer's (its peer's) owner.
+    /// holds, or else the writer's (its peer's) owner. A stream has one writer, so the two
+    /// are the same; a queue with no writer (never written into) would be charged to its
+    /// own socket's owner, so that every queued byte is someone's.
     pub(crate) fn queue_user(&self, to: SocketId) -> Option<UserId> {
         let sock = self.sockets.get(to)?;
         if !sock.rx.is_empty() {
             return Some(sock.rx_user);
         }
-        self.owner_of(sock.peer()?)
+        Some(
+            sock.peer()
+                .and_then(|p| self.owner_of(p))
+                .unwrap_or(sock.owner),
+        )
     }
 
     /// Room for more bytes of `user` under its share and the global cap.
