@@ -153,6 +153,10 @@ wine "$tests" cancel --count 1000 | indent
 wine "$tests" hold --count 50 | indent
 [ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test hold failed"
 
+step "(h) one user's share: 4096 sockets then EMFILE, 4096 pending reads then ENOBUFS, then working again"
+wine "$tests" shares | indent
+[ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test shares failed"
+
 step "throughput and round trip under Wine (figures for the README; not a pass/fail test)"
 wine "$tests" bench | indent
 
@@ -183,4 +187,4 @@ grep -aq 'afunixrs: device DACL set and read back' "$LOG" || die "the driver did
 repeated=$(grep -ao 'volume 0x[0-9a-f]* holds no reparse points' "$LOG" | sort | uniq -d)
 [ -z "$repeated" ] || die "the driver reported a volume without reparse points more than once: $repeated"
 wine_driver_summary "$LOG"
-say "Wine end-to-end: PASSED (installed by INF, started, status RUNNING, smoke, driver checks, client/server, Winsock provider, stress, cancellation, stopped, uninstalled)"
+say "Wine end-to-end: PASSED (installed by INF, started, status RUNNING, smoke, driver checks, client/server, Winsock provider, stress, cancellation, a user's shares, stopped, uninstalled)"

@@ -57,11 +57,14 @@ pub use addr::{
     parse_bind_addr, parse_connect_addr,
 };
 pub use buffers::{OwnedBuffers, byte_range, byte_range_mut};
-pub use engine::{Buffers, Engine, LINGER_FOREVER_SECONDS, Linger, NoBuffers, SocketFlag};
+pub use engine::{
+    Buffers, Engine, LINGER_FOREVER_SECONDS, Linger, NoBuffers, SocketFlag, UserId, UserUsage,
+};
 pub use errno::{ALL_ERRNOS, Errno};
 pub use slab::SocketId;
 pub use types::{
     BindTarget, Completed, Completion, ConnectTarget, Credentials, Limits, Outcome, PathKey,
     PollMask, RecvFlags, SOCK_MIN_RCVBUF, SOCK_MIN_SNDBUF, SendFlags, Shutdown, SockType, Token,
+    UserShare,
 };
 pub use util::SortedMap;

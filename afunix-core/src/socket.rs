@@ -3,6 +3,7 @@
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
+use crate::engine::UserId;
 use crate::{Credentials, Errno, PathKey, SocketId, Token, UnixAddr};
 
 /// Linux's `sk_state` for a stream socket. The engine changes it only through
@@ -80,6 +81,8 @@ pub(crate) struct PendingSend {
     /// the caller's buffer. Reserved against the global cap, and never shrunk but by moving,
     /// so that whatever ends the send can still queue them all.
     pub(crate) exposed: usize,
+    /// The user its exposed bytes are charged to (its socket's owner).
+    pub(crate) user: UserId,
 }
 
 impl PendingSend {
@@ -197,6 +200,10 @@ pub(crate) struct Socket {
     /// This fresh socket is named by a pending accept with this token.
     pub(crate) reserved_by: Option<(Token, SocketId)>,
     pub(crate) options: SocketOptions,
+    /// The user this socket is charged to (see `engine::quota`).
+    pub(crate) owner: UserId,
+    /// The user charged for the bytes in `rx` (its writer's), while it holds any.
+    pub(crate) rx_user: UserId,
 }
 
 /// Options that are only stored and read back (and `SO_PASSCRED`, which connect consults).
@@ -225,7 +232,7 @@ impl Binding {
 }
 
 impl Socket {
-    pub(crate) fn new(sndbuf: u32, rcvbuf: u32) -> Self {
+    pub(crate) fn new(sndbuf: u32, rcvbuf: u32, owner: UserId) -> Self {
         Self {
             state: State::Unconnected,
             addr: None,
@@ -245,6 +252,8 @@ impl Socket {
             connecting: None,
             reserved_by: None,
             options: SocketOptions::default(),
+            owner,
+            rx_user: owner,
         }
     }
 

@@ -230,6 +230,39 @@ pub struct Limits {
     pub global_buffer_cap: usize,
     /// The starting point of the autobind name search (Linux uses a random number).
     pub autobind_seed: u32,
+    /// The most requests pending at once over all sockets (RECV, SEND, ACCEPT, CONNECT).
+    pub max_pending: usize,
+    /// The most bytes the data buffers of pending SEND and RECV requests may span at once:
+    /// the driver keeps those buffers locked in memory (their MDLs) until they complete.
+    pub max_locked_bytes: usize,
+    /// Each user's share of every cap: one user (SID) may hold at most this fraction of
+    /// `max_sockets`, `global_buffer_cap`, `max_pending` and `max_locked_bytes` (and of the
+    /// device's POLL caps), so that one user at all its limits leaves the rest to others.
+    /// 1 lets one user take a whole cap, as Linux, which has no per-user socket caps.
+    pub user_share: UserShare,
+    /// The most distinct users holding sockets or requests at once (the accounting table is
+    /// bounded too; a new user past it is refused with ENOBUFS).
+    pub max_users: usize,
+}
+
+/// A fraction `1 / divisor` of a cap (see [`Limits::user_share`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UserShare {
+    /// Each user may hold `cap / divisor` (at least 1); 1 means the whole cap.
+    pub divisor: usize,
+}
+
+impl UserShare {
+    /// A user's share of `cap`: `cap / divisor`, at least 1 (so a share never forbids
+    /// everything), at most `cap`.
+    #[must_use]
+    pub const fn of(self, cap: usize) -> usize {
+        let share = match cap.checked_div(self.divisor) {
+            Some(s) => s,
+            None => cap,
+        };
+        if share == 0 && cap > 0 { 1 } else { share }
+    }
 }
 
 /// `SOCK_MIN_SNDBUF` on x86-64: `2 * (2048 + SKB_DATA_ALIGN(sizeof(struct sk_buff)))`.
@@ -248,6 +281,10 @@ impl Default for Limits {
             max_sockets: 65_536,
             global_buffer_cap: 256 << 20,
             autobind_seed: 0,
+            max_pending: 65_536,
+            max_locked_bytes: 1 << 30,
+            user_share: UserShare { divisor: 1 },
+            max_users: 4096,
         }
     }
 }

@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use afunix_core::{
     BindRequest, BindTarget, Buffers, Completed, ConnectRequest, ConnectTarget, Credentials,
     Engine, Errno, Limits, NoBuffers, Outcome, PathKey, PollMask, RecvFlags, SendFlags, Shutdown,
-    SocketId, SortedMap, Token, UnixAddr, parse_bind_addr, parse_connect_addr,
+    SocketId, SortedMap, Token, UnixAddr, UserId, parse_bind_addr, parse_connect_addr,
 };
 use afunix_proto::decode::MsgFlags;
 use afunix_proto::wire::{ADDRESS_OUT_BYTES, AddressOut, PeerCredOut};
@@ -24,7 +24,8 @@ const SOCK_STREAM: u32 = 1;
 pub const POLLNVAL: u32 = PollMask::NVAL;
 const ALWAYS_REPORTED: u32 = PollMask::ERR | PollMask::HUP | POLLNVAL;
 
-/// The most POLLs that may wait at once over the whole device.
+/// The most POLLs that may wait at once over the whole device; each user may hold its share
+/// (`Limits::user_share`) of this and of [`MAX_PENDING_POLL_ENTRIES`].
 pub const MAX_PENDING_POLLS: usize = 4096;
 
 /// The most sockets named by all waiting POLLs together. Waiting polls are rechecked after
@@ -52,6 +53,8 @@ struct PendingPoll {
     token: Token,
     file: FileId,
     entries: Vec<PollEntry>,
+    /// The caller it is charged to.
+    user: UserId,
 }
 
 /// Counters for STATS.
@@ -95,6 +98,16 @@ impl Device {
             bytes_buffered: self.engine.memory_used(),
             pending: self.waiting.len().saturating_add(self.polls.len()),
         }
+    }
+
+    /// What the user `sid` holds against its share of each cap.
+    pub fn user_usage(&self, sid: &[u8]) -> afunix_core::UserUsage {
+        self.engine.user_usage(sid)
+    }
+
+    /// Users holding anything.
+    pub fn user_count(&self) -> usize {
+        self.engine.user_count()
     }
 
     /// A handle was opened: CREATE.
@@ -174,11 +187,14 @@ impl Device {
             Op::Socket {
                 sock_type,
                 nonblocking,
-            } => Reply::Ready(self.socket(file, sock_type, nonblocking).map(|()| Done::Ok)),
+            } => Reply::Ready(
+                self.socket(file, sock_type, nonblocking, caller)
+                    .map(|()| Done::Ok),
+            ),
             Op::Poll {
                 timeout_ms,
                 entries,
-            } => self.poll(file, token, timeout_ms, entries),
+            } => self.poll(file, token, timeout_ms, entries, caller),
             op => match self.socket_of(file) {
                 Err(e) => Reply::Ready(Err(e)),
                 Ok(id) => self.on_socket(file, id, token, op, caller, bufs),
@@ -186,7 +202,13 @@ impl Device {
         }
     }
 
-    fn socket(&mut self, file: FileId, sock_type: u32, nonblocking: bool) -> Result<(), Errno> {
+    fn socket(
+        &mut self,
+        file: FileId,
+        sock_type: u32,
+        nonblocking: bool,
+        caller: &Credentials,
+    ) -> Result<(), Errno> {
         let entry = self.files.get(&file).ok_or(Errno::EBADF)?;
         if entry.socket.is_some() {
             return Err(Errno::EINVAL);
@@ -195,7 +217,8 @@ impl Device {
         if sock_type != SOCK_STREAM {
             return Err(Errno::ESOCKTNOSUPPORT);
         }
-        let id = self.engine.socket()?;
+        // Charged to the caller's user (EMFILE at its share of sockets).
+        let id = self.engine.socket_for(&caller.sid)?;
         if let Err(e) = self.engine.set_nonblocking(id, nonblocking) {
             let _ = self.engine.close(id, &mut NoBuffers);
             return Err(e);
@@ -459,6 +482,7 @@ impl Device {
         token: Token,
         timeout_ms: i64,
         entries: &[PollEntry],
+        caller: &Credentials,
     ) -> Reply {
         if !self.files.contains(&file) {
             return Reply::Ready(Err(Errno::EBADF));
@@ -486,11 +510,22 @@ impl Device {
         {
             return Reply::Ready(Err(Errno::ENOMEM));
         }
+        // The caller's share of the POLL caps and of pending requests (ENOBUFS past it).
+        let user = match self.engine.charge_poll(
+            &caller.sid,
+            entries.len(),
+            MAX_PENDING_POLLS,
+            MAX_PENDING_POLL_ENTRIES,
+        ) {
+            Ok(user) => user,
+            Err(e) => return Reply::Ready(Err(e)),
+        };
         kept.extend_from_slice(entries);
         self.polls.push(PendingPoll {
             token,
             file,
             entries: kept,
+            user,
         });
         Reply::Pending
     }
@@ -501,6 +536,7 @@ impl Device {
         while let Some(p) = self.polls.get(i) {
             if self.any_ready(&p.entries) {
                 let p = self.polls.swap_remove(i);
+                self.engine.release_poll(p.user, p.entries.len());
                 let result = self.all_revents(&p.entries).map(Done::Polled);
                 // Room was reserved when the poll started waiting: this does not allocate.
                 self.ready.push_back(Completion {
@@ -523,6 +559,7 @@ impl Device {
             return false;
         };
         let p = self.polls.swap_remove(i);
+        self.engine.release_poll(p.user, p.entries.len());
         let result = result(self, &p.entries);
         self.ready.push_back(Completion {
             token,

@@ -38,13 +38,21 @@ pub use afunix_core::{Credentials, Errno, Limits, PathKey, SocketId, Token};
 
 /// The limits the driver runs its engine with: Linux's default socket buffers and backlog
 /// (`net.core.*` as Linux ships them), and caps that keep a machine's kernel memory safe: at
-/// most 16384 sockets and 64 MiB buffered over all of them. A Linux machine whose
+/// most 16384 sockets, 64 MiB buffered over all of them, 16384 pending requests whose data
+/// buffers (locked in memory while they wait) span at most 256 MiB, and 1024 users; each
+/// user (SID) may hold a quarter of each cap (4096 sockets, 16 MiB, 4096 pending requests,
+/// 64 MiB of locked buffers, 1024 waiting POLLs naming 4096 sockets), so one user at all
+/// its limits leaves three quarters to the others. A Linux machine whose
 /// `net.core.wmem_max`/`rmem_max` were raised grants larger buffers than these.
 #[must_use]
 pub fn driver_limits() -> Limits {
     Limits {
         max_sockets: 16_384,
         global_buffer_cap: 64 << 20,
+        max_pending: 16_384,
+        max_locked_bytes: 256 << 20,
+        user_share: afunix_core::UserShare { divisor: 4 },
+        max_users: 1024,
         ..Limits::default()
     }
 }
@@ -57,3 +65,6 @@ pub use path::{
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod quota_tests;

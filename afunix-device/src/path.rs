@@ -315,7 +315,10 @@ impl<'a, H: Host> Prepared<'a, H> {
                 };
                 self.resolved = Resolved::Key(key);
             }
-            Request::Listen { .. } => self.credentials = host.credentials()?,
+            // A socket is charged to its maker's user (see `afunix_core`'s quota).
+            Request::Listen { .. } | Request::Socket { .. } => {
+                self.credentials = host.credentials()?;
+            }
             Request::Accept { handle } => {
                 self.resolved = Resolved::File(self.reference(host, handle)?);
             }
@@ -324,6 +327,8 @@ impl<'a, H: Host> Prepared<'a, H> {
                 self.resolved = Resolved::File(self.reference(host, handle)?);
             }
             Request::Poll(poll) => {
+                // A waiting POLL is charged to the caller's user.
+                self.credentials = host.credentials()?;
                 let count = poll.len().min(POLL_MAX_ENTRIES);
                 let mut entries = Vec::new();
                 entries

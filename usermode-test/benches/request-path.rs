@@ -1139,6 +1139,8 @@ mod bench {
         // The driver's cap of 16,384 sockets holds only 8,192 pairs; lift it to hold 10,000.
         let limits = Limits {
             max_sockets: 4 * PAIRS,
+            // One user holds them all here.
+            user_share: afunix_core::UserShare { divisor: 1 },
             ..driver_limits()
         };
         let front = Front::new(Device::new(limits));

@@ -19,14 +19,14 @@ mod imp {
     use windows_sys::Win32::System::IO::{CancelIoEx, GetOverlappedResult, OVERLAPPED};
     use windows_sys::Win32::System::Threading::CreateEventW;
 
-    fn stats() -> Result<afunix_proto::DriverStats, String> {
+    pub(crate) fn stats() -> Result<afunix_proto::DriverStats, String> {
         Device::open()
             .and_then(|d| d.stats())
             .map_err(|e| format!("STATS: {e}"))
     }
 
     /// Waits until the driver holds no socket and no pending IRP, or fails after 10 s.
-    fn expect_clean(what: &str) -> Result<(), String> {
+    pub(crate) fn expect_clean(what: &str) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let s = stats()?;
@@ -47,7 +47,7 @@ mod imp {
         }
     }
 
-    struct PendingRead {
+    pub(crate) struct PendingRead {
         overlapped: Box<OVERLAPPED>,
         buffer: Box<[u8; 64]>,
         handle: HANDLE,
@@ -56,7 +56,30 @@ mod imp {
         _event: OwnedHandle,
     }
 
-    fn start_read(handle: HANDLE) -> Result<PendingRead, String> {
+    impl PendingRead {
+        /// Cancels this read (CancelIoEx on exactly it).
+        pub(crate) fn cancel(&self) {
+            // SAFETY:
+            // 1. Cancels exactly this read, on its own handle.
+            unsafe { CancelIoEx(self.handle, &*self.overlapped) };
+        }
+
+        /// Waits for this read to end: Ok(bytes read), or Err(the Win32 error).
+        pub(crate) fn wait(&self) -> Result<u32, u32> {
+            let mut n = 0u32;
+            // SAFETY:
+            // 1. Waits for this read, issued with this OVERLAPPED on this handle.
+            let ok = unsafe { GetOverlappedResult(self.handle, &*self.overlapped, &mut n, 1) };
+            if ok != 0 {
+                return Ok(n);
+            }
+            // SAFETY:
+            // 1. Reads the thread's last-error value.
+            Err(unsafe { GetLastError() })
+        }
+    }
+
+    pub(crate) fn start_read(handle: HANDLE) -> Result<PendingRead, String> {
         // SAFETY:
         // 1. Null attributes and name are allowed: an anonymous manual-reset event.
         let event = unsafe { CreateEventW(ptr::null(), 1, 0, ptr::null()) };
@@ -198,6 +221,8 @@ mod imp {
 
 #[cfg(windows)]
 pub use imp::{cancel, hold, hold_child};
+#[cfg(windows)]
+pub(crate) use imp::{expect_clean, start_read, stats};
 
 #[cfg(not(windows))]
 pub fn cancel(_count: usize) -> Result<(), String> {

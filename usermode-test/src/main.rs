@@ -12,6 +12,7 @@ mod conformance;
 mod driver;
 mod programs;
 mod progress;
+mod shares;
 mod smoke;
 #[cfg(windows)]
 mod wsp;
@@ -87,6 +88,9 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         count: usize,
     },
+    /// One user at its share of sockets and of pending requests gets EMFILE and ENOBUFS, and
+    /// works again once it lets go; STATS must start and end at zero.
+    Shares,
     /// A child process holding pending reads is killed; then STATS must be back to zero.
     Hold {
         #[arg(long, default_value_t = 50)]
@@ -152,6 +156,7 @@ fn main() -> ExitCode {
         Command::Bench => programs::bench(),
         Command::Cancel { count } => cancel::cancel(count),
         Command::Hold { count } => cancel::hold(count),
+        Command::Shares => shares::run(),
         Command::HoldChild { count } => cancel::hold_child(count),
         Command::Permissions {
             read_only_dir,

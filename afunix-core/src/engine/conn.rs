@@ -255,7 +255,13 @@ impl Engine {
             return Err(Errno::EINVAL);
         }
         // The embryo: what accept will hand over (`newsk` in unix_stream_connect).
-        let mut embryo = Socket::new(self.limits.sndbuf_default, self.limits.rcvbuf_default);
+        // Charged to the connector's user until accept hands the connection over.
+        let connector_user = self.owner_of(id).ok_or(Errno::EBADF)?;
+        let mut embryo = Socket::new(
+            self.limits.sndbuf_default,
+            self.limits.rcvbuf_default,
+            connector_user,
+        );
         embryo.addr = Some(listener_addr);
         embryo.peer_cred = Some(cred.try_clone()?);
         embryo.options.passcred = listener_passcred;
@@ -265,7 +271,7 @@ impl Engine {
             .embryos
             .try_reserve(1)
             .map_err(|_| Errno::ENOMEM)?;
-        let embryo_id = self.sockets.insert(embryo)?;
+        let embryo_id = self.insert_socket(embryo)?;
         self.set_state(
             embryo_id,
             State::Connected {
@@ -419,11 +425,15 @@ impl Engine {
         let Some(embryo) = self.sockets.remove(embryo_id) else {
             return Err(Errno::ECONNABORTED);
         };
+        self.socket_gone(embryo.owner);
         let peer = embryo.peer();
         let t = self.sock_mut(target)?;
         let nonblocking = t.nonblocking;
+        // The target stays charged to its own maker.
+        let owner = t.owner;
         *t = embryo;
         t.nonblocking = nonblocking;
+        t.owner = owner;
         self.set_state(
             target,
             State::Connected {

@@ -8,11 +8,13 @@
 mod conn;
 mod data;
 mod options;
+mod quota;
 mod recv;
 mod send;
 
 pub use data::{Buffers, NoBuffers};
 pub use options::{LINGER_FOREVER_SECONDS, Linger, SocketFlag};
+pub use quota::{UserId, UserUsage};
 
 use alloc::collections::VecDeque;
 
@@ -63,6 +65,8 @@ pub struct Engine {
     /// recv and so wake that same writer again, which must wait for the outer move to finish
     /// (else a later send's bytes could overtake the rest of an earlier one).
     moving_writer: Option<SocketId>,
+    /// Each user's share of the caps (see the `quota` module).
+    quota: quota::Quotas,
 }
 
 impl Engine {
@@ -82,6 +86,7 @@ impl Engine {
             idle_ring_bytes: 0,
             autobind_next,
             moving_writer: None,
+            quota: quota::Quotas::default(),
         }
     }
 
@@ -122,12 +127,10 @@ impl Engine {
         self.reserved
     }
 
-    /// A new, unconnected SOCK_STREAM socket (blocking, default buffer sizes).
+    /// A new, unconnected SOCK_STREAM socket (blocking, default buffer sizes), charged to
+    /// the user with the empty SID (see [`Engine::socket_for`]).
     pub fn socket(&mut self) -> Result<SocketId, Errno> {
-        self.sockets.insert(Socket::new(
-            self.limits.sndbuf_default,
-            self.limits.rcvbuf_default,
-        ))
+        self.socket_for(&[])
     }
 
     /// `unix_socketpair`: two sockets connected to each other, both unnamed, each recording
@@ -135,11 +138,11 @@ impl Engine {
     pub fn socketpair(&mut self, cred: &Credentials) -> Result<(SocketId, SocketId), Errno> {
         let cred_a = cred.try_clone()?;
         let cred_b = cred.try_clone()?;
-        let a = self.socket()?;
-        let b = match self.socket() {
+        let a = self.socket_for(&cred.sid)?;
+        let b = match self.socket_for(&cred.sid) {
             Ok(b) => b,
             Err(e) => {
-                self.sockets.remove(a);
+                self.discard_socket(a);
                 return Err(e);
             }
         };
@@ -497,6 +500,7 @@ impl Engine {
         let Some(mut sock) = self.sockets.remove(id) else {
             return;
         };
+        self.socket_gone(sock.owner);
         while let Some(r) = sock.recvs.pop_front() {
             let token = r.token;
             let result = data::recv_result(r, Err(Errno::ECANCELED));
@@ -534,7 +538,7 @@ impl Engine {
         if let Some(binding) = sock.binding.take() {
             self.names.remove(&binding);
         }
-        self.uncharge(sock.rx.len());
+        self.uncharge(sock.rx_user, sock.rx.len());
         let had_unread = !sock.rx.is_empty() || unread_pending;
         match sock.state {
             State::Unconnected => {}
@@ -584,6 +588,7 @@ impl Engine {
         if self.tokens.remove(&token).is_none() {
             return;
         }
+        self.release_pending(token);
         self.completions.push_back(Completion {
             token,
             socket,
@@ -605,8 +610,14 @@ impl Engine {
 
     /// Registers a pending token; `prepare_token` made room, so this does not fail in
     /// practice (if it did, the operation completes at once with ENOMEM).
+    /// Charges it to its user first (ENOBUFS past the user's share; see `quota`).
     fn register(&mut self, token: Token, waiting: Waiting) -> Result<(), Errno> {
-        self.tokens.try_insert(token, waiting)
+        self.charge_pending(token, waiting)?;
+        let inserted = self.tokens.try_insert(token, waiting);
+        if inserted.is_err() {
+            self.release_pending(token);
+        }
+        inserted
     }
 
     /// The most memory empty receive rings may keep for reuse over all sockets: an eighth of
@@ -652,10 +663,6 @@ impl Engine {
             let counted = sock.rx.take_idle();
             self.idle_ring_bytes = self.idle_ring_bytes.saturating_sub(counted);
         }
-    }
-
-    pub(crate) fn uncharge(&mut self, n: usize) {
-        self.memory_used = self.memory_used.saturating_sub(n);
     }
 
     pub(crate) fn global_room(&self) -> usize {

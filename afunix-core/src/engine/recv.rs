@@ -90,7 +90,8 @@ impl Engine {
             let sock = self.sock_mut(id)?;
             sock.rx.consume(n);
             sock.rx_creds.take(n);
-            self.uncharge(n);
+            let rx_user = sock.rx_user;
+            self.uncharge(rx_user, n);
             self.settle_idle_ring(id);
             // The queue is empty: take the rest straight from a waiting writer.
             if n < len && !stopped {
@@ -319,6 +320,7 @@ impl Engine {
                 consumed = true;
                 // Into the caller's buffer: the engine no longer holds them.
                 self.memory_used = self.memory_used.saturating_sub(moved);
+                self.quota.take_bytes(sock.rx_user, moved);
             }
             if unreachable {
                 break;

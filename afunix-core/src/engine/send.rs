@@ -21,7 +21,8 @@ impl Engine {
     /// and only the rest that remains when it all fits is copied into the queue, which is when
     /// the send completes, or with the count so far if the connection breaks, as Linux
     /// returns `sent`. `cancel`, `close` and `shutdown` deliver the counted bytes before the
-    /// send ends. When the global cap leaves no room: ENOBUFS.
+    /// send ends. When the global cap, or the writer's user's share of it, leaves no room:
+    /// ENOBUFS.
     pub fn send(
         &mut self,
         id: SocketId,
@@ -120,7 +121,7 @@ impl Engine {
         }
         let n = self.deliver(peer, src, len, space, bufs);
         if n == 0 {
-            return Err(if self.global_room() == 0 {
+            return Err(if self.user_room(self.owner_of(id)) == 0 {
                 Errno::ENOBUFS
             } else {
                 Errno::EAGAIN
@@ -153,8 +154,10 @@ impl Engine {
     ) -> Result<(), Errno> {
         self.prepare_token(token)?;
         let sock = self.sock_mut(id)?;
+        let user = sock.owner;
         sock.sends.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
         sock.sends.push_back(PendingSend {
+            user,
             token,
             offset: src.offset.saturating_add(sent),
             len: src.offset.saturating_add(len),
@@ -208,10 +211,12 @@ impl Engine {
                 }
             }
         }
+        // The writer's share of the bytes as well as the global cap (see `quota`).
+        let user = self.queue_user(to);
         let q = len
             .saturating_sub(done)
             .min(queue_room)
-            .min(self.global_room());
+            .min(self.user_room(user));
         if q > 0 {
             let src = src.skip(done);
             // A ring kept empty for reuse is about to hold bytes: no longer idle.
@@ -230,7 +235,7 @@ impl Engine {
                     ok
                 };
                 if ok {
-                    self.memory_used = self.memory_used.saturating_add(q);
+                    self.charge_queued(to, user, q);
                     done = done.saturating_add(q);
                 }
             }
@@ -324,7 +329,7 @@ impl Engine {
             self.advance(&mut p, moved);
             let keep = had.saturating_sub(moved).min(p.remaining());
             p.exposed = keep;
-            self.reserved = self.reserved.saturating_add(keep);
+            self.reserve_exposed(p.user, keep);
             if moved == 0 {
                 if let Some(sock) = self.sockets.get_mut(id) {
                     sock.sends.push_front(p);
@@ -406,7 +411,7 @@ impl Engine {
     /// would have queued (up to the writer's SO_SNDBUF, less what is queued), as far as the
     /// global cap has room, which is reserved for them. Never takes back what was shown.
     pub(crate) fn expose_front(&mut self, writer: SocketId) {
-        let room = self.global_room();
+        let room = self.user_room(self.owner_of(writer));
         let Some(w) = self.sockets.get(writer) else {
             return;
         };
@@ -428,14 +433,15 @@ impl Engine {
         let target = front.remaining().min(sndbuf.saturating_sub(queued));
         let more = target.saturating_sub(front.exposed).min(room);
         front.exposed = front.exposed.saturating_add(more);
-        self.reserved = self.reserved.saturating_add(more);
+        let user = front.user;
+        self.reserve_exposed(user, more);
     }
 
     /// Takes back the reservation of a send leaving the queue of pending sends, or about to
     /// move its exposed bytes; returns how many bytes it had exposed.
     pub(crate) fn unexpose(&mut self, p: &mut PendingSend) -> usize {
         let n = core::mem::take(&mut p.exposed);
-        self.reserved = self.reserved.saturating_sub(n);
+        self.release_exposed(p.user, n);
         n
     }
 
@@ -444,7 +450,7 @@ impl Engine {
     pub(crate) fn advance(&mut self, p: &mut PendingSend, n: usize) {
         let shown = n.min(p.exposed);
         p.exposed = p.exposed.saturating_sub(shown);
-        self.reserved = self.reserved.saturating_sub(shown);
+        self.release_exposed(p.user, shown);
         advance_send(p, n);
     }
 

@@ -261,7 +261,7 @@ impl Harness {
         match *op {
             Op::Socket { s } => {
                 if self.id(s).is_none() {
-                    if let Ok(id) = self.engine.socket() {
+                    if let Ok(id) = self.engine.socket_for(user_of(s)) {
                         self.slots[slot(s)] = Some(id);
                     }
                 }
@@ -319,7 +319,7 @@ impl Harness {
             }
             Op::Accept { l, into } => {
                 if let (Some(lid), None) = (self.id(l), self.id(into)) {
-                    if let Ok(fresh) = self.engine.socket() {
+                    if let Ok(fresh) = self.engine.socket_for(user_of(into)) {
                         self.slots[slot(into)] = Some(fresh);
                         let t = self.token();
                         let o = self.engine.accept(lid, fresh, t);
@@ -493,6 +493,28 @@ impl Harness {
             }
         }
         self.drain();
+        self.check_users();
+    }
+
+    /// Every byte, socket and pending request the engine holds is charged to exactly one
+    /// user (the per-user shares add up to the global counts).
+    fn check_users(&self) {
+        let usage: Vec<_> = USERS.iter().map(|u| self.engine.user_usage(u)).collect();
+        let sum = |f: fn(&afunix_core::UserUsage) -> usize| usage.iter().map(f).sum::<usize>();
+        assert_eq!(sum(|u| u.sockets), self.engine.socket_count(), "sockets");
+        assert_eq!(sum(|u| u.pending), self.engine.pending_count(), "pending");
+        assert_eq!(
+            sum(|u| u.bytes),
+            self.engine.memory_used() + self.engine.memory_reserved(),
+            "bytes"
+        );
+        assert_eq!(
+            sum(|u| u.locked_bytes),
+            self.engine.locked_bytes(),
+            "locked"
+        );
+        let users = usage.iter().filter(|u| **u != Default::default()).count();
+        assert_eq!(users, self.engine.user_count(), "users");
     }
 
     /// Closes everything and checks the engine is empty.
@@ -513,6 +535,8 @@ impl Harness {
         assert_eq!(self.engine.binding_count(), 0);
         assert_eq!(self.engine.memory_used(), 0, "memory not returned");
         assert_eq!(self.engine.memory_reserved(), 0, "reservation not returned");
+        assert_eq!(self.engine.user_count(), 0, "a user still charged");
+        assert_eq!(self.engine.locked_bytes(), 0, "locked bytes still charged");
         assert_eq!(
             self.engine.idle_ring_bytes(),
             0,
@@ -528,8 +552,20 @@ pub fn small_limits() -> Limits {
         sndbuf_max: 16384,
         global_buffer_cap: 64 * 1024,
         max_sockets: 64,
+        // Two users (and the socketpairs' third), each with half of every cap, and few
+        // pending requests, so that the shares are reached too.
+        user_share: afunix_core::UserShare { divisor: 2 },
+        max_pending: 24,
+        max_locked_bytes: 256 * 1024,
         ..Limits::default()
     }
+}
+
+/// The SIDs sockets are made by: even slots one user, odd slots another, socketpairs a third.
+const USERS: [&[u8]; 3] = [&[0], &[1], &[1, 2, 3]];
+
+fn user_of(s: u8) -> &'static [u8] {
+    USERS[slot(s) % 2]
 }
 
 /// Runs a whole sequence.
