@@ -43,6 +43,7 @@ mod addr;
 mod buffers;
 mod engine;
 mod errno;
+mod queue;
 mod ring;
 mod slab;
 mod socket;
@@ -64,4 +65,4 @@ pub use types::{
     BindTarget, Completed, Completion, ConnectTarget, Credentials, Limits, Outcome, PathKey,
     PollMask, RecvFlags, SOCK_MIN_RCVBUF, SOCK_MIN_SNDBUF, SendFlags, Shutdown, SockType, Token,
 };
-pub use util::SortedMap;
+pub use util::{KeyedHash, KeyedHasher, KeyedMap, SortedMap};

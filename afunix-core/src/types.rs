@@ -224,6 +224,9 @@ pub struct Limits {
     pub global_buffer_cap: usize,
     /// The starting point of the autobind name search (Linux uses a random number).
     pub autobind_seed: u32,
+    /// The key of the engine's and the device layer's hash tables (`KeyedHash`): drawn at
+    /// random by the driver, so that no program can predict which socket names collide.
+    pub hash_seed: u64,
 }
 
 /// `SOCK_MIN_SNDBUF` on x86-64: `2 * (2048 + SKB_DATA_ALIGN(sizeof(struct sk_buff)))`.
@@ -242,6 +245,7 @@ impl Default for Limits {
             max_sockets: 65_536,
             global_buffer_cap: 256 << 20,
             autobind_seed: 0,
+            hash_seed: 0,
         }
     }
 }

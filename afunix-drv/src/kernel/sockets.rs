@@ -14,7 +14,7 @@
 //! writer's bytes stay in its buffer until a reader takes them (one copy, writer to reader);
 //! only bytes that fit the peer's receive queue are copied into the driver.
 
-use afunix_core::{Buffers, Credentials, Errno, Limits, SortedMap, Token};
+use afunix_core::{Buffers, Credentials, Errno, KeyedHash, KeyedMap, Limits, Token};
 use afunix_device::{
     Device, Done, FileId, FileIdentity, FsError, Host, Prepared, Reply, ReplyBuffer, data_offset,
     write_reply,
@@ -37,7 +37,9 @@ pub fn limits() -> Limits {
 
 struct State {
     device: Device,
-    pending: SortedMap<Token, Pending>,
+    /// Pending IRPs by token (their address): a hash table, so that holding, completing or
+    /// cancelling one costs the same however many pend, under the spin lock.
+    pending: KeyedMap<Token, Pending>,
 }
 
 static STATE: SpinLocked<Option<State>> = SpinLocked::new(None);
@@ -45,12 +47,12 @@ static STATE: SpinLocked<Option<State>> = SpinLocked::new(None);
 /// The data buffers of the requests the engine may touch: every pending one's, and the one
 /// being executed (not yet in the table). Used only under the engine lock.
 struct IrpBuffers<'a> {
-    pending: &'a SortedMap<Token, Pending>,
+    pending: &'a KeyedMap<Token, Pending>,
     current: Option<(Token, DataBuffer)>,
 }
 
 impl IrpBuffers<'_> {
-    fn of(pending: &SortedMap<Token, Pending>) -> IrpBuffers<'_> {
+    fn of(pending: &KeyedMap<Token, Pending>) -> IrpBuffers<'_> {
         IrpBuffers {
             pending,
             current: None,
@@ -83,7 +85,9 @@ impl IrpBuffers<'_> {
 
 impl Buffers for IrpBuffers<'_> {
     fn write_recv(&mut self, token: Token, offset: usize, src: &[u8]) -> bool {
-        let to = self.get(token).and_then(|b| b.range(offset, src.len()));
+        let to = self
+            .get(token)
+            .and_then(|b| b.writable_range(offset, src.len()));
         Self::copy(Some(src.as_ptr().cast_mut()), to, src.len())
     }
 
@@ -101,16 +105,26 @@ impl Buffers for IrpBuffers<'_> {
         len: usize,
     ) -> bool {
         let from = self.get(send).and_then(|b| b.range(send_offset, len));
-        let to = self.get(recv).and_then(|b| b.range(recv_offset, len));
+        let to = self
+            .get(recv)
+            .and_then(|b| b.writable_range(recv_offset, len));
         Self::copy(from, to, len)
     }
 }
 
 /// Sets the engine up; DriverEntry calls it before creating the device.
 pub fn init() {
+    // The tables' hash key: unpredictable, so that no program can choose socket names that
+    // collide in them (see `afunix_core::KeyedHash`).
+    let seed = fs::secret();
+    let limits = Limits {
+        hash_seed: (seed as u64) ^ ((seed >> 64) as u64),
+        ..limits()
+    };
+    let hash = KeyedHash::new(limits.hash_seed);
     *STATE.lock() = Some(State {
-        device: Device::new(limits()),
-        pending: SortedMap::new(),
+        device: Device::new(limits),
+        pending: KeyedMap::new(hash),
     });
 }
 
