@@ -14,8 +14,9 @@ pub(crate) fn try_copy(bytes: &[u8]) -> Result<Vec<u8>, Errno> {
 }
 
 /// A map kept as a sorted vector, so that every insertion can fail instead of aborting
-/// (`BTreeMap` allocates infallibly). Public for the device layer, which keeps its tables
-/// the same way.
+/// (`BTreeMap` allocates infallibly). An insertion or removal shifts the entries after it,
+/// so its cost grows with the map: for small tables, or where order matters; tables on the
+/// request path are [`KeyedMap`]s.
 #[derive(Debug)]
 pub struct SortedMap<K, V> {
     entries: Vec<(K, V)>,
