@@ -2,35 +2,79 @@
 //! that keeps each send's and recv's bytes in a `Vec` of its own while the request runs (the
 //! library's in-process transport for its waiting requests, and tests), as the driver keeps
 //! them in its IRPs' pages.
+//!
+//! Each buffer records whether it may be written: a RECV's room may, a SEND's bytes may not
+//! (the driver locks a SEND's pages for reading only). Writing into a read-only buffer is
+//! refused like writing past its end, so whatever the engine asks, a SEND's bytes never change.
 
 use alloc::vec::Vec;
 
-use crate::{Buffers, Errno, SortedMap, Token};
+use crate::{Buffers, Errno, KeyedHash, KeyedMap, Token};
+
+/// A request's buffer and whether the engine may write it.
+#[derive(Debug)]
+struct Owned {
+    bytes: Vec<u8>,
+    writable: bool,
+}
 
 /// Send and recv buffers by token.
-#[derive(Debug, Default)]
-pub struct OwnedBuffers(SortedMap<Token, Vec<u8>>);
+#[derive(Debug)]
+pub struct OwnedBuffers(KeyedMap<Token, Owned>);
+
+impl Default for OwnedBuffers {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 impl OwnedBuffers {
     #[must_use]
     pub fn new() -> OwnedBuffers {
-        OwnedBuffers(SortedMap::new())
+        // Tokens are the caller's own; nothing a program chooses is hashed here.
+        OwnedBuffers(KeyedMap::new(KeyedHash::new(0)))
     }
 
-    /// Gives request `token` its buffer (a SEND's bytes, or a RECV's room).
-    pub fn insert(&mut self, token: Token, buffer: Vec<u8>) -> Result<(), Errno> {
-        self.0.try_insert(token, buffer)
+    /// Gives SEND request `token` its bytes, which the engine may only read.
+    pub fn insert_send(&mut self, token: Token, bytes: Vec<u8>) -> Result<(), Errno> {
+        self.0.try_insert(
+            token,
+            Owned {
+                bytes,
+                writable: false,
+            },
+        )
+    }
+
+    /// Gives RECV request `token` its room, which the engine writes.
+    pub fn insert_recv(&mut self, token: Token, room: Vec<u8>) -> Result<(), Errno> {
+        self.0.try_insert(
+            token,
+            Owned {
+                bytes: room,
+                writable: true,
+            },
+        )
     }
 
     /// Takes a finished request's buffer back (a RECV's bytes are at its start).
     pub fn remove(&mut self, token: Token) -> Option<Vec<u8>> {
-        self.0.remove(&token)
+        self.0.remove(&token).map(|o| o.bytes)
     }
 
     /// Request `token`'s buffer.
     #[must_use]
     pub fn get(&self, token: Token) -> Option<&[u8]> {
-        self.0.get(&token).map(Vec::as_slice)
+        self.0.get(&token).map(|o| o.bytes.as_slice())
+    }
+
+    /// `len` bytes of request `token`'s buffer from `offset` to write, if it has them and
+    /// may be written.
+    fn writable(&mut self, token: Token, offset: usize, len: usize) -> Option<&mut [u8]> {
+        self.0
+            .get_mut(&token)
+            .filter(|o| o.writable)
+            .and_then(|o| byte_range_mut(&mut o.bytes, offset, len))
     }
 }
 
@@ -48,9 +92,7 @@ pub fn byte_range_mut(buf: &mut [u8], offset: usize, len: usize) -> Option<&mut 
 
 impl Buffers for OwnedBuffers {
     fn write_recv(&mut self, token: Token, offset: usize, src: &[u8]) -> bool {
-        self.0
-            .get_mut(&token)
-            .and_then(|b| byte_range_mut(b, offset, src.len()))
+        self.writable(token, offset, src.len())
             .map(|d| d.copy_from_slice(src))
             .is_some()
     }
@@ -58,7 +100,7 @@ impl Buffers for OwnedBuffers {
     fn read_send(&mut self, token: Token, offset: usize, dst: &mut [u8]) -> bool {
         self.0
             .get(&token)
-            .and_then(|b| byte_range(b, offset, dst.len()))
+            .and_then(|o| byte_range(&o.bytes, offset, dst.len()))
             .map(|s| dst.copy_from_slice(s))
             .is_some()
     }
@@ -73,6 +115,9 @@ impl Buffers for OwnedBuffers {
     ) -> bool {
         // Two entries of one map: the bytes go through a copy (this is not the driver's
         // one-copy path, only its stand-in).
+        if self.writable(recv, recv_offset, len).is_none() {
+            return false;
+        }
         let mut bytes = Vec::new();
         if bytes.try_reserve_exact(len).is_err() {
             return false;

@@ -43,6 +43,7 @@ mod addr;
 mod buffers;
 mod engine;
 mod errno;
+mod queue;
 mod ring;
 mod slab;
 mod socket;
@@ -67,4 +68,4 @@ pub use types::{
     PollMask, RecvFlags, SOCK_MIN_RCVBUF, SOCK_MIN_SNDBUF, SendFlags, Shutdown, SockType, Token,
     UserShare,
 };
-pub use util::SortedMap;
+pub use util::{KeyedHash, KeyedHasher, KeyedMap, SortedMap};

@@ -4,6 +4,7 @@ use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
 use crate::engine::UserId;
+use crate::queue::Queue;
 use crate::{Credentials, Errno, PathKey, SocketId, Token, UnixAddr};
 
 /// Linux's `sk_state` for a stream socket. The engine changes it only through
@@ -32,9 +33,9 @@ pub(crate) struct Listener {
     /// Connected embryos waiting for accept (the listener's `sk_receive_queue`).
     pub(crate) embryos: VecDeque<SocketId>,
     /// Pending accepts: (token, the socket to attach to).
-    pub(crate) accepts: VecDeque<(Token, SocketId)>,
+    pub(crate) accepts: Queue<(Token, SocketId)>,
     /// Connects waiting for backlog room (`unix_wait_for_peer`): (token, connector).
-    pub(crate) connects: VecDeque<PendingConnect>,
+    pub(crate) connects: Queue<PendingConnect>,
 }
 
 #[derive(Debug)]
@@ -187,8 +188,8 @@ pub(crate) struct Socket {
     pub(crate) rx: crate::ring::ByteRing,
     /// Which of `rx`'s bytes carry their writer's credentials.
     pub(crate) rx_creds: CredRuns,
-    pub(crate) recvs: VecDeque<PendingRecv>,
-    pub(crate) sends: VecDeque<PendingSend>,
+    pub(crate) recvs: Queue<PendingRecv>,
+    pub(crate) sends: Queue<PendingSend>,
     /// Our own identity recorded at listen (`init_peercred`), copied to connectors.
     pub(crate) own_cred: Option<Credentials>,
     /// `SO_PEERCRED`.
@@ -215,7 +216,7 @@ pub(crate) struct SocketOptions {
     pub(crate) linger: crate::engine::Linger,
 }
 
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum Binding {
     Path(PathKey),
     Abstract(Vec<u8>),
@@ -244,8 +245,8 @@ impl Socket {
             rcvbuf,
             rx: crate::ring::ByteRing::new(),
             rx_creds: CredRuns::default(),
-            recvs: VecDeque::new(),
-            sends: VecDeque::new(),
+            recvs: Queue::new(),
+            sends: Queue::new(),
             own_cred: None,
             peer_cred: None,
             dead_peer_addr: None,

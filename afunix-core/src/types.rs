@@ -243,6 +243,9 @@ pub struct Limits {
     /// The most distinct users holding sockets or requests at once (the accounting table is
     /// bounded too; a new user past it is refused with ENOBUFS).
     pub max_users: usize,
+    /// The key of the engine's and the device layer's hash tables (`KeyedHash`): drawn at
+    /// random by the driver, so that no program can predict which socket names collide.
+    pub hash_seed: u64,
 }
 
 /// A fraction `1 / divisor` of a cap (see [`Limits::user_share`]).
@@ -285,6 +288,7 @@ impl Default for Limits {
             max_locked_bytes: 1 << 30,
             user_share: UserShare { divisor: 1 },
             max_users: 4096,
+            hash_seed: 0,
         }
     }
 }

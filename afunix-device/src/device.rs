@@ -5,8 +5,8 @@ use alloc::vec::Vec;
 
 use afunix_core::{
     BindRequest, BindTarget, Buffers, Completed, ConnectRequest, ConnectTarget, Credentials,
-    Engine, Errno, Limits, NoBuffers, Outcome, PathKey, PollMask, RecvFlags, SendFlags, Shutdown,
-    SocketId, SortedMap, Token, UnixAddr, UserId, parse_bind_addr, parse_connect_addr,
+    Engine, Errno, KeyedHash, KeyedMap, Limits, NoBuffers, Outcome, PathKey, PollMask, RecvFlags,
+    SendFlags, Shutdown, SocketId, Token, UnixAddr, UserId, parse_bind_addr, parse_connect_addr,
 };
 use afunix_proto::decode::MsgFlags;
 use afunix_proto::wire::{ADDRESS_OUT_BYTES, AddressOut, PeerCredOut};
@@ -50,7 +50,6 @@ enum Waiting {
 
 #[derive(Debug)]
 struct PendingPoll {
-    token: Token,
     file: FileId,
     entries: Vec<PollEntry>,
     /// The caller it is charged to.
@@ -71,9 +70,13 @@ pub struct DeviceStats {
 #[derive(Debug)]
 pub struct Device {
     pub(crate) engine: Engine,
-    files: SortedMap<FileId, File>,
-    waiting: SortedMap<Token, (FileId, Waiting)>,
-    polls: Vec<PendingPoll>,
+    /// Hash tables (keyed as the engine's, see `afunix_core::KeyedHash`), so that finding a
+    /// file or a pending request costs the same however many there are.
+    files: KeyedMap<FileId, File>,
+    waiting: KeyedMap<Token, (FileId, Waiting)>,
+    /// Waiting POLLs by token, and how many entries they name in all.
+    polls: KeyedMap<Token, PendingPoll>,
+    poll_entries: usize,
     /// Completions made here (polls); capacity is reserved when a poll starts waiting, so
     /// completing one never allocates.
     ready: VecDeque<Completion>,
@@ -81,11 +84,13 @@ pub struct Device {
 
 impl Device {
     pub fn new(limits: Limits) -> Device {
+        let hash = KeyedHash::new(limits.hash_seed);
         Device {
             engine: Engine::new(limits),
-            files: SortedMap::new(),
-            waiting: SortedMap::new(),
-            polls: Vec::new(),
+            files: KeyedMap::new(hash),
+            waiting: KeyedMap::new(hash),
+            polls: KeyedMap::new(hash),
+            poll_entries: 0,
             ready: VecDeque::new(),
         }
     }
@@ -180,7 +185,7 @@ impl Device {
         caller: &Credentials,
         bufs: &mut dyn Buffers,
     ) -> Reply {
-        if self.waiting.contains(&token) || self.polls.iter().any(|p| p.token == token) {
+        if self.waiting.contains(&token) || self.polls.contains(&token) {
             return Reply::Ready(Err(Errno::EALREADY));
         }
         match op {
@@ -490,13 +495,8 @@ impl Device {
         if timeout_ms == 0 || self.any_ready(entries) {
             return Reply::Ready(self.all_revents(entries).map(Done::Polled));
         }
-        let waiting_entries = self
-            .polls
-            .iter()
-            .map(|p| p.entries.len())
-            .fold(0usize, usize::saturating_add);
         if self.polls.len() >= MAX_PENDING_POLLS
-            || waiting_entries.saturating_add(entries.len()) > MAX_PENDING_POLL_ENTRIES
+            || self.poll_entries.saturating_add(entries.len()) > MAX_PENDING_POLL_ENTRIES
         {
             return Reply::Ready(Err(Errno::ENOBUFS));
         }
@@ -521,33 +521,48 @@ impl Device {
             Err(e) => return Reply::Ready(Err(e)),
         };
         kept.extend_from_slice(entries);
-        self.polls.push(PendingPoll {
+        // Cannot fail: room was reserved above, and `dispatch` refused a token that waits.
+        if let Err(e) = self.polls.try_insert(
             token,
-            file,
-            entries: kept,
-            user,
-        });
+            PendingPoll {
+                file,
+                entries: kept,
+                user,
+            },
+        ) {
+            self.engine.release_poll(user, entries.len());
+            return Reply::Ready(Err(e));
+        }
+        self.poll_entries = self.poll_entries.saturating_add(entries.len());
         Reply::Pending
     }
 
-    /// Completes every waiting POLL that has something to report.
+    /// Completes every waiting POLL that has something to report. This looks at every
+    /// entry of every waiting POLL, after every request: bounded by
+    /// [`MAX_PENDING_POLL_ENTRIES`], not by the number of pending requests.
     fn recheck_polls(&mut self) {
-        let mut i = 0;
-        while let Some(p) = self.polls.get(i) {
-            if self.any_ready(&p.entries) {
-                let p = self.polls.swap_remove(i);
-                self.engine.release_poll(p.user, p.entries.len());
-                let result = self.all_revents(&p.entries).map(Done::Polled);
-                // Room was reserved when the poll started waiting: this does not allocate.
-                self.ready.push_back(Completion {
-                    token: p.token,
-                    file: p.file,
-                    result,
-                });
-            } else {
-                i = i.saturating_add(1);
-            }
+        if self.polls.is_empty() {
+            return;
         }
+        let mut polls = core::mem::replace(&mut self.polls, KeyedMap::new(KeyedHash::new(0)));
+        let mut removed = 0usize;
+        polls.retain(|token, p| {
+            if !self.any_ready(&p.entries) {
+                return true;
+            }
+            let result = self.all_revents(&p.entries).map(Done::Polled);
+            self.engine.release_poll(p.user, p.entries.len());
+            removed = removed.saturating_add(p.entries.len());
+            // Room was reserved when the poll started waiting: this does not allocate.
+            self.ready.push_back(Completion {
+                token: *token,
+                file: p.file,
+                result,
+            });
+            false
+        });
+        self.polls = polls;
+        self.poll_entries = self.poll_entries.saturating_sub(removed);
     }
 
     fn finish_poll(
@@ -555,11 +570,11 @@ impl Device {
         token: Token,
         result: impl FnOnce(&Device, &[PollEntry]) -> Result<Done, Errno>,
     ) -> bool {
-        let Some(i) = self.polls.iter().position(|p| p.token == token) else {
+        let Some(p) = self.polls.remove(&token) else {
             return false;
         };
-        let p = self.polls.swap_remove(i);
         self.engine.release_poll(p.user, p.entries.len());
+        self.poll_entries = self.poll_entries.saturating_sub(p.entries.len());
         let result = result(self, &p.entries);
         self.ready.push_back(Completion {
             token,
@@ -595,9 +610,24 @@ impl Device {
         let Some(f) = self.files.remove(&file) else {
             return;
         };
-        while let Some(p) = self.polls.iter().find(|p| p.file == file).map(|p| p.token) {
-            self.finish_poll(p, |_, _| Err(Errno::ECANCELED));
-        }
+        // One pass over the waiting POLLs (at most MAX_PENDING_POLLS), whatever the file.
+        let mut removed = 0usize;
+        let ready = &mut self.ready;
+        let engine = &mut self.engine;
+        self.polls.retain(|token, p| {
+            if p.file != file {
+                return true;
+            }
+            engine.release_poll(p.user, p.entries.len());
+            removed = removed.saturating_add(p.entries.len());
+            ready.push_back(Completion {
+                token: *token,
+                file,
+                result: Err(Errno::ECANCELED),
+            });
+            false
+        });
+        self.poll_entries = self.poll_entries.saturating_sub(removed);
         if let Some(id) = f.socket {
             let _ = self.engine.close(id, bufs);
         }

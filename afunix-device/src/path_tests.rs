@@ -451,7 +451,7 @@ fn recvfrom_names_the_sender_and_nothing_at_end_of_file() {
     host.accept(1, 3).unwrap();
     // The client sends through the device's own data path.
     let mut bufs = OwnedBuffers::new();
-    bufs.insert(Token(500), b"hi".to_vec()).unwrap();
+    bufs.insert_send(Token(500), b"hi".to_vec()).unwrap();
     let me = host.credentials().unwrap();
     let sent = host.device.execute(
         FileId(2),
@@ -471,16 +471,16 @@ fn recvfrom_names_the_sender_and_nothing_at_end_of_file() {
     assert_eq!(data_offset(&request), RECVFROM_HEADER);
     let prepared = Prepared::new(&mut host, FileId(3), request, 200 - RECVFROM_HEADER).unwrap();
     let mut bufs = OwnedBuffers::new();
-    bufs.insert(Token(501), vec![0; 200 - RECVFROM_HEADER])
+    bufs.insert_recv(Token(500), vec![0; 200 - RECVFROM_HEADER])
         .unwrap();
-    let reply = prepared.execute(&mut host.device, Token(501), &mut bufs);
+    let reply = prepared.execute(&mut host.device, Token(500), &mut bufs);
     let Reply::Ready(Ok(done)) = reply else {
         panic!("{reply:?}")
     };
     let mut header = [0u8; RECVFROM_HEADER];
     let n = write_reply(&done, Some(ReplyBuffer::Out(&mut header))).unwrap();
     assert_eq!(n, RECVFROM_HEADER + 2);
-    assert_eq!(&bufs.get(Token(501)).unwrap()[..2], b"hi");
+    assert_eq!(&bufs.get(Token(500)).unwrap()[..2], b"hi");
     let from = AddressOut::read_from_bytes(&header).unwrap();
     assert_eq!(from.sockaddr(), b"\x01\x00/run/c\0");
     // End of file: no address (length 0), as Linux reports it.
@@ -495,8 +495,8 @@ fn recvfrom_names_the_sender_and_nothing_at_end_of_file() {
     let request = decode(IOCTL_AFUNIX_RECVFROM, input.as_bytes(), out.len()).unwrap();
     let prepared = Prepared::new(&mut host, FileId(3), request, 64).unwrap();
     let mut bufs = OwnedBuffers::new();
-    bufs.insert(Token(502), vec![0; 64]).unwrap();
-    let Reply::Ready(Ok(done)) = prepared.execute(&mut host.device, Token(502), &mut bufs) else {
+    bufs.insert_recv(Token(500), vec![0; 64]).unwrap();
+    let Reply::Ready(Ok(done)) = prepared.execute(&mut host.device, Token(500), &mut bufs) else {
         panic!("end of file is ready")
     };
     let (header, _) = out.split_at_mut(RECVFROM_HEADER);

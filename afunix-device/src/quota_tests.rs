@@ -131,7 +131,12 @@ impl Users {
         };
         self.next_token += 1;
         let token = Token(self.next_token);
-        self.bufs.insert(token, data).unwrap();
+        // A RECV's buffer may be written; a SEND's (and any other's) only read.
+        if code == afunix_proto::ioctl::IOCTL_AFUNIX_RECV {
+            self.bufs.insert_recv(token, data).unwrap();
+        } else {
+            self.bufs.insert_send(token, data).unwrap();
+        }
         let reply = prepared.execute(&mut self.device, token, &mut self.bufs);
         prepared.settle(self, reply.failed());
         self.drain();

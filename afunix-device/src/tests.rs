@@ -24,11 +24,18 @@ fn me() -> Credentials {
     }
 }
 
+/// Tokens are reused as the driver reuses IRP addresses: a request's token is free again
+/// once it is over (ready at once, or its completion drained by [`Fixture::completions`]),
+/// and the next request takes the most recently freed. A token the device or the engine
+/// remembered past its request's end would then name a live request, and the tests see it.
 struct Fixture {
     device: Device,
     next_token: u64,
+    free_tokens: Vec<Token>,
     /// The SEND and RECV requests' own buffers, by token (the driver: its IRPs' pages).
     bufs: OwnedBuffers,
+    /// The buffers of requests whose completion was drained, until their token is reused.
+    finished: alloc::collections::BTreeMap<Token, Vec<u8>>,
 }
 
 impl Fixture {
@@ -40,20 +47,38 @@ impl Fixture {
         Fixture {
             device: Device::new(limits),
             next_token: 1,
+            free_tokens: Vec::new(),
             bufs: OwnedBuffers::new(),
+            finished: alloc::collections::BTreeMap::new(),
         }
     }
 
+    /// The most recently freed token, else a new one.
     fn token(&mut self) -> Token {
+        if let Some(t) = self.free_tokens.pop() {
+            self.finished.remove(&t);
+            return t;
+        }
         self.next_token += 1;
         Token(self.next_token)
+    }
+
+    /// Request `token` is over: its buffer goes, its token is free.
+    fn free(&mut self, token: Token) {
+        self.bufs.remove(token);
+        self.free_tokens.push(token);
     }
 
     #[track_caller]
     fn run(&mut self, file: u64, op: Op<'_>) -> Reply {
         let token = self.token();
-        self.device
-            .execute(FileId(file), token, op, &me(), &mut self.bufs)
+        let reply = self
+            .device
+            .execute(FileId(file), token, op, &me(), &mut self.bufs);
+        if reply != Reply::Pending {
+            self.free(token);
+        }
+        reply
     }
 
     /// A SEND of `data` (its own buffer, under a new token) or a RECV into a zeroed buffer
@@ -61,7 +86,11 @@ impl Fixture {
     fn data_op(&mut self, file: u64, flags: u32, data: Vec<u8>, send: bool) -> (Token, Reply) {
         let token = self.token();
         let len = data.len();
-        self.bufs.insert(token, data).unwrap();
+        if send {
+            self.bufs.insert_send(token, data).unwrap();
+        } else {
+            self.bufs.insert_recv(token, data).unwrap();
+        }
         let flags = MsgFlags(flags);
         let op = if send {
             Op::Send {
@@ -82,14 +111,33 @@ impl Fixture {
         (token, reply)
     }
 
-    /// The first `n` bytes of request `token`'s buffer.
+    /// The first `n` bytes of request `token`'s buffer (also once its completion was
+    /// drained, until the token is reused).
     fn buffer(&self, token: Token, n: usize) -> Vec<u8> {
-        self.bufs.get(token).unwrap()[..n].to_vec()
+        let buf = self
+            .bufs
+            .get(token)
+            .or_else(|| self.finished.get(&token).map(Vec::as_slice))
+            .unwrap();
+        buf[..n].to_vec()
+    }
+
+    /// A SEND or RECV that must be over at once: its reply, its token freed.
+    #[track_caller]
+    fn data_ready(&mut self, file: u64, flags: u32, data: Vec<u8>, send: bool) -> Reply {
+        let (token, reply) = self.data_op(file, flags, data, send);
+        assert_ne!(
+            reply,
+            Reply::Pending,
+            "expected a request that is over at once"
+        );
+        self.free(token);
+        reply
     }
 
     #[track_caller]
     fn send_ok(&mut self, file: u64, flags: u32, data: &[u8]) -> Done {
-        match self.data_op(file, flags, data.to_vec(), true).1 {
+        match self.data_ready(file, flags, data.to_vec(), true) {
             Reply::Ready(Ok(done)) => done,
             other => panic!("expected success, got {other:?}"),
         }
@@ -97,7 +145,7 @@ impl Fixture {
 
     #[track_caller]
     fn send_err(&mut self, file: u64, flags: u32, data: &[u8]) -> Errno {
-        match self.data_op(file, flags, data.to_vec(), true).1 {
+        match self.data_ready(file, flags, data.to_vec(), true) {
             Reply::Ready(Err(e)) => e,
             other => panic!("expected an error, got {other:?}"),
         }
@@ -110,6 +158,7 @@ impl Fixture {
         match reply {
             Reply::Ready(Ok(Done::Count(n))) => {
                 buf[..n].copy_from_slice(&self.buffer(token, n));
+                self.free(token);
                 Done::Count(n)
             }
             other => panic!("expected a count, got {other:?}"),
@@ -118,7 +167,7 @@ impl Fixture {
 
     #[track_caller]
     fn recv_err(&mut self, file: u64, flags: u32, buf: &mut [u8]) -> Errno {
-        match self.data_op(file, flags, vec![0; buf.len()], false).1 {
+        match self.data_ready(file, flags, vec![0; buf.len()], false) {
             Reply::Ready(Err(e)) => e,
             other => panic!("expected an error, got {other:?}"),
         }
@@ -215,8 +264,17 @@ impl Fixture {
         }
     }
 
+    /// Drains the completions; their tokens are free again (their buffers stay readable by
+    /// [`Fixture::buffer`] until the token is reused).
     fn completions(&mut self) -> Vec<crate::op::Completion> {
-        core::iter::from_fn(|| self.device.poll_completion()).collect()
+        let done: Vec<_> = core::iter::from_fn(|| self.device.poll_completion()).collect();
+        for c in &done {
+            if let Some(buf) = self.bufs.remove(c.token) {
+                self.finished.insert(c.token, buf);
+            }
+            self.free_tokens.push(c.token);
+        }
+        done
     }
 }
 
@@ -1091,4 +1149,76 @@ mod options {
         assert_eq!(passcred(&mut f, 3), Done::Int(1));
         assert_eq!(passcred(&mut f, 2), Done::Int(0));
     }
+}
+
+/// The driver names requests by IRP address, which the I/O manager reuses at once: the
+/// fixture hands a freed token to the next request, and that request must see nothing of
+/// the one before.
+#[test]
+fn a_token_reused_after_completion_names_only_its_new_request() {
+    let mut f = Fixture::new();
+    f.pair(1, 2);
+    f.pair(3, 4);
+    let t = f.pend_recv(1, 8);
+    assert_eq!(f.send_ok(2, 0, b"first"), Done::Count(5));
+    let done = f.completions();
+    assert_eq!(done.len(), 1);
+    assert_eq!((done[0].token, done[0].file), (t, FileId(1)));
+    assert_eq!(done[0].result, Ok(Done::Count(5)));
+    assert_eq!(f.buffer(t, 5), b"first");
+    // The next request (a RECV on the other pair) gets the same token.
+    assert_eq!(f.pend_recv(3, 8), t);
+    // More bytes for file 1 stay queued there: none reach the new request.
+    assert_eq!(f.send_ok(2, 0, b"second"), Done::Count(6));
+    assert!(f.completions().is_empty());
+    assert_eq!(f.buffer(t, 8), [0u8; 8]);
+    assert_eq!(f.send_ok(4, 0, b"third"), Done::Count(5));
+    let done = f.completions();
+    assert_eq!(done.len(), 1);
+    assert_eq!((done[0].token, done[0].file), (t, FileId(3)));
+    assert_eq!(f.buffer(t, 5), b"third");
+    let mut buf = [0u8; 16];
+    assert_eq!(f.recv_ok(1, MSG_DONTWAIT, &mut buf), Done::Count(6));
+    assert_eq!(&buf[..6], b"second");
+}
+
+/// A cancelled RECV's token reused by a SEND that pends: bytes for the cancelled RECV's
+/// socket are not written into the SEND's buffer, which may only be read (the driver locks
+/// a SEND's pages for reading only), and the SEND's own bytes arrive unchanged.
+#[test]
+fn a_token_reused_after_cancel_by_a_send_is_never_written() {
+    let mut f = Fixture::new();
+    f.pair(1, 2);
+    f.pair(3, 4);
+    let t = f.pend_recv(1, 8);
+    assert!(f.device.cancel(t, &mut f.bufs));
+    let done = f.completions();
+    assert_eq!(
+        (done[0].token, done[0].result.clone()),
+        (t, Err(Errno::ECANCELED))
+    );
+    // More than SO_SNDBUF into file 4, nobody reading: the send pends, under the same token.
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let (w, reply) = f.data_op(3, 0, data.clone(), true);
+    assert_eq!((w, reply), (t, Reply::Pending));
+    assert_eq!(f.send_ok(2, 0, b"for file 1"), Done::Count(10));
+    assert!(f.completions().is_empty());
+    assert_eq!(f.buffer(t, data.len()), data, "the send's buffer unchanged");
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    while got.len() < data.len() {
+        match f.recv_ok(4, 0, &mut buf) {
+            Done::Count(n) => got.extend_from_slice(&buf[..n]),
+            other => panic!("a count, got {other:?}"),
+        }
+    }
+    assert_eq!(got, data);
+    let done = f.completions();
+    assert_eq!(
+        (done[0].token, done[0].result.clone()),
+        (t, Ok(Done::Count(300_000)))
+    );
+    let mut buf = [0u8; 16];
+    assert_eq!(f.recv_ok(1, MSG_DONTWAIT, &mut buf), Done::Count(10));
+    assert_eq!(&buf[..10], b"for file 1");
 }

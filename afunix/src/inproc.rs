@@ -47,12 +47,30 @@ struct State {
     /// driver's IRPs' locked pages are to it.
     buffers: OwnedBuffers,
     next_id: u64,
+    /// Tokens of finished requests. A new request takes the most recently freed one, as the
+    /// driver's requests are named by IRP addresses that the I/O manager reuses at once, so
+    /// that a token remembered anywhere past its request's end would meet a live request
+    /// here too (and every test through the library runs that way).
+    free_tokens: Vec<Token>,
 }
 
 impl State {
     fn next(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id
+    }
+
+    /// A token for a new request: the most recently freed, else a new one.
+    fn token(&mut self) -> Token {
+        match self.free_tokens.pop() {
+            Some(token) => token,
+            None => Token(self.next()),
+        }
+    }
+
+    /// `token`'s request is over, its completion (if it pended) taken from the device.
+    fn free_token(&mut self, token: Token) {
+        self.free_tokens.push(token);
     }
 
     /// Moves every completion out of the device; true if there were any.
@@ -107,6 +125,7 @@ impl InProcess {
                     done: HashMap::new(),
                     buffers: OwnedBuffers::new(),
                     next_id: 0,
+                    free_tokens: Vec::new(),
                 }),
                 completed: Condvar::new(),
                 credentials: own_credentials(),
@@ -250,7 +269,7 @@ impl Endpoint for Handle {
         };
         let prepared = Prepared::new(&mut host, file, request, data.len())?;
         let mut state = self.shared.lock();
-        let token = Token(state.next());
+        let token = state.token();
         let state_ref = &mut *state;
         let mut bufs = RequestBuffers {
             owned: &mut state_ref.buffers,
@@ -268,10 +287,7 @@ impl Endpoint for Handle {
                 // The request waits: its buffer, borrowed from this thread, is lent to the
                 // shared state as a copy for other threads' requests to reach (see
                 // `RequestBuffers`).
-                let lent = bufs
-                    .current
-                    .to_owned_copy()
-                    .and_then(|copy| copy.map_or(Ok(()), |c| bufs.owned.insert(token, c)));
+                let lent = bufs.current.lend(bufs.owned, token);
                 if let Err(e) = lent {
                     // No copy to lend: nothing could reach the request's buffer once this
                     // call returns. Cancel it while it still can (a cancelled send first
@@ -280,6 +296,7 @@ impl Endpoint for Handle {
                     let _ = state.drain();
                     self.shared.completed.notify_all();
                     let result = state.done.remove(&token).unwrap_or(Err(e));
+                    state.free_token(token);
                     drop(state);
                     prepared.settle(&mut host, false);
                     return match result {
@@ -317,6 +334,7 @@ impl Endpoint for Handle {
                 result
             }
         };
+        state.free_token(token);
         if state.drain() {
             self.shared.completed.notify_all();
         }
@@ -402,18 +420,23 @@ enum Current<'d> {
 }
 
 impl Current<'_> {
-    /// A copy to lend to the shared state while the request waits.
-    fn to_owned_copy(&self) -> Result<Option<Vec<u8>>, Errno> {
-        let bytes: &[u8] = match self {
-            Current::None => return Ok(None),
-            Current::In(b) => b,
-            Current::Out(b) => b,
+    /// Lends a copy to the shared state while the request waits under `token`: a SEND's
+    /// bytes read-only, a RECV's room writable, as the driver's pages are locked.
+    fn lend(&self, owned: &mut OwnedBuffers, token: Token) -> Result<(), Errno> {
+        let (bytes, writable): (&[u8], bool) = match self {
+            Current::None => return Ok(()),
+            Current::In(b) => (b, false),
+            Current::Out(b) => (b, true),
         };
         let mut copy = Vec::new();
         copy.try_reserve_exact(bytes.len())
             .map_err(|_| Errno::ENOMEM)?;
         copy.extend_from_slice(bytes);
-        Ok(Some(copy))
+        if writable {
+            owned.insert_recv(token, copy)
+        } else {
+            owned.insert_send(token, copy)
+        }
     }
 }
 

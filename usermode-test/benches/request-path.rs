@@ -49,8 +49,8 @@ mod bench {
     use std::time::{Duration, Instant};
 
     use afunix_core::{
-        AF_UNIX, Buffers, Completed, Credentials, Engine, Errno, Outcome, RecvFlags, SendFlags,
-        SocketId, SortedMap, Token,
+        AF_UNIX, Buffers, Completed, Credentials, Engine, Errno, KeyedHash, KeyedMap, Outcome,
+        RecvFlags, SendFlags, SocketId, Token,
     };
     use afunix_device::{
         Device, DeviceStats, Done, FileId, FileIdentity, FsError, Host, Limits, Prepared, Reply,
@@ -179,7 +179,7 @@ mod bench {
     /// the two threads its finished request and whether it sleeps.
     struct State<C> {
         core: C,
-        pending: SortedMap<Token, Vec<u8>>,
+        pending: KeyedMap<Token, Vec<u8>>,
         done: [Option<Finished>; 2],
         sleeping: [bool; 2],
         /// Bytes copied through `Buffers`: every copy of data the engine makes.
@@ -201,7 +201,7 @@ mod bench {
     /// The `Buffers` the engine reaches requests' data through: the executing request's
     /// buffer, borrowed from its thread, and every pending request's, lent to the table.
     struct RequestBuffers<'a> {
-        pending: &'a mut SortedMap<Token, Vec<u8>>,
+        pending: &'a mut KeyedMap<Token, Vec<u8>>,
         current: Option<(Token, &'a mut [u8])>,
         copied: &'a mut u64,
     }
@@ -307,7 +307,7 @@ mod bench {
             Front {
                 state: Mutex::new(State {
                     core,
-                    pending: SortedMap::new(),
+                    pending: KeyedMap::new(KeyedHash::new(0)),
                     done: [None, None],
                     sleeping: [false, false],
                     copied: 0,

@@ -457,26 +457,27 @@ pub fn impersonation(net: &Net) -> Result<(), String> {
     listener.listen(4).map_err(|e| format!("listen: {e}"))?;
 
     {
-        let _identifying = Impersonating::start(SecurityIdentification)?;
         let client = net.socket().map_err(fail("socket"))?;
-        match client.connect_raw(&name.to_sockaddr_bytes()) {
-            Err(afunix::Errno::EACCES) => {}
-            other => {
-                return Err(format!(
-                    "connect while impersonating at SecurityIdentification: expected EACCES, \
-                     got {other:?}"
-                ));
-            }
-        }
         let (a, b) = (
             net.socket().map_err(fail("socket"))?,
             net.socket().map_err(fail("socket"))?,
         );
-        if a.pair_with(&b) != Err(afunix::Errno::EACCES) {
-            return Err("socketpair while impersonating at SecurityIdentification \
-                        was not refused"
-                .into());
-        }
+        let _identifying = Impersonating::start(SecurityIdentification)?;
+        let expect_eacces = |what: &str, got: Result<(), afunix::Errno>| match got {
+            Err(afunix::Errno::EACCES) => Ok(()),
+            other => Err(format!(
+                "{what} while impersonating at SecurityIdentification: expected EACCES, got \
+                 {other:?}"
+            )),
+        };
+        expect_eacces(
+            "socket",
+            net.socket()
+                .map(drop)
+                .map_err(|e| afunix::errno_of(&e).unwrap_or(afunix::Errno::EINVAL)),
+        )?;
+        expect_eacces("connect", client.connect_raw(&name.to_sockaddr_bytes()))?;
+        expect_eacces("socketpair", a.pair_with(&b))?;
     }
     let client = {
         let _acting = Impersonating::start(SecurityImpersonation)?;

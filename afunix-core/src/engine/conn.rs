@@ -177,17 +177,18 @@ impl Engine {
                 .sock_mut(listener)?
                 .listener_mut()
                 .ok_or(Errno::ECONNREFUSED)?;
-            l.connects.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
-            l.connects.push_back(PendingConnect {
-                token,
-                connector: id,
-                cred,
-            });
-            Ok(())
+            l.connects
+                .push_back(PendingConnect {
+                    token,
+                    connector: id,
+                    cred,
+                })
+                .map_err(|(e, _)| e)
         })();
-        if let Err(e) = prepared {
-            return Outcome::Ready(Err(e));
-        }
+        let slot = match prepared {
+            Ok(slot) => slot,
+            Err(e) => return Outcome::Ready(Err(e)),
+        };
         if let Ok(s) = self.sock_mut(id) {
             s.connecting = Some((token, listener));
         }
@@ -196,6 +197,7 @@ impl Engine {
             Waiting::Connect {
                 connector: id,
                 listener,
+                slot,
             },
         ) {
             Ok(()) => Outcome::Pending,
@@ -205,7 +207,7 @@ impl Engine {
                     .get_mut(listener)
                     .and_then(Socket::listener_mut)
                 {
-                    l.connects.retain(|c| c.token != token);
+                    let _ = l.connects.remove(slot);
                 }
                 if let Ok(s) = self.sock_mut(id) {
                     s.connecting = None;
@@ -363,16 +365,18 @@ impl Engine {
                 .sock_mut(listener)?
                 .listener_mut()
                 .ok_or(Errno::EINVAL)?;
-            l.accepts.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
-            l.accepts.push_back((token, new_socket));
+            let slot = l
+                .accepts
+                .push_back((token, new_socket))
+                .map_err(|(e, _)| e)?;
             self.sock_mut(new_socket)?.reserved_by = Some((token, listener));
-            if let Err(e) = self.register(token, Waiting::Accept(listener)) {
+            if let Err(e) = self.register(token, Waiting::Accept { listener, slot }) {
                 if let Some(l) = self
                     .sockets
                     .get_mut(listener)
                     .and_then(Socket::listener_mut)
                 {
-                    l.accepts.retain(|(t, _)| *t != token);
+                    let _ = l.accepts.remove(slot);
                 }
                 self.sock_mut(new_socket)?.reserved_by = None;
                 return Err(e);

@@ -8,8 +8,7 @@
 //! then takes the rest straight from a waiting sender. So a byte is copied once from a
 //! waiting writer to a waiting reader, and at most twice otherwise.
 
-use alloc::collections::VecDeque;
-
+use crate::queue::Queue;
 use crate::socket::PendingRecv;
 use crate::{Completed, Errno, Shutdown, SocketId, Token};
 
@@ -17,8 +16,14 @@ use super::Engine;
 
 /// The caller's buffers of pending in-place operations (in the driver: the IRPs' locked
 /// buffers). Offsets are from the start of the buffer given to the call that went pending.
-/// Each method returns false if it cannot (unknown token, out of range); the engine then
-/// leaves the bytes where they were.
+/// Each method returns false if it cannot (unknown token, out of range, or a destination
+/// that may not be written); the engine then leaves the bytes where they were.
+///
+/// Every buffer records whether it may be written: a RECV's may, a SEND's may not (the
+/// driver locks a SEND's pages for reading only). An implementation refuses to write, by
+/// `write_recv` or as the destination of `send_to_recv`, into a buffer that may not be
+/// written, so that no mistake in the engine's bookkeeping (a stale or reused token) can
+/// ever write into a SEND's pages.
 pub trait Buffers {
     /// Copies `src` into pending recv `token`'s buffer at `offset`.
     fn write_recv(&mut self, token: Token, offset: usize, src: &[u8]) -> bool;
@@ -115,11 +120,11 @@ impl Engine {
         sock.shutdown.rd |= rd;
         sock.shutdown.wr |= wr;
         let peer = sock.peer();
-        let accepts = match sock.listener_mut() {
+        let mut accepts = match sock.listener_mut() {
             Some(l) if rd => core::mem::take(&mut l.accepts),
-            _ => VecDeque::new(),
+            _ => Queue::new(),
         };
-        for (token, target) in accepts {
+        while let Some((token, target)) = accepts.pop_front() {
             if let Some(s) = self.sockets.get_mut(target) {
                 s.reserved_by = None;
             }

@@ -18,36 +18,54 @@ pub use quota::{UserId, UserUsage};
 
 use alloc::collections::VecDeque;
 
+use crate::queue::Slot;
 use crate::slab::Slab;
-use crate::socket::{Binding, Socket, State};
-use crate::util::SortedMap;
+use crate::socket::{Binding, PendingSend, Socket, State};
+use crate::util::{KeyedHash, KeyedMap};
 use crate::{
     Completed, Completion, Credentials, Errno, Limits, PollMask, SockType, SocketId, Token,
     UnixAddr,
 };
 
-/// Where a pending operation is queued, so that `cancel` can find it.
+/// Where a pending operation is queued, so that `cancel` (and `close`, for a connect or an
+/// accept queued on another socket) can unlink it at once: its socket and its slot there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Waiting {
     /// A recv queued on this socket.
-    Recv(SocketId),
+    Recv { socket: SocketId, slot: Slot },
     /// A send queued on this socket.
-    Send(SocketId),
+    Send { socket: SocketId, slot: Slot },
     /// An accept queued on this listener.
-    Accept(SocketId),
+    Accept { listener: SocketId, slot: Slot },
     /// A connect by `connector` queued on `listener`.
     Connect {
         connector: SocketId,
         listener: SocketId,
+        slot: Slot,
     },
+}
+
+impl Waiting {
+    const fn slot(self) -> Slot {
+        match self {
+            Waiting::Recv { slot, .. }
+            | Waiting::Send { slot, .. }
+            | Waiting::Accept { slot, .. }
+            | Waiting::Connect { slot, .. } => slot,
+        }
+    }
 }
 
 /// The AF_UNIX stream engine. See the crate documentation for the contract.
 #[derive(Debug)]
 pub struct Engine {
     sockets: Slab<Socket>,
-    names: SortedMap<Binding, SocketId>,
-    tokens: SortedMap<Token, Waiting>,
+    /// Bound names. A hash table keyed with the caller's seed (see `KeyedHash`): a lookup
+    /// costs the same however many names are bound, and no program can choose colliding names.
+    names: KeyedMap<Binding, SocketId>,
+    /// Every pending token, and where it waits. Constant cost per lookup, insertion and
+    /// removal, so that neither a request nor a cancel slows down with the number pending.
+    tokens: KeyedMap<Token, Waiting>,
     /// Invariant: `completions.capacity() >= completions.len() + tokens.len()`, so that
     /// completing never allocates and a completion is never lost.
     completions: VecDeque<Completion>,
@@ -75,10 +93,11 @@ impl Engine {
     pub fn new(limits: Limits) -> Self {
         let max_sockets = limits.max_sockets;
         let autobind_next = limits.autobind_seed & 0xF_FFFF;
+        let hash = KeyedHash::new(limits.hash_seed);
         Self {
             sockets: Slab::new(max_sockets),
-            names: SortedMap::new(),
-            tokens: SortedMap::new(),
+            names: KeyedMap::new(hash),
+            tokens: KeyedMap::new(hash),
             completions: VecDeque::new(),
             limits,
             memory_used: 0,
@@ -86,7 +105,7 @@ impl Engine {
             idle_ring_bytes: 0,
             autobind_next,
             moving_writer: None,
-            quota: quota::Quotas::default(),
+            quota: quota::Quotas::new(hash),
         }
     }
 
@@ -392,7 +411,7 @@ impl Engine {
         let Some(waiting) = self.tokens.get(&token).copied() else {
             return false;
         };
-        if let Waiting::Send(id) = waiting {
+        if let Waiting::Send { socket: id, .. } = waiting {
             if self
                 .sockets
                 .get(id)
@@ -402,23 +421,28 @@ impl Engine {
                 self.materialize_front(id, bufs);
             }
         }
+        // Moving its bytes took the send out and put it back: where it is now.
+        let Some(waiting) = self.tokens.get(&token).copied() else {
+            return true;
+        };
+        let slot = Some(waiting.slot());
         match waiting {
-            Waiting::Recv(id) => {
-                let pending = self.sockets.get_mut(id).and_then(|s| {
-                    let i = s.recvs.iter().position(|r| r.token == token)?;
-                    s.recvs.remove(i)
-                });
+            Waiting::Recv { socket: id, .. } => {
+                let pending = self
+                    .sockets
+                    .get_mut(id)
+                    .and_then(|s| s.recvs.take(slot, |r| r.token == token));
                 let result = match pending {
                     Some(r) => data::recv_result(r, Err(Errno::ECANCELED)),
                     None => Err(Errno::ECANCELED),
                 };
                 self.complete(token, id, result);
             }
-            Waiting::Send(id) => {
-                let pending = self.sockets.get_mut(id).and_then(|s| {
-                    let i = s.sends.iter().position(|p| p.token == token)?;
-                    s.sends.remove(i)
-                });
+            Waiting::Send { socket: id, .. } => {
+                let pending = self
+                    .sockets
+                    .get_mut(id)
+                    .and_then(|s| s.sends.take(slot, |p| p.token == token));
                 let result = match pending {
                     Some(mut p) => {
                         self.unexpose(&mut p);
@@ -432,15 +456,12 @@ impl Engine {
                 };
                 self.complete(token, id, result);
             }
-            Waiting::Accept(listener) => {
+            Waiting::Accept { listener, .. } => {
                 let target = self
                     .sockets
                     .get_mut(listener)
                     .and_then(Socket::listener_mut)
-                    .and_then(|l| {
-                        let i = l.accepts.iter().position(|(t, _)| *t == token)?;
-                        l.accepts.remove(i)
-                    });
+                    .and_then(|l| l.accepts.take(slot, |(t, _)| *t == token));
                 if let Some((_, target)) = target {
                     if let Some(s) = self.sockets.get_mut(target) {
                         s.reserved_by = None;
@@ -451,13 +472,14 @@ impl Engine {
             Waiting::Connect {
                 connector,
                 listener,
+                ..
             } => {
                 if let Some(l) = self
                     .sockets
                     .get_mut(listener)
                     .and_then(Socket::listener_mut)
                 {
-                    l.connects.retain(|c| c.token != token);
+                    let _ = l.connects.take(slot, |c| c.token == token);
                 }
                 if let Some(s) = self.sockets.get_mut(connector) {
                     s.connecting = None;
@@ -466,6 +488,39 @@ impl Engine {
             }
         }
         true
+    }
+
+    /// Where pending `token` sits in its queue.
+    fn slot_of(&self, token: Token) -> Option<Slot> {
+        self.tokens.get(&token).map(|w| w.slot())
+    }
+
+    /// Puts back, first in `id`'s queue of pending sends, the send just taken from its front
+    /// to move its bytes, and records where it is. That reuses the node the taking freed;
+    /// should it fail all the same, or the socket be gone, the send ends with what it sent,
+    /// rather than be lost.
+    pub(crate) fn requeue_send(&mut self, id: SocketId, p: PendingSend) {
+        let token = p.token;
+        let back = match self.sockets.get_mut(id) {
+            Some(w) => w.sends.push_front(p),
+            None => Err((Errno::EPIPE, p)),
+        };
+        match back {
+            Ok(slot) => {
+                if let Some(Waiting::Send { slot: at, .. }) = self.tokens.get_mut(&token) {
+                    *at = slot;
+                }
+            }
+            Err((e, mut p)) => {
+                self.unexpose(&mut p);
+                let result = if p.sent > 0 {
+                    Ok(Completed::Sent(p.sent))
+                } else {
+                    Err(e)
+                };
+                self.complete(token, id, result);
+            }
+        }
     }
 
     /// Closes a socket (`unix_release_sock`): its pending operations complete (ECANCELED or
@@ -487,14 +542,12 @@ impl Engine {
         let held = self.visible_pending(id);
         let unread_pending = held > 0;
         let writer = self.sockets.get(id).and_then(Socket::peer);
-        if let Some(mut front) = writer
-            .and_then(|w| self.sockets.get_mut(w))
-            .and_then(|w| w.sends.pop_front())
-        {
+        if let Some((w, mut front)) = writer.and_then(|w| {
+            let front = self.sockets.get_mut(w)?.sends.pop_front()?;
+            Some((w, front))
+        }) {
             self.advance(&mut front, held);
-            if let Some(w) = writer.and_then(|w| self.sockets.get_mut(w)) {
-                w.sends.push_front(front);
-            }
+            self.requeue_send(w, front);
         }
         self.unidle_ring(id);
         let Some(mut sock) = self.sockets.remove(id) else {
@@ -516,22 +569,24 @@ impl Engine {
             self.complete(p.token, id, result);
         }
         if let Some((token, listener)) = sock.connecting.take() {
+            let slot = self.slot_of(token);
             if let Some(l) = self
                 .sockets
                 .get_mut(listener)
                 .and_then(Socket::listener_mut)
             {
-                l.connects.retain(|c| c.token != token);
+                let _ = l.connects.take(slot, |c| c.token == token);
             }
             self.complete(token, id, Err(Errno::ECANCELED));
         }
         if let Some((token, listener)) = sock.reserved_by.take() {
+            let slot = self.slot_of(token);
             if let Some(l) = self
                 .sockets
                 .get_mut(listener)
                 .and_then(Socket::listener_mut)
             {
-                l.accepts.retain(|(t, _)| *t != token);
+                let _ = l.accepts.take(slot, |(t, _)| *t == token);
             }
             self.complete(token, listener, Err(Errno::ECANCELED));
         }

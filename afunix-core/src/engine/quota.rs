@@ -40,7 +40,7 @@
 use alloc::vec::Vec;
 
 use crate::socket::Socket;
-use crate::util::SortedMap;
+use crate::util::{KeyedHash, KeyedMap};
 use crate::{Errno, SocketId, Token};
 
 use super::{Engine, Waiting};
@@ -92,17 +92,25 @@ struct PendingCharge {
 }
 
 /// The accounting table.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Quotas {
     /// Indexed by `UserId`; a free slot is None.
     users: Vec<Option<User>>,
-    /// What each pending token was charged.
-    pending: SortedMap<Token, PendingCharge>,
+    /// What each pending token was charged (a hash table: constant cost per request).
+    pending: KeyedMap<Token, PendingCharge>,
     /// Bytes of pending requests' buffers, over all users.
     locked_bytes: usize,
 }
 
 impl Quotas {
+    pub(crate) fn new(hash: KeyedHash) -> Quotas {
+        Quotas {
+            users: Vec::new(),
+            pending: KeyedMap::new(hash),
+            locked_bytes: 0,
+        }
+    }
+
     fn user(&self, id: UserId) -> Option<&User> {
         self.users.get(usize::from(id.0)).and_then(Option::as_ref)
     }
@@ -316,21 +324,23 @@ impl Engine {
     /// pending requests or locked bytes. Released by [`Engine::release_pending`].
     pub(super) fn charge_pending(&mut self, token: Token, waiting: Waiting) -> Result<(), Errno> {
         let (socket, locked) = match waiting {
-            Waiting::Recv(id) => (
-                id,
+            Waiting::Recv { socket, slot } => (
+                socket,
                 self.sockets
-                    .get(id)
-                    .and_then(|s| s.recvs.iter().find(|r| r.token == token))
+                    .get(socket)
+                    .and_then(|s| s.recvs.get(slot))
+                    .filter(|r| r.token == token)
                     .map_or(0, |r| r.len),
             ),
-            Waiting::Send(id) => (
-                id,
+            Waiting::Send { socket, slot } => (
+                socket,
                 self.sockets
-                    .get(id)
-                    .and_then(|s| s.sends.iter().find(|p| p.token == token))
+                    .get(socket)
+                    .and_then(|s| s.sends.get(slot))
+                    .filter(|p| p.token == token)
                     .map_or(0, |p| p.len),
             ),
-            Waiting::Accept(listener) => (listener, 0),
+            Waiting::Accept { listener, .. } => (listener, 0),
             Waiting::Connect { connector, .. } => (connector, 0),
         };
         let user = self.owner_of(socket).ok_or(Errno::EBADF)?;

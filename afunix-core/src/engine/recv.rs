@@ -177,15 +177,15 @@ impl Engine {
             let off = at.saturating_add(n);
             let k = p.remaining().min(len.saturating_sub(off));
             if !bufs.send_to_recv(p.token, p.offset, dst, off, k) {
-                w.sends.push_front(p);
+                self.requeue_send(peer, p);
                 break;
             }
             self.advance(&mut p, k);
             n = n.saturating_add(k);
             if p.remaining() == 0 {
                 self.complete(p.token, peer, Ok(Completed::Sent(p.sent)));
-            } else if let Some(w) = self.sockets.get_mut(peer) {
-                w.sends.push_front(p);
+            } else {
+                self.requeue_send(peer, p);
             }
         }
         (n, false)
@@ -208,18 +208,20 @@ impl Engine {
     ) -> Result<(), Errno> {
         self.prepare_token(token)?;
         let sock = self.sock_mut(id)?;
-        sock.recvs.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
-        sock.recvs.push_back(PendingRecv {
-            token,
-            len,
-            peek: flags.peek,
-            waitall: flags.waitall,
-            filled,
-            first_creds,
-        });
-        if let Err(e) = self.register(token, Waiting::Recv(id)) {
+        let slot = sock
+            .recvs
+            .push_back(PendingRecv {
+                token,
+                len,
+                peek: flags.peek,
+                waitall: flags.waitall,
+                filled,
+                first_creds,
+            })
+            .map_err(|(e, _)| e)?;
+        if let Err(e) = self.register(token, Waiting::Recv { socket: id, slot }) {
             if let Ok(s) = self.sock_mut(id) {
-                s.recvs.retain(|r| r.token != token);
+                let _ = s.recvs.remove(slot);
             }
             return Err(e);
         }

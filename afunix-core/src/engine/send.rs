@@ -155,19 +155,21 @@ impl Engine {
         self.prepare_token(token)?;
         let sock = self.sock_mut(id)?;
         let user = sock.owner;
-        sock.sends.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
-        sock.sends.push_back(PendingSend {
-            user,
-            token,
-            offset: src.offset.saturating_add(sent),
-            len: src.offset.saturating_add(len),
-            creds: src.creds,
-            sent,
-            exposed: 0,
-        });
-        if let Err(e) = self.register(token, Waiting::Send(id)) {
+        let slot = sock
+            .sends
+            .push_back(PendingSend {
+                user,
+                token,
+                offset: src.offset.saturating_add(sent),
+                len: src.offset.saturating_add(len),
+                creds: src.creds,
+                sent,
+                exposed: 0,
+            })
+            .map_err(|(e, _)| e)?;
+        if let Err(e) = self.register(token, Waiting::Send { socket: id, slot }) {
             if let Ok(s) = self.sock_mut(id) {
-                s.sends.retain(|p| p.token != token);
+                let _ = s.sends.remove(slot);
             }
             return Err(e);
         }
@@ -331,15 +333,13 @@ impl Engine {
             p.exposed = keep;
             self.reserve_exposed(p.user, keep);
             if moved == 0 {
-                if let Some(sock) = self.sockets.get_mut(id) {
-                    sock.sends.push_front(p);
-                }
+                self.requeue_send(id, p);
                 return;
             }
             if p.remaining() == 0 {
                 self.complete(p.token, id, Ok(Completed::Sent(p.sent)));
-            } else if let Some(sock) = self.sockets.get_mut(id) {
-                sock.sends.push_front(p);
+            } else {
+                self.requeue_send(id, p);
             }
         }
     }
@@ -352,8 +352,8 @@ impl Engine {
             return;
         };
         let mut err = sock.err.take();
-        let sends = core::mem::take(&mut sock.sends);
-        for mut p in sends {
+        let mut sends = core::mem::take(&mut sock.sends);
+        while let Some(mut p) = sends.pop_front() {
             self.unexpose(&mut p);
             // sock_alloc_send_pskb: the first waiter to wake reads (and clears) sk_err; it
             // returns its count if it had sent some, the error otherwise. Later ones: EPIPE.
@@ -493,9 +493,7 @@ impl Engine {
         );
         self.moving_writer = outer;
         self.advance(&mut p, moved);
-        if let Some(w) = self.sockets.get_mut(id) {
-            w.sends.push_front(p);
-        }
+        self.requeue_send(id, p);
     }
 }
 

@@ -26,9 +26,16 @@ pub(crate) fn ready<T: core::fmt::Debug>(o: Outcome<T>) -> Result<T, Errno> {
 /// tests make with slices: a send's bytes and a recv's room are the request's buffer while it
 /// runs (and while it pends), as the driver's IRPs' pages are. Every other call reaches the
 /// engine itself.
+///
+/// Tokens are reused as the driver reuses IRP addresses: a token is free again once its
+/// request is over (ready at once, or its completion drained by [`Fx::completions`], or a
+/// pending recv's bytes taken by [`TestEngine::received`]), and [`Fx::token`] hands out the
+/// most recently freed first. So a token the engine remembered past its request's end would
+/// meet a live request, and the tests would see it.
 pub(crate) struct TestEngine {
     pub(crate) inner: Engine,
     pub(crate) bufs: OwnedBuffers,
+    pub(crate) free_tokens: Vec<Token>,
 }
 
 impl core::ops::Deref for TestEngine {
@@ -53,13 +60,20 @@ impl TestEngine {
         flags: SendFlags,
         token: Token,
     ) -> Outcome<usize> {
-        self.bufs.remove(token);
-        self.bufs.insert(token, data.to_vec()).unwrap();
+        if self.bufs.get(token).is_some() {
+            // A token still in use (tests of duplicate tokens): the request never gets a
+            // buffer of its own, and its end frees nothing.
+            return self
+                .inner
+                .send(id, data.len(), flags, token, &mut self.bufs);
+        }
+        self.bufs.insert_send(token, data.to_vec()).unwrap();
         let o = self
             .inner
             .send(id, data.len(), flags, token, &mut self.bufs);
         if !o.is_pending() {
             self.bufs.remove(token);
+            self.free_tokens.push(token);
         }
         o
     }
@@ -73,14 +87,18 @@ impl TestEngine {
         flags: RecvFlags,
         token: Token,
     ) -> Outcome<usize> {
-        self.bufs.remove(token);
-        self.bufs.insert(token, vec![0; buf.len()]).unwrap();
+        if self.bufs.get(token).is_some() {
+            // A token still in use: as for `send`.
+            return self.inner.recv(id, buf.len(), flags, token, &mut self.bufs);
+        }
+        self.bufs.insert_recv(token, vec![0; buf.len()]).unwrap();
         let o = self.inner.recv(id, buf.len(), flags, token, &mut self.bufs);
         if let Outcome::Ready(r) = &o {
             let own = self.bufs.remove(token).unwrap();
             if let Ok(n) = r {
                 buf[..*n].copy_from_slice(&own[..*n]);
             }
+            self.free_tokens.push(token);
         }
         o
     }
@@ -89,6 +107,7 @@ impl TestEngine {
     pub(crate) fn received(&mut self, token: Token, n: usize) -> Vec<u8> {
         let mut own = self.bufs.remove(token).expect("a recv's buffer");
         own.truncate(n);
+        self.free_tokens.push(token);
         own
     }
 
@@ -124,12 +143,18 @@ impl Fx {
             e: TestEngine {
                 inner: Engine::new(limits),
                 bufs: OwnedBuffers::new(),
+                free_tokens: Vec::new(),
             },
             next_token: 100,
         }
     }
 
+    /// A token for a new request: the most recently freed one (see [`TestEngine`]), else a
+    /// new one.
     pub(crate) fn token(&mut self) -> Token {
+        if let Some(t) = self.e.free_tokens.pop() {
+            return t;
+        }
         self.next_token += 1;
         Token(self.next_token)
     }
@@ -205,9 +230,15 @@ impl Fx {
         Ok(buf)
     }
 
+    /// Drains the completions. Their tokens are free again, but for recvs that received
+    /// bytes, whose buffer [`TestEngine::received`] takes (and then frees the token).
     pub(crate) fn completions(&mut self) -> Vec<Completion> {
         let mut v = Vec::new();
         while let Some(c) = self.e.poll_completion() {
+            if !matches!(c.result, Ok(Completed::Received(n)) if n > 0) {
+                self.e.bufs.remove(c.token);
+                self.e.free_tokens.push(c.token);
+            }
             v.push(c);
         }
         v

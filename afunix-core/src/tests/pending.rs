@@ -440,3 +440,82 @@ fn overlapped_requests_wait_on_a_non_blocking_socket_and_dontwait_still_wins() {
     assert_eq!(c[0].result, Ok(Completed::Received(4)));
     assert_eq!(fx.e.received(t, 4), b"late");
 }
+
+/// The driver names requests by IRP address, and the I/O manager hands a freed IRP to the
+/// next request at once: a token the engine kept past its request's end would reach the
+/// new one.
+#[test]
+fn a_token_reused_after_cancel_names_only_its_new_request() {
+    let mut fx = Fx::new();
+    let (a1, b1) = fx.pair();
+    let (a2, b2) = fx.pair();
+    let mut buf = [0u8; 4];
+    let t = fx.token();
+    assert!(
+        fx.e.recv(a1, &mut buf, RecvFlags::default(), t)
+            .is_pending()
+    );
+    assert!(fx.e.cancel(t));
+    let done = fx.completions();
+    assert_eq!(done[0].token, t);
+    assert_eq!(done[0].result, Err(Errno::ECANCELED));
+    // The next request gets the same token: a recv on the other pair.
+    let again = fx.token();
+    assert_eq!(again, t);
+    assert!(
+        fx.e.recv(a2, &mut buf, RecvFlags::default(), t)
+            .is_pending()
+    );
+    // Bytes for the cancelled recv's socket stay queued there; the new request gets none.
+    assert_eq!(fx.send(b1, b"old"), Ok(3));
+    assert!(fx.completions().is_empty());
+    assert_eq!(fx.e.fionread(a1), Ok(3));
+    assert_eq!(fx.e.bufs.get(t), Some(&[0u8; 4][..]));
+    // Its own socket's bytes complete it.
+    assert_eq!(fx.send(b2, b"new"), Ok(3));
+    let done = fx.completions();
+    assert_eq!(done.len(), 1);
+    assert_eq!((done[0].token, done[0].socket), (t, a2));
+    assert_eq!(done[0].result, Ok(Completed::Received(3)));
+    assert_eq!(fx.e.received(t, 3), b"new");
+    assert_eq!(fx.recv(a1, 8), Ok(b"old".to_vec()));
+    // A token that completed is not pending: cancelling it finds nothing.
+    assert!(!fx.e.cancel(t));
+}
+
+/// A SEND's buffer records that it may not be written (the driver locks a SEND's pages for
+/// reading only): a recv handed such a buffer (as a stale token would hand it) fails with
+/// EFAULT and writes nothing, and the bytes stay queued for the next recv.
+#[test]
+fn the_engine_cannot_write_into_a_send_buffer() {
+    let mut fx = Fx::new();
+    let (a, b) = fx.pair();
+    assert_eq!(fx.send(b, b"data"), Ok(4));
+    let t = fx.token();
+    fx.e.bufs.insert_send(t, b"SEND".to_vec()).unwrap();
+    let flags = RecvFlags {
+        dontwait: true,
+        ..RecvFlags::default()
+    };
+    let o = fx.e.inner.recv(a, 4, flags, t, &mut fx.e.bufs);
+    assert_eq!(o, Outcome::Ready(Err(Errno::EFAULT)));
+    assert_eq!(
+        fx.e.bufs.get(t),
+        Some(&b"SEND"[..]),
+        "the send's bytes unchanged"
+    );
+    assert_eq!(fx.recv(a, 8), Ok(b"data".to_vec()), "nothing lost");
+
+    // Pending: a recv whose buffer is a send's takes nothing, directly or from the queue.
+    let o =
+        fx.e.inner
+            .recv(a, 4, RecvFlags::default(), t, &mut fx.e.bufs);
+    assert!(o.is_pending());
+    assert_eq!(fx.send(b, b"xy"), Ok(2));
+    assert!(fx.completions().is_empty());
+    assert_eq!(fx.e.bufs.get(t), Some(&b"SEND"[..]));
+    assert_eq!(fx.e.fionread(a), Ok(2));
+    assert!(fx.e.cancel(t));
+    assert_eq!(fx.completions()[0].result, Err(Errno::ECANCELED));
+    assert_eq!(fx.recv(a, 8), Ok(b"xy".to_vec()));
+}

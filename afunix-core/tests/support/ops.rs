@@ -141,6 +141,11 @@ pub struct Harness {
     pub engine: Engine,
     slots: [Option<SocketId>; SLOTS],
     next_token: u64,
+    /// Tokens free for reuse: a token is free once its operation is over (ready at once, or
+    /// its completion drained), and the next operation takes the most recently freed, as the
+    /// driver's IRP addresses come back. So a token the engine remembered past its
+    /// operation's end would name a live one, and the checks below would see it.
+    free_tokens: Vec<u64>,
     /// Tokens that went pending and have not completed.
     pending: BTreeSet<u64>,
     /// Each pending token's socket, and for a send the stream position it started at.
@@ -149,8 +154,6 @@ pub struct Harness {
     sent: BTreeMap<SocketId, u64>,
     /// Per receiving socket: bytes received so far.
     received: BTreeMap<SocketId, u64>,
-    /// Tokens already completed.
-    completed: BTreeSet<u64>,
     /// Buffers of in-place operations.
     bufs: CallerBuffers,
 }
@@ -169,16 +172,19 @@ impl Harness {
             engine: Engine::new(limits),
             slots: [None; SLOTS],
             next_token: 0,
+            free_tokens: Vec::new(),
             pending: BTreeSet::new(),
             pending_kind: BTreeMap::new(),
             sent: BTreeMap::new(),
             received: BTreeMap::new(),
-            completed: BTreeSet::new(),
             bufs: CallerBuffers::default(),
         }
     }
 
     fn token(&mut self) -> Token {
+        if let Some(t) = self.free_tokens.pop() {
+            return Token(t);
+        }
         self.next_token += 1;
         Token(self.next_token)
     }
@@ -214,10 +220,17 @@ impl Harness {
         }
     }
 
+    /// After an operation: if it pends, its token is live until its completion; if not, the
+    /// token is free again.
     fn note(&mut self, token: Token, id: SocketId, send_base: Option<u64>, pending: bool) {
         if pending {
-            assert!(self.pending.insert(token.0), "token reused");
+            assert!(
+                self.pending.insert(token.0),
+                "a live token handed out again"
+            );
             self.pending_kind.insert(token.0, (id, send_base));
+        } else {
+            self.free_tokens.push(token.0);
         }
     }
 
@@ -230,11 +243,12 @@ impl Harness {
     /// Drains completions and checks them.
     pub fn drain(&mut self) {
         while let Some(c) = self.engine.poll_completion() {
+            // A token completed twice, or completed after its request ended and it was
+            // handed to a new one that has not gone pending, is not pending now.
             assert!(
                 self.pending.remove(&c.token.0),
                 "completion for a token that was not pending: {c:?}"
             );
-            assert!(self.completed.insert(c.token.0), "token completed twice");
             let (id, send_base) = self.pending_kind.remove(&c.token.0).expect("kind");
             match c.result {
                 Ok(Completed::Received(n)) => {
@@ -250,9 +264,10 @@ impl Harness {
                 }
                 Ok(_) | Err(_) => {}
             }
-            // The operation is over: its buffers go back to the caller.
+            // The operation is over: its buffers go back to the caller, its token is free.
             self.bufs.sends.remove(&c.token.0);
             self.bufs.recvs.remove(&c.token.0);
+            self.free_tokens.push(c.token.0);
         }
     }
 
@@ -342,6 +357,7 @@ impl Harness {
                     match self.engine.send(id, len, flags, t, &mut self.bufs) {
                         Outcome::Ready(r) => {
                             self.bufs.sends.remove(&t.0);
+                            self.note(t, id, None, false);
                             if let Ok(n) = r {
                                 assert!(n <= len);
                                 *self.sent.entry(id).or_default() += n as u64;
@@ -382,6 +398,7 @@ impl Harness {
                     match self.engine.recv(id, len, flags, t, &mut self.bufs) {
                         Outcome::Ready(r) => {
                             let buf = self.bufs.recvs.remove(&t.0).expect("buffer");
+                            self.note(t, id, None, false);
                             if let Ok(n) = r {
                                 assert!(n <= len);
                                 self.check_bytes(id, &buf[..n], !peek);
@@ -407,6 +424,7 @@ impl Harness {
                     match o {
                         Outcome::Ready(r) => {
                             self.bufs.sends.remove(&t.0);
+                            self.note(t, id, None, false);
                             if let Ok(n) = r {
                                 assert!(n <= usize::from(len));
                                 *self.sent.entry(id).or_default() += n as u64;
@@ -430,6 +448,7 @@ impl Harness {
                     match self.engine.recv(id, len, flags, t, &mut self.bufs) {
                         Outcome::Ready(r) => {
                             let buf = self.bufs.recvs.remove(&t.0).expect("buffer");
+                            self.note(t, id, None, false);
                             if let Ok(n) = r {
                                 assert!(n <= len);
                                 self.check_bytes(id, &buf[..n], true);

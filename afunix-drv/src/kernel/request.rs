@@ -16,9 +16,10 @@ use afunix_ntos::{
     KERNEL_MODE, MDL_SYSTEM_MAPPED, MM_CACHED, MmMapLockedPagesSpecifyCache,
     NORMAL_PAGE_PRIORITY_NX,
 };
+use afunix_proto::ioctl::METHOD_OUT_DIRECT;
 use static_assertions::{const_assert, const_assert_eq};
 use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, FILE_OBJECT};
-use windows_sys::Wdk::System::SystemServices::IRP_MJ_DEVICE_CONTROL;
+use windows_sys::Wdk::System::SystemServices::{IRP_MJ_DEVICE_CONTROL, IRP_MJ_READ};
 
 /// `IO_STACK_LOCATION::Parameters.DeviceIoControl` as the WDK lays it out on x64.
 ///
@@ -77,6 +78,9 @@ pub struct Pending {
 pub struct DataBuffer {
     pub start: NonNull<u8>,
     pub len: usize,
+    /// Whether the I/O manager locked the pages for writing ([`Request::pages_writable`]):
+    /// a RECV's are, a SEND's are locked for reading only and are never written.
+    pub writable: bool,
 }
 
 impl DataBuffer {
@@ -87,7 +91,16 @@ impl DataBuffer {
         Some(DataBuffer {
             start: NonNull::new(self.start.as_ptr().wrapping_add(offset))?,
             len,
+            writable: self.writable,
         })
+    }
+
+    /// [`DataBuffer::range`], to write: None also when the pages may not be written.
+    pub fn writable_range(&self, offset: usize, len: usize) -> Option<*mut u8> {
+        if !self.writable {
+            return None;
+        }
+        self.range(offset, len)
     }
 
     /// The address `offset` bytes in, if `offset..offset + len` lies inside the buffer.
@@ -200,14 +213,28 @@ impl Request {
         self.irp.as_ptr() as u64
     }
 
-    /// The data buffer ([`Request::mdl_buffer`]) as raw parts, for the engine's in-place
-    /// calls. None if it cannot be mapped.
+    /// The data buffer (the MDL's pages, mapped) as raw parts, for the engine's in-place
+    /// calls, recording whether they may be written. None if it cannot be mapped.
     pub fn data_buffer(&mut self) -> Option<DataBuffer> {
-        let buffer = self.mdl_buffer()?;
+        let (start, len) = self.mdl_mapping()?;
         Some(DataBuffer {
-            start: NonNull::new(buffer.as_mut_ptr()).unwrap_or(NonNull::dangling()),
-            len: buffer.len(),
+            start: NonNull::new(start).unwrap_or(NonNull::dangling()),
+            len,
+            writable: self.pages_writable(),
         })
+    }
+
+    /// Whether the I/O manager locked the MDL's pages for writing: for IRP_MJ_READ and for
+    /// METHOD_OUT_DIRECT IOCTLs (RECV, RECVFROM) it does (`IoWriteAccess`); for
+    /// IRP_MJ_WRITE and METHOD_IN_DIRECT (SEND, SENDTO) it locks them for reading only.
+    pub fn pages_writable(&self) -> bool {
+        match u32::from(self.major()) {
+            IRP_MJ_READ => true,
+            IRP_MJ_DEVICE_CONTROL => self
+                .device_io_control()
+                .is_some_and(|p| p.io_control_code & 3 == METHOD_OUT_DIRECT),
+            _ => false,
+        }
     }
 
     /// The input of a METHOD_BUFFERED (or direct) IOCTL, in the system buffer, with a
@@ -265,15 +292,34 @@ impl Request {
         self.stack().map_or(core::ptr::null_mut(), |s| s.FileObject)
     }
 
-    /// The caller's buffer described by the IRP's MDL (direct I/O), mapped into system space;
-    /// empty when there is none (a zero-length request). None if it cannot be mapped.
+    /// The caller's buffer described by the IRP's MDL (direct I/O), mapped into system space,
+    /// to write; empty when there is none (a zero-length request). None if it cannot be
+    /// mapped, or if its pages are locked for reading only ([`Request::pages_writable`]): no
+    /// writable view of a SEND's pages is ever made.
     pub fn mdl_buffer(&mut self) -> Option<&mut [u8]> {
+        if !self.pages_writable() {
+            return None;
+        }
+        let (address, length) = self.mdl_mapping()?;
+        if length == 0 {
+            return Some(&mut []);
+        }
+        // SAFETY:
+        // 1. `address` maps the MDL's `length` bytes, locked for writing (checked above) for
+        //    the request's lifetime, which `&mut self` bounds; nothing else writes them while
+        //    we hold the request.
+        Some(unsafe { core::slice::from_raw_parts_mut(address, length) })
+    }
+
+    /// The MDL's pages mapped into system space: (address, length); (null, 0) when there is
+    /// no MDL or it is empty. None if they cannot be mapped.
+    fn mdl_mapping(&mut self) -> Option<(*mut u8, usize)> {
         // SAFETY:
         // 1. The IRP is ours until completed; MdlAddress is null or an MDL the I/O manager
         //    built and locked for this request.
         let mdl = unsafe { self.irp.as_ref().MdlAddress };
         if mdl.is_null() {
-            return Some(&mut []);
+            return Some((core::ptr::null_mut(), 0));
         }
         // SAFETY:
         // 1. `mdl` is valid for the IRP's lifetime (see above), and we only read it.
@@ -285,7 +331,7 @@ impl Request {
         );
         if length == 0 {
             // A zero-length buffer (Wine builds an MDL for one) has nothing to map.
-            return Some(&mut []);
+            return Some((core::ptr::null_mut(), 0));
         }
         let address = if flags & MDL_SYSTEM_MAPPED != 0 {
             mapped
@@ -308,10 +354,7 @@ impl Request {
         if address.is_null() {
             return None;
         }
-        // SAFETY:
-        // 1. `address` maps the MDL's ByteCount bytes, locked for the request's lifetime, which
-        //    `&mut self` bounds; nothing else writes them while we hold the request.
-        Some(unsafe { core::slice::from_raw_parts_mut(address.cast::<u8>(), length as usize) })
+        Some((address.cast::<u8>(), length as usize))
     }
 
     /// Marks the request pending, installs `cancel` as its cancel routine, and hands it over

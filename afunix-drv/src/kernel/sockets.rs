@@ -14,7 +14,7 @@
 //! writer's bytes stay in its buffer until a reader takes them (one copy, writer to reader);
 //! only bytes that fit the peer's receive queue are copied into the driver.
 
-use afunix_core::{Buffers, Credentials, Errno, Limits, SortedMap, Token};
+use afunix_core::{Buffers, Credentials, Errno, KeyedHash, KeyedMap, Limits, Token};
 use afunix_device::{
     Device, Done, FileId, FileIdentity, FsError, Host, Prepared, Reply, ReplyBuffer, data_offset,
     write_reply,
@@ -26,6 +26,7 @@ use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, IRP};
 use windows_sys::Win32::Foundation::{NTSTATUS, STATUS_PENDING, STATUS_SUCCESS};
 
 use super::caller;
+use super::debug::kprint;
 use super::fs::{self, SocketFileHandle};
 use super::handles::{self, FileRef};
 use super::lock::SpinLocked;
@@ -38,7 +39,9 @@ pub fn limits() -> Limits {
 
 struct State {
     device: Device,
-    pending: SortedMap<Token, Pending>,
+    /// Pending IRPs by token (their address): a hash table, so that holding, completing or
+    /// cancelling one costs the same however many pend, under the spin lock.
+    pending: KeyedMap<Token, Pending>,
 }
 
 static STATE: SpinLocked<Option<State>> = SpinLocked::new(None);
@@ -46,12 +49,12 @@ static STATE: SpinLocked<Option<State>> = SpinLocked::new(None);
 /// The data buffers of the requests the engine may touch: every pending one's, and the one
 /// being executed (not yet in the table). Used only under the engine lock.
 struct IrpBuffers<'a> {
-    pending: &'a SortedMap<Token, Pending>,
+    pending: &'a KeyedMap<Token, Pending>,
     current: Option<(Token, DataBuffer)>,
 }
 
 impl IrpBuffers<'_> {
-    fn of(pending: &SortedMap<Token, Pending>) -> IrpBuffers<'_> {
+    fn of(pending: &KeyedMap<Token, Pending>) -> IrpBuffers<'_> {
         IrpBuffers {
             pending,
             current: None,
@@ -84,7 +87,9 @@ impl IrpBuffers<'_> {
 
 impl Buffers for IrpBuffers<'_> {
     fn write_recv(&mut self, token: Token, offset: usize, src: &[u8]) -> bool {
-        let to = self.get(token).and_then(|b| b.range(offset, src.len()));
+        let to = self
+            .get(token)
+            .and_then(|b| b.writable_range(offset, src.len()));
         Self::copy(Some(src.as_ptr().cast_mut()), to, src.len())
     }
 
@@ -102,16 +107,31 @@ impl Buffers for IrpBuffers<'_> {
         len: usize,
     ) -> bool {
         let from = self.get(send).and_then(|b| b.range(send_offset, len));
-        let to = self.get(recv).and_then(|b| b.range(recv_offset, len));
+        let to = self
+            .get(recv)
+            .and_then(|b| b.writable_range(recv_offset, len));
         Self::copy(from, to, len)
     }
 }
 
 /// Sets the engine up; DriverEntry calls it before creating the device.
 pub fn init() {
+    // The tables' hash key: unpredictable, so that no program can choose socket names that
+    // collide in them (see `afunix_core::KeyedHash`).
+    // Should the system's generator fail at load, the tables still work, with a key anyone
+    // can know: said in the log, since it lets a program choose colliding names.
+    let seed = fs::secret().unwrap_or_else(|_| {
+        kprint!("no random key for the socket tables: they are keyed with 0");
+        0
+    });
+    let limits = Limits {
+        hash_seed: (seed as u64) ^ ((seed >> 64) as u64),
+        ..limits()
+    };
+    let hash = KeyedHash::new(limits.hash_seed);
     *STATE.lock() = Some(State {
-        device: Device::new(limits()),
-        pending: SortedMap::new(),
+        device: Device::new(limits),
+        pending: KeyedMap::new(hash),
     });
 }
 

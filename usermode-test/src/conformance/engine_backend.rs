@@ -60,7 +60,6 @@ pub struct EngineBackend {
     /// The scenario's directory, the one directory of the simulated file system.
     dir: Vec<u8>,
     next_file_id: u128,
-    next_token: u64,
     cred: Credentials,
     /// Each send's and recv's own buffer while it runs, by token (every call here is
     /// non-blocking, so none outlives its call).
@@ -77,7 +76,6 @@ impl EngineBackend {
             files: HashMap::new(),
             dir: Vec::new(),
             next_file_id: 1,
-            next_token: 1,
             cred: Credentials {
                 pid: std::process::id(),
                 sid: b"S-1-5-21-test".to_vec(),
@@ -97,9 +95,11 @@ impl EngineBackend {
         self.id(s).ok_or(EBADF)
     }
 
+    /// Every call here is non-blocking, so every request is over when its call returns and
+    /// its token is free again: all of them reuse one, as the driver reuses an IRP's
+    /// address, so a token the engine remembered past its request would meet the next.
     fn token(&mut self) -> Token {
-        self.next_token += 1;
-        Token(self.next_token)
+        Token(1)
     }
 
     /// Every operation here is non-blocking, so nothing may pend. A pending outcome would be
@@ -260,7 +260,7 @@ impl Backend for EngineBackend {
     fn send(&mut self, s: usize, data: &[u8]) -> Res<usize> {
         let id = self.get(s)?;
         let token = self.token();
-        self.bufs.insert(token, data.to_vec()).map_err(errno)?;
+        self.bufs.insert_send(token, data.to_vec()).map_err(errno)?;
         let flags = SendFlags {
             dontwait: true,
             overlapped: false,
@@ -275,7 +275,9 @@ impl Backend for EngineBackend {
     fn recv(&mut self, s: usize, len: usize, peek: bool, waitall: bool) -> Res<Vec<u8>> {
         let id = self.get(s)?;
         let token = self.token();
-        self.bufs.insert(token, vec![0u8; len]).map_err(errno)?;
+        self.bufs
+            .insert_recv(token, vec![0u8; len])
+            .map_err(errno)?;
         let flags = RecvFlags {
             peek,
             waitall,
