@@ -32,6 +32,7 @@ mod device;
 mod op;
 mod options;
 pub mod path;
+pub mod ratelimit;
 
 pub use afunix_core::{Credentials, Errno, Limits, PathKey, SocketId, Token};
 
