@@ -183,6 +183,13 @@ expect_status 1 "the service afunixrs is not installed"
 grep -aq 'afunixrs: loaded' "$LOG" || die "the driver never printed its load line"
 grep -aq 'afunixrs: unloaded' "$LOG" || die "DriverUnload never ran"
 grep -aq 'afunixrs: device DACL set and read back' "$LOG" || die "the driver did not confirm its device DACL"
+grep -aq 'afunixrs: device label set and read back: S:(ML;;NWNRNX;;;ME)' "$LOG" ||
+    die "the driver did not confirm its device's mandatory label"
+# Rate-limited: the smoke check's 200 unknown IOCTLs in a burst leave a few lines and a count.
+unlogged=$(grep -ao '[0-9]* more unknown requests were not logged' "$LOG" | awk '{n += $1} END {print n + 0}')
+[ "$unlogged" -ge 190 ] || die "the driver's log of unknown requests was not rate-limited (counted $unlogged left out)"
+unknown_lines=$(grep -ac 'afunixrs: unknown IOCTL' "$LOG" || true)
+say "unknown requests: $unknown_lines logged, $unlogged left out by the rate limit"
 # Quiet: the driver reports a volume without reparse points once, not once per bind.
 repeated=$(grep -ao 'volume 0x[0-9a-f]* holds no reparse points' "$LOG" | sort | uniq -d)
 [ -z "$repeated" ] || die "the driver reported a volume without reparse points more than once: $repeated"

@@ -33,6 +33,7 @@ pub mod ntpath;
 mod op;
 mod options;
 pub mod path;
+pub mod ratelimit;
 
 pub use afunix_core::{Credentials, Errno, Limits, PathKey, SocketId, Token};
 

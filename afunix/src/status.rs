@@ -66,10 +66,25 @@ pub struct ServiceStatus {
     pub start_type: Option<u32>,
 }
 
-/// What the driver says about itself, through `IOCTL_AFUNIX_STATS`.
+/// What the driver says about itself. Its counters come from `IOCTL_AFUNIX_STATS`, which only
+/// administrators may read; for anyone else the driver still answers, and the report says
+/// the counters need an administrator.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DriverReport {
     pub device: String,
+    /// The counters, when STATS answered (in JSON, their fields sit beside `device`).
+    #[serde(flatten)]
+    pub counters: Option<DriverCounters>,
+    /// Why there are no counters: STATS was refused to this caller.
+    pub counters_refused: Option<String>,
+    /// The device's DACL and label as read back through the handle, in SDDL, when they could
+    /// be read.
+    pub device_security: Option<String>,
+}
+
+/// The driver's counters, from `IOCTL_AFUNIX_STATS`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DriverCounters {
     pub version: String,
     pub stats_version: u32,
     pub open_handles: u64,
@@ -80,24 +95,36 @@ pub struct DriverReport {
     pub pending_irps: u64,
     pub max_sockets: u64,
     pub max_bytes_buffered: u64,
-    /// The device's DACL as read back through the handle, in SDDL, when it could be read.
-    pub device_security: Option<String>,
 }
 
 impl DriverReport {
     pub fn new(device: &str, stats: &DriverStats, device_security: Option<String>) -> Self {
         DriverReport {
             device: device.to_owned(),
-            version: stats.driver_version.to_string(),
-            stats_version: stats.version,
-            open_handles: stats.open_handles,
-            pool_bytes: stats.pool_bytes,
-            sockets: stats.sockets,
-            bound_names: stats.bound_names,
-            bytes_buffered: stats.bytes_buffered,
-            pending_irps: stats.pending_irps,
-            max_sockets: stats.max_sockets,
-            max_bytes_buffered: stats.max_bytes_buffered,
+            counters: Some(DriverCounters {
+                version: stats.driver_version.to_string(),
+                stats_version: stats.version,
+                open_handles: stats.open_handles,
+                pool_bytes: stats.pool_bytes,
+                sockets: stats.sockets,
+                bound_names: stats.bound_names,
+                bytes_buffered: stats.bytes_buffered,
+                pending_irps: stats.pending_irps,
+                max_sockets: stats.max_sockets,
+                max_bytes_buffered: stats.max_bytes_buffered,
+            }),
+            counters_refused: None,
+            device_security,
+        }
+    }
+
+    /// The driver answered but refused STATS (`why`: the error it gave): the caller is not an
+    /// administrator. The service is running all the same.
+    pub fn counters_refused(device: &str, why: String, device_security: Option<String>) -> Self {
+        DriverReport {
+            device: device.to_owned(),
+            counters: None,
+            counters_refused: Some(why),
             device_security,
         }
     }
@@ -300,22 +327,17 @@ impl StatusReport {
         }
         if let Some(d) = &self.driver {
             let _ = writeln!(out, "DRIVER: {}", d.device);
-            let _ = writeln!(out, "        {:<19}: {}", "VERSION", d.version);
-            let _ = writeln!(out, "        {:<19}: {}", "STATS_VERSION", d.stats_version);
-            let _ = writeln!(out, "        {:<19}: {}", "OPEN_HANDLES", d.open_handles);
-            let _ = writeln!(out, "        {:<19}: {}", "POOL_BYTES", d.pool_bytes);
-            let _ = writeln!(
-                out,
-                "        {:<19}: {} (limit {})",
-                "SOCKETS", d.sockets, d.max_sockets
-            );
-            let _ = writeln!(out, "        {:<19}: {}", "BOUND_NAMES", d.bound_names);
-            let _ = writeln!(
-                out,
-                "        {:<19}: {} (limit {})",
-                "BYTES_BUFFERED", d.bytes_buffered, d.max_bytes_buffered
-            );
-            let _ = writeln!(out, "        {:<19}: {}", "PENDING_IRPS", d.pending_irps);
+            if let Some(c) = &d.counters {
+                render_counters(&mut out, c);
+            }
+            if let Some(why) = &d.counters_refused {
+                let _ = writeln!(out, "        {:<19}: answering", "STATE");
+                let _ = writeln!(
+                    out,
+                    "        {:<19}: only an administrator may read them ({})",
+                    "COUNTERS", why
+                );
+            }
             if let Some(sddl) = &d.device_security {
                 let _ = writeln!(out, "        {:<19}: {}", "DEVICE_SECURITY", sddl);
             }
@@ -335,6 +357,25 @@ impl StatusReport {
         // Serializing plain strings and integers cannot fail.
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }
+}
+
+fn render_counters(out: &mut String, c: &DriverCounters) {
+    let _ = writeln!(out, "        {:<19}: {}", "VERSION", c.version);
+    let _ = writeln!(out, "        {:<19}: {}", "STATS_VERSION", c.stats_version);
+    let _ = writeln!(out, "        {:<19}: {}", "OPEN_HANDLES", c.open_handles);
+    let _ = writeln!(out, "        {:<19}: {}", "POOL_BYTES", c.pool_bytes);
+    let _ = writeln!(
+        out,
+        "        {:<19}: {} (limit {})",
+        "SOCKETS", c.sockets, c.max_sockets
+    );
+    let _ = writeln!(out, "        {:<19}: {}", "BOUND_NAMES", c.bound_names);
+    let _ = writeln!(
+        out,
+        "        {:<19}: {} (limit {})",
+        "BYTES_BUFFERED", c.bytes_buffered, c.max_bytes_buffered
+    );
+    let _ = writeln!(out, "        {:<19}: {}", "PENDING_IRPS", c.pending_irps);
 }
 
 fn render_service(out: &mut String, s: &ServiceStatus) {
@@ -504,6 +545,52 @@ mod tests {
         assert_eq!(v["driver"]["open_handles"], 2);
         assert_eq!(v["driver"]["sockets"], 4);
         assert_eq!(v["error"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn a_non_administrator_sees_the_service_running_and_why_there_are_no_counters() {
+        let report = StatusReport {
+            driver: Some(DriverReport::counters_refused(
+                r"\\.\AfUnixRs",
+                "EACCES: permission denied".into(),
+                None,
+            )),
+            ..healthy()
+        };
+        let text = report.render_text();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines.contains(&"        STATE              : 4  RUNNING"),
+            "{text}"
+        );
+        assert!(
+            lines.contains(&"        STATE              : answering"),
+            "{text}"
+        );
+        assert!(
+            lines.contains(
+                &"        COUNTERS           : only an administrator may read them (EACCES: permission denied)"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("OPEN_HANDLES"), "{text}");
+        assert!(!text.contains("afunixctl:"), "no error line: {text}");
+        // Running is success, whoever asks.
+        assert_eq!(report.exit_code(), 0);
+        let v: serde_json::Value = serde_json::from_str(&report.render_json()).unwrap();
+        assert_eq!(v["service"]["state"], 4);
+        assert_eq!(v["driver"]["counters_refused"], "EACCES: permission denied");
+        assert_eq!(v["driver"].get("open_handles"), None);
+        assert_eq!(v["error"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn an_administrators_json_keeps_the_counters_beside_the_device() {
+        let v: serde_json::Value = serde_json::from_str(&healthy().render_json()).unwrap();
+        assert_eq!(v["driver"]["device"], r"\\.\AfUnixRs");
+        assert_eq!(v["driver"]["pending_irps"], 1);
+        assert_eq!(v["driver"]["max_sockets"], 16384);
+        assert_eq!(v["driver"]["counters_refused"], serde_json::Value::Null);
     }
 
     const OURS: &str = "{D521FB18-0098-4226-9325-2E4EBCC87F39}";

@@ -28,8 +28,12 @@ pub const OBJ_KERNEL_HANDLE: u32 = 0x200;
 pub const READ_CONTROL: u32 = 0x0002_0000;
 /// `WRITE_DAC`.
 pub const WRITE_DAC: u32 = 0x0004_0000;
+/// `WRITE_OWNER`: also what setting a mandatory label needs.
+pub const WRITE_OWNER: u32 = 0x0008_0000;
 /// `DACL_SECURITY_INFORMATION`.
 pub const DACL_SECURITY_INFORMATION: u32 = 0x4;
+/// `LABEL_SECURITY_INFORMATION`: the mandatory label ACEs of the SACL.
+pub const LABEL_SECURITY_INFORMATION: u32 = 0x10;
 /// `PROTECTED_DACL_SECURITY_INFORMATION`: sets `SE_DACL_PROTECTED` (no inherited ACEs).
 pub const PROTECTED_DACL_SECURITY_INFORMATION: u32 = 0x8000_0000;
 /// `SECURITY_DESCRIPTOR_REVISION`.
@@ -90,6 +94,19 @@ unsafe extern "system" {
         descriptor: *mut c_void,
         mask: u16,
         bits: u16,
+    ) -> NTSTATUS;
+    pub fn RtlSetSaclSecurityDescriptor(
+        descriptor: *mut c_void,
+        present: u8,
+        acl: *mut c_void,
+        defaulted: u8,
+    ) -> NTSTATUS;
+    pub fn RtlAddAce(
+        acl: *mut c_void,
+        revision: u32,
+        starting_index: u32,
+        ace_list: *const c_void,
+        ace_list_length: u32,
     ) -> NTSTATUS;
     pub fn RtlInitializeSid(sid: *mut c_void, authority: *const [u8; 6], count: u8) -> NTSTATUS;
     pub fn RtlSubAuthoritySid(sid: *mut c_void, index: u32) -> *mut u32;
@@ -224,6 +241,7 @@ unsafe extern "system" {
         handle_information: *mut c_void,
     ) -> NTSTATUS;
     pub fn ObfDereferenceObject(object: *mut c_void) -> isize;
+    pub fn KeQuerySystemTime(time: *mut i64);
     pub fn IoGetCurrentProcess() -> *mut c_void;
     pub fn PsGetCurrentProcessId() -> HANDLE;
     pub fn PsGetCurrentThreadId() -> HANDLE;
@@ -295,6 +313,8 @@ pub const DUPLICATE_SAME_ACCESS: u32 = 0x2;
 pub const TOKEN_QUERY: u32 = 0x8;
 /// `TOKEN_INFORMATION_CLASS::TokenUser`.
 pub const TOKEN_USER_CLASS: i32 = 1;
+/// `TOKEN_INFORMATION_CLASS::TokenGroups`.
+pub const TOKEN_GROUPS_CLASS: i32 = 2;
 /// `TOKEN_INFORMATION_CLASS::TokenImpersonationLevel`.
 pub const TOKEN_IMPERSONATION_LEVEL_CLASS: i32 = 9;
 /// `TOKEN_INFORMATION_CLASS::TokenRestrictedSids`.

@@ -23,15 +23,17 @@ use alloc::vec::Vec;
 use core::ptr;
 
 use afunix_core::{Credentials, Errno};
+use afunix_proto::security::{WellKnownSid, token_groups_hold_enabled};
 use afunix_proto::wire::{PEERCRED_APP_CONTAINER, PEERCRED_IMPERSONATING, PEERCRED_RESTRICTED};
+use zerocopy::IntoBytes;
 
 use afunix_ntos::{
     ClientId, OBJ_KERNEL_HANDLE, PROCESS_QUERY_LIMITED_INFORMATION, PsGetCurrentProcessId,
     PsGetCurrentThreadId, SECURITY_IMPERSONATION, STATUS_NO_TOKEN,
-    THREAD_QUERY_LIMITED_INFORMATION, TOKEN_IMPERSONATION_LEVEL_CLASS, TOKEN_INTEGRITY_LEVEL_CLASS,
-    TOKEN_IS_APP_CONTAINER_CLASS, TOKEN_QUERY, TOKEN_RESTRICTED_SIDS_CLASS, TOKEN_USER_CLASS,
-    ZwOpenProcess, ZwOpenProcessTokenEx, ZwOpenThread, ZwOpenThreadTokenEx,
-    ZwQueryInformationToken,
+    THREAD_QUERY_LIMITED_INFORMATION, TOKEN_GROUPS_CLASS, TOKEN_IMPERSONATION_LEVEL_CLASS,
+    TOKEN_INTEGRITY_LEVEL_CLASS, TOKEN_IS_APP_CONTAINER_CLASS, TOKEN_QUERY,
+    TOKEN_RESTRICTED_SIDS_CLASS, TOKEN_USER_CLASS, ZwOpenProcess, ZwOpenProcessTokenEx,
+    ZwOpenThread, ZwOpenThreadTokenEx, ZwQueryInformationToken,
 };
 use windows_sys::Wdk::Foundation::OBJECT_ATTRIBUTES;
 use windows_sys::Win32::Foundation::{HANDLE, NTSTATUS};
@@ -82,6 +84,63 @@ pub fn credentials() -> Result<Credentials, Errno> {
         integrity: integrity(&token).unwrap_or(0),
         flags,
     })
+}
+
+/// Whether the caller may read STATS: the token it acts with (as for [`credentials`]) is
+/// LocalSystem's or holds BUILTIN\Administrators enabled and not deny-only
+/// (`afunix_proto::security::may_read_stats`). Call in the caller's context. Anything that
+/// cannot be read, and impersonation below SecurityImpersonation, is a no.
+///
+/// The groups are read here rather than asked of `SeTokenIsAdmin` or a privilege check:
+/// under Wine 8 `SeTokenIsAdmin` is a stub (calling it aborts the driver host) and
+/// `SeSinglePrivilegeCheck` answers yes to everyone; a privilege is not a group either.
+pub(crate) fn may_read_stats() -> bool {
+    let Ok((token, _)) = effective_token(pid()) else {
+        return false;
+    };
+    let user = user_sid(&token).unwrap_or_default();
+    afunix_proto::security::may_read_stats(&user, administrators_enabled(&token))
+}
+
+/// The most TOKEN_GROUPS we read: a token in a thousand groups fits.
+const MAX_GROUPS_BYTES: u32 = 96 * 1024;
+
+/// Whether the token's groups hold BUILTIN\Administrators enabled and not deny-only.
+fn administrators_enabled(token: &KernelHandle) -> Option<bool> {
+    let mut needed = 0u32;
+    // SAFETY:
+    // 1. `token` is open with TOKEN_QUERY; a zero length with a null buffer asks only for
+    //    the size, written to `needed`.
+    let status = unsafe {
+        ZwQueryInformationToken(token.0, TOKEN_GROUPS_CLASS, ptr::null_mut(), 0, &mut needed)
+    };
+    if status >= 0 || needed == 0 || needed > MAX_GROUPS_BYTES {
+        return None;
+    }
+    // u64s: TOKEN_GROUPS holds pointers, so its buffer is 8-aligned.
+    let words = usize::try_from(needed.div_ceil(8)).ok()?;
+    let mut buffer: Vec<u64> = Vec::new();
+    buffer.try_reserve_exact(words).ok()?;
+    buffer.resize(words, 0);
+    let bytes = buffer.as_mut_bytes();
+    let length = u32::try_from(bytes.len()).ok()?;
+    let mut returned = 0u32;
+    // SAFETY:
+    // 1. `token` is open with TOKEN_QUERY; `bytes` is writable for `length` bytes, 8-aligned.
+    let status = unsafe {
+        ZwQueryInformationToken(
+            token.0,
+            TOKEN_GROUPS_CLASS,
+            bytes.as_mut_ptr().cast(),
+            length,
+            &mut returned,
+        )
+    };
+    if status < 0 {
+        return None;
+    }
+    let base = bytes.as_ptr() as usize;
+    token_groups_hold_enabled(bytes, base, WellKnownSid::BuiltinAdministrators)
 }
 
 /// The calling process's id. Call in the caller's context.

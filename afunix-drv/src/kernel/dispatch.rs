@@ -14,7 +14,11 @@ use windows_sys::Win32::Foundation::{
 };
 use zerocopy::IntoBytes;
 
-use super::debug::kprint;
+use afunix_device::ratelimit::{ONE_SECOND_IN_100NS, RateLimit, Verdict};
+use afunix_ntos::KeQuerySystemTime;
+
+use super::caller;
+use super::debug::{self, kprint};
 use super::pool;
 use super::request::Request;
 use super::sockets;
@@ -31,6 +35,34 @@ static OPEN_HANDLES: AtomicU64 = AtomicU64::new(0);
 
 fn failed(errno: Errno) -> NTSTATUS {
     errno.to_ntstatus() as i32
+}
+
+/// Unknown IOCTLs and unsupported major functions are logged, since they point at a client
+/// built against another protocol; but anyone who may open the device can send them, so at
+/// most this many lines a second, then one line saying how many were left out.
+const UNKNOWN_LINES_PER_SECOND: u32 = 5;
+static UNKNOWN_REQUESTS: RateLimit = RateLimit::new(UNKNOWN_LINES_PER_SECOND, ONE_SECOND_IN_100NS);
+
+/// Logs one unknown request, within [`UNKNOWN_REQUESTS`]'s limit.
+///
+/// The clock is the system time (100 ns units), not `KeQueryInterruptTime`: Wine 8's
+/// `KeQueryInterruptTime` returns its tick count in milliseconds, so a second in 100 ns units
+/// would last hours there. A system time set back or forward only starts a new interval.
+fn log_unknown(line: core::fmt::Arguments<'_>) {
+    let mut now = 0i64;
+    // SAFETY:
+    // 1. `now` is a valid out pointer; KeQuerySystemTime is callable at any IRQL.
+    unsafe { KeQuerySystemTime(&mut now) };
+    if let Verdict::Print { suppressed } = UNKNOWN_REQUESTS.check(now.unsigned_abs()) {
+        if suppressed != 0 {
+            kprint!(
+                "{} more unknown requests were not logged (at most {} lines a second)",
+                suppressed,
+                UNKNOWN_LINES_PER_SECOND
+            );
+        }
+        debug::print(line);
+    }
 }
 
 pub unsafe extern "system" fn create(_device: *const DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
@@ -117,7 +149,7 @@ pub unsafe extern "system" fn device_control(
         Ok(Decoded::Stats) => stats(request),
         Ok(decoded) => sockets::execute(request, decoded),
         Err(DecodeError::UnknownIoctl(code)) => {
-            kprint!("unknown IOCTL {:#010x}", code);
+            log_unknown(format_args!("unknown IOCTL {:#010x}", code));
             request.complete(STATUS_INVALID_DEVICE_REQUEST, 0)
         }
         Err(DecodeError::OutputTooSmall)
@@ -142,12 +174,20 @@ pub unsafe extern "system" fn unsupported(
     let Some(request) = (unsafe { Request::from_dispatch(irp) }) else {
         return STATUS_INVALID_PARAMETER;
     };
-    kprint!("unsupported request, major function {}", request.major());
+    log_unknown(format_args!(
+        "unsupported request, major function {}",
+        request.major()
+    ));
     request.complete(STATUS_INVALID_DEVICE_REQUEST, 0)
 }
 
-/// IOCTL_AFUNIX_STATS (METHOD_BUFFERED): writes a [`DriverStats`] to the system buffer.
+/// IOCTL_AFUNIX_STATS (METHOD_BUFFERED): writes a [`DriverStats`] to the system buffer. The
+/// counters show everyone's traffic, so only an administrator may read them
+/// ([`caller::may_read_stats`]); anyone else gets EACCES.
 fn stats(mut request: Request) -> NTSTATUS {
+    if !caller::may_read_stats() {
+        return request.complete(failed(Errno::EACCES), 0);
+    }
     let reply = DriverStats::new(
         VERSION,
         OPEN_HANDLES.load(Ordering::Relaxed),

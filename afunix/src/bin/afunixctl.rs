@@ -1,8 +1,10 @@
 //! `afunixctl`: the afunix-rs driver and Winsock provider, seen from the command line.
 //!
 //! `afunixctl status` prints the driver service's state in the manner of `sc query afunixrs`,
-//! then the driver's own statistics and the provider's Winsock catalog entries; it exits
-//! non-zero, saying why, when the service is missing or stopped or the driver does not answer.
+//! then the driver's own statistics (only an administrator may read them; anyone else is told
+//! so, and a running service still exits 0) and the provider's Winsock catalog entries; it
+//! exits non-zero, saying why, when the service is missing or stopped or the driver does not
+//! answer.
 //! `afunixctl install` and `uninstall` put the driver, its service and the provider in place
 //! and take them away again; both can be run any number of times.
 
@@ -243,10 +245,16 @@ mod gather {
             return failed(Some(service), message);
         }
         let driver = Device::open().and_then(|device| {
-            let stats = device.stats()?;
             // Empty under Wine, which keeps the device's descriptor apart from its handles.
-            let sddl = device.dacl_sddl().ok().filter(|s| !s.is_empty());
-            Ok(DriverReport::new(USER_DEVICE_PATH, &stats, sddl))
+            let sddl = device.security_sddl().ok().filter(|s| !s.is_empty());
+            match device.stats() {
+                Ok(stats) => Ok(DriverReport::new(USER_DEVICE_PATH, &stats, sddl)),
+                // STATS is for administrators; the driver answered, so the service runs.
+                Err(e) if afunix::errno_of(&e) == Some(afunix::Errno::EACCES) => Ok(
+                    DriverReport::counters_refused(USER_DEVICE_PATH, e.to_string(), sddl),
+                ),
+                Err(e) => Err(e),
+            }
         });
         match driver {
             Ok(driver) => StatusReport {

@@ -1,7 +1,7 @@
 //! The driver's device: open it, ask it for STATS, read its security back.
 
 use std::io;
-use std::os::windows::io::{AsRawHandle, OwnedHandle};
+use std::os::windows::io::{AsHandle, AsRawHandle, OwnedHandle};
 use std::ptr;
 
 use afunix_proto::{DriverStats, IOCTL_AFUNIX_STATS};
@@ -11,11 +11,17 @@ use windows_sys::Win32::Security::Authorization::{
     ConvertStringSecurityDescriptorToSecurityDescriptorW, GetSecurityInfo, SDDL_REVISION_1,
     SE_KERNEL_OBJECT,
 };
-use windows_sys::Win32::Security::{DACL_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR};
+use windows_sys::Win32::Security::{
+    DACL_SECURITY_INFORMATION, LABEL_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR,
+};
 use windows_sys::Win32::Storage::FileSystem::{FILE_ATTRIBUTE_NORMAL, READ_CONTROL};
-use windows_sys::Win32::System::IO::DeviceIoControl;
 
 use super::wide;
+use crate::channel::{Data, io_error};
+
+/// What the device's security is read and rendered as: its DACL and its mandatory label
+/// (`afunix_proto::security::DEVICE_SDDL`).
+const DEVICE_SECURITY_INFORMATION: u32 = DACL_SECURITY_INFORMATION | LABEL_SECURITY_INFORMATION;
 
 /// An open handle on `\\.\AfUnixRs`.
 #[derive(Debug)]
@@ -34,7 +40,8 @@ impl Device {
         Ok(Device { handle })
     }
 
-    /// IOCTL_AFUNIX_STATS, decoded and checked.
+    /// IOCTL_AFUNIX_STATS, decoded and checked. Only administrators may read it: anyone
+    /// else gets EACCES (`io::ErrorKind::PermissionDenied`; `afunix::errno_of` gives EACCES).
     pub fn stats(&self) -> io::Result<DriverStats> {
         let mut reply = [0u8; 256];
         let returned = self.ioctl(IOCTL_AFUNIX_STATS, &[], &mut reply)?;
@@ -43,47 +50,32 @@ impl Device {
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
     }
 
-    /// A synchronous DeviceIoControl: returns the number of output bytes.
+    /// A synchronous IOCTL: returns the number of output bytes. Issued as an
+    /// NtDeviceIoControlFile, so that a failure carries the driver's errno without loss (a
+    /// Win32 DeviceIoControl would turn the driver's status codes into one Win32 error).
     pub fn ioctl(&self, code: u32, input: &[u8], output: &mut [u8]) -> io::Result<usize> {
-        let in_len = u32::try_from(input.len()).map_err(|_| io::ErrorKind::InvalidInput)?;
-        let out_len = u32::try_from(output.len()).map_err(|_| io::ErrorKind::InvalidInput)?;
-        let mut returned = 0u32;
-        // SAFETY:
-        // 1. The handle is open; the buffers are valid for the lengths given and outlive the
-        //    call, which is synchronous (the handle is not overlapped).
-        let ok = unsafe {
-            DeviceIoControl(
-                self.handle.as_raw_handle(),
-                code,
-                if input.is_empty() {
-                    ptr::null()
-                } else {
-                    input.as_ptr().cast()
-                },
-                in_len,
-                output.as_mut_ptr().cast(),
-                out_len,
-                &mut returned,
-                ptr::null_mut(),
-            )
-        };
-        if ok == 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(returned as usize)
+        super::transport::ioctl(
+            self.handle.as_handle(),
+            code,
+            input,
+            Data::Out(output),
+            None,
+        )
+        .map_err(io_error)
     }
 
-    /// The device's DACL as SDDL, read through this handle.
-    pub fn dacl_sddl(&self) -> io::Result<String> {
+    /// The device's DACL and mandatory label as SDDL, read through this handle.
+    pub fn security_sddl(&self) -> io::Result<String> {
         let mut descriptor: PSECURITY_DESCRIPTOR = ptr::null_mut();
         // SAFETY:
-        // 1. The handle is open with READ_CONTROL; the out pointers we do not want are null,
-        //    and `descriptor` receives a LocalAlloc'd block we free below.
+        // 1. The handle is open with READ_CONTROL (enough for the DACL and the label); the
+        //    out pointers we do not want are null, and `descriptor` receives a LocalAlloc'd
+        //    block we free below.
         let error = unsafe {
             GetSecurityInfo(
                 self.handle.as_raw_handle(),
                 SE_KERNEL_OBJECT,
-                DACL_SECURITY_INFORMATION,
+                DEVICE_SECURITY_INFORMATION,
                 ptr::null_mut(),
                 ptr::null_mut(),
                 ptr::null_mut(),
@@ -99,8 +91,8 @@ impl Device {
     }
 }
 
-/// `sddl` as Windows renders it back: parsed into a descriptor and rendered again, so that it
-/// can be compared with what [`Device::dacl_sddl`] reads.
+/// `sddl` as Windows renders it back: parsed into a descriptor and rendered again (its DACL
+/// and label), so that it can be compared with what [`Device::security_sddl`] reads.
 pub fn canonical_sddl(sddl: &str) -> io::Result<String> {
     let text = wide(sddl);
     let mut descriptor: PSECURITY_DESCRIPTOR = ptr::null_mut();
@@ -132,7 +124,7 @@ fn sddl_of(descriptor: PSECURITY_DESCRIPTOR) -> io::Result<String> {
         ConvertSecurityDescriptorToStringSecurityDescriptorW(
             descriptor,
             SDDL_REVISION_1,
-            DACL_SECURITY_INFORMATION,
+            DEVICE_SECURITY_INFORMATION,
             &mut text,
             &mut len,
         )
