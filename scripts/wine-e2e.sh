@@ -50,6 +50,20 @@ expect_not_running() {
     ! grep -qiF -e 'not found' -e "$2" <<<"$out" || die "usermode-test $1 blamed the socket path"
 }
 
+# The driver's settings (README, "Registry values"), read at load: set, then restart it.
+PARAMETERS='HKLM\System\CurrentControlSet\Services\afunixrs\Parameters'
+set_parameter() { wine reg add "$PARAMETERS" /v "$1" /t REG_DWORD /d "$2" /f >/dev/null; }
+clear_parameters() { wine reg delete "$PARAMETERS" /f >/dev/null 2>&1 || true; }
+restart_driver() {
+    wine sc stop afunixrs >/dev/null
+    wine sc start afunixrs >/dev/null
+}
+# refused_allocations: how many allocations the last unloaded driver refused on purpose.
+refused_allocations() {
+    grep -ao 'low-resources mode: [0-9]* of [0-9]* pool allocations were refused' "$LOG" | tail -1 |
+        awk '{print $3 " of " $5}'
+}
+
 wine_prefix_ready
 wine_session_start "$LOG"
 
@@ -74,6 +88,7 @@ cmp -s "$PACKAGE_DIR/afunixrs.sys" "$WINEPREFIX/drive_c/windows/system32/drivers
 expect_status 1 "STATE              : 1  STOPPED"
 
 step "starting the driver"
+clear_parameters # an interrupted run may have left its settings behind
 wine sc start afunixrs >/dev/null
 step "afunixctl status (the service must be RUNNING and the driver must answer)"
 expect_status 0 "STATE              : 4  RUNNING"
@@ -157,6 +172,41 @@ step "(h) one user's share: 4096 sockets then EMFILE, 4096 pending reads then EN
 wine "$tests" shares | indent
 [ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test shares failed"
 
+step "(i) low-resources mode, every 13th pool allocation refused: stress and cancellation accept only ENOBUFS/ENOMEM, lose no accepted byte, and end with STATS at zero"
+set_parameter FailAllocations 13
+restart_driver
+grep -aq 'settings: low-resources mode: every 13th pool allocation fails' "$LOG" ||
+    die "the driver did not report its low-resources mode"
+wine "$tests" stress --connections 8 --megabytes 4 --faults | indent
+[ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test stress --faults failed"
+wine "$tests" cancel --count 1000 --faults | indent
+[ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test cancel --faults failed"
+
+step "(i) low-resources mode, one pool allocation in 10 refused at random (seed 20261): stress again"
+set_parameter FailAllocations 10
+set_parameter FailSeed 20261
+restart_driver
+counted=$(refused_allocations)
+say "every 13th: $counted pool allocations refused"
+[ -n "$counted" ] && [ "${counted%% *}" -gt 0 ] || die "the every-13th run refused no allocation"
+grep -aq 'settings: low-resources mode: one pool allocation in 10 fails at random (seed 20261)' "$LOG" ||
+    die "the driver did not report its random low-resources mode"
+wine "$tests" stress --connections 8 --megabytes 4 --faults | indent
+[ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test stress --faults (random) failed"
+
+step "(j) overload, UserShareDivisor 1: 16384 sockets then EMFILE; 64 MiB buffered by 400 connections, drained and checked"
+clear_parameters
+set_parameter UserShareDivisor 1
+restart_driver
+counted=$(refused_allocations)
+say "one in 10 at random: $counted pool allocations refused"
+[ -n "$counted" ] && [ "${counted%% *}" -gt 0 ] || die "the random run refused no allocation"
+grep -aq 'settings: UserShareDivisor 1' "$LOG" || die "the driver did not report UserShareDivisor 1"
+wine "$tests" overload --connections 400 | indent
+[ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test overload failed"
+clear_parameters
+restart_driver
+
 step "throughput and round trip under Wine (figures for the README; not a pass/fail test)"
 wine "$tests" bench | indent
 
@@ -194,4 +244,4 @@ say "unknown requests: $unknown_lines logged, $unlogged left out by the rate lim
 repeated=$(grep -ao 'volume 0x[0-9a-f]* holds no reparse points' "$LOG" | sort | uniq -d)
 [ -z "$repeated" ] || die "the driver reported a volume without reparse points more than once: $repeated"
 wine_driver_summary "$LOG"
-say "Wine end-to-end: PASSED (installed by INF, started, status RUNNING, smoke, driver checks, client/server, Winsock provider, stress, cancellation, a user's shares, stopped, uninstalled)"
+say "Wine end-to-end: PASSED (installed by INF, started, status RUNNING, smoke, driver checks, client/server, Winsock provider, stress, cancellation, a user's shares, low-resources mode, overload, stopped, uninstalled)"

@@ -47,12 +47,26 @@ pub use afunix_core::{Credentials, Errno, Limits, PathKey, SocketId, Token};
 /// `net.core.wmem_max`/`rmem_max` were raised grants larger buffers than these.
 #[must_use]
 pub fn driver_limits() -> Limits {
+    driver_limits_shared(DEFAULT_USER_SHARE_DIVISOR)
+}
+
+/// The default of the driver's `Parameters\UserShareDivisor` registry value: each user may
+/// hold a quarter of each cap.
+pub const DEFAULT_USER_SHARE_DIVISOR: usize = 4;
+
+/// [`driver_limits`] with each user's share of each cap set to `1 / divisor` (the
+/// administrator's `Parameters\UserShareDivisor`; 1 gives a user the whole cap, 0 is taken
+/// as 1).
+#[must_use]
+pub fn driver_limits_shared(divisor: usize) -> Limits {
     Limits {
         max_sockets: 16_384,
         global_buffer_cap: 64 << 20,
         max_pending: 16_384,
         max_locked_bytes: 256 << 20,
-        user_share: afunix_core::UserShare { divisor: 4 },
+        user_share: afunix_core::UserShare {
+            divisor: divisor.max(1),
+        },
         max_users: 1024,
         ..Limits::default()
     }

@@ -9,13 +9,13 @@ mod imp {
     use std::ptr;
     use std::time::{Duration, Instant};
 
-    use afunix::Net;
     use afunix::sys::device::Device;
+    use afunix::{Errno, Net};
     use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
-    use windows_sys::Win32::Foundation::{
-        ERROR_IO_PENDING, ERROR_OPERATION_ABORTED, GetLastError, HANDLE,
-    };
-    use windows_sys::Win32::Storage::FileSystem::ReadFile;
+    use windows_sys::Wdk::Storage::FileSystem::NtReadFile;
+    use windows_sys::Win32::Foundation::STATUS_PENDING;
+    use windows_sys::Win32::Foundation::{ERROR_OPERATION_ABORTED, GetLastError, HANDLE};
+    use windows_sys::Win32::System::IO::IO_STATUS_BLOCK;
     use windows_sys::Win32::System::IO::{CancelIoEx, GetOverlappedResult, OVERLAPPED};
     use windows_sys::Win32::System::Threading::CreateEventW;
 
@@ -80,6 +80,14 @@ mod imp {
     }
 
     pub(crate) fn start_read(handle: HANDLE) -> Result<PendingRead, String> {
+        match try_start_read(handle)? {
+            Ok(read) => Ok(read),
+            Err(errno) => Err(format!("a read on an empty socket did not pend: {errno:?}")),
+        }
+    }
+
+    /// A read on an empty socket: pending, or refused by the driver with this errno.
+    pub(crate) fn try_start_read(handle: HANDLE) -> Result<Result<PendingRead, Errno>, String> {
         // SAFETY:
         // 1. Null attributes and name are allowed: an anonymous manual-reset event.
         let event = unsafe { CreateEventW(ptr::null(), 1, 0, ptr::null()) };
@@ -93,44 +101,87 @@ mod imp {
         // 1. OVERLAPPED is plain data; all-zero is its documented initial state.
         let mut overlapped: OVERLAPPED = unsafe { std::mem::zeroed() };
         overlapped.hEvent = event.as_raw_handle() as HANDLE;
+        // As ReadFile does: GetOverlappedResult waits only while the status says pending.
+        overlapped.Internal = STATUS_PENDING as usize;
         let mut read = PendingRead {
             overlapped: Box::new(overlapped),
             buffer: Box::new([0; 64]),
             handle,
             _event: event,
         };
+        // NtReadFile rather than ReadFile: its status is the driver's own, which carries the
+        // errno (ReadFile's Win32 error would lose it). The OVERLAPPED's first two fields are
+        // an IO_STATUS_BLOCK, which is what ReadFile passes too, so GetOverlappedResult and
+        // CancelIoEx work on it as on a ReadFile.
+        let io_status = ptr::from_mut(&mut *read.overlapped).cast::<IO_STATUS_BLOCK>();
         // SAFETY:
         // 1. The socket handle is open for overlapped I/O; the buffer and OVERLAPPED are boxed,
-        //    so they stay put until the read completes (we wait for every one below).
-        let ok = unsafe {
-            ReadFile(
+        //    so they stay put until the read completes (every caller waits for each one).
+        let status = unsafe {
+            NtReadFile(
                 handle,
-                read.buffer.as_mut_ptr(),
+                read.overlapped.hEvent,
+                None,
+                ptr::null(),
+                io_status,
+                read.buffer.as_mut_ptr().cast(),
                 64,
-                ptr::null_mut(),
-                &mut *read.overlapped,
+                ptr::null(),
+                ptr::null(),
             )
         };
-        // SAFETY:
-        // 1. Reads the thread's last-error value.
-        if ok != 0 || unsafe { GetLastError() } != ERROR_IO_PENDING {
-            return Err("a read on an empty socket did not pend".into());
+        if status == STATUS_PENDING {
+            return Ok(Ok(read));
         }
-        Ok(read)
+        if status < 0 {
+            return Ok(Err(afunix::sys::status_errno(status)));
+        }
+        Err(format!(
+            "a read on an empty socket did not pend (status {status:#x})"
+        ))
     }
 
     /// 1000 pending reads, each cancelled with CancelIoEx: each ends with
     /// ERROR_OPERATION_ABORTED, and the driver lets go of every one.
-    pub fn cancel(count: usize) -> Result<(), String> {
+    ///
+    /// With `faults` (the driver refusing allocations on purpose), a pair or a read refused
+    /// with ENOBUFS or ENOMEM is counted and asked for again; the counts must still be exact.
+    pub fn cancel(count: usize, faults: bool) -> Result<(), String> {
         let net = Net::system();
+        let mut refusals = 0u64;
         let pairs: Vec<_> = (0..10)
-            .map(|_| net.pair())
+            .map(|_| {
+                if faults {
+                    crate::faults::retry(&mut refusals, || net.pair())
+                } else {
+                    net.pair()
+                }
+            })
             .collect::<Result<_, _>>()
             .map_err(|e| format!("pair: {e}"))?;
         let mut reads = Vec::with_capacity(count);
         for i in 0..count {
             let (_, b) = &pairs[i % pairs.len()];
-            reads.push(start_read(afunix::sys::raw_handle(b) as HANDLE)?);
+            let handle = afunix::sys::raw_handle(b) as HANDLE;
+            let mut tries = 0;
+            loop {
+                match try_start_read(handle)? {
+                    Ok(read) => {
+                        reads.push(read);
+                        break;
+                    }
+                    Err(Errno::ENOBUFS | Errno::ENOMEM) if faults && tries < 10_000 => {
+                        refusals += 1;
+                        tries += 1;
+                    }
+                    Err(errno) => {
+                        return Err(format!("a read on an empty socket did not pend: {errno:?}"));
+                    }
+                }
+            }
+        }
+        if faults {
+            println!("cancel: {refusals} requests refused with ENOBUFS/ENOMEM and asked again");
         }
         let s = stats()?;
         println!(
@@ -166,7 +217,11 @@ mod imp {
         );
         drop(reads);
         drop(pairs);
-        expect_clean("cancel")
+        if faults {
+            crate::faults::expect_empty("cancel with faults")
+        } else {
+            expect_clean("cancel")
+        }
     }
 
     /// The child side of `hold`: sockets with reads pending on them, then wait to be killed.
@@ -225,7 +280,7 @@ pub use imp::{cancel, hold, hold_child};
 pub(crate) use imp::{expect_clean, start_read, stats};
 
 #[cfg(not(windows))]
-pub fn cancel(_count: usize) -> Result<(), String> {
+pub fn cancel(_count: usize, _faults: bool) -> Result<(), String> {
     Err("cancel drives the afunixrs driver's IRPs: run the Windows build".into())
 }
 

@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand};
 mod cancel;
 mod conformance;
 mod driver;
+mod faults;
+mod overload;
 mod programs;
 mod progress;
 mod shares;
@@ -80,6 +82,11 @@ enum Command {
         connections: usize,
         #[arg(long, default_value_t = 16)]
         megabytes: usize,
+        /// The driver refuses allocations on purpose (its low-resources mode): a call
+        /// refused with ENOBUFS or ENOMEM is made again, every accepted byte must arrive, and
+        /// STATS must end at zero.
+        #[arg(long)]
+        faults: bool,
     },
     /// Throughput and round-trip time through `Net::system()`.
     Bench,
@@ -87,6 +94,16 @@ enum Command {
     Cancel {
         #[arg(long, default_value_t = 1000)]
         count: usize,
+        /// As for `stress --faults`.
+        #[arg(long)]
+        faults: bool,
+    },
+    /// The driver's caps reached: its whole socket cap, then one more (EMFILE); then its
+    /// global cap on buffered bytes by many connections, each drained and checked. Needs
+    /// the driver loaded with `Parameters\UserShareDivisor` 1.
+    Overload {
+        #[arg(long, default_value_t = 400)]
+        connections: usize,
     },
     /// One user at its share of sockets and of pending requests gets EMFILE and ENOBUFS, and
     /// works again once it lets go; STATS must start and end at zero.
@@ -152,9 +169,11 @@ fn main() -> ExitCode {
         Command::Stress {
             connections,
             megabytes,
-        } => programs::stress(connections, megabytes),
+            faults,
+        } => programs::stress(connections, megabytes, faults),
         Command::Bench => programs::bench(),
-        Command::Cancel { count } => cancel::cancel(count),
+        Command::Cancel { count, faults } => cancel::cancel(count, faults),
+        Command::Overload { connections } => overload::run(connections),
         Command::Hold { count } => cancel::hold(count),
         Command::Shares => shares::run(),
         Command::HoldChild { count } => cancel::hold_child(count),

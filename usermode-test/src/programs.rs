@@ -94,13 +94,28 @@ pub fn client(path: &Path, message: &str) -> Result<(), String> {
 /// `usermode-test stress`: `connections` concurrent connections, each moving `megabytes`
 /// MiB in chunks of random size, checked end to end with a checksum of position-dependent
 /// bytes. Prints the throughput.
-pub fn stress(connections: usize, megabytes: usize) -> Result<(), String> {
+pub fn stress(connections: usize, megabytes: usize, faults: bool) -> Result<(), String> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
     let net = Net::system();
     let total = megabytes << 20;
     let start = Instant::now();
+    // With --faults, calls the driver refuses for want of memory (ENOBUFS, ENOMEM) are
+    // counted and made again; every byte a write reported accepted must still arrive, once
+    // and in order.
+    let refusals = Arc::new(AtomicU64::new(0));
+    let tolerate = move |e: &std::io::Error| faults && crate::faults::refused(e);
     let workers: Vec<_> = (0..connections)
         .map(|id| {
-            let (a, b) = net.pair().map_err(|e| format!("pair: {e}"))?;
+            let mut n = 0;
+            let pair = if faults {
+                crate::faults::retry(&mut n, || net.pair())
+            } else {
+                net.pair()
+            };
+            refusals.fetch_add(n, Ordering::Relaxed);
+            let (a, b) = pair.map_err(|e| format!("pair: {e}"))?;
+            let writer_refusals = Arc::clone(&refusals);
             let writer = std::thread::spawn(move || -> Result<u64, String> {
                 let mut seed = 0x9E37_79B9u32 ^ (id as u32).wrapping_mul(0x85EB_CA6B);
                 let mut chunk = vec![0u8; 256 * 1024];
@@ -114,19 +129,39 @@ pub fn stress(connections: usize, megabytes: usize) -> Result<(), String> {
                         *byte = pattern(id, sent + i);
                         sum = sum.wrapping_mul(31).wrapping_add(u64::from(*byte));
                     }
-                    (&a).write_all(&chunk[..n])
-                        .map_err(|e| format!("connection {id}: write: {e}"))?;
+                    let mut done = 0;
+                    while done < n {
+                        match (&a).write(&chunk[done..n]) {
+                            Ok(0) => {
+                                return Err(format!("connection {id}: write accepted 0 bytes"));
+                            }
+                            Ok(k) => done += k,
+                            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                            Err(e) if tolerate(&e) => {
+                                writer_refusals.fetch_add(1, Ordering::Relaxed);
+                                std::thread::sleep(Duration::from_millis(1));
+                            }
+                            Err(e) => return Err(format!("connection {id}: write: {e}")),
+                        }
+                    }
                     sent += n;
                 }
                 Ok(sum)
             });
+            let reader_refusals = Arc::clone(&refusals);
             let reader = std::thread::spawn(move || -> Result<u64, String> {
                 let mut buf = vec![0u8; 100_000];
                 let (mut received, mut sum) = (0usize, 0u64);
                 while received < total {
-                    let n = (&b)
-                        .read(&mut buf)
-                        .map_err(|e| format!("connection {id}: read: {e}"))?;
+                    let n = match (&b).read(&mut buf) {
+                        Ok(n) => n,
+                        Err(e) if tolerate(&e) => {
+                            reader_refusals.fetch_add(1, Ordering::Relaxed);
+                            std::thread::sleep(Duration::from_millis(1));
+                            continue;
+                        }
+                        Err(e) => return Err(format!("connection {id}: read: {e}")),
+                    };
                     if n == 0 {
                         return Err(format!("connection {id}: EOF after {received} bytes"));
                     }
@@ -158,6 +193,13 @@ pub fn stress(connections: usize, megabytes: usize) -> Result<(), String> {
         "stress: {connections} connections x {megabytes} MiB in random chunks, checksums equal: {moved:.0} MiB in {seconds:.2} s ({:.0} MiB/s)",
         moved / seconds
     );
+    if faults {
+        println!(
+            "stress: {} calls refused with ENOBUFS/ENOMEM and made again; no accepted byte lost",
+            refusals.load(Ordering::Relaxed)
+        );
+        crate::faults::expect_empty("stress with faults")?;
+    }
     Ok(())
 }
 

@@ -132,6 +132,19 @@ unsafe extern "system" {
         needed: *mut u32,
     ) -> NTSTATUS;
     pub fn ZwClose(handle: HANDLE) -> NTSTATUS;
+    pub fn ZwOpenKey(
+        key: *mut HANDLE,
+        access: u32,
+        attributes: *const OBJECT_ATTRIBUTES,
+    ) -> NTSTATUS;
+    pub fn ZwQueryValueKey(
+        key: HANDLE,
+        name: *const UNICODE_STRING,
+        class: i32,
+        information: *mut c_void,
+        length: u32,
+        needed: *mut u32,
+    ) -> NTSTATUS;
 
     pub fn KeAcquireSpinLockRaiseToDpc(lock: *mut usize) -> u8;
     pub fn KeReleaseSpinLock(lock: *mut usize, new_irql: u8);
@@ -343,6 +356,12 @@ pub struct ClientId {
 pub const OBJ_CASE_INSENSITIVE: u32 = 0x40;
 /// `OBJ_FORCE_ACCESS_CHECK`: check access against the caller, even from kernel mode.
 pub const OBJ_FORCE_ACCESS_CHECK: u32 = 0x400;
+/// `KEY_READ`.
+pub const KEY_READ: u32 = 0x0002_0019;
+/// `KEY_VALUE_INFORMATION_CLASS::KeyValuePartialInformation`.
+pub const KEY_VALUE_PARTIAL_INFORMATION_CLASS: i32 = 2;
+/// `REG_DWORD`.
+pub const REG_DWORD: u32 = 4;
 /// `MEMORY_CACHING_TYPE::MmCached`.
 pub const MM_CACHED: i32 = 1;
 /// `NormalPagePriority | MdlMappingNoExecute`.

@@ -22,6 +22,7 @@ use super::debug::kprint;
 use super::dispatch;
 use super::handles::{self, KernelHandle};
 use super::pool;
+use super::settings;
 use super::sockets;
 use afunix_ntos::{
     ACL_REVISION, DACL_SECURITY_INFORMATION, IoCreateDevice, IoCreateSymbolicLink, IoDeleteDevice,
@@ -51,7 +52,7 @@ fn nt_success(status: NTSTATUS) -> bool {
 #[unsafe(no_mangle)]
 pub unsafe extern "system" fn DriverEntry(
     driver: *mut DRIVER_OBJECT,
-    _registry_path: *const UNICODE_STRING,
+    registry_path: *const UNICODE_STRING,
 ) -> NTSTATUS {
     pool::init();
     kprint!(
@@ -63,6 +64,35 @@ pub unsafe extern "system" fn DriverEntry(
             "no, using ExAllocatePoolWithTag"
         }
     );
+
+    let settings = settings::read(registry_path);
+    if let Some(divisor) = settings.user_share_divisor {
+        sockets::set_user_share_divisor(divisor as usize);
+        kprint!(
+            "settings: UserShareDivisor {}: each user may hold 1/{} of each cap",
+            divisor,
+            divisor.max(1)
+        );
+    }
+    match (settings.fail_allocations, settings.fail_seed) {
+        (Some(every), seed) if every > 0 => {
+            let seed = seed.unwrap_or(0);
+            pool::inject_failures(every, seed);
+            if seed == 0 {
+                kprint!(
+                    "settings: low-resources mode: every {}th pool allocation fails",
+                    every
+                );
+            } else {
+                kprint!(
+                    "settings: low-resources mode: one pool allocation in {} fails at random (seed {})",
+                    every,
+                    seed
+                );
+            }
+        }
+        _ => pool::inject_failures(0, 0),
+    }
 
     sockets::init();
 
@@ -164,6 +194,14 @@ unsafe extern "system" fn unload(driver: *const DRIVER_OBJECT) {
         unsafe { IoDeleteDevice(device) };
     }
     sockets::shutdown();
+    let (asked, refused) = pool::injected();
+    if refused > 0 || asked > 0 {
+        kprint!(
+            "low-resources mode: {} of {} pool allocations were refused",
+            refused,
+            asked
+        );
+    }
     kprint!("unloaded");
 }
 

@@ -10,4 +10,5 @@ mod lock;
 mod pool;
 mod request;
 mod runtime;
+mod settings;
 mod sockets;

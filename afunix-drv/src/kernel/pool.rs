@@ -1,4 +1,10 @@
 //! The kernel allocator: non-paged pool with our tag, counted for STATS.
+//!
+//! It has a low-resources mode for tests, in the manner of Driver Verifier's: once
+//! [`inject_failures`] is called (from the registry's `Parameters\FailAllocations` and
+//! `Parameters\FailSeed`, read at load), it refuses every N-th allocation, or one in N at
+//! random from a seed, as the pool does when memory runs out. The counting is one atomic
+//! add per allocation: no lock, no arithmetic that can overflow or divide by zero.
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::ffi::c_void;
@@ -20,6 +26,58 @@ static ALLOCATE_POOL2: AtomicUsize = AtomicUsize::new(0);
 
 /// Bytes currently allocated through [`PoolAllocator`].
 static POOL_BYTES: AtomicU64 = AtomicU64::new(0);
+
+/// Low-resources mode: refuse one allocation in `FAIL_EVERY` (0: off).
+static FAIL_EVERY: AtomicU64 = AtomicU64::new(0);
+/// 0: refuse exactly every `FAIL_EVERY`-th allocation; otherwise the seed of a pseudo-random
+/// choice of one in `FAIL_EVERY`.
+static FAIL_SEED: AtomicU64 = AtomicU64::new(0);
+/// Allocations asked for since the mode was turned on.
+static ASKED: AtomicU64 = AtomicU64::new(0);
+/// Allocations the mode refused.
+static REFUSED: AtomicU64 = AtomicU64::new(0);
+
+/// Turns the low-resources mode on (`every` > 0) or off (`every` = 0): from now on, one
+/// allocation in `every` fails; every `every`-th one if `seed` is 0, else a pseudo-random
+/// one in `every` chosen from `seed`. Called from `DriverEntry` before the engine is set up,
+/// so the engine's own first allocations may fail too.
+pub fn inject_failures(every: u32, seed: u32) {
+    ASKED.store(0, Ordering::Relaxed);
+    REFUSED.store(0, Ordering::Relaxed);
+    FAIL_SEED.store(u64::from(seed), Ordering::Relaxed);
+    FAIL_EVERY.store(u64::from(every), Ordering::Release);
+}
+
+/// (allocations asked for, allocations refused) since the low-resources mode was turned on.
+pub fn injected() -> (u64, u64) {
+    (
+        ASKED.load(Ordering::Relaxed),
+        REFUSED.load(Ordering::Relaxed),
+    )
+}
+
+/// splitmix64's finaliser: spreads a counter into well-mixed bits.
+const fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// Whether the low-resources mode refuses this allocation.
+fn refuse() -> bool {
+    let every = FAIL_EVERY.load(Ordering::Acquire);
+    if every == 0 {
+        return false;
+    }
+    let n = ASKED.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+    let seed = FAIL_SEED.load(Ordering::Relaxed);
+    let draw = if seed == 0 { n } else { mix(n ^ mix(seed)) };
+    let refused = draw.checked_rem(every) == Some(0);
+    if refused {
+        REFUSED.fetch_add(1, Ordering::Relaxed);
+    }
+    refused
+}
 
 const EX_ALLOCATE_POOL2_UTF16: [u16; 15] = afunix_proto::names::ascii_to_utf16("ExAllocatePool2");
 
@@ -51,7 +109,7 @@ pub struct PoolAllocator;
 // 2. `dealloc` frees with the same tag the block was allocated with.
 unsafe impl GlobalAlloc for PoolAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if layout.align() > POOL_ALIGNMENT {
+        if layout.align() > POOL_ALIGNMENT || refuse() {
             return core::ptr::null_mut();
         }
         let pool2 = ALLOCATE_POOL2.load(Ordering::Acquire);

@@ -14,10 +14,12 @@
 //! writer's bytes stay in its buffer until a reader takes them (one copy, writer to reader);
 //! only bytes that fit the peer's receive queue are copied into the driver.
 
+use core::sync::atomic::{AtomicUsize, Ordering};
+
 use afunix_core::{Buffers, Credentials, Errno, KeyedHash, KeyedMap, Limits, Token};
 use afunix_device::{
-    Device, Done, FileId, FileIdentity, FsError, Host, Prepared, Reply, ReplyBuffer, data_offset,
-    write_reply,
+    DEFAULT_USER_SHARE_DIVISOR, Device, Done, FileId, FileIdentity, FsError, Host, Prepared, Reply,
+    ReplyBuffer, data_offset, write_reply,
 };
 use afunix_proto::decode::{NtPath, RECVFROM_HEADER, Request as Decoded};
 use afunix_proto::handle::HandleAccess;
@@ -32,9 +34,18 @@ use super::handles::{self, FileRef};
 use super::lock::SpinLocked;
 use super::request::{DataBuffer, Pending, Request};
 
-/// The limits of the driver's engine (see `afunix_device::driver_limits`).
+/// Each user's share of each cap is `1 / USER_SHARE_DIVISOR` of it: the registry's
+/// `Parameters\UserShareDivisor`, read at load ([`set_user_share_divisor`]).
+static USER_SHARE_DIVISOR: AtomicUsize = AtomicUsize::new(DEFAULT_USER_SHARE_DIVISOR);
+
+/// Sets each user's share (`1 / divisor` of each cap; 1 = no split); before [`init`].
+pub fn set_user_share_divisor(divisor: usize) {
+    USER_SHARE_DIVISOR.store(divisor.max(1), Ordering::Relaxed);
+}
+
+/// The limits of the driver's engine (see `afunix_device::driver_limits_shared`).
 pub fn limits() -> Limits {
-    afunix_device::driver_limits()
+    afunix_device::driver_limits_shared(USER_SHARE_DIVISOR.load(Ordering::Relaxed))
 }
 
 struct State {

@@ -762,7 +762,7 @@ fn traces_record_and_replay_without_mismatch() {
     drop(w);
     assert!(report.divergent_seeds.is_empty());
     let net = afunix::Net::in_process_with(super::linux_limits());
-    let replay = super::trace::replay(&path, &net, None).unwrap();
+    let replay = super::trace::replay(&path, &net, None, false).unwrap();
     let _ = std::fs::remove_file(&path);
     assert_eq!(
         (

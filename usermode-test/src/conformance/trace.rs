@@ -116,6 +116,27 @@ pub struct Replay {
     /// Steps that change nothing and that the system under test cannot express (reading an
     /// option Winsock has not): not compared, and the scenario goes on.
     pub skipped_steps: u64,
+    /// With injected allocation failures (`--faults`): scenarios in which a step failed with
+    /// ENOBUFS or ENOMEM where Linux succeeded; the rest of each is not compared (every later
+    /// step may differ for that reason alone).
+    pub faulted_scenarios: u64,
+    /// Steps left uncompared for that reason.
+    pub faulted_steps: u64,
+}
+
+/// Whether `got` is a refusal for want of memory (ENOBUFS, ENOMEM) where Linux recorded
+/// something else: what an injected allocation failure may change, and nothing more.
+#[must_use]
+pub fn out_of_memory(recorded: &Obs, got: &Obs) -> bool {
+    const ENOMEM: i32 = 12;
+    const ENOBUFS: i32 = 105;
+    let refused = |e: &i32| *e == ENOMEM || *e == ENOBUFS;
+    recorded != got
+        && match got {
+            Obs::Err(e) => refused(e),
+            Obs::Fill { end, .. } => refused(end),
+            _ => false,
+        }
 }
 
 /// How a replay treats a step.
@@ -136,10 +157,16 @@ pub enum Replayed {
 /// `buffer_max` is the largest SO_SNDBUF/SO_RCVBUF request the system under test honours
 /// before clamping (`Limits::sndbuf_max`) when it differs from the recording machine's; None
 /// when they are the same, and every step is compared.
-pub fn replay(path: &Path, net: &afunix::Net, buffer_max: Option<u32>) -> Result<Replay, String> {
+pub fn replay(
+    path: &Path,
+    net: &afunix::Net,
+    buffer_max: Option<u32>,
+    faults: bool,
+) -> Result<Replay, String> {
     replay_with(
         path,
         buffer_max,
+        faults,
         |ops, names| super::run_library(ops, names, net),
         |_| Replayed::Compared,
         |_, recorded, got| recorded == got,
@@ -153,6 +180,7 @@ pub fn replay(path: &Path, net: &afunix::Net, buffer_max: Option<u32>) -> Result
 pub fn replay_with(
     path: &Path,
     buffer_max: Option<u32>,
+    faults: bool,
     mut run: impl FnMut(&[Op], &Names) -> Vec<Obs>,
     expressible: impl Fn(&Op) -> Replayed,
     same: impl Fn(&Op, &Obs, &Obs) -> bool,
@@ -213,6 +241,11 @@ pub fn replay_with(
                     report.limited_steps += (ops.len() - i) as u64;
                     break;
                 }
+            }
+            if faults && out_of_memory(r, g) {
+                report.faulted_scenarios += 1;
+                report.faulted_steps += (ops.len() - i) as u64;
+                break;
             }
             report.steps += 1;
             if !same(op, r, g) {

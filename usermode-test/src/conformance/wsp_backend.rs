@@ -353,6 +353,7 @@ pub fn replay(path: &Path, p: &Provider) -> Result<u64, String> {
     let r = super::trace::replay_with(
         path,
         buffer_max,
+        false,
         |ops, names| run(ops, names, p),
         expressible,
         |op, recorded, got| {
