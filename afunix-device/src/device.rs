@@ -447,10 +447,11 @@ impl Device {
     }
 
     fn peer_address(&self, id: SocketId) -> AddressOut {
-        // The connection is attached whatever happens here; if the name cannot be copied for
-        // lack of memory, report it unnamed rather than fail an accept that succeeded.
-        let addr = self.engine.getpeername(id).unwrap_or(UnixAddr::Unnamed);
-        address_out(&addr)
+        // The name is read where it lies: nothing here can fail an accept that succeeded.
+        match self.engine.getpeername(id) {
+            Ok(addr) => address_out(addr),
+            Err(_) => address_out(&UnixAddr::Unnamed),
+        }
     }
 
     fn revents(&self, entry: &PollEntry) -> u32 {

@@ -27,6 +27,9 @@ use crate::{
     UnixAddr,
 };
 
+/// What an unnamed socket's name is reported as, borrowed like any other.
+static UNNAMED: UnixAddr = UnixAddr::Unnamed;
+
 /// Where a pending operation is queued, so that `cancel` (and `close`, for a connect or an
 /// accept queued on another socket) can unlink it at once: its socket and its slot there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -292,17 +295,15 @@ impl Engine {
         Ok(())
     }
 
-    /// `getsockname` (`unix_getname`, peer = 0).
-    pub fn getsockname(&self, id: SocketId) -> Result<UnixAddr, Errno> {
-        match &self.sock(id)?.addr {
-            Some(a) => a.try_clone(),
-            None => Ok(UnixAddr::Unnamed),
-        }
+    /// `getsockname` (`unix_getname`, peer = 0). Borrowed, as Linux's, which never fails for
+    /// want of memory: the caller copies it where it must go.
+    pub fn getsockname(&self, id: SocketId) -> Result<&UnixAddr, Errno> {
+        Ok(self.sock(id)?.addr.as_ref().unwrap_or(&UNNAMED))
     }
 
     /// `getpeername` (`unix_getname`, peer = 1): ENOTCONN unless connected. After the peer
     /// was released Linux still reports its address, and so do we.
-    pub fn getpeername(&self, id: SocketId) -> Result<UnixAddr, Errno> {
+    pub fn getpeername(&self, id: SocketId) -> Result<&UnixAddr, Errno> {
         let sock = self.sock(id)?;
         if !sock.is_connected() {
             return Err(Errno::ENOTCONN);
@@ -311,10 +312,7 @@ impl Engine {
             Some(p) => self.sockets.get(p).and_then(|p| p.addr.as_ref()),
             None => sock.dead_peer_addr.as_ref(),
         };
-        match addr {
-            Some(a) => a.try_clone(),
-            None => Ok(UnixAddr::Unnamed),
-        }
+        Ok(addr.unwrap_or(&UNNAMED))
     }
 
     /// `unix_stream_sendmsg` given a destination address (`sendto`): a stream never takes
@@ -334,7 +332,7 @@ impl Engine {
     pub fn sender_address(&self, id: SocketId) -> Result<Option<UnixAddr>, Errno> {
         match self.getpeername(id) {
             Ok(UnixAddr::Unnamed) | Err(Errno::ENOTCONN) => Ok(None),
-            Ok(addr) => Ok(Some(addr)),
+            Ok(addr) => Ok(Some(addr.try_clone()?)),
             Err(e) => Err(e),
         }
     }

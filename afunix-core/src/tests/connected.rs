@@ -113,11 +113,11 @@ fn unix_writable_drops_pollout_past_a_quarter_of_sndbuf_and_eagain_when_full() {
 fn getpeername_reports_unnamed_client_and_bound_later_name() {
     let mut fx = Fx::new();
     let (_, c, s) = fx.connected();
-    assert_eq!(fx.e.getpeername(s), Ok(UnixAddr::Unnamed));
+    assert_eq!(fx.e.getpeername(s).cloned(), Ok(UnixAddr::Unnamed));
     fx.e.bind(c, BindTarget::Abstract(b"late".to_vec()))
         .unwrap();
     assert_eq!(
-        fx.e.getpeername(s),
+        fx.e.getpeername(s).cloned(),
         Ok(UnixAddr::Abstract(b"late".to_vec()))
     );
 }

@@ -5,7 +5,7 @@ use crate::*;
 
 #[track_caller]
 fn is_autobound(fx: &Fx, s: SocketId) {
-    match fx.e.getsockname(s) {
+    match fx.e.getsockname(s).cloned() {
         Ok(UnixAddr::Abstract(name)) => assert_eq!(name.len(), 5, "{name:?}"),
         other => panic!("not autobound: {other:?}"),
     }
@@ -77,7 +77,7 @@ fn unix_stream_connect_with_passcred_autobinds_even_when_no_one_listens() {
         connect_to(&mut fx, plain, b"nobody"),
         Err(Errno::ECONNREFUSED)
     );
-    assert_eq!(fx.e.getsockname(plain), Ok(UnixAddr::Unnamed));
+    assert_eq!(fx.e.getsockname(plain).cloned(), Ok(UnixAddr::Unnamed));
 }
 
 #[test]
@@ -100,7 +100,7 @@ fn unix_stream_connect_with_passcred_keeps_a_bound_name_and_autobinds_a_successf
     fx.e.set_flag(bound, SocketFlag::PassCred, 1).unwrap();
     connect_to(&mut fx, bound, b"srv").unwrap();
     assert_eq!(
-        fx.e.getsockname(bound),
+        fx.e.getsockname(bound).cloned(),
         Ok(UnixAddr::Abstract(b"mine".to_vec()))
     );
     let fresh = fx.e.socket().unwrap();
