@@ -172,7 +172,7 @@ step "(h) one user's share: 4096 sockets then EMFILE, 4096 pending reads then EN
 wine "$tests" shares | indent
 [ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test shares failed"
 
-step "(i) low-resources mode, every 13th pool allocation refused: stress and cancellation accept only ENOBUFS/ENOMEM, lose no accepted byte, and end with STATS at zero"
+step "(i) low-resources mode, every 13th pool allocation refused: stress, cancellation and the replay accept only ENOBUFS/ENOMEM, lose no accepted byte, and end with STATS at zero"
 set_parameter FailAllocations 13
 restart_driver
 grep -aq 'settings: low-resources mode: every 13th pool allocation fails' "$LOG" ||
@@ -181,6 +181,8 @@ wine "$tests" stress --connections 8 --megabytes 4 --faults | indent
 [ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test stress --faults failed"
 wine "$tests" cancel --count 1000 --faults | indent
 [ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test cancel --faults failed"
+wine "$tests" conformance --replay "$(winpath "$trace")" --driver --faults | indent
+[ "${PIPESTATUS[0]}" -eq 0 ] || die "the conformance replay in low-resources mode differs from Linux"
 
 step "(i) low-resources mode, one pool allocation in 10 refused at random (seed 20261): stress again"
 set_parameter FailAllocations 10
