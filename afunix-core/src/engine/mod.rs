@@ -693,6 +693,10 @@ impl Engine {
     /// the idle budget, or give it back.
     pub(crate) fn settle_idle_ring(&mut self, id: SocketId) {
         let budget = self.idle_ring_budget();
+        if self.ring_holds_shown(id) {
+            // Its room is the reservation of bytes the reader was shown (`expose_front`).
+            return;
+        }
         let Some(sock) = self.sockets.get_mut(id) else {
             return;
         };

@@ -1,0 +1,128 @@
+//! Fault injection: the engine under an allocator that fails the N-th allocation.
+//!
+//! Operation sequences (`support/ops.rs`, the fuzz target's) run with the failing allocator
+//! armed around every engine call, once for each N the sequence reaches (or a seeded
+//! sample when there are more), failing that one allocation, and again failing every
+//! allocation from the N-th on (memory stays exhausted). After each run the harness has
+//! checked: a call during which an allocation failed answered ENOBUFS or ENOMEM, or
+//! managed without; bytes arrive in order with none lost; every byte a reader was shown
+//! (peek, FIONREAD) can still be read; every pending request completed exactly once; and
+//! once the sockets close, the engine holds no socket, byte, reservation, pending request
+//! or user charge.
+//!
+//! `cargo test -p afunix-core --test faults -- --nocapture` prints how many failures were
+//! injected. The longer run: `AFUNIX_FAULT_SEQUENCES=2000 AFUNIX_FAULT_SAMPLE=400 cargo
+//! test --release -p afunix-core --test faults -- --nocapture`.
+
+mod support;
+
+use fault_alloc::{FaultAlloc, Plan, Rng};
+use support::ops::{Harness, Hooks, Op, decode, small_limits};
+
+#[global_allocator]
+static ALLOC: FaultAlloc = FaultAlloc;
+
+const HOOKS: Hooks = Hooks {
+    arm: fault_alloc::arm,
+    disarm: fault_alloc::disarm,
+    failed: fault_alloc::failed,
+};
+
+/// Runs `ops` under `plan`; returns (armed allocations seen, failures injected, calls that
+/// saw one).
+fn run_with(ops: &[Op], plan: Plan) -> (u64, u64, u64) {
+    fault_alloc::start(plan);
+    let mut h = Harness::new(small_limits());
+    h.hooks = Some(HOOKS);
+    for op in ops {
+        h.step(op);
+    }
+    let calls = h.injected_calls;
+    let (seen, failed) = (fault_alloc::seen(), fault_alloc::failed());
+    h.finish();
+    fault_alloc::start(Plan::Count);
+    (seen, failed, calls)
+}
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[derive(Default)]
+struct Totals {
+    runs: u64,
+    injected: u64,
+    calls: u64,
+}
+
+impl Totals {
+    fn add(&mut self, (_, failed, calls): (u64, u64, u64)) {
+        self.runs += 1;
+        self.injected += failed;
+        self.calls += calls;
+    }
+}
+
+/// Every N (or a sample) of one sequence, failing that allocation, then every one from it.
+fn sweep(ops: &[Op], rng: &mut Rng, sample: u64, totals: &mut Totals) {
+    let (total, _, _) = run_with(ops, Plan::Count);
+    for n in rng.choose(total, sample) {
+        totals.add(run_with(ops, Plan::FailAt(n)));
+    }
+    for n in rng.choose(total, sample / 4) {
+        totals.add(run_with(ops, Plan::FailFrom(n)));
+    }
+}
+
+#[test]
+fn operation_sequences_survive_every_failed_allocation() {
+    let sequences = env("AFUNIX_FAULT_SEQUENCES", 40);
+    let sample = env("AFUNIX_FAULT_SAMPLE", 40);
+    let mut rng = Rng::new(env("AFUNIX_FAULT_SEED", 19));
+    let mut totals = Totals::default();
+    for _ in 0..sequences {
+        let len = 64 + rng.next_u64() % 960;
+        let bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+        sweep(&decode(&bytes), &mut rng, sample, &mut totals);
+    }
+    println!(
+        "fault injection: {sequences} sequences, {} runs, {} allocations failed, in {} engine calls",
+        totals.runs, totals.injected, totals.calls
+    );
+    assert!(totals.injected > 0, "no allocation was failed");
+}
+
+/// The known hole (issue 19): a blocked in-place send shows its bytes to the reader (peek,
+/// FIONREAD); when it is cancelled, or its socket closes, they must be queued. If that
+/// needed the reader's ring to grow, and memory had run out, the bytes the reader was shown
+/// were lost. Now the room is made when they are shown.
+#[test]
+fn bytes_shown_from_a_blocked_send_survive_exhausted_memory_at_its_end() {
+    let ends = [Op::Cancel { nth: 0 }, Op::Close { s: 0 }];
+    let mut totals = Totals::default();
+    for end in ends {
+        let ops = [
+            Op::SocketPair { a: 0, b: 1 },
+            // 20000 bytes into a reader that may queue 8192: blocks, showing 8192.
+            Op::SendInPlace { s: 0, len: 20000 },
+            Op::Recv {
+                s: 1,
+                len: 100,
+                peek: true,
+                waitall: false,
+                dontwait: true,
+            },
+            Op::Poll { s: 1 },
+            end,
+        ];
+        let (total, _, _) = run_with(&ops, Plan::Count);
+        // Memory runs out at each point from the first allocation on, through the end.
+        for n in 1..=total + 1 {
+            totals.add(run_with(&ops, Plan::FailFrom(n)));
+        }
+    }
+    assert!(totals.injected > 0);
+}
