@@ -378,3 +378,57 @@ fn every_failed_allocation_in_the_device_layer_keeps_its_promises() {
     );
     assert!(injected > 0);
 }
+
+/// RECVFROM names the sender after it has taken the bytes: with memory exhausted by then,
+/// it still names it (the address is borrowed, not copied), as it did before the bytes
+/// went.
+#[test]
+fn recvfrom_names_the_sender_when_memory_has_run_out() {
+    let mut r = Run::new();
+    for file in [1, 2, 3] {
+        r.open(file);
+    }
+    let srv = [1u8, 0, 0, b's', b'r', b'v'];
+    let bind = Op::Bind {
+        sockaddr: &srv,
+        key: None,
+    };
+    assert_eq!(r.exec(1, bind).1, Reply::Ready(Ok(Done::Ok)));
+    let _ = r.exec(1, Op::Listen { backlog: 4 });
+    let connect = Op::Connect {
+        sockaddr: &srv,
+        key: None,
+    };
+    assert_eq!(r.exec(2, connect).1, Reply::Ready(Ok(Done::Ok)));
+    let accept = Op::Accept {
+        new_file: FileId(3),
+    };
+    assert!(matches!(r.exec(1, accept).1, Reply::Ready(Ok(_))));
+    // File 3 (the accepted end) sends; file 2, the client, names it as the listener's name.
+    let t = r.token();
+    r.bufs.insert_send(t, vec![7; 5]).unwrap();
+    r.next_token -= 1;
+    let send = Op::Send {
+        flags: MsgFlags(0),
+        len: 5,
+        to: false,
+    };
+    assert_eq!(r.exec(3, send).1, Reply::Ready(Ok(Done::Count(5))));
+    r.bufs.remove(t);
+    fault_alloc::start(Plan::FailFrom(1));
+    let t = r.token();
+    r.bufs.insert_recv(t, vec![0; 5]).unwrap();
+    r.next_token -= 1;
+    let recvfrom = Op::Recv {
+        flags: MsgFlags(0),
+        len: 5,
+        from: true,
+    };
+    let (_, reply) = r.exec(2, recvfrom);
+    fault_alloc::start(Plan::Count);
+    let Reply::Ready(Ok(Done::CountFrom(5, from))) = reply else {
+        panic!("RECVFROM: {reply:?}");
+    };
+    assert_eq!(from.addr_len, 6, "the sender's name, family and \\0srv");
+    assert_eq!(&from.addr[..6], &srv[..]);
+}

@@ -331,12 +331,18 @@ impl Engine {
     /// The address `recvfrom` reports for bytes a stream received (`unix_copy_addr` of the
     /// sending socket): the peer's name as it is now, or as it was when the peer was
     /// released; None when the peer has no name, which Linux reports with length 0.
-    pub fn sender_address(&self, id: SocketId) -> Result<Option<UnixAddr>, Errno> {
-        match self.getpeername(id) {
-            Ok(UnixAddr::Unnamed) | Err(Errno::ENOTCONN) => Ok(None),
-            Ok(addr) => Ok(Some(addr)),
-            Err(e) => Err(e),
+    /// Borrowed, not copied: it is asked for after the bytes were taken, when an allocation
+    /// that failed could no longer give them back.
+    pub fn sender_address(&self, id: SocketId) -> Result<Option<&UnixAddr>, Errno> {
+        let sock = self.sock(id)?;
+        if !sock.is_connected() {
+            return Ok(None);
         }
+        let addr = match sock.peer() {
+            Some(p) => self.sockets.get(p).and_then(|p| p.addr.as_ref()),
+            None => sock.dead_peer_addr.as_ref(),
+        };
+        Ok(addr.filter(|a| !matches!(a, UnixAddr::Unnamed)))
     }
 
     /// The socket at the other end (an embryo's id before accept), for diagnostics and tests.

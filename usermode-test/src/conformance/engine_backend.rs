@@ -314,7 +314,9 @@ impl Backend for EngineBackend {
         let saw_data = !bytes.is_empty() || (len == 0 && queued > 0);
         match self.engine.sender_address(id).map_err(errno)? {
             Some(addr) if saw_data => {
-                let mut from = addr.to_sockaddr().map_err(errno)?;
+                // The driver writes the address without allocating (`AddressOut`); this
+                // copy is the backend's own.
+                let mut from = host(|| addr.to_sockaddr()).map_err(errno)?;
                 from.truncate(afunix_core::SOCKADDR_UN_LEN);
                 Ok((bytes, addr.reported_len(), from))
             }
