@@ -69,11 +69,20 @@ impl Totals {
 /// Every N (or a sample) of one sequence, failing that allocation, then every one from it.
 fn sweep(ops: &[Op], rng: &mut Rng, sample: u64, totals: &mut Totals) {
     let (total, _, _) = run_with(ops, Plan::Count);
-    for n in rng.choose(total, sample) {
-        totals.add(run_with(ops, Plan::FailAt(n)));
-    }
-    for n in rng.choose(total, sample / 4) {
-        totals.add(run_with(ops, Plan::FailFrom(n)));
+    let at = rng.choose(total, sample).into_iter().map(Plan::FailAt);
+    let from = rng
+        .choose(total, sample / 4)
+        .into_iter()
+        .map(Plan::FailFrom);
+    for plan in at.chain(from) {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_with(ops, plan))) {
+            Ok(counts) => totals.add(counts),
+            Err(e) => {
+                // The reproducer: this sequence under this plan.
+                eprintln!("failing run: {plan:?} on {ops:?}");
+                std::panic::resume_unwind(e);
+            }
+        }
     }
 }
 
@@ -129,4 +138,52 @@ fn bytes_shown_from_a_blocked_send_survive_exhausted_memory_at_its_end() {
         totals.runs, totals.injected
     );
     assert!(totals.injected > 0);
+}
+
+/// A blocked send whose reader has nothing queued, and which cannot be shown to it because
+/// the ring cannot grow, would wait for ever: a reader polling for bytes sees none, and so
+/// never reads what would let the send go on. It ends with ENOBUFS instead, as Linux's
+/// `unix_stream_sendmsg` does when it cannot allocate. Memory runs out at each allocation
+/// of the send in turn.
+#[test]
+fn a_blocked_send_its_reader_cannot_be_shown_ends_with_enobufs() {
+    use afunix_core::{Completed, Credentials, Engine, OwnedBuffers, SendFlags, Token};
+    let attempt = |plan: Plan| {
+        let mut e = Engine::new(small_limits());
+        let cred = Credentials::default();
+        let (a, b) = e.socketpair(&cred).unwrap();
+        let mut bufs = OwnedBuffers::new();
+        bufs.insert_send(Token(1), vec![5; 20000]).unwrap();
+        fault_alloc::start(plan);
+        let o = fault_alloc::armed(|| e.send(a, 20000, SendFlags::default(), Token(1), &mut bufs));
+        let seen = fault_alloc::seen();
+        fault_alloc::start(Plan::Count);
+        let shown = e.fionread(b).unwrap();
+        let done = e.poll_completion();
+        if o.is_pending() && done.is_none() {
+            assert!(
+                shown > 0,
+                "{plan:?}: a send pends that its reader cannot see"
+            );
+        }
+        if let Some(c) = done {
+            assert!(
+                matches!(
+                    c.result,
+                    Err(afunix_core::Errno::ENOBUFS) | Ok(Completed::Sent(_))
+                ),
+                "{c:?}"
+            );
+        }
+        e.close(a, &mut bufs).unwrap();
+        e.close(b, &mut bufs).unwrap();
+        while e.poll_completion().is_some() {}
+        assert_eq!(e.socket_count(), 0);
+        assert_eq!(e.memory_reserved(), 0);
+        seen
+    };
+    let total = attempt(Plan::Count);
+    for n in 1..=total {
+        attempt(Plan::FailFrom(n));
+    }
 }

@@ -339,16 +339,23 @@ impl Engine {
             let rest = p.remaining().saturating_sub(direct);
             // Recvs that only the queue can serve (a peek, or more than one) get the bytes
             // queued as before.
-            let more = if rest > 0 && (rest <= queue_room || recvs_wait) {
-                self.deliver(peer, src.skip(direct), rest, queue_room, bufs)
+            let (more, no_memory) = if rest > 0 && (rest <= queue_room || recvs_wait) {
+                self.deliver_checked(peer, src.skip(direct), rest, queue_room, bufs)
             } else {
-                0
+                (0, false)
             };
             let moved = direct.saturating_add(more);
             self.advance(&mut p, moved);
             let keep = had.saturating_sub(moved).min(p.remaining());
             p.exposed = keep;
             self.reserve_exposed(p.user, keep);
+            if no_memory {
+                // The queue could not grow. Waiting on could wait for ever (a reader polling
+                // for bytes it is not shown), so the send ends as `unix_stream_sendmsg` does
+                // when it cannot allocate: with the count it sent, else ENOBUFS.
+                self.end_send_without_memory(id, p, bufs);
+                continue;
+            }
             if moved == 0 {
                 self.requeue_send(id, p);
                 return;
@@ -358,6 +365,30 @@ impl Engine {
             } else {
                 self.requeue_send(id, p);
             }
+        }
+    }
+
+    /// Ends pending send `p` (just taken from the front of `id`'s queue) for want of memory:
+    /// the bytes its reader was shown are queued first, in the ring room kept for them
+    /// (`expose_front`), and count as sent.
+    fn end_send_without_memory(&mut self, id: SocketId, p: PendingSend, bufs: &mut dyn Buffers) {
+        let token = p.token;
+        self.requeue_send(id, p);
+        self.materialize_front(id, bufs);
+        // Still the front, unless putting it back failed, which already completed it.
+        let front = self
+            .sockets
+            .get_mut(id)
+            .filter(|w| w.sends.front().is_some_and(|p| p.token == token))
+            .and_then(|w| w.sends.pop_front());
+        if let Some(mut p) = front {
+            self.unexpose(&mut p);
+            let result = if p.sent > 0 {
+                Ok(Completed::Sent(p.sent))
+            } else {
+                Err(Errno::ENOBUFS)
+            };
+            self.complete(token, id, result);
         }
     }
 
@@ -428,8 +459,30 @@ impl Engine {
     /// would have queued (up to the writer's SO_SNDBUF, less what is queued), as far as the
     /// global cap has room, which is reserved for them. Never takes back what was shown.
     pub(crate) fn expose_front(&mut self, writer: SocketId) {
-        self.expose_front_inner(writer);
+        while self.expose_front_inner(writer) == Exposed::Starved {
+            self.end_unshown_front(writer);
+        }
         self.settle_reader_ring(writer);
+    }
+
+    /// Ends `writer`'s front pending send, which showed its reader nothing and could not
+    /// (see [`Exposed::Starved`]): with the count it sent, else ENOBUFS, as
+    /// `unix_stream_sendmsg` ends when it cannot allocate.
+    fn end_unshown_front(&mut self, writer: SocketId) {
+        let Some(mut p) = self
+            .sockets
+            .get_mut(writer)
+            .and_then(|w| w.sends.pop_front())
+        else {
+            return;
+        };
+        self.unexpose(&mut p);
+        let result = if p.sent > 0 {
+            Ok(Completed::Sent(p.sent))
+        } else {
+            Err(Errno::ENOBUFS)
+        };
+        self.complete(p.token, writer, result);
     }
 
     /// Once no byte is shown from `writer`'s sends, its reader's emptied ring is kept or
@@ -440,10 +493,10 @@ impl Engine {
         }
     }
 
-    fn expose_front_inner(&mut self, writer: SocketId) {
+    fn expose_front_inner(&mut self, writer: SocketId) -> Exposed {
         let room = self.user_room(self.owner_of(writer));
         let Some(w) = self.sockets.get(writer) else {
-            return;
+            return Exposed::Done;
         };
         let sndbuf = to_usize(w.sndbuf);
         let Some(queued) = w
@@ -451,19 +504,19 @@ impl Engine {
             .and_then(|p| self.sockets.get(p))
             .map(|r| r.rx.len())
         else {
-            return;
+            return Exposed::Done;
         };
         let Some(front) = self
             .sockets
             .get_mut(writer)
             .and_then(|w| w.sends.front_mut())
         else {
-            return;
+            return Exposed::Done;
         };
         let target = front.remaining().min(sndbuf.saturating_sub(queued));
         let more = target.saturating_sub(front.exposed).min(room);
         if more == 0 {
-            return;
+            return Exposed::Done;
         }
         let shown = front.exposed;
         // Room in the reader's ring for every byte shown, made now: when the send ends
@@ -471,7 +524,10 @@ impl Engine {
         // which could fail and lose bytes the reader was already shown. If the ring cannot
         // grow, show only what its free space holds.
         let more = match self.ring_room_for_shown(writer, shown, more) {
-            0 => return,
+            // Nothing queued and nothing shown: the reader has nothing to read that would
+            // let this send go on, and might wait for ever.
+            0 if shown == 0 && queued == 0 => return Exposed::Starved,
+            0 => return Exposed::Done,
             n => n,
         };
         let Some(front) = self
@@ -479,11 +535,12 @@ impl Engine {
             .get_mut(writer)
             .and_then(|w| w.sends.front_mut())
         else {
-            return;
+            return Exposed::Done;
         };
         front.exposed = front.exposed.saturating_add(more);
         let user = front.user;
         self.reserve_exposed(user, more);
+        Exposed::Done
     }
 
     /// Grows `writer`'s reader's ring so that it holds its queued bytes, the `shown` bytes
@@ -577,6 +634,16 @@ impl Engine {
         self.requeue_send(id, p);
         self.settle_reader_ring(id);
     }
+}
+
+/// What showing a front pending send's bytes came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Exposed {
+    /// Shown as far as the limits allow (or nothing to show).
+    Done,
+    /// Its reader has nothing queued and was shown nothing, and the ring to hold what it
+    /// would be shown cannot grow: memory has run out.
+    Starved,
 }
 
 fn advance_send(p: &mut PendingSend, n: usize) {
