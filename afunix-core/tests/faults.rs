@@ -187,3 +187,40 @@ fn a_blocked_send_its_reader_cannot_be_shown_ends_with_enobufs() {
         attempt(Plan::FailFrom(n));
     }
 }
+
+/// Found by the long run: while a blocked send's bytes moved into its reader's queue, the
+/// send was out of its queue, so a delivery that failed for want of memory let the
+/// reader's emptied ring go, and with it the room kept for bytes the reader had been shown
+/// (FIONREAD); ending the send then needed memory, and those bytes were lost.
+#[test]
+fn shown_bytes_keep_their_room_while_their_send_moves() {
+    let ops = [
+        Op::SocketPair { a: 134, b: 2 },
+        Op::Shutdown { s: 167, how: 174 },
+        Op::SocketPair { a: 175, b: 81 },
+        Op::SendInPlace { s: 106, len: 14509 },
+        Op::Poll { s: 20 },
+        Op::SendInPlace { s: 25, len: 3564 },
+        Op::Recv {
+            s: 191,
+            len: 31486,
+            peek: false,
+            waitall: true,
+            dontwait: false,
+        },
+        Op::RecvInPlace {
+            s: 241,
+            len: 23863,
+            waitall: true,
+        },
+        Op::SetSndBuf {
+            s: 176,
+            val: -313609982,
+        },
+    ];
+    let (total, _, _) = run_with(&ops, Plan::Count);
+    for n in 1..=total {
+        run_with(&ops, Plan::FailAt(n));
+        run_with(&ops, Plan::FailFrom(n));
+    }
+}

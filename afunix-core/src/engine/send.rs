@@ -566,13 +566,19 @@ impl Engine {
 
     /// Whether `reader`'s ring holds room for bytes shown from its peer's front in-place
     /// send, so it may be neither released nor counted as idle.
+    /// While the writer moves a send's bytes (`service_sends`, `materialize_front`) that
+    /// send is out of its queue, its reservation taken back for the move: the room is kept
+    /// until the move is over, when the writer settles the ring.
     pub(crate) fn ring_holds_shown(&self, reader: SocketId) -> bool {
-        self.sockets
-            .get(reader)
-            .and_then(|r| r.peer())
-            .and_then(|p| self.sockets.get(p))
-            .and_then(|w| w.sends.front())
-            .is_some_and(|f| f.exposed > 0)
+        let Some(writer) = self.sockets.get(reader).and_then(|r| r.peer()) else {
+            return false;
+        };
+        self.moving_writer == Some(writer)
+            || self
+                .sockets
+                .get(writer)
+                .and_then(|w| w.sends.front())
+                .is_some_and(|f| f.exposed > 0)
     }
 
     /// Takes back the reservation of a send leaving the queue of pending sends, or about to
