@@ -670,6 +670,14 @@ impl Harness {
                 received >= shown,
                 "socket {id:?} was shown bytes up to {shown} but could read only {received}"
             );
+            // Every byte its connected peer's sends reported accepted arrived.
+            if let Ok(Some(peer)) = self.engine.peer(id) {
+                let sent = self.sent.get(&peer).copied().unwrap_or(0);
+                assert_eq!(
+                    received, sent,
+                    "socket {id:?} read {received} of the {sent} bytes its peer sent"
+                );
+            }
         }
     }
 
