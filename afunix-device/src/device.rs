@@ -390,7 +390,7 @@ impl Device {
     /// when no bytes came, or when their sender has no name.
     fn sender(&self, id: SocketId, saw_data: bool) -> AddressOut {
         match self.engine.sender_address(id) {
-            Ok(Some(addr)) if saw_data => address_out(&addr),
+            Ok(Some(addr)) if saw_data => address_out(addr),
             _ => address_out_none(),
         }
     }

@@ -83,3 +83,9 @@ mod tests;
 
 #[cfg(test)]
 mod quota_tests;
+
+#[cfg(test)]
+extern crate std;
+
+#[cfg(test)]
+mod fault_tests;

@@ -36,6 +36,12 @@ struct FakeHost {
     removed: Vec<String>,
     /// Every handle value the path asked the host to resolve, and for what.
     referenced: Vec<(u64, HandleAccess)>,
+    /// Fault injection: the failing allocator armed around each request's decoding,
+    /// resolving, execution and settling (see the last test), never around this host's
+    /// own work.
+    faults: bool,
+    /// Requests during which an allocation failed.
+    injected: u64,
 }
 
 /// Where a fake path lives: `//server/...` on a share (which reports any identity and
@@ -75,6 +81,8 @@ impl FakeHost {
             random_fails: false,
             removed: Vec::new(),
             referenced: Vec::new(),
+            faults: false,
+            injected: 0,
         }
     }
 
@@ -86,6 +94,32 @@ impl FakeHost {
 
     /// Runs one request: the whole path, as a front end does.
     fn request(
+        &mut self,
+        file: u64,
+        code: u32,
+        input: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, Errno> {
+        if !self.faults {
+            return self.request_inner(file, code, input, out);
+        }
+        let before = fault_alloc::failed();
+        fault_alloc::arm();
+        let r = self.request_inner(file, code, input, out);
+        fault_alloc::disarm();
+        if fault_alloc::failed() != before {
+            self.injected += 1;
+            if let Err(e) = r {
+                assert!(
+                    matches!(e, Errno::ENOBUFS | Errno::ENOMEM),
+                    "request {code:#x} answered {e:?} when an allocation failed"
+                );
+            }
+        }
+        r
+    }
+
+    fn request_inner(
         &mut self,
         file: u64,
         code: u32,
@@ -191,6 +225,45 @@ impl Host for FakeHost {
         path: NtPath<'_>,
         secret: u128,
     ) -> Result<(FileIdentity, String), FsError> {
+        fault_alloc::disarmed(|| self.create_file(path, secret))
+    }
+
+    fn remove_socket_file(&mut self, path: String) {
+        fault_alloc::disarmed(|| {
+            self.files.remove(&path);
+            self.removed.push(path);
+        });
+    }
+
+    fn open_socket_file(
+        &mut self,
+        path: NtPath<'_>,
+    ) -> Result<(FileIdentity, Option<u128>), FsError> {
+        fault_alloc::disarmed(|| self.open_file(path))
+    }
+
+    /// Handles below 100 are the caller's; above, as a real handle table says of a value it
+    /// does not hold.
+    fn reference(&mut self, handle: u64, access: HandleAccess) -> Result<(FileId, ()), Errno> {
+        fault_alloc::disarmed(|| self.referenced.push((handle, access)));
+        if handle < 100 {
+            Ok((FileId(handle), ()))
+        } else {
+            Err(Errno::EBADF)
+        }
+    }
+
+    fn with_device<R>(&mut self, f: impl FnOnce(&mut Device) -> R) -> Result<R, Errno> {
+        Ok(f(&mut self.device))
+    }
+}
+
+impl FakeHost {
+    fn create_file(
+        &mut self,
+        path: NtPath<'_>,
+        secret: u128,
+    ) -> Result<(FileIdentity, String), FsError> {
         let path = Self::path(path);
         device_of(&path).check()?;
         if self.files.contains_key(&path) {
@@ -206,36 +279,13 @@ impl Host for FakeHost {
         Ok((REUSED, path))
     }
 
-    fn remove_socket_file(&mut self, path: String) {
-        self.files.remove(&path);
-        self.removed.push(path);
-    }
-
-    fn open_socket_file(
-        &mut self,
-        path: NtPath<'_>,
-    ) -> Result<(FileIdentity, Option<u128>), FsError> {
+    fn open_file(&mut self, path: NtPath<'_>) -> Result<(FileIdentity, Option<u128>), FsError> {
         let path = Self::path(path);
         device_of(&path).check()?;
         self.files
             .get(&path)
             .map(|f| (f.identity, f.secret))
             .ok_or(FsError::NotFound)
-    }
-
-    /// Handles below 100 are the caller's; above, as a real handle table says of a value it
-    /// does not hold.
-    fn reference(&mut self, handle: u64, access: HandleAccess) -> Result<(FileId, ()), Errno> {
-        self.referenced.push((handle, access));
-        if handle < 100 {
-            Ok((FileId(handle), ()))
-        } else {
-            Err(Errno::EBADF)
-        }
-    }
-
-    fn with_device<R>(&mut self, f: impl FnOnce(&mut Device) -> R) -> Result<R, Errno> {
-        Ok(f(&mut self.device))
     }
 }
 
@@ -569,4 +619,90 @@ fn a_handle_the_caller_does_not_hold_gets_the_same_error_as_one_that_is_no_socke
     host.request(1, IOCTL_AFUNIX_POLL, &input, &mut out)
         .unwrap();
     assert_eq!(host.referenced.last(), Some(&(2, HandleAccess::Read)));
+}
+
+/// Issue 19: the request path (decoding, `Prepared`, the device, settling) with each
+/// allocation it reaches failed in turn, and then every one from there on. A request that
+/// met a failure answers ENOBUFS or ENOMEM or succeeds; a bind that failed leaves no socket
+/// file and one that succeeded leaves its file; once the handles close, STATS is zero.
+#[test]
+fn the_request_path_keeps_its_promises_when_allocations_fail() {
+    use fault_alloc::Plan;
+    let script = |host: &mut FakeHost| {
+        let mut open = Vec::new();
+        for file in [1, 2, 3] {
+            let opened = fault_alloc::armed(|| host.device.open(FileId(file)));
+            if opened.is_ok() {
+                fault_alloc::disarmed(|| open.push(file));
+                let _ = host.request(
+                    file,
+                    IOCTL_AFUNIX_SOCKET,
+                    encode::socket(1, true).as_bytes(),
+                    &mut [],
+                );
+            }
+        }
+        let address = fault_alloc::disarmed(|| FakeHost::address("/run/s"));
+        let bound = host.request(1, IOCTL_AFUNIX_BIND, &address, &mut []);
+        fault_alloc::disarmed(|| {
+            assert_eq!(
+                bound.is_ok(),
+                host.files.contains_key("/run/s"),
+                "{bound:?}"
+            );
+        });
+        let _ = host.request(
+            1,
+            IOCTL_AFUNIX_LISTEN,
+            encode::listen(8).as_bytes(),
+            &mut [],
+        );
+        let _ = host.request(2, IOCTL_AFUNIX_CONNECT, &address, &mut []);
+        let mut out = [0u8; 128];
+        let _ = host.request(
+            1,
+            IOCTL_AFUNIX_ACCEPT,
+            encode::handle(3).as_bytes(),
+            &mut out,
+        );
+        let _ = host.request(3, IOCTL_AFUNIX_GETPEERNAME, &[], &mut out);
+        let input = fault_alloc::disarmed(|| encode::poll(&[(2, 0x4), (3, 0x1)], 0).unwrap());
+        let mut polled = fault_alloc::disarmed(|| vec![0u8; input.len()]);
+        let _ = host.request(2, IOCTL_AFUNIX_POLL, &input, &mut polled);
+        open
+    };
+    let run = |plan: Plan| {
+        fault_alloc::start(plan);
+        let mut host = FakeHost::new();
+        host.faults = true;
+        let open = script(&mut host);
+        let seen = fault_alloc::seen();
+        for file in open {
+            fault_alloc::armed(|| host.device.close(FileId(file), &mut OwnedBuffers::new()));
+        }
+        let failed = fault_alloc::failed();
+        fault_alloc::start(Plan::Count);
+        assert_eq!(
+            host.device.stats(),
+            crate::DeviceStats::default(),
+            "{plan:?}"
+        );
+        assert_eq!(host.device.user_count(), 0);
+        (seen, failed, host.injected)
+    };
+    let (total, _, _) = run(Plan::Count);
+    assert!(total > 0);
+    let (mut runs, mut injected, mut requests) = (0u64, 0u64, 0u64);
+    for n in 1..=total + 1 {
+        for plan in [Plan::FailAt(n), Plan::FailFrom(n)] {
+            let (_, f, r) = run(plan);
+            runs += 1;
+            injected += f;
+            requests += r;
+        }
+    }
+    std::println!(
+        "request path fault injection: {runs} runs, {injected} allocations failed, in {requests} requests"
+    );
+    assert!(injected > 0);
 }

@@ -329,10 +329,12 @@ impl Engine {
     /// The address `recvfrom` reports for bytes a stream received (`unix_copy_addr` of the
     /// sending socket): the peer's name as it is now, or as it was when the peer was
     /// released; None when the peer has no name, which Linux reports with length 0.
-    pub fn sender_address(&self, id: SocketId) -> Result<Option<UnixAddr>, Errno> {
+    /// Borrowed, not copied: it is asked for after the bytes were taken, when an allocation
+    /// that failed could no longer give them back.
+    pub fn sender_address(&self, id: SocketId) -> Result<Option<&UnixAddr>, Errno> {
         match self.getpeername(id) {
             Ok(UnixAddr::Unnamed) | Err(Errno::ENOTCONN) => Ok(None),
-            Ok(addr) => Ok(Some(addr.try_clone()?)),
+            Ok(addr) => Ok(Some(addr)),
             Err(e) => Err(e),
         }
     }
@@ -691,6 +693,10 @@ impl Engine {
     /// the idle budget, or give it back.
     pub(crate) fn settle_idle_ring(&mut self, id: SocketId) {
         let budget = self.idle_ring_budget();
+        if self.ring_holds_shown(id) {
+            // Its room is the reservation of bytes the reader was shown (`expose_front`).
+            return;
+        }
         let Some(sock) = self.sockets.get_mut(id) else {
             return;
         };

@@ -119,9 +119,10 @@ impl Engine {
                 Err(_) => Ok(Some(n)),
             };
         }
-        let n = self.deliver(peer, src, len, space, bufs);
+        let (n, no_memory) = self.deliver_checked(peer, src, len, space, bufs);
         if n == 0 {
-            return Err(if self.user_room(self.owner_of(id)) == 0 {
+            // sock_alloc_send_pskb: ENOBUFS when the buffer cannot be allocated.
+            return Err(if no_memory || self.user_room(self.owner_of(id)) == 0 {
                 Errno::ENOBUFS
             } else {
                 Errno::EAGAIN
@@ -189,9 +190,23 @@ impl Engine {
         queue_room: usize,
         bufs: &mut dyn Buffers,
     ) -> usize {
+        self.deliver_checked(to, src, len, queue_room, bufs).0
+    }
+
+    /// `deliver`, also saying whether the queue could not take bytes for want of memory
+    /// (its ring could not grow).
+    fn deliver_checked(
+        &mut self,
+        to: SocketId,
+        src: Src,
+        len: usize,
+        queue_room: usize,
+        bufs: &mut dyn Buffers,
+    ) -> (usize, bool) {
         let mut done = 0;
+        let mut no_memory = false;
         let Some(sock) = self.sockets.get_mut(to) else {
-            return 0;
+            return (0, false);
         };
         let check_creds = sock.options.passcred;
         if sock.rx.is_empty() {
@@ -224,7 +239,9 @@ impl Engine {
             // A ring kept empty for reuse is about to hold bytes: no longer idle.
             self.unidle_ring(to);
             if let Some(sock) = self.sockets.get_mut(to) {
-                let ok = sock.rx.try_reserve(q).is_ok() && {
+                let reserved = sock.rx.try_reserve(q).is_ok();
+                no_memory = !reserved;
+                let ok = reserved && {
                     let (a, b) = sock.rx.free_slices(q);
                     let first = a.len();
                     let ok = bufs.read_send(src.token, src.offset, a)
@@ -247,7 +264,7 @@ impl Engine {
         if done > 0 {
             self.service_recvs(to, bufs);
         }
-        done
+        (done, no_memory)
     }
 
     /// Moves pending sends' bytes into the peer: into a waiting recv at any time, into the
@@ -322,16 +339,23 @@ impl Engine {
             let rest = p.remaining().saturating_sub(direct);
             // Recvs that only the queue can serve (a peek, or more than one) get the bytes
             // queued as before.
-            let more = if rest > 0 && (rest <= queue_room || recvs_wait) {
-                self.deliver(peer, src.skip(direct), rest, queue_room, bufs)
+            let (more, no_memory) = if rest > 0 && (rest <= queue_room || recvs_wait) {
+                self.deliver_checked(peer, src.skip(direct), rest, queue_room, bufs)
             } else {
-                0
+                (0, false)
             };
             let moved = direct.saturating_add(more);
             self.advance(&mut p, moved);
             let keep = had.saturating_sub(moved).min(p.remaining());
             p.exposed = keep;
             self.reserve_exposed(p.user, keep);
+            if no_memory {
+                // The queue could not grow. Waiting on could wait for ever (a reader polling
+                // for bytes it is not shown), so the send ends as `unix_stream_sendmsg` does
+                // when it cannot allocate: with the count it sent, else ENOBUFS.
+                self.end_send_without_memory(id, p, bufs);
+                continue;
+            }
             if moved == 0 {
                 self.requeue_send(id, p);
                 return;
@@ -341,6 +365,30 @@ impl Engine {
             } else {
                 self.requeue_send(id, p);
             }
+        }
+    }
+
+    /// Ends pending send `p` (just taken from the front of `id`'s queue) for want of memory:
+    /// the bytes its reader was shown are queued first, in the ring room kept for them
+    /// (`expose_front`), and count as sent.
+    fn end_send_without_memory(&mut self, id: SocketId, p: PendingSend, bufs: &mut dyn Buffers) {
+        let token = p.token;
+        self.requeue_send(id, p);
+        self.materialize_front(id, bufs);
+        // Still the front, unless putting it back failed, which already completed it.
+        let front = self
+            .sockets
+            .get_mut(id)
+            .filter(|w| w.sends.front().is_some_and(|p| p.token == token))
+            .and_then(|w| w.sends.pop_front());
+        if let Some(mut p) = front {
+            self.unexpose(&mut p);
+            let result = if p.sent > 0 {
+                Ok(Completed::Sent(p.sent))
+            } else {
+                Err(Errno::ENOBUFS)
+            };
+            self.complete(token, id, result);
         }
     }
 
@@ -411,9 +459,44 @@ impl Engine {
     /// would have queued (up to the writer's SO_SNDBUF, less what is queued), as far as the
     /// global cap has room, which is reserved for them. Never takes back what was shown.
     pub(crate) fn expose_front(&mut self, writer: SocketId) {
+        while self.expose_front_inner(writer) == Exposed::Starved {
+            self.end_unshown_front(writer);
+        }
+        self.settle_reader_ring(writer);
+    }
+
+    /// Ends `writer`'s front pending send, which showed its reader nothing and could not
+    /// (see [`Exposed::Starved`]): with the count it sent, else ENOBUFS, as
+    /// `unix_stream_sendmsg` ends when it cannot allocate.
+    fn end_unshown_front(&mut self, writer: SocketId) {
+        let Some(mut p) = self
+            .sockets
+            .get_mut(writer)
+            .and_then(|w| w.sends.pop_front())
+        else {
+            return;
+        };
+        self.unexpose(&mut p);
+        let result = if p.sent > 0 {
+            Ok(Completed::Sent(p.sent))
+        } else {
+            Err(Errno::ENOBUFS)
+        };
+        self.complete(p.token, writer, result);
+    }
+
+    /// Once no byte is shown from `writer`'s sends, its reader's emptied ring is kept or
+    /// given back as any other (`settle_idle_ring`).
+    fn settle_reader_ring(&mut self, writer: SocketId) {
+        if let Some(reader) = self.sockets.get(writer).and_then(|w| w.peer()) {
+            self.settle_idle_ring(reader);
+        }
+    }
+
+    fn expose_front_inner(&mut self, writer: SocketId) -> Exposed {
         let room = self.user_room(self.owner_of(writer));
         let Some(w) = self.sockets.get(writer) else {
-            return;
+            return Exposed::Done;
         };
         let sndbuf = to_usize(w.sndbuf);
         let Some(queued) = w
@@ -421,20 +504,81 @@ impl Engine {
             .and_then(|p| self.sockets.get(p))
             .map(|r| r.rx.len())
         else {
-            return;
+            return Exposed::Done;
         };
         let Some(front) = self
             .sockets
             .get_mut(writer)
             .and_then(|w| w.sends.front_mut())
         else {
-            return;
+            return Exposed::Done;
         };
         let target = front.remaining().min(sndbuf.saturating_sub(queued));
         let more = target.saturating_sub(front.exposed).min(room);
+        if more == 0 {
+            return Exposed::Done;
+        }
+        let shown = front.exposed;
+        // Room in the reader's ring for every byte shown, made now: when the send ends
+        // (cancel, close, a broken connection) they are queued without a fresh allocation,
+        // which could fail and lose bytes the reader was already shown. If the ring cannot
+        // grow, show only what its free space holds.
+        let more = match self.ring_room_for_shown(writer, shown, more) {
+            // Nothing queued and nothing shown: the reader has nothing to read that would
+            // let this send go on, and might wait for ever.
+            0 if shown == 0 && queued == 0 => return Exposed::Starved,
+            0 => return Exposed::Done,
+            n => n,
+        };
+        let Some(front) = self
+            .sockets
+            .get_mut(writer)
+            .and_then(|w| w.sends.front_mut())
+        else {
+            return Exposed::Done;
+        };
         front.exposed = front.exposed.saturating_add(more);
         let user = front.user;
         self.reserve_exposed(user, more);
+        Exposed::Done
+    }
+
+    /// Grows `writer`'s reader's ring so that it holds its queued bytes, the `shown` bytes
+    /// already exposed and up to `more` newly exposed ones; returns how many of `more` it
+    /// has room for (all, or what the ring's free space holds if it cannot grow).
+    fn ring_room_for_shown(&mut self, writer: SocketId, shown: usize, more: usize) -> usize {
+        let Some(reader) = self.sockets.get(writer).and_then(|w| w.peer()) else {
+            return 0;
+        };
+        // The ring is about to be reserved for bytes: it is not idle any more.
+        self.unidle_ring(reader);
+        let Some(r) = self.sockets.get_mut(reader) else {
+            return 0;
+        };
+        if r.rx.try_reserve(shown.saturating_add(more)).is_ok() {
+            return more;
+        }
+        r.rx.capacity()
+            .saturating_sub(r.rx.len())
+            .saturating_sub(shown)
+            .min(more)
+    }
+
+    /// Whether `reader`'s ring holds room for bytes shown from its peer's front in-place
+    /// send, so it may be neither released nor counted as idle.
+    /// While the writer moves a send's bytes (`service_sends`, `materialize_front`) that
+    /// send is out of its queue, its reservation taken back for the move: the room is kept
+    /// until the move is over, when the writer settles the ring.
+    pub(crate) fn ring_holds_shown(&self, reader: SocketId) -> bool {
+        let Some(writer) = self.sockets.get(reader).and_then(|r| r.peer()) else {
+            return false;
+        };
+        self.moving_writer == Some(writer)
+            || self
+                .sockets
+                .get(writer)
+                .and_then(|w| w.sends.front())
+                .is_some_and(|f| f.exposed > 0)
     }
 
     /// Takes back the reservation of a send leaving the queue of pending sends, or about to
@@ -494,7 +638,18 @@ impl Engine {
         self.moving_writer = outer;
         self.advance(&mut p, moved);
         self.requeue_send(id, p);
+        self.settle_reader_ring(id);
     }
+}
+
+/// What showing a front pending send's bytes came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Exposed {
+    /// Shown as far as the limits allow (or nothing to show).
+    Done,
+    /// Its reader has nothing queued and was shown nothing, and the ring to hold what it
+    /// would be shown cannot grow: memory has run out.
+    Starved,
 }
 
 fn advance_send(p: &mut PendingSend, n: usize) {

@@ -128,11 +128,16 @@ impl Buffers for CallerBuffers {
     }
 
     fn send_to_recv(&mut self, send: Token, so: usize, recv: Token, ro: usize, len: usize) -> bool {
+        // Two maps, borrowed apart: no copy in between, so nothing allocates here (the
+        // fault-injection run counts the engine's allocations only).
         let Some(src) = self.sends.get(&send.0).and_then(|b| b.get(so..so + len)) else {
             return false;
         };
-        let src = src.to_vec();
-        self.write_recv(recv, ro, &src)
+        self.recvs
+            .get_mut(&recv.0)
+            .and_then(|b| b.get_mut(ro..ro + len))
+            .map(|d| d.copy_from_slice(src))
+            .is_some()
     }
 }
 
@@ -156,6 +161,48 @@ pub struct Harness {
     received: BTreeMap<SocketId, u64>,
     /// Buffers of in-place operations.
     bufs: CallerBuffers,
+    /// Per receiving socket: how far into its stream the reader was shown bytes (by a peek
+    /// or FIONREAD). Those bytes must arrive, whatever happens to their writer.
+    shown: BTreeMap<SocketId, u64>,
+    /// Fault injection around every engine call (`tests/faults.rs`), or none.
+    pub hooks: Option<Hooks>,
+    /// Engine calls during which an allocation was made to fail, and how they answered.
+    pub injected_calls: u64,
+}
+
+/// What the fault-injection run plugs in: arm the failing allocator for one engine call,
+/// disarm it, and how many allocations it has failed so far.
+#[derive(Clone, Copy)]
+pub struct Hooks {
+    pub arm: fn(),
+    pub disarm: fn(),
+    pub failed: fn() -> u64,
+}
+
+/// The errno an engine call answered with, if any.
+pub trait CallResult {
+    fn errno(&self) -> Option<Errno>;
+}
+
+impl<T> CallResult for Result<T, Errno> {
+    fn errno(&self) -> Option<Errno> {
+        self.as_ref().err().copied()
+    }
+}
+
+impl<T> CallResult for Outcome<T> {
+    fn errno(&self) -> Option<Errno> {
+        match self {
+            Outcome::Ready(Err(e)) => Some(*e),
+            _ => None,
+        }
+    }
+}
+
+impl CallResult for bool {
+    fn errno(&self) -> Option<Errno> {
+        None
+    }
 }
 
 fn slot(s: u8) -> usize {
@@ -178,7 +225,49 @@ impl Harness {
             sent: BTreeMap::new(),
             received: BTreeMap::new(),
             bufs: CallerBuffers::default(),
+            shown: BTreeMap::new(),
+            hooks: None,
+            injected_calls: 0,
         }
+    }
+
+    /// One engine call, with the failing allocator armed around it when fault injection is
+    /// on. A call during which an allocation failed must answer as Linux does when memory
+    /// runs out (ENOBUFS or ENOMEM), or succeed (it managed without), never with another
+    /// error.
+    fn call<R: CallResult>(
+        &mut self,
+        what: &str,
+        f: impl FnOnce(&mut Engine, &mut CallerBuffers) -> R,
+    ) -> R {
+        let Some(h) = self.hooks else {
+            return f(&mut self.engine, &mut self.bufs);
+        };
+        let before = (h.failed)();
+        (h.arm)();
+        let r = f(&mut self.engine, &mut self.bufs);
+        (h.disarm)();
+        if (h.failed)() != before {
+            self.injected_calls += 1;
+            if let Some(e) = r.errno() {
+                // A recv decides its answer before it lets the writer go on; an allocation
+                // that failed in the writer's delivery then is the writer's (its send ends
+                // with ENOBUFS or its count), and the recv's EAGAIN stands.
+                let writers = what.starts_with("recv") && e == Errno::EAGAIN;
+                assert!(
+                    matches!(e, Errno::ENOBUFS | Errno::ENOMEM) || writers,
+                    "{what} answered {e:?} when an allocation failed"
+                );
+            }
+        }
+        r
+    }
+
+    /// The reader was shown bytes up to `n` past what it has received.
+    fn show(&mut self, id: SocketId, n: usize) {
+        let at = self.received.get(&id).copied().unwrap_or(0) + n as u64;
+        let e = self.shown.entry(id).or_default();
+        *e = (*e).max(at);
     }
 
     fn token(&mut self) -> Token {
@@ -276,14 +365,17 @@ impl Harness {
         match *op {
             Op::Socket { s } => {
                 if self.id(s).is_none() {
-                    if let Ok(id) = self.engine.socket_for(user_of(s)) {
+                    if let Ok(id) = self.call("socket", |e, _| e.socket_for(user_of(s))) {
                         self.slots[slot(s)] = Some(id);
                     }
                 }
             }
             Op::SocketPair { a, b } => {
                 if self.id(a).is_none() && self.id(b).is_none() && slot(a) != slot(b) {
-                    if let Ok((x, y)) = self.engine.socketpair(&Self::cred()) {
+                    if let Ok((x, y)) = {
+                        let cred = Self::cred();
+                        self.call("socketpair", |e, _| e.socketpair(&cred))
+                    } {
                         self.slots[slot(a)] = Some(x);
                         self.slots[slot(b)] = Some(y);
                     }
@@ -303,17 +395,18 @@ impl Harness {
                     } else {
                         BindTarget::Abstract(vec![b'n', name % 4])
                     };
-                    let _ = self.engine.bind(id, target);
+                    let _ = self.call("bind", |e, _| e.bind(id, target));
                 }
             }
             Op::Autobind { s } => {
                 if let Some(id) = self.id(s) {
-                    let _ = self.engine.bind(id, BindTarget::Autobind);
+                    let _ = self.call("autobind", |e, _| e.bind(id, BindTarget::Autobind));
                 }
             }
             Op::Listen { s, backlog } => {
                 if let Some(id) = self.id(s) {
-                    let _ = self.engine.listen(id, i32::from(backlog), &Self::cred());
+                    let cred = Self::cred();
+                    let _ = self.call("listen", |e, _| e.listen(id, i32::from(backlog), &cred));
                 }
             }
             Op::Connect { s, name, path } => {
@@ -328,16 +421,17 @@ impl Harness {
                         ConnectTarget::Abstract(vec![b'n', name % 4])
                     };
                     let t = self.token();
-                    let o = self.engine.connect(id, &target, &Self::cred(), t);
+                    let cred = Self::cred();
+                    let o = self.call("connect", |e, _| e.connect(id, &target, &cred, t));
                     self.note(t, id, None, o.is_pending());
                 }
             }
             Op::Accept { l, into } => {
                 if let (Some(lid), None) = (self.id(l), self.id(into)) {
-                    if let Ok(fresh) = self.engine.socket_for(user_of(into)) {
+                    if let Ok(fresh) = self.call("socket", |e, _| e.socket_for(user_of(into))) {
                         self.slots[slot(into)] = Some(fresh);
                         let t = self.token();
-                        let o = self.engine.accept(lid, fresh, t);
+                        let o = self.call("accept", |e, _| e.accept(lid, fresh, t));
                         self.note(t, lid, None, o.is_pending());
                     }
                 }
@@ -354,7 +448,7 @@ impl Harness {
                         dontwait,
                         overlapped: false,
                     };
-                    match self.engine.send(id, len, flags, t, &mut self.bufs) {
+                    match self.call("send", |e, b| e.send(id, len, flags, t, b)) {
                         Outcome::Ready(r) => {
                             self.bufs.sends.remove(&t.0);
                             self.note(t, id, None, false);
@@ -395,13 +489,16 @@ impl Harness {
                     } else {
                         flags
                     };
-                    match self.engine.recv(id, len, flags, t, &mut self.bufs) {
+                    match self.call("recv", |e, b| e.recv(id, len, flags, t, b)) {
                         Outcome::Ready(r) => {
                             let buf = self.bufs.recvs.remove(&t.0).expect("buffer");
                             self.note(t, id, None, false);
                             if let Ok(n) = r {
                                 assert!(n <= len);
                                 self.check_bytes(id, &buf[..n], !peek);
+                                if peek {
+                                    self.show(id, n);
+                                }
                             }
                         }
                         Outcome::Pending => self.note(t, id, None, true),
@@ -414,13 +511,9 @@ impl Harness {
                     let t = self.token();
                     let data: Vec<u8> = (0..u64::from(len)).map(|i| pattern(from + i)).collect();
                     self.bufs.sends.insert(t.0, data);
-                    let o = self.engine.send(
-                        id,
-                        usize::from(len),
-                        SendFlags::default(),
-                        t,
-                        &mut self.bufs,
-                    );
+                    let o = self.call("send in place", |e, b| {
+                        e.send(id, usize::from(len), SendFlags::default(), t, b)
+                    });
                     match o {
                         Outcome::Ready(r) => {
                             self.bufs.sends.remove(&t.0);
@@ -445,7 +538,7 @@ impl Harness {
                         dontwait: false,
                         overlapped: false,
                     };
-                    match self.engine.recv(id, len, flags, t, &mut self.bufs) {
+                    match self.call("recv in place", |e, b| e.recv(id, len, flags, t, b)) {
                         Outcome::Ready(r) => {
                             let buf = self.bufs.recvs.remove(&t.0).expect("buffer");
                             self.note(t, id, None, false);
@@ -461,13 +554,13 @@ impl Harness {
             Op::Shutdown { s, how } => {
                 if let Some(id) = self.id(s) {
                     if let Ok(how) = Shutdown::from_how(i32::from(how % 4)) {
-                        let _ = self.engine.shutdown(id, how, &mut self.bufs);
+                        let _ = self.call("shutdown", |e, b| e.shutdown(id, how, b));
                     }
                 }
             }
             Op::Close { s } => {
                 if let Some(id) = self.slots[slot(s)].take() {
-                    assert_eq!(self.engine.close(id, &mut self.bufs), Ok(()));
+                    assert_eq!(self.call("close", |e, b| e.close(id, b)), Ok(()));
                     assert_eq!(self.engine.close(id, &mut self.bufs), Err(Errno::EBADF));
                 }
             }
@@ -475,39 +568,43 @@ impl Harness {
                 let all: Vec<u64> = self.pending.iter().copied().collect();
                 if !all.is_empty() {
                     let t = all[usize::from(nth) % all.len()];
-                    assert!(self.engine.cancel(Token(t), &mut self.bufs));
+                    assert!(self.call("cancel", |e, b| e.cancel(Token(t), b)));
                 }
                 assert!(!self.engine.cancel(Token(u64::MAX), &mut self.bufs));
             }
             Op::SetSndBuf { s, val } => {
                 if let Some(id) = self.id(s) {
-                    let _ = self.engine.set_sndbuf(id, val % 70_000, &mut self.bufs);
+                    let _ = self.call("SO_SNDBUF", |e, b| e.set_sndbuf(id, val % 70_000, b));
                 }
             }
             Op::NonBlocking { s, on } => {
                 if let Some(id) = self.id(s) {
-                    let _ = self.engine.set_nonblocking(id, on);
+                    let _ = self.call("nonblocking", |e, _| e.set_nonblocking(id, on));
                 }
             }
             Op::PassCred { s, on } => {
                 if let Some(id) = self.id(s) {
-                    let _ =
-                        self.engine
-                            .set_flag(id, afunix_core::SocketFlag::PassCred, i32::from(on));
+                    let _ = self.call("SO_PASSCRED", |e, _| {
+                        e.set_flag(id, afunix_core::SocketFlag::PassCred, i32::from(on))
+                    });
                 }
             }
             Op::Poll { s } => {
                 if let Some(id) = self.id(s) {
-                    let _ = self.engine.poll(id);
-                    let _ = self.engine.fionread(id);
-                    let _ = self.engine.take_error(id);
+                    let _ = self.call("poll", |e, _| e.poll(id));
+                    if let Ok(n) = self.call("FIONREAD", |e, _| e.fionread(id)) {
+                        self.show(id, n);
+                    }
+                    let _ = self.call("SO_ERROR", |e, _| e.take_error(id));
                 }
             }
             Op::Names { s } => {
                 if let Some(id) = self.id(s) {
-                    let _ = self.engine.getsockname(id);
-                    let _ = self.engine.getpeername(id);
-                    let _ = self.engine.peer_credentials(id);
+                    let _ = self.call("getsockname", |e, _| e.getsockname(id).map(drop));
+                    let _ = self.call("getpeername", |e, _| e.getpeername(id).map(drop));
+                    let _ = self.call("peer credentials", |e, _| {
+                        e.peer_credentials(id).map(|_| ())
+                    });
                 }
             }
         }
@@ -536,8 +633,57 @@ impl Harness {
         assert_eq!(users, self.engine.user_count(), "users");
     }
 
+    /// Every byte a reader was shown (peek, FIONREAD) can still be read: pending requests
+    /// are cancelled (a cancelled send queues what it showed), then each open socket reads
+    /// until nothing is left.
+    fn check_shown(&mut self) {
+        let pending: Vec<u64> = self.pending.iter().copied().collect();
+        for t in pending {
+            if self.pending.contains(&t) {
+                self.engine.cancel(Token(t), &mut self.bufs);
+                self.drain();
+            }
+        }
+        let flags = RecvFlags {
+            dontwait: true,
+            ..RecvFlags::default()
+        };
+        for s in 0..SLOTS {
+            let Some(id) = self.slots[s] else {
+                continue;
+            };
+            loop {
+                let t = self.token();
+                self.bufs.recvs.insert(t.0, vec![0u8; 4096]);
+                let r = self.engine.recv(id, 4096, flags, t, &mut self.bufs);
+                let buf = self.bufs.recvs.remove(&t.0).expect("buffer");
+                self.free_tokens.push(t.0);
+                match r {
+                    Outcome::Ready(Ok(n)) if n > 0 => self.check_bytes(id, &buf[..n], true),
+                    _ => break,
+                }
+                self.drain();
+            }
+            let shown = self.shown.get(&id).copied().unwrap_or(0);
+            let received = self.received.get(&id).copied().unwrap_or(0);
+            assert!(
+                received >= shown,
+                "socket {id:?} was shown bytes up to {shown} but could read only {received}"
+            );
+            // Every byte its connected peer's sends reported accepted arrived.
+            if let Ok(Some(peer)) = self.engine.peer(id) {
+                let sent = self.sent.get(&peer).copied().unwrap_or(0);
+                assert_eq!(
+                    received, sent,
+                    "socket {id:?} read {received} of the {sent} bytes its peer sent"
+                );
+            }
+        }
+    }
+
     /// Closes everything and checks the engine is empty.
     pub fn finish(mut self) {
+        self.check_shown();
         for s in 0..SLOTS {
             if let Some(id) = self.slots[s].take() {
                 let _ = self.engine.close(id, &mut self.bufs);

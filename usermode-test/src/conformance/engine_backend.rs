@@ -48,6 +48,19 @@ fn errno(e: Errno) -> i32 {
     i32::from(e.number())
 }
 
+/// Work of this backend's own that stands for the host (its simulated file system, the
+/// caller's buffers): under fault injection (`fault_tests`), never failed, since only the
+/// engine's allocations are under test.
+#[cfg(test)]
+fn host<R>(f: impl FnOnce() -> R) -> R {
+    fault_alloc::disarmed(f)
+}
+
+#[cfg(not(test))]
+fn host<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
 /// afunix-core with a simulated file system for socket files.
 #[derive(Debug)]
 pub struct EngineBackend {
@@ -198,16 +211,13 @@ impl Backend for EngineBackend {
                     secret: 0,
                 };
                 self.next_file_id += 1;
-                let r = self.engine.bind(
-                    id,
-                    BindTarget::Pathname {
-                        key,
-                        path: path.clone(),
-                    },
-                );
+                let copy = host(|| path.clone());
+                let r = self
+                    .engine
+                    .bind(id, BindTarget::Pathname { key, path: copy });
                 // On failure the driver deletes the file it created (unix_bind_bsd).
                 if r.is_ok() {
-                    self.files.insert(path, Some(key));
+                    host(|| self.files.insert(path, Some(key)));
                 }
                 return r.map_err(errno);
             }
@@ -260,7 +270,8 @@ impl Backend for EngineBackend {
     fn send(&mut self, s: usize, data: &[u8]) -> Res<usize> {
         let id = self.get(s)?;
         let token = self.token();
-        self.bufs.insert_send(token, data.to_vec()).map_err(errno)?;
+        let data_copy = host(|| data.to_vec());
+        self.bufs.insert_send(token, data_copy).map_err(errno)?;
         let flags = SendFlags {
             dontwait: true,
             overlapped: false,
@@ -275,9 +286,8 @@ impl Backend for EngineBackend {
     fn recv(&mut self, s: usize, len: usize, peek: bool, waitall: bool) -> Res<Vec<u8>> {
         let id = self.get(s)?;
         let token = self.token();
-        self.bufs
-            .insert_recv(token, vec![0u8; len])
-            .map_err(errno)?;
+        let room = host(|| vec![0u8; len]);
+        self.bufs.insert_recv(token, room).map_err(errno)?;
         let flags = RecvFlags {
             peek,
             waitall,
@@ -304,7 +314,9 @@ impl Backend for EngineBackend {
         let saw_data = !bytes.is_empty() || (len == 0 && queued > 0);
         match self.engine.sender_address(id).map_err(errno)? {
             Some(addr) if saw_data => {
-                let mut from = addr.to_sockaddr().map_err(errno)?;
+                // The driver writes the address without allocating (`AddressOut`); this
+                // copy is the backend's own.
+                let mut from = host(|| addr.to_sockaddr()).map_err(errno)?;
                 from.truncate(afunix_core::SOCKADDR_UN_LEN);
                 Ok((bytes, addr.reported_len(), from))
             }

@@ -60,6 +60,8 @@
 
 pub mod backend;
 pub mod engine_backend;
+#[cfg(test)]
+mod fault_tests;
 pub mod generator;
 #[cfg(all(test, target_os = "linux"))]
 mod handwritten;
