@@ -285,12 +285,12 @@ impl Device {
             Op::GetSockName => ready(
                 self.engine
                     .getsockname(id)
-                    .map(|a| Done::Address(address_out(&a))),
+                    .map(|a| Done::Address(address_out(a))),
             ),
             Op::GetPeerName => ready(
                 self.engine
                     .getpeername(id)
-                    .map(|a| Done::Address(address_out(&a))),
+                    .map(|a| Done::Address(address_out(a))),
             ),
             Op::GetSockOpt { level, name } => {
                 ready(self.getsockopt(id, level, name).map(Done::Int))
