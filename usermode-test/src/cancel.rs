@@ -9,8 +9,9 @@ mod imp {
     use std::ptr;
     use std::time::{Duration, Instant};
 
-    use afunix::sys::device::Device;
     use afunix::{Errno, Net};
+
+    use crate::faults::{expect_empty, stats};
     use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
     use windows_sys::Wdk::Storage::FileSystem::NtReadFile;
     use windows_sys::Win32::Foundation::STATUS_PENDING;
@@ -18,34 +19,6 @@ mod imp {
     use windows_sys::Win32::System::IO::IO_STATUS_BLOCK;
     use windows_sys::Win32::System::IO::{CancelIoEx, GetOverlappedResult, OVERLAPPED};
     use windows_sys::Win32::System::Threading::CreateEventW;
-
-    pub(crate) fn stats() -> Result<afunix_proto::DriverStats, String> {
-        Device::open()
-            .and_then(|d| d.stats())
-            .map_err(|e| format!("STATS: {e}"))
-    }
-
-    /// Waits until the driver holds no socket and no pending IRP, or fails after 10 s.
-    pub(crate) fn expect_clean(what: &str) -> Result<(), String> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let s = stats()?;
-            if s.sockets == 0 && s.pending_irps == 0 {
-                println!(
-                    "{what}: STATS back to {} sockets, {} pending IRPs",
-                    s.sockets, s.pending_irps
-                );
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "{what}: STATS still shows {} sockets, {} pending IRPs",
-                    s.sockets, s.pending_irps
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
 
     pub(crate) struct PendingRead {
         overlapped: Box<OVERLAPPED>,
@@ -217,11 +190,11 @@ mod imp {
         );
         drop(reads);
         drop(pairs);
-        if faults {
-            crate::faults::expect_empty("cancel with faults")
+        expect_empty(if faults {
+            "cancel with faults"
         } else {
-            expect_clean("cancel")
-        }
+            "cancel"
+        })
     }
 
     /// The child side of `hold`: sockets with reads pending on them, then wait to be killed.
@@ -270,14 +243,14 @@ mod imp {
         }
         child.kill().map_err(|e| format!("kill: {e}"))?;
         let _ = child.wait();
-        expect_clean("hold")
+        expect_empty("hold")
     }
 }
 
 #[cfg(windows)]
-pub use imp::{cancel, hold, hold_child};
+pub(crate) use imp::start_read;
 #[cfg(windows)]
-pub(crate) use imp::{expect_clean, start_read, stats};
+pub use imp::{cancel, hold, hold_child};
 
 #[cfg(not(windows))]
 pub fn cancel(_count: usize, _faults: bool) -> Result<(), String> {

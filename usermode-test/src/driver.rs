@@ -810,55 +810,27 @@ pub fn foreign_handles(net: &Net) -> Result<(), String> {
 #[cfg(windows)]
 pub fn access_bits(_net: &Net) -> Result<(), String> {
     use afunix_proto::ioctl::{IOCTL_AFUNIX_GETSOCKNAME, IOCTL_AFUNIX_SOCKET, IOCTL_AFUNIX_STATS};
-    use windows_sys::Win32::Foundation::{CloseHandle, ERROR_ACCESS_DENIED, HANDLE};
-    use windows_sys::Win32::Storage::FileSystem::{
-        CreateFileW, FILE_SHARE_READ, FILE_SHARE_WRITE, OPEN_EXISTING,
-    };
+    use std::os::windows::io::{AsRawHandle, OwnedHandle};
+    use windows_sys::Win32::Foundation::ERROR_ACCESS_DENIED;
     use windows_sys::Win32::System::IO::DeviceIoControl;
 
-    struct Device(HANDLE);
-    impl Drop for Device {
-        fn drop(&mut self) {
-            // SAFETY:
-            // 1. A handle CreateFileW gave us, closed once.
-            unsafe { CloseHandle(self.0) };
-        }
-    }
-    fn open(access: u32) -> Result<Device, String> {
-        let path: Vec<u16> = afunix_proto::names::USER_DEVICE_PATH
-            .encode_utf16()
-            .chain([0])
-            .collect();
-        // SAFETY:
-        // 1. `path` is NUL-terminated and outlives the call; no security attributes or
-        //    template.
-        let handle = unsafe {
-            CreateFileW(
-                path.as_ptr(),
-                access,
-                FILE_SHARE_READ | FILE_SHARE_WRITE,
-                std::ptr::null(),
-                OPEN_EXISTING,
-                0,
-                std::ptr::null_mut(),
-            )
-        };
-        if handle as isize == -1 {
-            return Err(format!(
-                "open for {access:#x}: {}",
-                std::io::Error::last_os_error()
-            ));
-        }
-        Ok(Device(handle))
+    /// The device opened for `access` only, synchronous (no FILE_FLAG_OVERLAPPED).
+    fn open(access: u32) -> Result<OwnedHandle, String> {
+        afunix::sys::open_device(access, 0).map_err(|e| format!("open for {access:#x}: {e}"))
     }
     /// A synchronous request: Ok, or the Win32 error.
-    fn request(device: &Device, code: u32, input: &[u8], output: &mut [u8]) -> Result<(), u32> {
+    fn request(
+        device: &OwnedHandle,
+        code: u32,
+        input: &[u8],
+        output: &mut [u8],
+    ) -> Result<(), u32> {
         let mut returned = 0u32;
         // SAFETY:
         // 1. A synchronous handle; both buffers are valid for their lengths during the call.
         let ok = unsafe {
             DeviceIoControl(
-                device.0,
+                device.as_raw_handle(),
                 code,
                 input.as_ptr().cast(),
                 input.len() as u32,

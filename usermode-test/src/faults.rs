@@ -1,6 +1,7 @@
 //! Helpers for the checks that run while the driver refuses allocations on purpose (its
-//! low-resources mode, `Parameters\FailAllocations`): which errors such a refusal may give,
-//! retrying a call it refused, and the end state every such check must reach.
+//! low-resources mode, `Parameters\FailAllocations`) or meets its limits: which errors such a
+//! refusal may give, retrying a call it refused, making sockets until refused, and the end
+//! state every such check must reach (STATS at zero).
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -40,6 +41,23 @@ pub fn stats() -> Result<afunix_proto::DriverStats, String> {
         std::thread::sleep(Duration::from_millis(10));
     }
     Err(format!("STATS: {last}"))
+}
+
+/// Makes sockets until the driver refuses one: the sockets and the refusal. An error if it
+/// makes more than `most`.
+#[cfg(windows)]
+pub fn sockets_until_refused(
+    net: &afunix::Net,
+    most: usize,
+) -> Result<(Vec<afunix::RawSocket>, io::Error), String> {
+    let mut sockets = Vec::with_capacity(most);
+    loop {
+        match net.socket() {
+            Ok(s) if sockets.len() < most => sockets.push(s),
+            Ok(_) => return Err(format!("more than {most} sockets were made")),
+            Err(e) => return Ok((sockets, e)),
+        }
+    }
 }
 
 /// Waits until the driver holds no socket, no pending IRP and no buffered byte, or fails

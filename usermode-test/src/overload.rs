@@ -18,7 +18,7 @@ mod imp {
 
     use afunix::{Errno, Net, UnixStream};
 
-    use crate::faults::{expect_empty, stats};
+    use crate::faults::{expect_empty, sockets_until_refused, stats};
 
     fn pattern(id: usize, offset: u64) -> u8 {
         (offset
@@ -33,14 +33,7 @@ mod imp {
         let s = stats()?;
         let cap = s.max_sockets as usize;
         let start = Instant::now();
-        let mut sockets = Vec::with_capacity(cap);
-        let error = loop {
-            match net.socket() {
-                Ok(s) if sockets.len() < cap => sockets.push(s),
-                Ok(_) => return Err(format!("more than {cap} sockets were made")),
-                Err(e) => break e,
-            }
-        };
+        let (sockets, error) = sockets_until_refused(&net, cap)?;
         let s = stats()?;
         println!(
             "overload: {} sockets made in {:?}, then {error} ({:?}); STATS: {} of {} sockets",

@@ -17,7 +17,8 @@ mod imp {
     use afunix::{Errno, Net};
     use windows_sys::Win32::Foundation::{ERROR_OPERATION_ABORTED, HANDLE};
 
-    use crate::cancel::{expect_clean, start_read, stats};
+    use crate::cancel::start_read;
+    use crate::faults::{expect_empty, sockets_until_refused, stats};
 
     /// Bytes `a` writes reach `b`.
     fn exchange(net: &Net) -> Result<(), String> {
@@ -35,19 +36,12 @@ mod imp {
         let limits = afunix_device::driver_limits();
         let socket_share = limits.user_share.of(limits.max_sockets);
         let pending_share = limits.user_share.of(limits.max_pending);
-        expect_clean("shares: before")?;
+        expect_empty("shares: before")?;
         let net = Net::system();
 
         // Sockets: exactly the share, then EMFILE.
         let start = Instant::now();
-        let mut sockets = Vec::with_capacity(socket_share);
-        let error = loop {
-            match net.socket() {
-                Ok(s) if sockets.len() < socket_share => sockets.push(s),
-                Ok(_) => return Err(format!("more than {socket_share} sockets for one user")),
-                Err(e) => break e,
-            }
-        };
+        let (sockets, error) = sockets_until_refused(&net, socket_share)?;
         let s = stats()?;
         println!(
             "shares: {} sockets made in {:?}, then {error} ({:?}); STATS: {} of {} sockets",
@@ -64,7 +58,7 @@ mod imp {
             return Err("STATS does not show the user's sockets".into());
         }
         drop(sockets);
-        expect_clean("shares: sockets closed")?;
+        expect_empty("shares: sockets closed")?;
         exchange(&net)?;
 
         // Pending requests: exactly the share wait, the next is refused with ENOBUFS.
@@ -111,7 +105,7 @@ mod imp {
         }
         drop(reads);
         drop((a, b));
-        expect_clean("shares: reads cancelled")?;
+        expect_empty("shares: reads cancelled")?;
         exchange(&net)?;
         println!("shares: after letting go, the user makes sockets and moves bytes again");
         Ok(())

@@ -102,7 +102,7 @@ pub(crate) fn token_user_sid() -> io::Result<Vec<u8>> {
 
 /// `CreateFileW` on `\\.\AfUnixRs` with this access and these flags. A failure is a
 /// [`crate::DriverUnavailable`]: the driver is not running, or its device did not open.
-pub(crate) fn open_device(access: u32, flags: u32) -> io::Result<OwnedHandle> {
+pub fn open_device(access: u32, flags: u32) -> io::Result<OwnedHandle> {
     use std::os::windows::io::FromRawHandle;
     use windows_sys::Win32::Foundation::INVALID_HANDLE_VALUE;
     use windows_sys::Win32::Storage::FileSystem::{
