@@ -214,8 +214,13 @@ impl Device {
         nonblocking: bool,
         caller: &Credentials,
     ) -> Result<(), Errno> {
-        let entry = self.files.get(&file).ok_or(Errno::EBADF)?;
-        if entry.socket.is_some() {
+        // A CREATE that could not record its file (no memory) failed; Wine hands the caller
+        // a handle all the same, so the file is recorded here if it must be (ENOMEM if that
+        // fails too), rather than the socket being refused as an unknown file (EBADF).
+        if !self.files.contains(&file) {
+            self.open(file)?;
+        }
+        if self.files.get(&file).is_some_and(|f| f.socket.is_some()) {
             return Err(Errno::EINVAL);
         }
         // unix_create: only streams so far; every other type is not supported.

@@ -308,16 +308,25 @@ mod fresh_handle {
     fn an_unknown_file_is_ebadf() {
         let mut f = Fixture::new();
         assert_eq!(f.err(9, Op::Fionread), Errno::EBADF);
-        assert_eq!(
-            f.err(
-                9,
-                Op::Socket {
-                    sock_type: 1,
-                    nonblocking: false
-                }
-            ),
-            Errno::EBADF
+    }
+
+    #[test]
+    fn a_file_its_create_could_not_record_still_becomes_a_socket() {
+        // CREATE failed for want of memory (Wine hands out the handle all the same): SOCKET
+        // records the file and makes it a socket that works.
+        let mut f = Fixture::new();
+        f.ok(
+            9,
+            Op::Socket {
+                sock_type: 1,
+                nonblocking: false,
+            },
         );
+        f.socket(10, false);
+        f.ok(9, Op::SocketPair { other: FileId(10) });
+        f.send_ok(9, 0, b"ok");
+        let mut buf = [0u8; 2];
+        assert_eq!(f.recv_ok(10, 0, &mut buf), Done::Count(2));
     }
 
     #[test]
