@@ -214,9 +214,10 @@ impl Device {
         nonblocking: bool,
         caller: &Credentials,
     ) -> Result<(), Errno> {
-        // A CREATE that could not record its file (no memory) failed; Wine hands the caller
-        // a handle all the same, so the file is recorded here if it must be (ENOMEM if that
-        // fails too), rather than the socket being refused as an unknown file (EBADF).
+        // A CREATE that could not record its file (no memory) failed, yet under Wine the
+        // caller seems to keep a usable handle (a low-resources run met EBADF here). So the
+        // file is recorded here if it must be (ENOMEM if that fails too), rather than the
+        // socket being refused as an unknown file (EBADF).
         if !self.files.contains(&file) {
             self.open(file)?;
         }
