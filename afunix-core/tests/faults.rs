@@ -114,7 +114,11 @@ fn bytes_shown_from_a_blocked_send_survive_exhausted_memory_at_its_end() {
     let mut totals = Totals::default();
     for end in ends {
         let ops = [
-            Op::SocketPair { a: 0, b: 1 },
+            Op::SocketPair {
+                a: 0,
+                b: 1,
+                kind: 0,
+            },
             // 20000 bytes into a reader that may queue 8192: blocks, showing 8192.
             Op::SendInPlace { s: 0, len: 20000 },
             Op::Recv {
@@ -195,9 +199,17 @@ fn a_blocked_send_its_reader_cannot_be_shown_ends_with_enobufs() {
 #[test]
 fn shown_bytes_keep_their_room_while_their_send_moves() {
     let ops = [
-        Op::SocketPair { a: 134, b: 2 },
+        Op::SocketPair {
+            a: 134,
+            b: 2,
+            kind: 0,
+        },
         Op::Shutdown { s: 167, how: 174 },
-        Op::SocketPair { a: 175, b: 81 },
+        Op::SocketPair {
+            a: 175,
+            b: 81,
+            kind: 0,
+        },
         Op::SendInPlace { s: 106, len: 14509 },
         Op::Poll { s: 20 },
         Op::SendInPlace { s: 25, len: 3564 },

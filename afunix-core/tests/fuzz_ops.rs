@@ -23,7 +23,11 @@ proptest! {
 fn regression_cancel_in_place_send_into_waiting_recvs() {
     use support::ops::Op;
     run(&[
-        Op::SocketPair { a: 0, b: 3 },
+        Op::SocketPair {
+            a: 0,
+            b: 3,
+            kind: 0,
+        },
         Op::SendInPlace { s: 3, len: 28544 },
         Op::SendInPlace { s: 0, len: 31360 },
         Op::Recv {

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use afunix_core::{
     BindTarget, Buffers, Completed, ConnectTarget, Credentials, Engine, Errno, Limits, Outcome,
-    PathKey, RecvFlags, SendFlags, Shutdown, SocketId, Token,
+    PathKey, RecvFlags, SendFlags, Shutdown, SockType, SocketId, Token,
 };
 use arbitrary::Arbitrary;
 
@@ -21,12 +21,23 @@ pub const SLOTS: usize = 5;
 /// One operation. Slots index a small table of sockets.
 #[derive(Arbitrary, Clone, Debug)]
 pub enum Op {
+    /// A socket of type `kind % 3` (stream, datagram, seqpacket).
     Socket {
         s: u8,
+        kind: u8,
     },
     SocketPair {
         a: u8,
         b: u8,
+        kind: u8,
+    },
+    /// `sendto` a name (a datagram socket's destination; others refuse or ignore it).
+    SendTo {
+        s: u8,
+        name: u8,
+        path: bool,
+        len: u16,
+        dontwait: bool,
     },
     Bind {
         s: u8,
@@ -213,6 +224,14 @@ fn pattern(k: u64) -> u8 {
     (k % 251) as u8
 }
 
+fn kind_of(k: u8) -> SockType {
+    match k % 3 {
+        0 => SockType::Stream,
+        1 => SockType::Dgram,
+        _ => SockType::SeqPacket,
+    }
+}
+
 impl Harness {
     pub fn new(limits: Limits) -> Self {
         Self {
@@ -291,6 +310,29 @@ impl Harness {
         }
     }
 
+    fn is_message(&self, id: SocketId) -> bool {
+        self.engine.socket_type(id).is_ok_and(SockType::is_message)
+    }
+
+    /// Checks what `id` received: a stream's bytes against the stream (`check_bytes`); a
+    /// message socket's message against itself: every message is a run of the pattern,
+    /// so bytes of two messages never mix, and a truncated one is a prefix.
+    fn check_received(&mut self, id: SocketId, bytes: &[u8], consume: bool) {
+        if !self.is_message(id) {
+            self.check_bytes(id, bytes, consume);
+            return;
+        }
+        if let Some(&first) = bytes.first() {
+            for (i, b) in bytes.iter().enumerate() {
+                assert_eq!(
+                    *b,
+                    pattern(u64::from(first) + i as u64),
+                    "byte {i} of a message to socket {id:?} is not its own"
+                );
+            }
+        }
+    }
+
     /// Checks bytes `id` received against the stream: its peer wrote the pattern from its own
     /// count, which started at zero when the connection was made, as `received[id]` did (an
     /// accepted socket is a new id, so bytes sent to the embryo are counted from zero too).
@@ -348,6 +390,15 @@ impl Harness {
                         .expect("in-place recv buffer");
                     self.check_bytes(id, &buf[..n], true);
                 }
+                Ok(Completed::Message(ref r)) => {
+                    let buf = self
+                        .bufs
+                        .recvs
+                        .remove(&c.token.0)
+                        .expect("in-place recv buffer");
+                    assert!(r.copied <= r.len && r.copied <= buf.len());
+                    self.check_received(id, &buf[..r.copied], true);
+                }
                 Ok(Completed::Sent(n)) => {
                     self.sent.insert(id, send_base.unwrap_or(0) + n as u64);
                 }
@@ -363,18 +414,22 @@ impl Harness {
     /// Runs one operation (never panics in the engine; asserts the harness's invariants).
     pub fn step(&mut self, op: &Op) {
         match *op {
-            Op::Socket { s } => {
+            Op::Socket { s, kind } => {
                 if self.id(s).is_none() {
-                    if let Ok(id) = self.call("socket", |e, _| e.socket_for(user_of(s))) {
+                    if let Ok(id) =
+                        self.call("socket", |e, _| e.socket_typed(user_of(s), kind_of(kind)))
+                    {
                         self.slots[slot(s)] = Some(id);
                     }
                 }
             }
-            Op::SocketPair { a, b } => {
+            Op::SocketPair { a, b, kind } => {
                 if self.id(a).is_none() && self.id(b).is_none() && slot(a) != slot(b) {
                     if let Ok((x, y)) = {
                         let cred = Self::cred();
-                        self.call("socketpair", |e, _| e.socketpair(&cred))
+                        self.call("socketpair", |e, _| {
+                            e.socketpair_typed(kind_of(kind), &cred)
+                        })
                     } {
                         self.slots[slot(a)] = Some(x);
                         self.slots[slot(b)] = Some(y);
@@ -462,6 +517,45 @@ impl Harness {
                     }
                 }
             }
+            Op::SendTo {
+                s,
+                name,
+                path,
+                len,
+                dontwait,
+            } => {
+                if let Some(id) = self.id(s).filter(|id| !self.has_pending_send(*id)) {
+                    let target = if path {
+                        ConnectTarget::Pathname(PathKey {
+                            volume: 7,
+                            file_id: u128::from(name % 4),
+                            secret: 0,
+                        })
+                    } else {
+                        ConnectTarget::Abstract(vec![b'n', name % 4])
+                    };
+                    let from = self.sent.get(&id).copied().unwrap_or(0);
+                    let data: Vec<u8> = (0..u64::from(len)).map(|i| pattern(from + i)).collect();
+                    let t = self.token();
+                    let len = data.len();
+                    self.bufs.sends.insert(t.0, data);
+                    let flags = SendFlags {
+                        dontwait,
+                        overlapped: false,
+                    };
+                    match self.call("sendto", |e, b| e.send_to(id, &target, len, flags, t, b)) {
+                        Outcome::Ready(r) => {
+                            self.bufs.sends.remove(&t.0);
+                            self.note(t, id, None, false);
+                            if let Ok(n) = r {
+                                assert!(n <= len);
+                                *self.sent.entry(id).or_default() += n as u64;
+                            }
+                        }
+                        Outcome::Pending => self.note(t, id, Some(from), true),
+                    }
+                }
+            }
             Op::Recv {
                 s,
                 len,
@@ -496,8 +590,8 @@ impl Harness {
                             self.note(t, id, None, false);
                             if let Ok(n) = r {
                                 assert!(n <= len);
-                                self.check_bytes(id, &buf[..n], !peek);
-                                if peek {
+                                self.check_received(id, &buf[..n], !peek);
+                                if peek && !self.is_message(id) {
                                     self.show(id, n);
                                 }
                             }
@@ -546,7 +640,7 @@ impl Harness {
                             self.note(t, id, None, false);
                             if let Ok(n) = r {
                                 assert!(n <= len);
-                                self.check_bytes(id, &buf[..n], true);
+                                self.check_received(id, &buf[..n], true);
                             }
                         }
                         Outcome::Pending => self.note(t, id, None, true),
@@ -595,7 +689,9 @@ impl Harness {
                 if let Some(id) = self.id(s) {
                     let _ = self.call("poll", |e, _| e.poll(id));
                     if let Ok(n) = self.call("FIONREAD", |e, _| e.fionread(id)) {
-                        self.show(id, n);
+                        if !self.is_message(id) {
+                            self.show(id, n);
+                        }
                     }
                     let _ = self.call("SO_ERROR", |e, _| e.take_error(id));
                 }
@@ -661,7 +757,7 @@ impl Harness {
                 let buf = self.bufs.recvs.remove(&t.0).expect("buffer");
                 self.free_tokens.push(t.0);
                 match r {
-                    Outcome::Ready(Ok(n)) if n > 0 => self.check_bytes(id, &buf[..n], true),
+                    Outcome::Ready(Ok(n)) if n > 0 => self.check_received(id, &buf[..n], true),
                     _ => break,
                 }
                 self.drain();
@@ -672,8 +768,13 @@ impl Harness {
                 received >= shown,
                 "socket {id:?} was shown bytes up to {shown} but could read only {received}"
             );
-            // Every byte its connected peer's sends reported accepted arrived.
-            if let Ok(Some(peer)) = self.engine.peer(id) {
+            // Every byte its connected peer's sends reported accepted arrived (a message
+            // socket drops the rest of a message its reader's buffer cut short).
+            if let Ok(Some(peer)) = self
+                .engine
+                .peer(id)
+                .map(|p| p.filter(|_| !self.is_message(id)))
+            {
                 let sent = self.sent.get(&peer).copied().unwrap_or(0);
                 assert_eq!(
                     received, sent,
