@@ -1,11 +1,13 @@
-//! Stream throughput between two threads: the engine (behind a mutex, with condition-variable
-//! waits for pending operations) against a Linux AF_UNIX socketpair, at 64 B, 4 KiB, 64 KiB and
-//! 1 MiB per send/recv, with both threads pinned to one CPU and unpinned.
+//! Throughput between two threads: the engine (behind a mutex, with condition-variable waits
+//! for pending operations) against a Linux AF_UNIX socketpair of the same type. Streams at
+//! 64 B, 4 KiB, 64 KiB and 1 MiB per send/recv; datagram and seqpacket sockets at 64 B, 1 KiB
+//! and 64 KiB messages; with both threads pinned to one CPU and unpinned.
 //!
 //! `cargo bench -p usermode-test --bench throughput` prints one table; not a timed test.
-//! `-- --quick` runs 1/8 of the bytes once; `-- --size N` runs one size; `-- --engine-only`
-//! skips Linux and `-- --pinned-only` the unpinned runs (for profiling); `-- --handoff`
-//! changes how the engine's threads wait (below).
+//! `-- --quick` runs 1/8 of the bytes once; `-- --size N` runs one size; `-- --type stream`
+//! (`dgram`, `seqpacket`) one socket type; `-- --engine-only` skips Linux and
+//! `-- --pinned-only` the unpinned runs (for profiling); `-- --handoff` changes how the
+//! engine's threads wait (below).
 //!
 //! Beside each engine figure it prints how many times the engine copied each byte, how fast
 //! a plain copy of that size from one buffer into another is on this machine, and their
@@ -55,7 +57,7 @@ mod bench {
 
     use afunix_core::{
         Buffers, Completed, Completion, Credentials, Engine, Limits, Outcome, RecvFlags, SendFlags,
-        SocketId, Token,
+        SockType, SocketId, Token,
     };
 
     struct State {
@@ -293,6 +295,7 @@ mod bench {
                     match (side, st.done(side).take().map(|c| c.result)) {
                         (Side::Writer, Some(Ok(Completed::Sent(n))))
                         | (Side::Reader, Some(Ok(Completed::Received(n)))) => n,
+                        (Side::Reader, Some(Ok(Completed::Message(r)))) => r.copied,
                         (_, other) => panic!("completion {other:?}"),
                     }
                 }
@@ -301,10 +304,16 @@ mod bench {
     }
 
     /// Returns the time taken and the bytes the engine copied.
-    fn engine_run(size: usize, total: usize, pinned: bool, handoff: bool) -> (Duration, usize) {
+    fn engine_run(
+        kind: SockType,
+        size: usize,
+        total: usize,
+        pinned: bool,
+        handoff: bool,
+    ) -> (Duration, usize) {
         let mut engine = Engine::new(Limits::default());
         let (a, b): (SocketId, SocketId) = engine
-            .socketpair(&Credentials::default())
+            .socketpair_typed(kind, &Credentials::default())
             .expect("socketpair");
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
@@ -346,10 +355,15 @@ mod bench {
         (elapsed, copied)
     }
 
-    fn linux_run(size: usize, total: usize, pinned: bool) -> Duration {
+    fn linux_run(kind: SockType, size: usize, total: usize, pinned: bool) -> Duration {
         let mut fds = [0 as libc::c_int; 2];
+        let ty = match kind {
+            SockType::Stream => libc::SOCK_STREAM,
+            SockType::Dgram => libc::SOCK_DGRAM,
+            SockType::SeqPacket => libc::SOCK_SEQPACKET,
+        };
         // SAFETY: `fds` is a writable array of two c_ints.
-        let rc = unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, fds.as_mut_ptr()) };
+        let rc = unsafe { libc::socketpair(libc::AF_UNIX, ty, 0, fds.as_mut_ptr()) };
         assert_eq!(rc, 0, "socketpair");
         let [wfd, rfd] = fds;
         let start = Instant::now();
@@ -428,15 +442,31 @@ mod bench {
         let engine_only = args.iter().any(|a| a == "--engine-only");
         let handoff = args.iter().any(|a| a == "--handoff");
         let pinned_only = args.iter().any(|a| a == "--pinned-only");
-        let sizes: [(usize, &str, usize); 4] = [
+        // `--type stream|dgram|seqpacket`: only that socket type.
+        let only_type = args
+            .iter()
+            .position(|a| a == "--type")
+            .and_then(|i| args.get(i + 1))
+            .cloned();
+        let stream_sizes: &[(usize, &str, usize)] = &[
             (64, "64 B", 16 << 20),
             (4 << 10, "4 KiB", 512 << 20),
             (64 << 10, "64 KiB", 2 << 30),
             (1 << 20, "1 MiB", 2 << 30),
         ];
+        let message_sizes: &[(usize, &str, usize)] = &[
+            (64, "64 B", 16 << 20),
+            (1 << 10, "1 KiB", 256 << 20),
+            (64 << 10, "64 KiB", 2 << 30),
+        ];
+        let types: [(SockType, &str, &[(usize, &str, usize)]); 3] = [
+            (SockType::Stream, "stream", stream_sizes),
+            (SockType::Dgram, "dgram", message_sizes),
+            (SockType::SeqPacket, "seqpacket", message_sizes),
+        ];
         let runs = if quick { 1 } else { 5 };
         println!(
-            "stream throughput, two threads, best of {runs} (MB/s = 10^6 bytes/s); engine waits: {}",
+            "throughput, two threads, best of {runs} (MB/s = 10^6 bytes/s); engine waits: {}",
             if handoff {
                 "a completed waiter is offered the CPU (--handoff)"
             } else {
@@ -444,7 +474,8 @@ mod bench {
             }
         );
         println!(
-            "{:<9} {:<9} {:>12} {:>12} {:>8} {:>16} {:>12} {:>12}",
+            "{:<10} {:<9} {:<9} {:>12} {:>12} {:>8} {:>16} {:>12} {:>12}",
+            "type",
             "placement",
             "size",
             "engine MB/s",
@@ -455,32 +486,39 @@ mod bench {
             "bound MB/s"
         );
         let placements: &[bool] = if pinned_only { &[true] } else { &[true, false] };
-        for &pinned in placements {
-            for (size, label, total) in sizes {
-                if only_size.is_some_and(|s| s != size) {
-                    continue;
+        for (kind, type_label, sizes) in types {
+            if only_type.as_deref().is_some_and(|t| t != type_label) {
+                continue;
+            }
+            for &pinned in placements {
+                for &(size, label, total) in sizes {
+                    if only_size.is_some_and(|s| s != size) {
+                        continue;
+                    }
+                    let total = if quick { total / 8 } else { total };
+                    let (e, copied) =
+                        best_of(runs, || engine_run(kind, size, total, pinned, handoff));
+                    let l = if engine_only {
+                        Duration::from_secs(1)
+                    } else {
+                        best_of(runs, || (linux_run(kind, size, total, pinned), ())).0
+                    };
+                    let (em, lm) = (mb_s(total, e), mb_s(total, l));
+                    let copies = copied as f64 / total as f64;
+                    let mm = mb_s(total, best_of(runs, || (memcpy_run(size, total), ())).0);
+                    println!(
+                        "{:<10} {:<9} {:<9} {:>12.0} {:>12.0} {:>7.2}x {:>16.2} {:>12.0} {:>12.0}",
+                        type_label,
+                        if pinned { "pinned" } else { "unpinned" },
+                        label,
+                        em,
+                        lm,
+                        em / lm,
+                        copies,
+                        mm,
+                        mm / copies
+                    );
                 }
-                let total = if quick { total / 8 } else { total };
-                let (e, copied) = best_of(runs, || engine_run(size, total, pinned, handoff));
-                let l = if engine_only {
-                    Duration::from_secs(1)
-                } else {
-                    best_of(runs, || (linux_run(size, total, pinned), ())).0
-                };
-                let (em, lm) = (mb_s(total, e), mb_s(total, l));
-                let copies = copied as f64 / total as f64;
-                let mm = mb_s(total, best_of(runs, || (memcpy_run(size, total), ())).0);
-                println!(
-                    "{:<9} {:<9} {:>12.0} {:>12.0} {:>7.2}x {:>16.2} {:>12.0} {:>12.0}",
-                    if pinned { "pinned" } else { "unpinned" },
-                    label,
-                    em,
-                    lm,
-                    em / lm,
-                    copies,
-                    mm,
-                    mm / copies
-                );
             }
         }
     }

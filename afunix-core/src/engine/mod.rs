@@ -510,7 +510,8 @@ impl Engine {
                     .get_mut(id)
                     .and_then(|s| s.msg_sends.take(slot, |p| p.token == token));
                 self.complete(token, id, Err(Errno::ECANCELED));
-                // The send behind it may go now.
+                // The send behind it may go now, or wait for room elsewhere.
+                self.stop_waiting(id);
                 self.service_msg_sends(id, bufs);
             }
             Waiting::Accept { listener, .. } => {

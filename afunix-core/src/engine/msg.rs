@@ -328,7 +328,7 @@ impl Engine {
     }
 
     /// `id` no longer waits for room anywhere.
-    fn stop_waiting(&mut self, id: SocketId) {
+    pub(crate) fn stop_waiting(&mut self, id: SocketId) {
         let Some(old) = self.sockets.get_mut(id).and_then(|s| s.waiting_on.take()) else {
             return;
         };
