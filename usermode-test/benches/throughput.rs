@@ -430,6 +430,9 @@ mod bench {
         total as f64 / d.as_secs_f64() / 1e6
     }
 
+    /// A size to run: bytes per send, its label, and the bytes to move in all.
+    type Size = (usize, &'static str, usize);
+
     pub fn main() {
         let args: Vec<String> = std::env::args().collect();
         let quick = args.iter().any(|a| a == "--quick");
@@ -448,18 +451,18 @@ mod bench {
             .position(|a| a == "--type")
             .and_then(|i| args.get(i + 1))
             .cloned();
-        let stream_sizes: &[(usize, &str, usize)] = &[
+        let stream_sizes: &[Size] = &[
             (64, "64 B", 16 << 20),
             (4 << 10, "4 KiB", 512 << 20),
             (64 << 10, "64 KiB", 2 << 30),
             (1 << 20, "1 MiB", 2 << 30),
         ];
-        let message_sizes: &[(usize, &str, usize)] = &[
+        let message_sizes: &[Size] = &[
             (64, "64 B", 16 << 20),
             (1 << 10, "1 KiB", 256 << 20),
             (64 << 10, "64 KiB", 2 << 30),
         ];
-        let types: [(SockType, &str, &[(usize, &str, usize)]); 3] = [
+        let types: [(SockType, &str, &[Size]); 3] = [
             (SockType::Stream, "stream", stream_sizes),
             (SockType::Dgram, "dgram", message_sizes),
             (SockType::SeqPacket, "seqpacket", message_sizes),
