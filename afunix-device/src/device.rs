@@ -790,8 +790,6 @@ impl Device {
             }
             (Completed::Message(r), _) => Done::Count(r.copied),
             (Completed::Sent(n) | Completed::Received(n), _) => Done::Count(n),
-            // SOCKET makes only streams so far.
-            (Completed::Message(r), _) => Done::Count(r.copied),
             (Completed::Connected | Completed::Accepted, _) => Done::Ok,
         });
         Some(Completion {
@@ -879,6 +877,5 @@ fn recv_flags(flags: MsgFlags) -> RecvFlags {
         waitall: flags.waitall(),
         dontwait: flags.dontwait(),
         overlapped: flags.overlapped(),
-        trunc: false,
     }
 }
