@@ -39,13 +39,13 @@
 
 use alloc::vec::Vec;
 
-use afunix_core::{Buffers, Credentials, Errno, PathKey, Token};
-use afunix_proto::decode::{Address, NtPath, RECVFROM_HEADER, Request};
+use afunix_core::{Buffers, Credentials, Errno, PathKey, SockType, Token};
+use afunix_proto::decode::{Address, Destination, NtPath, RECVFROM_HEADER, Request};
 use afunix_proto::handle::{HandleAccess, is_user_handle};
 use afunix_proto::wire::{IntOut, POLL_MAX_ENTRIES, fill_revents};
 use zerocopy::IntoBytes;
 
-use crate::{Device, Done, FileId, Op, PollEntry, Reply};
+use crate::{Device, Done, FileId, Op, PollEntry, Reply, SendTo};
 
 /// The identity of a socket file on its volume, as the host reads it from an open handle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -202,11 +202,13 @@ pub trait Host {
     fn secret(&mut self) -> Result<u128, Errno>;
 
     /// Creates the socket file at `path` (failing if the name exists), with the caller's
-    /// access check, and writes `secret` into it.
+    /// access check, and writes `secret` into it; `ty` is the binding socket's type, which
+    /// the file records where it can (the reparse payload's `socket_type`).
     fn create_socket_file(
         &mut self,
         path: NtPath<'_>,
         secret: u128,
+        ty: SockType,
     ) -> Result<(FileIdentity, Self::SocketFile), FsError>;
 
     /// Removes a socket file this request created (a bind that failed after creating it).
@@ -287,16 +289,16 @@ impl<'a, H: Host> Prepared<'a, H> {
             Request::Bind(Address { sockaddr, nt_path }) => {
                 let pathname = host.with_device(|d| d.prepare_bind(file, sockaddr))??;
                 let key = match (pathname, nt_path) {
-                    (true, Some(path)) => {
+                    (Some(ty), Some(path)) => {
                         let secret = host.secret()?;
                         let (identity, created) = host
-                            .create_socket_file(path, secret)
+                            .create_socket_file(path, secret, ty)
                             .map_err(FsError::for_bind)?;
                         self.created = Some(created);
                         Some(identity.key(secret))
                     }
-                    (true, None) => return Err(Errno::EINVAL),
-                    (false, _) => None,
+                    (Some(_), None) => return Err(Errno::EINVAL),
+                    (None, _) => None,
                 };
                 self.resolved = Resolved::Key(key);
             }
@@ -308,6 +310,25 @@ impl<'a, H: Host> Prepared<'a, H> {
                         let (identity, secret) =
                             host.open_socket_file(path).map_err(FsError::for_connect)?;
                         // unix_find_bsd: a file that is not a socket refuses the connection.
+                        Some(identity.key(secret.ok_or(Errno::ECONNREFUSED)?))
+                    }
+                    (true, None) => return Err(Errno::EINVAL),
+                    (false, _) => None,
+                };
+                self.resolved = Resolved::Key(key);
+            }
+            // A datagram's destination is found as CONNECT finds its listener (the socket
+            // file opened with the caller's access check). Other types never look it up:
+            // a stream refuses any address, a seqpacket socket ignores it.
+            Request::Send {
+                to: Some(Destination::Address(Address { sockaddr, nt_path })),
+                ..
+            } => {
+                let pathname = host.with_device(|d| d.prepare_send_to(file, sockaddr))??;
+                let key = match (pathname, nt_path) {
+                    (true, Some(path)) => {
+                        let (identity, secret) =
+                            host.open_socket_file(path).map_err(FsError::for_connect)?;
                         Some(identity.key(secret.ok_or(Errno::ECONNREFUSED)?))
                     }
                     (true, None) => return Err(Errno::EINVAL),
@@ -455,12 +476,21 @@ impl<'a, H: Host> Prepared<'a, H> {
                 },
                 _ => return Err(Errno::EINVAL),
             },
-            // A stream takes no destination (the engine says which error), so none is looked
-            // up: Linux refuses `sendto` on a stream before it reads the address.
+            // Only a datagram socket's pathname destination was looked up (see `resolve`).
             Request::Send { flags, to } => Op::Send {
                 flags,
                 len: self.data_len,
-                to: to.is_some(),
+                to: match to {
+                    None => None,
+                    Some(Destination::Oversize(_)) => Some(SendTo::Oversize),
+                    Some(Destination::Address(a)) => Some(SendTo::Address {
+                        sockaddr: a.sockaddr,
+                        key: match self.resolved {
+                            Resolved::Key(key) => key,
+                            _ => None,
+                        },
+                    }),
+                },
             },
             Request::Recv { flags, from } => Op::Recv {
                 flags,
