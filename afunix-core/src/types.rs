@@ -208,9 +208,9 @@ pub struct Received {
     /// The whole message's length: more than `copied` when the buffer was too short and the
     /// rest was dropped (MSG_TRUNC in `msg_flags`). For a stream, `copied`.
     pub len: usize,
-    /// A datagram's sender's name (`unix_copy_addr` of the sending socket); None when it has
-    /// none, and for streams and seqpacket, whose sender is the peer
-    /// ([`Engine::sender_address`](crate::Engine::sender_address)).
+    /// The sender's name (`unix_copy_addr` of the sending socket): a datagram's own, a
+    /// seqpacket message's peer's. None when it has none, at end of file, and for streams
+    /// ([`Engine::sender_address`](crate::Engine::sender_address) names a stream's).
     pub from: Option<crate::UnixAddr>,
 }
 

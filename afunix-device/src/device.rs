@@ -398,7 +398,7 @@ impl Device {
                         e.recv_from(id, len, flags, token, bufs)
                     });
                     return match received {
-                        Outcome::Ready(r) => ready(r.map(|r| self.message_done(id, &r, from))),
+                        Outcome::Ready(r) => ready(r.map(|r| Self::message_done(&r, from))),
                         Outcome::Pending => Reply::Pending,
                     };
                 }
@@ -487,21 +487,13 @@ impl Device {
     }
 
     /// The reply of a receive on a message socket. RECV: the bytes copied. RECVFROM: those,
-    /// and the sender (a datagram's own; for seqpacket the peer's name, as for a stream,
-    /// when a message came), `MSG_TRUNC` when the message was cut short, and its length.
-    fn message_done(&self, id: SocketId, r: &Received, from: bool) -> Done {
+    /// and the sender the engine names (a datagram's own, a seqpacket's peer; none at end of
+    /// file), `MSG_TRUNC` when the message was cut short, and its length.
+    fn message_done(r: &Received, from: bool) -> Done {
         if !from {
             return Done::Count(r.copied);
         }
-        let mut out = match self.engine.socket_type(id) {
-            Ok(SockType::Dgram) => r.from.as_ref().map_or_else(address_out_none, address_out),
-            // A zero-length record and the end of the stream both read 0 bytes; only
-            // bytes still queued tell them apart here.
-            _ => self.sender(
-                id,
-                r.len > 0 || self.engine.fionread(id).is_ok_and(|q| q > 0),
-            ),
-        };
+        let mut out = r.from.as_ref().map_or_else(address_out_none, address_out);
         if r.truncated() {
             out.msg_flags = MSG_TRUNC;
         }
@@ -781,13 +773,7 @@ impl Device {
                     .map_or_else(address_out_none, |id| self.stream_sender(id, n > 0, n));
                 Done::CountFrom(n, sender)
             }
-            (Completed::Message(r), Waiting::Recv { from }) => {
-                match self.files.get(&file).and_then(|f| f.socket) {
-                    Some(id) => self.message_done(id, &r, from),
-                    None if from => Done::CountFrom(r.copied, address_out_none()),
-                    None => Done::Count(r.copied),
-                }
-            }
+            (Completed::Message(r), Waiting::Recv { from }) => Self::message_done(&r, from),
             (Completed::Message(r), _) => Done::Count(r.copied),
             (Completed::Sent(n) | Completed::Received(n), _) => Done::Count(n),
             (Completed::Connected | Completed::Accepted, _) => Done::Ok,

@@ -477,6 +477,16 @@ impl Engine {
     ) -> Result<Received, Errno> {
         let sock = self.sock(id)?;
         let dgram = sock.kind == SockType::Dgram;
+        // A seqpacket message's sender is the peer: its name as getpeername reports it (also
+        // once the peer is gone), copied before anything is taken.
+        let peer_name = if dgram {
+            None
+        } else {
+            match self.getpeername(id) {
+                Ok(UnixAddr::Unnamed) | Err(_) => None,
+                Ok(a) => Some(a.try_clone()?),
+            }
+        };
         let m = sock.msgs.front().ok_or(Errno::EAGAIN)?;
         let whole = m.data.len();
         let n = len.min(whole);
@@ -504,7 +514,7 @@ impl Engine {
         Ok(Received {
             copied: n,
             len: whole,
-            from,
+            from: if dgram { from } else { peer_name },
         })
     }
 

@@ -369,7 +369,15 @@ fn seqpacket_connects_like_a_stream_and_keeps_records() {
     assert_eq!(fx.e.fionread(s), Ok(7), "FIONREAD: every queued byte");
     let (r, data) = fx.recv_msg(s, 2, RECV_NOW).unwrap();
     assert_eq!((r.copied, r.len, data.as_slice()), (2, 3, &b"on"[..]));
+    assert_eq!(r.from, None, "the connector is unnamed");
     assert_eq!(fx.e.peer_credentials(s).unwrap().map(|c| c.pid), Some(2));
+    assert_eq!(fx.send(s, b""), Ok(0));
+    let (r, _) = fx.recv_msg(c, 8, RECV_NOW).unwrap();
+    assert_eq!(
+        (r.len, r.from),
+        (0, Some(UnixAddr::Abstract(b"sp".to_vec()))),
+        "an empty record names its sender"
+    );
     // Closing with a record unread: the peer sees ECONNRESET, then end of file.
     fx.e.close(s).unwrap();
     assert_eq!(fx.recv(c, 8), Err(Errno::ECONNRESET));
