@@ -61,8 +61,8 @@ mod unavailable;
 pub mod sys;
 
 pub use net::{
-    Incoming, Net, PeerCred, RawResult, RawSocket, SocketAddr, UnixDatagram, UnixListener,
-    UnixSeqpacketConn, UnixSeqpacketListener, UnixStream,
+    Incoming, Net, PeerCred, RawMessage, RawResult, RawSocket, SocketAddr, UnixDatagram,
+    UnixListener, UnixSeqpacketConn, UnixSeqpacketListener, UnixStream,
 };
 
 /// The errno type [`RawSocket`] reports, with Linux's names and numbers.

@@ -6,7 +6,7 @@
 /// The program: every line it records is what a call returned, with paths cut to their
 /// file names (the two runs use two directories).
 macro_rules! datagram_program {
-    ($module:ident, $($imports:item)*) => {
+    ($module:ident { $($imports:item)* }) => {
         mod $module {
             $($imports)*
             use std::net::Shutdown;
@@ -126,13 +126,19 @@ macro_rules! datagram_program {
     };
 }
 
-datagram_program!(on_afunix, use afunix::net::{SocketAddr, UnixDatagram};);
+datagram_program! {
+    on_afunix {
+        use afunix::net::{SocketAddr, UnixDatagram};
+    }
+}
+
 #[cfg(target_os = "linux")]
-datagram_program!(
-    on_std,
-    use std::os::linux::net::SocketAddrExt;,
-    use std::os::unix::net::{SocketAddr, UnixDatagram};
-);
+datagram_program! {
+    on_std {
+        use std::os::linux::net::SocketAddrExt;
+        use std::os::unix::net::{SocketAddr, UnixDatagram};
+    }
+}
 
 fn fresh_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("afunix-{name}-{}", std::process::id()));

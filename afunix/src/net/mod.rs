@@ -17,8 +17,8 @@ use afunix_proto::decode::RECVFROM_HEADER;
 use afunix_proto::encode;
 use afunix_proto::ioctl::*;
 use afunix_proto::wire::{
-    AddressOut, IntOut, PEERCRED_APP_CONTAINER, PEERCRED_IMPERSONATING, PEERCRED_RESTRICTED,
-    PeerCredOut,
+    AddressOut, IntOut, MSG_TRUNC, PEERCRED_APP_CONTAINER, PEERCRED_IMPERSONATING,
+    PEERCRED_RESTRICTED, PeerCredOut,
 };
 use zerocopy::{FromBytes, IntoBytes};
 
@@ -31,10 +31,8 @@ pub use stream::{PeerCred, UnixStream};
 use crate::channel::{Data, Endpoint, Transport, io_error};
 use vectored::{gather, scatter};
 
-/// `SOCK_STREAM`, `SOCK_DGRAM`, `SOCK_SEQPACKET`: the socket types, Linux's numbers.
-pub const SOCK_STREAM: u32 = 1;
-pub const SOCK_DGRAM: u32 = 2;
-pub const SOCK_SEQPACKET: u32 = 5;
+/// The socket types, Linux's numbers, for [`Net::socket_typed`].
+pub use afunix_proto::wire::{SOCK_DGRAM, SOCK_RAW, SOCK_SEQPACKET, SOCK_STREAM};
 /// `SOL_SOCKET`, `SO_ERROR`.
 const SOL_SOCKET: i32 = 1;
 const SO_ERROR: i32 = 4;
@@ -519,6 +517,22 @@ fn check_timeout(timeout: Option<Duration>) -> io::Result<()> {
 #[derive(Debug)]
 pub struct RawSocket(Socket);
 
+/// What [`RawSocket::recv_msg`] received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawMessage {
+    /// The bytes copied into the buffer.
+    pub copied: usize,
+    /// The whole message's length (for a stream, the bytes copied).
+    pub len: usize,
+    /// What recvmsg(2) returns: `len` when the call's flags had `MSG_TRUNC`, else `copied`.
+    pub ret: usize,
+    /// `msghdr.msg_flags`: `MSG_TRUNC` (0x20) when the message was cut short.
+    pub msg_flags: u32,
+    /// The sender's address as its reported length and bytes (length 0: no name).
+    pub addr_len: usize,
+    pub addr: Vec<u8>,
+}
+
 /// The errno of a failed [`RawSocket`] call.
 pub type RawResult<T> = Result<T, Errno>;
 
@@ -591,8 +605,28 @@ impl RawSocket {
         self.call(|s| s.send(data, flags))
     }
 
+    /// recv(2). With `MSG_TRUNC` it returns a message's whole length, as Linux's does: the
+    /// request is then RECVFROM, whose reply says it (RECV's says only the bytes copied).
     pub fn recv(&self, buf: &mut [u8], flags: u32) -> RawResult<usize> {
+        if flags & MSG_TRUNC != 0 {
+            return self.recv_msg(buf, flags).map(|m| m.ret);
+        }
         self.call(|s| s.recv(buf, flags))
+    }
+
+    /// recvmsg(2) without ancillary data: what it returns, the message's flags and its
+    /// sender's address.
+    pub fn recv_msg(&self, buf: &mut [u8], flags: u32) -> RawResult<RawMessage> {
+        let (copied, from) = self.call(|s| s.recv_from(buf, flags))?;
+        let len = usize::try_from(from.msg_len).unwrap_or(usize::MAX);
+        Ok(RawMessage {
+            copied,
+            len,
+            ret: if flags & MSG_TRUNC != 0 { len } else { copied },
+            msg_flags: from.msg_flags,
+            addr_len: usize::try_from(from.addr_len).unwrap_or(usize::MAX),
+            addr: from.sockaddr().to_vec(),
+        })
     }
 
     /// sendto(2) with raw `sockaddr_un` bytes (`addrlen` of them; none is a plain send).
