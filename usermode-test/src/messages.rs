@@ -307,8 +307,8 @@ mod imp {
         let deadline = Instant::now() + Duration::from_secs(20);
         let (blocked, buffered) = loop {
             let s = stats()?;
-            if s.pending_irps >= 1 && s.bytes_buffered > 0 {
-                break (s.pending_irps, s.bytes_buffered);
+            if s.pending_irps >= 1 && s.bytesbuffered > 0 {
+                break (s.pending_irps, s.bytesbuffered);
             }
             if let Ok(Some(status)) = child.try_wait() {
                 return Err(format!(
@@ -350,7 +350,7 @@ mod imp {
     /// One RECVFROM issued overlapped, as a program's WSARecvFrom is.
     struct PendingRecvFrom {
         overlapped: Box<OVERLAPPED>,
-        _buffer: Vec<u8>,
+        buffer: Vec<u8>,
         handle: HANDLE,
         _event: OwnedHandle,
     }
@@ -372,13 +372,13 @@ mod imp {
         overlapped.Internal = STATUS_PENDING as usize;
         let mut pending = PendingRecvFrom {
             overlapped: Box::new(overlapped),
-            _buffer: vec![0u8; RECVFROM_HEADER + 64],
+            buffer: vec![0u8; RECVFROM_HEADER + 64],
             handle,
             _event: event,
         };
         let input = encode::data(0);
         let io_status = ptr::from_mut(&mut *pending.overlapped).cast::<IO_STATUS_BLOCK>();
-        let out_len = pending._buffer.len() as u32;
+        let out_len = pending.buffer.len() as u32;
         // SAFETY:
         // 1. The socket handle is open for overlapped I/O; the input is copied by the I/O
         //    manager (METHOD_BUFFERED input), the output buffer is a Vec and the
@@ -394,7 +394,7 @@ mod imp {
                 IOCTL_AFUNIX_RECVFROM,
                 input.as_bytes().as_ptr().cast(),
                 input.as_bytes().len() as u32,
-                pending._buffer.as_mut_ptr().cast(),
+                pending.buffer.as_mut_ptr().cast(),
                 out_len,
             )
         };
@@ -420,7 +420,7 @@ mod imp {
             let (_, b) = &pairs[i % pairs.len()];
             pending.push(start_recv_from(afunix::sys::raw_handle(b) as HANDLE)?);
         }
-        let held = stats()?.pending_irps - before;
+        let held = stats()?.pending_irps.saturating_sub(before);
         if held != count as u64 {
             return Err(format!(
                 "{count} RECVFROMs issued, STATS shows {held} pending"
