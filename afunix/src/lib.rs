@@ -34,6 +34,11 @@
 //! (The same program, unchanged but for that line, is a test of this crate:
 //! `tests/port.rs`.)
 //!
+//! Datagram sockets are [`UnixDatagram`], with std's API; `tests/datagram_parity.rs` runs one
+//! program against both and compares what every call returned. Seqpacket sockets, which std
+//! lacks, are [`UnixSeqpacketListener`] and [`UnixSeqpacketConn`], named and shaped as the
+//! `uds` crate has them (with std's `SocketAddr`). Everything is also under `afunix::net`.
+//!
 //! On Windows the sockets are the afunixrs driver's handles. Everywhere else there is no
 //! driver, and [`Net::system`] is an engine inside the process: sockets reach only the same
 //! process's sockets. That is what the tests use; [`Net::in_process`] makes an isolated one.

@@ -307,8 +307,8 @@ mod imp {
         let deadline = Instant::now() + Duration::from_secs(20);
         let (blocked, buffered) = loop {
             let s = stats()?;
-            if s.pending_irps >= 1 && s.bytesbuffered > 0 {
-                break (s.pending_irps, s.bytesbuffered);
+            if s.pending_irps >= 1 && s.bytes_buffered > 0 {
+                break (s.pending_irps, s.bytes_buffered);
             }
             if let Ok(Some(status)) = child.try_wait() {
                 return Err(format!(
