@@ -34,6 +34,11 @@
 //! (The same program, unchanged but for that line, is a test of this crate:
 //! `tests/port.rs`.)
 //!
+//! Datagram sockets are [`UnixDatagram`], with std's API; `tests/datagram_parity.rs` runs one
+//! program against both and compares what every call returned. Seqpacket sockets, which std
+//! lacks, are [`UnixSeqpacketListener`] and [`UnixSeqpacketConn`], named and shaped as the
+//! `uds` crate has them (with std's `SocketAddr`). Everything is also under `afunix::net`.
+//!
 //! On Windows the sockets are the afunixrs driver's handles. Everywhere else there is no
 //! driver, and [`Net::system`] is an engine inside the process: sockets reach only the same
 //! process's sockets. That is what the tests use; [`Net::in_process`] makes an isolated one.
@@ -53,7 +58,7 @@
 mod channel;
 mod inproc;
 pub mod install;
-mod net;
+pub mod net;
 pub mod status;
 mod unavailable;
 
@@ -61,7 +66,8 @@ mod unavailable;
 pub mod sys;
 
 pub use net::{
-    Incoming, Net, PeerCred, RawResult, RawSocket, SocketAddr, UnixListener, UnixStream,
+    Incoming, Net, PeerCred, RawMessage, RawResult, RawSocket, SocketAddr, UnixDatagram,
+    UnixListener, UnixSeqpacketConn, UnixSeqpacketListener, UnixStream,
 };
 
 /// The errno type [`RawSocket`] reports, with Linux's names and numbers.

@@ -41,3 +41,28 @@ fn sendto_on_a_stream_is_refused_whatever_the_address() {
         Err(afunix::Errno::EISCONN)
     );
 }
+
+#[test]
+fn msg_trunc_returns_a_datagrams_whole_length_and_recv_msg_says_it_was_cut() {
+    use afunix::net::{SOCK_DGRAM, SOCK_SEQPACKET};
+    const MSG_TRUNC: u32 = 0x20;
+    const MSG_PEEK: u32 = 0x2;
+    for ty in [SOCK_DGRAM, SOCK_SEQPACKET] {
+        let net = Net::in_process();
+        let a = net.socket_typed(ty).unwrap();
+        let b = net.socket_typed(ty).unwrap();
+        a.pair_with(&b).unwrap();
+        assert_eq!(a.send(b"0123456789", 0).unwrap(), 10);
+        assert_eq!(a.send(b"next", 0).unwrap(), 4);
+        let mut buf = [0u8; 4];
+        // Peeked with MSG_TRUNC: the whole length, the message left queued.
+        assert_eq!(b.recv(&mut buf, MSG_TRUNC | MSG_PEEK).unwrap(), 10);
+        let m = b.recv_msg(&mut buf, 0).unwrap();
+        assert_eq!((m.copied, m.len, m.ret, m.msg_flags), (4, 10, 4, MSG_TRUNC));
+        assert_eq!(&buf, b"0123");
+        // The rest of the cut message is gone: the next receive is the next message.
+        let m = b.recv_msg(&mut buf, MSG_TRUNC).unwrap();
+        assert_eq!((m.copied, m.len, m.ret, m.msg_flags), (4, 4, 4, 0));
+        assert_eq!(&buf, b"next");
+    }
+}
