@@ -105,6 +105,21 @@ impl Buffers for OwnedBuffers {
             .is_some()
     }
 
+    fn append_send(&mut self, token: Token, offset: usize, len: usize, dst: &mut Vec<u8>) -> bool {
+        let Some(src) = self
+            .0
+            .get(&token)
+            .and_then(|o| byte_range(&o.bytes, offset, len))
+        else {
+            return false;
+        };
+        if dst.try_reserve(len).is_err() {
+            return false;
+        }
+        dst.extend_from_slice(src);
+        true
+    }
+
     fn send_to_recv(
         &mut self,
         send: Token,

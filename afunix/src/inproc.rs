@@ -497,6 +497,19 @@ impl Buffers for RequestBuffers<'_, '_> {
             .is_some()
     }
 
+    fn append_send(&mut self, token: Token, offset: usize, len: usize, dst: &mut Vec<u8>) -> bool {
+        if token != self.token {
+            return self.owned.append_send(token, offset, len, dst);
+        }
+        match self.current.sent(offset, len) {
+            Some(src) if dst.try_reserve(len).is_ok() => {
+                dst.extend_from_slice(src);
+                true
+            }
+            _ => false,
+        }
+    }
+
     fn send_to_recv(
         &mut self,
         send: Token,

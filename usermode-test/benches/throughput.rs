@@ -110,6 +110,22 @@ mod bench {
                 && self.count(dst.len())
         }
 
+        fn append_send(
+            &mut self,
+            token: Token,
+            offset: usize,
+            len: usize,
+            dst: &mut Vec<u8>,
+        ) -> bool {
+            match self.writer.get(offset..offset + len) {
+                Some(src) if token.0 == WRITER_TOKEN => {
+                    dst.extend_from_slice(src);
+                    self.count(len)
+                }
+                _ => false,
+            }
+        }
+
         fn send_to_recv(
             &mut self,
             send: Token,

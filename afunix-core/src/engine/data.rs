@@ -8,6 +8,8 @@
 //! then takes the rest straight from a waiting sender. So a byte is copied once from a
 //! waiting writer to a waiting reader, and at most twice otherwise.
 
+use alloc::vec::Vec;
+
 use crate::queue::Queue;
 use crate::socket::PendingRecv;
 use crate::{Completed, Errno, Shutdown, SocketId, Token};
@@ -29,6 +31,27 @@ pub trait Buffers {
     fn write_recv(&mut self, token: Token, offset: usize, src: &[u8]) -> bool;
     /// Copies pending send `token`'s bytes at `offset` into `dst`.
     fn read_send(&mut self, token: Token, offset: usize, dst: &mut [u8]) -> bool;
+    /// Appends `len` of pending send `token`'s bytes at `offset` to `dst`, whose spare
+    /// capacity the engine has reserved (a message being queued); false, leaving `dst` as it
+    /// was, if it cannot. The default goes through [`Buffers::read_send`] into zeroed room;
+    /// an implementation that reaches the bytes as a slice appends them without zeroing.
+    fn append_send(&mut self, token: Token, offset: usize, len: usize, dst: &mut Vec<u8>) -> bool {
+        let start = dst.len();
+        let Some(end) = start.checked_add(len) else {
+            return false;
+        };
+        if dst.try_reserve(len).is_err() {
+            return false;
+        }
+        dst.resize(end, 0);
+        let ok = dst
+            .get_mut(start..)
+            .is_some_and(|room| self.read_send(token, offset, room));
+        if !ok {
+            dst.truncate(start);
+        }
+        ok
+    }
     /// Copies `len` bytes from pending send `send` at `send_offset` to pending recv `recv` at
     /// `recv_offset` (one copy, writer to reader).
     fn send_to_recv(

@@ -254,8 +254,7 @@ impl Engine {
         }
         let mut data = Vec::new();
         data.try_reserve_exact(len).map_err(|_| Errno::ENOBUFS)?;
-        data.resize(len, 0);
-        if len > 0 && !bufs.read_send(token, 0, &mut data) {
+        if len > 0 && !bufs.append_send(token, 0, len, &mut data) {
             return Err(Errno::EFAULT);
         }
         let o = self.sock_mut(other)?;

@@ -14,6 +14,7 @@
 //! writer's bytes stay in its buffer until a reader takes them (one copy, writer to reader);
 //! only bytes that fit the peer's receive queue are copied into the driver.
 
+use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use afunix_core::{Buffers, Credentials, Errno, KeyedHash, KeyedMap, Limits, SockType, Token};
@@ -107,6 +108,27 @@ impl Buffers for IrpBuffers<'_> {
     fn read_send(&mut self, token: Token, offset: usize, dst: &mut [u8]) -> bool {
         let from = self.get(token).and_then(|b| b.range(offset, dst.len()));
         Self::copy(from, Some(dst.as_mut_ptr()), dst.len())
+    }
+
+    fn append_send(&mut self, token: Token, offset: usize, len: usize, dst: &mut Vec<u8>) -> bool {
+        let Some(from) = self.get(token).and_then(|b| b.range(offset, len)) else {
+            return false;
+        };
+        if dst.try_reserve(len).is_err() {
+            return false;
+        }
+        let Some(end) = dst.len().checked_add(len) else {
+            return false;
+        };
+        let room = dst.spare_capacity_mut().as_mut_ptr().cast::<u8>();
+        if !Self::copy(Some(from), Some(room), len) {
+            return false;
+        }
+        // SAFETY:
+        // 1. `try_reserve` made room for `len` more bytes, and `copy` initialised exactly
+        //    those, the first `len` of the spare capacity.
+        unsafe { dst.set_len(end) };
+        true
     }
 
     fn send_to_recv(
