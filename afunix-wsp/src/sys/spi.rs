@@ -1056,7 +1056,8 @@ unsafe extern "system" fn wsp_recv_from(
 ///
 /// An overlapped WSPRecvFrom that asks for the address on a datagram socket is refused
 /// (WSAEOPNOTSUPP): the driver completes a request into the program's buffer, and the
-/// address would come first in it. Without an address it is an overlapped WSPRecv.
+/// address would come first in it. Without an address it is an overlapped WSPRecv; on a
+/// seqpacket socket the address is the peer's, written as for a stream.
 ///
 /// # Safety
 ///
@@ -1094,7 +1095,17 @@ unsafe fn recv_from_message(
                 &raw mut errno,
             )
         };
-        return if r == 0 { Ok(()) } else { Err(errno) };
+        if r != 0 {
+            return Err(errno);
+        }
+        if !from.is_null() {
+            // A seqpacket record's sender is the peer, as for a stream.
+            // SAFETY:
+            // 1. The program's address buffer and length, as for getpeername.
+            let _ = address_reply(s, IOCTL_AFUNIX_GETPEERNAME)
+                .and_then(|a| unsafe { copy_out(from.cast(), fromlen, a.sockaddr()) });
+        }
+        return Ok(());
     }
     if flags.is_null() {
         return Err(WSAEFAULT);

@@ -122,9 +122,21 @@ fn datagram_entry() -> WSAPROTOCOL_INFOW {
     )
 }
 
+/// The protocol name of an entry (`szProtocol`, what `netsh winsock show catalog` shows):
+/// the stream's name, `PROVIDER_PROTOCOL_NAME`, with its type word changed for the others.
+#[must_use]
+pub fn protocol_name(sock_type: i32) -> String {
+    let word = match sock_type {
+        SOCK_DGRAM => "datagram",
+        SOCK_SEQPACKET => "seqpacket",
+        _ => return PROVIDER_PROTOCOL_NAME.to_owned(),
+    };
+    PROVIDER_PROTOCOL_NAME.replacen("stream", word, 1)
+}
+
 fn entry(sock_type: i32, flags: u32, message_size: u32) -> WSAPROTOCOL_INFOW {
     let mut name = [0u16; 256];
-    for (slot, unit) in name.iter_mut().zip(PROVIDER_PROTOCOL_NAME.encode_utf16()) {
+    for (slot, unit) in name.iter_mut().zip(protocol_name(sock_type).encode_utf16()) {
         *slot = unit;
     }
     let mut info = WSAPROTOCOL_INFOW {
