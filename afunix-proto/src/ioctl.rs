@@ -68,7 +68,9 @@ pub const IOCTL_AFUNIX_SOCKET: u32 = writes(1, METHOD_BUFFERED);
 pub const IOCTL_AFUNIX_BIND: u32 = writes(2, METHOD_BUFFERED);
 /// LISTEN. In: [`crate::wire::ListenIn`].
 pub const IOCTL_AFUNIX_LISTEN: u32 = writes(3, METHOD_BUFFERED);
-/// CONNECT; may pend. In: as BIND.
+/// CONNECT; may pend (a stream or seqpacket socket's). In: as BIND. An `AF_UNSPEC` address
+/// (family 0, `addr_len` >= 2, no NT path) dissolves a datagram socket's association
+/// (EINVAL on the other types, as Linux gives).
 pub const IOCTL_AFUNIX_CONNECT: u32 = writes(4, METHOD_BUFFERED);
 /// ACCEPT, AcceptEx-style; may pend. In: [`crate::wire::HandleIn`] naming the accepting
 /// socket; out: [`crate::wire::AddressOut`], the peer's address.
@@ -90,7 +92,8 @@ pub const IOCTL_AFUNIX_FIONBIO: u32 = writes(11, METHOD_BUFFERED);
 pub const IOCTL_AFUNIX_FIONREAD: u32 = reads(12, METHOD_BUFFERED);
 /// PEERCRED. In: [`crate::wire::EmptyIn`]; out: [`crate::wire::PeerCredOut`].
 pub const IOCTL_AFUNIX_PEERCRED: u32 = reads(13, METHOD_BUFFERED);
-/// SOCKETPAIR: connects this socket and the one whose handle is passed in.
+/// SOCKETPAIR: connects this socket and the one whose handle is passed in; both fresh and
+/// of one type (two of different types: EPROTOTYPE, as a connect across types gives).
 /// In: [`crate::wire::HandleIn`].
 pub const IOCTL_AFUNIX_SOCKETPAIR: u32 = writes(14, METHOD_BUFFERED);
 /// POLL over many sockets with a timeout; pends until one is ready or the time is up.
@@ -107,7 +110,9 @@ pub const IOCTL_AFUNIX_RECV: u32 = reads(17, METHOD_OUT_DIRECT);
 
 /// SENDTO: SEND with a destination address. Input: a [`crate::wire::DataIn`] followed by an
 /// [`crate::wire::AddressIn`] and its NT path, as BIND and CONNECT give them; the data as for
-/// SEND. A stream socket refuses any address (EISCONN when connected, else EOPNOTSUPP).
+/// SEND. A stream socket refuses any address (EISCONN when connected, else EOPNOTSUPP); a
+/// datagram socket sends to it (a pathname's socket file opened as CONNECT opens it); a
+/// seqpacket socket ignores it, as Linux does.
 pub const IOCTL_AFUNIX_SENDTO: u32 = writes(18, METHOD_IN_DIRECT);
 
 /// RECVFROM: RECV that reports the sender's address. Input: a [`crate::wire::DataIn`]. The
