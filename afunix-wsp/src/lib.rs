@@ -1,6 +1,7 @@
 //! `afunixwsp.dll`: the Winsock base service provider for afunix-rs sockets.
 //!
-//! Programs that only know Winsock (`socket(AF_UNIX, SOCK_STREAM, 0)`, `bind`, `connect`,
+//! Programs that only know Winsock (`socket(AF_UNIX, SOCK_STREAM, 0)`, and `SOCK_DGRAM` or
+//! `SOCK_SEQPACKET`, `bind`, `connect`, `sendto`,
 //! `WSARecv` with overlapped I/O, `select`, `WSAPoll`, `WSAEventSelect` ...) reach the
 //! afunixrs driver through this DLL once `afunixctl install` has put it in the Winsock
 //! catalog. Its sockets are the driver's file handles, made IFS handles with

@@ -21,6 +21,12 @@ pub const SO_REUSEADDR: i32 = ws::SO_REUSEADDR;
 pub const SO_KEEPALIVE: i32 = ws::SO_KEEPALIVE;
 pub const SO_LINGER: i32 = ws::SO_LINGER;
 pub const SO_DONTLINGER: i32 = ws::SO_DONTLINGER;
+pub const SO_MAX_MSG_SIZE: i32 = ws::SO_MAX_MSG_SIZE;
+
+/// Winsock's socket types (the catalog's `iSocketType`), as `WSPSocket` receives them.
+pub const SOCK_STREAM: i32 = ws::SOCK_STREAM;
+pub const SOCK_DGRAM: i32 = ws::SOCK_DGRAM;
+pub const SOCK_SEQPACKET: i32 = ws::SOCK_SEQPACKET;
 
 /// `send`/`recv` flags, as the SPI passes them (a DWORD).
 pub const MSG_OOB: u32 = ws::MSG_OOB as u32;
@@ -63,6 +69,7 @@ pub const WSAEPROTONOSUPPORT: i32 = ws::WSAEPROTONOSUPPORT;
 pub const WSAENOBUFS: i32 = ws::WSAENOBUFS;
 pub const WSAENETDOWN: i32 = ws::WSAENETDOWN;
 pub const WSAEACCES: i32 = ws::WSAEACCES;
+pub const WSAEMSGSIZE: i32 = ws::WSAEMSGSIZE;
 pub const WSAVERNOTSUPPORTED: i32 = ws::WSAVERNOTSUPPORTED;
 pub const WSA_IO_PENDING: i32 = ws::WSA_IO_PENDING;
 pub const WSA_IO_INCOMPLETE: i32 = ws::WSA_IO_INCOMPLETE;
@@ -108,6 +115,27 @@ pub fn recv_flags(flags: u32) -> Result<u32, i32> {
     Ok(linux)
 }
 
+/// Linux `recv` flags for Winsock's on a message socket (datagram or seqpacket): as
+/// [`recv_flags`], but `MSG_WAITALL` is refused, as Winsock documents it ("not supported by
+/// datagram sockets or message-oriented sockets"; Linux would ignore it).
+pub fn message_recv_flags(flags: u32) -> Result<u32, i32> {
+    if flags & MSG_WAITALL != 0 {
+        return Err(WSAEOPNOTSUPP);
+    }
+    recv_flags(flags)
+}
+
+/// What a receive on a message socket reports to a Winsock program: the bytes copied, or
+/// WSAEMSGSIZE when the message was longer than the buffers (they hold its first part and
+/// the rest is gone, as on Linux). `lpFlags` never gets MSG_PARTIAL: that flag promises the
+/// rest to a later receive, and AF_UNIX keeps no rest.
+pub fn message_received(copied: usize, truncated: bool) -> Result<u32, i32> {
+    if truncated {
+        return Err(WSAEMSGSIZE);
+    }
+    Ok(u32::try_from(copied).unwrap_or(u32::MAX))
+}
+
 /// Checks `send` flags: none changes what a stream socket does, but out-of-band data does not
 /// exist on AF_UNIX.
 pub fn check_send_flags(flags: u32) -> Result<(), i32> {
@@ -132,6 +160,9 @@ pub enum SockOpt {
     Linger,
     /// `SO_DONTLINGER`: a BOOL, `!l_onoff`.
     DontLinger,
+    /// `SO_MAX_MSG_SIZE` (read only): the largest message a send takes, SO_SNDBUF - 32 on a
+    /// message socket; a stream has no messages (WSAENOPROTOOPT).
+    MaxMessageSize,
 }
 
 /// Linux's `SOL_SOCKET` and the option numbers the driver answers.
@@ -189,6 +220,7 @@ pub fn sockopt(level: i32, name: i32) -> Option<SockOpt> {
         SO_SNDTIMEO => return Some(SockOpt::SendTimeout),
         SO_RCVTIMEO => return Some(SockOpt::ReceiveTimeout),
         SO_PROTOCOL_INFOW => return Some(SockOpt::ProtocolInfo),
+        SO_MAX_MSG_SIZE => return Some(SockOpt::MaxMessageSize),
         _ => return None,
     };
     Some(SockOpt::Driver(LINUX_SOL_SOCKET, linux))
@@ -250,10 +282,13 @@ pub fn select_ready(revents: u32) -> (bool, bool, bool) {
 /// What a socket is, for the network events that can happen to it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
-    /// Neither listening nor connected: nothing to watch yet.
+    /// A stream or seqpacket socket neither listening nor connected: nothing to watch yet.
     Idle,
     Listening,
     Connected,
+    /// A datagram socket, connected or not: only FD_READ and FD_WRITE happen to it (there
+    /// is no connection to accept, complete or close).
+    Datagram,
 }
 
 /// One socket's `WSAEventSelect` state: which events the program asked for, which of them
@@ -329,6 +364,16 @@ impl NetEvents {
         let on = self.selected & self.enabled;
         match role {
             Role::Idle => 0,
+            Role::Datagram => {
+                let mut wanted = 0;
+                if on & FD_READ != 0 {
+                    wanted |= PollMask::IN;
+                }
+                if on & FD_WRITE != 0 {
+                    wanted |= PollMask::OUT;
+                }
+                wanted
+            }
             Role::Listening => {
                 if on & FD_ACCEPT != 0 {
                     PollMask::IN
@@ -372,6 +417,14 @@ impl NetEvents {
         }
         match role {
             Role::Idle => {}
+            Role::Datagram => {
+                if revents & PollMask::IN != 0 {
+                    signal |= self.record(FD_READ, 0);
+                }
+                if revents & PollMask::OUT != 0 {
+                    signal |= self.record(FD_WRITE, 0);
+                }
+            }
             Role::Listening => {
                 if revents & PollMask::IN != 0 {
                     signal |= self.record(FD_ACCEPT, 0);
@@ -632,6 +685,47 @@ mod tests {
         n.reenable(FD_CONNECT);
         assert!(!n.record(FD_CONNECT, 0), "connect is not re-enabled");
         assert_eq!(n.take().0, FD_CONNECT);
+    }
+
+    #[test]
+    fn datagram_sockets_record_only_fd_read_and_fd_write() {
+        let all = FD_READ | FD_WRITE | FD_CLOSE | FD_CONNECT | FD_ACCEPT;
+        let mut n = NetEvents::new(7, all);
+        assert_eq!(
+            n.wanted(Role::Datagram),
+            IN | OUT,
+            "no RDHUP: nothing closes"
+        );
+        assert!(n.on_revents(IN | OUT | HUP | RDHUP, Role::Datagram, || true));
+        assert_eq!(n.take().0, FD_READ | FD_WRITE);
+        assert_eq!(
+            n.wanted(Role::Datagram),
+            0,
+            "each waits for its re-enabling call"
+        );
+        assert!(n.reenable(FD_READ));
+        assert_eq!(n.wanted(Role::Datagram), IN);
+        // A hang-up alone records nothing and parks the socket instead of spinning.
+        let mut m = NetEvents::new(7, FD_CLOSE);
+        assert!(!m.on_revents(HUP, Role::Datagram, || false));
+        assert_eq!(m.wanted(Role::Datagram), 0);
+    }
+
+    #[test]
+    fn message_receives_refuse_waitall_and_report_truncation() {
+        assert_eq!(message_recv_flags(MSG_WAITALL), Err(WSAEOPNOTSUPP));
+        assert_eq!(
+            message_recv_flags(MSG_PEEK),
+            Ok(afunix_proto::wire::MSG_PEEK)
+        );
+        assert_eq!(message_recv_flags(MSG_OOB), Err(WSAEOPNOTSUPP));
+        assert_eq!(message_received(5, false), Ok(5));
+        assert_eq!(message_received(0, false), Ok(0), "an empty datagram");
+        assert_eq!(message_received(4, true), Err(WSAEMSGSIZE));
+        assert_eq!(
+            sockopt(SOL_SOCKET, SO_MAX_MSG_SIZE),
+            Some(SockOpt::MaxMessageSize)
+        );
     }
 
     #[test]

@@ -32,9 +32,20 @@ fn provider() -> Option<Provider> {
     *PROVIDER.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Our catalog entry, as `SO_PROTOCOL_INFOW` and `WSPDuplicateSocket` report it.
-fn protocol_info() -> Option<WSAPROTOCOL_INFOW> {
-    provider().map(|p| p.info)
+/// The catalog entry of a socket of type `ty` made from catalog entry `entry`, as
+/// `SO_PROTOCOL_INFOW` and `WSPDuplicateSocket` report it: the protocol's registered entry
+/// (`afunix::sys::catalog`, what `afunixctl install` registers) with the id ws2_32 gave it.
+fn protocol_info(ty: afunix_core::SockType, entry: u32) -> Option<WSAPROTOCOL_INFOW> {
+    provider()?;
+    let mut info = afunix::sys::catalog::protocol_info_for(ty as i32)?;
+    info.dwCatalogEntryId = entry;
+    Some(info)
+}
+
+/// The catalog entry `WSPStartup` was given: the id for a socket whose `WSPSocket` came
+/// without protocol info.
+fn startup_entry() -> Option<u32> {
+    provider().map(|p| p.info.dwCatalogEntryId)
 }
 
 /// The handle of socket `s` for a request on it. A SOCKET of ours is the driver handle
@@ -59,16 +70,16 @@ fn set_errno(lperrno: *const i32, code: i32) {
     }
 }
 
-/// `WPUModifyIFSHandle`: ws2_32 registers the handle as a socket of ours and returns the
-/// SOCKET value programs will see (for an IFS provider, the handle itself).
-fn register_with_ws2(handle: SOCKET) -> Result<SOCKET, i32> {
+/// `WPUModifyIFSHandle`: ws2_32 registers the handle as a socket of catalog entry `entry`
+/// and returns the SOCKET value programs will see (for an IFS provider, the handle itself).
+fn register_with_ws2(handle: SOCKET, entry: u32) -> Result<SOCKET, i32> {
     let p = provider().ok_or(crate::winsock::WSAEINVAL)?;
     let modify = p.upcalls.lpWPUModifyIFSHandle.ok_or(WSAEFAULT)?;
     let mut errno = 0;
     // SAFETY:
     // 1. The upcall is ws2_32's (or the test harness's) function, valid while we are
     //    started; the handle is ours and `errno` a valid out pointer.
-    let socket = unsafe { modify(p.info.dwCatalogEntryId, handle, &mut errno) };
+    let socket = unsafe { modify(entry, handle, &mut errno) };
     if socket == windows_sys::Win32::Networking::WinSock::INVALID_SOCKET {
         return Err(if errno == 0 { WSAEFAULT } else { errno });
     }

@@ -6,7 +6,7 @@ use std::ffi::c_void;
 use std::ptr;
 
 use afunix_proto::encode;
-use afunix_proto::ioctl::{IOCTL_AFUNIX_RECV, IOCTL_AFUNIX_SEND};
+use afunix_proto::ioctl::{IOCTL_AFUNIX_RECV, IOCTL_AFUNIX_SEND, IOCTL_AFUNIX_SENDTO};
 use afunix_proto::wire::MSG_AFUNIX_OVERLAPPED;
 use windows_sys::Wdk::System::IO::NtDeviceIoControlFile;
 use windows_sys::Win32::Foundation::{HANDLE, STATUS_PENDING};
@@ -23,6 +23,13 @@ pub(crate) enum Transfer {
     Send { data: *const u8, len: u32 },
     /// WSPRecv: the RECV request with these Linux flags (peek, waitall).
     Recv { buf: *mut u8, len: u32, flags: u32 },
+    /// WSPSendTo on a datagram socket: the SENDTO request with this whole input (its
+    /// flags, [`MSG_AFUNIX_OVERLAPPED`] among them, and the destination).
+    SendTo {
+        data: *const u8,
+        len: u32,
+        input: Vec<u8>,
+    },
 }
 
 /// What the completion routine needs when the APC runs.
@@ -111,11 +118,11 @@ pub(crate) unsafe fn start(
     };
     let io_status = overlapped.cast::<IO_STATUS_BLOCK>();
     // Overlapped requests wait even on a non-blocking socket, as Winsock's do.
-    let (code, flags, data, len) = match transfer {
-        Transfer::Send { data, len } => (IOCTL_AFUNIX_SEND, 0, data.cast_mut(), len),
-        Transfer::Recv { buf, len, flags } => (IOCTL_AFUNIX_RECV, flags, buf, len),
+    let (code, input, data, len) = match transfer {
+        Transfer::Send { data, len } => (IOCTL_AFUNIX_SEND, flagged(0), data.cast_mut(), len),
+        Transfer::Recv { buf, len, flags } => (IOCTL_AFUNIX_RECV, flagged(flags), buf, len),
+        Transfer::SendTo { data, len, input } => (IOCTL_AFUNIX_SENDTO, input, data.cast_mut(), len),
     };
-    let input = encode::data(flags | MSG_AFUNIX_OVERLAPPED);
     // SAFETY:
     // 1. The handle is one of our sockets (an overlapped file handle); the data buffer and
     //    the OVERLAPPED outlive the request (this function's contract); `apc`/`context` are
@@ -129,8 +136,8 @@ pub(crate) unsafe fn start(
             context,
             io_status,
             code,
-            input.as_bytes().as_ptr().cast(),
-            u32::try_from(input.as_bytes().len()).unwrap_or(0),
+            input.as_ptr().cast(),
+            u32::try_from(input.len()).unwrap_or(0),
             data.cast(),
             len,
         )
@@ -155,6 +162,13 @@ pub(crate) unsafe fn start(
         return Err(status_code(status));
     }
     Ok(())
+}
+
+/// SEND's or RECV's input: these flags, and [`MSG_AFUNIX_OVERLAPPED`].
+fn flagged(flags: u32) -> Vec<u8> {
+    encode::data(flags | MSG_AFUNIX_OVERLAPPED)
+        .as_bytes()
+        .to_vec()
 }
 
 /// The byte count of a request that [`start`] reported finished at once.

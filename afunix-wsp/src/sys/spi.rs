@@ -11,18 +11,19 @@ use std::time::{Duration, Instant};
 
 use afunix::sys::Data;
 use afunix_core::{Errno, SockType};
+use afunix_proto::decode::RECVFROM_HEADER;
 use afunix_proto::encode;
 use afunix_proto::ioctl::*;
-use afunix_proto::wire::{AddressOut, IntOut, PeerCredOut, revents};
+use afunix_proto::wire::{AddressOut, IntOut, MSG_AFUNIX_OVERLAPPED, PeerCredOut, revents};
 use windows_sys::Win32::Foundation::{
     CloseHandle, DUPLICATE_SAME_ACCESS, DuplicateHandle, HANDLE, HWND,
 };
 use windows_sys::Win32::Networking::WinSock::{
     self as ws, FD_SET, FROM_PROTOCOL_INFO, INVALID_SOCKET, LPCONDITIONPROC,
     LPWSAOVERLAPPED_COMPLETION_ROUTINE, QOS, SIO_AF_UNIX_GETPEERPID, SIO_BASE_HANDLE,
-    SIO_BSP_HANDLE, SIO_BSP_HANDLE_POLL, SIO_BSP_HANDLE_SELECT, SIO_EXT_POLL, SOCK_STREAM,
-    SOCKADDR, SOCKET, SOCKET_ERROR, TIMEVAL, WSABUF, WSAECONNREFUSED, WSANETWORKEVENTS,
-    WSAPROTOCOL_INFOW, WSATHREADID, WSPPROC_TABLE,
+    SIO_BSP_HANDLE, SIO_BSP_HANDLE_POLL, SIO_BSP_HANDLE_SELECT, SIO_EXT_POLL, SOCKADDR, SOCKET,
+    SOCKET_ERROR, TIMEVAL, WSABUF, WSAECONNREFUSED, WSANETWORKEVENTS, WSAPROTOCOL_INFOW,
+    WSATHREADID, WSPPROC_TABLE,
 };
 use windows_sys::Win32::System::IO::OVERLAPPED;
 use windows_sys::Win32::System::Threading::{
@@ -104,6 +105,11 @@ fn handle(s: SOCKET) -> HANDLE {
 /// Fails with WSAENOTSOCK unless `s` is one of ours.
 fn known(s: SOCKET) -> Res<()> {
     table::with(s, |_| ())
+}
+
+/// The type of socket `s`; WSAENOTSOCK unless it is one of ours.
+fn sock_type(s: SOCKET) -> Res<SockType> {
+    table::with(s, |sock| sock.ty)
 }
 
 fn request(
@@ -197,22 +203,46 @@ unsafe fn copy_out(buffer: *mut u8, len: *mut i32, value: &[u8]) -> Res<()> {
     Ok(())
 }
 
-/// The BIND or CONNECT input for a sockaddr: a pathname is resolved to its absolute NT path
-/// here, where the current directory is known.
-fn address_input(sockaddr: &[u8]) -> Res<Vec<u8>> {
-    let path = match encode::pathname(sockaddr) {
+/// The absolute NT path of a pathname sockaddr (empty for an abstract or unnamed one),
+/// resolved here, where the current directory is known.
+fn nt_path_of(sockaddr: &[u8]) -> Res<Vec<u16>> {
+    match encode::pathname(sockaddr) {
         Some(name) => {
             let text = std::str::from_utf8(name).map_err(|_| WSAEINVAL)?;
-            afunix::sys::nt_path(std::path::Path::new(text)).map_err(|_| WSAEINVAL)?
+            afunix::sys::nt_path(std::path::Path::new(text)).map_err(|_| WSAEINVAL)
         }
-        None => Vec::new(),
-    };
-    // Longer than a sockaddr_un: EINVAL, as Linux's unix_validate_addr says.
-    encode::address(sockaddr, &path).map_err(|e| match e {
+        None => Ok(Vec::new()),
+    }
+}
+
+fn encode_error(e: encode::EncodeError) -> i32 {
+    match e {
         encode::EncodeError::NoMemory => WSAENOBUFS,
         _ => WSAEINVAL,
-    })
+    }
 }
+
+/// The BIND or CONNECT input for a sockaddr.
+fn address_input(sockaddr: &[u8]) -> Res<Vec<u8>> {
+    let path = nt_path_of(sockaddr)?;
+    // Longer than a sockaddr_un: EINVAL, as Linux's unix_validate_addr says.
+    encode::address(sockaddr, &path).map_err(encode_error)
+}
+
+/// The SENDTO input for a datagram's destination, with the request's Linux `flags`: a
+/// pathname's NT path goes with it, for the driver to open the socket file as CONNECT does.
+fn send_to_input(flags: u32, sockaddr: &[u8]) -> Res<Vec<u8>> {
+    let path = if sockaddr.len() > SOCKADDR_UN_LEN {
+        // Longer than a sockaddr_un travels as its length alone (the driver refuses it).
+        Vec::new()
+    } else {
+        nt_path_of(sockaddr)?
+    };
+    encode::send_to(flags, sockaddr, &path).map_err(encode_error)
+}
+
+/// `sizeof(struct sockaddr_un)`.
+const SOCKADDR_UN_LEN: usize = 110;
 
 /// The WSA code for a failure to open the driver's device.
 pub(crate) fn device_error(e: &std::io::Error) -> i32 {
@@ -220,14 +250,14 @@ pub(crate) fn device_error(e: &std::io::Error) -> i32 {
     crate::winsock::device_open_error(not_running, e)
 }
 
-/// A new socket handle on the driver, not yet known to ws2_32.
-fn new_handle(nonblocking: bool) -> Res<SOCKET> {
+/// A new socket handle of type `ty` on the driver, not yet known to ws2_32.
+fn new_handle(ty: SockType, nonblocking: bool) -> Res<SOCKET> {
     let owned = afunix::sys::open_handle().map_err(|e| device_error(&e))?;
     let raw = owned.into_raw_handle() as SOCKET;
     let made = request(
         raw,
         IOCTL_AFUNIX_SOCKET,
-        encode::socket(SockType::Stream as u32, nonblocking).as_bytes(),
+        encode::socket(ty as u32, nonblocking).as_bytes(),
         Data::None,
         None,
     );
@@ -246,7 +276,7 @@ fn close_raw(s: SOCKET) {
 
 /// Registers a new socket with ws2_32 and the table.
 fn adopt(raw: SOCKET, sock: Sock) -> Res<SOCKET> {
-    let s = match register_with_ws2(raw) {
+    let s = match register_with_ws2(raw, sock.entry) {
         Ok(s) => s,
         Err(e) => {
             close_raw(raw);
@@ -288,8 +318,15 @@ fn socket(
     if let Some(info) = info.filter(|i| i.dwProviderReserved != 0) {
         // WSASocket(FROM_PROTOCOL_INFO) with what WSPDuplicateSocket filled in: the
         // handle is already in this process.
-        return adopt_duplicate(info.dwProviderReserved as SOCKET);
+        return adopt_duplicate(info.dwProviderReserved as SOCKET, info.dwCatalogEntryId);
     }
+    // The catalog entry ws2_32 chose for this socket (one per type); without protocol
+    // info, the one WSPStartup was given.
+    let entry = info
+        .map(|i| i.dwCatalogEntryId)
+        .filter(|&id| id != 0)
+        .or_else(super::startup_entry)
+        .unwrap_or(0);
     let (af, sock_type, protocol) = match info {
         Some(i) if af == FROM_PROTOCOL_INFO => (i.iAddressFamily, i.iSocketType, i.iProtocol),
         _ => (af, sock_type, protocol),
@@ -297,21 +334,25 @@ fn socket(
     if af != AF_UNIX {
         return Err(WSAEAFNOSUPPORT);
     }
-    if sock_type != SOCK_STREAM {
-        return Err(WSAESOCKTNOSUPPORT);
-    }
+    // The types the catalog lists (SOCK_RAW, which Linux takes as SOCK_DGRAM, has no entry).
+    let (ty, role) = match sock_type {
+        SOCK_STREAM => (SockType::Stream, Role::Idle),
+        SOCK_SEQPACKET => (SockType::SeqPacket, Role::Idle),
+        SOCK_DGRAM => (SockType::Dgram, Role::Datagram),
+        _ => return Err(WSAESOCKTNOSUPPORT),
+    };
     if protocol != 0 {
         return Err(WSAEPROTONOSUPPORT);
     }
     if group != 0 {
         return Err(WSAEINVAL);
     }
-    let raw = new_handle(false)?;
-    adopt(raw, Sock::new(Role::Idle, false))
+    let raw = new_handle(ty, false)?;
+    adopt(raw, Sock::new(ty, entry, role, false))
 }
 
 /// A socket another process (or this one) duplicated for us.
-fn adopt_duplicate(raw: SOCKET) -> Res<SOCKET> {
+fn adopt_duplicate(raw: SOCKET, entry: u32) -> Res<SOCKET> {
     if table::with(raw, |_| ()).is_ok() {
         // The same protocol info adopted twice: one handle, one socket.
         return Err(WSAEINVAL);
@@ -321,15 +362,21 @@ fn adopt_duplicate(raw: SOCKET) -> Res<SOCKET> {
         int_reply(raw, IOCTL_AFUNIX_GETSOCKOPT, input.as_bytes())
     };
     // Only a driver socket answers SO_TYPE.
-    option(LINUX_SO_TYPE).map_err(|_| WSAEINVAL)?;
-    let role = if option(LINUX_SO_ACCEPTCONN).is_ok_and(|v| v != 0) {
+    let ty = option(LINUX_SO_TYPE)
+        .ok()
+        .and_then(|t| u32::try_from(t).ok())
+        .and_then(SockType::from_raw)
+        .ok_or(WSAEINVAL)?;
+    let role = if ty == SockType::Dgram {
+        Role::Datagram
+    } else if option(LINUX_SO_ACCEPTCONN).is_ok_and(|v| v != 0) {
         Role::Listening
     } else if name_reply(raw, IOCTL_AFUNIX_GETPEERNAME).is_ok() {
         Role::Connected
     } else {
         Role::Idle
     };
-    adopt(raw, Sock::new(role, false))
+    adopt(raw, Sock::new(ty, entry, role, false))
 }
 
 unsafe extern "system" fn wsp_close_socket(s: SOCKET, lperrno: *mut i32) -> i32 {
@@ -393,7 +440,8 @@ unsafe extern "system" fn wsp_connect(
 }
 
 fn connect(s: SOCKET, sockaddr: &[u8]) -> Res<()> {
-    let (timeout, nonblocking) = table::with(s, |sock| (sock.send_timeout, sock.nonblocking))?;
+    let (timeout, nonblocking, ty) =
+        table::with(s, |sock| (sock.send_timeout, sock.nonblocking, sock.ty))?;
     let input = address_input(sockaddr)?;
     match request(
         s,
@@ -402,6 +450,9 @@ fn connect(s: SOCKET, sockaddr: &[u8]) -> Res<()> {
         Data::None,
         table::deadline(timeout),
     ) {
+        // A datagram socket's connect (or, with AF_UNSPEC, its disconnect) only sets or
+        // clears its default destination: no connection, so no FD_CONNECT.
+        Ok(_) if ty == SockType::Dgram => Ok(()),
         Ok(_) => {
             let signal = table::with(s, |sock| {
                 sock.role = Role::Connected;
@@ -475,15 +526,17 @@ unsafe extern "system" fn wsp_accept(
 
 /// Accepts on `s`: the new socket (registered) and the peer's address.
 fn accept(s: SOCKET) -> Res<(SOCKET, Vec<u8>)> {
-    let (nonblocking, selected) = table::with(s, |sock| {
+    let (nonblocking, selected, ty, entry) = table::with(s, |sock| {
         (
             sock.nonblocking,
             sock.events.as_ref().map(|e| (e.event, e.selected())),
+            sock.ty,
+            sock.entry,
         )
     })?;
     // Winsock: the accepted socket has the listener's properties, non-blocking mode and
-    // event selection included.
-    let raw = new_handle(nonblocking)?;
+    // event selection included (and its type and catalog entry).
+    let raw = new_handle(ty, nonblocking)?;
     let mut out = [0u8; size_of::<AddressOut>()];
     let accepted = request(
         s,
@@ -501,7 +554,7 @@ fn accept(s: SOCKET) -> Res<(SOCKET, Vec<u8>)> {
     let peer = AddressOut::read_from_bytes(&out)
         .map(|a| a.sockaddr().to_vec())
         .unwrap_or_default();
-    let mut sock = Sock::new(Role::Connected, nonblocking);
+    let mut sock = Sock::new(ty, entry, Role::Connected, nonblocking);
     sock.events = selected.map(|(event, mask)| NetEvents::new(event, mask));
     let inherited = sock.events.is_some();
     let new = adopt(raw, sock)?;
@@ -639,7 +692,7 @@ unsafe extern "system" fn wsp_send(
         // 1. ws2_32 passes the program's WSABUF array of `count` entries.
         let bufs = unsafe { wsabufs(buffers, count) }?;
         let n = if ov.is_null() {
-            send(s, &bufs)?
+            send(s, &bufs, None)?
         } else {
             known(s)?;
             let (data, len) = single(&bufs)?.unwrap_or((ptr::null_mut(), 0));
@@ -685,8 +738,9 @@ fn reenable(s: SOCKET, event: i32) {
     }
 }
 
-/// A blocking or non-blocking send of the buffers in order, as one request.
-fn send(s: SOCKET, bufs: &[(*mut u8, u32)]) -> Res<u32> {
+/// A blocking or non-blocking send of the buffers in order, as one request (one message on
+/// a message socket): SEND, or SENDTO with `to` (its whole input, destination included).
+fn send(s: SOCKET, bufs: &[(*mut u8, u32)], to: Option<&[u8]>) -> Res<u32> {
     let timeout = table::with(s, |sock| sock.send_timeout)?;
     let mut gathered = Vec::new();
     for &(p, len) in bufs {
@@ -696,17 +750,28 @@ fn send(s: SOCKET, bufs: &[(*mut u8, u32)]) -> Res<u32> {
         gathered.try_reserve(b.len()).map_err(|_| WSAENOBUFS)?;
         gathered.extend_from_slice(b);
     }
-    match afunix::sys::write(super::borrowed(&s), &gathered, table::deadline(timeout)) {
+    let deadline = table::deadline(timeout);
+    let sent = match to {
+        None => afunix::sys::write(super::borrowed(&s), &gathered, deadline),
+        Some(input) => request(s, IOCTL_AFUNIX_SENDTO, input, Data::In(&gathered), deadline),
+    };
+    match sent {
         Ok(n) => Ok(u32::try_from(n).unwrap_or(u32::MAX)),
         Err(Errno::EAGAIN) => {
             reenable(s, FD_WRITE);
-            Err(if timeout.is_some() && !nonblocking(s) {
-                WSAETIMEDOUT
-            } else {
-                WSAEWOULDBLOCK
-            })
+            Err(would_block(s, timeout))
         }
         Err(e) => Err(wsa(e)),
+    }
+}
+
+/// The WSA code for a blocking call that came back empty: WSAETIMEDOUT when a timeout
+/// ended it, WSAEWOULDBLOCK on a non-blocking socket.
+fn would_block(s: SOCKET, timeout: Option<Duration>) -> i32 {
+    if timeout.is_some() && !nonblocking(s) {
+        WSAETIMEDOUT
+    } else {
+        WSAEWOULDBLOCK
     }
 }
 
@@ -729,13 +794,25 @@ unsafe extern "system" fn wsp_recv(
         if flags.is_null() {
             return Err(WSAEFAULT);
         }
+        let message = sock_type(s)?.is_message();
         // SAFETY:
         // 1. Non-null: the program's flags, readable and writable.
-        let linux = recv_flags(unsafe { flags.read() })?;
+        let asked = unsafe { flags.read() };
+        let linux = if message {
+            message_recv_flags(asked)?
+        } else {
+            recv_flags(asked)?
+        };
         // SAFETY:
         // 1. ws2_32 passes the program's WSABUF array of `count` entries.
         let bufs = unsafe { wsabufs(buffers, count) }?;
-        let n = if ov.is_null() {
+        let n = if ov.is_null() && message {
+            let m = recv_message(s, &bufs, linux)?;
+            // SAFETY:
+            // 1. As above: writable. Never MSG_PARTIAL (`message_received`).
+            unsafe { flags.write(0) };
+            message_received(m.copied, m.from.truncated())?
+        } else if ov.is_null() {
             recv(s, &bufs, linux)?
         } else {
             known(s)?;
@@ -807,19 +884,18 @@ fn recv(s: SOCKET, bufs: &[(*mut u8, u32)], flags: u32) -> Res<u32> {
     reenable(s, FD_READ);
     let n = match got {
         Ok(n) => n,
-        Err(Errno::EAGAIN) => {
-            return Err(if timeout.is_some() && !nonblocking(s) {
-                WSAETIMEDOUT
-            } else {
-                WSAEWOULDBLOCK
-            });
-        }
+        Err(Errno::EAGAIN) => return Err(would_block(s, timeout)),
         Err(e) => return Err(wsa(e)),
     };
-    if direct.is_some() {
-        return Ok(u32::try_from(n).unwrap_or(u32::MAX));
+    if direct.is_none() {
+        scatter(bufs, bounce.get(..n).unwrap_or(&[]));
     }
-    let mut rest = bounce.get(..n).unwrap_or(&[]);
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+/// Copies `bytes` into the program's buffers in order (as many as they hold).
+fn scatter(bufs: &[(*mut u8, u32)], bytes: &[u8]) {
+    let mut rest = bytes;
     for &(p, len) in bufs {
         let take = rest.len().min(len as usize);
         let (chunk, tail) = rest.split_at(take);
@@ -830,7 +906,48 @@ fn recv(s: SOCKET, bufs: &[(*mut u8, u32)], flags: u32) -> Res<u32> {
         }
         rest = tail;
     }
-    Ok(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+/// One message received by [`recv_message`].
+struct Message {
+    /// The bytes copied into the program's buffers.
+    copied: usize,
+    /// The sender's address, and whether the message was cut short (`msg_flags`).
+    from: AddressOut,
+}
+
+/// A blocking or non-blocking receive of one message (datagram or seqpacket record) into
+/// the buffers in order, through RECVFROM, whose reply says whether the message was longer
+/// than the buffers and who sent it. The request's output is the address followed by the
+/// data, so the bytes pass through one buffer of ours.
+fn recv_message(s: SOCKET, bufs: &[(*mut u8, u32)], flags: u32) -> Res<Message> {
+    let timeout = table::with(s, |sock| sock.recv_timeout)?;
+    let total = bufs
+        .iter()
+        .try_fold(0usize, |acc, (_, len)| acc.checked_add(*len as usize))
+        .ok_or(WSAEFAULT)?;
+    let size = total.checked_add(RECVFROM_HEADER).ok_or(WSAEFAULT)?;
+    let mut out = Vec::new();
+    out.try_reserve_exact(size).map_err(|_| WSAENOBUFS)?;
+    out.resize(size, 0);
+    let got = request(
+        s,
+        IOCTL_AFUNIX_RECVFROM,
+        encode::data(flags).as_bytes(),
+        Data::Out(&mut out),
+        table::deadline(timeout),
+    );
+    reenable(s, FD_READ);
+    let n = match got {
+        Ok(n) => n,
+        Err(Errno::EAGAIN) => return Err(would_block(s, timeout)),
+        Err(e) => return Err(wsa(e)),
+    };
+    let (header, data) = out.split_at_checked(RECVFROM_HEADER).ok_or(WSAEFAULT)?;
+    let from = AddressOut::read_from_bytes(header).map_err(|_| WSAEINVAL)?;
+    let copied = n.saturating_sub(RECVFROM_HEADER).min(total);
+    scatter(bufs, data.get(..copied).unwrap_or(&[]));
+    Ok(Message { copied, from })
 }
 
 unsafe extern "system" fn wsp_send_to(
@@ -839,17 +956,57 @@ unsafe extern "system" fn wsp_send_to(
     count: u32,
     sent: *mut u32,
     flags: u32,
-    _to: *const SOCKADDR,
-    _tolen: i32,
+    to: *const SOCKADDR,
+    tolen: i32,
     ov: *mut OVERLAPPED,
     routine: LPWSAOVERLAPPED_COMPLETION_ROUTINE,
     thread: *const WSATHREADID,
     lperrno: *mut i32,
 ) -> i32 {
-    // A stream socket ignores the address, as Linux's sendto does on a connected socket.
-    // SAFETY:
-    // 1. The same arguments, with the same contract.
-    unsafe { wsp_send(s, buffers, count, sent, flags, ov, routine, thread, lperrno) }
+    // Only a datagram socket sends to an address: a connection-oriented socket (stream,
+    // seqpacket) ignores it, as Winsock documents for WSASendTo; no address at all is a
+    // plain send to the connected peer.
+    if sock_type(s) != Ok(SockType::Dgram) || to.is_null() || tolen == 0 {
+        // SAFETY:
+        // 1. The same arguments, with the same contract.
+        return unsafe { wsp_send(s, buffers, count, sent, flags, ov, routine, thread, lperrno) };
+    }
+    let r = (|| {
+        check_send_flags(flags)?;
+        // SAFETY:
+        // 1. ws2_32 passes the program's sockaddr, readable for `tolen` bytes.
+        let addr = unsafe { bytes(to.cast(), tolen) }?;
+        // SAFETY:
+        // 1. ws2_32 passes the program's WSABUF array of `count` entries.
+        let bufs = unsafe { wsabufs(buffers, count) }?;
+        let n = if ov.is_null() {
+            send(s, &bufs, Some(&send_to_input(0, addr)?))?
+        } else {
+            let (data, len) = single(&bufs)?.unwrap_or((ptr::null_mut(), 0));
+            let transfer = Transfer::SendTo {
+                data: data.cast_const(),
+                len,
+                input: send_to_input(MSG_AFUNIX_OVERLAPPED, addr)?,
+            };
+            // SAFETY:
+            // 1. The program's OVERLAPPED and buffer stay valid until completion, as
+            //    WSASendTo requires of it.
+            let r = unsafe { overlapped::start(handle(s), ov, routine, transfer) };
+            if r == Err(WSAEWOULDBLOCK) {
+                reenable(s, FD_WRITE);
+            }
+            r?;
+            if sent.is_null() {
+                return Ok(());
+            }
+            // SAFETY:
+            // 1. Finished at once, and the program asked for the count.
+            unsafe { overlapped::transferred(ov) }
+        };
+        write_u32(sent, n);
+        Ok(())
+    })();
+    status(lperrno, r)
 }
 
 unsafe extern "system" fn wsp_recv_from(
@@ -865,6 +1022,16 @@ unsafe extern "system" fn wsp_recv_from(
     thread: *const WSATHREADID,
     lperrno: *mut i32,
 ) -> i32 {
+    if sock_type(s).is_ok_and(SockType::is_message) {
+        // SAFETY:
+        // 1. The same arguments, with the same contract.
+        let r = unsafe {
+            recv_from_message(
+                s, buffers, count, received, flags, from, fromlen, ov, routine, thread,
+            )
+        };
+        return status(lperrno, r);
+    }
     // SAFETY:
     // 1. The same arguments, with the same contract.
     let r = unsafe {
@@ -880,6 +1047,108 @@ unsafe extern "system" fn wsp_recv_from(
             .and_then(|a| unsafe { copy_out(from.cast(), fromlen, a.sockaddr()) });
     }
     r
+}
+
+/// WSPRecvFrom on a datagram or seqpacket socket: one message, the sender's address (a
+/// datagram's own, or none for an unnamed sender; a seqpacket record's is its peer's), and
+/// WSAEMSGSIZE when the message was longer than the buffers (they hold its first part, and
+/// the address is written all the same).
+///
+/// An overlapped WSPRecvFrom that asks for the address on a datagram socket is refused
+/// (WSAEOPNOTSUPP): the driver completes a request into the program's buffer, and the
+/// address would come first in it. Without an address it is an overlapped WSPRecv; on a
+/// seqpacket socket the address is the peer's, written as for a stream.
+///
+/// # Safety
+///
+/// The SPI's contract for WSPRecvFrom.
+#[allow(clippy::too_many_arguments)]
+unsafe fn recv_from_message(
+    s: SOCKET,
+    buffers: *const WSABUF,
+    count: u32,
+    received: *mut u32,
+    flags: *mut u32,
+    from: *mut SOCKADDR,
+    fromlen: *mut i32,
+    ov: *mut OVERLAPPED,
+    routine: LPWSAOVERLAPPED_COMPLETION_ROUTINE,
+    thread: *const WSATHREADID,
+) -> Res<()> {
+    if !ov.is_null() {
+        if !from.is_null() && sock_type(s)? == SockType::Dgram {
+            return Err(WSAEOPNOTSUPP);
+        }
+        let mut errno = 0;
+        // SAFETY:
+        // 1. The same arguments, with the same contract.
+        let r = unsafe {
+            wsp_recv(
+                s,
+                buffers,
+                count,
+                received,
+                flags,
+                ov,
+                routine,
+                thread,
+                &raw mut errno,
+            )
+        };
+        if r != 0 {
+            return Err(errno);
+        }
+        if !from.is_null() {
+            // A seqpacket record's sender is the peer, as for a stream.
+            // SAFETY:
+            // 1. The program's address buffer and length, as for getpeername.
+            let _ = address_reply(s, IOCTL_AFUNIX_GETPEERNAME)
+                .and_then(|a| unsafe { copy_out(from.cast(), fromlen, a.sockaddr()) });
+        }
+        return Ok(());
+    }
+    if flags.is_null() {
+        return Err(WSAEFAULT);
+    }
+    // The address buffer must hold the family at least, checked before a message is taken.
+    let room = if from.is_null() {
+        None
+    } else if fromlen.is_null() {
+        return Err(WSAEFAULT);
+    } else {
+        // SAFETY:
+        // 1. Non-null: the program's length, readable.
+        let room = usize::try_from(unsafe { fromlen.read() }).map_err(|_| WSAEFAULT)?;
+        if room < 2 {
+            return Err(WSAEFAULT);
+        }
+        Some(room)
+    };
+    // SAFETY:
+    // 1. Non-null: the program's flags, readable.
+    let linux = message_recv_flags(unsafe { flags.read() })?;
+    // SAFETY:
+    // 1. ws2_32 passes the program's WSABUF array of `count` entries.
+    let bufs = unsafe { wsabufs(buffers, count) }?;
+    let m = recv_message(s, &bufs, linux)?;
+    if let Some(room) = room {
+        // As accept writes it (Linux's recvfrom): as much of the address as fits, and its
+        // whole length; 0 for an unnamed sender.
+        let name = m.from.sockaddr();
+        let n = room.min(name.len());
+        // SAFETY:
+        // 1. `from` is writable for `room` >= `n` bytes (the program's buffer).
+        unsafe { ptr::copy_nonoverlapping(name.as_ptr(), from.cast::<u8>(), n) };
+        // SAFETY:
+        // 1. Non-null (checked with `room`) and writable.
+        unsafe { fromlen.write(i32::try_from(name.len()).unwrap_or(0)) };
+    }
+    // SAFETY:
+    // 1. Non-null: the program's flags, writable. Never MSG_PARTIAL (`message_received`).
+    unsafe { flags.write(0) };
+    let n = message_received(m.copied, m.from.truncated())?;
+    write_u32(received, n);
+    Ok(())
 }
 
 /// SD_RECEIVE, SD_SEND and SD_BOTH are Linux's SHUT_RD, SHUT_WR and SHUT_RDWR.
@@ -990,9 +1259,22 @@ fn get_sock_opt(s: SOCKET, level: i32, name: i32) -> Res<Vec<u8>> {
             let (onoff, _) = driver_linger(s)?;
             i32::from(onoff == 0).to_ne_bytes().to_vec()
         }
+        SockOpt::MaxMessageSize => {
+            if !sock_type(s)?.is_message() {
+                return Err(WSAENOPROTOOPT);
+            }
+            let sndbuf = int_request(
+                s,
+                IOCTL_AFUNIX_GETSOCKOPT,
+                encode::sockopt(LINUX_SOL_SOCKET, LINUX_SO_SNDBUF, 0).as_bytes(),
+            )?;
+            // Linux's limit (unix_dgram_sendmsg): SO_SNDBUF - 32.
+            let max = u32::try_from(sndbuf).unwrap_or(0).saturating_sub(32);
+            max.to_ne_bytes().to_vec()
+        }
         SockOpt::ProtocolInfo => {
-            known(s)?;
-            let info = protocol_info().ok_or(WSAEINVAL)?;
+            let (ty, entry) = table::with(s, |sock| (sock.ty, sock.entry))?;
+            let info = protocol_info(ty, entry).ok_or(WSAEINVAL)?;
             // SAFETY:
             // 1. WSAPROTOCOL_INFOW is plain data: viewing it as bytes reads initialised
             //    memory of exactly its size.
@@ -1085,7 +1367,7 @@ fn set_sock_opt(s: SOCKET, level: i32, name: i32, value: &[u8]) -> Res<()> {
                 set_driver_linger(s, 1, seconds)
             }
         }
-        SockOpt::ProtocolInfo => Err(WSAENOPROTOOPT),
+        SockOpt::ProtocolInfo | SockOpt::MaxMessageSize => Err(WSAENOPROTOOPT),
     }
 }
 
@@ -1526,11 +1808,11 @@ unsafe extern "system" fn wsp_duplicate_socket(
     lperrno: *mut i32,
 ) -> i32 {
     let r = (|| {
-        known(s)?;
+        let (ty, entry) = table::with(s, |sock| (sock.ty, sock.entry))?;
         if info.is_null() {
             return Err(WSAEFAULT);
         }
-        let mut out = protocol_info().ok_or(WSAEINVAL)?;
+        let mut out = protocol_info(ty, entry).ok_or(WSAEINVAL)?;
         // SAFETY:
         // 1. Asks for the right to duplicate handles into the target; null on failure.
         let target = unsafe { OpenProcess(PROCESS_DUP_HANDLE, 0, process_id) };

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use afunix_core::SockType;
 use windows_sys::Win32::Foundation::CloseHandle;
 
 use crate::winsock::{NetEvents, Role, WSAENOTSOCK};
@@ -12,6 +13,11 @@ use crate::winsock::{NetEvents, Role, WSAENOTSOCK};
 /// One socket of ours.
 #[derive(Debug)]
 pub(crate) struct Sock {
+    /// Stream, datagram or seqpacket.
+    pub ty: SockType,
+    /// The catalog entry the socket was made from (ws2_32's id for its protocol), as
+    /// `WPUModifyIFSHandle` and `SO_PROTOCOL_INFOW` give it.
+    pub entry: u32,
     /// FIONBIO (also set in the driver; kept here for accept's inheritance).
     pub nonblocking: bool,
     pub role: Role,
@@ -26,8 +32,10 @@ pub(crate) struct Sock {
 }
 
 impl Sock {
-    pub(crate) fn new(role: Role, nonblocking: bool) -> Sock {
+    pub(crate) fn new(ty: SockType, entry: u32, role: Role, nonblocking: bool) -> Sock {
         Sock {
+            ty,
+            entry,
             nonblocking,
             role,
             send_timeout: None,

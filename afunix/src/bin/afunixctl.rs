@@ -37,9 +37,10 @@ enum Command {
     /// Copies afunixrs.sys to %SystemRoot%\System32\drivers, creates the kernel driver
     /// service afunixrs (demand start) and starts it; copies afunixwsp.dll to
     /// %SystemRoot%\System32 and registers it in the 64-bit Winsock catalog for AF_UNIX
-    /// SOCK_STREAM. Only the 64-bit catalog: no 32-bit provider DLL is built, so 32-bit
-    /// programs do not see the provider. Whatever is already in place is left as it is, so
-    /// install can be run again. By default the new catalog entry goes after every existing
+    /// SOCK_STREAM, SOCK_DGRAM and SOCK_SEQPACKET. Only the 64-bit catalog: no 32-bit
+    /// provider DLL is built, so 32-bit programs do not see the provider. Whatever is already
+    /// in place is left as it is, so install can be run again. By default the new catalog
+    /// entries go after every existing
     /// one, so Microsoft's AF_UNIX provider still answers socket(AF_UNIX, ...): see --prefer.
     Install {
         /// The driver to install [default: afunixrs.sys next to afunixctl.exe].

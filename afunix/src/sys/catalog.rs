@@ -1,8 +1,10 @@
 //! The Winsock catalog entry of the afunix-rs provider (`afunixwsp.dll`), and the catalog
 //! calls that install, remove, order and list it.
 //!
-//! One protocol: AF_UNIX, SOCK_STREAM, protocol 0, with IFS handles (the sockets are the
-//! driver's file handles, so ReadFile, WriteFile and IOCP work on them).
+//! Three protocols, one per socket type: AF_UNIX with SOCK_STREAM, SOCK_DGRAM and
+//! SOCK_SEQPACKET, protocol 0, each with IFS handles (the sockets are the driver's file
+//! handles, so ReadFile, WriteFile and IOCP work on them). [`protocol_info_for`] says which
+//! service flags each one claims and why.
 //!
 //! Under Wine (8.0) `WSCInstallProvider`, `WSCDeinstallProvider`, `WSCWriteProviderOrder` and
 //! `WSCGetProviderPath` are stubs that return success and change or write nothing, and
@@ -10,10 +12,11 @@
 
 use afunix_proto::names::{PROVIDER_CATALOG_PATH, PROVIDER_GUID, PROVIDER_PROTOCOL_NAME};
 use windows_sys::Win32::Networking::WinSock::{
-    AF_UNIX, BASE_PROTOCOL, PFL_MATCHES_PROTOCOL_ZERO, SOCK_STREAM, SOCKET_ERROR, WSAENOBUFS,
-    WSAPROTOCOL_INFOW, WSCDeinstallProvider, WSCEnumProtocols, WSCGetProviderPath,
-    WSCInstallProvider, WSCWriteProviderOrder, XP1_GRACEFUL_CLOSE, XP1_GUARANTEED_DELIVERY,
-    XP1_GUARANTEED_ORDER, XP1_IFS_HANDLES,
+    AF_UNIX, BASE_PROTOCOL, PFL_MATCHES_PROTOCOL_ZERO, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM,
+    SOCKET_ERROR, WSAENOBUFS, WSAPROTOCOL_INFOW, WSCDeinstallProvider, WSCEnumProtocols,
+    WSCGetProviderPath, WSCInstallProvider, WSCWriteProviderOrder, XP1_CONNECTIONLESS,
+    XP1_GRACEFUL_CLOSE, XP1_GUARANTEED_DELIVERY, XP1_GUARANTEED_ORDER, XP1_IFS_HANDLES,
+    XP1_MESSAGE_ORIENTED,
 };
 use windows_sys::core::GUID;
 
@@ -36,19 +39,108 @@ pub fn provider_guid() -> GUID {
     }
 }
 
-/// The protocol the provider offers, as `WSCInstallProvider` registers it and
-/// `WSPStartup` receives it. `dwCatalogEntryId` is 0 here: the catalog assigns it.
+/// The stream protocol's entry (AF_UNIX, SOCK_STREAM), as `WSCInstallProvider` registers it
+/// and `WSPStartup` receives it. `dwCatalogEntryId` is 0 here: the catalog assigns it.
 #[must_use]
 pub fn protocol_info() -> WSAPROTOCOL_INFOW {
+    stream_entry()
+}
+
+/// Every protocol the provider offers, in the order they are registered.
+#[must_use]
+pub fn protocol_infos() -> [WSAPROTOCOL_INFOW; 3] {
+    [stream_entry(), datagram_entry(), seqpacket_entry()]
+}
+
+/// The entry of the protocol with Winsock socket type `sock_type`; None for a type the
+/// provider does not offer.
+///
+/// The service flags, from the `WSAPROTOCOL_INFOW` documentation:
+/// - every entry: `XP1_IFS_HANDLES` (the SOCKET is the driver's file handle).
+/// - SOCK_STREAM: reliable (`XP1_GUARANTEED_DELIVERY`), in order (`XP1_GUARANTEED_ORDER`),
+///   with `shutdown` (`XP1_GRACEFUL_CLOSE`); `dwMessageSize` 0 (a stream has no messages).
+/// - SOCK_SEQPACKET: connection-oriented (no `XP1_CONNECTIONLESS`), reliable, in order,
+///   graceful close, and `XP1_MESSAGE_ORIENTED` (each send is one record). Not
+///   `XP1_PSEUDO_STREAM`: a receive never joins two records.
+/// - SOCK_DGRAM: `XP1_CONNECTIONLESS | XP1_MESSAGE_ORIENTED`, and `XP1_GUARANTEED_ORDER`,
+///   which the documentation defines as "arrives in the order sent, never duplicated, not
+///   necessarily delivered": true of AF_UNIX, whose datagrams wait in one queue per
+///   receiver. Not `XP1_GUARANTEED_DELIVERY`: WSARecv's documentation says a receive into
+///   a buffer too short on a *reliable* protocol without MSG_PARTIAL leaves the rest for a
+///   later receive, whereas AF_UNIX (as Linux's `unix_dgram_recvmsg`) discards it; the
+///   unreliable case ("the excess data is lost, WSAEMSGSIZE") is what happens. No
+///   `XP1_GRACEFUL_CLOSE` (nothing to close gracefully) and no broadcast or multicast.
+/// - message types: no `XP1_PARTIAL_MESSAGE` (MSG_PARTIAL is not supported: a send is one
+///   whole message and a receive never leaves the rest of one for later), and
+///   `dwMessageSize` is the largest message a socket with the default SO_SNDBUF sends
+///   (SO_SNDBUF - 32, Linux's limit; a larger send is WSAEMSGSIZE). A socket whose SO_SNDBUF
+///   changed reports its own limit as `SO_MAX_MSG_SIZE`.
+///
+/// The seqpacket entry claims delivery as a stream does, though its receive into a buffer
+/// too short drops the rest of the record as Linux does (WSAEMSGSIZE): nothing is lost in
+/// transit, which is what the flag says; the README notes the difference.
+#[must_use]
+pub fn protocol_info_for(sock_type: i32) -> Option<WSAPROTOCOL_INFOW> {
+    match sock_type {
+        SOCK_STREAM => Some(stream_entry()),
+        SOCK_DGRAM => Some(datagram_entry()),
+        SOCK_SEQPACKET => Some(seqpacket_entry()),
+        _ => None,
+    }
+}
+
+/// `dwMessageSize` of the message protocols: Linux's default SO_SNDBUF less the 32 bytes
+/// Linux keeps back (`unix_dgram_sendmsg`: `len > sk->sk_sndbuf - 32` is EMSGSIZE).
+#[must_use]
+pub fn max_message_size() -> u32 {
+    afunix_core::Limits::default()
+        .sndbuf_default
+        .saturating_sub(32)
+}
+
+fn stream_entry() -> WSAPROTOCOL_INFOW {
+    entry(
+        SOCK_STREAM,
+        XP1_GUARANTEED_DELIVERY | XP1_GUARANTEED_ORDER | XP1_GRACEFUL_CLOSE,
+        0,
+    )
+}
+
+fn seqpacket_entry() -> WSAPROTOCOL_INFOW {
+    entry(
+        SOCK_SEQPACKET,
+        XP1_GUARANTEED_DELIVERY | XP1_GUARANTEED_ORDER | XP1_GRACEFUL_CLOSE | XP1_MESSAGE_ORIENTED,
+        max_message_size(),
+    )
+}
+
+fn datagram_entry() -> WSAPROTOCOL_INFOW {
+    entry(
+        SOCK_DGRAM,
+        XP1_CONNECTIONLESS | XP1_MESSAGE_ORIENTED | XP1_GUARANTEED_ORDER,
+        max_message_size(),
+    )
+}
+
+/// The protocol name of an entry (`szProtocol`, what `netsh winsock show catalog` shows):
+/// the stream's name, `PROVIDER_PROTOCOL_NAME`, with its type word changed for the others.
+#[must_use]
+pub fn protocol_name(sock_type: i32) -> String {
+    let word = match sock_type {
+        SOCK_DGRAM => "datagram",
+        SOCK_SEQPACKET => "seqpacket",
+        _ => return PROVIDER_PROTOCOL_NAME.to_owned(),
+    };
+    PROVIDER_PROTOCOL_NAME.replacen("stream", word, 1)
+}
+
+fn entry(sock_type: i32, flags: u32, message_size: u32) -> WSAPROTOCOL_INFOW {
     let mut name = [0u16; 256];
-    for (slot, unit) in name.iter_mut().zip(PROVIDER_PROTOCOL_NAME.encode_utf16()) {
+    for (slot, unit) in name.iter_mut().zip(protocol_name(sock_type).encode_utf16()) {
         *slot = unit;
     }
     let mut info = WSAPROTOCOL_INFOW {
-        dwServiceFlags1: XP1_GUARANTEED_DELIVERY
-            | XP1_GUARANTEED_ORDER
-            | XP1_GRACEFUL_CLOSE
-            | XP1_IFS_HANDLES,
+        dwServiceFlags1: flags | XP1_IFS_HANDLES,
         dwProviderFlags: PFL_MATCHES_PROTOCOL_ZERO,
         ProviderId: provider_guid(),
         iVersion: 2,
@@ -56,8 +148,9 @@ pub fn protocol_info() -> WSAPROTOCOL_INFOW {
         iMaxSockAddr: SOCKADDR_UN_LEN,
         // An unnamed address is the family alone.
         iMinSockAddr: 2,
-        iSocketType: SOCK_STREAM,
+        iSocketType: sock_type,
         iProtocol: 0,
+        dwMessageSize: message_size,
         szProtocol: name,
         ..WSAPROTOCOL_INFOW::default()
     };
@@ -178,17 +271,17 @@ fn provider_path(guid: &GUID) -> Option<String> {
     Some(utf16_until_nul(&path)).filter(|p| !p.is_empty())
 }
 
-/// `WSCInstallProvider(provider_guid(), PROVIDER_CATALOG_PATH, [protocol_info()])`, into the
+/// `WSCInstallProvider(provider_guid(), PROVIDER_CATALOG_PATH, protocol_infos())`, into the
 /// catalog of this process's bitness. afunixctl is a 64-bit program and only a 64-bit
 /// provider DLL is built, so this is the 64-bit catalog; the 32-bit catalog
 /// (`WSCInstallProvider64_32`, with a 32-bit DLL) is not handled.
 pub fn install_provider() -> Result<(), StepError> {
     let guid = provider_guid();
     let path = wide(PROVIDER_CATALOG_PATH);
-    let info = [protocol_info()];
+    let info = protocol_infos();
     let mut errno = 0i32;
     // SAFETY:
-    // 1. `guid`, `path` (NUL-terminated) and `info` (one entry, as the count says) are valid
+    // 1. `guid`, `path` (NUL-terminated) and `info` (as many entries as the count says) are valid
     //    and outlive the call; `errno` is a valid out pointer.
     let result = unsafe {
         WSCInstallProvider(

@@ -177,7 +177,20 @@ pub fn install(options: &InstallOptions, log: Log<'_>) -> Result<(), StepError> 
             provider_target.display()
         ));
     }
-    let ours = ours_in(&catalog::enumerate(Paths::None)?);
+    let mut ours = ours_in(&catalog::enumerate(Paths::None)?);
+    let wanted = catalog::protocol_infos().len();
+    if !ours.is_empty() && ours.len() < wanted {
+        // An older install registered fewer protocols (the stream alone): the provider's
+        // entries are installed together, so they go and come back together.
+        catalog::deinstall_provider()?;
+        log(format!(
+            "catalog: provider {} had {} of its {wanted} entries ({}): removed, to register all",
+            catalog::provider_id(),
+            ours.len(),
+            ids(&ours)
+        ));
+        ours.clear();
+    }
     if ours.is_empty() {
         catalog::install_provider()?;
         let now = ours_in(&catalog::enumerate(Paths::None)?);

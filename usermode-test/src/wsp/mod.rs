@@ -6,6 +6,7 @@
 //! `wsp-server` and `wsp-client` speak the line protocol of `server` and `client`, so a
 //! Winsock program and a library program can talk across processes.
 
+mod messages;
 pub mod provider;
 
 use std::path::{Path, PathBuf};
@@ -43,10 +44,10 @@ const FD_ACCEPT: i32 = ws::FD_ACCEPT as i32;
 const FD_CONNECT: i32 = ws::FD_CONNECT as i32;
 const FD_CLOSE: i32 = ws::FD_CLOSE as i32;
 
-type Check = fn(&Provider) -> Result<(), String>;
+pub(super) type Check = fn(&Provider) -> Result<(), String>;
 
 fn checks() -> Vec<(&'static str, Check)> {
-    vec![
+    let streams: Vec<(&'static str, Check)> = vec![
         (
             "WSPStartup, WSPSocket and WPUModifyIFSHandle",
             startup_and_socket,
@@ -110,7 +111,8 @@ fn checks() -> Vec<(&'static str, Check)> {
             "WSPDuplicateSocket and WSPSocket(FROM_PROTOCOL_INFO)",
             duplicate,
         ),
-    ]
+    ];
+    streams.into_iter().chain(messages::checks()).collect()
 }
 
 fn wsa<T>(what: &str, r: Wsa<T>) -> Result<T, String> {
@@ -228,7 +230,9 @@ fn startup_and_socket(p: &Provider) -> Result<(), String> {
     )?;
     wsa("closesocket", p.close(s))?;
     expect_err("AF_INET", p.socket_with(2, 1, 0), WSAEAFNOSUPPORT)?;
-    expect_err("SOCK_DGRAM", p.socket_with(1, 2, 0), WSAESOCKTNOSUPPORT)?;
+    // SOCK_RAW, which Linux takes as SOCK_DGRAM, has no catalog entry.
+    expect_err("SOCK_RAW", p.socket_with(1, 3, 0), WSAESOCKTNOSUPPORT)?;
+    expect_err("SOCK_RDM", p.socket_with(1, 4, 0), WSAESOCKTNOSUPPORT)?;
     expect_err("protocol 6", p.socket_with(1, 1, 6), WSAEPROTONOSUPPORT)?;
     let s = wsa("socket(AF_UNIX, SOCK_STREAM, 0)", p.socket_with(1, 1, 0))?;
     wsa("closesocket", p.close(s))

@@ -23,6 +23,28 @@ use windows_sys::Win32::System::Threading::{CreateEventW, ResetEvent, SetEvent};
 /// The catalog entry id the harness gives the provider, as ws2_32 would from its catalog.
 pub const CATALOG_ENTRY_ID: u32 = 4242;
 
+/// The catalog entry id of the protocol of Winsock socket type `ty`: the stream entry is
+/// [`CATALOG_ENTRY_ID`] (what WSPStartup gets), the others follow it, as ws2_32 numbers a
+/// provider's entries.
+#[must_use]
+pub fn catalog_id(ty: i32) -> u32 {
+    match ty {
+        ws::SOCK_DGRAM => CATALOG_ENTRY_ID + 1,
+        ws::SOCK_SEQPACKET => CATALOG_ENTRY_ID + 2,
+        _ => CATALOG_ENTRY_ID,
+    }
+}
+
+/// What WSPRecvFrom reported: its result, the address bytes it wrote (as many as fit the
+/// room given), the length it wrote to `lpFromlen`, and `lpFlags` after the call.
+#[derive(Debug)]
+pub struct RecvFrom {
+    pub result: Wsa<usize>,
+    pub from: Vec<u8>,
+    pub fromlen: i32,
+    pub flags: u32,
+}
+
 /// Sockets the provider registered through `WPUModifyIFSHandle`, and the catalog id it gave.
 pub static REGISTERED: AtomicU32 = AtomicU32::new(0);
 pub static LAST_CATALOG_ID: AtomicU32 = AtomicU32::new(0);
@@ -246,6 +268,222 @@ impl Provider {
         } else {
             Ok(s)
         }
+    }
+
+    /// WSPSocket for Winsock socket type `ty` with its catalog entry, as ws2_32 calls it
+    /// for `socket(AF_UNIX, ty, 0)`.
+    pub fn socket_of(&self, ty: i32) -> Wsa<SOCKET> {
+        let mut info = afunix::sys::catalog::protocol_info_for(ty).ok_or(ws::WSAESOCKTNOSUPPORT)?;
+        info.dwCatalogEntryId = catalog_id(ty);
+        let f = self.table.lpWSPSocket.ok_or(ws::WSAEOPNOTSUPP)?;
+        let mut errno = 0;
+        // SAFETY:
+        // 1. WSPSocket's prototype; `info` lives for the call.
+        let s = unsafe { f(1, ty, 0, &info, 0, 1, &mut errno) };
+        if s == INVALID_SOCKET {
+            Err(errno)
+        } else {
+            Ok(s)
+        }
+    }
+
+    /// WSPSendTo of one buffer to `to` (empty: no address).
+    pub fn send_to(&self, s: SOCKET, data: &[u8], to: &[u8]) -> Wsa<usize> {
+        let buf = WSABUF {
+            len: u32::try_from(data.len()).unwrap_or(u32::MAX),
+            buf: data.as_ptr().cast_mut(),
+        };
+        let mut sent = 0u32;
+        let to_ptr = if to.is_empty() {
+            ptr::null()
+        } else {
+            to.as_ptr().cast()
+        };
+        let (r, e) = call!(self.lpWSPSendTo(
+            s,
+            &buf,
+            1,
+            &mut sent,
+            0,
+            to_ptr,
+            i32::try_from(to.len()).unwrap_or(i32::MAX),
+            ptr::null_mut(),
+            None,
+            ptr::null()
+        ));
+        check(r, e).map(|()| sent as usize)
+    }
+
+    /// A blocking WSPRecvFrom into `buf` with an address buffer of `room` bytes (0: no
+    /// address asked for).
+    pub fn recv_from(&self, s: SOCKET, buf: &mut [u8], flags: u32, room: usize) -> RecvFrom {
+        let b = WSABUF {
+            len: u32::try_from(buf.len()).unwrap_or(u32::MAX),
+            buf: buf.as_mut_ptr(),
+        };
+        let mut from = vec![0u8; room];
+        let mut fromlen = i32::try_from(room).unwrap_or(i32::MAX);
+        let (from_ptr, len_ptr) = if room == 0 {
+            (ptr::null_mut(), ptr::null_mut())
+        } else {
+            (from.as_mut_ptr(), &raw mut fromlen)
+        };
+        let mut got = 0u32;
+        let mut flags = flags;
+        let Some(f) = self.table.lpWSPRecvFrom else {
+            return RecvFrom {
+                result: Err(ws::WSAEOPNOTSUPP),
+                from: Vec::new(),
+                fromlen: 0,
+                flags,
+            };
+        };
+        let mut errno = 0i32;
+        // SAFETY:
+        // 1. WSPRecvFrom's prototype; the buffers are ours, alive for the call.
+        let r = unsafe {
+            f(
+                s,
+                &b,
+                1,
+                &mut got,
+                &mut flags,
+                from_ptr.cast(),
+                len_ptr,
+                ptr::null_mut(),
+                None,
+                ptr::null(),
+                &mut errno,
+            )
+        };
+        let kept = usize::try_from(fromlen).unwrap_or(0).min(room);
+        from.truncate(kept);
+        RecvFrom {
+            result: check(r, errno).map(|()| got as usize),
+            from,
+            fromlen,
+            flags,
+        }
+    }
+
+    /// A blocking WSPRecv: its result and `lpFlags` after the call.
+    pub fn recv_flags(&self, s: SOCKET, buf: &mut [u8], flags: u32) -> (Wsa<usize>, u32) {
+        let b = WSABUF {
+            len: u32::try_from(buf.len()).unwrap_or(u32::MAX),
+            buf: buf.as_mut_ptr(),
+        };
+        let mut got = 0u32;
+        let mut flags = flags;
+        let Some(f) = self.table.lpWSPRecv else {
+            return (Err(ws::WSAEOPNOTSUPP), flags);
+        };
+        let mut errno = 0i32;
+        // SAFETY:
+        // 1. WSPRecv's prototype; the buffer is the caller's, alive for the call.
+        let r = unsafe {
+            f(
+                s,
+                &b,
+                1,
+                &mut got,
+                &mut flags,
+                ptr::null_mut(),
+                None,
+                ptr::null(),
+                (&raw mut errno).cast_const(),
+            )
+        };
+        (check(r, errno).map(|()| got as usize), flags)
+    }
+
+    /// An overlapped WSPSendTo of `buf` to `to`: Ok(Some(n)) if it finished at once,
+    /// Ok(None) if it pends.
+    ///
+    /// # Safety
+    ///
+    /// `ov` and the buffer stay valid until the request completes.
+    pub unsafe fn send_to_overlapped(
+        &self,
+        s: SOCKET,
+        buf: &[u8],
+        to: &[u8],
+        ov: *mut OVERLAPPED,
+    ) -> Wsa<Option<usize>> {
+        let b = WSABUF {
+            len: u32::try_from(buf.len()).unwrap_or(u32::MAX),
+            buf: buf.as_ptr().cast_mut(),
+        };
+        let mut n = 0u32;
+        let mut errno = 0i32;
+        let f = self.table.lpWSPSendTo.ok_or(ws::WSAEOPNOTSUPP)?;
+        // SAFETY:
+        // 1. WSPSendTo's prototype; `ov` and the buffer outlive the request (this
+        //    function's contract); the address is copied before the call returns.
+        let r = unsafe {
+            f(
+                s,
+                &b,
+                1,
+                &mut n,
+                0,
+                to.as_ptr().cast(),
+                i32::try_from(to.len()).unwrap_or(i32::MAX),
+                ov,
+                None,
+                ptr::null(),
+                &mut errno,
+            )
+        };
+        match (r, errno) {
+            (0, _) => Ok(Some(n as usize)),
+            (_, ws::WSA_IO_PENDING) => Ok(None),
+            (_, e) => Err(e),
+        }
+    }
+
+    /// An overlapped WSPRecvFrom asking for the sender's address: the WSA error it gives at
+    /// once, if any (a request that was started is cancelled and waited for).
+    pub fn recv_from_overlapped_error(&self, s: SOCKET) -> Option<i32> {
+        let mut buf = [0u8; 8];
+        let b = WSABUF {
+            len: 8,
+            buf: buf.as_mut_ptr(),
+        };
+        let mut from = [0u8; 110];
+        let mut fromlen = 110i32;
+        let mut flags = 0u32;
+        let mut n = 0u32;
+        let mut errno = 0i32;
+        // SAFETY:
+        // 1. OVERLAPPED is plain data; all-zero is its initial state.
+        let mut ov: OVERLAPPED = unsafe { std::mem::zeroed() };
+        let f = self.table.lpWSPRecvFrom?;
+        // SAFETY:
+        // 1. WSPRecvFrom's prototype; every buffer and `ov` live on this frame, and a
+        //    request that was started is cancelled and waited for below.
+        let r = unsafe {
+            f(
+                s,
+                &b,
+                1,
+                &mut n,
+                &mut flags,
+                from.as_mut_ptr().cast(),
+                &mut fromlen,
+                &mut ov,
+                None,
+                ptr::null(),
+                &mut errno,
+            )
+        };
+        if r == 0 || errno == ws::WSA_IO_PENDING {
+            // SAFETY:
+            // 1. Cancels only this request on the socket's handle.
+            unsafe { windows_sys::Win32::System::IO::CancelIoEx(s as HANDLE, &ov) };
+            let _ = self.overlapped_result(s, &ov, true);
+            return None;
+        }
+        Some(errno)
     }
 
     /// WSPSocket with explicit arguments (for the error checks).
