@@ -9,8 +9,8 @@ use afunix_core::{
     parse_bind_addr, parse_connect_addr,
 };
 
-use super::backend::{Backend, EBADF, Res};
-use super::scenario::{SLOTS, SockOpt};
+use super::backend::{Backend, EBADF, FromOut, Res, UNSUPPORTED};
+use super::scenario::{SLOTS, SockOpt, SockTy};
 
 /// Linux's limits as this machine has them (`/proc/sys/net/core`), so that getsockopt values
 /// and backlog caps can be compared; Linux's defaults elsewhere.
@@ -73,6 +73,8 @@ pub struct EngineBackend {
     /// The scenario's directory, the one directory of the simulated file system.
     dir: Vec<u8>,
     next_file_id: u128,
+    /// The socket each socket file was bound by (the engine keeps it to itself).
+    bound: HashMap<PathKey, SocketId>,
     cred: Credentials,
     /// Each send's and recv's own buffer while it runs, by token (every call here is
     /// non-blocking, so none outlives its call).
@@ -89,6 +91,7 @@ impl EngineBackend {
             files: HashMap::new(),
             dir: Vec::new(),
             next_file_id: 1,
+            bound: HashMap::new(),
             cred: Credentials {
                 pid: std::process::id(),
                 sid: b"S-1-5-21-test".to_vec(),
@@ -174,16 +177,53 @@ impl EngineBackend {
     }
 }
 
+impl EngineBackend {
+    /// The socket in a slot that a sockaddr names for a socket of type `ty` (what connect
+    /// and sendto reach), if any: for the generator's rules, which must know where a
+    /// datagram goes.
+    #[must_use]
+    pub fn resolve(&self, raw: &[u8], ty: SockTy) -> Option<SocketId> {
+        let open = self.slots.iter().flatten().copied();
+        let same_type = |id: &SocketId| self.type_of(*id) == Some(ty);
+        match parse_connect_addr(raw).ok()? {
+            ConnectRequest::Abstract(_) => open.filter(same_type).find(|id| {
+                self.engine
+                    .getsockname(*id)
+                    .ok()
+                    .and_then(|a| a.to_sockaddr().ok())
+                    .is_some_and(|a| a == raw)
+            }),
+            ConnectRequest::Pathname(path) => {
+                let key = (*self.files.get(&path)?)?;
+                let id = *self.bound.get(&key)?;
+                let mut open = open;
+                open.any(|o| o == id).then_some(id).filter(same_type)
+            }
+        }
+    }
+
+    fn type_of(&self, id: SocketId) -> Option<SockTy> {
+        let _ = id;
+        Some(SockTy::Stream)
+    }
+}
+
 impl Backend for EngineBackend {
     fn is_open(&self, s: usize) -> bool {
         self.id(s).is_some()
     }
 
-    fn socket(&mut self, s: usize) -> Res<()> {
+    fn socket(&mut self, s: usize, ty: SockTy) -> Res<()> {
+        if ty != SockTy::Stream {
+            return Err(UNSUPPORTED);
+        }
         self.new_socket(s).map(|_| ())
     }
 
-    fn socketpair(&mut self, a: usize, b: usize) -> Res<()> {
+    fn socketpair(&mut self, a: usize, b: usize, ty: SockTy) -> Res<()> {
+        if ty != SockTy::Stream {
+            return Err(UNSUPPORTED);
+        }
         let (x, y) = self.engine.socketpair(&self.cred).map_err(errno)?;
         for (s, id) in [(a, x), (b, y)] {
             self.engine.set_nonblocking(id, true).map_err(errno)?;
@@ -218,6 +258,7 @@ impl Backend for EngineBackend {
                 // On failure the driver deletes the file it created (unix_bind_bsd).
                 if r.is_ok() {
                     host(|| self.files.insert(path, Some(key)));
+                    host(|| self.bound.insert(key, id));
                 }
                 return r.map_err(errno);
             }
@@ -306,10 +347,11 @@ impl Backend for EngineBackend {
         Err(errno(self.engine.send_to_error(id).map_err(errno)?))
     }
 
-    fn recv_from(&mut self, s: usize, len: usize, peek: bool) -> Res<(Vec<u8>, usize, Vec<u8>)> {
+    fn recv_from(&mut self, s: usize, len: usize, peek: bool, _trunc: bool) -> Res<FromOut> {
         let id = self.get(s)?;
         let queued = self.engine.fionread(id).unwrap_or(0);
         let bytes = self.recv(s, len, peek, false)?;
+        let ret = bytes.len();
         // unix_copy_addr of the sender, when a message was looked at.
         let saw_data = !bytes.is_empty() || (len == 0 && queued > 0);
         match self.engine.sender_address(id).map_err(errno)? {
@@ -318,9 +360,19 @@ impl Backend for EngineBackend {
                 // copy is the backend's own.
                 let mut from = host(|| addr.to_sockaddr()).map_err(errno)?;
                 from.truncate(afunix_core::SOCKADDR_UN_LEN);
-                Ok((bytes, addr.reported_len(), from))
+                Ok(FromOut {
+                    bytes,
+                    ret,
+                    truncated: false,
+                    from_len: addr.reported_len(),
+                    from,
+                })
             }
-            _ => Ok((bytes, 0, Vec::new())),
+            _ => Ok(FromOut {
+                bytes,
+                ret,
+                ..FromOut::default()
+            }),
         }
     }
 

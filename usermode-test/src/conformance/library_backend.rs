@@ -6,8 +6,8 @@
 
 use afunix::{Errno, Net, RawSocket};
 
-use super::backend::{Backend, EBADF, Res};
-use super::scenario::{SLOTS, SockOpt};
+use super::backend::{Backend, EBADF, FromOut, Res, UNSUPPORTED};
+use super::scenario::{SLOTS, SockOpt, SockTy};
 
 use afunix_proto::sockopt::{
     SO_DOMAIN, SO_ERROR, SO_KEEPALIVE, SO_PASSCRED, SO_PROTOCOL, SO_RCVBUF, SO_REUSEADDR,
@@ -79,13 +79,19 @@ impl Backend for LibraryBackend {
         self.get(s).is_ok()
     }
 
-    fn socket(&mut self, s: usize) -> Res<()> {
+    fn socket(&mut self, s: usize, ty: SockTy) -> Res<()> {
+        if ty != SockTy::Stream {
+            return Err(UNSUPPORTED);
+        }
         let socket = self.fresh()?;
         self.put(s, socket);
         Ok(())
     }
 
-    fn socketpair(&mut self, a: usize, b: usize) -> Res<()> {
+    fn socketpair(&mut self, a: usize, b: usize, ty: SockTy) -> Res<()> {
+        if ty != SockTy::Stream {
+            return Err(UNSUPPORTED);
+        }
         let (x, y) = (self.fresh()?, self.fresh()?);
         x.pair_with(&y).map_err(errno)?;
         self.put(a, x);
@@ -136,7 +142,7 @@ impl Backend for LibraryBackend {
         self.get(s)?.send_to(data, SEND_FLAGS, raw).map_err(errno)
     }
 
-    fn recv_from(&mut self, s: usize, len: usize, peek: bool) -> Res<(Vec<u8>, usize, Vec<u8>)> {
+    fn recv_from(&mut self, s: usize, len: usize, peek: bool, _trunc: bool) -> Res<FromOut> {
         let mut buf = vec![0u8; len];
         let flags = if peek {
             MSG_DONTWAIT | MSG_PEEK
@@ -147,7 +153,13 @@ impl Backend for LibraryBackend {
         buf.truncate(n);
         // What a program sees: a sockaddr_un's worth, the full length reported.
         from.truncate(110);
-        Ok((buf, from_len, from))
+        Ok(FromOut {
+            ret: buf.len(),
+            bytes: buf,
+            truncated: false,
+            from_len,
+            from,
+        })
     }
 
     fn shutdown(&mut self, s: usize, how: i32) -> Res<()> {

@@ -240,6 +240,9 @@ pub fn outcome(obs: &Obs) -> String {
 /// The Linux name of an errno.
 #[must_use]
 pub fn errno_name(e: i32) -> String {
+    if e == backend::UNSUPPORTED {
+        return "UNSUPPORTED (the backend cannot run this yet)".into();
+    }
     u16::try_from(e)
         .ok()
         .and_then(afunix_core::Errno::from_number)
@@ -350,6 +353,11 @@ pub fn run(args: &Args) -> Result<(), String> {
             },
             r.mismatches
         );
+        r.warn_unsupported(if args.driver {
+            "the driver"
+        } else {
+            "the in-process engine"
+        });
         if r.limited_scenarios > 0 {
             println!(
                 "{} scenarios set a socket buffer beyond this system's maximum ({} bytes); their remaining {} steps depend on configured limits and were not compared",
