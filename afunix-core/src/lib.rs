@@ -59,13 +59,14 @@ pub use addr::{
 };
 pub use buffers::{OwnedBuffers, byte_range, byte_range_mut};
 pub use engine::{
-    Buffers, Engine, LINGER_FOREVER_SECONDS, Linger, NoBuffers, SocketFlag, UserId, UserUsage,
+    Buffers, Engine, LINGER_FOREVER_SECONDS, Linger, MSG_OVERHEAD, NoBuffers, SocketFlag, UserId,
+    UserUsage,
 };
 pub use errno::{ALL_ERRNOS, Errno};
 pub use slab::SocketId;
 pub use types::{
     BindTarget, Completed, Completion, ConnectTarget, Credentials, Limits, Outcome, PathKey,
-    PollMask, RecvFlags, SOCK_MIN_RCVBUF, SOCK_MIN_SNDBUF, SendFlags, Shutdown, SockType, Token,
-    UserShare,
+    PollMask, Received, RecvFlags, SOCK_MIN_RCVBUF, SOCK_MIN_SNDBUF, SendFlags, Shutdown, SockType,
+    Token, UserShare,
 };
 pub use util::{KeyedHash, KeyedHasher, KeyedMap, SortedMap};

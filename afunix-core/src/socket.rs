@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 
 use crate::engine::UserId;
 use crate::queue::Queue;
-use crate::{Credentials, Errno, PathKey, SocketId, Token, UnixAddr};
+use crate::{Credentials, Errno, PathKey, SockType, SocketId, Token, UnixAddr};
 
 /// Linux's `sk_state` for a stream socket. The engine changes it only through
 /// `Engine::set_state`.
@@ -171,8 +171,34 @@ impl ShutdownBits {
     }
 }
 
+/// One message in a message socket's receive queue (an skb of `unix_dgram_sendmsg`).
+#[derive(Debug)]
+pub(crate) struct Message {
+    pub(crate) data: Vec<u8>,
+    /// The socket that sent it; its `wmem` counts `charge` until the message leaves.
+    pub(crate) sender: SocketId,
+    /// A datagram's sender's name when it was sent, reported if the sender is gone by the
+    /// time it is received (Linux's skb keeps its sending socket, and so its name, alive).
+    pub(crate) from: Option<UnixAddr>,
+    /// The user charged for it (its sender's owner), and how much.
+    pub(crate) user: UserId,
+    pub(crate) charge: usize,
+}
+
+/// A pending send on a message socket: its bytes stay in the caller's buffer until the
+/// message can be queued whole.
+#[derive(Debug)]
+pub(crate) struct PendingMsgSend {
+    pub(crate) token: Token,
+    pub(crate) len: usize,
+    /// Where it goes: None for the connected peer (looked up again at each try, as Linux's
+    /// restart does), else the datagram socket its address named.
+    pub(crate) to: Option<SocketId>,
+}
+
 #[derive(Debug)]
 pub(crate) struct Socket {
+    pub(crate) kind: SockType,
     pub(crate) state: State,
     /// `u->addr`: the name getsockname reports (accepted sockets share the listener's).
     pub(crate) addr: Option<UnixAddr>,
@@ -205,6 +231,26 @@ pub(crate) struct Socket {
     pub(crate) owner: UserId,
     /// The user charged for the bytes in `rx` (its writer's), while it holds any.
     pub(crate) rx_user: UserId,
+    /// A message socket's receive queue, and its payload bytes.
+    pub(crate) msgs: VecDeque<Message>,
+    pub(crate) msg_bytes: usize,
+    /// What this socket's messages still queued somewhere are charged (`sk_wmem_alloc`).
+    pub(crate) wmem: usize,
+    /// A message socket's pending sends, in order.
+    pub(crate) msg_sends: Queue<PendingMsgSend>,
+    /// Senders whose first pending send waits for room in this socket's queue
+    /// (`peer_wait`). May hold stale entries; `waiting_on` says which are current.
+    pub(crate) waiters: VecDeque<SocketId>,
+    /// How many senders wait on this socket's queue now (the live entries of `waiters`).
+    pub(crate) waiter_count: usize,
+    /// The socket whose queue this one's first pending send waits on.
+    pub(crate) waiting_on: Option<SocketId>,
+    /// Whether this socket is on the engine's work list of senders to try again.
+    pub(crate) wake_queued: bool,
+    /// A datagram socket's default destination (`unix_peer`) and its name, recorded at
+    /// connect (a bound name never changes; getpeername reports it even after that socket
+    /// is gone, as Linux, which keeps the dead peer until the next send).
+    pub(crate) dgram_peer: Option<(SocketId, UnixAddr)>,
 }
 
 /// Options that are only stored and read back (and `SO_PASSCRED`, which connect consults).
@@ -216,10 +262,12 @@ pub(crate) struct SocketOptions {
     pub(crate) linger: crate::engine::Linger,
 }
 
+/// A bound name. Abstract names are one namespace per socket type, as Linux hashes the type
+/// into them (`unix_abstract_hash`); a socket file is one file whatever the type.
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum Binding {
     Path(PathKey),
-    Abstract(Vec<u8>),
+    Abstract(SockType, Vec<u8>),
 }
 
 impl Binding {
@@ -227,14 +275,15 @@ impl Binding {
     pub(crate) fn try_clone(&self) -> Result<Self, crate::Errno> {
         Ok(match self {
             Self::Path(k) => Self::Path(*k),
-            Self::Abstract(n) => Self::Abstract(crate::util::try_copy(n)?),
+            Self::Abstract(t, n) => Self::Abstract(*t, crate::util::try_copy(n)?),
         })
     }
 }
 
 impl Socket {
-    pub(crate) fn new(sndbuf: u32, rcvbuf: u32, owner: UserId) -> Self {
+    pub(crate) fn new(kind: SockType, sndbuf: u32, rcvbuf: u32, owner: UserId) -> Self {
         Self {
+            kind,
             state: State::Unconnected,
             addr: None,
             binding: None,
@@ -255,6 +304,15 @@ impl Socket {
             options: SocketOptions::default(),
             owner,
             rx_user: owner,
+            msgs: VecDeque::new(),
+            msg_bytes: 0,
+            wmem: 0,
+            msg_sends: Queue::new(),
+            waiters: VecDeque::new(),
+            waiter_count: 0,
+            waiting_on: None,
+            wake_queued: false,
+            dgram_peer: None,
         }
     }
 
@@ -288,5 +346,7 @@ impl Socket {
             && self.reserved_by.is_none()
             && self.recvs.is_empty()
             && self.sends.is_empty()
+            && self.msg_sends.is_empty()
+            && self.dgram_peer.is_none()
     }
 }

@@ -47,6 +47,9 @@ pub enum Completed {
     Sent(usize),
     /// A pending recv finished: this many bytes are in the caller's buffer (0: end of file).
     Received(usize),
+    /// A pending recv on a message socket finished with one message (an empty one with
+    /// `len` 0 at end of file).
+    Message(Received),
 }
 
 /// A completion for a pending operation.
@@ -97,6 +100,9 @@ pub struct RecvFlags {
     pub dontwait: bool,
     /// Wait even on a non-blocking socket (Winsock's overlapped requests); `dontwait` wins.
     pub overlapped: bool,
+    /// `MSG_TRUNC`: a message socket's recv returns the message's whole length, even when
+    /// the buffer was shorter (streams ignore it).
+    pub trunc: bool,
 }
 
 /// Flags for `send`.
@@ -163,11 +169,64 @@ impl PollMask {
     }
 }
 
-/// The socket type (`SO_TYPE`). Only streams exist so far.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The socket type (`SO_TYPE`), with Linux's `SOCK_*` numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum SockType {
-    /// `SOCK_STREAM` (1).
+    /// `SOCK_STREAM` (1): a connected byte stream.
     Stream = 1,
+    /// `SOCK_DGRAM` (2): connectionless messages, each with its sender's name.
+    Dgram = 2,
+    /// `SOCK_SEQPACKET` (5): connected like a stream, with message boundaries.
+    SeqPacket = 5,
+}
+
+impl SockType {
+    /// From Linux's number, as `unix_create` takes it: `SOCK_RAW` (3) is a datagram socket.
+    /// None for anything else (ESOCKTNOSUPPORT).
+    #[must_use]
+    pub const fn from_raw(v: u32) -> Option<Self> {
+        match v {
+            1 => Some(Self::Stream),
+            2 | 3 => Some(Self::Dgram),
+            5 => Some(Self::SeqPacket),
+            _ => None,
+        }
+    }
+
+    /// Whether its data moves as messages (datagram and seqpacket).
+    #[must_use]
+    pub const fn is_message(self) -> bool {
+        matches!(self, Self::Dgram | Self::SeqPacket)
+    }
+}
+
+/// What a receive on a message socket got (`recvmsg` on a datagram or seqpacket socket).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Received {
+    /// Bytes written into the caller's buffer.
+    pub copied: usize,
+    /// The whole message's length: more than `copied` when the buffer was too short and the
+    /// rest was dropped (MSG_TRUNC in `msg_flags`). For a stream, `copied`.
+    pub len: usize,
+    /// A datagram's sender's name (`unix_copy_addr` of the sending socket); None when it has
+    /// none, and for streams and seqpacket, whose sender is the peer
+    /// ([`Engine::sender_address`](crate::Engine::sender_address)).
+    pub from: Option<crate::UnixAddr>,
+}
+
+impl Received {
+    /// Whether the message was cut short (`MSG_TRUNC` in `msg_flags`).
+    #[must_use]
+    pub const fn truncated(&self) -> bool {
+        self.len > self.copied
+    }
+
+    /// What `recvmsg` returns: the bytes copied, or with MSG_TRUNC in the call's flags the
+    /// message's whole length.
+    #[must_use]
+    pub const fn ret(&self, flags: RecvFlags) -> usize {
+        if flags.trunc { self.len } else { self.copied }
+    }
 }
 
 /// Where a pathname socket lives: its socket file's identity (volume and file ID) and the
@@ -243,6 +302,9 @@ pub struct Limits {
     /// The most distinct users holding sockets or requests at once (the accounting table is
     /// bounded too; a new user past it is refused with ENOBUFS).
     pub max_users: usize,
+    /// How many messages a datagram socket's queue holds before senders not connected back
+    /// to it wait (`net.unix.max_dgram_qlen`; the queue is full when it holds more).
+    pub max_dgram_qlen: u32,
     /// The key of the engine's and the device layer's hash tables (`KeyedHash`): drawn at
     /// random by the driver, so that no program can predict which socket names collide.
     pub hash_seed: u64,
@@ -288,6 +350,7 @@ impl Default for Limits {
             max_locked_bytes: 1 << 30,
             user_share: UserShare { divisor: 1 },
             max_users: 4096,
+            max_dgram_qlen: 10,
             hash_seed: 0,
         }
     }

@@ -668,6 +668,8 @@ impl Device {
                 Done::CountFrom(n, sender)
             }
             (Completed::Sent(n) | Completed::Received(n), _) => Done::Count(n),
+            // SOCKET makes only streams so far.
+            (Completed::Message(r), _) => Done::Count(r.copied),
             (Completed::Connected | Completed::Accepted, _) => Done::Ok,
         });
         Some(Completion {
@@ -744,5 +746,6 @@ fn recv_flags(flags: MsgFlags) -> RecvFlags {
         waitall: flags.waitall(),
         dontwait: flags.dontwait(),
         overlapped: flags.overlapped(),
+        trunc: false,
     }
 }

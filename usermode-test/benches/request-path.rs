@@ -664,6 +664,7 @@ mod bench {
             while let Some(c) = st.core.poll_completion() {
                 let result = c.result.map(|done| match done {
                     Completed::Sent(n) | Completed::Received(n) => Done::Count(n),
+                    Completed::Message(r) => Done::Count(r.copied),
                     Completed::Connected | Completed::Accepted => Done::Ok,
                 });
                 notify[side_of(c.token)] |= Self::hand_over(&mut st, c.token, result);

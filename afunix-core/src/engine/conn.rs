@@ -3,7 +3,8 @@
 use crate::addr::{SUN_PATH_LEN, autobind_name};
 use crate::socket::{Binding, Listener, PendingConnect, Socket, State};
 use crate::{
-    BindTarget, Completed, ConnectTarget, Credentials, Errno, Outcome, SocketId, Token, UnixAddr,
+    BindTarget, Completed, ConnectTarget, Credentials, Errno, Outcome, SockType, SocketId, Token,
+    UnixAddr,
 };
 
 use super::{Engine, Waiting};
@@ -14,6 +15,7 @@ impl Engine {
     /// removes the file it created, as `unix_bind_bsd` does.
     pub fn bind(&mut self, id: SocketId, target: BindTarget) -> Result<(), Errno> {
         let sock = self.sock(id)?;
+        let kind = sock.kind;
         let already_bound = sock.addr.is_some();
         if sock.reserved_by.is_some() {
             return Err(Errno::EINVAL);
@@ -24,9 +26,9 @@ impl Engine {
                 if already_bound {
                     return Ok(());
                 }
-                let name = self.free_autobind_name()?;
+                let name = self.free_autobind_name(kind)?;
                 let key = crate::util::try_copy(&name)?;
-                (Binding::Abstract(key), UnixAddr::Abstract(name))
+                (Binding::Abstract(kind, key), UnixAddr::Abstract(name))
             }
             BindTarget::Abstract(name) => {
                 // unix_bind_abstract: EINVAL if bound, then EADDRINUSE if taken.
@@ -37,11 +39,11 @@ impl Engine {
                     return Err(Errno::EINVAL);
                 }
                 let key = crate::util::try_copy(&name)?;
-                if self.names.contains(&Binding::Abstract(key)) {
+                if self.names.contains(&Binding::Abstract(kind, key)) {
                     return Err(Errno::EADDRINUSE);
                 }
                 let key = crate::util::try_copy(&name)?;
-                (Binding::Abstract(key), UnixAddr::Abstract(name))
+                (Binding::Abstract(kind, key), UnixAddr::Abstract(name))
             }
             BindTarget::Pathname { key, path } => {
                 if path.is_empty() || path.len() > SUN_PATH_LEN || path.contains(&0) {
@@ -68,15 +70,15 @@ impl Engine {
     }
 
     /// `unix_autobind`'s search: five hex digits, starting from the seed, ENOSPC when all
-    /// 2^20 names are taken.
-    fn free_autobind_name(&mut self) -> Result<alloc::vec::Vec<u8>, Errno> {
+    /// 2^20 names of this socket type are taken.
+    fn free_autobind_name(&mut self, kind: SockType) -> Result<alloc::vec::Vec<u8>, Errno> {
         for _ in 0..0x10_0000u32 {
             let n = self.autobind_next;
             self.autobind_next = n.wrapping_add(1) & 0xF_FFFF;
             let name = autobind_name(n)?;
             if !self
                 .names
-                .contains(&Binding::Abstract(crate::util::try_copy(&name)?))
+                .contains(&Binding::Abstract(kind, crate::util::try_copy(&name)?))
             {
                 return Ok(name);
             }
@@ -93,6 +95,10 @@ impl Engine {
         let backlog = (backlog as u32).min(max);
         let cred = cred.try_clone()?;
         let sock = self.sock_mut(id)?;
+        // Only stream and seqpacket sockets listen (`unix_listen`), before any other check.
+        if sock.kind == SockType::Dgram {
+            return Err(Errno::EOPNOTSUPP);
+        }
         if sock.addr.is_none() {
             return Err(Errno::EINVAL);
         }
@@ -123,12 +129,19 @@ impl Engine {
         Ok(())
     }
 
-    fn lookup(&self, target: &ConnectTarget) -> Result<SocketId, Errno> {
+    /// `unix_find_other` for a socket of type `kind`: ECONNREFUSED when nothing holds the
+    /// name (an abstract name held only by another type is not found), EPROTOTYPE when the
+    /// socket file's socket is of another type.
+    pub(crate) fn lookup(&self, target: &ConnectTarget, kind: SockType) -> Result<SocketId, Errno> {
         let key = match target {
             ConnectTarget::Pathname(key) => Binding::Path(*key),
-            ConnectTarget::Abstract(name) => Binding::Abstract(crate::util::try_copy(name)?),
+            ConnectTarget::Abstract(name) => Binding::Abstract(kind, crate::util::try_copy(name)?),
         };
-        self.names.get(&key).copied().ok_or(Errno::ECONNREFUSED)
+        let found = self.names.get(&key).copied().ok_or(Errno::ECONNREFUSED)?;
+        if self.sock(found).map(|s| s.kind) != Ok(kind) {
+            return Err(Errno::EPROTOTYPE);
+        }
+        Ok(found)
     }
 
     /// `unix_stream_connect`. Errors in Linux's order: with `SO_PASSCRED`, an unbound socket
@@ -143,14 +156,17 @@ impl Engine {
         cred: &Credentials,
         token: Token,
     ) -> Outcome<()> {
-        let nonblocking = match self.sock(id) {
-            Ok(s) => s.nonblocking,
+        let (nonblocking, kind) = match self.sock(id) {
+            Ok(s) => (s.nonblocking, s.kind),
             Err(e) => return Outcome::Ready(Err(e)),
         };
+        if kind == SockType::Dgram {
+            return Outcome::Ready(self.dgram_connect(id, target));
+        }
         if let Err(e) = self.autobind_to_connect(id) {
             return Outcome::Ready(Err(e));
         }
-        let listener = match self.lookup(target) {
+        let listener = match self.lookup(target, kind) {
             Ok(l) => l,
             Err(e) => return Outcome::Ready(Err(e)),
         };
@@ -260,6 +276,7 @@ impl Engine {
         // Charged to the connector's user until accept hands the connection over.
         let connector_user = self.owner_of(id).ok_or(Errno::EBADF)?;
         let mut embryo = Socket::new(
+            own.kind,
             self.limits.sndbuf_default,
             self.limits.rcvbuf_default,
             connector_user,
@@ -341,6 +358,9 @@ impl Engine {
     ) -> Outcome<()> {
         let result = (|| {
             let l_sock = self.sock(listener)?;
+            if l_sock.kind == SockType::Dgram {
+                return Err(Errno::EOPNOTSUPP);
+            }
             let State::Listening(l) = &l_sock.state else {
                 return Err(Errno::EINVAL);
             };

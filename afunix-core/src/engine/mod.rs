@@ -7,12 +7,14 @@
 
 mod conn;
 mod data;
+mod msg;
 mod options;
 mod quota;
 mod recv;
 mod send;
 
 pub use data::{Buffers, NoBuffers};
+pub use msg::MSG_OVERHEAD;
 pub use options::{LINGER_FOREVER_SECONDS, Linger, SocketFlag};
 pub use quota::{UserId, UserUsage};
 
@@ -38,6 +40,8 @@ enum Waiting {
     Recv { socket: SocketId, slot: Slot },
     /// A send queued on this socket.
     Send { socket: SocketId, slot: Slot },
+    /// A message socket's send queued on this socket.
+    MsgSend { socket: SocketId, slot: Slot },
     /// An accept queued on this listener.
     Accept { listener: SocketId, slot: Slot },
     /// A connect by `connector` queued on `listener`.
@@ -53,6 +57,7 @@ impl Waiting {
         match self {
             Waiting::Recv { slot, .. }
             | Waiting::Send { slot, .. }
+            | Waiting::MsgSend { slot, .. }
             | Waiting::Accept { slot, .. }
             | Waiting::Connect { slot, .. } => slot,
         }
@@ -88,6 +93,11 @@ pub struct Engine {
     moving_writer: Option<SocketId>,
     /// Each user's share of the caps (see the `quota` module).
     quota: quota::Quotas,
+    /// Message sockets whose pending sends should try again (see the `msg` module); room
+    /// for one entry per socket is reserved as sockets are made.
+    msg_wakes: VecDeque<SocketId>,
+    /// Whether an outer call is running `msg_wakes`.
+    msg_waking: bool,
 }
 
 impl Engine {
@@ -109,6 +119,8 @@ impl Engine {
             autobind_next,
             moving_writer: None,
             quota: quota::Quotas::new(hash),
+            msg_wakes: VecDeque::new(),
+            msg_waking: false,
         }
     }
 
@@ -155,19 +167,40 @@ impl Engine {
         self.socket_for(&[])
     }
 
-    /// `unix_socketpair`: two sockets connected to each other, both unnamed, each recording
-    /// `cred` as its peer's credentials.
+    /// `unix_socketpair` of two streams: see [`Engine::socketpair_typed`].
     pub fn socketpair(&mut self, cred: &Credentials) -> Result<(SocketId, SocketId), Errno> {
+        self.socketpair_typed(SockType::Stream, cred)
+    }
+
+    /// `unix_socketpair`: two sockets of type `kind` connected to each other, both unnamed,
+    /// each recording `cred` as its peer's credentials.
+    pub fn socketpair_typed(
+        &mut self,
+        kind: SockType,
+        cred: &Credentials,
+    ) -> Result<(SocketId, SocketId), Errno> {
         let cred_a = cred.try_clone()?;
         let cred_b = cred.try_clone()?;
-        let a = self.socket_for(&cred.sid)?;
-        let b = match self.socket_for(&cred.sid) {
+        let a = self.socket_typed(&cred.sid, kind)?;
+        let b = match self.socket_typed(&cred.sid, kind) {
             Ok(b) => b,
             Err(e) => {
                 self.discard_socket(a);
                 return Err(e);
             }
         };
+        if kind == SockType::Dgram {
+            // Each other's default destination; the state stays as a datagram's.
+            if let Some(s) = self.sockets.get_mut(a) {
+                s.dgram_peer = Some((b, UnixAddr::Unnamed));
+                s.peer_cred = Some(cred_a);
+            }
+            if let Some(s) = self.sockets.get_mut(b) {
+                s.dgram_peer = Some((a, UnixAddr::Unnamed));
+                s.peer_cred = Some(cred_b);
+            }
+            return Ok((a, b));
+        }
         self.set_state(
             a,
             State::Connected {
@@ -248,7 +281,7 @@ impl Engine {
 
     /// `SO_TYPE`.
     pub fn socket_type(&self, id: SocketId) -> Result<SockType, Errno> {
-        self.sock(id).map(|_| SockType::Stream)
+        self.sock(id).map(|s| s.kind)
     }
 
     /// `SO_ERROR`: the pending error, cleared by reading it (`sock_error`).
@@ -305,6 +338,13 @@ impl Engine {
     /// was released Linux still reports its address, and so do we.
     pub fn getpeername(&self, id: SocketId) -> Result<&UnixAddr, Errno> {
         let sock = self.sock(id)?;
+        if sock.kind == SockType::Dgram {
+            return sock
+                .dgram_peer
+                .as_ref()
+                .map(|(_, addr)| addr)
+                .ok_or(Errno::ENOTCONN);
+        }
         if !sock.is_connected() {
             return Err(Errno::ENOTCONN);
         }
@@ -357,12 +397,20 @@ impl Engine {
         if sock.is_listening() {
             return Err(Errno::EINVAL);
         }
+        match sock.kind {
+            SockType::Dgram => return Ok(sock.msgs.front().map_or(0, |m| m.data.len())),
+            SockType::SeqPacket => return Ok(sock.msg_bytes),
+            SockType::Stream => {}
+        }
         Ok(sock.rx.len().saturating_add(self.visible_pending(id)))
     }
 
     /// Poll readiness, as `unix_poll` computes it.
     pub fn poll(&self, id: SocketId) -> Result<PollMask, Errno> {
         let sock = self.sock(id)?;
+        if sock.kind.is_message() {
+            return Ok(self.msg_poll(sock, id));
+        }
         let mut mask = 0u32;
         if sock.err.is_some() {
             mask |= PollMask::ERR;
@@ -455,6 +503,15 @@ impl Engine {
                     None => Err(Errno::ECANCELED),
                 };
                 self.complete(token, id, result);
+            }
+            Waiting::MsgSend { socket: id, .. } => {
+                let _ = self
+                    .sockets
+                    .get_mut(id)
+                    .and_then(|s| s.msg_sends.take(slot, |p| p.token == token));
+                self.complete(token, id, Err(Errno::ECANCELED));
+                // The send behind it may go now.
+                self.service_msg_sends(id, bufs);
             }
             Waiting::Accept { listener, .. } => {
                 let target = self
@@ -554,6 +611,8 @@ impl Engine {
             return;
         };
         self.socket_gone(sock.owner);
+        let had_messages = !sock.msgs.is_empty();
+        self.release_messages(id, &mut sock, bufs);
         while let Some(r) = sock.recvs.pop_front() {
             let token = r.token;
             let result = data::recv_result(r, Err(Errno::ECANCELED));
@@ -594,7 +653,7 @@ impl Engine {
             self.names.remove(&binding);
         }
         self.uncharge(sock.rx_user, sock.rx.len());
-        let had_unread = !sock.rx.is_empty() || unread_pending;
+        let had_unread = !sock.rx.is_empty() || unread_pending || had_messages;
         match sock.state {
             State::Unconnected => {}
             State::Listening(mut l) => {

@@ -41,7 +41,7 @@ use alloc::vec::Vec;
 
 use crate::socket::Socket;
 use crate::util::{KeyedHash, KeyedMap};
-use crate::{Errno, SocketId, Token};
+use crate::{Errno, SockType, SocketId, Token};
 
 use super::{Engine, Waiting};
 
@@ -196,8 +196,18 @@ impl Engine {
     /// when the user holds its share of sockets, ENFILE at the global cap, ENOBUFS when
     /// `max_users` other users hold something.
     pub fn socket_for(&mut self, sid: &[u8]) -> Result<SocketId, Errno> {
+        self.socket_typed(sid, SockType::Stream)
+    }
+
+    /// [`Engine::socket_for`] with a socket type.
+    pub fn socket_typed(&mut self, sid: &[u8], kind: SockType) -> Result<SocketId, Errno> {
         let user = self.quota.find_or_add(sid, self.limits.max_users)?;
-        let sock = Socket::new(self.limits.sndbuf_default, self.limits.rcvbuf_default, user);
+        let sock = Socket::new(
+            kind,
+            self.limits.sndbuf_default,
+            self.limits.rcvbuf_default,
+            user,
+        );
         let result = self.insert_socket(sock);
         self.quota.forget_if_idle(user);
         result
@@ -210,6 +220,11 @@ impl Engine {
         if self.quota.usage(user).sockets >= share {
             return Err(Errno::EMFILE);
         }
+        // The message work list never holds a socket twice: room for all of them.
+        let wakes = self.sockets.len().saturating_add(1);
+        self.msg_wakes
+            .try_reserve(wakes.saturating_sub(self.msg_wakes.len()))
+            .map_err(|_| Errno::ENOMEM)?;
         let id = self.sockets.insert(sock)?;
         self.quota
             .adjust(user, |u| u.sockets = u.sockets.saturating_add(1));
@@ -337,6 +352,14 @@ impl Engine {
                 self.sockets
                     .get(socket)
                     .and_then(|s| s.sends.get(slot))
+                    .filter(|p| p.token == token)
+                    .map_or(0, |p| p.len),
+            ),
+            Waiting::MsgSend { socket, slot } => (
+                socket,
+                self.sockets
+                    .get(socket)
+                    .and_then(|s| s.msg_sends.get(slot))
                     .filter(|p| p.token == token)
                     .map_or(0, |p| p.len),
             ),

@@ -1,7 +1,7 @@
 //! Receiving: `recv`, pending receives, and taking bytes from a waiting writer.
 
 use crate::socket::PendingRecv;
-use crate::{Completed, Errno, Outcome, RecvFlags, SocketId, Token};
+use crate::{Completed, Errno, Outcome, Received, RecvFlags, SocketId, Token};
 
 use super::data::{Buffers, front_parts, put, recv_result};
 use super::{Engine, Waiting};
@@ -15,6 +15,9 @@ impl Engine {
     /// MSG_WAITALL, not enough) queued it checks, in POSIX order: the pending error (reported
     /// once: ECONNRESET after a peer left unread data), end of file (0), then EAGAIN when
     /// non-blocking, else pending. A non-blocking MSG_WAITALL returns what there is.
+    ///
+    /// On a message socket: one message (see [`Engine::recv_from`]); the count is what
+    /// `recvmsg` returns ([`Received::ret`]).
     pub fn recv(
         &mut self,
         id: SocketId,
@@ -23,8 +26,41 @@ impl Engine {
         token: Token,
         bufs: &mut dyn Buffers,
     ) -> Outcome<usize> {
+        if self.sock(id).is_ok_and(|s| s.kind.is_message()) {
+            return match self.msg_recv(id, len, flags, token, bufs) {
+                Outcome::Ready(r) => Outcome::Ready(r.map(|r| r.ret(flags))),
+                Outcome::Pending => Outcome::Pending,
+            };
+        }
         match self.recv_inner(id, len, flags, token, bufs) {
             Ok(Some(n)) => Outcome::Ready(Ok(n)),
+            Ok(None) => Outcome::Pending,
+            Err(e) => Outcome::Ready(Err(e)),
+        }
+    }
+
+    /// `recvmsg` with what a message socket reports: the bytes copied, the message's whole
+    /// length and, for a datagram, its sender's name ([`Received`]). A pending recv on a
+    /// message socket completes with [`Completed::Message`]. On a stream this is `recv`, with
+    /// `len` equal to the count and no name (the sender is the peer:
+    /// [`Engine::sender_address`]).
+    pub fn recv_from(
+        &mut self,
+        id: SocketId,
+        len: usize,
+        flags: RecvFlags,
+        token: Token,
+        bufs: &mut dyn Buffers,
+    ) -> Outcome<Received> {
+        if self.sock(id).is_ok_and(|s| s.kind.is_message()) {
+            return self.msg_recv(id, len, flags, token, bufs);
+        }
+        match self.recv_inner(id, len, flags, token, bufs) {
+            Ok(Some(n)) => Outcome::Ready(Ok(Received {
+                copied: n,
+                len: n,
+                from: None,
+            })),
             Ok(None) => Outcome::Pending,
             Err(e) => Outcome::Ready(Err(e)),
         }
@@ -197,7 +233,7 @@ impl Engine {
         Some(self.sockets.get(peer)?.sends.front()?.creds)
     }
 
-    fn pend_recv(
+    pub(super) fn pend_recv(
         &mut self,
         id: SocketId,
         len: usize,
@@ -266,6 +302,10 @@ impl Engine {
     /// Completes pending recvs that can complete, oldest first, with the same rules as
     /// `recv` (data, then the pending error, then end of file).
     pub(crate) fn service_recvs(&mut self, id: SocketId, bufs: &mut dyn Buffers) {
+        if self.sockets.get(id).is_some_and(|s| s.kind.is_message()) {
+            self.service_msg_recvs(id, bufs);
+            return;
+        }
         let mut consumed = false;
         while let Some(sock) = self.sockets.get_mut(id) {
             let Some(front) = sock.recvs.front_mut() else {

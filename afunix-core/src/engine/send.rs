@@ -1,7 +1,7 @@
 //! Sending: `send`, pending sends, and delivering bytes into a peer.
 
 use crate::socket::PendingSend;
-use crate::{Completed, Errno, Outcome, SendFlags, SocketId, Token};
+use crate::{Completed, ConnectTarget, Errno, Outcome, SendFlags, SockType, SocketId, Token};
 
 use super::data::{Buffers, Src};
 use super::{Engine, Waiting, to_usize};
@@ -31,6 +31,9 @@ impl Engine {
         token: Token,
         bufs: &mut dyn Buffers,
     ) -> Outcome<usize> {
+        if self.sock(id).is_ok_and(|s| s.kind.is_message()) {
+            return self.msg_send(id, None, len, flags, token, bufs);
+        }
         let src = Src {
             token,
             offset: 0,
@@ -39,6 +42,25 @@ impl Engine {
         match self.send_inner(id, src, len, flags, token, bufs) {
             Ok(Some(n)) => Outcome::Ready(Ok(n)),
             Ok(None) => Outcome::Pending,
+            Err(e) => Outcome::Ready(Err(e)),
+        }
+    }
+
+    /// `sendto`: a datagram socket sends one message to the socket `target` names (see
+    /// `msg_send` for the errors, in Linux's order); a seqpacket socket ignores the address,
+    /// as Linux does; a stream refuses any address ([`Engine::send_to_error`]).
+    pub fn send_to(
+        &mut self,
+        id: SocketId,
+        target: &ConnectTarget,
+        len: usize,
+        flags: SendFlags,
+        token: Token,
+        bufs: &mut dyn Buffers,
+    ) -> Outcome<usize> {
+        match self.sock(id).map(|s| s.kind) {
+            Ok(SockType::Stream) => Outcome::Ready(self.send_to_error(id).and_then(Err)),
+            Ok(_) => self.msg_send(id, Some(target), len, flags, token, bufs),
             Err(e) => Outcome::Ready(Err(e)),
         }
     }
@@ -273,6 +295,10 @@ impl Engine {
     /// send when its last byte has moved, or when the connection can no longer carry it
     /// (EPIPE, or the count already sent).
     pub(crate) fn service_sends(&mut self, id: SocketId, bufs: &mut dyn Buffers) {
+        if self.sockets.get(id).is_some_and(|s| s.kind.is_message()) {
+            self.service_msg_sends(id, bufs);
+            return;
+        }
         if self.moving_writer == Some(id) {
             // Re-entered from our own delivery: the outer loop carries on.
             return;

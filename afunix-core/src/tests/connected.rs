@@ -10,12 +10,14 @@ const PEEK: RecvFlags = RecvFlags {
     waitall: false,
     dontwait: true,
     overlapped: false,
+    trunc: false,
 };
 const WAITALL: RecvFlags = RecvFlags {
     peek: false,
     waitall: true,
     dontwait: true,
     overlapped: false,
+    trunc: false,
 };
 
 #[test]

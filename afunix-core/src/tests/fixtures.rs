@@ -96,7 +96,9 @@ impl TestEngine {
         if let Outcome::Ready(r) = &o {
             let own = self.bufs.remove(token).unwrap();
             if let Ok(n) = r {
-                buf[..*n].copy_from_slice(&own[..*n]);
+                // With MSG_TRUNC a message socket reports more than it copied.
+                let n = (*n).min(buf.len());
+                buf[..n].copy_from_slice(&own[..n]);
             }
             self.free_tokens.push(token);
         }
@@ -109,6 +111,50 @@ impl TestEngine {
         own.truncate(n);
         self.free_tokens.push(token);
         own
+    }
+
+    /// `sendto` of `data` (see [`TestEngine::send`]).
+    pub(crate) fn send_to(
+        &mut self,
+        id: SocketId,
+        to: &ConnectTarget,
+        data: &[u8],
+        flags: SendFlags,
+        token: Token,
+    ) -> Outcome<usize> {
+        self.bufs.insert_send(token, data.to_vec()).unwrap();
+        let o = self
+            .inner
+            .send_to(id, to, data.len(), flags, token, &mut self.bufs);
+        if !o.is_pending() {
+            self.bufs.remove(token);
+            self.free_tokens.push(token);
+        }
+        o
+    }
+
+    /// `recvmsg` into a buffer of `len` bytes: what it reports, and the bytes (see
+    /// [`TestEngine::recv`]).
+    pub(crate) fn recv_from(
+        &mut self,
+        id: SocketId,
+        len: usize,
+        flags: RecvFlags,
+        token: Token,
+    ) -> Outcome<(Received, Vec<u8>)> {
+        self.bufs.insert_recv(token, vec![0; len]).unwrap();
+        let o = self.inner.recv_from(id, len, flags, token, &mut self.bufs);
+        match o {
+            Outcome::Ready(r) => {
+                let mut own = self.bufs.remove(token).unwrap();
+                self.free_tokens.push(token);
+                Outcome::Ready(r.map(|r| {
+                    own.truncate(r.copied);
+                    (r, own)
+                }))
+            }
+            Outcome::Pending => Outcome::Pending,
+        }
     }
 
     pub(crate) fn shutdown(&mut self, id: SocketId, how: Shutdown) -> Result<(), Errno> {
@@ -235,7 +281,12 @@ impl Fx {
     pub(crate) fn completions(&mut self) -> Vec<Completion> {
         let mut v = Vec::new();
         while let Some(c) = self.e.poll_completion() {
-            if !matches!(c.result, Ok(Completed::Received(n)) if n > 0) {
+            let kept = match &c.result {
+                Ok(Completed::Received(n)) => *n > 0,
+                Ok(Completed::Message(r)) => r.copied > 0,
+                _ => false,
+            };
+            if !kept {
                 self.e.bufs.remove(c.token);
                 self.e.free_tokens.push(c.token);
             }

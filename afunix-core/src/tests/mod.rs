@@ -7,6 +7,7 @@ mod connected;
 mod fixtures;
 mod listening;
 mod memory;
+mod messages;
 mod model;
 mod options;
 mod pending;

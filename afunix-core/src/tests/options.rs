@@ -144,6 +144,7 @@ const WAIT: RecvFlags = RecvFlags {
     waitall: false,
     dontwait: false,
     overlapped: false,
+    trunc: false,
 };
 
 #[test]

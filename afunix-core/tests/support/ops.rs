@@ -478,6 +478,7 @@ impl Harness {
                         waitall,
                         dontwait,
                         overlapped: false,
+                        trunc: false,
                     };
                     // Blocking peeks would complete with bytes that are not consumed; keep
                     // peeks non-blocking so `received` stays exact.
@@ -537,6 +538,7 @@ impl Harness {
                         waitall,
                         dontwait: false,
                         overlapped: false,
+                        trunc: false,
                     };
                     match self.call("recv in place", |e, b| e.recv(id, len, flags, t, b)) {
                         Outcome::Ready(r) => {

@@ -334,6 +334,7 @@ impl Backend for EngineBackend {
             waitall,
             dontwait: true,
             overlapped: false,
+            trunc: false,
         };
         let o = self.engine.recv(id, len, flags, token, &mut self.bufs);
         let mut buf = self.bufs.remove(token).unwrap_or_default();

@@ -1,0 +1,721 @@
+//! Message sockets: SOCK_DGRAM and SOCK_SEQPACKET (`unix_dgram_sendmsg`,
+//! `unix_dgram_recvmsg`, `unix_dgram_connect`, `unix_dgram_poll`).
+//!
+//! Data moves as whole messages. A message whose receiver waits with an empty queue is copied
+//! straight from the sender's buffer into the receiver's (one copy, as for streams); otherwise
+//! it is copied into the receiver's queue. A send that must wait keeps its bytes in the
+//! caller's buffer until the whole message can go. The limits are Linux's: a sender's
+//! SO_SNDBUF bounds what its messages hold in queues (`sk_wmem_alloc`, counted here as payload
+//! plus [`MSG_OVERHEAD`] per message), and a datagram receiver not connected back to its
+//! sender is full when it holds more than `max_dgram_qlen` messages.
+//!
+//! Wake-ups never recurse: a message taken from a queue lets its sender, and the senders
+//! waiting for room in that queue, try again; those are put on a work list
+//! (`Engine::msg_wakes`, one entry per socket at most, its room reserved as sockets are made)
+//! that the outermost call runs.
+
+use alloc::vec::Vec;
+
+use crate::socket::{Message, PendingMsgSend, Socket, State};
+use crate::{
+    BindTarget, Completed, ConnectTarget, Errno, Outcome, PollMask, Received, RecvFlags, SendFlags,
+    SockType, SocketId, Token, UnixAddr,
+};
+
+use super::data::{Buffers, put};
+use super::{Engine, Waiting, to_usize};
+
+/// What each queued message costs besides its payload, against its sender's SO_SNDBUF and the
+/// global cap: the truesize of a small skb on x86-64 Linux (768 bytes), so that empty
+/// messages cannot pile up without bound, and a sender fills its SO_SNDBUF after about as
+/// many small messages as on Linux.
+pub const MSG_OVERHEAD: usize = 768;
+
+/// Where a message goes.
+#[derive(Clone, Copy)]
+enum Dest<'a> {
+    /// The connected peer (a datagram socket's default destination, a seqpacket's peer).
+    Peer,
+    /// A datagram socket's destination address.
+    Name(&'a ConnectTarget),
+    /// The socket a pending send's address named when it was made.
+    Socket(SocketId),
+}
+
+/// Why a message cannot go yet.
+enum Blocked {
+    /// The sender's SO_SNDBUF is full: it waits for one of its messages to leave a queue.
+    Wmem,
+    /// The receiver's queue is full: the sender waits for it to take one.
+    Queue(SocketId),
+}
+
+impl Engine {
+    /// `sendmsg` on a message socket: to the peer, or (a datagram socket with an address) to
+    /// the socket `to` names. Errors in Linux's order: a seqpacket socket's pending error and
+    /// state (ENOTCONN); autobind with SO_PASSCRED; EMSGSIZE beyond SO_SNDBUF - 32; then the
+    /// pending error, SHUT_WR (EPIPE) and a full SO_SNDBUF (wait, or EAGAIN); then the
+    /// destination: ENOTCONN, ECONNREFUSED (no such name, or the connected peer is gone, which
+    /// also dissolves the association), EPROTOTYPE, EPERM (it is connected to another
+    /// socket), EPIPE (it shut down reading); then its full queue (wait, or EAGAIN).
+    pub(crate) fn msg_send(
+        &mut self,
+        id: SocketId,
+        to: Option<&ConnectTarget>,
+        len: usize,
+        flags: SendFlags,
+        token: Token,
+        bufs: &mut dyn Buffers,
+    ) -> Outcome<usize> {
+        self.run_msg_wakes(bufs);
+        let result = self.msg_send_inner(id, to, len, flags, token, bufs);
+        self.run_msg_wakes(bufs);
+        match result {
+            Ok(true) => Outcome::Ready(Ok(len)),
+            Ok(false) => Outcome::Pending,
+            Err(e) => Outcome::Ready(Err(e)),
+        }
+    }
+
+    /// True: sent; false: pending.
+    fn msg_send_inner(
+        &mut self,
+        id: SocketId,
+        to: Option<&ConnectTarget>,
+        len: usize,
+        flags: SendFlags,
+        token: Token,
+        bufs: &mut dyn Buffers,
+    ) -> Result<bool, Errno> {
+        let sock = self.sock_mut(id)?;
+        let kind = sock.kind;
+        // A seqpacket socket ignores the address (`unix_seqpacket_sendmsg`).
+        let to = if kind == SockType::Dgram { to } else { None };
+        if kind == SockType::SeqPacket {
+            if let Some(e) = sock.err.take() {
+                return Err(e);
+            }
+            if !sock.is_connected() {
+                return Err(Errno::ENOTCONN);
+            }
+        }
+        if sock.options.passcred && sock.addr.is_none() {
+            self.bind(id, BindTarget::Autobind)?;
+        }
+        let sock = self.sock(id)?;
+        if len > to_usize(sock.sndbuf).saturating_sub(32) {
+            return Err(Errno::EMSGSIZE);
+        }
+        let nonblocking = (sock.nonblocking && !flags.overlapped) || flags.dontwait;
+        if !sock.msg_sends.is_empty() {
+            // Earlier sends still wait: keep the order.
+            if nonblocking {
+                return Err(Errno::EAGAIN);
+            }
+            let dest = match to {
+                Some(t) => Some(self.lookup(t, kind)?),
+                None => None,
+            };
+            self.pend_msg_send(id, token, len, dest)?;
+            return Ok(false);
+        }
+        let dest = match to {
+            Some(t) => Dest::Name(t),
+            None => Dest::Peer,
+        };
+        match self.try_msg(id, dest, token, len, bufs)? {
+            Ok(()) => Ok(true),
+            Err(_) if nonblocking => Err(Errno::EAGAIN),
+            Err(blocked) => {
+                let dest = match (to, &blocked) {
+                    (_, Blocked::Queue(o)) if to.is_some() => Some(*o),
+                    (Some(t), _) => Some(self.lookup(t, kind)?),
+                    (None, _) => None,
+                };
+                self.pend_msg_send(id, token, len, dest)?;
+                if let Blocked::Queue(o) = blocked {
+                    self.wait_for_room(id, o)?;
+                }
+                Ok(false)
+            }
+        }
+    }
+
+    /// One attempt at sending a whole message of `len` bytes from `token`'s buffer.
+    fn try_msg(
+        &mut self,
+        id: SocketId,
+        dest: Dest<'_>,
+        token: Token,
+        len: usize,
+        bufs: &mut dyn Buffers,
+    ) -> Result<Result<(), Blocked>, Errno> {
+        let sock = self.sock_mut(id)?;
+        // sock_alloc_send_pskb: the pending error, SHUT_WR, then SO_SNDBUF.
+        if let Some(e) = sock.err.take() {
+            return Err(e);
+        }
+        if sock.shutdown.wr {
+            return Err(Errno::EPIPE);
+        }
+        if sock.wmem >= to_usize(sock.sndbuf) {
+            return Ok(Err(Blocked::Wmem));
+        }
+        let kind = sock.kind;
+        let other = match dest {
+            Dest::Name(t) => self.lookup(t, kind)?,
+            Dest::Socket(o) => o,
+            Dest::Peer => match kind {
+                SockType::Dgram => sock
+                    .dgram_peer
+                    .as_ref()
+                    .map(|p| p.0)
+                    .ok_or(Errno::ENOTCONN)?,
+                _ => sock.peer().ok_or(Errno::EPIPE)?,
+            },
+        };
+        let Ok(o) = self.sock(other) else {
+            // The receiver is gone. A datagram socket's association with it dissolves, and
+            // its own queue is purged (`unix_dgram_disconnected`).
+            return Err(match (kind, dest) {
+                (SockType::Dgram, Dest::Peer) => {
+                    self.dgram_disconnect(id);
+                    Errno::ECONNREFUSED
+                }
+                (SockType::Dgram, _) => Errno::ECONNREFUSED,
+                _ => Errno::EPIPE,
+            });
+        };
+        let connected_back = match kind {
+            SockType::Dgram => match &o.dgram_peer {
+                // unix_may_send: it takes messages only from its own peer.
+                Some((p, _)) if *p != id => return Err(Errno::EPERM),
+                Some(_) => true,
+                None => false,
+            },
+            _ => true,
+        };
+        if o.shutdown.rd {
+            return Err(Errno::EPIPE);
+        }
+        if other != id && !connected_back && self.queue_full(o) {
+            return Ok(Err(Blocked::Queue(other)));
+        }
+        self.deliver_msg(id, other, token, len, bufs)?;
+        Ok(Ok(()))
+    }
+
+    /// `unix_recvq_full`: more messages queued than `max_dgram_qlen`.
+    fn queue_full(&self, o: &Socket) -> bool {
+        o.msgs.len() > to_usize(self.limits.max_dgram_qlen)
+    }
+
+    /// Moves a message from `token`'s buffer to `other`: straight into its oldest recv if one
+    /// waits on an empty queue, else into its queue (charged to the sender, ENOBUFS past the
+    /// sender's user's share or the global cap). EFAULT if the buffer cannot be read.
+    fn deliver_msg(
+        &mut self,
+        id: SocketId,
+        other: SocketId,
+        token: Token,
+        len: usize,
+        bufs: &mut dyn Buffers,
+    ) -> Result<(), Errno> {
+        let sender = self.sock(id)?;
+        let user = sender.owner;
+        let from = if sender.kind == SockType::Dgram {
+            sender.addr.as_ref().map(UnixAddr::try_clone).transpose()?
+        } else {
+            None
+        };
+        let o = self.sock(other)?;
+        let direct = o
+            .recvs
+            .front()
+            .filter(|r| o.msgs.is_empty() && o.err.is_none() && !r.peek)
+            .map(|r| (r.token, r.len));
+        if let Some((rtoken, rlen)) = direct {
+            let n = len.min(rlen);
+            if n == 0 || bufs.send_to_recv(token, 0, rtoken, 0, n) {
+                let _ = self.sock_mut(other)?.recvs.pop_front();
+                let received = Received {
+                    copied: n,
+                    len,
+                    from,
+                };
+                self.complete(rtoken, other, Ok(Completed::Message(received)));
+                return Ok(());
+            }
+            // That recv's buffer is out of reach now: queue the message instead.
+        }
+        let charge = len.saturating_add(MSG_OVERHEAD);
+        if self.user_room(Some(user)) < charge {
+            return Err(Errno::ENOBUFS);
+        }
+        let mut data = Vec::new();
+        data.try_reserve_exact(len).map_err(|_| Errno::ENOBUFS)?;
+        data.resize(len, 0);
+        if len > 0 && !bufs.read_send(token, 0, &mut data) {
+            return Err(Errno::EFAULT);
+        }
+        let o = self.sock_mut(other)?;
+        o.msgs.try_reserve(1).map_err(|_| Errno::ENOBUFS)?;
+        o.msgs.push_back(Message {
+            data,
+            sender: id,
+            from,
+            user,
+            charge,
+        });
+        o.msg_bytes = o.msg_bytes.saturating_add(len);
+        self.charge_queued(other, Some(user), charge);
+        if let Ok(s) = self.sock_mut(id) {
+            s.wmem = s.wmem.saturating_add(charge);
+        }
+        self.service_msg_recvs(other, bufs);
+        Ok(())
+    }
+
+    /// Queues a pending send; its bytes stay in the caller's buffer.
+    fn pend_msg_send(
+        &mut self,
+        id: SocketId,
+        token: Token,
+        len: usize,
+        to: Option<SocketId>,
+    ) -> Result<(), Errno> {
+        self.prepare_token(token)?;
+        let slot = self
+            .sock_mut(id)?
+            .msg_sends
+            .push_back(PendingMsgSend { token, len, to })
+            .map_err(|(e, _)| e)?;
+        if let Err(e) = self.register(token, Waiting::MsgSend { socket: id, slot }) {
+            if let Ok(s) = self.sock_mut(id) {
+                let _ = s.msg_sends.remove(slot);
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Records that `id`'s first pending send waits for room in `other`'s queue.
+    fn wait_for_room(&mut self, id: SocketId, other: SocketId) -> Result<(), Errno> {
+        if self.sock(id)?.waiting_on == Some(other) {
+            return Ok(());
+        }
+        self.stop_waiting(id);
+        let o = self.sock_mut(other)?;
+        // Drop stale entries (senders that wait elsewhere now) before the list outgrows
+        // twice the live ones.
+        if o.waiters.len() >= o.waiter_count.saturating_mul(2).saturating_add(8) {
+            let mut live = core::mem::take(&mut o.waiters);
+            live.retain(|w| {
+                self.sockets
+                    .get(*w)
+                    .is_some_and(|s| s.waiting_on == Some(other))
+            });
+            if let Ok(o) = self.sock_mut(other) {
+                o.waiters = live;
+            }
+        }
+        let o = self.sock_mut(other)?;
+        o.waiters.try_reserve(1).map_err(|_| Errno::ENOBUFS)?;
+        o.waiters.push_back(id);
+        o.waiter_count = o.waiter_count.saturating_add(1);
+        self.sock_mut(id)?.waiting_on = Some(other);
+        Ok(())
+    }
+
+    /// `id` no longer waits for room anywhere.
+    fn stop_waiting(&mut self, id: SocketId) {
+        let Some(old) = self.sockets.get_mut(id).and_then(|s| s.waiting_on.take()) else {
+            return;
+        };
+        if let Some(o) = self.sockets.get_mut(old) {
+            o.waiter_count = o.waiter_count.saturating_sub(1);
+        }
+    }
+
+    /// Lets `id`'s pending sends try again (now, or from the outermost call's work list).
+    pub(crate) fn service_msg_sends(&mut self, id: SocketId, bufs: &mut dyn Buffers) {
+        self.schedule_msg_wake(id);
+        self.run_msg_wakes(bufs);
+    }
+
+    /// Puts `id` on the work list of senders to try again, once.
+    fn schedule_msg_wake(&mut self, id: SocketId) {
+        let Some(s) = self.sockets.get_mut(id) else {
+            return;
+        };
+        if s.wake_queued || s.msg_sends.is_empty() {
+            return;
+        }
+        // Room for one entry per socket was reserved as each socket was made.
+        if self.msg_wakes.try_reserve(1).is_ok() {
+            s.wake_queued = true;
+            self.msg_wakes.push_back(id);
+        }
+    }
+
+    /// Runs the work list, unless an outer call is running it.
+    pub(crate) fn run_msg_wakes(&mut self, bufs: &mut dyn Buffers) {
+        if self.msg_waking {
+            return;
+        }
+        self.msg_waking = true;
+        while let Some(id) = self.msg_wakes.pop_front() {
+            if let Some(s) = self.sockets.get_mut(id) {
+                s.wake_queued = false;
+            }
+            self.try_msg_sends(id, bufs);
+        }
+        self.msg_waking = false;
+    }
+
+    /// Sends `id`'s pending messages, oldest first, until one must wait.
+    fn try_msg_sends(&mut self, id: SocketId, bufs: &mut dyn Buffers) {
+        while let Some(front) = self.sockets.get(id).and_then(|s| s.msg_sends.front()) {
+            let (token, len) = (front.token, front.len);
+            let dest = front.to.map_or(Dest::Peer, Dest::Socket);
+            let result = match self.try_msg(id, dest, token, len, bufs) {
+                Ok(Ok(())) => Ok(Completed::Sent(len)),
+                Ok(Err(Blocked::Wmem)) => {
+                    self.stop_waiting(id);
+                    return;
+                }
+                Ok(Err(Blocked::Queue(o))) => match self.wait_for_room(id, o) {
+                    Ok(()) => return,
+                    Err(e) => Err(e),
+                },
+                // The caller's buffer is out of reach in this call: try again later.
+                Err(Errno::EFAULT) => return,
+                Err(e) => Err(e),
+            };
+            self.stop_waiting(id);
+            let _ = self
+                .sockets
+                .get_mut(id)
+                .and_then(|s| s.msg_sends.pop_front());
+            self.complete(token, id, result);
+        }
+        self.stop_waiting(id);
+    }
+
+    /// `recvmsg` on a message socket (`unix_dgram_recvmsg`): one message, or its first `len`
+    /// bytes (the rest dropped; `Received::len` is the whole length). A seqpacket socket must
+    /// be connected (ENOTCONN). The pending error comes first; then a queued message; then end
+    /// of file (0) after SHUT_RD, except that a non-blocking datagram socket answers EAGAIN
+    /// there as Linux's does; then EAGAIN when non-blocking, else pending.
+    pub(crate) fn msg_recv(
+        &mut self,
+        id: SocketId,
+        len: usize,
+        flags: RecvFlags,
+        token: Token,
+        bufs: &mut dyn Buffers,
+    ) -> Outcome<Received> {
+        self.run_msg_wakes(bufs);
+        let result = self.msg_recv_inner(id, len, flags, token, bufs);
+        self.run_msg_wakes(bufs);
+        match result {
+            Ok(Some(r)) => Outcome::Ready(Ok(r)),
+            Ok(None) => Outcome::Pending,
+            Err(e) => Outcome::Ready(Err(e)),
+        }
+    }
+
+    fn msg_recv_inner(
+        &mut self,
+        id: SocketId,
+        len: usize,
+        flags: RecvFlags,
+        token: Token,
+        bufs: &mut dyn Buffers,
+    ) -> Result<Option<Received>, Errno> {
+        let sock = self.sock_mut(id)?;
+        let kind = sock.kind;
+        if kind == SockType::SeqPacket && !sock.is_connected() {
+            return Err(Errno::ENOTCONN);
+        }
+        let nonblocking = (sock.nonblocking && !flags.overlapped) || flags.dontwait;
+        if !sock.recvs.is_empty() {
+            if nonblocking {
+                return Err(Errno::EAGAIN);
+            }
+            self.pend_recv(id, len, flags, 0, None, token)?;
+            return Ok(None);
+        }
+        if let Some(e) = sock.err.take() {
+            return Err(e);
+        }
+        if !sock.msgs.is_empty() {
+            return self.take_msg(id, token, len, flags.peek, bufs).map(Some);
+        }
+        if sock.shutdown.rd {
+            if nonblocking && kind == SockType::Dgram {
+                return Err(Errno::EAGAIN);
+            }
+            return Ok(Some(end_of_file()));
+        }
+        if nonblocking {
+            return Err(Errno::EAGAIN);
+        }
+        self.pend_recv(id, len, flags, 0, None, token)?;
+        Ok(None)
+    }
+
+    /// Copies the first message of `id`'s queue into `token`'s buffer, and unless `peek`
+    /// takes it out. EFAULT, leaving it queued, if the buffer cannot be written.
+    fn take_msg(
+        &mut self,
+        id: SocketId,
+        token: Token,
+        len: usize,
+        peek: bool,
+        bufs: &mut dyn Buffers,
+    ) -> Result<Received, Errno> {
+        let sock = self.sock(id)?;
+        let dgram = sock.kind == SockType::Dgram;
+        let m = sock.msgs.front().ok_or(Errno::EAGAIN)?;
+        let whole = m.data.len();
+        let n = len.min(whole);
+        // The sender's name as it is now if it still exists (it may have been bound since),
+        // else as it was: copied before anything is taken, so a failure loses nothing.
+        let live = self.sockets.get(m.sender).map(|s| s.addr.as_ref());
+        let copy_now = dgram && (peek || matches!(live, Some(Some(_))) && m.from.is_none());
+        let mut from = if copy_now {
+            match live {
+                Some(Some(a)) => Some(a.try_clone()?),
+                _ => m.from.as_ref().map(UnixAddr::try_clone).transpose()?,
+            }
+        } else {
+            None
+        };
+        if !put(bufs, token, 0, m.data.get(..n).unwrap_or(&[])) {
+            return Err(Errno::EFAULT);
+        }
+        if !peek {
+            let m = self.consume_msg(id);
+            if dgram && !copy_now {
+                from = m.and_then(|m| m.from);
+            }
+        }
+        Ok(Received {
+            copied: n,
+            len: whole,
+            from,
+        })
+    }
+
+    /// Takes the first message out of `id`'s queue: its charge is released, and its sender and
+    /// the senders waiting for room here go on the work list.
+    fn consume_msg(&mut self, id: SocketId) -> Option<Message> {
+        let sock = self.sockets.get_mut(id)?;
+        let m = sock.msgs.pop_front()?;
+        sock.msg_bytes = sock.msg_bytes.saturating_sub(m.data.len());
+        self.uncharge(m.user, m.charge);
+        self.msg_left(&m);
+        self.room_made(id);
+        Some(m)
+    }
+
+    /// A message of `m.sender` left a queue: its SO_SNDBUF has that much more room.
+    fn msg_left(&mut self, m: &Message) {
+        if let Some(s) = self.sockets.get_mut(m.sender) {
+            s.wmem = s.wmem.saturating_sub(m.charge);
+        }
+        self.schedule_msg_wake(m.sender);
+    }
+
+    /// `id`'s queue has room: the senders waiting for it go on the work list.
+    fn room_made(&mut self, id: SocketId) {
+        while let Some(w) = self.sockets.get_mut(id).and_then(|s| s.waiters.pop_front()) {
+            if self
+                .sockets
+                .get(w)
+                .is_some_and(|s| s.waiting_on == Some(id))
+            {
+                self.stop_waiting(w);
+                self.schedule_msg_wake(w);
+            }
+        }
+    }
+
+    /// Completes pending recvs on a message socket that can complete, oldest first, with
+    /// `recv`'s rules.
+    pub(crate) fn service_msg_recvs(&mut self, id: SocketId, bufs: &mut dyn Buffers) {
+        while let Some(sock) = self.sockets.get_mut(id) {
+            let Some(front) = sock.recvs.front() else {
+                break;
+            };
+            let (token, len, peek) = (front.token, front.len, front.peek);
+            let result = if let Some(e) = sock.err.take() {
+                Err(e)
+            } else if !sock.msgs.is_empty() {
+                match self.take_msg(id, token, len, peek, bufs) {
+                    Ok(r) => Ok(Completed::Message(r)),
+                    // Its buffer is out of reach in this call: it keeps waiting.
+                    Err(Errno::EFAULT) => break,
+                    Err(e) => Err(e),
+                }
+            } else if sock.shutdown.rd {
+                Ok(Completed::Message(end_of_file()))
+            } else {
+                break;
+            };
+            let _ = self.sockets.get_mut(id).and_then(|s| s.recvs.pop_front());
+            self.complete(token, id, result);
+        }
+        self.run_msg_wakes(bufs);
+    }
+
+    /// What a closing message socket leaves: its pending sends end (ECANCELED), the messages
+    /// in its queue are dropped (their senders get their room back), and the senders waiting
+    /// for room in it try again, to find it gone. `sock` is already out of the table.
+    pub(crate) fn release_messages(
+        &mut self,
+        id: SocketId,
+        sock: &mut Socket,
+        bufs: &mut dyn Buffers,
+    ) {
+        while let Some(p) = sock.msg_sends.pop_front() {
+            self.complete(p.token, id, Err(Errno::ECANCELED));
+        }
+        if let Some(old) = sock.waiting_on.take() {
+            if let Some(o) = self.sockets.get_mut(old) {
+                o.waiter_count = o.waiter_count.saturating_sub(1);
+            }
+        }
+        while let Some(m) = sock.msgs.pop_front() {
+            self.uncharge(m.user, m.charge);
+            self.msg_left(&m);
+        }
+        sock.msg_bytes = 0;
+        while let Some(w) = sock.waiters.pop_front() {
+            if self
+                .sockets
+                .get(w)
+                .is_some_and(|s| s.waiting_on == Some(id))
+            {
+                self.stop_waiting(w);
+                self.schedule_msg_wake(w);
+            }
+        }
+        self.run_msg_wakes(bufs);
+    }
+
+    /// `unix_dgram_connect` to a name: sets the default destination (after autobind with
+    /// SO_PASSCRED). ECONNREFUSED / EPROTOTYPE as for any lookup, EPERM if that socket is
+    /// connected to another. Connecting elsewhere purges our queue (see
+    /// [`Engine::disconnect`]).
+    pub(crate) fn dgram_connect(
+        &mut self,
+        id: SocketId,
+        target: &ConnectTarget,
+    ) -> Result<(), Errno> {
+        let sock = self.sock(id)?;
+        if sock.options.passcred && sock.addr.is_none() {
+            self.bind(id, BindTarget::Autobind)?;
+        }
+        let other = self.lookup(target, SockType::Dgram)?;
+        let o = self.sock(other)?;
+        if o.dgram_peer.as_ref().is_some_and(|(p, _)| *p != id) {
+            return Err(Errno::EPERM);
+        }
+        let addr = match &o.addr {
+            Some(a) => a.try_clone()?,
+            None => UnixAddr::Unnamed,
+        };
+        let old = self.sock_mut(id)?.dgram_peer.replace((other, addr));
+        if let Some((old, _)) = old {
+            if old != other {
+                self.dgram_disconnected(id, old);
+            }
+        }
+        Ok(())
+    }
+
+    /// `connect` with `AF_UNSPEC`: a datagram socket forgets its default destination (and
+    /// purges its queue, as Linux's `unix_dgram_disconnected`); EINVAL for the other types,
+    /// whose connect takes only AF_UNIX addresses. Senders this frees run at the next call
+    /// that carries buffers.
+    pub fn disconnect(&mut self, id: SocketId) -> Result<(), Errno> {
+        if self.sock(id)?.kind != SockType::Dgram {
+            return Err(Errno::EINVAL);
+        }
+        self.dgram_disconnect(id);
+        Ok(())
+    }
+
+    fn dgram_disconnect(&mut self, id: SocketId) {
+        let old = self.sockets.get_mut(id).and_then(|s| s.dgram_peer.take());
+        if let Some((old, _)) = old {
+            self.dgram_disconnected(id, old);
+        }
+    }
+
+    /// `unix_dgram_disconnected`: `id` left `old`. Messages queued for `id` are dropped; if
+    /// there were any and `old` is connected back to `id`, `old` gets ECONNRESET.
+    fn dgram_disconnected(&mut self, id: SocketId, old: SocketId) {
+        if self.sockets.get(id).is_none_or(|s| s.msgs.is_empty()) {
+            return;
+        }
+        while self.consume_msg(id).is_some() {}
+        if let Some(o) = self.sockets.get_mut(old) {
+            if o.dgram_peer.as_ref().is_some_and(|(p, _)| *p == id) {
+                o.err = Some(Errno::ECONNRESET);
+            }
+        }
+    }
+
+    /// `unix_dgram_poll`.
+    pub(crate) fn msg_poll(&self, sock: &Socket, id: SocketId) -> PollMask {
+        let mut mask = 0u32;
+        if sock.err.is_some() {
+            mask |= PollMask::ERR;
+        }
+        if sock.shutdown.rd {
+            mask |= PollMask::RDHUP | PollMask::IN | PollMask::RDNORM;
+        }
+        if sock.shutdown.all() {
+            mask |= PollMask::HUP;
+        }
+        let readable = match &sock.state {
+            State::Listening(l) => !l.embryos.is_empty(),
+            _ => !sock.msgs.is_empty(),
+        };
+        if readable {
+            mask |= PollMask::IN | PollMask::RDNORM;
+        }
+        if sock.kind == SockType::SeqPacket && matches!(sock.state, State::Unconnected) {
+            mask |= PollMask::HUP;
+        }
+        let mut writable =
+            !sock.is_listening() && sock.wmem.saturating_mul(4) <= to_usize(sock.sndbuf);
+        let other = match sock.kind {
+            SockType::Dgram => sock.dgram_peer.as_ref().map(|p| p.0),
+            _ => sock.peer(),
+        };
+        if let Some(o) = other.and_then(|o| self.sockets.get(o)) {
+            let connected_back = sock.kind != SockType::Dgram
+                || o.dgram_peer.as_ref().is_some_and(|(p, _)| *p == id);
+            if !connected_back && self.queue_full(o) {
+                writable = false;
+            }
+        }
+        if writable {
+            mask |= PollMask::OUT | PollMask::WRNORM | PollMask::WRBAND;
+        }
+        PollMask(mask)
+    }
+}
+
+/// The empty message that reports end of file.
+const fn end_of_file() -> Received {
+    Received {
+        copied: 0,
+        len: 0,
+        from: None,
+    }
+}
