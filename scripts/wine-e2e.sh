@@ -168,6 +168,10 @@ wine "$tests" cancel --count 1000 | indent
 wine "$tests" hold --count 50 | indent
 [ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test hold failed"
 
+step "(k) message sockets: datagrams and seqpacket between two processes (socket files, abstract names), a full receiver holding its sender, 100 RECVFROMs cancelled; STATS back to zero"
+wine "$tests" messages | indent
+[ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test messages failed"
+
 step "(h) one user's share: 4096 sockets then EMFILE, 4096 pending reads then ENOBUFS, then working again"
 wine "$tests" shares | indent
 [ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test shares failed"
@@ -248,4 +252,4 @@ repeated=$(grep -ao 'afunixrs: loading\|volume 0x[0-9a-f]* holds no reparse poin
     awk '/loading/ {load++; next} {print load ": " $0}' | sort | uniq -d)
 [ -z "$repeated" ] || die "the driver reported a volume without reparse points more than once: $repeated"
 wine_driver_summary "$LOG"
-say "Wine end-to-end: PASSED (installed by INF, started, status RUNNING, smoke, driver checks, client/server, Winsock provider, stress, cancellation, a user's shares, low-resources mode, overload, stopped, uninstalled)"
+say "Wine end-to-end: PASSED (installed by INF, started, status RUNNING, smoke, driver checks, client/server, Winsock provider, stress, cancellation, message sockets, a user's shares, low-resources mode, overload, stopped, uninstalled)"

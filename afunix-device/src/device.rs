@@ -6,7 +6,8 @@ use alloc::vec::Vec;
 use afunix_core::{
     BindRequest, BindTarget, Buffers, Completed, ConnectRequest, ConnectTarget, Credentials,
     Engine, Errno, KeyedHash, KeyedMap, Limits, NoBuffers, Outcome, PathKey, PollMask, RecvFlags,
-    SendFlags, Shutdown, SocketId, Token, UnixAddr, UserId, parse_bind_addr, parse_connect_addr,
+    SendFlags, Shutdown, SockType, SocketId, Token, UnixAddr, UserId, parse_bind_addr,
+    parse_connect_addr,
 };
 use afunix_proto::decode::MsgFlags;
 use afunix_proto::wire::{ADDRESS_OUT_BYTES, AddressOut, PeerCredOut};
@@ -139,12 +140,16 @@ impl Device {
     /// socket file the caller then creates. Whether the socket is already bound is checked
     /// after the file is made, as `unix_bind_bsd` does: a bound socket binding an existing
     /// name gets EADDRINUSE, a new one EINVAL (and the caller removes the file it made).
-    pub fn prepare_bind(&self, file: FileId, sockaddr: &[u8]) -> Result<bool, Errno> {
-        self.socket_of(file)?;
-        Ok(matches!(
-            parse_bind_addr(sockaddr)?,
-            BindRequest::Pathname(_)
-        ))
+    /// Returns the socket's type when the address is a pathname (the socket file records
+    /// it), None when it is not.
+    pub fn prepare_bind(&self, file: FileId, sockaddr: &[u8]) -> Result<Option<SockType>, Errno> {
+        let id = self.socket_of(file)?;
+        let pathname = matches!(parse_bind_addr(sockaddr)?, BindRequest::Pathname(_));
+        Ok(if pathname {
+            Some(self.engine.socket_type(id)?)
+        } else {
+            None
+        })
     }
 
     /// As [`Device::prepare_bind`], for CONNECT: the file is a socket and the address valid
@@ -700,11 +705,7 @@ fn connect_target(sockaddr: &[u8], key: Option<PathKey>) -> Result<ConnectTarget
 
 /// No address: `recvfrom`'s length 0.
 fn address_out_none() -> AddressOut {
-    AddressOut {
-        addr_len: 0,
-        reserved: 0,
-        addr: [0; ADDRESS_OUT_BYTES],
-    }
+    AddressOut::none()
 }
 
 /// An address as the wire reports it, without allocating.
@@ -728,8 +729,9 @@ fn address_out(addr: &UnixAddr) -> AddressOut {
     }
     AddressOut {
         addr_len: u32::try_from(addr.reported_len()).unwrap_or(u32::MAX),
-        reserved: 0,
+        msg_flags: 0,
         addr: bytes,
+        msg_len: 0,
     }
 }
 

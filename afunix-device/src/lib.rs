@@ -35,7 +35,7 @@ mod options;
 pub mod path;
 pub mod ratelimit;
 
-pub use afunix_core::{Credentials, Errno, Limits, PathKey, SocketId, Token};
+pub use afunix_core::{Credentials, Errno, Limits, PathKey, SockType, SocketId, Token};
 
 /// The limits the driver runs its engine with: Linux's default socket buffers and backlog
 /// (`net.core.*` as Linux ships them), and caps that keep a machine's kernel memory safe: at

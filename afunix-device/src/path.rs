@@ -39,7 +39,7 @@
 
 use alloc::vec::Vec;
 
-use afunix_core::{Buffers, Credentials, Errno, PathKey, Token};
+use afunix_core::{Buffers, Credentials, Errno, PathKey, SockType, Token};
 use afunix_proto::decode::{Address, NtPath, RECVFROM_HEADER, Request};
 use afunix_proto::handle::{HandleAccess, is_user_handle};
 use afunix_proto::wire::{IntOut, POLL_MAX_ENTRIES, fill_revents};
@@ -202,11 +202,13 @@ pub trait Host {
     fn secret(&mut self) -> Result<u128, Errno>;
 
     /// Creates the socket file at `path` (failing if the name exists), with the caller's
-    /// access check, and writes `secret` into it.
+    /// access check, and writes `secret` into it; `ty` is the binding socket's type, which
+    /// the file records where it can (the reparse payload's `socket_type`).
     fn create_socket_file(
         &mut self,
         path: NtPath<'_>,
         secret: u128,
+        ty: SockType,
     ) -> Result<(FileIdentity, Self::SocketFile), FsError>;
 
     /// Removes a socket file this request created (a bind that failed after creating it).
@@ -287,16 +289,16 @@ impl<'a, H: Host> Prepared<'a, H> {
             Request::Bind(Address { sockaddr, nt_path }) => {
                 let pathname = host.with_device(|d| d.prepare_bind(file, sockaddr))??;
                 let key = match (pathname, nt_path) {
-                    (true, Some(path)) => {
+                    (Some(ty), Some(path)) => {
                         let secret = host.secret()?;
                         let (identity, created) = host
-                            .create_socket_file(path, secret)
+                            .create_socket_file(path, secret, ty)
                             .map_err(FsError::for_bind)?;
                         self.created = Some(created);
                         Some(identity.key(secret))
                     }
-                    (true, None) => return Err(Errno::EINVAL),
-                    (false, _) => None,
+                    (Some(_), None) => return Err(Errno::EINVAL),
+                    (None, _) => None,
                 };
                 self.resolved = Resolved::Key(key);
             }

@@ -23,6 +23,8 @@ use crate::{Limits, OwnedBuffers};
 struct FakeFile {
     identity: FileIdentity,
     secret: Option<u128>,
+    /// The type a bind recorded in it (the reparse payload's `socket_type`).
+    ty: Option<SockType>,
 }
 
 /// A host over a map of paths, which gives every new file the same identity (the worst
@@ -224,8 +226,9 @@ impl Host for FakeHost {
         &mut self,
         path: NtPath<'_>,
         secret: u128,
+        ty: SockType,
     ) -> Result<(FileIdentity, String), FsError> {
-        fault_alloc::disarmed(|| self.create_file(path, secret))
+        fault_alloc::disarmed(|| self.create_file(path, secret, ty))
     }
 
     fn remove_socket_file(&mut self, path: String) {
@@ -263,6 +266,7 @@ impl FakeHost {
         &mut self,
         path: NtPath<'_>,
         secret: u128,
+        ty: SockType,
     ) -> Result<(FileIdentity, String), FsError> {
         let path = Self::path(path);
         device_of(&path).check()?;
@@ -274,6 +278,7 @@ impl FakeHost {
             FakeFile {
                 identity: REUSED,
                 secret: Some(secret),
+                ty: Some(ty),
             },
         );
         Ok((REUSED, path))
@@ -302,6 +307,7 @@ fn a_file_that_reuses_a_deleted_socket_files_identity_reaches_no_listener() {
         FakeFile {
             identity: REUSED,
             secret: None,
+            ty: None,
         },
     );
     host.socket(2);
@@ -312,6 +318,7 @@ fn a_file_that_reuses_a_deleted_socket_files_identity_reaches_no_listener() {
         FakeFile {
             identity: REUSED,
             secret: Some(1),
+            ty: None,
         },
     );
     assert_eq!(host.connect(2, "/elsewhere"), Err(Errno::ECONNREFUSED));
@@ -573,7 +580,7 @@ fn kernel_and_pseudo_handle_values_never_reach_the_host() {
     for value in kernel {
         let input = encode::handle(value);
         for code in [IOCTL_AFUNIX_SOCKETPAIR, IOCTL_AFUNIX_ACCEPT] {
-            let got = host.request(1, code, input.as_bytes(), &mut [0u8; 120]);
+            let got = host.request(1, code, input.as_bytes(), &mut [0u8; 128]);
             assert_eq!(got, Err(Errno::ENOTSOCK), "{code:#x} with {value:#x}");
         }
         // POLL reports it invalid and still answers for the caller's socket.
@@ -705,4 +712,12 @@ fn the_request_path_keeps_its_promises_when_allocations_fail() {
         "request path fault injection: {runs} runs, {injected} allocations failed, in {requests} requests"
     );
     assert!(injected > 0);
+}
+
+#[test]
+fn a_pathname_bind_records_the_sockets_type_in_its_file() {
+    let mut host = FakeHost::new();
+    host.socket(1);
+    host.bind(1, "/run/stream").unwrap();
+    assert_eq!(host.files["/run/stream"].ty, Some(SockType::Stream));
 }

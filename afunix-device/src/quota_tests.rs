@@ -64,6 +64,7 @@ impl Host for Users {
         &mut self,
         _: afunix_proto::decode::NtPath<'_>,
         _: u128,
+        _: afunix_core::SockType,
     ) -> Result<(FileIdentity, ()), FsError> {
         Err(FsError::Other(Errno::EINVAL))
     }

@@ -417,7 +417,10 @@ mod socket {
             ),
             Errno::EINVAL
         );
-        assert_eq!(f.device.prepare_bind(FileId(1), &addr), Ok(true));
+        assert_eq!(
+            f.device.prepare_bind(FileId(1), &addr),
+            Ok(Some(SockType::Stream))
+        );
         f.ok(
             1,
             Op::Bind {
@@ -458,7 +461,7 @@ mod socket {
         );
         assert_eq!(
             f.device.prepare_bind(FileId(1), &1u16.to_ne_bytes()),
-            Ok(false)
+            Ok(None)
         );
         assert_eq!(
             f.device.prepare_bind(FileId(2), &path_addr(b"/tmp/x")),

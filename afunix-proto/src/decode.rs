@@ -126,6 +126,10 @@ impl MsgFlags {
     pub const fn peek(self) -> bool {
         self.0 & MSG_PEEK != 0
     }
+    /// A receive returns a message's whole length even when it was cut short.
+    pub const fn trunc(self) -> bool {
+        self.0 & MSG_TRUNC != 0
+    }
     pub const fn dontwait(self) -> bool {
         self.0 & MSG_DONTWAIT != 0
     }

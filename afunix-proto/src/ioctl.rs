@@ -61,7 +61,8 @@ const fn reads(function: u32, method: u32) -> u32 {
     code(function, method, FILE_READ_ACCESS)
 }
 
-/// SOCKET: makes a freshly opened handle a socket. In: [`crate::wire::SocketIn`].
+/// SOCKET: makes a freshly opened handle a socket of a type (stream, datagram, seqpacket).
+/// In: [`crate::wire::SocketIn`].
 pub const IOCTL_AFUNIX_SOCKET: u32 = writes(1, METHOD_BUFFERED);
 /// BIND. In: [`crate::wire::AddressIn`] + the NT path (UTF-16) for pathname sockets.
 pub const IOCTL_AFUNIX_BIND: u32 = writes(2, METHOD_BUFFERED);
@@ -111,8 +112,9 @@ pub const IOCTL_AFUNIX_SENDTO: u32 = writes(18, METHOD_IN_DIRECT);
 
 /// RECVFROM: RECV that reports the sender's address. Input: a [`crate::wire::DataIn`]. The
 /// output buffer (the caller's pages, METHOD_OUT_DIRECT) starts with an
-/// [`crate::wire::AddressOut`] (`addr_len` 0 when the sender has no name), and the data
-/// follows it; the reply's length counts both.
+/// [`crate::wire::AddressOut`] (`addr_len` 0 when the sender has no name; `msg_flags` and
+/// `msg_len` say whether the message was cut short and how long it was), and the data
+/// follows it; the reply's length counts both (the header and the bytes copied).
 pub const IOCTL_AFUNIX_RECVFROM: u32 = reads(19, METHOD_OUT_DIRECT);
 
 /// Every IOCTL the driver defines.

@@ -10,8 +10,10 @@ use core::mem::{offset_of, size_of};
 use static_assertions::const_assert_eq;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
-/// The layout version of every request struct.
-pub const WIRE_VERSION: u16 = 1;
+/// The layout version of every request struct. Version 2: [`AddressOut`] gained `msg_flags`
+/// and `msg_len` and grew to 128 bytes, which moves RECVFROM's data; a caller of version 1
+/// would read it from the wrong place, so the driver refuses it (EINVAL) instead.
+pub const WIRE_VERSION: u16 = 2;
 
 /// `sizeof(struct sockaddr_un)`: family + 108 bytes of `sun_path`.
 pub const SOCKADDR_UN_LEN: usize = 110;
@@ -30,12 +32,22 @@ pub const POLL_MAX_ENTRIES: usize = 1024;
 /// `SECURITY_MAX_SID_SIZE`.
 pub const MAX_SID_BYTES: usize = 68;
 
+/// SOCKET's types, with Linux's values. `SOCK_RAW` (3) is taken as `SOCK_DGRAM`, as Linux's
+/// `unix_create` takes it; every other type is ESOCKTNOSUPPORT.
+pub const SOCK_STREAM: u32 = 1;
+pub const SOCK_DGRAM: u32 = 2;
+pub const SOCK_RAW: u32 = 3;
+pub const SOCK_SEQPACKET: u32 = 5;
+
 /// SOCKET's flags: start in non-blocking mode (`SOCK_NONBLOCK`).
 pub const SOCKET_FLAG_NONBLOCK: u32 = 1;
 
 /// Message flags, with Linux's values.
 pub const MSG_OOB: u32 = 0x1;
 pub const MSG_PEEK: u32 = 0x2;
+/// In a receive's flags: return a message's whole length even when it was cut short. In
+/// [`AddressOut::msg_flags`]: the message was cut short.
+pub const MSG_TRUNC: u32 = 0x20;
 pub const MSG_DONTWAIT: u32 = 0x40;
 pub const MSG_WAITALL: u32 = 0x100;
 pub const MSG_NOSIGNAL: u32 = 0x4000;
@@ -62,7 +74,8 @@ pub struct EmptyIn {
 pub struct SocketIn {
     pub version: u16,
     pub reserved: u16,
-    /// Linux's `SOCK_*` number: 1 stream.
+    /// Linux's `SOCK_*` number: [`SOCK_STREAM`], [`SOCK_DGRAM`] ([`SOCK_RAW`] taken as it),
+    /// [`SOCK_SEQPACKET`].
     pub sock_type: u32,
     /// [`SOCKET_FLAG_NONBLOCK`].
     pub flags: u32,
@@ -190,15 +203,22 @@ pub struct PollEntry {
     pub revents: u32,
 }
 
-/// A reported address: `getsockname`, `getpeername`, `accept`.
+/// A reported address: `getsockname`, `getpeername`, `accept`, and the head of RECVFROM's
+/// reply, where it also says what `recvmsg` reports of the message.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
 pub struct AddressOut {
     /// The length Linux reports (may be 111 for a 108-byte path).
     pub addr_len: u32,
-    pub reserved: u32,
+    /// RECVFROM: `msghdr.msg_flags`, [`MSG_TRUNC`] when the message was longer than the
+    /// buffer (the rest of it is gone unless the receive peeked). Zero in every other reply.
+    pub msg_flags: u32,
     /// The `sockaddr_un`, `min(addr_len, 112)` bytes of it meaningful.
     pub addr: [u8; ADDRESS_OUT_BYTES],
+    /// RECVFROM: the whole length of the message received (of a datagram or seqpacket
+    /// record, however much of it was copied; of a stream, the bytes copied). Zero in every
+    /// other reply.
+    pub msg_len: u64,
 }
 
 /// An integer reply: GETSOCKOPT, FIONREAD.
@@ -260,8 +280,10 @@ const_assert_eq!(size_of::<PollIn>(), 16);
 const_assert_eq!(offset_of!(PollIn, timeout_ms), 8);
 const_assert_eq!(size_of::<PollEntry>(), 16);
 const_assert_eq!(offset_of!(PollEntry, revents), 12);
-const_assert_eq!(size_of::<AddressOut>(), 120);
+const_assert_eq!(size_of::<AddressOut>(), 128);
+const_assert_eq!(offset_of!(AddressOut, msg_flags), 4);
 const_assert_eq!(offset_of!(AddressOut, addr), 8);
+const_assert_eq!(offset_of!(AddressOut, msg_len), 120);
 const_assert_eq!(size_of::<IntOut>(), 8);
 const_assert_eq!(size_of::<PeerCredOut>(), 84);
 const_assert_eq!(offset_of!(PeerCredOut, sid), 8);
@@ -277,9 +299,25 @@ impl AddressOut {
         }
         AddressOut {
             addr_len: u32::try_from(reported_len).unwrap_or(u32::MAX),
-            reserved: 0,
+            msg_flags: 0,
             addr,
+            msg_len: 0,
         }
+    }
+
+    /// No address (`addr_len` 0): an unnamed sender, or nothing received.
+    pub const fn none() -> AddressOut {
+        AddressOut {
+            addr_len: 0,
+            msg_flags: 0,
+            addr: [0; ADDRESS_OUT_BYTES],
+            msg_len: 0,
+        }
+    }
+
+    /// Whether a RECVFROM's message was cut short ([`MSG_TRUNC`] in `msg_flags`).
+    pub const fn truncated(&self) -> bool {
+        self.msg_flags & MSG_TRUNC != 0
     }
 
     /// The address bytes a caller with an unbounded buffer would receive.

@@ -186,13 +186,16 @@ fn every_fixed_request_refuses_wrong_sizes_versions_and_reserved_bits() {
             Err(DecodeError::Oversized),
             "{code:#x}"
         );
-        let mut v2 = good.clone();
-        v2[0] = 2;
-        assert_eq!(
-            decode(code, &v2, BIG),
-            Err(DecodeError::Version(2)),
-            "{code:#x}"
-        );
+        // Version 1 (before AddressOut grew) and any later one are refused.
+        for version in [1u16, 3] {
+            let mut other = good.clone();
+            other[..2].copy_from_slice(&version.to_ne_bytes());
+            assert_eq!(
+                decode(code, &other, BIG),
+                Err(DecodeError::Version(version)),
+                "{code:#x}"
+            );
+        }
         let mut reserved = good.clone();
         reserved[2] = 1;
         assert_eq!(
@@ -224,6 +227,18 @@ fn replies_need_room() {
     let empty = encode::empty();
     assert_eq!(
         decode(IOCTL_AFUNIX_GETSOCKNAME, empty.as_bytes(), 119),
+        Err(DecodeError::OutputTooSmall)
+    );
+    // The address reply grew to 128 bytes in version 2: 120 is no longer room for it.
+    for code in [IOCTL_AFUNIX_GETSOCKNAME, IOCTL_AFUNIX_GETPEERNAME] {
+        assert_eq!(
+            decode(code, empty.as_bytes(), 127),
+            Err(DecodeError::OutputTooSmall)
+        );
+        assert!(decode(code, empty.as_bytes(), 128).is_ok());
+    }
+    assert_eq!(
+        decode(IOCTL_AFUNIX_ACCEPT, encode::handle(1).as_bytes(), 127),
         Err(DecodeError::OutputTooSmall)
     );
     assert_eq!(
@@ -474,6 +489,74 @@ fn poll_requests() {
         encode::poll(&[], 0),
         Err(encode::EncodeError::TooManyEntries)
     );
+}
+
+#[test]
+fn socket_names_every_type_and_the_device_decides() {
+    // The decoder carries the type as given: SOCK_RAW's mapping and ESOCKTNOSUPPORT for the
+    // rest are the device's, one place for every front end.
+    for ty in [
+        SOCK_STREAM,
+        SOCK_DGRAM,
+        SOCK_RAW,
+        SOCK_SEQPACKET,
+        4,
+        10,
+        u32::MAX,
+    ] {
+        assert_eq!(
+            decode(IOCTL_AFUNIX_SOCKET, encode::socket(ty, false).as_bytes(), 0),
+            Ok(Request::Socket {
+                sock_type: ty,
+                nonblocking: false
+            })
+        );
+    }
+    assert_eq!(
+        (SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOCK_SEQPACKET),
+        (1, 2, 3, 5)
+    );
+}
+
+#[test]
+fn msg_trunc_is_linux_bit_and_reaches_the_receive() {
+    assert_eq!(MSG_TRUNC, 0x20);
+    for code in [IOCTL_AFUNIX_RECV, IOCTL_AFUNIX_RECVFROM] {
+        let Ok(Request::Recv { flags, .. }) =
+            decode(code, encode::data(MSG_TRUNC | MSG_PEEK).as_bytes(), BIG)
+        else {
+            panic!("{code:#x} did not decode");
+        };
+        assert!(flags.trunc() && flags.peek());
+        let Ok(Request::Recv { flags, .. }) = decode(code, encode::data(MSG_PEEK).as_bytes(), BIG)
+        else {
+            panic!("{code:#x} did not decode");
+        };
+        assert!(!flags.trunc());
+    }
+}
+
+#[test]
+fn address_reply_carries_msg_flags_and_msg_len_at_fixed_offsets() {
+    // The layout user mode reads: addr_len, msg_flags, 112 bytes of sockaddr, msg_len.
+    assert_eq!(RECVFROM_HEADER, 128);
+    assert_eq!(std::mem::size_of::<AddressOut>(), 128);
+    let mut out = AddressOut::new(&sockaddr_path(b"/s"), 5);
+    assert_eq!((out.msg_flags, out.msg_len, out.truncated()), (0, 0, false));
+    out.msg_flags = MSG_TRUNC;
+    out.msg_len = 0x0102_0304_0506_0708;
+    let bytes = out.as_bytes();
+    assert_eq!(bytes[0..4], 5u32.to_ne_bytes());
+    assert_eq!(bytes[4..8], MSG_TRUNC.to_ne_bytes());
+    assert_eq!(bytes[8..10], 1u16.to_ne_bytes());
+    assert_eq!(&bytes[10..12], b"/s");
+    assert_eq!(bytes[120..128], 0x0102_0304_0506_0708u64.to_ne_bytes());
+    let back = <AddressOut as zerocopy::FromBytes>::read_from_bytes(bytes).unwrap();
+    assert_eq!(back, out);
+    assert!(back.truncated());
+    let none = AddressOut::none();
+    assert_eq!((none.addr_len, none.sockaddr()), (0, &[][..]));
+    assert!(none.as_bytes().iter().all(|&b| b == 0));
 }
 
 #[test]

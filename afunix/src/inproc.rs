@@ -381,6 +381,8 @@ impl Host for Caller<'_> {
         &mut self,
         path: NtPath<'_>,
         secret: u128,
+        // A host file has nowhere to record the type; the binding carries it.
+        _ty: afunix_device::SockType,
     ) -> Result<(FileIdentity, PathBuf), FsError> {
         create_socket_file(path, secret)
     }

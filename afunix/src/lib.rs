@@ -53,7 +53,7 @@
 mod channel;
 mod inproc;
 pub mod install;
-mod net;
+pub mod net;
 pub mod status;
 mod unavailable;
 
@@ -61,7 +61,8 @@ mod unavailable;
 pub mod sys;
 
 pub use net::{
-    Incoming, Net, PeerCred, RawResult, RawSocket, SocketAddr, UnixListener, UnixStream,
+    Incoming, Net, PeerCred, RawMessage, RawResult, RawSocket, SocketAddr, UnixDatagram,
+    UnixListener, UnixSeqpacketConn, UnixSeqpacketListener, UnixStream,
 };
 
 /// The errno type [`RawSocket`] reports, with Linux's names and numbers.

@@ -403,6 +403,7 @@ mod bench {
             &mut self,
             _path: NtPath<'_>,
             _secret: u128,
+            _ty: afunix_device::SockType,
         ) -> Result<(FileIdentity, ()), FsError> {
             Err(FsError::Other(Errno::EOPNOTSUPP))
         }

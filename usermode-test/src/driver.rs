@@ -659,7 +659,12 @@ pub fn bad_input(net: &Net) -> Result<(), String> {
     }
     // A reply buffer too small for the reply.
     let small = &mut [0u8; 8];
-    match socket.raw_request(IOCTL_AFUNIX_GETSOCKNAME, &[1, 0, 0, 0], small) {
+    let empty = afunix_proto::encode::empty();
+    match socket.raw_request(
+        IOCTL_AFUNIX_GETSOCKNAME,
+        zerocopy::IntoBytes::as_bytes(&empty),
+        small,
+    ) {
         Err(Errno::EINVAL) => {}
         other => {
             return Err(format!(
@@ -746,7 +751,7 @@ pub fn foreign_handles(net: &Net) -> Result<(), String> {
     ];
     for (what, handle) in cases {
         let input = afunix_proto::encode::handle(handle);
-        let mut out = [0u8; 120];
+        let mut out = [0u8; size_of::<afunix_proto::wire::AddressOut>()];
         let got = listener.raw_request(
             afunix_proto::ioctl::IOCTL_AFUNIX_SOCKETPAIR,
             zerocopy::IntoBytes::as_bytes(&input),
@@ -861,7 +866,7 @@ pub fn access_bits(_net: &Net) -> Result<(), String> {
     let writer = open(FILE_WRITE_DATA | SYNCHRONIZE)?;
     request(&writer, IOCTL_AFUNIX_SOCKET, socket_in, &mut [])
         .map_err(|e| format!("SOCKET through a handle opened for writing: error {e}"))?;
-    let mut name = [0u8; 120];
+    let mut name = [0u8; size_of::<afunix_proto::wire::AddressOut>()];
     if request(&writer, IOCTL_AFUNIX_GETSOCKNAME, empty, &mut name) != Err(ERROR_ACCESS_DENIED) {
         return Err("GETSOCKNAME through a handle opened for writing only was not refused".into());
     }

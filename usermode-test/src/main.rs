@@ -11,6 +11,7 @@ mod cancel;
 mod conformance;
 mod driver;
 mod faults;
+mod messages;
 mod overload;
 mod programs;
 mod progress;
@@ -149,6 +150,18 @@ enum Command {
         #[arg(long)]
         dll: Option<std::path::PathBuf>,
     },
+    /// Datagram and seqpacket sockets between two processes (socket files and abstract
+    /// names), a full receiver holding its sender, cancelled RECVFROMs; then STATS at zero.
+    Messages,
+    /// The child of `messages`.
+    #[command(hide = true)]
+    MessagesChild {
+        role: messages::Role,
+        #[arg(long)]
+        path: Option<std::path::PathBuf>,
+        #[arg(long = "abstract")]
+        abstract_name: Option<String>,
+    },
     /// The child of `hold`.
     #[command(hide = true)]
     HoldChild {
@@ -177,6 +190,12 @@ fn main() -> ExitCode {
         Command::Hold { count } => cancel::hold(count),
         Command::Shares => shares::run(),
         Command::HoldChild { count } => cancel::hold_child(count),
+        Command::Messages => messages::run(),
+        Command::MessagesChild {
+            role,
+            path,
+            abstract_name,
+        } => messages::child(role, path.as_deref(), abstract_name.as_deref()),
         Command::Permissions {
             read_only_dir,
             work_dir,

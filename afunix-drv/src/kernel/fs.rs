@@ -10,7 +10,7 @@ use core::mem::size_of;
 use core::ptr;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use afunix_core::Errno;
+use afunix_core::{Errno, SockType};
 use afunix_device::ntpath::{Parts, holds_stream_name, without_trailing_separators};
 use afunix_device::{FileIdentity, FsError, VolumeDevice};
 use afunix_ntos::{
@@ -445,11 +445,13 @@ impl<'p> Lookup<'p> {
 /// `unix_bind_bsd` on Windows: creates the socket file (an existing name is
 /// [`FsError::Exists`], a denied create [`FsError::AccessDenied`], a path off local disks
 /// [`FsError::NotLocalDisk`]), marks it with our reparse point carrying the binding's secret
-/// where the volume can hold one, and otherwise writes the secret as the file's content.
+/// where the volume can hold one (and `ty`, the binding socket's type), and otherwise writes
+/// the secret as the file's content.
 /// Returns its identity and the open handle (for [`SocketFileHandle::delete`]).
 pub fn create(
     path: NtPath<'_>,
     secret: u128,
+    ty: SockType,
     pid: u32,
 ) -> Result<(FileIdentity, SocketFileHandle), FsError> {
     let path = path.as_bytes();
@@ -477,7 +479,7 @@ pub fn create(
     let marked = local_disk(&file)
         .and_then(|()| identity_of(&file))
         .and_then(|identity| {
-            mark(&file, identity, secret, pid)?;
+            mark(&file, identity, secret, ty, pid)?;
             Ok(identity)
         });
     match marked {
@@ -486,6 +488,13 @@ pub fn create(
             file.delete();
             Err(e)
         }
+    }
+}
+
+/// The reparse payload's name for a socket type.
+fn reparse_type(ty: SockType) -> SocketType {
+    match ty {
+        SockType::Stream => SocketType::Stream,
     }
 }
 
@@ -499,10 +508,11 @@ fn mark(
     file: &SocketFileHandle,
     identity: FileIdentity,
     secret: u128,
+    ty: SockType,
     pid: u32,
 ) -> Result<(), FsError> {
     let buffer = SocketFile {
-        socket_type: SocketType::Stream,
+        socket_type: reparse_type(ty),
         creator_pid: pid,
         nonce: secret.to_le_bytes(),
         created: creation_time(file).unwrap_or(0),

@@ -16,7 +16,7 @@
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use afunix_core::{Buffers, Credentials, Errno, KeyedHash, KeyedMap, Limits, Token};
+use afunix_core::{Buffers, Credentials, Errno, KeyedHash, KeyedMap, Limits, SockType, Token};
 use afunix_device::{
     DEFAULT_USER_SHARE_DIVISOR, Device, Done, FileId, FileIdentity, FsError, Host, Prepared, Reply,
     ReplyBuffer, data_offset, write_reply,
@@ -260,8 +260,9 @@ impl Host for Caller {
         &mut self,
         path: NtPath<'_>,
         secret: u128,
+        ty: SockType,
     ) -> Result<(FileIdentity, SocketFileHandle), FsError> {
-        fs::create(path, secret, caller::pid())
+        fs::create(path, secret, ty, caller::pid())
     }
 
     fn remove_socket_file(&mut self, file: SocketFileHandle) {

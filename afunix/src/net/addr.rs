@@ -70,7 +70,7 @@ impl SocketAddr {
         })
     }
 
-    #[cfg(test)]
+    /// The address of a socket with no name.
     pub(crate) fn unnamed() -> SocketAddr {
         SocketAddr {
             kind: Kind::Unnamed,

@@ -1,7 +1,9 @@
 //! The socket types, shaped like `std::os::unix::net`.
 
 mod addr;
+mod datagram;
 mod listener;
+mod seqpacket;
 mod stream;
 mod vectored;
 
@@ -15,20 +17,22 @@ use afunix_proto::decode::RECVFROM_HEADER;
 use afunix_proto::encode;
 use afunix_proto::ioctl::*;
 use afunix_proto::wire::{
-    AddressOut, IntOut, PEERCRED_APP_CONTAINER, PEERCRED_IMPERSONATING, PEERCRED_RESTRICTED,
-    PeerCredOut,
+    AddressOut, IntOut, MSG_TRUNC, PEERCRED_APP_CONTAINER, PEERCRED_IMPERSONATING,
+    PEERCRED_RESTRICTED, PeerCredOut,
 };
 use zerocopy::{FromBytes, IntoBytes};
 
 pub use addr::SocketAddr;
+pub use datagram::UnixDatagram;
 pub use listener::{Incoming, UnixListener};
+pub use seqpacket::{UnixSeqpacketConn, UnixSeqpacketListener};
 pub use stream::{PeerCred, UnixStream};
 
 use crate::channel::{Data, Endpoint, Transport, io_error};
 use vectored::{gather, scatter};
 
-/// `SOCK_STREAM`.
-const SOCK_STREAM: u32 = 1;
+/// The socket types, Linux's numbers, for [`Net::socket_typed`].
+pub use afunix_proto::wire::{SOCK_DGRAM, SOCK_RAW, SOCK_SEQPACKET, SOCK_STREAM};
 /// `SOL_SOCKET`, `SO_ERROR`.
 const SOL_SOCKET: i32 = 1;
 const SO_ERROR: i32 = 4;
@@ -84,10 +88,34 @@ impl Net {
 
     /// `UnixListener::bind_addr` on this `Net`.
     pub fn bind_addr(&self, addr: &SocketAddr) -> io::Result<UnixListener> {
-        let socket = Socket::new(self)?;
+        self.listening(SOCK_STREAM, addr, 128)
+            .map(UnixListener::from_socket)
+    }
+
+    /// A socket of type `ty` bound to `addr` and listening.
+    fn listening(&self, ty: u32, addr: &SocketAddr, backlog: i32) -> io::Result<Socket> {
+        let socket = Socket::new_typed(self, ty)?;
         socket.bind(addr)?;
-        socket.listen(128)?;
-        Ok(UnixListener::from_socket(socket))
+        socket.listen(backlog)?;
+        Ok(socket)
+    }
+
+    /// A socket of type `ty` connected to `addr`.
+    fn connected(&self, ty: u32, addr: &SocketAddr) -> io::Result<Socket> {
+        let socket = Socket::new_typed(self, ty)?;
+        socket.connect(addr)?;
+        Ok(socket)
+    }
+
+    /// Two connected sockets of type `ty` (socketpair(2)).
+    fn socket_pair(&self, ty: u32) -> io::Result<(Socket, Socket)> {
+        let a = Socket::new_typed(self, ty)?;
+        let b = Socket::new_typed(self, ty)?;
+        a.simple(
+            IOCTL_AFUNIX_SOCKETPAIR,
+            encode::handle(b.endpoint.handle_value()).as_bytes(),
+        )?;
+        Ok((a, b))
     }
 
     /// `UnixStream::connect` on this `Net`.
@@ -97,26 +125,92 @@ impl Net {
 
     /// `UnixStream::connect_addr` on this `Net`.
     pub fn connect_addr(&self, addr: &SocketAddr) -> io::Result<UnixStream> {
-        let socket = Socket::new(self)?;
-        socket.connect(addr)?;
-        Ok(UnixStream::from_socket(socket))
+        self.connected(SOCK_STREAM, addr)
+            .map(UnixStream::from_socket)
     }
 
     /// `UnixStream::pair` on this `Net`.
     pub fn pair(&self) -> io::Result<(UnixStream, UnixStream)> {
-        let a = Socket::new(self)?;
-        let b = Socket::new(self)?;
-        a.simple(
-            IOCTL_AFUNIX_SOCKETPAIR,
-            encode::handle(b.endpoint.handle_value()).as_bytes(),
-        )?;
+        let (a, b) = self.socket_pair(SOCK_STREAM)?;
         Ok((UnixStream::from_socket(a), UnixStream::from_socket(b)))
     }
 
-    /// A socket that is not yet bound or connected, for the conformance suite and for tools
-    /// that need the steps one by one.
+    /// `UnixDatagram::bind` on this `Net`.
+    pub fn bind_datagram<P: AsRef<Path>>(&self, path: P) -> io::Result<UnixDatagram> {
+        self.bind_datagram_addr(&SocketAddr::from_pathname(path)?)
+    }
+
+    /// `UnixDatagram::bind_addr` on this `Net`.
+    pub fn bind_datagram_addr(&self, addr: &SocketAddr) -> io::Result<UnixDatagram> {
+        let socket = Socket::new_typed(self, SOCK_DGRAM)?;
+        socket.bind(addr)?;
+        Ok(UnixDatagram::from_socket(socket))
+    }
+
+    /// `UnixDatagram::unbound` on this `Net`.
+    pub fn unbound_datagram(&self) -> io::Result<UnixDatagram> {
+        Socket::new_typed(self, SOCK_DGRAM).map(UnixDatagram::from_socket)
+    }
+
+    /// `UnixDatagram::pair` on this `Net`.
+    pub fn datagram_pair(&self) -> io::Result<(UnixDatagram, UnixDatagram)> {
+        let (a, b) = self.socket_pair(SOCK_DGRAM)?;
+        Ok((UnixDatagram::from_socket(a), UnixDatagram::from_socket(b)))
+    }
+
+    /// `UnixSeqpacketListener::bind` on this `Net`.
+    pub fn bind_seqpacket<P: AsRef<Path>>(&self, path: P) -> io::Result<UnixSeqpacketListener> {
+        self.bind_seqpacket_addr(&SocketAddr::from_pathname(path)?)
+    }
+
+    /// `UnixSeqpacketListener::bind_addr` on this `Net`.
+    pub fn bind_seqpacket_addr(&self, addr: &SocketAddr) -> io::Result<UnixSeqpacketListener> {
+        self.listening(SOCK_SEQPACKET, addr, 128)
+            .map(UnixSeqpacketListener::from_socket)
+    }
+
+    /// `UnixSeqpacketListener::bind_with_backlog` on this `Net`.
+    pub fn bind_seqpacket_with_backlog<P: AsRef<Path>>(
+        &self,
+        path: P,
+        backlog: i32,
+    ) -> io::Result<UnixSeqpacketListener> {
+        let addr = SocketAddr::from_pathname(path)?;
+        self.listening(SOCK_SEQPACKET, &addr, backlog)
+            .map(UnixSeqpacketListener::from_socket)
+    }
+
+    /// `UnixSeqpacketConn::connect` on this `Net`.
+    pub fn connect_seqpacket<P: AsRef<Path>>(&self, path: P) -> io::Result<UnixSeqpacketConn> {
+        self.connect_seqpacket_addr(&SocketAddr::from_pathname(path)?)
+    }
+
+    /// `UnixSeqpacketConn::connect_addr` on this `Net`.
+    pub fn connect_seqpacket_addr(&self, addr: &SocketAddr) -> io::Result<UnixSeqpacketConn> {
+        self.connected(SOCK_SEQPACKET, addr)
+            .map(UnixSeqpacketConn::from_socket)
+    }
+
+    /// `UnixSeqpacketConn::pair` on this `Net`.
+    pub fn seqpacket_pair(&self) -> io::Result<(UnixSeqpacketConn, UnixSeqpacketConn)> {
+        let (a, b) = self.socket_pair(SOCK_SEQPACKET)?;
+        Ok((
+            UnixSeqpacketConn::from_socket(a),
+            UnixSeqpacketConn::from_socket(b),
+        ))
+    }
+
+    /// A stream socket that is not yet bound or connected, for the conformance suite and for
+    /// tools that need the steps one by one.
     pub fn socket(&self) -> io::Result<RawSocket> {
-        Socket::new(self).map(RawSocket)
+        self.socket_typed(SOCK_STREAM)
+    }
+
+    /// As [`Net::socket`], of type `sock_type` (`SOCK_STREAM` 1, `SOCK_DGRAM` 2, `SOCK_RAW`
+    /// 3, which Linux takes as a datagram socket, `SOCK_SEQPACKET` 5; any other number is
+    /// refused as socket(2) refuses it, ESOCKTNOSUPPORT).
+    pub fn socket_typed(&self, sock_type: u32) -> io::Result<RawSocket> {
+        Socket::new_typed(self, sock_type).map(RawSocket)
     }
 }
 
@@ -133,6 +227,8 @@ pub(crate) struct Socket {
     endpoint: Arc<dyn Endpoint>,
     /// Shared with clones: timeouts belong to the socket, as SO_RCVTIMEO does.
     timeouts: Arc<Mutex<Timeouts>>,
+    /// The type SOCKET made it with (`SOCK_*`).
+    ty: u32,
 }
 
 /// When a request with `timeout` gives up. A timeout too long to reach (`Duration::MAX`, which
@@ -143,18 +239,22 @@ fn deadline(timeout: Option<Duration>) -> Option<Instant> {
 }
 
 impl Socket {
-    fn new(net: &Net) -> io::Result<Socket> {
+    fn new_typed(net: &Net, ty: u32) -> io::Result<Socket> {
         let endpoint = net.transport.open()?;
         let socket = Socket {
             net: net.clone(),
             endpoint,
             timeouts: Arc::default(),
+            ty,
         };
-        socket.simple(
-            IOCTL_AFUNIX_SOCKET,
-            encode::socket(SOCK_STREAM, false).as_bytes(),
-        )?;
+        socket.simple(IOCTL_AFUNIX_SOCKET, encode::socket(ty, false).as_bytes())?;
         Ok(socket)
+    }
+
+    /// A message socket (datagram or seqpacket): its sends are whole messages, its
+    /// destinations resolved as CONNECT's are.
+    fn is_message(&self) -> bool {
+        self.ty != SOCK_STREAM
     }
 
     fn timeouts(&self) -> Timeouts {
@@ -210,9 +310,15 @@ impl Socket {
     /// without looking at it (Linux gives EISCONN for a path that could not exist), so the
     /// address goes as the program gave it, with no NT path; longer than a `sockaddr_un`, as
     /// its length alone, and more than a `sockaddr_storage` is EINVAL, as
-    /// `move_addr_to_kernel` says.
+    /// `move_addr_to_kernel` says. A datagram socket's destination is resolved as CONNECT's
+    /// is: a pathname goes with its absolute NT path.
     fn send_to(&self, data: &[u8], flags: u32, sockaddr: &[u8]) -> io::Result<usize> {
-        let input = encode::send_to(flags, sockaddr, &[]).map_err(|_| io_error(Errno::EINVAL))?;
+        let path = if self.is_message() {
+            self.nt_path(sockaddr)?
+        } else {
+            Vec::new()
+        };
+        let input = encode::send_to(flags, sockaddr, &path).map_err(|_| io_error(Errno::EINVAL))?;
         let deadline = deadline(self.timeouts().write);
         self.request(IOCTL_AFUNIX_SENDTO, &input, Data::In(data), deadline)
     }
@@ -265,7 +371,8 @@ impl Socket {
 
     /// ACCEPT onto a new socket: it and the peer's address as the driver reported it.
     fn accept_reply(&self) -> io::Result<(Socket, AddressOut)> {
-        let new = Socket::new(&self.net)?;
+        // The new socket is of the listener's type, as Linux's accept makes it.
+        let new = Socket::new_typed(&self.net, self.ty)?;
         let mut out = [0u8; size_of::<AddressOut>()];
         let input = encode::handle(new.endpoint.handle_value());
         // accept waits for SO_RCVTIMEO, as Linux's does.
@@ -384,6 +491,7 @@ impl Socket {
             net: self.net.clone(),
             endpoint: self.endpoint.duplicate()?,
             timeouts: self.timeouts.clone(),
+            ty: self.ty,
         })
     }
 }
@@ -408,6 +516,22 @@ fn check_timeout(timeout: Option<Duration>) -> io::Result<()> {
 /// Every method returns the errno Linux would.
 #[derive(Debug)]
 pub struct RawSocket(Socket);
+
+/// What [`RawSocket::recv_msg`] received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawMessage {
+    /// The bytes copied into the buffer.
+    pub copied: usize,
+    /// The whole message's length (for a stream, the bytes copied).
+    pub len: usize,
+    /// What recvmsg(2) returns: `len` when the call's flags had `MSG_TRUNC`, else `copied`.
+    pub ret: usize,
+    /// `msghdr.msg_flags`: `MSG_TRUNC` (0x20) when the message was cut short.
+    pub msg_flags: u32,
+    /// The sender's address as its reported length and bytes (length 0: no name).
+    pub addr_len: usize,
+    pub addr: Vec<u8>,
+}
 
 /// The errno of a failed [`RawSocket`] call.
 pub type RawResult<T> = Result<T, Errno>;
@@ -481,8 +605,28 @@ impl RawSocket {
         self.call(|s| s.send(data, flags))
     }
 
+    /// recv(2). With `MSG_TRUNC` it returns a message's whole length, as Linux's does: the
+    /// request is then RECVFROM, whose reply says it (RECV's says only the bytes copied).
     pub fn recv(&self, buf: &mut [u8], flags: u32) -> RawResult<usize> {
+        if flags & MSG_TRUNC != 0 {
+            return self.recv_msg(buf, flags).map(|m| m.ret);
+        }
         self.call(|s| s.recv(buf, flags))
+    }
+
+    /// recvmsg(2) without ancillary data: what it returns, the message's flags and its
+    /// sender's address.
+    pub fn recv_msg(&self, buf: &mut [u8], flags: u32) -> RawResult<RawMessage> {
+        let (copied, from) = self.call(|s| s.recv_from(buf, flags))?;
+        let len = usize::try_from(from.msg_len).unwrap_or(usize::MAX);
+        Ok(RawMessage {
+            copied,
+            len,
+            ret: if flags & MSG_TRUNC != 0 { len } else { copied },
+            msg_flags: from.msg_flags,
+            addr_len: usize::try_from(from.addr_len).unwrap_or(usize::MAX),
+            addr: from.sockaddr().to_vec(),
+        })
     }
 
     /// sendto(2) with raw `sockaddr_un` bytes (`addrlen` of them; none is a plain send).

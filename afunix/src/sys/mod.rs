@@ -18,9 +18,41 @@ pub(crate) use transport::DriverTransport;
 pub use crate::channel::Data;
 pub use transport::{errno_of as status_errno, ioctl, nt_path, open_handle, read, write};
 
-/// The raw handle of a stream on the driver, for tests that issue I/O on it directly.
-pub fn raw_handle(stream: &crate::UnixStream) -> std::os::windows::io::RawHandle {
-    stream.raw_handle_value() as std::os::windows::io::RawHandle
+/// The raw handle of a socket on the driver (a `UnixStream`, `UnixDatagram` or
+/// `UnixSeqpacketConn`), for tests that issue I/O on it directly.
+pub fn raw_handle<S: HasHandle>(socket: &S) -> std::os::windows::io::RawHandle {
+    socket.handle_value() as std::os::windows::io::RawHandle
+}
+
+/// The socket types [`raw_handle`] takes.
+pub trait HasHandle: sealed::Sealed {
+    #[doc(hidden)]
+    fn handle_value(&self) -> u64;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for crate::UnixStream {}
+    impl Sealed for crate::UnixDatagram {}
+    impl Sealed for crate::UnixSeqpacketConn {}
+}
+
+impl HasHandle for crate::UnixStream {
+    fn handle_value(&self) -> u64 {
+        self.raw_handle_value()
+    }
+}
+
+impl HasHandle for crate::UnixDatagram {
+    fn handle_value(&self) -> u64 {
+        self.raw_handle_value()
+    }
+}
+
+impl HasHandle for crate::UnixSeqpacketConn {
+    fn handle_value(&self) -> u64 {
+        self.raw_handle_value()
+    }
 }
 
 /// A NUL-terminated UTF-16 copy of `s`, for the `W` functions.
