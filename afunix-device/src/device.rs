@@ -5,21 +5,21 @@ use alloc::vec::Vec;
 
 use afunix_core::{
     BindRequest, BindTarget, Buffers, Completed, ConnectRequest, ConnectTarget, Credentials,
-    Engine, Errno, KeyedHash, KeyedMap, Limits, NoBuffers, Outcome, PathKey, PollMask, RecvFlags,
-    SendFlags, Shutdown, SockType, SocketId, Token, UnixAddr, UserId, parse_bind_addr,
+    Engine, Errno, KeyedHash, KeyedMap, Limits, NoBuffers, Outcome, PathKey, PollMask, Received,
+    RecvFlags, SendFlags, Shutdown, SockType, SocketId, Token, UnixAddr, UserId, parse_bind_addr,
     parse_connect_addr,
 };
 use afunix_proto::decode::MsgFlags;
-use afunix_proto::wire::{ADDRESS_OUT_BYTES, AddressOut, PeerCredOut};
+use afunix_proto::wire::{ADDRESS_OUT_BYTES, AddressOut, MSG_TRUNC, PeerCredOut};
 
-use crate::op::{Completion, Done, Op, PollEntry, Reply};
+use crate::op::{Completion, Done, Op, PollEntry, Reply, SendTo};
 
 /// A handle's file, named by the caller (the driver: its FILE_OBJECT's address).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FileId(pub u64);
 
-/// `SOCK_STREAM`.
-const SOCK_STREAM: u32 = 1;
+/// `AF_UNSPEC`.
+const AF_UNSPEC: u16 = 0;
 /// `POLLNVAL`: the entry names no socket. Like POLLERR and POLLHUP it is reported whatever
 /// was asked for.
 pub const POLLNVAL: u32 = PollMask::NVAL;
@@ -157,11 +157,35 @@ impl Device {
     /// `unix_find_bsd`). Returns whether the caller must open a socket file. In between, a
     /// socket with SO_PASSCRED autobinds, as `unix_stream_connect` does before it looks for
     /// the listener, so it keeps that name even if the socket file is missing (ENOENT).
+    /// An `AF_UNSPEC` address (a datagram socket's association dissolved) looks nothing up.
     pub fn prepare_connect(&mut self, file: FileId, sockaddr: &[u8]) -> Result<bool, Errno> {
         let id = self.socket_of(file)?;
+        if is_unspec(sockaddr) {
+            return Ok(false);
+        }
         let pathname = matches!(parse_connect_addr(sockaddr)?, ConnectRequest::Pathname(_));
         self.engine.autobind_to_connect(id)?;
         Ok(pathname)
+    }
+
+    /// As [`Device::prepare_connect`], for SENDTO's destination: whether the caller must
+    /// open a socket file for it. Only a datagram socket looks its destination up (a stream
+    /// refuses any address, a seqpacket socket ignores it, as `unix_seqpacket_sendmsg`
+    /// does), and only a valid pathname address needs a file; an invalid one is refused
+    /// when the request executes, after the errors Linux reports first. A datagram socket
+    /// with SO_PASSCRED autobinds before the lookup, as `unix_dgram_sendmsg` does.
+    pub fn prepare_send_to(&mut self, file: FileId, sockaddr: &[u8]) -> Result<bool, Errno> {
+        let id = self.socket_of(file)?;
+        if self.engine.socket_type(id)? != SockType::Dgram {
+            return Ok(false);
+        }
+        match parse_connect_addr(sockaddr) {
+            Ok(ConnectRequest::Pathname(_)) => {
+                self.engine.autobind_to_connect(id)?;
+                Ok(true)
+            }
+            Ok(ConnectRequest::Abstract(_)) | Err(_) => Ok(false),
+        }
     }
 
     /// Executes `op` on `file` for `caller`. `token` names the request if it pends; it must
@@ -229,12 +253,10 @@ impl Device {
         if self.files.get(&file).is_some_and(|f| f.socket.is_some()) {
             return Err(Errno::EINVAL);
         }
-        // unix_create: only streams so far; every other type is not supported.
-        if sock_type != SOCK_STREAM {
-            return Err(Errno::ESOCKTNOSUPPORT);
-        }
+        // unix_create: stream, datagram (SOCK_RAW taken as it) and seqpacket.
+        let ty = SockType::from_raw(sock_type).ok_or(Errno::ESOCKTNOSUPPORT)?;
         // Charged to the caller's user (EMFILE at its share of sockets).
-        let id = self.engine.socket_for(&caller.sid)?;
+        let id = self.engine.socket_typed(&caller.sid, ty)?;
         if let Err(e) = self.engine.set_nonblocking(id, nonblocking) {
             let _ = self.engine.close(id, &mut NoBuffers);
             return Err(e);
@@ -263,6 +285,10 @@ impl Device {
             Op::Bind { sockaddr, key } => ready(self.bind(id, sockaddr, key).map(|()| Done::Ok)),
             Op::Listen { backlog } => {
                 ready(self.engine.listen(id, backlog, caller).map(|()| Done::Ok))
+            }
+            // connect(AF_UNSPEC): a datagram socket forgets its peer; other types refuse.
+            Op::Connect { sockaddr, .. } if is_unspec(sockaddr) => {
+                ready(self.engine.disconnect(id).map(|()| Done::Ok))
             }
             Op::Connect { sockaddr, key } => {
                 let target = match connect_target(sockaddr, key) {
@@ -325,24 +351,57 @@ impl Device {
                 ready(self.socketpair(file, id, other, caller).map(|()| Done::Ok))
             }
             Op::Send { flags, len, to } => {
+                let ty = match self.engine.socket_type(id) {
+                    Ok(ty) => ty,
+                    Err(e) => return ready(Err(e)),
+                };
                 // unix_stream_sendmsg refuses any address before it looks at the data (with
                 // Linux's MSG_OOB support, an out-of-band byte gets that far too).
-                if to {
+                if to.is_some() && ty == SockType::Stream {
                     return ready(self.engine.send_to_error(id).and_then(Err));
                 }
                 if flags.oob() {
                     return ready(Err(Errno::EOPNOTSUPP));
                 }
                 let flags = send_flags(flags);
+                // A datagram goes where SENDTO says (unix_validate_addr first: EINVAL); a
+                // seqpacket socket ignores the address (unix_seqpacket_sendmsg).
+                let target = match to {
+                    Some(to) if ty == SockType::Dgram => match send_target(to) {
+                        Ok(target) => Some(target),
+                        Err(e) => return ready(Err(e)),
+                    },
+                    _ => None,
+                };
                 self.track(file, token, Waiting::Send, |engine| {
-                    done(engine.send(id, len, flags, token, bufs), Done::Count)
+                    let sent = match &target {
+                        Some(target) => engine.send_to(id, target, len, flags, token, bufs),
+                        None => engine.send(id, len, flags, token, bufs),
+                    };
+                    done(sent, Done::Count)
                 })
             }
             Op::Recv { flags, len, from } => {
                 if flags.oob() {
                     return ready(Err(Errno::EOPNOTSUPP));
                 }
+                let message = match self.engine.socket_type(id) {
+                    Ok(ty) => ty.is_message(),
+                    Err(e) => return ready(Err(e)),
+                };
                 let flags = recv_flags(flags);
+                if message {
+                    // One message: its bytes that fit, whether it was cut short, its whole
+                    // length and (datagrams) its sender. A plain RECV's reply is always the
+                    // bytes copied (they are what lies in the caller's buffer).
+                    let received = self.track_outcome(file, token, Waiting::Recv { from }, |e| {
+                        e.recv_from(id, len, flags, token, bufs)
+                    });
+                    return match received {
+                        Outcome::Ready(r) => ready(r.map(|r| self.message_done(id, &r, from))),
+                        Outcome::Pending => Reply::Pending,
+                    };
+                }
                 let reply = self.track(file, token, Waiting::Recv { from }, |engine| {
                     done(engine.recv(id, len, flags, token, bufs), Done::Count)
                 });
@@ -350,7 +409,7 @@ impl Device {
                     Reply::Ready(Ok(Done::Count(n))) if from => {
                         // A zero-length read with bytes queued still names their sender.
                         let saw_data = n > 0 || self.engine.fionread(id).is_ok_and(|q| q > 0);
-                        ready(Ok(Done::CountFrom(n, self.sender(id, saw_data))))
+                        ready(Ok(Done::CountFrom(n, self.stream_sender(id, saw_data, n))))
                     }
                     other => other,
                 }
@@ -371,18 +430,32 @@ impl Device {
         what: Waiting,
         run: impl FnOnce(&mut Engine) -> MappedOutcome,
     ) -> Reply {
+        match self.track_outcome(file, token, what, run) {
+            Outcome::Pending => Reply::Pending,
+            Outcome::Ready(r) => Reply::Ready(r),
+        }
+    }
+
+    /// [`Device::track`], keeping the engine's own result.
+    fn track_outcome<T>(
+        &mut self,
+        file: FileId,
+        token: Token,
+        what: Waiting,
+        run: impl FnOnce(&mut Engine) -> Outcome<T>,
+    ) -> Outcome<T> {
         if let Err(e) = self.waiting.try_reserve(1) {
-            return Reply::Ready(Err(e));
+            return Outcome::Ready(Err(e));
         }
         match run(&mut self.engine) {
-            MappedOutcome::Pending => {
+            Outcome::Pending => {
                 // Cannot fail: room was reserved above, and `dispatch` refused a token that
                 // is already waiting. The engine's completion of this token is taken only
                 // by `poll_completion`, after this returns.
                 let _ = self.waiting.try_insert(token, (file, what));
-                Reply::Pending
+                Outcome::Pending
             }
-            MappedOutcome::Ready(r) => Reply::Ready(r),
+            ready => ready,
         }
     }
 
@@ -404,6 +477,36 @@ impl Device {
             Ok(Some(addr)) if saw_data => address_out(addr),
             _ => address_out_none(),
         }
+    }
+
+    /// RECVFROM's reply on a stream: the sender, and `msg_len` the bytes copied.
+    fn stream_sender(&self, id: SocketId, saw_data: bool, copied: usize) -> AddressOut {
+        let mut out = self.sender(id, saw_data);
+        out.msg_len = u64::try_from(copied).unwrap_or(u64::MAX);
+        out
+    }
+
+    /// The reply of a receive on a message socket. RECV: the bytes copied. RECVFROM: those,
+    /// and the sender (a datagram's own; for seqpacket the peer's name, as for a stream,
+    /// when a message came), `MSG_TRUNC` when the message was cut short, and its length.
+    fn message_done(&self, id: SocketId, r: &Received, from: bool) -> Done {
+        if !from {
+            return Done::Count(r.copied);
+        }
+        let mut out = match self.engine.socket_type(id) {
+            Ok(SockType::Dgram) => r.from.as_ref().map_or_else(address_out_none, address_out),
+            // A zero-length record and the end of the stream both read 0 bytes; only
+            // bytes still queued tell them apart here.
+            _ => self.sender(
+                id,
+                r.len > 0 || self.engine.fionread(id).is_ok_and(|q| q > 0),
+            ),
+        };
+        if r.truncated() {
+            out.msg_flags = MSG_TRUNC;
+        }
+        out.msg_len = u64::try_from(r.len).unwrap_or(u64::MAX);
+        Done::CountFrom(r.copied, out)
     }
 
     fn peer_cred(&self, id: SocketId) -> Result<Done, Errno> {
@@ -434,11 +537,17 @@ impl Device {
                 return Err(Errno::EINVAL);
             }
         }
+        // socketpair(2) makes two sockets of one type; two of different types would be a
+        // connection Linux cannot make (EPROTOTYPE, as a connect across types gives).
+        let ty = self.engine.socket_type(id)?;
+        if self.engine.socket_type(other_id)? != ty {
+            return Err(Errno::EPROTOTYPE);
+        }
         let modes = [
             self.engine_nonblocking(id),
             self.engine_nonblocking(other_id),
         ];
-        let (a, b) = self.engine.socketpair(caller)?;
+        let (a, b) = self.engine.socketpair_typed(ty, caller)?;
         for (new, nonblocking) in [(a, modes[0]), (b, modes[1])] {
             if let Err(e) = self.engine.set_nonblocking(new, nonblocking) {
                 let _ = self.engine.close(a, &mut NoBuffers);
@@ -669,12 +778,18 @@ impl Device {
                     .files
                     .get(&file)
                     .and_then(|f| f.socket)
-                    .map_or_else(address_out_none, |id| self.sender(id, n > 0));
+                    .map_or_else(address_out_none, |id| self.stream_sender(id, n > 0, n));
                 Done::CountFrom(n, sender)
             }
-            (Completed::Sent(n) | Completed::Received(n), _) => Done::Count(n),
-            // SOCKET makes only streams so far.
+            (Completed::Message(r), Waiting::Recv { from }) => {
+                match self.files.get(&file).and_then(|f| f.socket) {
+                    Some(id) => self.message_done(id, &r, from),
+                    None if from => Done::CountFrom(r.copied, address_out_none()),
+                    None => Done::Count(r.copied),
+                }
+            }
             (Completed::Message(r), _) => Done::Count(r.copied),
+            (Completed::Sent(n) | Completed::Received(n), _) => Done::Count(n),
             (Completed::Connected | Completed::Accepted, _) => Done::Ok,
         });
         Some(Completion {
@@ -692,6 +807,19 @@ fn done<T>(outcome: Outcome<T>, f: impl FnOnce(T) -> Done) -> MappedOutcome {
     match outcome {
         Outcome::Ready(r) => Outcome::Ready(r.map(f)),
         Outcome::Pending => Outcome::Pending,
+    }
+}
+
+/// Whether a CONNECT's address is `AF_UNSPEC` (at least the family's two bytes).
+fn is_unspec(sockaddr: &[u8]) -> bool {
+    sockaddr.get(..2) == Some(&AF_UNSPEC.to_ne_bytes()[..])
+}
+
+/// A datagram's destination, validated as `unix_validate_addr` does.
+fn send_target(to: SendTo<'_>) -> Result<ConnectTarget, Errno> {
+    match to {
+        SendTo::Address { sockaddr, key } => connect_target(sockaddr, key),
+        SendTo::Oversize => Err(Errno::EINVAL),
     }
 }
 
@@ -745,9 +873,9 @@ fn send_flags(flags: MsgFlags) -> SendFlags {
 fn recv_flags(flags: MsgFlags) -> RecvFlags {
     RecvFlags {
         peek: flags.peek(),
+        trunc: flags.trunc(),
         waitall: flags.waitall(),
         dontwait: flags.dontwait(),
         overlapped: flags.overlapped(),
-        trunc: false,
     }
 }

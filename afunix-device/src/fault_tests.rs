@@ -156,7 +156,7 @@ impl Run {
         let op = Op::Send {
             flags: MsgFlags(0),
             len,
-            to: false,
+            to: None,
         };
         let from = self.sent;
         let (t, reply) = self.exec(2, op);
@@ -288,7 +288,7 @@ impl Run {
             Op::Send {
                 flags: MsgFlags(0),
                 len: 10,
-                to: false,
+                to: None,
             },
         );
         self.bufs.remove(t);
@@ -414,7 +414,7 @@ fn recvfrom_names_the_sender_when_memory_has_run_out() {
     let send = Op::Send {
         flags: MsgFlags(0),
         len: 5,
-        to: false,
+        to: None,
     };
     assert_eq!(r.exec(3, send).1, Reply::Ready(Ok(Done::Count(5))));
     r.bufs.remove(t);

@@ -73,7 +73,7 @@ pub fn driver_limits_shared(divisor: usize) -> Limits {
 }
 pub use afunix_core::OwnedBuffers;
 pub use device::{Device, DeviceStats, FileId};
-pub use op::{Done, Op, PollEntry, Reply};
+pub use op::{Done, Op, PollEntry, Reply, SendTo};
 pub use path::{
     FileIdentity, FsError, Host, Prepared, ReplyBuffer, VolumeDevice, data_offset, write_reply,
 };

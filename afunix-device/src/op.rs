@@ -11,7 +11,8 @@ use crate::FileId;
 /// A request, decoded and resolved by the caller.
 #[derive(Debug)]
 pub enum Op<'a> {
-    /// SOCKET: the file becomes a socket of this type (Linux `SOCK_*`).
+    /// SOCKET: the file becomes a socket of this type (Linux `SOCK_*`: 1 stream, 2 datagram
+    /// (3, `SOCK_RAW`, taken as it), 5 seqpacket; any other ESOCKTNOSUPPORT).
     Socket {
         sock_type: u32,
         nonblocking: bool,
@@ -26,6 +27,7 @@ pub enum Op<'a> {
         backlog: i32,
     },
     /// CONNECT: `key` is the socket file the caller opened (access-checked) for a pathname.
+    /// An `AF_UNSPEC` address dissolves a datagram socket's association.
     Connect {
         sockaddr: &'a [u8],
         key: Option<PathKey>,
@@ -66,20 +68,37 @@ pub enum Op<'a> {
     /// SEND of `len` bytes that stay in the request's own buffer, which the engine reaches
     /// through the caller's `Buffers` under the request's token (the driver: the IRP's
     /// locked pages), now and while the request pends. No copy of them is kept.
-    /// `to`: SENDTO gave a destination address.
+    /// `to`: SENDTO's destination address, resolved as CONNECT's is for a datagram socket
+    /// (the only type that uses it).
     Send {
         flags: MsgFlags,
         len: usize,
-        to: bool,
+        to: Option<SendTo<'a>>,
     },
     /// RECV into the request's own buffer of `len` bytes, reached the same way; it completes
     /// with the count written there.
-    /// `from`: RECVFROM, which reports the sender's address ([`Done::CountFrom`]).
+    /// `from`: RECVFROM, which reports the sender's address ([`Done::CountFrom`]), and for a
+    /// message whether it was cut short and its whole length.
     Recv {
         flags: MsgFlags,
         len: usize,
         from: bool,
     },
+}
+
+/// SENDTO's destination.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendTo<'a> {
+    /// A `sockaddr_un` as the program gave it; `key` is the socket file the caller opened
+    /// (access-checked, as for CONNECT) when the socket is a datagram socket and the address
+    /// a pathname, None otherwise.
+    Address {
+        sockaddr: &'a [u8],
+        key: Option<PathKey>,
+    },
+    /// Longer than a `sockaddr_un` (up to a `sockaddr_storage`): a datagram socket refuses
+    /// it (EINVAL, `unix_validate_addr`).
+    Oversize,
 }
 
 /// One file of a POLL.
@@ -97,7 +116,8 @@ pub enum Done {
     Ok,
     /// A byte count (SEND, RECV into the caller's buffer).
     Count(usize),
-    /// RECVFROM: a byte count and the sender's address (`addr_len` 0: none).
+    /// RECVFROM: the bytes copied, and the sender's address (`addr_len` 0: none) with
+    /// `msg_flags` (`MSG_TRUNC`) and `msg_len` (the message's whole length).
     CountFrom(usize, AddressOut),
     /// An address (GETSOCKNAME, GETPEERNAME, ACCEPT).
     Address(AddressOut),

@@ -40,12 +40,12 @@
 use alloc::vec::Vec;
 
 use afunix_core::{Buffers, Credentials, Errno, PathKey, SockType, Token};
-use afunix_proto::decode::{Address, NtPath, RECVFROM_HEADER, Request};
+use afunix_proto::decode::{Address, Destination, NtPath, RECVFROM_HEADER, Request};
 use afunix_proto::handle::{HandleAccess, is_user_handle};
 use afunix_proto::wire::{IntOut, POLL_MAX_ENTRIES, fill_revents};
 use zerocopy::IntoBytes;
 
-use crate::{Device, Done, FileId, Op, PollEntry, Reply};
+use crate::{Device, Done, FileId, Op, PollEntry, Reply, SendTo};
 
 /// The identity of a socket file on its volume, as the host reads it from an open handle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -317,6 +317,25 @@ impl<'a, H: Host> Prepared<'a, H> {
                 };
                 self.resolved = Resolved::Key(key);
             }
+            // A datagram's destination is found as CONNECT finds its listener (the socket
+            // file opened with the caller's access check). Other types never look it up:
+            // a stream refuses any address, a seqpacket socket ignores it.
+            Request::Send {
+                to: Some(Destination::Address(Address { sockaddr, nt_path })),
+                ..
+            } => {
+                let pathname = host.with_device(|d| d.prepare_send_to(file, sockaddr))??;
+                let key = match (pathname, nt_path) {
+                    (true, Some(path)) => {
+                        let (identity, secret) =
+                            host.open_socket_file(path).map_err(FsError::for_connect)?;
+                        Some(identity.key(secret.ok_or(Errno::ECONNREFUSED)?))
+                    }
+                    (true, None) => return Err(Errno::EINVAL),
+                    (false, _) => None,
+                };
+                self.resolved = Resolved::Key(key);
+            }
             // A socket is charged to its maker's user (see `afunix_core`'s quota).
             Request::Listen { .. } | Request::Socket { .. } => {
                 self.credentials = host.credentials()?;
@@ -457,12 +476,21 @@ impl<'a, H: Host> Prepared<'a, H> {
                 },
                 _ => return Err(Errno::EINVAL),
             },
-            // A stream takes no destination (the engine says which error), so none is looked
-            // up: Linux refuses `sendto` on a stream before it reads the address.
+            // Only a datagram socket's pathname destination was looked up (see `resolve`).
             Request::Send { flags, to } => Op::Send {
                 flags,
                 len: self.data_len,
-                to: to.is_some(),
+                to: match to {
+                    None => None,
+                    Some(Destination::Oversize(_)) => Some(SendTo::Oversize),
+                    Some(Destination::Address(a)) => Some(SendTo::Address {
+                        sockaddr: a.sockaddr,
+                        key: match self.resolved {
+                            Resolved::Key(key) => key,
+                            _ => None,
+                        },
+                    }),
+                },
             },
             Request::Recv { flags, from } => Op::Recv {
                 flags,

@@ -44,6 +44,8 @@ struct FakeHost {
     faults: bool,
     /// Requests during which an allocation failed.
     injected: u64,
+    /// Socket files opened (CONNECT, SENDTO).
+    opened: usize,
 }
 
 /// Where a fake path lives: `//server/...` on a share (which reports any identity and
@@ -85,6 +87,7 @@ impl FakeHost {
             referenced: Vec::new(),
             faults: false,
             injected: 0,
+            opened: 0,
         }
     }
 
@@ -285,6 +288,7 @@ impl FakeHost {
     }
 
     fn open_file(&mut self, path: NtPath<'_>) -> Result<(FileIdentity, Option<u128>), FsError> {
+        self.opened += 1;
         let path = Self::path(path);
         device_of(&path).check()?;
         self.files
@@ -516,7 +520,7 @@ fn recvfrom_names_the_sender_and_nothing_at_end_of_file() {
         Op::Send {
             flags: afunix_proto::decode::MsgFlags(0),
             len: 2,
-            to: false,
+            to: None,
         },
         &me,
         &mut bufs,
@@ -714,10 +718,98 @@ fn the_request_path_keeps_its_promises_when_allocations_fail() {
     assert!(injected > 0);
 }
 
+impl FakeHost {
+    fn typed(&mut self, file: u64, ty: u32) {
+        self.device.open(FileId(file)).unwrap();
+        self.request(
+            file,
+            IOCTL_AFUNIX_SOCKET,
+            encode::socket(ty, true).as_bytes(),
+            &mut [],
+        )
+        .unwrap();
+    }
+
+    /// SENDTO of no data to `path` (a pathname) through the whole path.
+    fn send_to_path(&mut self, file: u64, path: &str) -> Result<usize, Errno> {
+        use afunix_proto::ioctl::IOCTL_AFUNIX_SENDTO;
+        let mut sockaddr = vec![1, 0];
+        sockaddr.extend_from_slice(path.as_bytes());
+        let nt: Vec<u16> = path.encode_utf16().collect();
+        let input = encode::send_to(0, &sockaddr, &nt).unwrap();
+        self.request(file, IOCTL_AFUNIX_SENDTO, &input, &mut [])
+    }
+
+    fn lookups(&self) -> usize {
+        self.opened
+    }
+}
+
 #[test]
 fn a_pathname_bind_records_the_sockets_type_in_its_file() {
     let mut host = FakeHost::new();
-    host.socket(1);
-    host.bind(1, "/run/stream").unwrap();
-    assert_eq!(host.files["/run/stream"].ty, Some(SockType::Stream));
+    for (file, ty, path, recorded) in [
+        (1, 1, "/run/stream", SockType::Stream),
+        (2, 2, "/run/dgram", SockType::Dgram),
+        (3, 3, "/run/raw", SockType::Dgram),
+        (4, 5, "/run/seqpacket", SockType::SeqPacket),
+    ] {
+        host.typed(file, ty);
+        host.bind(file, path).unwrap();
+        assert_eq!(host.files[path].ty, Some(recorded), "{path}");
+    }
+}
+
+#[test]
+fn a_datagrams_pathname_destination_is_opened_as_connect_opens_it() {
+    let mut host = FakeHost::new();
+    host.typed(1, 2);
+    host.bind(1, "/run/d").unwrap();
+    host.typed(2, 2);
+    assert_eq!(host.send_to_path(2, "/run/d"), Ok(0));
+    assert_eq!(host.lookups(), 1);
+    // The empty datagram arrived: a non-blocking read finds it (and then nothing).
+    let mut read = || {
+        host.device.execute(
+            FileId(1),
+            Token(9),
+            Op::Recv {
+                flags: afunix_proto::decode::MsgFlags(afunix_proto::wire::MSG_DONTWAIT),
+                len: 0,
+                from: false,
+            },
+            &Credentials::default(),
+            &mut OwnedBuffers::new(),
+        )
+    };
+    assert_eq!(read(), Reply::Ready(Ok(Done::Count(0))));
+    assert_eq!(read(), Reply::Ready(Err(Errno::EAGAIN)));
+    // The path's errors are connect's: missing ENOENT, a file that is no socket
+    // ECONNREFUSED, a stream's socket file EPROTOTYPE.
+    assert_eq!(host.send_to_path(2, "/run/missing"), Err(Errno::ENOENT));
+    host.files.insert(
+        String::from("/run/plain"),
+        FakeFile {
+            identity: FileIdentity {
+                volume: 7,
+                file_id: 1,
+            },
+            secret: None,
+            ty: None,
+        },
+    );
+    assert_eq!(host.send_to_path(2, "/run/plain"), Err(Errno::ECONNREFUSED));
+    host.delete("/run/d");
+    host.socket(3);
+    host.bind(3, "/run/s").unwrap();
+    host.listen(3);
+    assert_eq!(host.send_to_path(2, "/run/s"), Err(Errno::EPROTOTYPE));
+    // A stream never looks a destination up (EOPNOTSUPP before the address), nor does a
+    // seqpacket socket, which ignores it (ENOTCONN when unconnected).
+    let before = host.lookups();
+    host.socket(4);
+    assert_eq!(host.send_to_path(4, "/run/missing"), Err(Errno::EOPNOTSUPP));
+    host.typed(5, 5);
+    assert_eq!(host.send_to_path(5, "/run/missing"), Err(Errno::ENOTCONN));
+    assert_eq!(host.lookups(), before);
 }

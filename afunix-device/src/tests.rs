@@ -96,7 +96,7 @@ impl Fixture {
             Op::Send {
                 flags,
                 len,
-                to: false,
+                to: None,
             }
         } else {
             Op::Recv {
@@ -330,39 +330,26 @@ mod fresh_handle {
     }
 
     #[test]
-    fn socket_types_other_than_stream_are_not_supported_yet() {
+    fn a_second_socket_on_one_handle_is_refused() {
         let mut f = Fixture::new();
         f.device.open(FileId(1)).unwrap();
-        for ty in [2, 5, 3, 0, 99] {
+        for ty in [2, 1] {
+            let expected = if ty == 2 {
+                Ok(Done::Ok)
+            } else {
+                Err(Errno::EINVAL)
+            };
             assert_eq!(
-                f.err(
+                f.run(
                     1,
                     Op::Socket {
                         sock_type: ty,
                         nonblocking: false
                     }
                 ),
-                Errno::ESOCKTNOSUPPORT
+                Reply::Ready(expected)
             );
         }
-        f.ok(
-            1,
-            Op::Socket {
-                sock_type: 1,
-                nonblocking: false,
-            },
-        );
-        // A second SOCKET on the same handle is refused.
-        assert_eq!(
-            f.err(
-                1,
-                Op::Socket {
-                    sock_type: 1,
-                    nonblocking: false
-                }
-            ),
-            Errno::EINVAL
-        );
     }
 }
 
@@ -1233,4 +1220,474 @@ fn a_token_reused_after_cancel_by_a_send_is_never_written() {
     let mut buf = [0u8; 16];
     assert_eq!(f.recv_ok(1, MSG_DONTWAIT, &mut buf), Done::Count(10));
     assert_eq!(&buf[..10], b"for file 1");
+}
+
+/// Datagram and seqpacket sockets through the device: SOCKET's types, SOCKETPAIR, SENDTO's
+/// destination, RECVFROM's truncation report, CONNECT with AF_UNSPEC, FIONREAD and POLL.
+mod message_sockets {
+    use super::*;
+    use crate::SendTo;
+    use afunix_proto::wire::{MSG_TRUNC, SOCK_DGRAM, SOCK_RAW, SOCK_SEQPACKET, SOCK_STREAM};
+
+    impl Fixture {
+        fn typed(&mut self, file: u64, ty: u32) {
+            self.device.open(FileId(file)).unwrap();
+            self.ok(
+                file,
+                Op::Socket {
+                    sock_type: ty,
+                    nonblocking: true,
+                },
+            );
+        }
+
+        fn typed_pair(&mut self, a: u64, b: u64, ty: u32) {
+            self.typed(a, ty);
+            self.typed(b, ty);
+            self.ok(a, Op::SocketPair { other: FileId(b) });
+        }
+
+        /// SENDTO of `data` to `to`: its reply.
+        fn send_to(&mut self, file: u64, data: &[u8], to: SendTo<'_>) -> Reply {
+            let token = self.token();
+            self.bufs.insert_send(token, data.to_vec()).unwrap();
+            let op = Op::Send {
+                flags: MsgFlags(MSG_DONTWAIT),
+                len: data.len(),
+                to: Some(to),
+            };
+            let reply = self
+                .device
+                .execute(FileId(file), token, op, &me(), &mut self.bufs);
+            assert_ne!(reply, Reply::Pending);
+            self.free(token);
+            reply
+        }
+
+        /// RECVFROM into `len` bytes that is over at once: the bytes and the reply.
+        fn recv_from(&mut self, file: u64, flags: u32, len: usize) -> (Vec<u8>, Done) {
+            let token = self.token();
+            self.bufs.insert_recv(token, vec![0; len]).unwrap();
+            let op = Op::Recv {
+                flags: MsgFlags(flags | MSG_DONTWAIT),
+                len,
+                from: true,
+            };
+            let reply = self
+                .device
+                .execute(FileId(file), token, op, &me(), &mut self.bufs);
+            let Reply::Ready(Ok(done)) = reply else {
+                panic!("RECVFROM: {reply:?}")
+            };
+            let Done::CountFrom(n, _) = done else {
+                panic!("RECVFROM gave {done:?}")
+            };
+            let bytes = self.buffer(token, n);
+            self.free(token);
+            (bytes, done)
+        }
+
+        fn so_type(&mut self, file: u64) -> Done {
+            self.ok(
+                file,
+                Op::GetSockOpt {
+                    level: SOL_SOCKET,
+                    name: SO_TYPE,
+                },
+            )
+        }
+    }
+
+    fn header(done: &Done) -> AddressOut {
+        match done {
+            Done::CountFrom(_, out) => *out,
+            other => panic!("not a RECVFROM reply: {other:?}"),
+        }
+    }
+
+    use afunix_proto::wire::AddressOut;
+
+    #[test]
+    fn socket_makes_each_linux_type_and_refuses_the_rest() {
+        let mut f = Fixture::new();
+        for (file, ty, reported) in [
+            (1, SOCK_STREAM, 1),
+            (2, SOCK_DGRAM, 2),
+            (3, SOCK_RAW, 2),
+            (4, SOCK_SEQPACKET, 5),
+        ] {
+            f.typed(file, ty);
+            assert_eq!(f.so_type(file), Done::Int(reported), "type {ty}");
+        }
+        f.device.open(FileId(9)).unwrap();
+        for ty in [0, 4, 6, 10, u32::MAX] {
+            assert_eq!(
+                f.err(
+                    9,
+                    Op::Socket {
+                        sock_type: ty,
+                        nonblocking: false
+                    }
+                ),
+                Errno::ESOCKTNOSUPPORT,
+                "type {ty}"
+            );
+        }
+        // A refused type leaves the handle as it was: it can still become a socket.
+        assert!(!f.device.is_socket(FileId(9)));
+        f.ok(
+            9,
+            Op::Socket {
+                sock_type: SOCK_DGRAM,
+                nonblocking: false,
+            },
+        );
+        assert_eq!(f.device.stats().sockets, 5);
+    }
+
+    #[test]
+    fn a_datagram_pair_keeps_boundaries_and_reports_a_cut_message_whole() {
+        let mut f = Fixture::new();
+        f.typed_pair(1, 2, SOCK_DGRAM);
+        assert_eq!(f.so_type(1), Done::Int(2), "the pair keeps the type");
+        f.send_ok(1, 0, b"hello");
+        f.send_ok(1, 0, b"");
+        f.send_ok(1, 0, b"world!!");
+        // FIONREAD: the next datagram's length, not all that is queued.
+        assert_eq!(f.ok(2, Op::Fionread), Done::Int(5));
+        let (bytes, done) = f.recv_from(2, 0, 3);
+        assert_eq!(bytes, b"hel");
+        let out = header(&done);
+        assert_eq!((out.msg_flags, out.msg_len), (MSG_TRUNC, 5));
+        assert_eq!(out.addr_len, 0, "an unnamed sender has no address");
+        // The rest of "hello" is gone; the empty datagram is a message of its own.
+        let (bytes, done) = f.recv_from(2, 0, 64);
+        assert!(bytes.is_empty());
+        assert_eq!((header(&done).msg_flags, header(&done).msg_len), (0, 0));
+        // A plain RECV's reply is the bytes copied, even with MSG_TRUNC asked for.
+        f.send_ok(1, 0, b"again");
+        let mut buf = [0u8; 16];
+        assert_eq!(f.recv_ok(2, 0, &mut buf), Done::Count(7));
+        assert_eq!(&buf[..7], b"world!!");
+        let mut small = [0u8; 2];
+        assert_eq!(f.recv_ok(2, MSG_TRUNC, &mut small), Done::Count(2));
+        assert_eq!(&small, b"ag");
+        assert_eq!(f.recv_err(2, MSG_DONTWAIT, &mut buf), Errno::EAGAIN);
+    }
+
+    #[test]
+    fn recvfrom_with_msg_peek_and_msg_trunc_keeps_the_message() {
+        let mut f = Fixture::new();
+        f.typed_pair(1, 2, SOCK_DGRAM);
+        f.send_ok(1, 0, b"abcdef");
+        let (bytes, done) = f.recv_from(2, MSG_PEEK | MSG_TRUNC, 2);
+        assert_eq!(bytes, b"ab");
+        assert_eq!(
+            (done.clone(), header(&done).msg_len),
+            (Done::CountFrom(2, header(&done)), 6)
+        );
+        assert!(header(&done).truncated());
+        let (bytes, _) = f.recv_from(2, 0, 64);
+        assert_eq!(bytes, b"abcdef", "the peek consumed nothing");
+    }
+
+    #[test]
+    fn sendto_reaches_a_named_datagram_socket_and_recvfrom_names_the_sender() {
+        let mut f = Fixture::new();
+        f.typed(1, SOCK_DGRAM);
+        f.typed(2, SOCK_DGRAM);
+        f.typed(3, SOCK_DGRAM);
+        let server = abstract_addr(b"dgram-server");
+        f.ok(
+            1,
+            Op::Bind {
+                sockaddr: &server,
+                key: None,
+            },
+        );
+        let key = PathKey {
+            volume: 3,
+            file_id: 9,
+            secret: 77,
+        };
+        f.ok(
+            2,
+            Op::Bind {
+                sockaddr: &path_addr(b"/run/client"),
+                key: Some(key),
+            },
+        );
+        let to = SendTo::Address {
+            sockaddr: &server,
+            key: None,
+        };
+        assert_eq!(
+            f.send_to(2, b"from a file", to),
+            Reply::Ready(Ok(Done::Count(11)))
+        );
+        assert_eq!(f.send_to(3, b"anon", to), Reply::Ready(Ok(Done::Count(4))));
+        let (bytes, done) = f.recv_from(1, 0, 64);
+        assert_eq!(bytes, b"from a file");
+        assert_eq!(header(&done).sockaddr(), &path_addr(b"/run/client\0")[..]);
+        assert_eq!(header(&done).msg_len, 11);
+        let (bytes, done) = f.recv_from(1, 0, 64);
+        assert_eq!(bytes, b"anon");
+        assert_eq!(header(&done).addr_len, 0, "an unbound sender");
+        // A pathname destination goes by the key the caller resolved, as CONNECT's.
+        let to_client = SendTo::Address {
+            sockaddr: &path_addr(b"/run/client"),
+            key: Some(key),
+        };
+        assert_eq!(
+            f.send_to(1, b"back", to_client),
+            Reply::Ready(Ok(Done::Count(4)))
+        );
+        let (bytes, done) = f.recv_from(2, 0, 64);
+        assert_eq!(bytes, b"back");
+        assert_eq!(header(&done).sockaddr(), &server[..]);
+        // Unresolved pathnames, bad addresses and oversize ones: EINVAL; no one there:
+        // ECONNREFUSED.
+        let unresolved = SendTo::Address {
+            sockaddr: &path_addr(b"/run/client"),
+            key: None,
+        };
+        assert_eq!(
+            f.send_to(1, b"x", unresolved),
+            Reply::Ready(Err(Errno::EINVAL))
+        );
+        let bad_family = SendTo::Address {
+            sockaddr: &[9, 0, 0, b'x'],
+            key: None,
+        };
+        assert_eq!(
+            f.send_to(1, b"x", bad_family),
+            Reply::Ready(Err(Errno::EINVAL))
+        );
+        assert_eq!(
+            f.send_to(1, b"x", SendTo::Oversize),
+            Reply::Ready(Err(Errno::EINVAL))
+        );
+        let nobody = abstract_addr(b"nobody");
+        let nobody = SendTo::Address {
+            sockaddr: &nobody,
+            key: None,
+        };
+        assert_eq!(
+            f.send_to(1, b"x", nobody),
+            Reply::Ready(Err(Errno::ECONNREFUSED))
+        );
+        // A stream name is not a datagram socket's destination (one namespace per type).
+        f.typed(4, SOCK_STREAM);
+        let stream_name = abstract_addr(b"a-stream");
+        f.ok(
+            4,
+            Op::Bind {
+                sockaddr: &stream_name,
+                key: None,
+            },
+        );
+        let to_stream = SendTo::Address {
+            sockaddr: &stream_name,
+            key: None,
+        };
+        assert_eq!(
+            f.send_to(1, b"x", to_stream),
+            Reply::Ready(Err(Errno::ECONNREFUSED))
+        );
+    }
+
+    #[test]
+    fn a_seqpacket_socket_ignores_sendtos_address_and_a_stream_refuses_it() {
+        let mut f = Fixture::new();
+        f.typed_pair(1, 2, SOCK_SEQPACKET);
+        let anywhere = abstract_addr(b"nowhere at all");
+        let to = SendTo::Address {
+            sockaddr: &anywhere,
+            key: None,
+        };
+        assert_eq!(f.send_to(1, b"rec", to), Reply::Ready(Ok(Done::Count(3))));
+        assert_eq!(
+            f.send_to(1, b"ord", SendTo::Oversize),
+            Reply::Ready(Ok(Done::Count(3)))
+        );
+        // Seqpacket FIONREAD: every byte queued.
+        assert_eq!(f.ok(2, Op::Fionread), Done::Int(6));
+        let (bytes, done) = f.recv_from(2, 0, 2);
+        assert_eq!(bytes, b"re");
+        assert_eq!(
+            (header(&done).msg_flags, header(&done).msg_len),
+            (MSG_TRUNC, 3)
+        );
+        let (bytes, _) = f.recv_from(2, 0, 64);
+        assert_eq!(bytes, b"ord", "the cut record's rest was dropped");
+        f.typed(3, SOCK_SEQPACKET);
+        assert_eq!(f.send_to(3, b"x", to), Reply::Ready(Err(Errno::ENOTCONN)));
+        f.typed_pair(4, 5, SOCK_STREAM);
+        assert_eq!(f.send_to(4, b"x", to), Reply::Ready(Err(Errno::EISCONN)));
+    }
+
+    #[test]
+    fn connect_with_af_unspec_dissolves_a_datagram_association_only() {
+        let mut f = Fixture::new();
+        f.typed(1, SOCK_DGRAM);
+        f.typed(2, SOCK_DGRAM);
+        let server = abstract_addr(b"peer");
+        f.ok(
+            1,
+            Op::Bind {
+                sockaddr: &server,
+                key: None,
+            },
+        );
+        // connect on a datagram socket never pends.
+        f.ok(
+            2,
+            Op::Connect {
+                sockaddr: &server,
+                key: None,
+            },
+        );
+        f.send_ok(2, 0, b"one");
+        let unspec = [0u8, 0];
+        assert_eq!(f.device.prepare_connect(FileId(2), &unspec), Ok(false));
+        f.ok(
+            2,
+            Op::Connect {
+                sockaddr: &unspec,
+                key: None,
+            },
+        );
+        assert_eq!(f.send_err(2, MSG_DONTWAIT, b"two"), Errno::ENOTCONN);
+        let (bytes, _) = f.recv_from(1, 0, 8);
+        assert_eq!(bytes, b"one");
+        // A stream and a seqpacket socket refuse AF_UNSPEC (unix_validate_addr).
+        f.pair(3, 4);
+        f.typed_pair(5, 6, SOCK_SEQPACKET);
+        for file in [3, 5] {
+            assert_eq!(
+                f.err(
+                    file,
+                    Op::Connect {
+                        sockaddr: &unspec,
+                        key: None
+                    }
+                ),
+                Errno::EINVAL
+            );
+        }
+    }
+
+    #[test]
+    fn socketpair_needs_two_sockets_of_one_type() {
+        let mut f = Fixture::new();
+        f.typed(1, SOCK_DGRAM);
+        f.typed(2, SOCK_SEQPACKET);
+        assert_eq!(
+            f.err(1, Op::SocketPair { other: FileId(2) }),
+            Errno::EPROTOTYPE
+        );
+        // Both are still fresh: each pairs with one of its own type.
+        f.typed(3, SOCK_DGRAM);
+        f.typed(4, SOCK_SEQPACKET);
+        f.ok(1, Op::SocketPair { other: FileId(3) });
+        f.ok(2, Op::SocketPair { other: FileId(4) });
+        assert_eq!((f.so_type(3), f.so_type(4)), (Done::Int(2), Done::Int(5)));
+        assert_eq!(f.device.stats().sockets, 4);
+    }
+
+    #[test]
+    fn a_pending_recvfrom_completes_with_the_message_report() {
+        let mut f = Fixture::new();
+        f.typed(1, SOCK_DGRAM);
+        f.typed(2, SOCK_DGRAM);
+        let name = abstract_addr(b"waiter");
+        f.ok(
+            1,
+            Op::Bind {
+                sockaddr: &name,
+                key: None,
+            },
+        );
+        let sender = abstract_addr(b"sender");
+        f.ok(
+            2,
+            Op::Bind {
+                sockaddr: &sender,
+                key: None,
+            },
+        );
+        // A blocking RECVFROM (the socket is non-blocking: overlapped waits anyway).
+        let token = f.token();
+        f.bufs.insert_recv(token, vec![0; 4]).unwrap();
+        let op = Op::Recv {
+            flags: MsgFlags(afunix_proto::wire::MSG_AFUNIX_OVERLAPPED),
+            len: 4,
+            from: true,
+        };
+        let reply = f.device.execute(FileId(1), token, op, &me(), &mut f.bufs);
+        assert_eq!(reply, Reply::Pending);
+        let to = SendTo::Address {
+            sockaddr: &name,
+            key: None,
+        };
+        assert_eq!(
+            f.send_to(2, b"0123456789", to),
+            Reply::Ready(Ok(Done::Count(10)))
+        );
+        let done = f.completions();
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].token, token);
+        let Ok(Done::CountFrom(4, out)) = done[0].result else {
+            panic!("{:?}", done[0].result)
+        };
+        assert_eq!(out.sockaddr(), &sender[..]);
+        assert_eq!((out.msg_flags, out.msg_len), (MSG_TRUNC, 10));
+        assert_eq!(f.buffer(token, 4), b"0123");
+        // A pending plain RECV completes with the bytes copied.
+        let token = f.pend_recv_typed(1, 3);
+        assert_eq!(
+            f.send_to(2, b"abcdef", to),
+            Reply::Ready(Ok(Done::Count(6)))
+        );
+        let done = f.completions();
+        assert_eq!(done[0].token, token);
+        assert_eq!(done[0].result, Ok(Done::Count(3)));
+    }
+
+    impl Fixture {
+        /// An overlapped RECV of `len` bytes that must pend.
+        fn pend_recv_typed(&mut self, file: u64, len: usize) -> Token {
+            let (token, reply) = self.data_op(
+                file,
+                afunix_proto::wire::MSG_AFUNIX_OVERLAPPED,
+                vec![0; len],
+                false,
+            );
+            assert_eq!(reply, Reply::Pending);
+            token
+        }
+    }
+
+    #[test]
+    fn poll_reports_a_datagram_socket_writable_and_then_readable() {
+        let mut f = Fixture::new();
+        f.typed_pair(1, 2, SOCK_DGRAM);
+        f.device.open(FileId(9)).unwrap();
+        let entries = [PollEntry {
+            file: Some(FileId(2)),
+            events: POLLIN | POLLOUT,
+        }];
+        let poll = |f: &mut Fixture| {
+            f.ok(
+                9,
+                Op::Poll {
+                    timeout_ms: 0,
+                    entries: &entries,
+                },
+            )
+        };
+        assert_eq!(poll(&mut f), Done::Polled(vec![POLLOUT]));
+        f.send_ok(1, 0, b"");
+        assert_eq!(poll(&mut f), Done::Polled(vec![POLLIN | POLLOUT]));
+    }
 }

@@ -391,6 +391,9 @@ pub fn decode(code: u32, input: &[u8], output_len: usize) -> Result<Request<'_>,
     }
 }
 
+/// `AF_UNIX` as a `sockaddr`'s first two bytes.
+const AF_UNIX_BYTES: [u8; 2] = 1u16.to_ne_bytes();
+
 /// Where `AddressIn::addr` starts.
 const ADDRESS_OFFSET: usize = core::mem::offset_of!(AddressIn, addr);
 
@@ -435,8 +438,12 @@ fn address_with(input: &[u8], path_required: bool) -> Result<Address<'_>, Decode
         .ok_or(DecodeError::Truncated)?;
     // A pathname address is one whose sun_path starts with a non-NUL byte; its path runs to
     // the first NUL (unix_mkname_bsd). It needs its NT path; other kinds must not have one.
+    // An address of another family (AF_UNSPEC: CONNECT dissolving a datagram socket's
+    // association) is never looked up, so it needs none (the device refuses it where Linux
+    // does).
     let sun_path = sockaddr.get(2..).unwrap_or(&[]);
-    if !path_required && path_len == 0 {
+    let unix_family = sockaddr.get(..2) == Some(&AF_UNIX_BYTES[..]);
+    if (!path_required || !unix_family) && path_len == 0 {
         return Ok(Address {
             sockaddr,
             nt_path: None,

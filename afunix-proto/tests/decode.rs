@@ -657,3 +657,25 @@ fn pathname_is_sun_path_up_to_the_first_nul() {
     assert_eq!(pathname(&1u16.to_ne_bytes()), None, "unnamed");
     assert_eq!(pathname(&[1]), None, "too short");
 }
+
+#[test]
+fn connect_with_af_unspec_needs_no_path() {
+    // connect(AF_UNSPEC) dissolves a datagram socket's association: nothing is looked up,
+    // whatever bytes follow the family.
+    for sockaddr in [&[0u8, 0][..], &[0, 0, b'/', b'x'][..]] {
+        let input = encode::address(sockaddr, &[]).unwrap();
+        assert_eq!(
+            decode(IOCTL_AFUNIX_CONNECT, &input, 0),
+            Ok(Request::Connect(afunix_proto::decode::Address {
+                sockaddr,
+                nt_path: None
+            }))
+        );
+    }
+    // The same bytes as an AF_UNIX pathname still need their NT path.
+    let input = encode::address(&sockaddr_path(b"/x"), &[]).unwrap();
+    assert_eq!(
+        decode(IOCTL_AFUNIX_CONNECT, &input, 0),
+        Err(DecodeError::NtPath)
+    );
+}

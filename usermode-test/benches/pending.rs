@@ -184,7 +184,7 @@ impl Bench {
         let op = Op::Send {
             flags: MsgFlags(0),
             len: 1,
-            to: false,
+            to: None,
         };
         let r = self
             .device

@@ -86,6 +86,11 @@ fn checks() -> Vec<(&'static str, Check)> {
         "a blocked 32 MiB write waits in its own pages, not the driver's memory",
         big_write_in_place,
     ));
+    #[cfg(windows)]
+    checks.push((
+        "datagram and seqpacket pairs through raw IOCTLs: boundaries, MSG_TRUNC, FIONREAD",
+        message_pairs,
+    ));
     checks
 }
 
@@ -635,11 +640,20 @@ pub fn bad_input(net: &Net) -> Result<(), String> {
             continue;
         }
         // Every request starts with a u16 version and a reserved u16; the shortest is 4 bytes.
-        let cases: [(&str, Vec<u8>); 5] = [
+        // Version 1 is the layout before AddressOut grew: refused, as any other.
+        let version = afunix_proto::wire::WIRE_VERSION.to_ne_bytes();
+        let cases: [(&str, Vec<u8>); 6] = [
             ("empty", vec![]),
-            ("truncated", vec![1]),
-            ("wrong version", [vec![2, 0, 0, 0], vec![0; 12]].concat()),
-            ("reserved bits", [vec![1, 0, 1, 0], vec![0; 12]].concat()),
+            ("truncated", vec![version[0]]),
+            ("version 1", [vec![1, 0, 0, 0], vec![0; 12]].concat()),
+            (
+                "a later version",
+                [vec![0xFF, 0x7F, 0, 0], vec![0; 12]].concat(),
+            ),
+            (
+                "reserved bits",
+                [version.to_vec(), vec![1, 0], vec![0; 12]].concat(),
+            ),
             ("oversized garbage", vec![0xAA; 200]),
         ];
         for (what, input) in &cases {
@@ -1125,6 +1139,155 @@ pub fn named_pipe_path(net: &Net) -> Result<(), String> {
         if got != Some(errno) {
             return Err(format!("{what}: {got:?}, expected {errno:?}"));
         }
+    }
+    Ok(())
+}
+
+/// The driver's message sockets, through raw IOCTLs on synchronous handles (the library's
+/// datagram and seqpacket types are checked elsewhere): SOCKET of type 2 and 5, SOCKETPAIR
+/// of each, messages kept whole, a short buffer cutting one (RECVFROM's `MSG_TRUNC` and
+/// `msg_len`, the rest dropped), FIONREAD the next datagram's length.
+#[cfg(windows)]
+fn message_pairs(_net: &Net) -> Result<(), String> {
+    use afunix_proto::decode::RECVFROM_HEADER;
+    use afunix_proto::encode;
+    use afunix_proto::ioctl::*;
+    use afunix_proto::wire::{
+        AddressOut, IntOut, MSG_TRUNC, SOCK_DGRAM, SOCK_SEQPACKET, SOCKET_FLAG_NONBLOCK,
+    };
+    use std::os::windows::io::{AsRawHandle, OwnedHandle};
+    use windows_sys::Win32::Foundation::{GENERIC_READ, GENERIC_WRITE};
+    use windows_sys::Win32::System::IO::DeviceIoControl;
+    use zerocopy::{FromBytes, IntoBytes};
+
+    /// A synchronous request: the reply's length, or the Win32 error.
+    fn request(
+        socket: &OwnedHandle,
+        code: u32,
+        input: &[u8],
+        output: &mut [u8],
+    ) -> Result<usize, String> {
+        let mut returned = 0u32;
+        // SAFETY:
+        // 1. A synchronous handle; both buffers are valid for their lengths during the call.
+        let ok = unsafe {
+            DeviceIoControl(
+                socket.as_raw_handle(),
+                code,
+                input.as_ptr().cast(),
+                input.len() as u32,
+                output.as_mut_ptr().cast(),
+                output.len() as u32,
+                &mut returned,
+                std::ptr::null_mut(),
+            )
+        };
+        if ok == 0 {
+            Err(format!(
+                "IOCTL {code:#x}: {}",
+                std::io::Error::last_os_error()
+            ))
+        } else {
+            Ok(returned as usize)
+        }
+    }
+    /// Two fresh sockets of `ty`, paired.
+    fn pair(ty: u32) -> Result<(OwnedHandle, OwnedHandle), String> {
+        let open = || {
+            let socket = afunix::sys::open_device(GENERIC_READ | GENERIC_WRITE, 0)
+                .map_err(|e| format!("open the device: {e}"))?;
+            let input = encode::socket(ty, SOCKET_FLAG_NONBLOCK != 0);
+            request(&socket, IOCTL_AFUNIX_SOCKET, input.as_bytes(), &mut [])
+                .map_err(|e| format!("SOCKET of type {ty}: {e}"))?;
+            Ok::<_, String>(socket)
+        };
+        let (a, b) = (open()?, open()?);
+        let input = encode::handle(b.as_raw_handle() as u64);
+        request(&a, IOCTL_AFUNIX_SOCKETPAIR, input.as_bytes(), &mut [])
+            .map_err(|e| format!("SOCKETPAIR of type {ty}: {e}"))?;
+        Ok((a, b))
+    }
+    fn send(socket: &OwnedHandle, data: &[u8]) -> Result<(), String> {
+        let mut data = data.to_vec();
+        let n = request(
+            socket,
+            IOCTL_AFUNIX_SEND,
+            encode::data(0).as_bytes(),
+            &mut data,
+        )?;
+        if n != data.len() {
+            return Err(format!("SEND of {} bytes sent {n}", data.len()));
+        }
+        Ok(())
+    }
+    /// RECVFROM into `room` bytes: the data and the reply's header.
+    fn recv_from(socket: &OwnedHandle, room: usize) -> Result<(Vec<u8>, AddressOut), String> {
+        let mut out = vec![0u8; RECVFROM_HEADER + room];
+        let n = request(
+            socket,
+            IOCTL_AFUNIX_RECVFROM,
+            encode::data(0).as_bytes(),
+            &mut out,
+        )?;
+        let header = AddressOut::read_from_bytes(&out[..RECVFROM_HEADER])
+            .map_err(|_| "RECVFROM's header".to_string())?;
+        Ok((out[RECVFROM_HEADER..n].to_vec(), header))
+    }
+    fn recv(socket: &OwnedHandle, room: usize) -> Result<Vec<u8>, String> {
+        let mut out = vec![0u8; room];
+        let n = request(
+            socket,
+            IOCTL_AFUNIX_RECV,
+            encode::data(0).as_bytes(),
+            &mut out,
+        )?;
+        out.truncate(n);
+        Ok(out)
+    }
+
+    for ty in [SOCK_DGRAM, SOCK_SEQPACKET] {
+        let (a, b) = pair(ty)?;
+        send(&a, b"hello")?;
+        send(&a, b"")?;
+        send(&a, b"world!!")?;
+        if ty == SOCK_DGRAM {
+            let mut int = [0u8; size_of::<IntOut>()];
+            request(
+                &b,
+                IOCTL_AFUNIX_FIONREAD,
+                encode::empty().as_bytes(),
+                &mut int,
+            )?;
+            let next = IntOut::read_from_bytes(&int).map_err(|_| "FIONREAD's reply")?;
+            if next.value != 5 {
+                return Err(format!(
+                    "FIONREAD on a datagram socket gave {}, expected the next datagram's 5",
+                    next.value
+                ));
+            }
+        }
+        // A 3-byte buffer cuts "hello": MSG_TRUNC, its whole length, the rest dropped.
+        let (data, header) = recv_from(&b, 3)?;
+        if data != b"hel" || header.msg_flags != MSG_TRUNC || header.msg_len != 5 {
+            return Err(format!(
+                "type {ty}: RECVFROM into 3 bytes gave {data:?}, msg_flags {:#x}, msg_len {}; \
+                 expected \"hel\", MSG_TRUNC, 5",
+                header.msg_flags, header.msg_len
+            ));
+        }
+        // The empty message is a message of its own, then the next one whole.
+        let (data, header) = recv_from(&b, 64)?;
+        if !data.is_empty() || header.msg_flags != 0 || header.msg_len != 0 {
+            return Err(format!(
+                "type {ty}: the empty message read as {data:?} ({:#x}, {})",
+                header.msg_flags, header.msg_len
+            ));
+        }
+        let data = recv(&b, 64)?;
+        if data != b"world!!" {
+            return Err(format!("type {ty}: the third message read as {data:?}"));
+        }
+        println!("      type {ty}: boundaries kept, a cut message reported whole (5 bytes)");
     }
     Ok(())
 }

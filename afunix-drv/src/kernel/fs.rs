@@ -495,6 +495,8 @@ pub fn create(
 fn reparse_type(ty: SockType) -> SocketType {
     match ty {
         SockType::Stream => SocketType::Stream,
+        SockType::Dgram => SocketType::Dgram,
+        SockType::SeqPacket => SocketType::SeqPacket,
     }
 }
 
