@@ -417,6 +417,10 @@ impl Backend for EngineBackend {
 
     fn send_to(&mut self, s: usize, data: &[u8], raw: &[u8]) -> Res<usize> {
         let id = self.get(s)?;
+        // No address (`addr_len` 0) is a plain send, whatever the type.
+        if raw.is_empty() {
+            return self.send(s, data);
+        }
         match self.type_of(id) {
             Some(SockTy::Dgram) => {}
             // `unix_seqpacket_sendmsg` drops the address before it looks at it.

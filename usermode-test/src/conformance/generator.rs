@@ -137,7 +137,10 @@ impl Guard {
         let id = r.backend.id(s).ok_or(())?;
         if let Some(addr) = addr {
             let raw = r.raw_addr(addr);
-            return Ok(r.backend.resolve(&raw, SockTy::Dgram));
+            // No address (`addr_len` 0) is a plain send, to the peer.
+            if !raw.is_empty() {
+                return Ok(r.backend.resolve(&raw, SockTy::Dgram));
+            }
         }
         match self.dgram_peer.iter().find(|(a, _)| *a == id) {
             Some((_, p)) => Ok(Some(*p)),

@@ -4,7 +4,7 @@
 //! nothing).
 
 use super::backend::EBADF;
-use super::scenario::{Addr, Obs, Op, PathForm, SockOpt, SockTy};
+use super::scenario::{Addr, MsgId, Obs, Op, PathForm, SockOpt, SockTy};
 use super::{fresh_names, run_pair};
 
 const STREAM: SockTy = SockTy::Stream;
@@ -791,4 +791,251 @@ fn traces_record_and_replay_without_mismatch() {
         (20, 0, 0)
     );
     assert!(replay.steps > 20);
+}
+
+const DGRAM: SockTy = SockTy::Dgram;
+const SEQPACKET: SockTy = SockTy::SeqPacket;
+const EPERM: i32 = 1;
+const EPROTOTYPE: i32 = 91;
+
+/// The bytes-copied, return value, truncation flag and sender length of a `recvmsg` on a
+/// message socket.
+fn msg_from(obs: &Obs) -> (usize, usize, bool, usize, MsgId) {
+    match obs {
+        Obs::MsgFrom {
+            ret,
+            len,
+            truncated,
+            from_len,
+            msg,
+            ..
+        } => (*len, *ret, *truncated, *from_len, *msg),
+        other => panic!("not a message: {other:?}"),
+    }
+}
+
+#[test]
+fn datagrams_keep_boundaries_truncate_and_name_their_sender() {
+    let ops = vec![
+        Op::Socket { s: 0, ty: DGRAM },
+        Op::Bind { s: 0, addr: abs(0) },
+        Op::Socket { s: 1, ty: DGRAM },
+        Op::Bind { s: 1, addr: abs(1) },
+        Op::SendTo {
+            s: 1,
+            len: 300,
+            addr: abs(0),
+        },
+        Op::SendTo {
+            s: 1,
+            len: 0,
+            addr: abs(0),
+        },
+        // 6: FIONREAD is the next message's length.
+        Op::Fionread { s: 0 },
+        Op::RecvFrom {
+            s: 0,
+            len: 64,
+            peek: true,
+            trunc: true,
+        },
+        Op::RecvFrom {
+            s: 0,
+            len: 64,
+            peek: false,
+            trunc: false,
+        },
+        // 9: the rest of the first message was dropped; the zero-length one is next.
+        Op::Fionread { s: 0 },
+        Op::RecvFrom {
+            s: 0,
+            len: 64,
+            peek: false,
+            trunc: true,
+        },
+        Op::Recv {
+            s: 0,
+            len: 64,
+            peek: false,
+            waitall: false,
+        },
+        // 12: an unnamed sender is reported with no address.
+        Op::Socket { s: 2, ty: DGRAM },
+        Op::SendTo {
+            s: 2,
+            len: 5,
+            addr: Addr::NameOf { s: 0 },
+        },
+        Op::RecvFrom {
+            s: 0,
+            len: 64,
+            peek: false,
+            trunc: false,
+        },
+        // 15: a stream cannot reach a datagram socket's abstract name (one namespace per
+        // type), nor a datagram socket a stream's socket file.
+        Op::Socket { s: 3, ty: STREAM },
+        Op::Connect { s: 3, addr: abs(0) },
+        Op::Bind {
+            s: 3,
+            addr: path(0, PathForm::Plain),
+        },
+        Op::SendTo {
+            s: 1,
+            len: 1,
+            addr: path(0, PathForm::Plain),
+        },
+    ];
+    let l = both(&ops);
+    assert_eq!(l[4], Obs::Num(300));
+    assert_eq!(l[5], Obs::Num(0));
+    assert_eq!(l[6], Obs::Num(300));
+    let (len, ret, truncated, from_len, msg) = msg_from(&l[7]);
+    assert_eq!((len, ret, truncated, msg), (64, 300, true, MsgId::Of(0)));
+    // The sender's abstract name (compared exactly by `both`; its digits vary by run).
+    assert!(from_len > 3, "{from_len}");
+    assert_eq!(msg_from(&l[8]).0..=msg_from(&l[8]).1, 64..=64);
+    assert!(msg_from(&l[8]).2);
+    assert_eq!(l[9], Obs::Num(0));
+    let (len, ret, truncated, from_len, msg) = msg_from(&l[10]);
+    assert_eq!((len, ret, truncated, msg), (0, 0, false, MsgId::Empty));
+    assert!(
+        from_len > 0,
+        "a zero-length datagram still names its sender"
+    );
+    assert_eq!(l[11], Obs::Err(EAGAIN));
+    assert_eq!(msg_from(&l[14]).3, 0);
+    assert_eq!(l[16], Obs::Err(ECONNREFUSED));
+    assert_eq!(l[17], Obs::Ok);
+    assert_eq!(l[18], Obs::Err(EPROTOTYPE));
+}
+
+#[test]
+fn datagram_connect_filters_queues_and_dissolves() {
+    let mut ops = vec![
+        Op::Socket { s: 0, ty: DGRAM },
+        Op::Bind { s: 0, addr: abs(0) },
+        Op::Socket { s: 1, ty: DGRAM },
+        Op::Connect { s: 1, addr: abs(0) },
+        Op::GetPeerName { s: 1 },
+    ];
+    // 5..=15: eleven datagrams fit (`max_dgram_qlen` 10: full when it holds more), the
+    // twelfth does not, and the sender is not writable while the queue is full.
+    for _ in 0..12 {
+        ops.push(Op::Send { s: 1, len: 1 });
+    }
+    ops.extend([
+        Op::Poll { s: 1 },
+        // 18: connect(AF_UNSPEC) dissolves the association.
+        Op::Connect {
+            s: 1,
+            addr: Addr::Unspec,
+        },
+        Op::GetPeerName { s: 1 },
+        Op::Send { s: 1, len: 1 },
+        // 21: a receiver connected elsewhere refuses others' datagrams.
+        Op::Socket { s: 2, ty: DGRAM },
+        Op::Bind { s: 2, addr: abs(2) },
+        Op::Connect { s: 0, addr: abs(2) },
+        Op::SendTo {
+            s: 1,
+            len: 1,
+            addr: abs(0),
+        },
+        // 25: a stream refuses AF_UNSPEC.
+        Op::Socket { s: 3, ty: STREAM },
+        Op::Connect {
+            s: 3,
+            addr: Addr::Unspec,
+        },
+    ]);
+    let l = both(&ops);
+    assert!(addr_len(&l[4]) > 3);
+    assert!(
+        l[5..16].iter().all(|o| *o == Obs::Num(1)),
+        "{:?}",
+        &l[5..16]
+    );
+    assert_eq!(l[16], Obs::Err(EAGAIN));
+    assert_eq!(poll(&l[17]) & POLLOUT, 0);
+    assert_eq!(l[18], Obs::Ok);
+    assert_eq!(l[19], Obs::Err(ENOTCONN));
+    assert_eq!(l[20], Obs::Err(ENOTCONN));
+    assert_eq!(l[23], Obs::Ok);
+    assert_eq!(l[24], Obs::Err(EPERM));
+    assert_eq!(l[26], Obs::Err(EINVAL));
+}
+
+#[test]
+fn seqpacket_connects_like_a_stream_and_keeps_message_boundaries() {
+    let ops = vec![
+        Op::Socket {
+            s: 0,
+            ty: SEQPACKET,
+        },
+        Op::Bind {
+            s: 0,
+            addr: path(0, PathForm::Plain),
+        },
+        Op::Listen { s: 0, backlog: 5 },
+        Op::Socket {
+            s: 1,
+            ty: SEQPACKET,
+        },
+        Op::Connect {
+            s: 1,
+            addr: path(0, PathForm::Plain),
+        },
+        Op::Accept { l: 0, into: 2 },
+        Op::Send { s: 1, len: 300 },
+        Op::Send { s: 1, len: 7 },
+        // 8: FIONREAD counts every queued byte.
+        Op::Fionread { s: 2 },
+        Op::RecvFrom {
+            s: 2,
+            len: 64,
+            peek: false,
+            trunc: true,
+        },
+        Op::Recv {
+            s: 2,
+            len: 64,
+            peek: false,
+            waitall: false,
+        },
+        // 11: the end of file after the peer closes.
+        Op::Close { s: 1 },
+        Op::Recv {
+            s: 2,
+            len: 64,
+            peek: false,
+            waitall: false,
+        },
+        // 13: a stream connect to a seqpacket socket file.
+        Op::Socket { s: 3, ty: STREAM },
+        Op::Connect {
+            s: 3,
+            addr: path(0, PathForm::Plain),
+        },
+    ];
+    let l = both(&ops);
+    assert_eq!(l[6], Obs::Num(300));
+    assert_eq!(l[8], Obs::Num(307));
+    let (len, ret, truncated, _, msg) = msg_from(&l[9]);
+    assert_eq!((len, ret, truncated, msg), (64, 300, true, MsgId::Of(0)));
+    assert_eq!(
+        l[10],
+        Obs::Msg {
+            len: 7,
+            msg: MsgId::Of(1)
+        }
+    );
+    assert_eq!(
+        l[12],
+        Obs::Msg {
+            len: 0,
+            msg: MsgId::Empty
+        }
+    );
+    assert_eq!(l[14], Obs::Err(EPROTOTYPE));
 }
