@@ -75,6 +75,9 @@ pub const fn truesize(len: usize) -> usize {
     2 * len + 1024
 }
 
+/// `EAGAIN`.
+const EAGAIN: i32 = 11;
+
 /// The comparability rules.
 #[derive(Debug, Default, Clone)]
 pub struct Guard {
@@ -362,7 +365,18 @@ impl Guard {
             _ => {}
         }
         match op {
-            Op::Drain { s } => {
+            // Only a drain that ended at an empty queue (EAGAIN) or the end of file empties
+            // it: one ended by a pending error (ECONNRESET) read nothing, and the filled
+            // queue, with its different byte counts, is still there.
+            Op::Drain { s }
+                if matches!(
+                    obs,
+                    Obs::Drain {
+                        end: 0 | EAGAIN,
+                        ..
+                    }
+                ) =>
+            {
                 self.filled[slot(*s)] = false;
                 if let Some(id) = r.backend.id(slot(*s)) {
                     self.in_flight.retain(|m| m.1 != id);
