@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The conformance suite on this Linux host: each seeded scenario runs on the kernel's own
-# AF_UNIX and on the engine (through the afunix library, its wire format and the device
-# layer), and every step's result is compared. The trace it records is what the Wine run
-# replays through the driver.
+# The conformance suite on this Linux host: each seeded scenario (stream, datagram and
+# seqpacket sockets) runs on the kernel's own AF_UNIX and on the engine (through the afunix
+# library, its wire format and the device layer, and directly), and every step's result is
+# compared. The trace it records is what the Wine run replays through the driver.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"

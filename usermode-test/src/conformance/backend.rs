@@ -1,6 +1,8 @@
 //! What a backend provides, and the runner that turns a scenario into observations.
 
-use super::scenario::{Addr, Names, Obs, Op, SLOTS, SockOpt, pattern};
+use super::scenario::{
+    Addr, FILL_MSG_BASE, MsgId, Names, Obs, Op, SLOTS, SockOpt, SockTy, msg_byte, pattern,
+};
 
 /// A Linux errno.
 pub type Res<T> = Result<T, i32>;
@@ -8,15 +10,35 @@ pub type Res<T> = Result<T, i32>;
 /// `EBADF`.
 pub const EBADF: i32 = 9;
 
-/// One implementation of AF_UNIX stream sockets, addressed by slot. Every socket is
-/// non-blocking.
+/// What `recvmsg` gave.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FromOut {
+    /// The bytes copied.
+    pub bytes: Vec<u8>,
+    /// The return value: the bytes copied, or with `MSG_TRUNC` in the flags on a message
+    /// socket the message's whole length.
+    pub ret: usize,
+    /// `msg_flags & MSG_TRUNC`: the message was longer than the buffer.
+    pub truncated: bool,
+    /// The reported length of the sender's address (0: none).
+    pub from_len: usize,
+    /// The address bytes copied into a 110-byte `sockaddr_un`.
+    pub from: Vec<u8>,
+}
+
+/// A backend that cannot run a step at all (its layer lacks the feature yet) says so with
+/// this errno, which Linux never gives for these calls: the step then differs loudly.
+pub const UNSUPPORTED: i32 = -95;
+
+/// One implementation of AF_UNIX sockets (stream, datagram, seqpacket), addressed by slot.
+/// Every socket is non-blocking.
 pub trait Backend {
     /// Whether slot `s` holds a socket.
     fn is_open(&self, s: usize) -> bool;
-    /// `socket` into an empty slot.
-    fn socket(&mut self, s: usize) -> Res<()>;
-    /// `socketpair` into two empty slots.
-    fn socketpair(&mut self, a: usize, b: usize) -> Res<()>;
+    /// `socket` of type `ty` into an empty slot.
+    fn socket(&mut self, s: usize, ty: SockTy) -> Res<()>;
+    /// `socketpair` of type `ty` into two empty slots.
+    fn socketpair(&mut self, a: usize, b: usize, ty: SockTy) -> Res<()>;
     /// `bind` with this raw sockaddr (its length is `addr_len`).
     fn bind(&mut self, s: usize, raw: &[u8]) -> Res<()>;
     /// `listen`.
@@ -31,8 +53,8 @@ pub trait Backend {
     fn recv(&mut self, s: usize, len: usize, peek: bool, waitall: bool) -> Res<Vec<u8>>;
     /// `sendto` with a raw destination.
     fn send_to(&mut self, s: usize, data: &[u8], raw: &[u8]) -> Res<usize>;
-    /// `recvfrom`: the bytes, and the sender's address (reported length and bytes).
-    fn recv_from(&mut self, s: usize, len: usize, peek: bool) -> Res<(Vec<u8>, usize, Vec<u8>)>;
+    /// `recvmsg` of up to `len` bytes with `MSG_PEEK` and `MSG_TRUNC` as asked.
+    fn recv_from(&mut self, s: usize, len: usize, peek: bool, trunc: bool) -> Res<FromOut>;
     /// The scenario's directory, for a backend that simulates its file system.
     fn set_dir(&mut self, _dir: &str) {}
     /// `unlink(path)`.
@@ -79,6 +101,14 @@ pub struct Runner<B> {
     sent: [u64; SLOTS],
     /// Bytes this slot has received since its connection was made.
     received: [u64; SLOTS],
+    /// Each slot's socket type (what `accept` gives is its listener's).
+    ty: [SockTy; SLOTS],
+    /// Every message sent: its number and length.
+    msgs: Vec<(u32, usize)>,
+    /// The next ordinary message's number.
+    next_msg: u32,
+    /// The next `Fill` message's number.
+    next_fill: u32,
 }
 
 /// `EINVAL`.
@@ -133,7 +163,60 @@ impl<B: Backend> Runner<B> {
             names,
             sent: [0; SLOTS],
             received: [0; SLOTS],
+            ty: [SockTy::Stream; SLOTS],
+            msgs: Vec::new(),
+            next_msg: 0,
+            next_fill: FILL_MSG_BASE,
         }
+    }
+
+    /// Slot `s`'s socket type as the scenario made it.
+    #[must_use]
+    pub fn ty(&self, s: usize) -> SockTy {
+        self.ty.get(s).copied().unwrap_or_default()
+    }
+
+    fn set_ty(&mut self, s: usize, ty: SockTy) {
+        if let Some(t) = self.ty.get_mut(s) {
+            *t = ty;
+        }
+    }
+
+    /// The bytes of message `n`.
+    fn msg_bytes(n: u32, len: usize) -> Vec<u8> {
+        (0..len as u64).map(|i| msg_byte(n, i)).collect()
+    }
+
+    /// Which message `bytes` start.
+    fn identify(&self, bytes: &[u8]) -> MsgId {
+        if bytes.is_empty() {
+            return MsgId::Empty;
+        }
+        self.msgs
+            .iter()
+            .find(|(n, len)| {
+                *len >= bytes.len() && bytes.iter().zip(0..).all(|(b, i)| *b == msg_byte(*n, i))
+            })
+            .map_or(MsgId::Garbled, |(n, _)| MsgId::Of(*n))
+    }
+
+    /// Sends one message (message sockets): numbered from `next_msg`, or from `next_fill`.
+    fn send_msg(&mut self, s: usize, len: usize, fill: bool, raw: Option<&[u8]>) -> Res<usize> {
+        let n = if fill { self.next_fill } else { self.next_msg };
+        let data = Self::msg_bytes(n, len);
+        let r = match raw {
+            Some(raw) => self.backend.send_to(s, &data, raw),
+            None => self.backend.send(s, &data),
+        };
+        if let Ok(sent) = r {
+            self.msgs.push((n, sent));
+            if fill {
+                self.next_fill += 1;
+            } else {
+                self.next_msg += 1;
+            }
+        }
+        r
     }
 
     fn reset_stream(&mut self, s: usize) {
@@ -219,13 +302,14 @@ impl<B: Backend> Runner<B> {
             return Obs::Err(EBADF);
         }
         match op {
-            Op::Socket { s } => {
+            Op::Socket { s, ty } => {
                 let s = slot(*s);
                 self.close_if_open(s);
                 self.reset_stream(s);
-                unit(self.backend.socket(s))
+                self.set_ty(s, *ty);
+                unit(self.backend.socket(s, *ty))
             }
-            Op::SocketPair { a, b } => {
+            Op::SocketPair { a, b, ty } => {
                 let (a, b) = (slot(*a), slot(*b));
                 if a == b {
                     return Obs::Err(22);
@@ -234,7 +318,9 @@ impl<B: Backend> Runner<B> {
                 self.close_if_open(b);
                 self.reset_stream(a);
                 self.reset_stream(b);
-                unit(self.backend.socketpair(a, b))
+                self.set_ty(a, *ty);
+                self.set_ty(b, *ty);
+                unit(self.backend.socketpair(a, b, *ty))
             }
             Op::Bind { s, addr } => {
                 let raw = self.raw_addr(addr);
@@ -259,8 +345,26 @@ impl<B: Backend> Runner<B> {
                 let r = self.backend.accept(l, into);
                 if r.is_ok() {
                     self.reset_stream(into);
+                    self.set_ty(into, self.ty(l));
                 }
                 unit(r)
+            }
+            Op::Send { s, len } if self.ty(slot(*s)).is_message() => self
+                .send_msg(slot(*s), *len as usize, false, None)
+                .map_or_else(Obs::Err, |n| Obs::Num(n as i64)),
+            Op::Recv { s, len, peek, .. } if self.ty(slot(*s)).is_message() => {
+                match self.backend.recv(slot(*s), *len as usize, *peek, false) {
+                    Ok(bytes) => Obs::Msg {
+                        len: bytes.len(),
+                        msg: self.identify(&bytes),
+                    },
+                    Err(e) => Obs::Err(e),
+                }
+            }
+            Op::SendTo { s, len, addr } if self.ty(slot(*s)).is_message() => {
+                let raw = self.raw_addr(addr);
+                self.send_msg(slot(*s), *len as usize, false, Some(&raw))
+                    .map_or_else(Obs::Err, |n| Obs::Num(n as i64))
             }
             Op::Send { s, len } => {
                 let s = slot(*s);
@@ -307,26 +411,46 @@ impl<B: Backend> Runner<B> {
                     Err(e) => Obs::Err(e),
                 }
             }
-            Op::RecvFrom { s, len, peek } => {
+            Op::RecvFrom {
+                s,
+                len,
+                peek,
+                trunc,
+            } => {
                 let s = slot(*s);
-                match self.backend.recv_from(s, *len as usize, *peek) {
-                    Ok((bytes, from_len, from)) => {
-                        let start = self.received.get(s).copied().unwrap_or(0);
-                        let in_order = self.check(s, &bytes, start);
-                        if !*peek {
-                            self.add_received(s, bytes.len());
-                        }
-                        let Obs::Addr { len, bytes: from } = normalise_addr(from_len, from) else {
-                            return Obs::Err(EINVAL);
-                        };
-                        Obs::DataFrom {
-                            len: bytes.len(),
-                            in_order,
-                            from_len: len,
-                            from,
-                        }
-                    }
-                    Err(e) => Obs::Err(e),
+                let got = match self.backend.recv_from(s, *len as usize, *peek, *trunc) {
+                    Ok(got) => got,
+                    Err(e) => return Obs::Err(e),
+                };
+                let Obs::Addr {
+                    len: from_len,
+                    bytes: from,
+                } = normalise_addr(got.from_len, got.from)
+                else {
+                    return Obs::Err(EINVAL);
+                };
+                if self.ty(s).is_message() {
+                    return Obs::MsgFrom {
+                        ret: got.ret,
+                        len: got.bytes.len(),
+                        msg: self.identify(&got.bytes),
+                        truncated: got.truncated,
+                        from_len,
+                        from,
+                    };
+                }
+                let start = self.received.get(s).copied().unwrap_or(0);
+                let in_order = self.check(s, &got.bytes, start);
+                if !*peek {
+                    self.add_received(s, got.bytes.len());
+                }
+                Obs::DataFrom {
+                    len: got.bytes.len(),
+                    in_order,
+                    from_len,
+                    from,
+                    ret: got.ret,
+                    truncated: got.truncated,
                 }
             }
             Op::Unlink { n } => {
@@ -378,8 +502,16 @@ impl<B: Backend> Runner<B> {
     fn fill(&mut self, s: usize) -> Obs {
         const CHUNK: usize = 16 * 1024;
         let mut sent_any = false;
+        let message = self.ty(s).is_message();
         // Bounded: the largest SO_SNDBUF scenarios set is far below this many chunks.
         for _ in 0..4096 {
+            if message {
+                match self.send_msg(s, CHUNK, true, None) {
+                    Ok(n) => sent_any |= n > 0,
+                    Err(e) => return Obs::Fill { sent_any, end: e },
+                }
+                continue;
+            }
             let data = self.pattern_bytes(s, CHUNK);
             match self.backend.send(s, &data) {
                 Ok(n) => {
@@ -393,10 +525,27 @@ impl<B: Backend> Runner<B> {
     }
 
     fn drain(&mut self, s: usize) -> Obs {
+        // On a message socket 0 is a zero-length message or the end: so many of them in a
+        // row mean the end (scenarios queue far fewer).
+        const ZEROS_AT_END: u32 = 64;
         let mut any = false;
         let mut in_order = true;
+        let message = self.ty(s).is_message();
+        let mut zeros = 0;
         for _ in 0..100_000 {
             match self.backend.recv(s, 64 * 1024, false, false) {
+                Ok(bytes) if message => {
+                    any |= !bytes.is_empty();
+                    in_order &= self.identify(&bytes) != MsgId::Garbled;
+                    zeros = if bytes.is_empty() { zeros + 1 } else { 0 };
+                    if zeros == ZEROS_AT_END {
+                        return Obs::Drain {
+                            any,
+                            in_order,
+                            end: 0,
+                        };
+                    }
+                }
                 Ok(bytes) if bytes.is_empty() => {
                     return Obs::Drain {
                         any,

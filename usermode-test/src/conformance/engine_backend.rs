@@ -5,12 +5,12 @@ use std::collections::HashMap;
 
 use afunix_core::{
     AF_UNIX, BindRequest, BindTarget, ConnectRequest, ConnectTarget, Credentials, Engine, Errno,
-    Limits, Outcome, OwnedBuffers, PathKey, RecvFlags, SendFlags, SocketFlag, SocketId, Token,
-    parse_bind_addr, parse_connect_addr,
+    Limits, Outcome, OwnedBuffers, PathKey, RecvFlags, SendFlags, SockType, SocketFlag, SocketId,
+    Token, parse_bind_addr, parse_connect_addr,
 };
 
-use super::backend::{Backend, EBADF, Res};
-use super::scenario::{SLOTS, SockOpt};
+use super::backend::{Backend, EBADF, FromOut, Res};
+use super::scenario::{SLOTS, SockOpt, SockTy};
 
 /// Linux's limits as this machine has them (`/proc/sys/net/core`), so that getsockopt values
 /// and backlog caps can be compared; Linux's defaults elsewhere.
@@ -24,7 +24,11 @@ pub fn linux_limits() -> Limits {
             .ok()
     }
     let d = Limits::default();
+    let qlen = std::fs::read_to_string("/proc/sys/net/unix/max_dgram_qlen")
+        .ok()
+        .and_then(|s| s.trim().parse().ok());
     Limits {
+        max_dgram_qlen: qlen.unwrap_or(d.max_dgram_qlen),
         sndbuf_default: read("wmem_default").unwrap_or(d.sndbuf_default),
         sndbuf_max: read("wmem_max").unwrap_or(d.sndbuf_max),
         rcvbuf_default: read("rmem_default").unwrap_or(d.rcvbuf_default),
@@ -43,6 +47,19 @@ const fn flag(opt: SockOpt) -> Option<SocketFlag> {
         _ => None,
     }
 }
+
+/// The engine's socket type.
+const fn kind(ty: SockTy) -> SockType {
+    match ty {
+        SockTy::Stream => SockType::Stream,
+        SockTy::Dgram => SockType::Dgram,
+        SockTy::SeqPacket => SockType::SeqPacket,
+    }
+}
+
+/// Linux's POLLIN and POLLRDHUP bits.
+const POLLIN: u32 = 0x1;
+const POLLRDHUP: u32 = 0x2000;
 
 fn errno(e: Errno) -> i32 {
     i32::from(e.number())
@@ -73,6 +90,8 @@ pub struct EngineBackend {
     /// The scenario's directory, the one directory of the simulated file system.
     dir: Vec<u8>,
     next_file_id: u128,
+    /// The socket each socket file was bound by (the engine keeps it to itself).
+    bound: HashMap<PathKey, SocketId>,
     cred: Credentials,
     /// Each send's and recv's own buffer while it runs, by token (every call here is
     /// non-blocking, so none outlives its call).
@@ -89,6 +108,7 @@ impl EngineBackend {
             files: HashMap::new(),
             dir: Vec::new(),
             next_file_id: 1,
+            bound: HashMap::new(),
             cred: Credentials {
                 pid: std::process::id(),
                 sid: b"S-1-5-21-test".to_vec(),
@@ -129,8 +149,8 @@ impl EngineBackend {
         r
     }
 
-    fn new_socket(&mut self, s: usize) -> Res<SocketId> {
-        let id = self.engine.socket().map_err(errno)?;
+    fn new_socket(&mut self, s: usize, ty: SockTy) -> Res<SocketId> {
+        let id = self.engine.socket_typed(&[], kind(ty)).map_err(errno)?;
         self.engine.set_nonblocking(id, true).map_err(errno)?;
         if let Some(slot) = self.slots.get_mut(s) {
             *slot = Some(id);
@@ -174,17 +194,120 @@ impl EngineBackend {
     }
 }
 
+impl EngineBackend {
+    /// The socket in a slot that a sockaddr names for a socket of type `ty` (what connect
+    /// and sendto reach), if any: for the generator's rules, which must know where a
+    /// datagram goes.
+    #[must_use]
+    pub fn resolve(&self, raw: &[u8], ty: SockTy) -> Option<SocketId> {
+        let open = self.slots.iter().flatten().copied();
+        let same_type = |id: &SocketId| self.type_of(*id) == Some(ty);
+        match parse_connect_addr(raw).ok()? {
+            ConnectRequest::Abstract(_) => open.filter(same_type).find(|id| {
+                self.engine
+                    .getsockname(*id)
+                    .ok()
+                    .and_then(|a| a.to_sockaddr().ok())
+                    .is_some_and(|a| a == raw)
+            }),
+            ConnectRequest::Pathname(path) => {
+                let key = (*self.files.get(&path)?)?;
+                let id = *self.bound.get(&key)?;
+                let mut open = open;
+                open.any(|o| o == id).then_some(id).filter(same_type)
+            }
+        }
+    }
+
+    fn type_of(&self, id: SocketId) -> Option<SockTy> {
+        Some(match self.engine.socket_type(id).ok()? {
+            SockType::Stream => SockTy::Stream,
+            SockType::Dgram => SockTy::Dgram,
+            SockType::SeqPacket => SockTy::SeqPacket,
+        })
+    }
+
+    /// What the driver does with a connect or sendto address: parse it, look a pathname up
+    /// in the (simulated) file system.
+    fn target(&self, request: ConnectRequest) -> Res<ConnectTarget> {
+        Ok(match request {
+            ConnectRequest::Abstract(name) => ConnectTarget::Abstract(name),
+            ConnectRequest::Pathname(path) => {
+                self.lookup(&path, false)?;
+                match self.files.get(&path) {
+                    Some(Some(key)) => ConnectTarget::Pathname(*key),
+                    // unix_find_bsd: not a socket.
+                    Some(None) => return Err(errno(Errno::ECONNREFUSED)),
+                    None => return Err(errno(Errno::ENOENT)),
+                }
+            }
+        })
+    }
+
+    fn recv_flags(peek: bool, waitall: bool, trunc: bool) -> RecvFlags {
+        RecvFlags {
+            peek,
+            waitall,
+            dontwait: true,
+            overlapped: false,
+            trunc,
+        }
+    }
+
+    /// `recvmsg` on a message socket: the message, and the sender's name (a datagram's own;
+    /// a seqpacket socket's peer's, as a stream's).
+    fn recv_message(&mut self, id: SocketId, len: usize, peek: bool, trunc: bool) -> Res<FromOut> {
+        // Whether a message is there to take (a seqpacket socket reports its peer's name
+        // only with a message: not at the end of file, which also returns 0).
+        let poll = self.engine.poll(id).map_err(errno)?.0;
+        let queued = self.engine.fionread(id).unwrap_or(0);
+        let message = queued > 0 || (poll & POLLIN != 0 && poll & POLLRDHUP == 0);
+        let token = self.token();
+        let room = host(|| vec![0u8; len]);
+        self.bufs.insert_recv(token, room).map_err(errno)?;
+        let flags = Self::recv_flags(peek, false, trunc);
+        let o = self.engine.recv_from(id, len, flags, token, &mut self.bufs);
+        let mut buf = self.bufs.remove(token).unwrap_or_default();
+        let got = self.ready(o)?;
+        buf.truncate(got.copied);
+        let seqpacket = self.type_of(id) == Some(SockTy::SeqPacket);
+        let name = match &got.from {
+            Some(addr) => Some(addr),
+            None if seqpacket && message => self.engine.sender_address(id).map_err(errno)?,
+            None => None,
+        };
+        let (from_len, from) = match name {
+            Some(addr) => {
+                let mut from = host(|| addr.to_sockaddr()).map_err(errno)?;
+                from.truncate(afunix_core::SOCKADDR_UN_LEN);
+                (addr.reported_len(), from)
+            }
+            None => (0, Vec::new()),
+        };
+        Ok(FromOut {
+            bytes: buf,
+            ret: got.ret(flags),
+            truncated: got.truncated(),
+            from_len,
+            from,
+        })
+    }
+}
+
 impl Backend for EngineBackend {
     fn is_open(&self, s: usize) -> bool {
         self.id(s).is_some()
     }
 
-    fn socket(&mut self, s: usize) -> Res<()> {
-        self.new_socket(s).map(|_| ())
+    fn socket(&mut self, s: usize, ty: SockTy) -> Res<()> {
+        self.new_socket(s, ty).map(|_| ())
     }
 
-    fn socketpair(&mut self, a: usize, b: usize) -> Res<()> {
-        let (x, y) = self.engine.socketpair(&self.cred).map_err(errno)?;
+    fn socketpair(&mut self, a: usize, b: usize, ty: SockTy) -> Res<()> {
+        let (x, y) = self
+            .engine
+            .socketpair_typed(kind(ty), &self.cred)
+            .map_err(errno)?;
         for (s, id) in [(a, x), (b, y)] {
             self.engine.set_nonblocking(id, true).map_err(errno)?;
             if let Some(slot) = self.slots.get_mut(s) {
@@ -218,6 +341,7 @@ impl Backend for EngineBackend {
                 // On failure the driver deletes the file it created (unix_bind_bsd).
                 if r.is_ok() {
                     host(|| self.files.insert(path, Some(key)));
+                    host(|| self.bound.insert(key, id));
                 }
                 return r.map_err(errno);
             }
@@ -232,21 +356,15 @@ impl Backend for EngineBackend {
 
     fn connect(&mut self, s: usize, raw: &[u8]) -> Res<()> {
         let id = self.get(s)?;
+        // AF_UNSPEC (`sa_family` 0, at least its two bytes): a datagram socket's association
+        // is dissolved; other types refuse it (EINVAL), as `unix_validate_addr`.
+        if raw.len() >= 2 && raw.get(..2) == Some(&0u16.to_ne_bytes()[..]) {
+            return self.engine.disconnect(id).map_err(errno);
+        }
         let request = parse_connect_addr(raw).map_err(errno)?;
         // As the driver: SO_PASSCRED's autobind comes before the socket file is looked up.
         self.engine.autobind_to_connect(id).map_err(errno)?;
-        let target = match request {
-            ConnectRequest::Abstract(name) => ConnectTarget::Abstract(name),
-            ConnectRequest::Pathname(path) => {
-                self.lookup(&path, false)?;
-                match self.files.get(&path) {
-                    Some(Some(key)) => ConnectTarget::Pathname(*key),
-                    // unix_find_bsd: not a socket.
-                    Some(None) => return Err(errno(Errno::ECONNREFUSED)),
-                    None => return Err(errno(Errno::ENOENT)),
-                }
-            }
-        };
+        let target = self.target(request)?;
         let token = self.token();
         let o = self.engine.connect(id, &target, &self.cred, token);
         self.ready(o)
@@ -254,7 +372,8 @@ impl Backend for EngineBackend {
 
     fn accept(&mut self, l: usize, into: usize) -> Res<()> {
         let lid = self.get(l)?;
-        let fresh = self.new_socket(into)?;
+        let ty = self.type_of(lid).unwrap_or_default();
+        let fresh = self.new_socket(into, ty)?;
         let token = self.token();
         let o = self.engine.accept(lid, fresh, token);
         let r = self.ready(o);
@@ -288,13 +407,7 @@ impl Backend for EngineBackend {
         let token = self.token();
         let room = host(|| vec![0u8; len]);
         self.bufs.insert_recv(token, room).map_err(errno)?;
-        let flags = RecvFlags {
-            peek,
-            waitall,
-            dontwait: true,
-            overlapped: false,
-            trunc: false,
-        };
+        let flags = Self::recv_flags(peek, waitall, false);
         let o = self.engine.recv(id, len, flags, token, &mut self.bufs);
         let mut buf = self.bufs.remove(token).unwrap_or_default();
         let n = self.ready(o)?;
@@ -302,15 +415,49 @@ impl Backend for EngineBackend {
         Ok(buf)
     }
 
-    fn send_to(&mut self, s: usize, _data: &[u8], _raw: &[u8]) -> Res<usize> {
+    fn send_to(&mut self, s: usize, data: &[u8], raw: &[u8]) -> Res<usize> {
         let id = self.get(s)?;
-        Err(errno(self.engine.send_to_error(id).map_err(errno)?))
+        // No address (`addr_len` 0) is a plain send, whatever the type.
+        if raw.is_empty() {
+            return self.send(s, data);
+        }
+        match self.type_of(id) {
+            Some(SockTy::Dgram) => {}
+            // `unix_seqpacket_sendmsg` drops the address before it looks at it.
+            Some(SockTy::SeqPacket) => return self.send(s, data),
+            _ => return Err(errno(self.engine.send_to_error(id).map_err(errno)?)),
+        }
+        let request = parse_connect_addr(raw).map_err(errno)?;
+        // `unix_dgram_sendmsg`'s order before it looks the name up: SO_PASSCRED's autobind,
+        // then EMSGSIZE.
+        self.engine.autobind_to_connect(id).map_err(errno)?;
+        let sndbuf = self.engine.sndbuf(id).map_err(errno)?;
+        if data.len() > (sndbuf as usize).saturating_sub(32) {
+            return Err(errno(Errno::EMSGSIZE));
+        }
+        let target = self.target(request)?;
+        let token = self.token();
+        let data_copy = host(|| data.to_vec());
+        self.bufs.insert_send(token, data_copy).map_err(errno)?;
+        let flags = SendFlags {
+            dontwait: true,
+            overlapped: false,
+        };
+        let o = self
+            .engine
+            .send_to(id, &target, data.len(), flags, token, &mut self.bufs);
+        self.bufs.remove(token);
+        self.ready(o)
     }
 
-    fn recv_from(&mut self, s: usize, len: usize, peek: bool) -> Res<(Vec<u8>, usize, Vec<u8>)> {
+    fn recv_from(&mut self, s: usize, len: usize, peek: bool, trunc: bool) -> Res<FromOut> {
         let id = self.get(s)?;
+        if self.type_of(id).is_some_and(SockTy::is_message) {
+            return self.recv_message(id, len, peek, trunc);
+        }
         let queued = self.engine.fionread(id).unwrap_or(0);
         let bytes = self.recv(s, len, peek, false)?;
+        let ret = bytes.len();
         // unix_copy_addr of the sender, when a message was looked at.
         let saw_data = !bytes.is_empty() || (len == 0 && queued > 0);
         match self.engine.sender_address(id).map_err(errno)? {
@@ -319,9 +466,19 @@ impl Backend for EngineBackend {
                 // copy is the backend's own.
                 let mut from = host(|| addr.to_sockaddr()).map_err(errno)?;
                 from.truncate(afunix_core::SOCKADDR_UN_LEN);
-                Ok((bytes, addr.reported_len(), from))
+                Ok(FromOut {
+                    bytes,
+                    ret,
+                    truncated: false,
+                    from_len: addr.reported_len(),
+                    from,
+                })
             }
-            _ => Ok((bytes, 0, Vec::new())),
+            _ => Ok(FromOut {
+                bytes,
+                ret,
+                ..FromOut::default()
+            }),
         }
     }
 

@@ -14,9 +14,9 @@
 //! - once every socket is closed the engine holds no socket, binding, pending request,
 //!   byte, reservation, locked buffer or user charge.
 
-use super::backend::{Backend, Res, Runner};
+use super::backend::{Backend, FromOut, Res, Runner};
 use super::engine_backend::{EngineBackend, linux_limits};
-use super::scenario::{Obs, Op, SockOpt};
+use super::scenario::{Obs, Op, SockOpt, SockTy};
 use super::{fresh_names, generator};
 
 use fault_alloc::{FaultAlloc, Plan, Rng};
@@ -60,11 +60,11 @@ impl Backend for Faulty {
     fn is_open(&self, s: usize) -> bool {
         self.inner.is_open(s)
     }
-    fn socket(&mut self, s: usize) -> Res<()> {
-        self.armed("socket", |b| b.socket(s))
+    fn socket(&mut self, s: usize, ty: SockTy) -> Res<()> {
+        self.armed("socket", |b| b.socket(s, ty))
     }
-    fn socketpair(&mut self, a: usize, c: usize) -> Res<()> {
-        self.armed("socketpair", |b| b.socketpair(a, c))
+    fn socketpair(&mut self, a: usize, c: usize, ty: SockTy) -> Res<()> {
+        self.armed("socketpair", |b| b.socketpair(a, c, ty))
     }
     fn bind(&mut self, s: usize, raw: &[u8]) -> Res<()> {
         self.armed("bind", |b| b.bind(s, raw))
@@ -87,8 +87,8 @@ impl Backend for Faulty {
     fn send_to(&mut self, s: usize, data: &[u8], raw: &[u8]) -> Res<usize> {
         self.armed("sendto", |b| b.send_to(s, data, raw))
     }
-    fn recv_from(&mut self, s: usize, len: usize, peek: bool) -> Res<(Vec<u8>, usize, Vec<u8>)> {
-        self.armed("recvfrom", |b| b.recv_from(s, len, peek))
+    fn recv_from(&mut self, s: usize, len: usize, peek: bool, trunc: bool) -> Res<FromOut> {
+        self.armed("recvfrom", |b| b.recv_from(s, len, peek, trunc))
     }
     // The simulated file system is the host's, not the engine's: not armed.
     fn set_dir(&mut self, dir: &str) {

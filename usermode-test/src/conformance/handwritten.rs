@@ -4,8 +4,10 @@
 //! nothing).
 
 use super::backend::EBADF;
-use super::scenario::{Addr, Obs, Op, PathForm, SockOpt};
+use super::scenario::{Addr, MsgId, Obs, Op, PathForm, SockOpt, SockTy};
 use super::{fresh_names, run_pair};
+
+const STREAM: SockTy = SockTy::Stream;
 
 const EAGAIN: i32 = 11;
 const EINVAL: i32 = 22;
@@ -51,13 +53,13 @@ fn abs(n: u8) -> Addr {
 /// A listener in slot 0 on `addr`, a client in 1 connected to it, accepted into 2.
 fn connected(addr: Addr) -> Vec<Op> {
     vec![
-        Op::Socket { s: 0 },
+        Op::Socket { s: 0, ty: STREAM },
         Op::Bind {
             s: 0,
             addr: addr.clone(),
         },
         Op::Listen { s: 0, backlog: 5 },
-        Op::Socket { s: 1 },
+        Op::Socket { s: 1, ty: STREAM },
         Op::Connect { s: 1, addr },
         Op::Accept { l: 0, into: 2 },
     ]
@@ -80,13 +82,13 @@ fn poll(obs: &Obs) -> u32 {
 #[test]
 fn unix_mkname_bsd_pathname_nul_handling_and_lengths() {
     let ops = vec![
-        Op::Socket { s: 0 },
+        Op::Socket { s: 0, ty: STREAM },
         Op::Bind {
             s: 0,
             addr: path(0, PathForm::NulThenJunk),
         },
         Op::GetSockName { s: 0 },
-        Op::Socket { s: 1 },
+        Op::Socket { s: 1, ty: STREAM },
         Op::Bind {
             s: 1,
             addr: path(0, PathForm::Plain),
@@ -96,7 +98,7 @@ fn unix_mkname_bsd_pathname_nul_handling_and_lengths() {
             addr: path(1, PathForm::Full108),
         },
         Op::GetSockName { s: 1 },
-        Op::Socket { s: 2 },
+        Op::Socket { s: 2, ty: STREAM },
         Op::Bind {
             s: 2,
             addr: Addr::Oversize,
@@ -128,11 +130,11 @@ fn unix_mkname_bsd_pathname_nul_handling_and_lengths() {
 #[test]
 fn abstract_names_count_every_byte_and_unnamed_reports_two() {
     let ops = vec![
-        Op::Socket { s: 0 },
+        Op::Socket { s: 0, ty: STREAM },
         Op::Bind { s: 0, addr: abs(0) },
         Op::Listen { s: 0, backlog: 1 },
         Op::GetSockName { s: 0 },
-        Op::Socket { s: 1 },
+        Op::Socket { s: 1, ty: STREAM },
         Op::Connect {
             s: 1,
             addr: Addr::Abstract {
@@ -160,7 +162,7 @@ fn abstract_names_count_every_byte_and_unnamed_reports_two() {
 #[test]
 fn unix_autobind_and_socketpair() {
     let ops = vec![
-        Op::Socket { s: 0 },
+        Op::Socket { s: 0, ty: STREAM },
         Op::Bind {
             s: 0,
             addr: Addr::Autobind,
@@ -172,12 +174,16 @@ fn unix_autobind_and_socketpair() {
         },
         Op::Bind { s: 0, addr: abs(1) },
         Op::Listen { s: 0, backlog: 0 },
-        Op::Socket { s: 1 },
+        Op::Socket { s: 1, ty: STREAM },
         Op::Connect {
             s: 1,
             addr: Addr::NameOf { s: 0 },
         },
-        Op::SocketPair { a: 3, b: 4 },
+        Op::SocketPair {
+            a: 3,
+            b: 4,
+            ty: STREAM,
+        },
         Op::GetSockName { s: 3 },
         Op::GetPeerName { s: 4 },
         Op::Send { s: 3, len: 10 },
@@ -206,19 +212,19 @@ fn unix_autobind_and_socketpair() {
 #[test]
 fn unix_listen_backlog_and_unix_stream_connect_errors() {
     let mut ops = vec![
-        Op::Socket { s: 5 },
+        Op::Socket { s: 5, ty: STREAM },
         Op::Listen { s: 5, backlog: 1 },
         Op::Connect {
             s: 5,
             addr: path(2, PathForm::Plain),
         },
-        Op::Socket { s: 0 },
+        Op::Socket { s: 0, ty: STREAM },
         Op::Bind { s: 0, addr: abs(0) },
-        Op::Socket { s: 1 },
+        Op::Socket { s: 1, ty: STREAM },
         Op::Connect { s: 1, addr: abs(0) },
         Op::Listen { s: 0, backlog: 0 },
         Op::Connect { s: 1, addr: abs(0) },
-        Op::Socket { s: 2 },
+        Op::Socket { s: 2, ty: STREAM },
         Op::Connect { s: 2, addr: abs(0) },
         Op::Listen { s: 0, backlog: 1 },
         Op::Connect { s: 2, addr: abs(0) },
@@ -232,7 +238,7 @@ fn unix_listen_backlog_and_unix_stream_connect_errors() {
         },
     ];
     ops.push(Op::Close { s: 0 });
-    ops.push(Op::Socket { s: 3 });
+    ops.push(Op::Socket { s: 3, ty: STREAM });
     ops.push(Op::Connect { s: 3, addr: abs(0) });
     let l = both(&ops);
     assert_eq!(l[1], Obs::Err(EINVAL), "listen unbound");
@@ -255,7 +261,7 @@ fn unix_listen_backlog_and_unix_stream_connect_errors() {
 #[test]
 fn unix_accept_order_and_data_sent_before_accept() {
     let ops = vec![
-        Op::Socket { s: 0 },
+        Op::Socket { s: 0, ty: STREAM },
         Op::Bind {
             s: 0,
             addr: path(0, PathForm::WithNul),
@@ -263,7 +269,7 @@ fn unix_accept_order_and_data_sent_before_accept() {
         Op::Listen { s: 0, backlog: 4 },
         Op::Accept { l: 0, into: 3 },
         Op::Poll { s: 0 },
-        Op::Socket { s: 1 },
+        Op::Socket { s: 1, ty: STREAM },
         Op::Connect {
             s: 1,
             addr: path(0, PathForm::Plain),
@@ -394,7 +400,7 @@ fn unix_shutdown_mirrors_to_the_peer() {
         Op::Poll { s: 2 },
         Op::Shutdown { s: 1, how: 3 },
         Op::Shutdown { s: 0, how: 2 },
-        Op::Socket { s: 3 },
+        Op::Socket { s: 3, ty: STREAM },
         Op::Connect { s: 3, addr: abs(1) },
     ]);
     let l = both(&ops);
@@ -436,7 +442,11 @@ fn unix_release_sock_eof_reset_and_embryos() {
         Op::Send { s: 1, len: 1 },
         Op::GetPeerName { s: 1 },
         // A pair where the closer leaves unread data: ECONNRESET once.
-        Op::SocketPair { a: 3, b: 4 },
+        Op::SocketPair {
+            a: 3,
+            b: 4,
+            ty: STREAM,
+        },
         Op::Send { s: 4, len: 10 },
         Op::Close { s: 3 },
         Op::Poll { s: 4 },
@@ -453,7 +463,7 @@ fn unix_release_sock_eof_reset_and_embryos() {
             waitall: false,
         },
         // An embryo released by its listener's close.
-        Op::Socket { s: 5 },
+        Op::Socket { s: 5, ty: STREAM },
         Op::Connect { s: 5, addr: abs(2) },
         Op::Close { s: 0 },
         Op::GetOpt {
@@ -499,7 +509,11 @@ fn unix_release_sock_eof_reset_and_embryos() {
 #[test]
 fn socket_options_and_nonblocking_full_buffer() {
     let ops = vec![
-        Op::SocketPair { a: 0, b: 1 },
+        Op::SocketPair {
+            a: 0,
+            b: 1,
+            ty: STREAM,
+        },
         Op::GetOpt {
             s: 0,
             opt: SockOpt::SndBuf,
@@ -568,7 +582,7 @@ fn socket_options_and_nonblocking_full_buffer() {
 
 #[test]
 fn poll_readiness_by_state() {
-    let mut ops = vec![Op::Socket { s: 3 }, Op::Poll { s: 3 }];
+    let mut ops = vec![Op::Socket { s: 3, ty: STREAM }, Op::Poll { s: 3 }];
     ops.extend(connected(abs(0)));
     ops.extend([
         Op::Poll { s: 0 },
@@ -600,7 +614,7 @@ fn set(s: u8, opt: SockOpt, val: i32) -> Op {
 #[test]
 fn so_domain_protocol_keepalive_reuseaddr_read_back_as_linux_gives_them() {
     let ops = vec![
-        Op::Socket { s: 0 },
+        Op::Socket { s: 0, ty: STREAM },
         get(0, SockOpt::Domain),
         get(0, SockOpt::Protocol),
         set(0, SockOpt::Domain, 1),
@@ -632,7 +646,7 @@ fn so_linger_off_keeps_the_time_and_a_negative_time_is_for_ever() {
         seconds,
     };
     let ops = vec![
-        Op::Socket { s: 0 },
+        Op::Socket { s: 0, ty: STREAM },
         Op::GetLinger { s: 0 },
         linger(1, 7),
         Op::GetLinger { s: 0 },
@@ -652,7 +666,7 @@ fn so_linger_off_keeps_the_time_and_a_negative_time_is_for_ever() {
 #[test]
 fn so_passcred_autobinds_on_connect_even_when_the_name_is_missing() {
     let ops = vec![
-        Op::Socket { s: 0 },
+        Op::Socket { s: 0, ty: STREAM },
         set(0, SockOpt::PassCred, 1),
         get(0, SockOpt::PassCred),
         // An invalid address fails before the autobind.
@@ -666,12 +680,16 @@ fn so_passcred_autobinds_on_connect_even_when_the_name_is_missing() {
             addr: path(0, PathForm::Plain),
         },
         Op::GetSockName { s: 0 },
-        Op::Socket { s: 1 },
+        Op::Socket { s: 1, ty: STREAM },
         set(1, SockOpt::PassCred, 1),
         Op::Connect { s: 1, addr: abs(0) },
         Op::GetSockName { s: 1 },
         // A connected pair is unbound: it autobinds, then EISCONN.
-        Op::SocketPair { a: 2, b: 3 },
+        Op::SocketPair {
+            a: 2,
+            b: 3,
+            ty: STREAM,
+        },
         set(2, SockOpt::PassCred, 1),
         Op::Connect {
             s: 2,
@@ -704,15 +722,15 @@ fn so_passcred_autobinds_on_connect_even_when_the_name_is_missing() {
 #[test]
 fn an_accepted_socket_has_the_listeners_so_passcred_from_connect_time() {
     let mut ops = vec![
-        Op::Socket { s: 0 },
+        Op::Socket { s: 0, ty: STREAM },
         Op::Bind { s: 0, addr: abs(1) },
         Op::Listen { s: 0, backlog: 5 },
         set(0, SockOpt::PassCred, 1),
         set(0, SockOpt::KeepAlive, 1),
-        Op::Socket { s: 1 },
+        Op::Socket { s: 1, ty: STREAM },
         Op::Connect { s: 1, addr: abs(1) },
         set(0, SockOpt::PassCred, 0),
-        Op::Socket { s: 3 },
+        Op::Socket { s: 3, ty: STREAM },
         Op::Connect { s: 3, addr: abs(1) },
         set(0, SockOpt::PassCred, 1),
         Op::Accept { l: 0, into: 2 },
@@ -773,4 +791,251 @@ fn traces_record_and_replay_without_mismatch() {
         (20, 0, 0)
     );
     assert!(replay.steps > 20);
+}
+
+const DGRAM: SockTy = SockTy::Dgram;
+const SEQPACKET: SockTy = SockTy::SeqPacket;
+const EPERM: i32 = 1;
+const EPROTOTYPE: i32 = 91;
+
+/// The bytes-copied, return value, truncation flag and sender length of a `recvmsg` on a
+/// message socket.
+fn msg_from(obs: &Obs) -> (usize, usize, bool, usize, MsgId) {
+    match obs {
+        Obs::MsgFrom {
+            ret,
+            len,
+            truncated,
+            from_len,
+            msg,
+            ..
+        } => (*len, *ret, *truncated, *from_len, *msg),
+        other => panic!("not a message: {other:?}"),
+    }
+}
+
+#[test]
+fn datagrams_keep_boundaries_truncate_and_name_their_sender() {
+    let ops = vec![
+        Op::Socket { s: 0, ty: DGRAM },
+        Op::Bind { s: 0, addr: abs(0) },
+        Op::Socket { s: 1, ty: DGRAM },
+        Op::Bind { s: 1, addr: abs(1) },
+        Op::SendTo {
+            s: 1,
+            len: 300,
+            addr: abs(0),
+        },
+        Op::SendTo {
+            s: 1,
+            len: 0,
+            addr: abs(0),
+        },
+        // 6: FIONREAD is the next message's length.
+        Op::Fionread { s: 0 },
+        Op::RecvFrom {
+            s: 0,
+            len: 64,
+            peek: true,
+            trunc: true,
+        },
+        Op::RecvFrom {
+            s: 0,
+            len: 64,
+            peek: false,
+            trunc: false,
+        },
+        // 9: the rest of the first message was dropped; the zero-length one is next.
+        Op::Fionread { s: 0 },
+        Op::RecvFrom {
+            s: 0,
+            len: 64,
+            peek: false,
+            trunc: true,
+        },
+        Op::Recv {
+            s: 0,
+            len: 64,
+            peek: false,
+            waitall: false,
+        },
+        // 12: an unnamed sender is reported with no address.
+        Op::Socket { s: 2, ty: DGRAM },
+        Op::SendTo {
+            s: 2,
+            len: 5,
+            addr: Addr::NameOf { s: 0 },
+        },
+        Op::RecvFrom {
+            s: 0,
+            len: 64,
+            peek: false,
+            trunc: false,
+        },
+        // 15: a stream cannot reach a datagram socket's abstract name (one namespace per
+        // type), nor a datagram socket a stream's socket file.
+        Op::Socket { s: 3, ty: STREAM },
+        Op::Connect { s: 3, addr: abs(0) },
+        Op::Bind {
+            s: 3,
+            addr: path(0, PathForm::Plain),
+        },
+        Op::SendTo {
+            s: 1,
+            len: 1,
+            addr: path(0, PathForm::Plain),
+        },
+    ];
+    let l = both(&ops);
+    assert_eq!(l[4], Obs::Num(300));
+    assert_eq!(l[5], Obs::Num(0));
+    assert_eq!(l[6], Obs::Num(300));
+    let (len, ret, truncated, from_len, msg) = msg_from(&l[7]);
+    assert_eq!((len, ret, truncated, msg), (64, 300, true, MsgId::Of(0)));
+    // The sender's abstract name (compared exactly by `both`; its digits vary by run).
+    assert!(from_len > 3, "{from_len}");
+    assert_eq!(msg_from(&l[8]).0..=msg_from(&l[8]).1, 64..=64);
+    assert!(msg_from(&l[8]).2);
+    assert_eq!(l[9], Obs::Num(0));
+    let (len, ret, truncated, from_len, msg) = msg_from(&l[10]);
+    assert_eq!((len, ret, truncated, msg), (0, 0, false, MsgId::Empty));
+    assert!(
+        from_len > 0,
+        "a zero-length datagram still names its sender"
+    );
+    assert_eq!(l[11], Obs::Err(EAGAIN));
+    assert_eq!(msg_from(&l[14]).3, 0);
+    assert_eq!(l[16], Obs::Err(ECONNREFUSED));
+    assert_eq!(l[17], Obs::Ok);
+    assert_eq!(l[18], Obs::Err(EPROTOTYPE));
+}
+
+#[test]
+fn datagram_connect_filters_queues_and_dissolves() {
+    let mut ops = vec![
+        Op::Socket { s: 0, ty: DGRAM },
+        Op::Bind { s: 0, addr: abs(0) },
+        Op::Socket { s: 1, ty: DGRAM },
+        Op::Connect { s: 1, addr: abs(0) },
+        Op::GetPeerName { s: 1 },
+    ];
+    // 5..=15: eleven datagrams fit (`max_dgram_qlen` 10: full when it holds more), the
+    // twelfth does not, and the sender is not writable while the queue is full.
+    for _ in 0..12 {
+        ops.push(Op::Send { s: 1, len: 1 });
+    }
+    ops.extend([
+        Op::Poll { s: 1 },
+        // 18: connect(AF_UNSPEC) dissolves the association.
+        Op::Connect {
+            s: 1,
+            addr: Addr::Unspec,
+        },
+        Op::GetPeerName { s: 1 },
+        Op::Send { s: 1, len: 1 },
+        // 21: a receiver connected elsewhere refuses others' datagrams.
+        Op::Socket { s: 2, ty: DGRAM },
+        Op::Bind { s: 2, addr: abs(2) },
+        Op::Connect { s: 0, addr: abs(2) },
+        Op::SendTo {
+            s: 1,
+            len: 1,
+            addr: abs(0),
+        },
+        // 25: a stream refuses AF_UNSPEC.
+        Op::Socket { s: 3, ty: STREAM },
+        Op::Connect {
+            s: 3,
+            addr: Addr::Unspec,
+        },
+    ]);
+    let l = both(&ops);
+    assert!(addr_len(&l[4]) > 3);
+    assert!(
+        l[5..16].iter().all(|o| *o == Obs::Num(1)),
+        "{:?}",
+        &l[5..16]
+    );
+    assert_eq!(l[16], Obs::Err(EAGAIN));
+    assert_eq!(poll(&l[17]) & POLLOUT, 0);
+    assert_eq!(l[18], Obs::Ok);
+    assert_eq!(l[19], Obs::Err(ENOTCONN));
+    assert_eq!(l[20], Obs::Err(ENOTCONN));
+    assert_eq!(l[23], Obs::Ok);
+    assert_eq!(l[24], Obs::Err(EPERM));
+    assert_eq!(l[26], Obs::Err(EINVAL));
+}
+
+#[test]
+fn seqpacket_connects_like_a_stream_and_keeps_message_boundaries() {
+    let ops = vec![
+        Op::Socket {
+            s: 0,
+            ty: SEQPACKET,
+        },
+        Op::Bind {
+            s: 0,
+            addr: path(0, PathForm::Plain),
+        },
+        Op::Listen { s: 0, backlog: 5 },
+        Op::Socket {
+            s: 1,
+            ty: SEQPACKET,
+        },
+        Op::Connect {
+            s: 1,
+            addr: path(0, PathForm::Plain),
+        },
+        Op::Accept { l: 0, into: 2 },
+        Op::Send { s: 1, len: 300 },
+        Op::Send { s: 1, len: 7 },
+        // 8: FIONREAD counts every queued byte.
+        Op::Fionread { s: 2 },
+        Op::RecvFrom {
+            s: 2,
+            len: 64,
+            peek: false,
+            trunc: true,
+        },
+        Op::Recv {
+            s: 2,
+            len: 64,
+            peek: false,
+            waitall: false,
+        },
+        // 11: the end of file after the peer closes.
+        Op::Close { s: 1 },
+        Op::Recv {
+            s: 2,
+            len: 64,
+            peek: false,
+            waitall: false,
+        },
+        // 13: a stream connect to a seqpacket socket file.
+        Op::Socket { s: 3, ty: STREAM },
+        Op::Connect {
+            s: 3,
+            addr: path(0, PathForm::Plain),
+        },
+    ];
+    let l = both(&ops);
+    assert_eq!(l[6], Obs::Num(300));
+    assert_eq!(l[8], Obs::Num(307));
+    let (len, ret, truncated, _, msg) = msg_from(&l[9]);
+    assert_eq!((len, ret, truncated, msg), (64, 300, true, MsgId::Of(0)));
+    assert_eq!(
+        l[10],
+        Obs::Msg {
+            len: 7,
+            msg: MsgId::Of(1)
+        }
+    );
+    assert_eq!(
+        l[12],
+        Obs::Msg {
+            len: 0,
+            msg: MsgId::Empty
+        }
+    );
+    assert_eq!(l[14], Obs::Err(EPROTOTYPE));
 }

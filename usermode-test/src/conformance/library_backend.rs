@@ -6,8 +6,8 @@
 
 use afunix::{Errno, Net, RawSocket};
 
-use super::backend::{Backend, EBADF, Res};
-use super::scenario::{SLOTS, SockOpt};
+use super::backend::{Backend, EBADF, FromOut, Res};
+use super::scenario::{SLOTS, SockOpt, SockTy};
 
 use afunix_proto::sockopt::{
     SO_DOMAIN, SO_ERROR, SO_KEEPALIVE, SO_PASSCRED, SO_PROTOCOL, SO_RCVBUF, SO_REUSEADDR,
@@ -35,6 +35,7 @@ const SEND_FLAGS: u32 = 0x40 | 0x4000;
 const MSG_PEEK: u32 = 0x2;
 const MSG_WAITALL: u32 = 0x100;
 const MSG_DONTWAIT: u32 = 0x40;
+const MSG_TRUNC: u32 = 0x20;
 
 fn errno(e: Errno) -> i32 {
     i32::from(e.number())
@@ -60,8 +61,18 @@ impl LibraryBackend {
         self.slots.get(s).and_then(Option::as_ref).ok_or(EBADF)
     }
 
-    fn fresh(&self) -> Res<RawSocket> {
-        let socket = self.net.socket().map_err(|_| errno(Errno::ENOMEM))?;
+    fn fresh(&self, ty: SockTy) -> Res<RawSocket> {
+        let socket = self
+            .net
+            .socket_typed(ty.raw().unsigned_abs())
+            .map_err(|e| {
+                // The wire's errno when SOCKET refused, else (the handle could not be
+                // opened) ENOMEM.
+                e.raw_os_error()
+                    .and_then(|n| u16::try_from(n).ok())
+                    .and_then(Errno::from_number)
+                    .map_or(errno(Errno::ENOMEM), errno)
+            })?;
         // Every socket of the scenarios is non-blocking.
         socket.set_nonblocking(true).map_err(errno)?;
         Ok(socket)
@@ -79,14 +90,14 @@ impl Backend for LibraryBackend {
         self.get(s).is_ok()
     }
 
-    fn socket(&mut self, s: usize) -> Res<()> {
-        let socket = self.fresh()?;
+    fn socket(&mut self, s: usize, ty: SockTy) -> Res<()> {
+        let socket = self.fresh(ty)?;
         self.put(s, socket);
         Ok(())
     }
 
-    fn socketpair(&mut self, a: usize, b: usize) -> Res<()> {
-        let (x, y) = (self.fresh()?, self.fresh()?);
+    fn socketpair(&mut self, a: usize, b: usize, ty: SockTy) -> Res<()> {
+        let (x, y) = (self.fresh(ty)?, self.fresh(ty)?);
         x.pair_with(&y).map_err(errno)?;
         self.put(a, x);
         self.put(b, y);
@@ -136,18 +147,27 @@ impl Backend for LibraryBackend {
         self.get(s)?.send_to(data, SEND_FLAGS, raw).map_err(errno)
     }
 
-    fn recv_from(&mut self, s: usize, len: usize, peek: bool) -> Res<(Vec<u8>, usize, Vec<u8>)> {
+    fn recv_from(&mut self, s: usize, len: usize, peek: bool, trunc: bool) -> Res<FromOut> {
         let mut buf = vec![0u8; len];
-        let flags = if peek {
-            MSG_DONTWAIT | MSG_PEEK
-        } else {
-            MSG_DONTWAIT
-        };
-        let (n, from_len, mut from) = self.get(s)?.recv_from(&mut buf, flags).map_err(errno)?;
-        buf.truncate(n);
+        let mut flags = MSG_DONTWAIT;
+        if peek {
+            flags |= MSG_PEEK;
+        }
+        if trunc {
+            flags |= MSG_TRUNC;
+        }
+        let m = self.get(s)?.recv_msg(&mut buf, flags).map_err(errno)?;
+        buf.truncate(m.copied);
+        let mut from = m.addr;
         // What a program sees: a sockaddr_un's worth, the full length reported.
         from.truncate(110);
-        Ok((buf, from_len, from))
+        Ok(FromOut {
+            bytes: buf,
+            ret: m.ret,
+            truncated: m.msg_flags & MSG_TRUNC != 0,
+            from_len: m.addr_len,
+            from,
+        })
     }
 
     fn shutdown(&mut self, s: usize, how: i32) -> Res<()> {

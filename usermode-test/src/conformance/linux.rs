@@ -2,8 +2,8 @@
 
 use std::io::Error;
 
-use super::backend::{Backend, EBADF, Res};
-use super::scenario::{SLOTS, SockOpt};
+use super::backend::{Backend, EBADF, FromOut, Res};
+use super::scenario::{SLOTS, SockOpt, SockTy};
 
 /// Real sockets, one fd per slot.
 #[derive(Debug)]
@@ -67,24 +67,26 @@ impl Drop for LinuxBackend {
     }
 }
 
-const SOCK_FLAGS: libc::c_int = libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+const SOCK_FLAGS: libc::c_int = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
 
 impl Backend for LinuxBackend {
     fn is_open(&self, s: usize) -> bool {
         self.fd(s).is_ok()
     }
 
-    fn socket(&mut self, s: usize) -> Res<()> {
+    fn socket(&mut self, s: usize, ty: SockTy) -> Res<()> {
         // SAFETY: socket(2) takes no pointers.
-        let fd = check(unsafe { libc::socket(libc::AF_UNIX, SOCK_FLAGS, 0) })?;
+        let fd = check(unsafe { libc::socket(libc::AF_UNIX, ty.raw() | SOCK_FLAGS, 0) })?;
         self.set(s, fd);
         Ok(())
     }
 
-    fn socketpair(&mut self, a: usize, b: usize) -> Res<()> {
+    fn socketpair(&mut self, a: usize, b: usize, ty: SockTy) -> Res<()> {
         let mut fds = [0 as libc::c_int; 2];
         // SAFETY: `fds` is a writable array of two c_ints, as socketpair(2) requires.
-        check(unsafe { libc::socketpair(libc::AF_UNIX, SOCK_FLAGS, 0, fds.as_mut_ptr()) })?;
+        check(unsafe {
+            libc::socketpair(libc::AF_UNIX, ty.raw() | SOCK_FLAGS, 0, fds.as_mut_ptr())
+        })?;
         self.set(a, fds[0]);
         self.set(b, fds[1]);
         Ok(())
@@ -171,36 +173,46 @@ impl Backend for LinuxBackend {
         })
     }
 
-    fn recv_from(&mut self, s: usize, len: usize, peek: bool) -> Res<(Vec<u8>, usize, Vec<u8>)> {
+    fn recv_from(&mut self, s: usize, len: usize, peek: bool, trunc: bool) -> Res<FromOut> {
         let fd = self.fd(s)?;
         let mut buf = vec![0u8; len];
-        let flags = if peek {
-            libc::MSG_DONTWAIT | libc::MSG_PEEK
-        } else {
-            libc::MSG_DONTWAIT
-        };
+        let mut flags = libc::MSG_DONTWAIT;
+        if peek {
+            flags |= libc::MSG_PEEK;
+        }
+        if trunc {
+            flags |= libc::MSG_TRUNC;
+        }
         // SAFETY: all-zero is a valid sockaddr_un.
         let mut sun: libc::sockaddr_un = unsafe { std::mem::zeroed() };
         let cap = std::mem::size_of::<libc::sockaddr_un>();
-        let mut from_len = libc::socklen_t::try_from(cap).unwrap_or(0);
-        // SAFETY: `buf` is writable for `len` bytes; `sun` for `from_len`, which is writable.
-        let n = check_size(unsafe {
-            libc::recvfrom(
-                fd,
-                buf.as_mut_ptr().cast(),
-                len,
-                flags,
-                std::ptr::addr_of_mut!(sun).cast(),
-                &mut from_len,
-            )
-        })?;
-        buf.truncate(n);
-        let reported = usize::try_from(from_len).unwrap_or(0);
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: len,
+        };
+        // SAFETY: all-zero is a valid msghdr (no name, no iovecs, no control).
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_name = std::ptr::addr_of_mut!(sun).cast();
+        msg.msg_namelen = libc::socklen_t::try_from(cap).unwrap_or(0);
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        // SAFETY: `msg` points to `sun` (writable for `msg_namelen` bytes) and to one iovec
+        // over `buf` (writable for `len` bytes); all three outlive the call.
+        let ret = check_size(unsafe { libc::recvmsg(fd, &mut msg, flags) })?;
+        // With MSG_TRUNC a message socket returns the whole length: the copy is the smaller.
+        buf.truncate(ret.min(len));
+        let reported = usize::try_from(msg.msg_namelen).unwrap_or(0);
         let copied = reported.min(cap);
         // SAFETY: `sun` is `cap` bytes long and `copied <= cap`.
         let from =
             unsafe { std::slice::from_raw_parts(std::ptr::addr_of!(sun).cast::<u8>(), copied) };
-        Ok((buf, reported, from.to_vec()))
+        Ok(FromOut {
+            bytes: buf,
+            ret,
+            truncated: msg.msg_flags & libc::MSG_TRUNC != 0,
+            from_len: reported,
+            from: from.to_vec(),
+        })
     }
 
     fn shutdown(&mut self, s: usize, how: i32) -> Res<()> {

@@ -1,5 +1,6 @@
-//! The conformance suite: the same scenarios on real Linux AF_UNIX sockets and on the
-//! afunix-core engine, compared step by step.
+//! The conformance suite: the same scenarios on real Linux AF_UNIX sockets (stream, datagram
+//! and seqpacket) and on the afunix-core engine (through the library, and directly), compared
+//! step by step.
 //!
 //! - [`scenario`]: the language (operations over a few socket slots) and the observations.
 //! - [`generator`]: seeded random scenarios, kept inside what is comparable.
@@ -44,6 +45,31 @@
 //!   different writers"); the engine keeps runs of bytes with and without credentials
 //!   (`CredRuns`), so a recv after SO_PASSCRED changed while bytes were queued is compared
 //!   exactly too.
+//! - **Messages.** Datagram and seqpacket sockets keep boundaries, so their bytes are not a
+//!   stream: every message a runner sends gets a number, and its bytes are derived from it
+//!   ([`scenario::msg_byte`]), so received bytes name the message they start ([`scenario::MsgId`])
+//!   and a step compares which message came, how much of it, `recvmsg`'s return value (the
+//!   whole length with MSG_TRUNC), `msg_flags`' MSG_TRUNC and the sender's address. The
+//!   messages of "send until full" are numbered apart (their count differs, as for streams),
+//!   so later messages keep the same numbers on both sides.
+//! - **Datagram limits.** A datagram's skb is charged to its sender (truesize: 768 bytes for up
+//!   to 64 bytes of payload, 4352 for 2048, measured with SIOCOUTQ) until it is received, at
+//!   any receiver; the engine charges payload. The generator's [`generator::Guard`] models the
+//!   datagrams in flight and keeps each sender's under a quarter of the smallest SO_SNDBUF by
+//!   an upper bound of truesize ([`generator::truesize`]), so neither `unix_writable`
+//!   (POLLOUT) nor the SO_SNDBUF wait decides a compared step. The receiver's queue length is
+//!   counted alike on both sides (full when it holds more than `max_dgram_qlen`, 10, read from
+//!   `/proc/sys/net/unix`, for a receiver not connected back to the sender; none for one
+//!   connected back, such as a socketpair's), so small datagrams reach it and its EAGAIN and
+//!   POLLOUT are compared. After a message socket's "send until full" (Linux stops it by
+//!   truesize, the engine by payload) its own sends, POLLOUT and SO_SNDBUF, and sends to the
+//!   filled receiver, wait until that queue is drained or closed. A message larger than
+//!   SO_SNDBUF - 32 (EMSGSIZE) is drawn only where the engine's SO_SNDBUF, compared exactly,
+//!   refuses it.
+//! - **Backends without a feature.** A backend that cannot run a step at all (a socket type its
+//!   layer lacks, such as the Winsock provider's datagram sockets) answers
+//!   [`backend::UNSUPPORTED`]: on the host that is a divergence like any other; a replay stops
+//!   comparing that scenario and prints how many it could not compare, loudly.
 //! - **Autobind names.** Linux picks the 5 hex digits at random; any such name is reported as
 //!   `?????` (length still compared). Scenarios connect to them with `Addr::NameOf`.
 //! - **Blocking.** Every socket is non-blocking, so "would block" is EAGAIN on both; pending
@@ -108,6 +134,10 @@ pub struct Args {
     /// end the driver must hold no socket, pending request or buffered byte.
     #[arg(long, requires = "driver")]
     pub faults: bool,
+    /// Print the first differing step of every divergent seed (the op and each backend's
+    /// result), grouped by kind, besides the shrunk first one.
+    #[arg(long)]
+    pub list: bool,
 }
 
 static RUN: AtomicU64 = AtomicU64::new(0);
@@ -169,13 +199,42 @@ pub fn run_linux(ops: &[Op], names: &Names) -> Vec<Obs> {
     run_engine(ops, names)
 }
 
-/// One scenario on both backends: (linux, engine, index of the first difference).
+/// Runs `ops` on the engine directly ([`engine_backend::EngineBackend`], the generator's
+/// own backend: no library, wire format or device layer), over a simulated directory.
+#[must_use]
+pub fn run_engine_direct(ops: &[Op], names: &Names) -> Vec<Obs> {
+    let mut r = Runner::new(
+        engine_backend::EngineBackend::new(linux_limits()),
+        names.clone(),
+    );
+    let obs = ops.iter().map(|op| r.step(op)).collect();
+    r.close_all();
+    obs
+}
+
+/// One scenario on Linux, through the library and on the engine directly: (linux, library,
+/// engine, index of the first step where either differs from Linux).
+#[must_use]
+pub fn run_three(ops: &[Op], names: &Names) -> (Vec<Obs>, Vec<Obs>, Vec<Obs>, Option<usize>) {
+    let l = run_linux(ops, names);
+    let lib = run_engine(ops, names);
+    let e = run_engine_direct(ops, names);
+    let first = (0..l.len()).find(|&i| l.get(i) != lib.get(i) || l.get(i) != e.get(i));
+    (l, lib, e, first)
+}
+
+/// One scenario on Linux and the engine (through the library, and directly): (linux,
+/// library, index of the first difference of either).
 #[must_use]
 pub fn run_pair(ops: &[Op], names: &Names) -> (Vec<Obs>, Vec<Obs>, Option<usize>) {
-    let l = run_linux(ops, names);
-    let e = run_engine(ops, names);
-    let first = l.iter().zip(&e).position(|(a, b)| a != b);
-    (l, e, first)
+    let (l, lib, e, first) = run_three(ops, names);
+    if let Some(i) = first {
+        if l.get(i) == lib.get(i) {
+            // Only the direct engine differs: report its observations.
+            return (l, e, first);
+        }
+    }
+    (l, lib, first)
 }
 
 /// Drops steps while the scenario still diverges and stays comparable.
@@ -206,8 +265,9 @@ pub fn shrink(mut ops: Vec<Op>) -> Vec<Op> {
     ops
 }
 
-/// A shrunk divergence: seed, steps, Linux's and the engine's observations.
-pub type Divergence = (u64, Vec<Op>, Vec<Obs>, Vec<Obs>);
+/// A shrunk divergence: seed, steps, Linux's, the library's and the direct engine's
+/// observations.
+pub type Divergence = (u64, Vec<Op>, Vec<Obs>, Vec<Obs>, Vec<Obs>);
 
 /// Statistics over a run.
 #[derive(Debug, Default)]
@@ -220,8 +280,13 @@ pub struct Report {
     pub coverage: BTreeMap<&'static str, (u64, BTreeSet<String>)>,
     /// Seeds whose scenario diverged.
     pub divergent_seeds: Vec<u64>,
-    /// The first divergence: seed, shrunk steps, and both backends' observations.
+    /// The first divergence: seed, shrunk steps, and the backends' observations.
     pub first: Option<Divergence>,
+    /// Steps a backend could not run at all ([`backend::UNSUPPORTED`]).
+    pub unsupported: u64,
+    /// Every divergent seed's first differing step: (seed, step, op, linux, library,
+    /// engine).
+    pub all: Vec<(u64, usize, Op, Obs, Obs, Obs)>,
 }
 
 /// A short name for an outcome.
@@ -240,6 +305,9 @@ pub fn outcome(obs: &Obs) -> String {
 /// The Linux name of an errno.
 #[must_use]
 pub fn errno_name(e: i32) -> String {
+    if e == backend::UNSUPPORTED {
+        return "UNSUPPORTED (the backend cannot run this yet)".into();
+    }
     u16::try_from(e)
         .ok()
         .and_then(afunix_core::Errno::from_number)
@@ -279,20 +347,27 @@ impl Report {
         println!("scenarios run:      {}", self.scenarios);
         println!("steps run:          {}", self.steps);
         println!("divergences:        {}", self.divergent_seeds.len());
-        if let Some((seed, ops, l, e)) = &self.first {
+        if self.unsupported > 0 {
+            println!(
+                "WARNING: {} steps were UNSUPPORTED by the library or the engine (counted as divergences)",
+                self.unsupported
+            );
+        }
+        if let Some((seed, ops, l, lib, e)) = &self.first {
             println!();
             println!(
                 "first divergence: seed {seed}; minimal reproducer ({} steps):",
                 ops.len()
             );
             for (i, op) in ops.iter().enumerate() {
-                let (a, b) = (l.get(i), e.get(i));
-                let mark = if a == b { " " } else { "!" };
+                let (a, b, c) = (l.get(i), lib.get(i), e.get(i));
+                let mark = if a == b && a == c { " " } else { "!" };
                 let show = |o: Option<&Obs>| o.map_or_else(|| "-".to_owned(), |o| format!("{o:?}"));
                 println!(
-                    "{mark} {i:>3}: {op:?}\n        linux:  {}\n        engine: {}",
+                    "{mark} {i:>3}: {op:?}\n        linux:   {}\n        library: {}\n        engine:  {}",
                     show(a),
-                    show(b)
+                    show(b),
+                    show(c)
                 );
             }
         }
@@ -306,18 +381,30 @@ pub fn run_seeds(first: u64, n: u64, mut record: Option<&mut trace::Writer>) -> 
     for seed in first..first.saturating_add(n) {
         let names = fresh_names();
         let ops = generator::Generator::new(seed).scenario(names.clone());
-        let (l, e, div) = run_pair(&ops, &names);
+        let (l, lib, e, div) = run_three(&ops, &names);
         if let Some(w) = record.as_deref_mut() {
-            w.scenario(seed, &names, &ops, &l, &e);
+            w.scenario(seed, &names, &ops, &l, &lib);
         }
         report.count(&ops, &l);
-        if div.is_some() {
+        report.unsupported += lib
+            .iter()
+            .chain(&e)
+            .filter(|o| trace::unsupported(o))
+            .count() as u64;
+        if let Some(i) = div {
+            if let (Some(op), Some(a), Some(b), Some(c)) =
+                (ops.get(i), l.get(i), lib.get(i), e.get(i))
+            {
+                report
+                    .all
+                    .push((seed, i, op.clone(), a.clone(), b.clone(), c.clone()));
+            }
             report.divergent_seeds.push(seed);
             if report.first.is_none() {
                 let small = shrink(ops);
                 let names = fresh_names();
-                let (l, e, _) = run_pair(&small, &names);
-                report.first = Some((seed, small, l, e));
+                let (l, lib, e, _) = run_three(&small, &names);
+                report.first = Some((seed, small, l, lib, e));
             }
         }
         progress.tick();
@@ -350,6 +437,11 @@ pub fn run(args: &Args) -> Result<(), String> {
             },
             r.mismatches
         );
+        r.warn_unsupported(if args.driver {
+            "the driver"
+        } else {
+            "the in-process engine"
+        });
         if r.limited_scenarios > 0 {
             println!(
                 "{} scenarios set a socket buffer beyond this system's maximum ({} bytes); their remaining {} steps depend on configured limits and were not compared",
@@ -381,6 +473,33 @@ pub fn run(args: &Args) -> Result<(), String> {
     let start = std::time::Instant::now();
     let report = run_seeds(args.first_seed, args.seeds, writer.as_mut());
     report.print();
+    if args.list {
+        let mut groups: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        for (seed, i, op, l, lib, e) in &report.all {
+            let key = format!(
+                "{}: linux {} / library {} / engine {}",
+                op.kind(),
+                outcome(l),
+                outcome(lib),
+                outcome(e)
+            );
+            let seeds = groups.entry(key).or_default();
+            if seeds.is_empty() {
+                println!(
+                    "seed {seed} step {i} {op:?}\n    linux:   {l:?}\n    library: {lib:?}\n    engine:  {e:?}"
+                );
+            }
+            seeds.push(*seed);
+        }
+        println!();
+        for (key, seeds) in &groups {
+            println!(
+                "{:>6} x {key} (seeds {:?})",
+                seeds.len(),
+                &seeds[..seeds.len().min(5)]
+            );
+        }
+    }
     println!(
         "seeds {}..={} in {:.1} s",
         args.first_seed,

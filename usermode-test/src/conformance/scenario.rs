@@ -21,6 +21,9 @@ pub enum Addr {
     /// The address slot `s` reports from getsockname on this backend (autobound names differ
     /// between backends, so scenarios name them this way).
     NameOf { s: u8 },
+    /// `sun_family` `AF_UNSPEC` (`addr_len` 2): connect dissolves a datagram socket's
+    /// association; bind, a stream's connect and sendto give EINVAL.
+    Unspec,
     /// A too-short sockaddr (`addr_len` 0 or 1).
     Short { len: u8 },
     /// `sun_family` not `AF_UNIX`.
@@ -46,6 +49,36 @@ pub enum PathForm {
     Under,
     /// `s<n>/`: the name with a trailing slash (it must be a directory).
     TrailingSlash,
+}
+
+/// A socket type (`SOCK_STREAM`, `SOCK_DGRAM`, `SOCK_SEQPACKET`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SockTy {
+    /// `SOCK_STREAM` (1).
+    #[default]
+    Stream,
+    /// `SOCK_DGRAM` (2).
+    Dgram,
+    /// `SOCK_SEQPACKET` (5).
+    SeqPacket,
+}
+
+impl SockTy {
+    /// Linux's number for the type.
+    #[must_use]
+    pub const fn raw(self) -> i32 {
+        match self {
+            Self::Stream => 1,
+            Self::Dgram => 2,
+            Self::SeqPacket => 5,
+        }
+    }
+
+    /// Whether messages keep their boundaries (datagram and seqpacket).
+    #[must_use]
+    pub const fn is_message(self) -> bool {
+        !matches!(self, Self::Stream)
+    }
 }
 
 /// Socket options the scenarios read and write.
@@ -74,10 +107,19 @@ pub enum SockOpt {
 /// One step. Every socket is non-blocking, so "would block" is EAGAIN on both backends.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
-    /// `socket(AF_UNIX, SOCK_STREAM)` into slot `s` (closing what was there).
-    Socket { s: u8 },
-    /// `socketpair` into slots `a` and `b`.
-    SocketPair { a: u8, b: u8 },
+    /// `socket(AF_UNIX, ty)` into slot `s` (closing what was there).
+    Socket {
+        s: u8,
+        #[serde(default)]
+        ty: SockTy,
+    },
+    /// `socketpair(AF_UNIX, ty)` into slots `a` and `b`.
+    SocketPair {
+        a: u8,
+        b: u8,
+        #[serde(default)]
+        ty: SockTy,
+    },
     /// `bind`.
     Bind { s: u8, addr: Addr },
     /// `listen`.
@@ -90,8 +132,15 @@ pub enum Op {
     Send { s: u8, len: u32 },
     /// `sendto` of `len` pattern bytes to `addr` (a stream refuses any address).
     SendTo { s: u8, len: u32, addr: Addr },
-    /// `recvfrom` of up to `len` bytes: the data and the sender's address.
-    RecvFrom { s: u8, len: u32, peek: bool },
+    /// `recvmsg` of up to `len` bytes: the data, the return value (with `MSG_TRUNC` in the
+    /// flags, a message's whole length), `msg_flags`' `MSG_TRUNC` and the sender's address.
+    RecvFrom {
+        s: u8,
+        len: u32,
+        peek: bool,
+        #[serde(default)]
+        trunc: bool,
+    },
     /// `unlink` of pathname `n` (a socket file too: the socket keeps its name).
     Unlink { n: u8 },
     /// A plain file made at pathname `n` (`O_CREAT | O_EXCL`), as anyone may make one where a
@@ -135,14 +184,32 @@ impl Op {
     #[must_use]
     pub const fn kind(&self) -> &'static str {
         match self {
-            Self::Socket { .. } => "socket",
-            Self::SocketPair { .. } => "socketpair",
+            Self::Socket { ty, .. } => match ty {
+                SockTy::Stream => "socket",
+                SockTy::Dgram => "socket(DGRAM)",
+                SockTy::SeqPacket => "socket(SEQPACKET)",
+            },
+            Self::SocketPair { ty, .. } => match ty {
+                SockTy::Stream => "socketpair",
+                SockTy::Dgram => "socketpair(DGRAM)",
+                SockTy::SeqPacket => "socketpair(SEQPACKET)",
+            },
             Self::Bind { .. } => "bind",
             Self::Listen { .. } => "listen",
+            Self::Connect {
+                addr: Addr::Unspec, ..
+            } => "connect(AF_UNSPEC)",
             Self::Connect { .. } => "connect",
             Self::Accept { .. } => "accept",
             Self::Send { .. } => "send",
             Self::SendTo { .. } => "sendto",
+            Self::RecvFrom {
+                peek: true,
+                trunc: true,
+                ..
+            } => "recvfrom(PEEK|TRUNC)",
+            Self::RecvFrom { peek: true, .. } => "recvfrom(PEEK)",
+            Self::RecvFrom { trunc: true, .. } => "recvfrom(TRUNC)",
             Self::RecvFrom { .. } => "recvfrom",
             Self::Unlink { .. } => "unlink",
             Self::MakeFile { .. } => "make a plain file",
@@ -184,12 +251,17 @@ impl Op {
     }
 
     /// Every kind, in table order.
-    pub const KINDS: [&'static str; 39] = [
+    pub const KINDS: [&'static str; 47] = [
         "socket",
+        "socket(DGRAM)",
+        "socket(SEQPACKET)",
         "socketpair",
+        "socketpair(DGRAM)",
+        "socketpair(SEQPACKET)",
         "bind",
         "listen",
         "connect",
+        "connect(AF_UNSPEC)",
         "accept",
         "send",
         "recv",
@@ -222,6 +294,9 @@ impl Op {
         "recv until empty",
         "sendto",
         "recvfrom",
+        "recvfrom(PEEK)",
+        "recvfrom(TRUNC)",
+        "recvfrom(PEEK|TRUNC)",
         "unlink",
         "make a plain file",
     ];
@@ -243,11 +318,31 @@ pub enum Obs {
     /// An address: the length reported and the bytes copied into a 110-byte `sockaddr_un`.
     /// A 5-hex-digit autobind name is replaced by `?????`: Linux picks it at random.
     Addr { len: usize, bytes: Vec<u8> },
-    /// `recvfrom`: received bytes as [`Obs::Data`], and the sender's address (`from_len` 0:
-    /// none), normalised as [`Obs::Addr`] is.
+    /// `recvfrom` on a stream: received bytes as [`Obs::Data`], and the sender's address
+    /// (`from_len` 0: none), normalised as [`Obs::Addr`] is. `ret` is what the call returned
+    /// and `truncated` whether `msg_flags` had `MSG_TRUNC` (a stream ignores `MSG_TRUNC`).
     DataFrom {
         len: usize,
         in_order: bool,
+        from_len: usize,
+        from: Vec<u8>,
+        #[serde(default)]
+        ret: usize,
+        #[serde(default)]
+        truncated: bool,
+    },
+    /// A message received (`recv` on a datagram or seqpacket socket): the bytes copied and
+    /// which message they were ([`MsgId`]).
+    Msg { len: usize, msg: MsgId },
+    /// `recvmsg` on a datagram or seqpacket socket: the return value (the message's whole
+    /// length with `MSG_TRUNC` in the flags), the bytes copied, which message, whether
+    /// `msg_flags` had `MSG_TRUNC` (the message was longer than the buffer), and the
+    /// sender's address normalised as [`Obs::Addr`] is.
+    MsgFrom {
+        ret: usize,
+        len: usize,
+        msg: MsgId,
+        truncated: bool,
         from_len: usize,
         from: Vec<u8>,
     },
@@ -262,6 +357,31 @@ pub enum Obs {
     /// `Drain`: whether anything came, whether it was all in order, and how it ended (0 for
     /// end of file, else the errno). The count is not compared (see `Fill`).
     Drain { any: bool, in_order: bool, end: i32 },
+}
+
+/// Which message a receive returned. Every message a runner sends gets the next number
+/// (ordinary sends from 0, `Fill`'s from [`FILL_MSG_BASE`], whose count differs between
+/// backends) and its bytes are [`msg_byte`]s of that number, so the bytes received name the
+/// message: the same number on both backends means the same message, whole or cut short.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MsgId {
+    /// No bytes were copied (a zero-length message, or a zero-length buffer): nothing to
+    /// check; the lengths say the rest.
+    Empty,
+    /// The first bytes of message `n`, exactly.
+    Of(u32),
+    /// Bytes that are no message's start: lost, glued or corrupted.
+    Garbled,
+}
+
+/// Where `Fill`'s message numbers start.
+pub const FILL_MSG_BASE: u32 = 1 << 20;
+
+/// Byte `i` of message `n`: the stream pattern shifted by a stride prime to 251, so the first
+/// byte alone tells the first 251 message numbers apart.
+#[must_use]
+pub fn msg_byte(n: u32, i: u64) -> u8 {
+    pattern(u64::from(n) * 97 + i)
 }
 
 /// The names a run uses: a private directory for pathnames and a private abstract prefix, so
@@ -323,6 +443,7 @@ impl Names {
                 }
             }
             Addr::Autobind | Addr::NameOf { .. } => {}
+            Addr::Unspec => raw = 0u16.to_ne_bytes().to_vec(),
             Addr::Short { len } => raw.truncate(usize::from(*len).min(2)),
             Addr::BadFamily => {
                 raw = 2u16.to_ne_bytes().to_vec();

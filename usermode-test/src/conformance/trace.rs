@@ -116,6 +116,12 @@ pub struct Replay {
     /// Steps that change nothing and that the system under test cannot express (reading an
     /// option Winsock has not): not compared, and the scenario goes on.
     pub skipped_steps: u64,
+    /// Scenarios with a step the system under test cannot run at all yet (its layer lacks
+    /// the feature: [`super::backend::UNSUPPORTED`], e.g. a socket type): the rest of each is
+    /// not compared, and the replay says so loudly.
+    pub unsupported_scenarios: u64,
+    /// Steps left uncompared for that reason.
+    pub unsupported_steps: u64,
     /// With injected allocation failures (`--faults`): scenarios in which a step failed with
     /// ENOBUFS or ENOMEM where Linux succeeded; the rest of each is not compared (every later
     /// step may differ for that reason alone).
@@ -137,6 +143,35 @@ pub fn out_of_memory(recorded: &Obs, got: &Obs) -> bool {
             Obs::Fill { end, .. } => refused(end),
             _ => false,
         }
+}
+
+/// Whether `got` says the system under test cannot run the step at all.
+#[must_use]
+pub fn unsupported(got: &Obs) -> bool {
+    use super::backend::UNSUPPORTED;
+    matches!(got, Obs::Err(UNSUPPORTED))
+        || matches!(
+            got,
+            Obs::Fill {
+                end: UNSUPPORTED,
+                ..
+            } | Obs::Drain {
+                end: UNSUPPORTED,
+                ..
+            }
+        )
+}
+
+impl Replay {
+    /// Prints the loud line about what could not be run, if anything.
+    pub fn warn_unsupported(&self, what: &str) {
+        if self.unsupported_scenarios > 0 {
+            println!(
+                "WARNING: {} scenarios reached a step {what} cannot run yet (UNSUPPORTED: a socket type or call its layer lacks); their remaining {} steps were NOT compared",
+                self.unsupported_scenarios, self.unsupported_steps
+            );
+        }
+    }
 }
 
 /// How a replay treats a step.
@@ -241,6 +276,16 @@ pub fn replay_with(
                     report.limited_steps += (ops.len() - i) as u64;
                     break;
                 }
+            }
+            if unsupported(g) {
+                report.unsupported_scenarios += 1;
+                report.unsupported_steps += (ops.len() - i) as u64;
+                if report.unsupported_scenarios <= 3 {
+                    println!(
+                        "scenario {n} step {i} {op:?}: UNSUPPORTED by the system under test; the rest of the scenario is not compared"
+                    );
+                }
+                break;
             }
             if faults && out_of_memory(r, g) {
                 report.faulted_scenarios += 1;

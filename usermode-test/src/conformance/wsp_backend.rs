@@ -15,8 +15,8 @@ use windows_sys::Win32::Networking::WinSock::{
     SO_RCVBUF, SO_REUSEADDR, SO_SNDBUF, SO_TYPE, SOCKET, SOL_SOCKET,
 };
 
-use super::backend::{Backend, EBADF, Res};
-use super::scenario::{Names, Obs, Op, SLOTS, SockOpt};
+use super::backend::{Backend, EBADF, FromOut, Res, UNSUPPORTED};
+use super::scenario::{Names, Obs, Op, SLOTS, SockOpt, SockTy};
 use super::trace::Replayed;
 use crate::wsp::provider::Provider;
 
@@ -120,13 +120,19 @@ impl Backend for WspBackend<'_> {
         self.get(s).is_ok()
     }
 
-    fn socket(&mut self, s: usize) -> Res<()> {
+    fn socket(&mut self, s: usize, ty: SockTy) -> Res<()> {
+        if ty != SockTy::Stream {
+            return Err(UNSUPPORTED);
+        }
         let socket = self.fresh()?;
         self.put(s, socket);
         Ok(())
     }
 
-    fn socketpair(&mut self, a: usize, b: usize) -> Res<()> {
+    fn socketpair(&mut self, a: usize, b: usize, ty: SockTy) -> Res<()> {
+        if ty != SockTy::Stream {
+            return Err(UNSUPPORTED);
+        }
         // Winsock has no socketpair: the driver's SOCKETPAIR request on two of the
         // provider's sockets, as a program would issue it with DeviceIoControl.
         let (x, y) = (self.fresh()?, self.fresh()?);
@@ -198,9 +204,13 @@ impl Backend for WspBackend<'_> {
 
     /// Winsock ignores `recvfrom`'s address on a connection-oriented socket (the provider
     /// reports the peer's name); only the data is compared (see `winsock_view`).
-    fn recv_from(&mut self, s: usize, len: usize, peek: bool) -> Res<(Vec<u8>, usize, Vec<u8>)> {
+    fn recv_from(&mut self, s: usize, len: usize, peek: bool, _trunc: bool) -> Res<FromOut> {
         let bytes = self.recv(s, len, peek, false)?;
-        Ok((bytes, 0, Vec::new()))
+        Ok(FromOut {
+            ret: bytes.len(),
+            bytes,
+            ..FromOut::default()
+        })
     }
 
     fn shutdown(&mut self, s: usize, how: i32) -> Res<()> {
@@ -379,6 +389,7 @@ pub fn replay(path: &Path, p: &Provider) -> Result<u64, String> {
         path.display(),
         r.mismatches
     );
+    r.warn_unsupported("the Winsock provider");
     if r.limited_scenarios > 0 {
         println!(
             "{} scenarios set a socket buffer beyond the driver's maximum; their remaining {} steps were not compared",
