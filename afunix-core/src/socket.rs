@@ -251,6 +251,11 @@ pub(crate) struct Socket {
     /// connect (a bound name never changes; getpeername reports it even after that socket
     /// is gone, as Linux, which keeps the dead peer until the next send).
     pub(crate) dgram_peer: Option<(SocketId, UnixAddr)>,
+    /// Datagram sockets whose default destination this socket is (may hold stale entries),
+    /// and how many are current: when this socket closes, they record its name as it is
+    /// then, which is what getpeername keeps reporting, as Linux's dead peer does.
+    pub(crate) referrers: Vec<SocketId>,
+    pub(crate) referrer_count: usize,
 }
 
 /// Options that are only stored and read back (and `SO_PASSCRED`, which connect consults).
@@ -313,6 +318,8 @@ impl Socket {
             waiting_on: None,
             wake_queued: false,
             dgram_peer: None,
+            referrers: Vec::new(),
+            referrer_count: 0,
         }
     }
 

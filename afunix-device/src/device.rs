@@ -174,14 +174,21 @@ impl Device {
     /// does), and only a valid pathname address needs a file; an invalid one is refused
     /// when the request executes, after the errors Linux reports first. A datagram socket
     /// with SO_PASSCRED autobinds before the lookup, as `unix_dgram_sendmsg` does.
-    pub fn prepare_send_to(&mut self, file: FileId, sockaddr: &[u8]) -> Result<bool, Errno> {
+    pub fn prepare_send_to(
+        &mut self,
+        file: FileId,
+        sockaddr: &[u8],
+        len: usize,
+        flags: MsgFlags,
+    ) -> Result<bool, Errno> {
         let id = self.socket_of(file)?;
         if self.engine.socket_type(id)? != SockType::Dgram {
             return Ok(false);
         }
         match parse_connect_addr(sockaddr) {
             Ok(ConnectRequest::Pathname(_)) => {
-                self.engine.autobind_to_connect(id)?;
+                // What Linux checks before it looks the name up comes before the file.
+                self.engine.send_to_precheck(id, len, send_flags(flags))?;
                 Ok(true)
             }
             Ok(ConnectRequest::Abstract(_)) | Err(_) => Ok(false),

@@ -322,9 +322,11 @@ impl<'a, H: Host> Prepared<'a, H> {
             // a stream refuses any address, a seqpacket socket ignores it.
             Request::Send {
                 to: Some(Destination::Address(Address { sockaddr, nt_path })),
-                ..
+                flags,
             } => {
-                let pathname = host.with_device(|d| d.prepare_send_to(file, sockaddr))??;
+                let len = self.data_len;
+                let pathname =
+                    host.with_device(|d| d.prepare_send_to(file, sockaddr, len, flags))??;
                 let key = match (pathname, nt_path) {
                     (true, Some(path)) => {
                         let (identity, secret) =

@@ -77,6 +77,44 @@ impl Engine {
         }
     }
 
+    /// What `sendto` on a datagram socket checks before it looks the destination up, in
+    /// Linux's order (`unix_dgram_sendmsg`, `sock_alloc_send_pskb`): autobind with
+    /// SO_PASSCRED, EMSGSIZE, the pending error (taken, as Linux takes it), SHUT_WR (EPIPE),
+    /// and a full SO_SNDBUF when the send may not wait (EAGAIN). A caller that must find a
+    /// pathname destination itself (the driver opens the socket file) calls this first, so
+    /// that these errors come before ENOENT or ECONNREFUSED, as on Linux; [`Engine::send_to`]
+    /// then checks again. Other socket types: nothing to check here.
+    pub fn send_to_precheck(
+        &mut self,
+        id: SocketId,
+        len: usize,
+        flags: SendFlags,
+    ) -> Result<(), Errno> {
+        let sock = self.sock(id)?;
+        if sock.kind != SockType::Dgram {
+            return Ok(());
+        }
+        if sock.options.passcred && sock.addr.is_none() {
+            self.bind(id, BindTarget::Autobind)?;
+        }
+        let sock = self.sock_mut(id)?;
+        if len > to_usize(sock.sndbuf).saturating_sub(32) {
+            return Err(Errno::EMSGSIZE);
+        }
+        let nonblocking = (sock.nonblocking && !flags.overlapped) || flags.dontwait;
+        if let Some(e) = sock.err.take() {
+            return Err(e);
+        }
+        if sock.shutdown.wr {
+            return Err(Errno::EPIPE);
+        }
+        let full = sock.wmem >= to_usize(sock.sndbuf) || !sock.msg_sends.is_empty();
+        if full && nonblocking {
+            return Err(Errno::EAGAIN);
+        }
+        Ok(())
+    }
+
     /// True: sent; false: pending.
     fn msg_send_inner(
         &mut self,
@@ -591,6 +629,25 @@ impl Engine {
         while let Some(p) = sock.msg_sends.pop_front() {
             self.complete(p.token, id, Err(Errno::ECANCELED));
         }
+        if let Some((peer, _)) = &sock.dgram_peer {
+            self.forget_referrer(*peer);
+        }
+        // The sockets that send here by default keep the name it has now.
+        for r in core::mem::take(&mut sock.referrers) {
+            let Some(addr) = sock.addr.as_ref() else {
+                break;
+            };
+            let Some((peer, recorded)) =
+                self.sockets.get_mut(r).and_then(|s| s.dgram_peer.as_mut())
+            else {
+                continue;
+            };
+            if *peer == id {
+                if let Ok(a) = addr.try_clone() {
+                    *recorded = a;
+                }
+            }
+        }
         if let Some(old) = sock.waiting_on.take() {
             if let Some(o) = self.sockets.get_mut(old) {
                 o.waiter_count = o.waiter_count.saturating_sub(1);
@@ -636,13 +693,44 @@ impl Engine {
             Some(a) => a.try_clone()?,
             None => UnixAddr::Unnamed,
         };
+        self.note_referrer(other, id)?;
         let old = self.sock_mut(id)?.dgram_peer.replace((other, addr));
         if let Some((old, _)) = old {
+            self.forget_referrer(old);
             if old != other {
                 self.dgram_disconnected(id, old);
             }
         }
         Ok(())
+    }
+
+    /// Records that `id` now sends to `peer` by default (see `Socket::referrers`). ENOMEM,
+    /// changing nothing, if the list cannot grow.
+    pub(crate) fn note_referrer(&mut self, peer: SocketId, id: SocketId) -> Result<(), Errno> {
+        let p = self.sock_mut(peer)?;
+        // Drop stale entries before the list outgrows twice the current ones.
+        if p.referrers.len() >= p.referrer_count.saturating_mul(2).saturating_add(8) {
+            let mut list = core::mem::take(&mut p.referrers);
+            list.retain(|r| {
+                self.sockets
+                    .get(*r)
+                    .and_then(|s| s.dgram_peer.as_ref())
+                    .is_some_and(|(q, _)| *q == peer)
+            });
+            self.sock_mut(peer)?.referrers = list;
+        }
+        let p = self.sock_mut(peer)?;
+        p.referrers.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+        p.referrers.push(id);
+        p.referrer_count = p.referrer_count.saturating_add(1);
+        Ok(())
+    }
+
+    /// One socket no longer sends to `peer` by default.
+    fn forget_referrer(&mut self, peer: SocketId) {
+        if let Some(p) = self.sockets.get_mut(peer) {
+            p.referrer_count = p.referrer_count.saturating_sub(1);
+        }
     }
 
     /// `connect` with `AF_UNSPEC`: a datagram socket forgets its default destination (and
@@ -660,6 +748,7 @@ impl Engine {
     fn dgram_disconnect(&mut self, id: SocketId) {
         let old = self.sockets.get_mut(id).and_then(|s| s.dgram_peer.take());
         if let Some((old, _)) = old {
+            self.forget_referrer(old);
             self.dgram_disconnected(id, old);
         }
     }

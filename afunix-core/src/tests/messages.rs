@@ -446,3 +446,35 @@ fn closing_a_receiver_fails_its_blocked_senders_and_frees_everything() {
     fx.e.close(srv).unwrap();
     assert_eq!((fx.e.memory_used(), fx.e.socket_count()), (0, 0));
 }
+
+#[test]
+fn getpeername_follows_a_peer_that_binds_later_even_once_it_is_gone() {
+    let mut fx = Fx::new();
+    let (a, b) = fx.e.socketpair_typed(SockType::Dgram, &cred(1)).unwrap();
+    assert_eq!(fx.e.getpeername(a), Ok(&UnixAddr::Unnamed));
+    fx.e.bind(b, BindTarget::Abstract(b"later".to_vec()))
+        .unwrap();
+    assert_eq!(
+        fx.e.getpeername(a),
+        Ok(&UnixAddr::Abstract(b"later".to_vec()))
+    );
+    fx.e.close(b).unwrap();
+    assert_eq!(
+        fx.e.getpeername(a),
+        Ok(&UnixAddr::Abstract(b"later".to_vec()))
+    );
+    // A seqpacket peer that closes resets only if more than one empty record is unread.
+    let (c, d) =
+        fx.e.socketpair_typed(SockType::SeqPacket, &cred(1))
+            .unwrap();
+    assert_eq!(fx.send(c, b""), Ok(0));
+    fx.e.close(d).unwrap();
+    assert_eq!(fx.e.take_error(c), Ok(None));
+    let (c2, d2) =
+        fx.e.socketpair_typed(SockType::SeqPacket, &cred(1))
+            .unwrap();
+    assert_eq!(fx.send(c2, b""), Ok(0));
+    assert_eq!(fx.send(c2, b""), Ok(0));
+    fx.e.close(d2).unwrap();
+    assert_eq!(fx.e.take_error(c2), Ok(Some(Errno::ECONNRESET)));
+}

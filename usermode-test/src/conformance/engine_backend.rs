@@ -428,21 +428,20 @@ impl Backend for EngineBackend {
             _ => return Err(errno(self.engine.send_to_error(id).map_err(errno)?)),
         }
         let request = parse_connect_addr(raw).map_err(errno)?;
-        // `unix_dgram_sendmsg`'s order before it looks the name up: SO_PASSCRED's autobind,
-        // then EMSGSIZE.
-        self.engine.autobind_to_connect(id).map_err(errno)?;
-        let sndbuf = self.engine.sndbuf(id).map_err(errno)?;
-        if data.len() > (sndbuf as usize).saturating_sub(32) {
-            return Err(errno(Errno::EMSGSIZE));
+        let flags = SendFlags {
+            dontwait: true,
+            overlapped: false,
+        };
+        // As the driver: what Linux checks before it looks a name up comes before the file.
+        if matches!(request, ConnectRequest::Pathname(_)) {
+            self.engine
+                .send_to_precheck(id, data.len(), flags)
+                .map_err(errno)?;
         }
         let target = self.target(request)?;
         let token = self.token();
         let data_copy = host(|| data.to_vec());
         self.bufs.insert_send(token, data_copy).map_err(errno)?;
-        let flags = SendFlags {
-            dontwait: true,
-            overlapped: false,
-        };
         let o = self
             .engine
             .send_to(id, &target, data.len(), flags, token, &mut self.bufs);
