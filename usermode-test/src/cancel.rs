@@ -52,15 +52,9 @@ mod imp {
         }
     }
 
-    pub(crate) fn start_read(handle: HANDLE) -> Result<PendingRead, String> {
-        match try_start_read(handle)? {
-            Ok(read) => Ok(read),
-            Err(errno) => Err(format!("a read on an empty socket did not pend: {errno:?}")),
-        }
-    }
-
-    /// A read on an empty socket: pending, or refused by the driver with this errno.
-    pub(crate) fn try_start_read(handle: HANDLE) -> Result<Result<PendingRead, Errno>, String> {
+    /// An OVERLAPPED for one request, with a fresh manual-reset event, its status pending as
+    /// ReadFile and WSARecv set it (GetOverlappedResult waits only while it says so).
+    pub(crate) fn overlapped_with_event() -> Result<(OwnedHandle, Box<OVERLAPPED>), String> {
         // SAFETY:
         // 1. Null attributes and name are allowed: an anonymous manual-reset event.
         let event = unsafe { CreateEventW(ptr::null(), 1, 0, ptr::null()) };
@@ -74,10 +68,22 @@ mod imp {
         // 1. OVERLAPPED is plain data; all-zero is its documented initial state.
         let mut overlapped: OVERLAPPED = unsafe { std::mem::zeroed() };
         overlapped.hEvent = event.as_raw_handle() as HANDLE;
-        // As ReadFile does: GetOverlappedResult waits only while the status says pending.
         overlapped.Internal = STATUS_PENDING as usize;
+        Ok((event, Box::new(overlapped)))
+    }
+
+    pub(crate) fn start_read(handle: HANDLE) -> Result<PendingRead, String> {
+        match try_start_read(handle)? {
+            Ok(read) => Ok(read),
+            Err(errno) => Err(format!("a read on an empty socket did not pend: {errno:?}")),
+        }
+    }
+
+    /// A read on an empty socket: pending, or refused by the driver with this errno.
+    pub(crate) fn try_start_read(handle: HANDLE) -> Result<Result<PendingRead, Errno>, String> {
+        let (event, overlapped) = overlapped_with_event()?;
         let mut read = PendingRead {
-            overlapped: Box::new(overlapped),
+            overlapped,
             buffer: Box::new([0; 64]),
             handle,
             _event: event,
@@ -248,9 +254,9 @@ mod imp {
 }
 
 #[cfg(windows)]
-pub(crate) use imp::start_read;
-#[cfg(windows)]
 pub use imp::{cancel, hold, hold_child};
+#[cfg(windows)]
+pub(crate) use imp::{overlapped_with_event, start_read};
 
 #[cfg(not(windows))]
 pub fn cancel(_count: usize, _faults: bool) -> Result<(), String> {

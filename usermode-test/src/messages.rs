@@ -173,7 +173,7 @@ mod imp {
     use afunix_proto::decode::RECVFROM_HEADER;
     use afunix_proto::encode;
     use afunix_proto::ioctl::IOCTL_AFUNIX_RECVFROM;
-    use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
+    use std::os::windows::io::OwnedHandle;
     use windows_sys::Wdk::System::IO::NtDeviceIoControlFile;
     use windows_sys::Win32::Foundation::{
         ERROR_OPERATION_ABORTED, GetLastError, HANDLE, STATUS_PENDING,
@@ -181,7 +181,6 @@ mod imp {
     use windows_sys::Win32::System::IO::{
         CancelIoEx, GetOverlappedResult, IO_STATUS_BLOCK, OVERLAPPED,
     };
-    use windows_sys::Win32::System::Threading::CreateEventW;
     use zerocopy::IntoBytes;
 
     use super::{FLOOD, FLOOD_LEN, Place, Role, SIZES, answer, message};
@@ -356,22 +355,9 @@ mod imp {
     }
 
     fn start_recv_from(handle: HANDLE) -> Result<PendingRecvFrom, String> {
-        // SAFETY:
-        // 1. Null attributes and name are allowed: an anonymous manual-reset event.
-        let event = unsafe { CreateEventW(ptr::null(), 1, 0, ptr::null()) };
-        if event.is_null() {
-            return Err("CreateEventW failed".into());
-        }
-        // SAFETY:
-        // 1. A fresh, valid handle that nothing else owns.
-        let event = unsafe { OwnedHandle::from_raw_handle(event) };
-        // SAFETY:
-        // 1. OVERLAPPED is plain data; all-zero is its documented initial state.
-        let mut overlapped: OVERLAPPED = unsafe { std::mem::zeroed() };
-        overlapped.hEvent = event.as_raw_handle() as HANDLE;
-        overlapped.Internal = STATUS_PENDING as usize;
+        let (event, overlapped) = crate::cancel::overlapped_with_event()?;
         let mut pending = PendingRecvFrom {
-            overlapped: Box::new(overlapped),
+            overlapped,
             buffer: vec![0u8; RECVFROM_HEADER + 64],
             handle,
             _event: event,

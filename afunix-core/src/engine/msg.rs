@@ -94,13 +94,8 @@ impl Engine {
         if sock.kind != SockType::Dgram {
             return Ok(());
         }
-        if sock.options.passcred && sock.addr.is_none() {
-            self.bind(id, BindTarget::Autobind)?;
-        }
+        self.autobind_then_size(id, len)?;
         let sock = self.sock_mut(id)?;
-        if len > to_usize(sock.sndbuf).saturating_sub(32) {
-            return Err(Errno::EMSGSIZE);
-        }
         let nonblocking = (sock.nonblocking && !flags.overlapped) || flags.dontwait;
         if let Some(e) = sock.err.take() {
             return Err(e);
@@ -111,6 +106,19 @@ impl Engine {
         let full = sock.wmem >= to_usize(sock.sndbuf) || !sock.msg_sends.is_empty();
         if full && nonblocking {
             return Err(Errno::EAGAIN);
+        }
+        Ok(())
+    }
+
+    /// `unix_dgram_sendmsg`'s first checks: an unbound sender with SO_PASSCRED autobinds,
+    /// then a message longer than SO_SNDBUF - 32 is refused (EMSGSIZE).
+    fn autobind_then_size(&mut self, id: SocketId, len: usize) -> Result<(), Errno> {
+        let sock = self.sock(id)?;
+        if sock.options.passcred && sock.addr.is_none() {
+            self.bind(id, BindTarget::Autobind)?;
+        }
+        if len > to_usize(self.sock(id)?.sndbuf).saturating_sub(32) {
+            return Err(Errno::EMSGSIZE);
         }
         Ok(())
     }
@@ -137,13 +145,8 @@ impl Engine {
                 return Err(Errno::ENOTCONN);
             }
         }
-        if sock.options.passcred && sock.addr.is_none() {
-            self.bind(id, BindTarget::Autobind)?;
-        }
+        self.autobind_then_size(id, len)?;
         let sock = self.sock(id)?;
-        if len > to_usize(sock.sndbuf).saturating_sub(32) {
-            return Err(Errno::EMSGSIZE);
-        }
         let nonblocking = (sock.nonblocking && !flags.overlapped) || flags.dontwait;
         if !sock.msg_sends.is_empty() {
             // Earlier sends still wait: keep the order.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use afunix_proto::ioctl::{IOCTL_AFUNIX_GETPEERNAME, IOCTL_AFUNIX_GETSOCKNAME};
 use afunix_proto::wire::MSG_PEEK;
 
-use super::{Net, Socket, SocketAddr, check_timeout};
+use super::{Net, Socket, SocketAddr};
 
 /// A Unix datagram socket, as `std::os::unix::net::UnixDatagram`.
 ///
@@ -122,16 +122,12 @@ impl UnixDatagram {
     /// `None` waits for ever; `Some(Duration::ZERO)` is refused, as std refuses it. A receive
     /// that times out fails with `WouldBlock`.
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        check_timeout(timeout)?;
-        self.socket.set_timeouts(|t| t.read = timeout);
-        Ok(())
+        self.socket.set_read_timeout(timeout)
     }
 
     /// As [`UnixDatagram::set_read_timeout`], for sends that wait for room at the receiver.
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        check_timeout(timeout)?;
-        self.socket.set_timeouts(|t| t.write = timeout);
-        Ok(())
+        self.socket.set_write_timeout(timeout)
     }
 
     pub fn read_timeout(&self) -> io::Result<Option<Duration>> {

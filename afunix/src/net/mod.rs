@@ -265,6 +265,20 @@ impl Socket {
         f(&mut self.timeouts.lock().unwrap_or_else(|p| p.into_inner()));
     }
 
+    /// `SO_RCVTIMEO` as std sets it: `None` waits for ever, zero is refused.
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        check_timeout(timeout)?;
+        self.set_timeouts(|t| t.read = timeout);
+        Ok(())
+    }
+
+    /// `SO_SNDTIMEO`, as [`Socket::set_read_timeout`].
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        check_timeout(timeout)?;
+        self.set_timeouts(|t| t.write = timeout);
+        Ok(())
+    }
+
     fn request(
         &self,
         code: u32,

@@ -13,7 +13,7 @@ use std::time::Duration;
 use afunix_proto::ioctl::{IOCTL_AFUNIX_GETPEERNAME, IOCTL_AFUNIX_GETSOCKNAME};
 use afunix_proto::wire::MSG_PEEK;
 
-use super::{Net, PeerCred, Socket, SocketAddr, check_timeout, gather, scatter};
+use super::{Net, PeerCred, Socket, SocketAddr, gather, scatter};
 
 /// A listening seqpacket socket.
 pub struct UnixSeqpacketListener {
@@ -85,9 +85,7 @@ impl UnixSeqpacketListener {
 
     /// How long `accept` waits (`SO_RCVTIMEO`); `None` for ever, zero refused.
     pub fn set_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        check_timeout(timeout)?;
-        self.socket.set_timeouts(|t| t.read = timeout);
-        Ok(())
+        self.socket.set_read_timeout(timeout)
     }
 
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
@@ -209,16 +207,12 @@ impl UnixSeqpacketConn {
     /// `None` waits for ever; `Some(Duration::ZERO)` is refused, as std refuses it. A receive
     /// that times out fails with `WouldBlock`.
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        check_timeout(timeout)?;
-        self.socket.set_timeouts(|t| t.read = timeout);
-        Ok(())
+        self.socket.set_read_timeout(timeout)
     }
 
     /// As [`UnixSeqpacketConn::set_read_timeout`], for sends that wait for room.
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        check_timeout(timeout)?;
-        self.socket.set_timeouts(|t| t.write = timeout);
-        Ok(())
+        self.socket.set_write_timeout(timeout)
     }
 
     pub fn read_timeout(&self) -> io::Result<Option<Duration>> {

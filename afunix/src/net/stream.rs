@@ -8,7 +8,7 @@ use std::time::Duration;
 use afunix_proto::ioctl::{IOCTL_AFUNIX_GETPEERNAME, IOCTL_AFUNIX_GETSOCKNAME};
 use afunix_proto::wire::MSG_PEEK;
 
-use super::{Net, Socket, SocketAddr, check_timeout, gather, scatter};
+use super::{Net, Socket, SocketAddr, gather, scatter};
 
 /// The credentials of a socket's peer, recorded when the connection was made: its process
 /// id, and the user SID (Windows has no uid; the SID is what identifies a user there),
@@ -90,17 +90,13 @@ impl UnixStream {
     /// `None` waits for ever; `Some(Duration::ZERO)` is refused, as std refuses it. A read that
     /// times out fails with `WouldBlock`, having consumed nothing.
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        check_timeout(timeout)?;
-        self.socket.set_timeouts(|t| t.read = timeout);
-        Ok(())
+        self.socket.set_read_timeout(timeout)
     }
 
     /// As [`UnixStream::set_read_timeout`], for writes. A write that times out after sending
     /// some bytes returns their count.
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        check_timeout(timeout)?;
-        self.socket.set_timeouts(|t| t.write = timeout);
-        Ok(())
+        self.socket.set_write_timeout(timeout)
     }
 
     pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
