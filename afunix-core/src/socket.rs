@@ -175,11 +175,10 @@ impl ShutdownBits {
 #[derive(Debug)]
 pub(crate) struct Message {
     pub(crate) data: Vec<u8>,
-    /// The socket that sent it; its `wmem` counts `charge` until the message leaves.
+    /// The socket that sent it; its `wmem` counts `charge` until the message leaves. Its
+    /// name is read when the message is received (`unix_copy_addr`), from the engine's
+    /// ghosts once it has closed (Linux's skb keeps the sending socket, and its name, alive).
     pub(crate) sender: SocketId,
-    /// A datagram's sender's name when it was sent, reported if the sender is gone by the
-    /// time it is received (Linux's skb keeps its sending socket, and so its name, alive).
-    pub(crate) from: Option<UnixAddr>,
     /// The user charged for it (its sender's owner), and how much.
     pub(crate) user: UserId,
     pub(crate) charge: usize,
@@ -256,6 +255,8 @@ pub(crate) struct Socket {
     /// then, which is what getpeername keeps reporting, as Linux's dead peer does.
     pub(crate) referrers: Vec<SocketId>,
     pub(crate) referrer_count: usize,
+    /// How many of this socket's messages are queued somewhere.
+    pub(crate) in_flight: usize,
 }
 
 /// Options that are only stored and read back (and `SO_PASSCRED`, which connect consults).
@@ -320,6 +321,7 @@ impl Socket {
             dgram_peer: None,
             referrers: Vec::new(),
             referrer_count: 0,
+            in_flight: 0,
         }
     }
 

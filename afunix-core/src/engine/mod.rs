@@ -98,6 +98,9 @@ pub struct Engine {
     msg_wakes: VecDeque<SocketId>,
     /// Whether an outer call is running `msg_wakes`.
     msg_waking: bool,
+    /// The names of closed datagram sockets whose messages are still queued, and how many
+    /// are: a receiver reports a message's sender's name as it was when the sender closed.
+    ghosts: KeyedMap<SocketId, msg::Ghost>,
 }
 
 impl Engine {
@@ -121,6 +124,7 @@ impl Engine {
             quota: quota::Quotas::new(hash),
             msg_wakes: VecDeque::new(),
             msg_waking: false,
+            ghosts: KeyedMap::new(hash),
         }
     }
 

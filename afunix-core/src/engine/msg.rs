@@ -31,6 +31,13 @@ use super::{Engine, Waiting, to_usize};
 /// many small messages as on Linux.
 pub const MSG_OVERHEAD: usize = 768;
 
+/// A closed datagram socket's name, kept while its messages are queued.
+#[derive(Debug)]
+pub(crate) struct Ghost {
+    name: UnixAddr,
+    messages: usize,
+}
+
 /// Where a message goes.
 #[derive(Clone, Copy)]
 enum Dest<'a> {
@@ -264,11 +271,6 @@ impl Engine {
     ) -> Result<(), Errno> {
         let sender = self.sock(id)?;
         let user = sender.owner;
-        let from = if sender.kind == SockType::Dgram {
-            sender.addr.as_ref().map(UnixAddr::try_clone).transpose()?
-        } else {
-            None
-        };
         let o = self.sock(other)?;
         let direct = o
             .recvs
@@ -277,6 +279,7 @@ impl Engine {
             .map(|r| (r.token, r.len));
         if let Some((rtoken, rlen)) = direct {
             let n = len.min(rlen);
+            let from = self.sender_name(id, other)?;
             if n == 0 || bufs.send_to_recv(token, 0, rtoken, 0, n) {
                 let _ = self.sock_mut(other)?.recvs.pop_front();
                 let received = Received {
@@ -303,7 +306,6 @@ impl Engine {
         o.msgs.push_back(Message {
             data,
             sender: id,
-            from,
             user,
             charge,
         });
@@ -311,6 +313,7 @@ impl Engine {
         self.charge_queued(other, Some(user), charge);
         if let Ok(s) = self.sock_mut(id) {
             s.wmem = s.wmem.saturating_add(charge);
+            s.in_flight = s.in_flight.saturating_add(1);
         }
         self.service_msg_recvs(other, bufs);
         Ok(())
@@ -516,46 +519,41 @@ impl Engine {
         bufs: &mut dyn Buffers,
     ) -> Result<Received, Errno> {
         let sock = self.sock(id)?;
-        let dgram = sock.kind == SockType::Dgram;
-        // A seqpacket message's sender is the peer: its name as getpeername reports it (also
-        // once the peer is gone), copied before anything is taken.
-        let peer_name = if dgram {
-            None
-        } else {
-            match self.getpeername(id) {
-                Ok(UnixAddr::Unnamed) | Err(_) => None,
-                Ok(a) => Some(a.try_clone()?),
-            }
-        };
         let m = sock.msgs.front().ok_or(Errno::EAGAIN)?;
         let whole = m.data.len();
         let n = len.min(whole);
-        // The sender's name as it is now if it still exists (it may have been bound since),
-        // else as it was: copied before anything is taken, so a failure loses nothing.
-        let live = self.sockets.get(m.sender).map(|s| s.addr.as_ref());
-        let copy_now = dgram && (peek || matches!(live, Some(Some(_))) && m.from.is_none());
-        let mut from = if copy_now {
-            match live {
-                Some(Some(a)) => Some(a.try_clone()?),
-                _ => m.from.as_ref().map(UnixAddr::try_clone).transpose()?,
-            }
-        } else {
-            None
-        };
+        // Copied before anything is taken, so that a failure loses nothing.
+        let from = self.sender_name(m.sender, id)?;
         if !put(bufs, token, 0, m.data.get(..n).unwrap_or(&[])) {
             return Err(Errno::EFAULT);
         }
         if !peek {
-            let m = self.consume_msg(id);
-            if dgram && !copy_now {
-                from = m.and_then(|m| m.from);
-            }
+            let _ = self.consume_msg(id);
         }
         Ok(Received {
             copied: n,
             len: whole,
-            from: if dgram { from } else { peer_name },
+            from,
         })
+    }
+
+    /// The name a message from `sender` to `receiver` reports (`unix_copy_addr` of the
+    /// sending socket, as it is when the message is received): a datagram's sender's own,
+    /// or its ghost's once it has closed; a seqpacket message's is the receiver's peer's as
+    /// getpeername reports it (also once the peer is gone). None when unnamed.
+    fn sender_name(&self, sender: SocketId, receiver: SocketId) -> Result<Option<UnixAddr>, Errno> {
+        let name = if self.sock(receiver)?.kind == SockType::Dgram {
+            match self.sockets.get(sender) {
+                Some(s) => s.addr.as_ref(),
+                None => self.ghosts.get(&sender).map(|g| &g.name),
+            }
+        } else {
+            self.getpeername(receiver).ok()
+        };
+        match name {
+            None | Some(UnixAddr::Unnamed) => Ok(None),
+            Some(a) => a.try_clone().map(Some),
+        }
     }
 
     /// Takes the first message out of `id`'s queue: its charge is released, and its sender and
@@ -570,12 +568,22 @@ impl Engine {
         Some(m)
     }
 
-    /// A message of `m.sender` left a queue: its SO_SNDBUF has that much more room.
+    /// A message of `m.sender` left a queue: its SO_SNDBUF has that much more room (or, the
+    /// sender closed, its ghost has one message fewer to name).
     fn msg_left(&mut self, m: &Message) {
         if let Some(s) = self.sockets.get_mut(m.sender) {
             s.wmem = s.wmem.saturating_sub(m.charge);
+            s.in_flight = s.in_flight.saturating_sub(1);
+            self.schedule_msg_wake(m.sender);
+            return;
         }
-        self.schedule_msg_wake(m.sender);
+        let gone = self.ghosts.get_mut(&m.sender).is_some_and(|g| {
+            g.messages = g.messages.saturating_sub(1);
+            g.messages == 0
+        });
+        if gone {
+            self.ghosts.remove(&m.sender);
+        }
     }
 
     /// `id`'s queue has room: the senders waiting for it go on the work list.
@@ -634,6 +642,17 @@ impl Engine {
         }
         if let Some((peer, _)) = &sock.dgram_peer {
             self.forget_referrer(*peer);
+        }
+        // Its messages queued elsewhere keep naming it (if the table cannot grow, they name
+        // no one: nothing is lost but the name).
+        if sock.kind == SockType::Dgram && sock.in_flight > 0 {
+            if let Some(name) = sock.addr.as_ref().and_then(|a| a.try_clone().ok()) {
+                let ghost = Ghost {
+                    name,
+                    messages: sock.in_flight,
+                };
+                let _ = self.ghosts.try_insert(id, ghost);
+            }
         }
         // The sockets that send here by default keep the name it has now.
         for r in core::mem::take(&mut sock.referrers) {

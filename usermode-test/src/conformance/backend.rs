@@ -192,11 +192,17 @@ impl<B: Backend> Runner<B> {
         if bytes.is_empty() {
             return MsgId::Empty;
         }
-        self.msgs
-            .iter()
-            .find(|(n, len)| {
-                *len >= bytes.len() && bytes.iter().zip(0..).all(|(b, i)| *b == msg_byte(*n, i))
-            })
+        // Message numbers 251 apart start alike. Ordinary messages are looked for first:
+        // both sides sent the same ones, while "send until full" sends a different count on
+        // each (Linux charges skb overhead), so a fill message may match on one side only.
+        let starts = |(n, len): &&(u32, usize)| {
+            *len >= bytes.len() && bytes.iter().zip(0..).all(|(b, i)| *b == msg_byte(*n, i))
+        };
+        let ordinary = self.msgs.iter().filter(|(n, _)| *n < FILL_MSG_BASE);
+        let fills = self.msgs.iter().filter(|(n, _)| *n >= FILL_MSG_BASE);
+        ordinary
+            .chain(fills)
+            .find(starts)
             .map_or(MsgId::Garbled, |(n, _)| MsgId::Of(*n))
     }
 
