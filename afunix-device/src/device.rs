@@ -191,6 +191,9 @@ impl Device {
                 self.engine.send_to_precheck(id, len, send_flags(flags))?;
                 Ok(true)
             }
+            // The name could not be copied: the request fails for want of memory, not
+            // later for want of the file it did not look up (EINVAL).
+            Err(Errno::ENOMEM) => Err(Errno::ENOMEM),
             Ok(ConnectRequest::Abstract(_)) | Err(_) => Ok(false),
         }
     }

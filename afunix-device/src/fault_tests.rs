@@ -435,3 +435,29 @@ fn recvfrom_names_the_sender_when_memory_has_run_out() {
     assert_eq!(from.addr_len, 6, "the sender's name, family and \\0srv");
     assert_eq!(&from.addr[..6], &srv[..]);
 }
+
+/// A datagram SENDTO to a pathname whose address cannot be copied while the device decides
+/// whether the caller must open a socket file: ENOMEM, not a request that goes on without
+/// the file and is refused as an invalid address (EINVAL; the Wine replay in low-resources
+/// mode found it).
+#[test]
+fn a_datagram_sendto_whose_name_cannot_be_copied_fails_for_want_of_memory() {
+    let mut r = Run::new();
+    r.armed(|d, _, _| d.open(FileId(1))).0.unwrap();
+    let socket = Op::Socket {
+        sock_type: 2,
+        nonblocking: true,
+    };
+    assert_eq!(r.exec(1, socket).1, Reply::Ready(Ok(Done::Ok)));
+    let mut to = vec![1u8, 0];
+    to.extend_from_slice(b"/tmp/no-such-socket");
+    let flags = MsgFlags(MSG_DONTWAIT);
+    // With memory: a pathname, so the caller opens its socket file first.
+    let (looked_up, _) = r.armed(|d, _, _| d.prepare_send_to(FileId(1), &to, 4, flags));
+    assert_eq!(looked_up, Ok(true));
+    fault_alloc::start(Plan::FailFrom(1));
+    let (looked_up, injected) = r.armed(|d, _, _| d.prepare_send_to(FileId(1), &to, 4, flags));
+    fault_alloc::start(Plan::Count);
+    assert!(injected, "the address is copied");
+    assert_eq!(looked_up, Err(Errno::ENOMEM));
+}

@@ -67,7 +67,7 @@
 //!   SO_SNDBUF - 32 (EMSGSIZE) is drawn only where the engine's SO_SNDBUF, compared exactly,
 //!   refuses it.
 //! - **Backends without a feature.** A backend that cannot run a step at all (a socket type its
-//!   layer lacks, such as the Winsock provider's datagram sockets) answers
+//!   layer lacks; no backend lacks one today) answers
 //!   [`backend::UNSUPPORTED`]: on the host that is a divergence like any other; a replay stops
 //!   comparing that scenario and prints how many it could not compare, loudly.
 //! - **Autobind names.** Linux picks the 5 hex digits at random; any such name is reported as

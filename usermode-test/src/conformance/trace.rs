@@ -203,7 +203,7 @@ pub fn replay(
         buffer_max,
         faults,
         |ops, names| super::run_library(ops, names, net),
-        |_| Replayed::Compared,
+        |_, _| Replayed::Compared,
         |_, recorded, got| recorded == got,
     )
 }
@@ -211,13 +211,14 @@ pub fn replay(
 /// [`replay`] with another way to run a scenario, and another comparison (`same(op,
 /// recorded, got)`): the provider compares what Winsock can express, skips steps it cannot
 /// that change nothing, and stops comparing a scenario at its first step that it cannot
-/// express and that changes state (`expressible`).
+/// express and that changes state (`expressible(ops, i)`, for step `i` of the scenario's
+/// `ops`: what a step means may depend on the steps before it, e.g. its socket's type).
 pub fn replay_with(
     path: &Path,
     buffer_max: Option<u32>,
     faults: bool,
     mut run: impl FnMut(&[Op], &Names) -> Vec<Obs>,
-    expressible: impl Fn(&Op) -> Replayed,
+    expressible: impl Fn(&[Op], usize) -> Replayed,
     same: impl Fn(&Op, &Obs, &Obs) -> bool,
 ) -> Result<Replay, String> {
     let f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -250,7 +251,7 @@ pub fn replay_with(
         progress.tick();
         let steps = recorded.iter().zip(&got).zip(ops).enumerate();
         for (i, ((r, g), op)) in steps {
-            match expressible(op) {
+            match expressible(ops, i) {
                 Replayed::Compared => {}
                 Replayed::Skipped => {
                     report.skipped_steps += 1;

@@ -5,6 +5,10 @@
 //! are both WSAEINVAL), and WSAPoll has no POLLRDHUP. So a replay compares what a Winsock
 //! program can see: each recorded errno as its WSA code (`ErrnoCodes::to_wsa`), poll readiness
 //! as WSAPoll's bits, and SO_ERROR as a WSA code.
+//!
+//! Every socket type runs through the provider: datagram and seqpacket sockets are made
+//! with their own catalog entries, and their messages go through WSPSendTo and WSPRecvFrom
+//! (see [`WspBackend::recv_from`] for a message cut short and MSG_TRUNC).
 
 use std::path::Path;
 
@@ -15,7 +19,7 @@ use windows_sys::Win32::Networking::WinSock::{
     SO_RCVBUF, SO_REUSEADDR, SO_SNDBUF, SO_TYPE, SOCKET, SOL_SOCKET,
 };
 
-use super::backend::{Backend, EBADF, FromOut, Res, UNSUPPORTED};
+use super::backend::{Backend, EBADF, FromOut, Res};
 use super::scenario::{Names, Obs, Op, SLOTS, SockOpt, SockTy};
 use super::trace::Replayed;
 use crate::wsp::provider::Provider;
@@ -54,10 +58,33 @@ fn option(opt: SockOpt) -> Option<i32> {
     }
 }
 
-/// Whether Winsock can express the step: reading or failing to set an option Winsock has not
-/// changes nothing, so only that step goes uncompared; switching SO_PASSCRED on changes what
-/// connect does, so the rest of the scenario does.
-fn expressible(op: &Op) -> Replayed {
+/// Slot `s`'s socket type before step `i` of `ops`, as the runner tracks it: what the last
+/// `socket` or `socketpair` into the slot made, or what `accept` into it took from its
+/// listener.
+fn slot_type(ops: &[Op], i: usize, s: u8) -> SockTy {
+    let slot = |s: u8| usize::from(s) % SLOTS;
+    let mut types = [SockTy::Stream; SLOTS];
+    for op in ops.iter().take(i) {
+        match op {
+            Op::Socket { s, ty } => types[slot(*s)] = *ty,
+            Op::SocketPair { a, b, ty } => {
+                types[slot(*a)] = *ty;
+                types[slot(*b)] = *ty;
+            }
+            Op::Accept { l, into } => types[slot(*into)] = types[slot(*l)],
+            _ => {}
+        }
+    }
+    types[slot(s)]
+}
+
+/// Whether Winsock can express step `i` of `ops`: reading or failing to set an option
+/// Winsock has not changes nothing, so only that step goes uncompared; switching
+/// SO_PASSCRED on changes what connect does, so the rest of the scenario does.
+fn expressible(ops: &[Op], i: usize) -> Replayed {
+    let Some(op) = ops.get(i) else {
+        return Replayed::Compared;
+    };
     match op {
         Op::GetOpt { opt, .. }
         | Op::SetOpt {
@@ -65,10 +92,11 @@ fn expressible(op: &Op) -> Replayed {
             ..
         } if option(*opt).is_none() => Replayed::Skipped,
         Op::SetOpt { opt, .. } if option(*opt).is_none() => Replayed::Stop,
-        // Winsock documents that a connection-oriented socket ignores `sendto`'s address, so
-        // a Winsock program sends where Linux refuses. (`recvfrom` is compared without its
-        // address: see `winsock_view`.)
-        Op::SendTo { .. } => Replayed::Stop,
+        // Winsock documents that a stream socket ignores `sendto`'s address, so a Winsock
+        // program sends where Linux refuses. A datagram socket sends to the address, and a
+        // seqpacket socket ignores it on Linux too: both are compared. (A stream's
+        // `recvfrom` is compared without its address: see `winsock_view`.)
+        Op::SendTo { s, .. } if slot_type(ops, i, *s) == SockTy::Stream => Replayed::Stop,
         _ => Replayed::Compared,
     }
 }
@@ -82,11 +110,14 @@ fn winsock_seconds(seconds: i32) -> i32 {
 /// `ENOPROTOOPT`, for the options Winsock has not.
 const ENOPROTOOPT: i32 = 92;
 
-/// Sockets in slots, through the provider.
+/// `sizeof(struct sockaddr_un)`: the room a program gives `recvfrom` for the sender's name.
+const SOCKADDR_UN_LEN: usize = 110;
+
+/// Sockets in slots, through the provider, with their types.
 #[derive(Debug)]
 pub struct WspBackend<'p> {
     p: &'p Provider,
-    slots: [Option<SOCKET>; SLOTS],
+    slots: [Option<(SOCKET, SockTy)>; SLOTS],
 }
 
 impl<'p> WspBackend<'p> {
@@ -99,19 +130,53 @@ impl<'p> WspBackend<'p> {
     }
 
     fn get(&self, s: usize) -> Res<SOCKET> {
+        self.typed(s).map(|(socket, _)| socket)
+    }
+
+    fn typed(&self, s: usize) -> Res<(SOCKET, SockTy)> {
         self.slots.get(s).copied().flatten().ok_or(EBADF)
     }
 
-    fn fresh(&self) -> Res<SOCKET> {
-        let s = self.p.socket().map_err(errno_of)?;
-        self.p.set_nonblocking(s, true).map_err(errno_of)?;
+    /// A non-blocking socket of type `ty`, made as ws2_32 makes `socket(AF_UNIX, ty, 0)`:
+    /// WSPSocket with that type's catalog entry.
+    fn fresh(&self, ty: SockTy) -> Res<SOCKET> {
+        let s = self.p.socket_of(ty.raw()).map_err(errno_of)?;
+        if let Err(e) = self.p.set_nonblocking(s, true) {
+            let _ = self.p.close(s);
+            return Err(errno_of(e));
+        }
         Ok(s)
     }
 
-    fn put(&mut self, s: usize, socket: SOCKET) {
+    fn put(&mut self, s: usize, socket: SOCKET, ty: SockTy) {
         if let Some(slot) = self.slots.get_mut(s) {
-            *slot = Some(socket);
+            *slot = Some((socket, ty));
         }
+    }
+
+    /// The whole length of the next message on `socket` without taking it, for a receive
+    /// of `len` bytes with MSG_TRUNC that may cut it short (Linux returns the whole length;
+    /// Winsock has no MSG_TRUNC, and WSPRecvFrom fails a cut-short message with WSAEMSGSIZE
+    /// having filled the buffer, so the length is asked before the call):
+    /// - datagram: FIONREAD is the next message's length, exactly;
+    /// - seqpacket: FIONREAD is every queued record's bytes. When they fit in `len` nothing
+    ///   is cut short; else a WSPRecvFrom with MSG_PEEK into a buffer of that many bytes
+    ///   returns the first record whole (it fits), and its length. The peek checks what the
+    ///   receive itself checks, in the same state, so an error it gives is the receive's
+    ///   (and, like it, takes a pending SO_ERROR): `Err` is then the step's result.
+    ///
+    /// `Ok(None)`: FIONREAD failed (no message to cut short), or nothing is cut short.
+    fn whole_length(&self, socket: SOCKET, ty: SockTy, len: usize) -> Res<Option<usize>> {
+        let Ok(queued) = self.p.fionread(socket) else {
+            return Ok(None);
+        };
+        let queued = queued as usize;
+        if ty == SockTy::Dgram || queued <= len {
+            return Ok(Some(queued));
+        }
+        let mut buf = vec![0u8; queued];
+        let r = self.p.recv_from(socket, &mut buf, MSG_PEEK, 0);
+        r.result.map(Some).map_err(errno_of)
     }
 }
 
@@ -121,21 +186,22 @@ impl Backend for WspBackend<'_> {
     }
 
     fn socket(&mut self, s: usize, ty: SockTy) -> Res<()> {
-        if ty != SockTy::Stream {
-            return Err(UNSUPPORTED);
-        }
-        let socket = self.fresh()?;
-        self.put(s, socket);
+        let socket = self.fresh(ty)?;
+        self.put(s, socket, ty);
         Ok(())
     }
 
     fn socketpair(&mut self, a: usize, b: usize, ty: SockTy) -> Res<()> {
-        if ty != SockTy::Stream {
-            return Err(UNSUPPORTED);
-        }
         // Winsock has no socketpair: the driver's SOCKETPAIR request on two of the
-        // provider's sockets, as a program would issue it with DeviceIoControl.
-        let (x, y) = (self.fresh()?, self.fresh()?);
+        // provider's sockets of the type, as a program would issue it with DeviceIoControl.
+        let x = self.fresh(ty)?;
+        let y = match self.fresh(ty) {
+            Ok(y) => y,
+            Err(e) => {
+                let _ = self.p.close(x);
+                return Err(e);
+            }
+        };
         let input = afunix_proto::encode::handle(y as u64);
         let r = afunix::sys::ioctl(
             // SAFETY:
@@ -151,8 +217,8 @@ impl Backend for WspBackend<'_> {
             let _ = self.p.close(y);
             return Err(i32::from(e.number()));
         }
-        self.put(a, x);
-        self.put(b, y);
+        self.put(a, x, ty);
+        self.put(b, y, ty);
         Ok(())
     }
 
@@ -164,14 +230,17 @@ impl Backend for WspBackend<'_> {
         self.p.listen(self.get(s)?, backlog).map_err(errno_of)
     }
 
+    /// WSPConnect; with `AF_UNSPEC` (a 2-byte sockaddr of family 0) it dissolves a datagram
+    /// socket's association, as Linux's connect does.
     fn connect(&mut self, s: usize, raw: &[u8]) -> Res<()> {
         self.p.connect(self.get(s)?, raw).map_err(errno_of)
     }
 
     fn accept(&mut self, l: usize, into: usize) -> Res<()> {
-        let (socket, _) = self.p.accept(self.get(l)?).map_err(errno_of)?;
+        let (listener, ty) = self.typed(l)?;
+        let (socket, _) = self.p.accept(listener).map_err(errno_of)?;
         self.p.set_nonblocking(socket, true).map_err(errno_of)?;
-        self.put(into, socket);
+        self.put(into, socket, ty);
         Ok(())
     }
 
@@ -179,7 +248,11 @@ impl Backend for WspBackend<'_> {
         self.p.send(self.get(s)?, data).map_err(errno_of)
     }
 
+    /// WSPRecv. On a message socket a message longer than `len` fails with WSAEMSGSIZE
+    /// having filled the buffer with its first `len` bytes (the rest is gone): what Linux's
+    /// `recv` returns, `len` bytes.
     fn recv(&mut self, s: usize, len: usize, peek: bool, waitall: bool) -> Res<Vec<u8>> {
+        let (socket, ty) = self.typed(s)?;
         let mut buf = vec![0u8; len];
         let mut flags = 0;
         if peek {
@@ -188,28 +261,67 @@ impl Backend for WspBackend<'_> {
         if waitall {
             flags |= MSG_WAITALL;
         }
-        let n = self
-            .p
-            .recv(self.get(s)?, &mut buf, flags)
-            .map_err(errno_of)?;
-        buf.truncate(n);
+        match self.p.recv(socket, &mut buf, flags) {
+            Ok(n) => buf.truncate(n),
+            Err(ws::WSAEMSGSIZE) if ty.is_message() => {}
+            Err(e) => return Err(errno_of(e)),
+        }
         Ok(buf)
     }
 
-    /// Winsock ignores `sendto`'s address on a connection-oriented socket (so these steps
-    /// are not compared: see `expressible`).
-    fn send_to(&mut self, s: usize, data: &[u8], _raw: &[u8]) -> Res<usize> {
-        self.send(s, data)
+    /// A stream ignores `sendto`'s address in Winsock (so its steps are not compared: see
+    /// `expressible`); a datagram socket's WSPSendTo sends to it, a seqpacket socket's
+    /// ignores it, as Linux's does.
+    fn send_to(&mut self, s: usize, data: &[u8], raw: &[u8]) -> Res<usize> {
+        let (socket, ty) = self.typed(s)?;
+        if ty == SockTy::Stream {
+            return self.send(s, data);
+        }
+        self.p.send_to(socket, data, raw).map_err(errno_of)
     }
 
-    /// Winsock ignores `recvfrom`'s address on a connection-oriented socket (the provider
-    /// reports the peer's name); only the data is compared (see `winsock_view`).
-    fn recv_from(&mut self, s: usize, len: usize, peek: bool, _trunc: bool) -> Res<FromOut> {
-        let bytes = self.recv(s, len, peek, false)?;
+    /// A stream: Winsock reports the peer's name as a stream's sender, so only the data is
+    /// compared (see `winsock_view`). A message socket: WSPRecvFrom with a `sockaddr_un`'s
+    /// room for the sender's name; a message cut short fails with WSAEMSGSIZE having filled
+    /// the buffer and written the name, which is Linux's `len` bytes and MSG_TRUNC in
+    /// `msg_flags`; with MSG_TRUNC asked, the return value is the whole length, learnt
+    /// before the call (`whole_length`).
+    fn recv_from(&mut self, s: usize, len: usize, peek: bool, trunc: bool) -> Res<FromOut> {
+        let (socket, ty) = self.typed(s)?;
+        if !ty.is_message() {
+            let bytes = self.recv(s, len, peek, false)?;
+            return Ok(FromOut {
+                ret: bytes.len(),
+                bytes,
+                ..FromOut::default()
+            });
+        }
+        let whole = if trunc {
+            self.whole_length(socket, ty, len)?
+        } else {
+            None
+        };
+        let mut buf = vec![0u8; len];
+        let flags = if peek { MSG_PEEK } else { 0 };
+        let r = self.p.recv_from(socket, &mut buf, flags, SOCKADDR_UN_LEN);
+        let truncated = match r.result {
+            Ok(n) => {
+                buf.truncate(n);
+                false
+            }
+            Err(ws::WSAEMSGSIZE) => true,
+            Err(e) => return Err(errno_of(e)),
+        };
+        let ret = match whole {
+            Some(whole) if truncated => whole,
+            _ => buf.len(),
+        };
         Ok(FromOut {
-            ret: bytes.len(),
-            bytes,
-            ..FromOut::default()
+            ret,
+            bytes: buf,
+            truncated,
+            from_len: usize::try_from(r.fromlen).unwrap_or(0),
+            from: r.from,
         })
     }
 
@@ -218,7 +330,7 @@ impl Backend for WspBackend<'_> {
     }
 
     fn close(&mut self, s: usize) -> Res<()> {
-        let socket = self.slots.get_mut(s).and_then(Option::take).ok_or(EBADF)?;
+        let (socket, _) = self.slots.get_mut(s).and_then(Option::take).ok_or(EBADF)?;
         self.p.close(socket).map_err(errno_of)
     }
 
