@@ -257,6 +257,9 @@ pub(crate) struct Socket {
     pub(crate) referrer_count: usize,
     /// How many of this socket's messages are queued somewhere.
     pub(crate) in_flight: usize,
+    /// Buffers of messages this socket has received, kept for the next ones it is sent (at
+    /// most `SPARE_BUFFERS`, within the engine's idle budget), as a stream keeps its ring.
+    pub(crate) spare: Vec<Vec<u8>>,
 }
 
 /// Options that are only stored and read back (and `SO_PASSCRED`, which connect consults).
@@ -322,6 +325,7 @@ impl Socket {
             referrers: Vec::new(),
             referrer_count: 0,
             in_flight: 0,
+            spare: Vec::new(),
         }
     }
 

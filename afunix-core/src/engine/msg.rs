@@ -31,6 +31,9 @@ use super::{Engine, Waiting, to_usize};
 /// many small messages as on Linux.
 pub const MSG_OVERHEAD: usize = 768;
 
+/// How many emptied message buffers a socket keeps for its next messages.
+const SPARE_BUFFERS: usize = 4;
+
 /// A closed datagram socket's name, kept while its messages are queued.
 #[derive(Debug)]
 pub(crate) struct Ghost {
@@ -296,9 +299,10 @@ impl Engine {
         if self.user_room(Some(user)) < charge {
             return Err(Errno::ENOBUFS);
         }
-        let mut data = Vec::new();
+        let mut data = self.spare_buffer(other, len);
         data.try_reserve_exact(len).map_err(|_| Errno::ENOBUFS)?;
         if len > 0 && !bufs.append_send(token, 0, len, &mut data) {
+            self.keep_spare(other, data);
             return Err(Errno::EFAULT);
         }
         let o = self.sock_mut(other)?;
@@ -528,7 +532,7 @@ impl Engine {
             return Err(Errno::EFAULT);
         }
         if !peek {
-            let _ = self.consume_msg(id);
+            self.consume_msg(id);
         }
         Ok(Received {
             copied: n,
@@ -556,16 +560,66 @@ impl Engine {
         }
     }
 
-    /// Takes the first message out of `id`'s queue: its charge is released, and its sender and
-    /// the senders waiting for room here go on the work list.
-    fn consume_msg(&mut self, id: SocketId) -> Option<Message> {
-        let sock = self.sockets.get_mut(id)?;
-        let m = sock.msgs.pop_front()?;
+    /// Takes the first message out of `id`'s queue: its charge is released, its buffer kept
+    /// for the next message `id` is sent, and its sender and the senders waiting for room
+    /// here go on the work list.
+    fn consume_msg(&mut self, id: SocketId) -> bool {
+        let Some(sock) = self.sockets.get_mut(id) else {
+            return false;
+        };
+        let Some(m) = sock.msgs.pop_front() else {
+            return false;
+        };
         sock.msg_bytes = sock.msg_bytes.saturating_sub(m.data.len());
         self.uncharge(m.user, m.charge);
         self.msg_left(&m);
         self.room_made(id);
-        Some(m)
+        self.keep_spare(id, m.data);
+        true
+    }
+
+    /// A buffer for a message of `len` bytes to `id`: one it kept, if one is large enough
+    /// (emptied, and no longer counted as idle), else a new, empty one.
+    fn spare_buffer(&mut self, id: SocketId, len: usize) -> Vec<u8> {
+        let Some(sock) = self.sockets.get_mut(id) else {
+            return Vec::new();
+        };
+        let Some(at) = sock.spare.iter().position(|b| b.capacity() >= len) else {
+            return Vec::new();
+        };
+        let buf = sock.spare.swap_remove(at);
+        self.idle_ring_bytes = self.idle_ring_bytes.saturating_sub(buf.capacity());
+        buf
+    }
+
+    /// Keeps an emptied message buffer for `id`'s next messages while the idle budget (which
+    /// receive rings share) has room, up to [`SPARE_BUFFERS`] of at most 256 KiB each; else
+    /// gives it back. Allocating a buffer per message is what costs most at 64 KiB.
+    fn keep_spare(&mut self, id: SocketId, mut buf: Vec<u8>) {
+        let budget = self.idle_ring_budget();
+        let cap = buf.capacity();
+        let Some(sock) = self.sockets.get_mut(id) else {
+            return;
+        };
+        let total = self.idle_ring_bytes.saturating_add(cap);
+        if cap == 0
+            || cap > crate::ring::IDLE_KEEP
+            || total > budget
+            || sock.spare.len() >= SPARE_BUFFERS
+            || sock.spare.try_reserve(1).is_err()
+        {
+            return;
+        }
+        buf.clear();
+        sock.spare.push(buf);
+        self.idle_ring_bytes = total;
+    }
+
+    /// Gives back the buffers a closing socket kept.
+    fn drop_spares(&mut self, sock: &mut Socket) {
+        for buf in sock.spare.drain(..) {
+            self.idle_ring_bytes = self.idle_ring_bytes.saturating_sub(buf.capacity());
+        }
     }
 
     /// A message of `m.sender` left a queue: its SO_SNDBUF has that much more room (or, the
@@ -680,6 +734,7 @@ impl Engine {
             self.msg_left(&m);
         }
         sock.msg_bytes = 0;
+        self.drop_spares(sock);
         while let Some(w) = sock.waiters.pop_front() {
             if self
                 .sockets
@@ -781,7 +836,7 @@ impl Engine {
         if self.sockets.get(id).is_none_or(|s| s.msgs.is_empty()) {
             return;
         }
-        while self.consume_msg(id).is_some() {}
+        while self.consume_msg(id) {}
         if let Some(o) = self.sockets.get_mut(old) {
             if o.dgram_peer.as_ref().is_some_and(|(p, _)| *p == id) {
                 o.err = Some(Errno::ECONNRESET);
