@@ -64,7 +64,8 @@ impl Waiting {
     }
 }
 
-/// The AF_UNIX stream engine. See the crate documentation for the contract.
+/// The AF_UNIX engine: stream, datagram and seqpacket sockets. See the crate documentation
+/// for the contract.
 #[derive(Debug)]
 pub struct Engine {
     sockets: Slab<Socket>,
