@@ -41,7 +41,8 @@ pub(crate) struct Queue<T> {
     head: u32,
     tail: u32,
     free: u32,
-    len: usize,
+    /// Nodes are indexed by u32, so no more can be queued.
+    len: u32,
 }
 
 impl<T> Default for Queue<T> {
@@ -65,8 +66,8 @@ impl<T> Queue<T> {
     }
 
     #[cfg(test)]
-    pub(crate) const fn len(&self) -> usize {
-        self.len
+    pub(crate) fn len(&self) -> usize {
+        usize::try_from(self.len).unwrap_or(usize::MAX)
     }
 
     pub(crate) const fn is_empty(&self) -> bool {

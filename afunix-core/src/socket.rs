@@ -14,7 +14,7 @@ pub(crate) enum State {
     /// `TCP_CLOSE`: fresh (or waiting in a pending connect).
     Unconnected,
     /// `TCP_LISTEN`.
-    Listening(Listener),
+    Listening(ListenerBox),
     /// `TCP_ESTABLISHED`. `peer` is `None` once the peer has been released; Linux keeps a
     /// pointer to the dead peer, we keep what getpeername needs in `Socket::dead_peer_addr`.
     Connected {
@@ -23,6 +23,32 @@ pub(crate) enum State {
         /// Whether this is an embryo still queued on `listener` (not yet accepted).
         embryo_of: Option<SocketId>,
     },
+}
+
+/// A listener's queues, out of line: only listening sockets pay for them (a fallible box).
+#[derive(Debug)]
+pub(crate) struct ListenerBox(Vec<Listener>);
+
+impl ListenerBox {
+    /// ENOMEM if it cannot be allocated.
+    pub(crate) fn new(l: Listener) -> Result<Self, Errno> {
+        let mut v = Vec::new();
+        v.try_reserve_exact(1).map_err(|_| Errno::ENOMEM)?;
+        v.push(l);
+        Ok(Self(v))
+    }
+
+    pub(crate) fn get(&self) -> Option<&Listener> {
+        self.0.first()
+    }
+
+    pub(crate) fn get_mut(&mut self) -> Option<&mut Listener> {
+        self.0.first_mut()
+    }
+
+    pub(crate) fn into_inner(self) -> Option<Listener> {
+        self.0.into_iter().next()
+    }
 }
 
 /// A listener's queues.
@@ -239,7 +265,7 @@ pub(crate) struct Socket {
     pub(crate) msg_sends: Queue<PendingMsgSend>,
     /// Senders whose first pending send waits for room in this socket's queue
     /// (`peer_wait`). May hold stale entries; `waiting_on` says which are current.
-    pub(crate) waiters: VecDeque<SocketId>,
+    pub(crate) waiters: Vec<SocketId>,
     /// How many senders wait on this socket's queue now (the live entries of `waiters`).
     pub(crate) waiter_count: usize,
     /// The socket whose queue this one's first pending send waits on.
@@ -317,7 +343,7 @@ impl Socket {
             msg_bytes: 0,
             wmem: 0,
             msg_sends: Queue::new(),
-            waiters: VecDeque::new(),
+            waiters: Vec::new(),
             waiter_count: 0,
             waiting_on: None,
             wake_queued: false,
@@ -346,9 +372,27 @@ impl Socket {
 
     pub(crate) fn listener_mut(&mut self) -> Option<&mut Listener> {
         match &mut self.state {
-            State::Listening(l) => Some(l),
+            State::Listening(l) => l.get_mut(),
             _ => None,
         }
+    }
+
+    pub(crate) fn listener(&self) -> Option<&Listener> {
+        match &self.state {
+            State::Listening(l) => l.get(),
+            _ => None,
+        }
+    }
+
+    /// A message socket's room for the message buffers it keeps (`Socket::spare`), made
+    /// once, so that keeping one never allocates. Nothing for a stream.
+    pub(crate) fn reserve_spares(&mut self) -> Result<(), Errno> {
+        if self.kind.is_message() {
+            self.spare
+                .try_reserve_exact(crate::engine::SPARE_BUFFERS)
+                .map_err(|_| Errno::ENOMEM)?;
+        }
+        Ok(())
     }
 
     /// Whether this socket is fresh enough to receive an accepted connection.

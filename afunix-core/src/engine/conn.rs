@@ -1,7 +1,7 @@
 //! Naming and connection set-up: bind, listen, connect, accept.
 
 use crate::addr::{SUN_PATH_LEN, autobind_name};
-use crate::socket::{Binding, Listener, PendingConnect, Socket, State};
+use crate::socket::{Binding, Listener, ListenerBox, PendingConnect, Socket, State};
 use crate::{
     BindTarget, Completed, ConnectTarget, Credentials, Errno, Outcome, SockType, SocketId, Token,
     UnixAddr,
@@ -108,21 +108,27 @@ impl Engine {
         let grew = match &mut sock.state {
             State::Unconnected => None,
             State::Listening(l) => {
+                let l = l.get_mut().ok_or(Errno::EINVAL)?;
                 let grew = backlog > l.backlog;
                 l.backlog = backlog;
                 Some(grew)
             }
             State::Connected { .. } => return Err(Errno::EINVAL),
         };
-        sock.own_cred = Some(cred);
+        let fresh = match grew {
+            None => Some(ListenerBox::new(Listener {
+                backlog,
+                ..Listener::default()
+            })?),
+            Some(_) => None,
+        };
+        self.sock_mut(id)?.own_cred = Some(cred);
         match grew {
-            None => self.set_state(
-                id,
-                State::Listening(Listener {
-                    backlog,
-                    ..Listener::default()
-                }),
-            ),
+            None => {
+                if let Some(l) = fresh {
+                    self.set_state(id, State::Listening(l));
+                }
+            }
             Some(true) => self.retry_connects(id),
             Some(false) => {}
         }
@@ -241,7 +247,7 @@ impl Engine {
         cred: &Credentials,
     ) -> Result<(), Errno> {
         let other = self.sockets.get(listener).ok_or(Errno::ECONNREFUSED)?;
-        let State::Listening(l) = &other.state else {
+        let Some(l) = other.listener() else {
             return Err(Errno::ECONNREFUSED);
         };
         if other.shutdown.rd {
@@ -281,6 +287,7 @@ impl Engine {
             self.limits.rcvbuf_default,
             connector_user,
         );
+        embryo.reserve_spares()?;
         embryo.addr = Some(listener_addr);
         embryo.peer_cred = Some(cred.try_clone()?);
         embryo.options.passcred = listener_passcred;
@@ -361,7 +368,7 @@ impl Engine {
             if l_sock.kind == SockType::Dgram {
                 return Err(Errno::EOPNOTSUPP);
             }
-            let State::Listening(l) = &l_sock.state else {
+            let Some(l) = l_sock.listener() else {
                 return Err(Errno::EINVAL);
             };
             let nonblocking = l_sock.nonblocking;

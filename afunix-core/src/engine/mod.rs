@@ -15,6 +15,7 @@ mod send;
 
 pub use data::{Buffers, NoBuffers};
 pub use msg::MSG_OVERHEAD;
+pub(crate) use msg::SPARE_BUFFERS;
 pub use options::{LINGER_FOREVER_SECONDS, Linger, SocketFlag};
 pub use quota::{UserId, UserUsage};
 
@@ -437,7 +438,7 @@ impl Engine {
             mask |= PollMask::RDHUP | PollMask::IN | PollMask::RDNORM;
         }
         let readable = match &sock.state {
-            State::Listening(l) => !l.embryos.is_empty(),
+            State::Listening(l) => l.get().is_some_and(|l| !l.embryos.is_empty()),
             _ => !sock.rx.is_empty() || self.visible_pending(id) > 0,
         };
         if readable {
@@ -679,7 +680,10 @@ impl Engine {
         let had_unread = !sock.rx.is_empty() || unread_pending || had_messages;
         match sock.state {
             State::Unconnected => {}
-            State::Listening(mut l) => {
+            State::Listening(l) => {
+                let Some(mut l) = l.into_inner() else {
+                    return;
+                };
                 while let Some((token, target)) = l.accepts.pop_front() {
                     if let Some(s) = self.sockets.get_mut(target) {
                         s.reserved_by = None;

@@ -32,7 +32,7 @@ use super::{Engine, Waiting, to_usize};
 pub const MSG_OVERHEAD: usize = 768;
 
 /// How many emptied message buffers a socket keeps for its next messages.
-const SPARE_BUFFERS: usize = 4;
+pub(crate) const SPARE_BUFFERS: usize = 4;
 
 /// A closed datagram socket's name, kept while its messages are queued.
 #[derive(Debug)]
@@ -368,7 +368,7 @@ impl Engine {
         }
         let o = self.sock_mut(other)?;
         o.waiters.try_reserve(1).map_err(|_| Errno::ENOBUFS)?;
-        o.waiters.push_back(id);
+        o.waiters.push(id);
         o.waiter_count = o.waiter_count.saturating_add(1);
         self.sock_mut(id)?.waiting_on = Some(other);
         Ok(())
@@ -602,11 +602,11 @@ impl Engine {
             return;
         };
         let total = self.idle_ring_bytes.saturating_add(cap);
+        // The list's room was reserved when the socket was made: keeping never allocates.
         if cap == 0
             || cap > crate::ring::IDLE_KEEP
             || total > budget
-            || sock.spare.len() >= SPARE_BUFFERS
-            || sock.spare.try_reserve(1).is_err()
+            || sock.spare.len() >= sock.spare.capacity().min(SPARE_BUFFERS)
         {
             return;
         }
@@ -642,7 +642,12 @@ impl Engine {
 
     /// `id`'s queue has room: the senders waiting for it go on the work list.
     fn room_made(&mut self, id: SocketId) {
-        while let Some(w) = self.sockets.get_mut(id).and_then(|s| s.waiters.pop_front()) {
+        let waiters = self
+            .sockets
+            .get_mut(id)
+            .map(|s| core::mem::take(&mut s.waiters))
+            .unwrap_or_default();
+        for w in waiters {
             if self
                 .sockets
                 .get(w)
@@ -735,7 +740,7 @@ impl Engine {
         }
         sock.msg_bytes = 0;
         self.drop_spares(sock);
-        while let Some(w) = sock.waiters.pop_front() {
+        for w in core::mem::take(&mut sock.waiters) {
             if self
                 .sockets
                 .get(w)
@@ -857,7 +862,7 @@ impl Engine {
             mask |= PollMask::HUP;
         }
         let readable = match &sock.state {
-            State::Listening(l) => !l.embryos.is_empty(),
+            State::Listening(l) => l.get().is_some_and(|l| !l.embryos.is_empty()),
             _ => !sock.msgs.is_empty(),
         };
         if readable {

@@ -202,12 +202,16 @@ impl Engine {
     /// [`Engine::socket_for`] with a socket type.
     pub fn socket_typed(&mut self, sid: &[u8], kind: SockType) -> Result<SocketId, Errno> {
         let user = self.quota.find_or_add(sid, self.limits.max_users)?;
-        let sock = Socket::new(
+        let mut sock = Socket::new(
             kind,
             self.limits.sndbuf_default,
             self.limits.rcvbuf_default,
             user,
         );
+        if let Err(e) = sock.reserve_spares() {
+            self.quota.forget_if_idle(user);
+            return Err(e);
+        }
         let result = self.insert_socket(sock);
         self.quota.forget_if_idle(user);
         result
