@@ -696,35 +696,53 @@ unsafe extern "system" fn wsp_send(
         } else {
             known(s)?;
             let (data, len) = single(&bufs)?.unwrap_or((ptr::null_mut(), 0));
+            let transfer = Transfer::Send {
+                data: data.cast_const(),
+                len,
+            };
             // SAFETY:
             // 1. The program's OVERLAPPED and buffer stay valid until completion, as
             //    WSASend requires of it.
-            let r = unsafe {
-                overlapped::start(
-                    handle(s),
-                    ov,
-                    routine,
-                    Transfer::Send {
-                        data: data.cast_const(),
-                        len,
-                    },
-                )
-            };
-            if r == Err(WSAEWOULDBLOCK) {
-                reenable(s, FD_WRITE);
+            match unsafe { start_send(s, ov, routine, transfer, sent) }? {
+                Some(n) => n,
+                None => return Ok(()),
             }
-            r?;
-            if sent.is_null() {
-                return Ok(());
-            }
-            // SAFETY:
-            // 1. Finished at once, and the program asked for the count.
-            unsafe { overlapped::transferred(ov) }
         };
         write_u32(sent, n);
         Ok(())
     })();
     status(lperrno, r)
+}
+
+/// Starts an overlapped send (WSPSend, WSPSendTo): a send that would block re-enables
+/// FD_WRITE, as Winsock does. Ok(Some(count)) when it finished at once and the program asked
+/// for the count (`sent` not null), Ok(None) when it did not ask; Err(WSA_IO_PENDING) when it
+/// pends; another Err when it failed.
+///
+/// # Safety
+///
+/// As [`overlapped::start`]: `ov` is writable and, with the transfer's buffer, stays valid
+/// until the request completes.
+unsafe fn start_send(
+    s: SOCKET,
+    ov: *mut OVERLAPPED,
+    routine: LPWSAOVERLAPPED_COMPLETION_ROUTINE,
+    transfer: Transfer,
+    sent: *mut u32,
+) -> Result<Option<u32>, i32> {
+    // SAFETY:
+    // 1. This function's contract is `start`'s.
+    let r = unsafe { overlapped::start(handle(s), ov, routine, transfer) };
+    if r == Err(WSAEWOULDBLOCK) {
+        reenable(s, FD_WRITE);
+    }
+    r?;
+    if sent.is_null() {
+        return Ok(None);
+    }
+    // SAFETY:
+    // 1. Finished at once, and the program asked for the count.
+    Ok(Some(unsafe { overlapped::transferred(ov) }))
 }
 
 /// A re-enabling call was made on `s`; the watcher is told only if that changes what it
@@ -991,17 +1009,10 @@ unsafe extern "system" fn wsp_send_to(
             // SAFETY:
             // 1. The program's OVERLAPPED and buffer stay valid until completion, as
             //    WSASendTo requires of it.
-            let r = unsafe { overlapped::start(handle(s), ov, routine, transfer) };
-            if r == Err(WSAEWOULDBLOCK) {
-                reenable(s, FD_WRITE);
+            match unsafe { start_send(s, ov, routine, transfer, sent) }? {
+                Some(n) => n,
+                None => return Ok(()),
             }
-            r?;
-            if sent.is_null() {
-                return Ok(());
-            }
-            // SAFETY:
-            // 1. Finished at once, and the program asked for the count.
-            unsafe { overlapped::transferred(ov) }
         };
         write_u32(sent, n);
         Ok(())
