@@ -297,17 +297,22 @@ impl Device {
                 ready(self.engine.listen(id, backlog, caller).map(|()| Done::Ok))
             }
             // connect(AF_UNSPEC): a datagram socket forgets its peer; other types refuse.
+            // Either may purge a datagram socket's queue: the senders that frees move now.
             Op::Connect { sockaddr, .. } if is_unspec(sockaddr) => {
-                ready(self.engine.disconnect(id).map(|()| Done::Ok))
+                let r = self.engine.disconnect(id);
+                self.engine.run_wakes(bufs);
+                ready(r.map(|()| Done::Ok))
             }
             Op::Connect { sockaddr, key } => {
                 let target = match connect_target(sockaddr, key) {
                     Ok(t) => t,
                     Err(e) => return ready(Err(e)),
                 };
-                self.track(file, token, Waiting::Connect, |engine| {
+                let reply = self.track(file, token, Waiting::Connect, |engine| {
                     done(engine.connect(id, &target, caller, token), |()| Done::Ok)
-                })
+                });
+                self.engine.run_wakes(bufs);
+                reply
             }
             Op::Accept { new_file } => {
                 let new_id = match self.socket_of(new_file) {

@@ -405,6 +405,13 @@ impl Engine {
         }
     }
 
+    /// Lets the pending sends that a call made without buffers freed (a datagram socket's
+    /// `connect` elsewhere or `disconnect`, which purge its queue) move their messages now,
+    /// through the caller's buffers.
+    pub fn run_wakes(&mut self, bufs: &mut dyn Buffers) {
+        self.run_msg_wakes(bufs);
+    }
+
     /// Runs the work list, unless an outer call is running it.
     pub(crate) fn run_msg_wakes(&mut self, bufs: &mut dyn Buffers) {
         if self.msg_waking {
@@ -817,8 +824,9 @@ impl Engine {
 
     /// `connect` with `AF_UNSPEC`: a datagram socket forgets its default destination (and
     /// purges its queue, as Linux's `unix_dgram_disconnected`); EINVAL for the other types,
-    /// whose connect takes only AF_UNIX addresses. Senders this frees run at the next call
-    /// that carries buffers.
+    /// whose connect takes only AF_UNIX addresses. The senders a purge frees (they waited for
+    /// room in that queue) move when the caller next passes its buffers: at once with
+    /// [`Engine::run_wakes`], as after a datagram `connect` to another socket.
     pub fn disconnect(&mut self, id: SocketId) -> Result<(), Errno> {
         if self.sock(id)?.kind != SockType::Dgram {
             return Err(Errno::EINVAL);

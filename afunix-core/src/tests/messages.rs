@@ -479,3 +479,31 @@ fn getpeername_follows_a_peer_that_binds_later_even_once_it_is_gone() {
     fx.e.close(d2).unwrap();
     assert_eq!(fx.e.take_error(c2), Ok(Some(Errno::ECONNRESET)));
 }
+
+#[test]
+fn a_purged_queue_lets_its_blocked_senders_go_once_buffers_are_passed() {
+    let mut fx = Fx::new();
+    let srv = fx.bound_dgram(b"srv");
+    let x = fx.bound_dgram(b"x");
+    // srv takes messages from x only, so no queue limit applies to x: x sends until its
+    // own SO_SNDBUF is full, then a blocking send waits for room there.
+    let t = fx.token();
+    ready(fx.e.connect(srv, &abs(b"x"), &cred(1), t)).unwrap();
+    while fx.send_to(x, b"srv", &[1; 1000]) == Ok(1000) {}
+    let t = fx.token();
+    assert!(fx.e.send_to(x, &abs(b"srv"), b"late", WAIT, t).is_pending());
+    // AF_UNSPEC purges srv's queue (disconnect carries no buffers): x's SO_SNDBUF has room
+    // again, and its send goes when buffers are passed.
+    fx.e.disconnect(srv).unwrap();
+    assert_eq!(fx.e.fionread(srv), Ok(0));
+    assert!(fx.completions().is_empty());
+    let e = &mut fx.e;
+    e.inner.run_wakes(&mut e.bufs);
+    let done = fx.completions();
+    assert_eq!(done.len(), 1);
+    assert_eq!(
+        (done[0].token, &done[0].result),
+        (t, &Ok(Completed::Sent(4)))
+    );
+    assert_eq!(fx.recv(srv, 8).unwrap(), b"late");
+}
