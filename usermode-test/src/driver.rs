@@ -829,9 +829,8 @@ pub fn foreign_handles(net: &Net) -> Result<(), String> {
 #[cfg(windows)]
 pub fn access_bits(_net: &Net) -> Result<(), String> {
     use afunix_proto::ioctl::{IOCTL_AFUNIX_GETSOCKNAME, IOCTL_AFUNIX_SOCKET, IOCTL_AFUNIX_STATS};
-    use std::os::windows::io::{AsRawHandle, OwnedHandle};
+    use std::os::windows::io::OwnedHandle;
     use windows_sys::Win32::Foundation::ERROR_ACCESS_DENIED;
-    use windows_sys::Win32::System::IO::DeviceIoControl;
 
     /// The device opened for `access` only, synchronous (no FILE_FLAG_OVERLAPPED).
     fn open(access: u32) -> Result<OwnedHandle, String> {
@@ -844,26 +843,7 @@ pub fn access_bits(_net: &Net) -> Result<(), String> {
         input: &[u8],
         output: &mut [u8],
     ) -> Result<(), u32> {
-        let mut returned = 0u32;
-        // SAFETY:
-        // 1. A synchronous handle; both buffers are valid for their lengths during the call.
-        let ok = unsafe {
-            DeviceIoControl(
-                device.as_raw_handle(),
-                code,
-                input.as_ptr().cast(),
-                input.len() as u32,
-                output.as_mut_ptr().cast(),
-                output.len() as u32,
-                &mut returned,
-                std::ptr::null_mut(),
-            )
-        };
-        if ok == 0 {
-            Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0) as u32)
-        } else {
-            Ok(())
-        }
+        sync_request(device, code, input, output).map(drop)
     }
     const FILE_READ_DATA: u32 = 0x1;
     const FILE_WRITE_DATA: u32 = 0x2;
@@ -1157,39 +1137,19 @@ fn message_pairs(_net: &Net) -> Result<(), String> {
     };
     use std::os::windows::io::{AsRawHandle, OwnedHandle};
     use windows_sys::Win32::Foundation::{GENERIC_READ, GENERIC_WRITE};
-    use windows_sys::Win32::System::IO::DeviceIoControl;
     use zerocopy::{FromBytes, IntoBytes};
 
-    /// A synchronous request: the reply's length, or the Win32 error.
+    /// A synchronous request: the reply's length, or the Win32 error, named.
     fn request(
         socket: &OwnedHandle,
         code: u32,
         input: &[u8],
         output: &mut [u8],
     ) -> Result<usize, String> {
-        let mut returned = 0u32;
-        // SAFETY:
-        // 1. A synchronous handle; both buffers are valid for their lengths during the call.
-        let ok = unsafe {
-            DeviceIoControl(
-                socket.as_raw_handle(),
-                code,
-                input.as_ptr().cast(),
-                input.len() as u32,
-                output.as_mut_ptr().cast(),
-                output.len() as u32,
-                &mut returned,
-                std::ptr::null_mut(),
-            )
-        };
-        if ok == 0 {
-            Err(format!(
-                "IOCTL {code:#x}: {}",
-                std::io::Error::last_os_error()
-            ))
-        } else {
-            Ok(returned as usize)
-        }
+        sync_request(socket, code, input, output).map_err(|e| {
+            let error = std::io::Error::from_raw_os_error(i32::try_from(e).unwrap_or(i32::MAX));
+            format!("IOCTL {code:#x}: {error}")
+        })
     }
     /// Two fresh sockets of `ty`, paired.
     fn pair(ty: u32) -> Result<(OwnedHandle, OwnedHandle), String> {
@@ -1290,4 +1250,36 @@ fn message_pairs(_net: &Net) -> Result<(), String> {
         println!("      type {ty}: boundaries kept, a cut message reported whole (5 bytes)");
     }
     Ok(())
+}
+
+/// A synchronous DeviceIoControl on `handle`: the reply's length, or the Win32 error.
+#[cfg(windows)]
+fn sync_request(
+    handle: &std::os::windows::io::OwnedHandle,
+    code: u32,
+    input: &[u8],
+    output: &mut [u8],
+) -> Result<usize, u32> {
+    use std::os::windows::io::AsRawHandle;
+    use windows_sys::Win32::System::IO::DeviceIoControl;
+    let mut returned = 0u32;
+    // SAFETY:
+    // 1. A synchronous handle; both buffers are valid for their lengths during the call.
+    let ok = unsafe {
+        DeviceIoControl(
+            handle.as_raw_handle(),
+            code,
+            input.as_ptr().cast(),
+            input.len() as u32,
+            output.as_mut_ptr().cast(),
+            output.len() as u32,
+            &mut returned,
+            std::ptr::null_mut(),
+        )
+    };
+    if ok == 0 {
+        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0) as u32)
+    } else {
+        Ok(returned as usize)
+    }
 }

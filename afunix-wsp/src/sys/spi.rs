@@ -488,20 +488,9 @@ unsafe extern "system" fn wsp_accept(
     lperrno: *mut i32,
 ) -> SOCKET {
     let r = (|| {
-        let room = if addr.is_null() {
-            None
-        } else if addrlen.is_null() {
-            return Err(WSAEFAULT);
-        } else {
-            // SAFETY:
-            // 1. Non-null: the program's length, readable.
-            let room = usize::try_from(unsafe { addrlen.read() }).map_err(|_| WSAEFAULT)?;
-            // Too small for even the family: WSAEFAULT, before a connection is taken.
-            if room < 2 {
-                return Err(WSAEFAULT);
-            }
-            Some(room)
-        };
+        // SAFETY:
+        // 1. ws2_32 passes the program's length, readable when not null.
+        let room = unsafe { address_room(!addr.is_null(), addrlen) }?;
         let (new, peer) = accept(s)?;
         if let Some(condition) = condition {
             if let Err(e) = ask_condition(condition, &peer, callback_data) {
@@ -712,6 +701,29 @@ unsafe extern "system" fn wsp_send(
         Ok(())
     })();
     status(lperrno, r)
+}
+
+/// The room of a program's address buffer (WSPAccept's, WSPRecvFrom's): None without a
+/// buffer; WSAEFAULT without a length, or with room for less than the family, checked before
+/// a connection or a message is taken.
+///
+/// # Safety
+///
+/// A non-null `len` is the program's length, readable.
+unsafe fn address_room(has_buffer: bool, len: *const i32) -> Result<Option<usize>, i32> {
+    if !has_buffer {
+        return Ok(None);
+    }
+    if len.is_null() {
+        return Err(WSAEFAULT);
+    }
+    // SAFETY:
+    // 1. Non-null: the program's length, readable (this function's contract).
+    let room = usize::try_from(unsafe { len.read() }).map_err(|_| WSAEFAULT)?;
+    if room < 2 {
+        return Err(WSAEFAULT);
+    }
+    Ok(Some(room))
 }
 
 /// Starts an overlapped send (WSPSend, WSPSendTo): a send that would block re-enables
@@ -1121,20 +1133,9 @@ unsafe fn recv_from_message(
     if flags.is_null() {
         return Err(WSAEFAULT);
     }
-    // The address buffer must hold the family at least, checked before a message is taken.
-    let room = if from.is_null() {
-        None
-    } else if fromlen.is_null() {
-        return Err(WSAEFAULT);
-    } else {
-        // SAFETY:
-        // 1. Non-null: the program's length, readable.
-        let room = usize::try_from(unsafe { fromlen.read() }).map_err(|_| WSAEFAULT)?;
-        if room < 2 {
-            return Err(WSAEFAULT);
-        }
-        Some(room)
-    };
+    // SAFETY:
+    // 1. ws2_32 passes the program's length, readable when not null.
+    let room = unsafe { address_room(!from.is_null(), fromlen) }?;
     // SAFETY:
     // 1. Non-null: the program's flags, readable.
     let linux = message_recv_flags(unsafe { flags.read() })?;
