@@ -26,8 +26,10 @@ pub const POLLNVAL: u32 = PollMask::NVAL;
 const ALWAYS_REPORTED: u32 = PollMask::ERR | PollMask::HUP | POLLNVAL;
 
 /// The most POLLs that may wait at once over the whole device; each user may hold its share
-/// (`Limits::user_share`) of this and of [`MAX_PENDING_POLL_ENTRIES`].
-pub const MAX_PENDING_POLLS: usize = 4096;
+/// (`Limits::user_share`) of this and of [`MAX_PENDING_POLL_ENTRIES`]. As many as the
+/// driver's sockets: an async program (`afunix::tokio`) keeps one POLL of one entry waiting
+/// for each socket it waits on, so a user may wait on every socket of its share.
+pub const MAX_PENDING_POLLS: usize = 16_384;
 
 /// The most sockets named by all waiting POLLs together. Waiting polls are rechecked after
 /// every request (under the device's lock, at DISPATCH_LEVEL in the driver), so this bounds

@@ -7,7 +7,8 @@
 use std::fmt::Debug;
 use std::io;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use afunix_core::Errno;
@@ -41,6 +42,9 @@ pub(crate) trait Transport: Send + Sync + Debug {
     /// The absolute path BIND and CONNECT send for a pathname address, as UTF-16. Relative
     /// paths are resolved here, in user mode, where the current directory is known.
     fn absolute_path(&self, path: &Path) -> io::Result<Vec<u16>>;
+
+    /// The in-process device's counts (None for the driver, whose STATS request says them).
+    fn stats(&self) -> Option<afunix_device::DeviceStats>;
 }
 
 /// One handle.
@@ -67,6 +71,104 @@ pub(crate) trait Endpoint: Send + Sync + Debug {
 
     /// Another handle on the same socket (`DuplicateHandle`).
     fn duplicate(&self) -> io::Result<Arc<dyn Endpoint>>;
+
+    /// Issues IOCTL `code` and returns without waiting for it: what the async sockets wait
+    /// on. `output` is its output buffer, which it completes with: for POLL a copy of
+    /// `input` (METHOD_BUFFERED's system buffer starts as one), for RECV the room for the
+    /// bytes, for CONNECT empty. A request refused at once is the error here, and never
+    /// completes.
+    fn submit(&self, code: u32, input: &[u8], output: Vec<u8>) -> Result<Arc<dyn InFlight>, Errno>;
+
+    /// The handle itself, when this is one of the driver's (None for the in-process
+    /// transport, whose handles are numbers of its own).
+    #[cfg(windows)]
+    fn into_owned_handle(self: Arc<Self>) -> Option<std::os::windows::io::OwnedHandle>;
+
+    /// The handle, borrowed, when this is one of the driver's.
+    #[cfg(windows)]
+    fn borrow_handle(&self) -> Option<std::os::windows::io::BorrowedHandle<'_>>;
+}
+
+/// A request issued by [`Endpoint::submit`], until it completes.
+pub(crate) trait InFlight: Send + Sync + Debug {
+    /// Its outcome once it has completed, taken by the first call that sees it: the count
+    /// it reports (bytes received, for RECV) and its output buffer. Until then, `cx`'s task
+    /// is among those woken when it does.
+    fn poll_reply(&self, cx: &mut Context<'_>) -> Poll<Reply>;
+
+    /// Asks for it to end now (CancelIoEx): it completes soon after, with ECANCELED or with
+    /// what it had achieved. Harmless once it has completed.
+    fn cancel(&self);
+
+    /// Whether it has completed.
+    fn is_done(&self) -> bool;
+}
+
+/// What a submitted request completed with: its count and its output buffer, or its errno.
+pub(crate) type Reply = Result<(usize, Vec<u8>), Errno>;
+
+/// Where a submitted request's completion meets the tasks waiting for it.
+#[derive(Debug, Default)]
+pub(crate) struct Completion {
+    slot: Mutex<Slot>,
+}
+
+#[derive(Debug, Default)]
+enum Slot {
+    /// Still in flight; the wakers of the tasks waiting for it (more than one when they
+    /// share the request, as the readers of one stream do).
+    #[default]
+    Waiting,
+    WaitingFor(Vec<Waker>),
+    Done(Reply),
+    /// Completed, and its reply taken.
+    Taken,
+}
+
+impl Completion {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slot> {
+        // Nothing panics while holding it; a poisoned slot still holds a consistent value.
+        self.slot.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The request completed with `result`: the waiting tasks, if any, are woken (outside
+    /// the lock).
+    pub(crate) fn finish(&self, result: Reply) {
+        let previous = std::mem::replace(&mut *self.lock(), Slot::Done(result));
+        if let Slot::WaitingFor(wakers) = previous {
+            wakers.into_iter().for_each(Waker::wake);
+        }
+    }
+
+    pub(crate) fn poll(&self, cx: &mut Context<'_>) -> Poll<Reply> {
+        let mut slot = self.lock();
+        match std::mem::take(&mut *slot) {
+            Slot::Done(result) => {
+                *slot = Slot::Taken;
+                Poll::Ready(result)
+            }
+            // Polled again after its reply was taken: a caller's bug, not a completion.
+            Slot::Taken => {
+                *slot = Slot::Taken;
+                Poll::Ready(Err(Errno::EINVAL))
+            }
+            Slot::Waiting => {
+                *slot = Slot::WaitingFor(vec![cx.waker().clone()]);
+                Poll::Pending
+            }
+            Slot::WaitingFor(mut wakers) => {
+                if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                    wakers.push(cx.waker().clone());
+                }
+                *slot = Slot::WaitingFor(wakers);
+                Poll::Pending
+            }
+        }
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        matches!(*self.lock(), Slot::Done(_) | Slot::Taken)
+    }
 }
 
 /// An errno as the platform reports socket errors: the errno itself on Unix; on Windows the

@@ -32,7 +32,7 @@ use afunix_proto::handle::HandleAccess;
 use afunix_proto::ioctl::{IOCTL_AFUNIX_RECV, IOCTL_AFUNIX_SEND, IOCTL_AFUNIX_STATS};
 use zerocopy::IntoBytes;
 
-use crate::channel::{Data, Endpoint, Transport};
+use crate::channel::{Completion, Data, Endpoint, InFlight, Transport};
 
 /// The shared state: one device, its handles, and the completions not yet collected.
 struct State {
@@ -43,6 +43,12 @@ struct State {
     refs: HashMap<FileId, usize>,
     /// Completions drained from the device, waiting for the thread that issued them.
     done: HashMap<Token, Result<Done, Errno>>,
+    /// Requests issued without waiting ([`Endpoint::submit`]), by token: their completions
+    /// go to them, not to `done`.
+    submitted: HashMap<Token, Arc<Submitted>>,
+    /// The output buffers of submitted requests that wait and have no data buffer (a POLL's
+    /// reply), by token.
+    pending_output: HashMap<Token, Vec<u8>>,
     /// The data buffers of SEND and RECV requests not yet finished, by token: what the
     /// driver's IRPs' locked pages are to it.
     buffers: OwnedBuffers,
@@ -73,10 +79,21 @@ impl State {
         self.free_tokens.push(token);
     }
 
-    /// Moves every completion out of the device; true if there were any.
+    /// Moves every completion out of the device; true if any is for a waiting thread.
+    /// A submitted request's completion goes to it (its task is woken) and frees its token.
     fn drain(&mut self) -> bool {
         let mut any = false;
         while let Some(c) = self.device.poll_completion() {
+            if let Some(request) = self.submitted.remove(&c.token) {
+                let output = self
+                    .buffers
+                    .remove(c.token)
+                    .or_else(|| self.pending_output.remove(&c.token))
+                    .unwrap_or_default();
+                request.finish(c.result, output);
+                self.free_token(c.token);
+                continue;
+            }
             self.done.insert(c.token, c.result);
             any = true;
         }
@@ -123,6 +140,8 @@ impl InProcess {
                     handles: HashMap::new(),
                     refs: HashMap::new(),
                     done: HashMap::new(),
+                    submitted: HashMap::new(),
+                    pending_output: HashMap::new(),
                     buffers: OwnedBuffers::new(),
                     next_id: 0,
                     free_tokens: Vec::new(),
@@ -146,6 +165,10 @@ impl Transport for InProcess {
             shared: self.shared.clone(),
             handle,
         }))
+    }
+
+    fn stats(&self) -> Option<afunix_device::DeviceStats> {
+        Some(self.shared.lock().device.stats())
     }
 
     fn absolute_path(&self, path: &Path) -> io::Result<Vec<u16>> {
@@ -200,6 +223,16 @@ impl Endpoint for Handle {
         self.handle
     }
 
+    #[cfg(windows)]
+    fn into_owned_handle(self: Arc<Self>) -> Option<std::os::windows::io::OwnedHandle> {
+        None
+    }
+
+    #[cfg(windows)]
+    fn borrow_handle(&self) -> Option<std::os::windows::io::BorrowedHandle<'_>> {
+        None
+    }
+
     fn duplicate(&self) -> io::Result<Arc<dyn Endpoint>> {
         let mut state = self.shared.lock();
         let file = *state
@@ -233,6 +266,91 @@ impl Endpoint for Handle {
             Data::In(data),
             deadline,
         )
+    }
+
+    fn submit(
+        &self,
+        code: u32,
+        input: &[u8],
+        mut output: Vec<u8>,
+    ) -> Result<Arc<dyn InFlight>, Errno> {
+        if code == IOCTL_AFUNIX_STATS {
+            return Err(Errno::EINVAL);
+        }
+        let request = decode(code, input, output.len())
+            .map_err(|e| Errno::from_number(e.errno()).unwrap_or(Errno::EINVAL))?;
+        if data_offset(&request) != 0 {
+            // RECVFROM's reply splits its buffer; nothing submits it.
+            return Err(Errno::EINVAL);
+        }
+        // RECV and SEND reach `output` as their data buffer; POLL writes its reply into it.
+        let is_data = matches!(code, IOCTL_AFUNIX_RECV | IOCTL_AFUNIX_SEND);
+        let file = *self
+            .shared
+            .lock()
+            .handles
+            .get(&self.handle)
+            .ok_or(Errno::EBADF)?;
+        let mut host = Caller {
+            shared: &self.shared,
+        };
+        let data_len = if is_data { output.len() } else { 0 };
+        let prepared = Prepared::new(&mut host, file, request, data_len)?;
+        let mut state = self.shared.lock();
+        let token = state.token();
+        let submitted = Arc::new(Submitted {
+            shared: self.shared.clone(),
+            token,
+            completion: Completion::default(),
+        });
+        let state_ref = &mut *state;
+        let mut bufs = RequestBuffers {
+            owned: &mut state_ref.buffers,
+            token,
+            current: if is_data {
+                Current::Out(&mut output)
+            } else {
+                Current::None
+            },
+        };
+        let reply = prepared.execute(&mut state_ref.device, token, &mut bufs);
+        let failed = match reply {
+            Reply::Ready(result) => {
+                state.free_token(token);
+                let failed = result.is_err();
+                submitted.finish(result, output);
+                failed
+            }
+            Reply::Pending => {
+                // Its buffer goes to the shared state, where the requests that fill it reach
+                // it, as the driver's IRP's pages stay locked; it comes back at completion.
+                let lent = if is_data {
+                    state.buffers.insert_recv(token, output)
+                } else {
+                    state.pending_output.insert(token, output);
+                    Ok(())
+                };
+                if let Err(e) = lent {
+                    let state_ref = &mut *state;
+                    let _ = state_ref.device.cancel(token, &mut state_ref.buffers);
+                    let _ = state.drain();
+                    state.done.remove(&token);
+                    state.free_token(token);
+                    drop(state);
+                    prepared.settle(&mut host, true);
+                    return Err(e);
+                }
+                state.submitted.insert(token, submitted.clone());
+                false
+            }
+        };
+        if state.drain() {
+            self.shared.completed.notify_all();
+        }
+        drop(state);
+        // Only a bind has anything to settle, and a bind never pends.
+        prepared.settle(&mut host, failed);
+        Ok(submitted)
     }
 
     fn ioctl(
@@ -356,6 +474,62 @@ impl Endpoint for Handle {
             _ => None,
         };
         write_reply(&done, buffer)
+    }
+}
+
+/// A request issued by [`Endpoint::submit`] on the in-process device.
+struct Submitted {
+    shared: Arc<Shared>,
+    token: Token,
+    completion: Completion,
+}
+
+impl fmt::Debug for Submitted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Submitted")
+            .field("token", &self.token)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Submitted {
+    /// The device completed it with `result`; `output` is its output buffer, which a POLL's
+    /// reply is written into.
+    fn finish(&self, result: Result<Done, Errno>, mut output: Vec<u8>) {
+        let reply = result.and_then(|done| {
+            let count = match done {
+                Done::Polled(_) => write_reply(&done, Some(ReplyBuffer::InOut(&mut output)))?,
+                Done::Count(n) => n,
+                _ => write_reply(&done, Some(ReplyBuffer::Out(&mut output)))?,
+            };
+            Ok((count, output))
+        });
+        self.completion.finish(reply);
+    }
+}
+
+impl InFlight for Submitted {
+    fn poll_reply(
+        &self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<crate::channel::Reply> {
+        self.completion.poll(cx)
+    }
+
+    fn cancel(&self) {
+        let mut state = self.shared.lock();
+        if !state.submitted.contains_key(&self.token) {
+            return;
+        }
+        let state_ref = &mut *state;
+        state_ref.device.cancel(self.token, &mut state_ref.buffers);
+        if state.drain() {
+            self.shared.completed.notify_all();
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        self.completion.is_done()
     }
 }
 

@@ -65,6 +65,10 @@ mod unavailable;
 #[cfg(windows)]
 pub mod sys;
 
+/// Async sockets for tokio: see the module's page.
+#[cfg(feature = "tokio")]
+pub use net::aio as tokio;
+
 pub use net::{
     Incoming, Net, PeerCred, RawMessage, RawResult, RawSocket, SocketAddr, UnixDatagram,
     UnixListener, UnixSeqpacketConn, UnixSeqpacketListener, UnixStream,

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod async_bench;
 mod cancel;
 mod conformance;
 mod driver;
@@ -17,6 +18,7 @@ mod programs;
 mod progress;
 mod shares;
 mod smoke;
+mod tokio_echo;
 #[cfg(windows)]
 mod wsp;
 
@@ -91,6 +93,9 @@ enum Command {
     },
     /// Throughput and round-trip time through `Net::system()`.
     Bench,
+    /// The async sockets beside the blocking library: echo requests per second and
+    /// throughput (a table; not a pass/fail test).
+    BenchAsync,
     /// Pending reads cancelled with CancelIoEx; then STATS must be back to zero.
     Cancel {
         #[arg(long, default_value_t = 1000)]
@@ -162,6 +167,9 @@ enum Command {
         #[arg(long = "abstract")]
         abstract_name: Option<String>,
     },
+    /// A tokio echo server and N concurrent clients through `afunix::tokio`, checksummed;
+    /// then the same with every task dropped at random points; then STATS must be zero.
+    TokioEcho(tokio_echo::Args),
     /// The child of `hold`.
     #[command(hide = true)]
     HoldChild {
@@ -185,12 +193,14 @@ fn main() -> ExitCode {
             faults,
         } => programs::stress(connections, megabytes, faults),
         Command::Bench => programs::bench(),
+        Command::BenchAsync => async_bench::run(),
         Command::Cancel { count, faults } => cancel::cancel(count, faults),
         Command::Overload { connections } => overload::run(connections),
         Command::Hold { count } => cancel::hold(count),
         Command::Shares => shares::run(),
         Command::HoldChild { count } => cancel::hold_child(count),
         Command::Messages => messages::run(),
+        Command::TokioEcho(args) => tokio_echo::run(&args),
         Command::MessagesChild {
             role,
             path,

@@ -448,14 +448,21 @@ impl Engine {
             mask |= PollMask::HUP;
         }
         // unix_writable: not listening, and wmem_alloc * 4 <= sndbuf. Our wmem is what sits
-        // in the peer's queue.
+        // in the peer's queue. Linux has no cap over all sockets; ours (and the writer's
+        // user's share of it) makes a send fail with ENOBUFS when it leaves no room, so a
+        // socket is not writable then either: a waiting POLLOUT completes once memory is
+        // freed (waiting POLLs are rechecked after every request), and an async writer
+        // waits for that rather than failing.
         let queued = sock
             .peer()
             .and_then(|p| self.sockets.get(p).map(|ps| (p, ps)))
             .map_or(0, |(p, ps)| {
                 ps.rx.len().saturating_add(self.visible_pending(p))
             });
-        if !sock.is_listening() && queued.saturating_mul(4) <= to_usize(sock.sndbuf) {
+        if !sock.is_listening()
+            && queued.saturating_mul(4) <= to_usize(sock.sndbuf)
+            && self.user_room(self.owner_of(id)) > 0
+        {
             mask |= PollMask::OUT | PollMask::WRNORM | PollMask::WRBAND;
         }
         Ok(PollMask(mask))

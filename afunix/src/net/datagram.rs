@@ -17,7 +17,7 @@ use super::{Net, Socket, SocketAddr};
 /// socket of the same [`Net`] that names it; one that is connected receives only from its
 /// peer.
 pub struct UnixDatagram {
-    socket: Socket,
+    pub(super) socket: Socket,
 }
 
 impl fmt::Debug for UnixDatagram {
@@ -35,7 +35,7 @@ impl fmt::Debug for UnixDatagram {
 
 /// The address a reply reports: a sender without a name is reported with no bytes at all, as
 /// Linux's recvfrom reports it, and std takes that as the unnamed address.
-fn reported(sockaddr: &[u8]) -> io::Result<SocketAddr> {
+pub(super) fn reported(sockaddr: &[u8]) -> io::Result<SocketAddr> {
     if sockaddr.is_empty() {
         Ok(SocketAddr::unnamed())
     } else {

@@ -10,7 +10,7 @@ use super::{Net, Socket, SocketAddr, UnixStream};
 
 /// A listening Unix stream socket, as `std::os::unix::net::UnixListener`.
 pub struct UnixListener {
-    socket: Socket,
+    pub(super) socket: Socket,
 }
 
 impl fmt::Debug for UnixListener {

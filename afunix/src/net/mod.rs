@@ -1,7 +1,11 @@
 //! The socket types, shaped like `std::os::unix::net`.
 
 mod addr;
+#[cfg(feature = "tokio")]
+pub mod aio;
 mod datagram;
+#[cfg(windows)]
+mod handles;
 mod listener;
 mod seqpacket;
 mod stream;
@@ -79,6 +83,13 @@ impl Net {
         Net {
             transport: Arc::new(crate::inproc::InProcess::new(limits)),
         }
+    }
+
+    /// For an in-process `Net`: how many sockets it holds and how many requests are pending
+    /// in it (waiting POLLs included), with its other counts. None for the driver, whose
+    /// counts `afunixctl status` reports.
+    pub fn stats(&self) -> Option<afunix_device::DeviceStats> {
+        self.transport.stats()
     }
 
     /// `UnixListener::bind` on this `Net`.
@@ -315,9 +326,14 @@ impl Socket {
         sockaddr: &[u8],
         deadline: Option<Instant>,
     ) -> io::Result<()> {
-        let path = self.nt_path(sockaddr)?;
-        let input = encode::address(sockaddr, &path).map_err(|_| io_error(Errno::EINVAL))?;
+        let input = self.address_input(sockaddr)?;
         self.request(code, &input, Data::None, deadline).map(|_| ())
+    }
+
+    /// The input of BIND or CONNECT to `sockaddr`.
+    fn address_input(&self, sockaddr: &[u8]) -> io::Result<Vec<u8>> {
+        let path = self.nt_path(sockaddr)?;
+        encode::address(sockaddr, &path).map_err(|_| io_error(Errno::EINVAL))
     }
 
     /// SENDTO: SEND with a destination, raw `sockaddr_un` bytes. A stream refuses any address

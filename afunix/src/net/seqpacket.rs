@@ -17,7 +17,7 @@ use super::{Net, PeerCred, Socket, SocketAddr, gather, scatter};
 
 /// A listening seqpacket socket.
 pub struct UnixSeqpacketListener {
-    socket: Socket,
+    pub(super) socket: Socket,
 }
 
 impl fmt::Debug for UnixSeqpacketListener {
@@ -102,7 +102,7 @@ impl UnixSeqpacketListener {
 
 /// A seqpacket connection.
 pub struct UnixSeqpacketConn {
-    socket: Socket,
+    pub(super) socket: Socket,
 }
 
 impl fmt::Debug for UnixSeqpacketConn {

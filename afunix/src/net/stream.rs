@@ -33,7 +33,7 @@ pub struct PeerCred {
 
 /// A Unix stream socket, as `std::os::unix::net::UnixStream`.
 pub struct UnixStream {
-    socket: Socket,
+    pub(super) socket: Socket,
 }
 
 impl fmt::Debug for UnixStream {

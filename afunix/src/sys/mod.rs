@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod device;
+mod iocp;
 pub mod scm;
 pub mod service;
 pub mod setup;
@@ -11,7 +12,7 @@ mod transport;
 use std::io;
 use std::os::windows::io::{AsRawHandle, OwnedHandle};
 
-pub(crate) use transport::DriverTransport;
+pub(crate) use transport::{DriverHandle, DriverTransport};
 
 /// Raw access to the driver for the Winsock provider, which keeps its sockets as plain
 /// handles: open a handle, issue a request and wait for it, resolve a socket path.

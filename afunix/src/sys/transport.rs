@@ -11,6 +11,7 @@ use std::os::windows::io::{AsHandle, AsRawHandle, BorrowedHandle, FromRawHandle,
 use std::path::Path;
 use std::ptr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use afunix_core::Errno;
@@ -27,23 +28,25 @@ use windows_sys::Win32::System::IO::{
 use windows_sys::Win32::System::Threading::CreateEventW;
 
 use super::wide;
-use crate::channel::{Data, Endpoint, Transport};
+use crate::channel::{Data, Endpoint, InFlight, Transport};
 
 /// `STATUS_CANCELLED`.
-const STATUS_CANCELLED: i32 = afunix_proto::status::STATUS_CANCELLED as i32;
+pub(crate) const STATUS_CANCELLED: i32 = afunix_proto::status::STATUS_CANCELLED as i32;
 
 #[derive(Debug)]
 pub(crate) struct DriverTransport;
 
 impl Transport for DriverTransport {
     fn open(&self) -> io::Result<Arc<dyn Endpoint>> {
-        Ok(Arc::new(DriverHandle {
-            handle: open_handle()?,
-        }))
+        Ok(Arc::new(DriverHandle::new(open_handle()?)))
     }
 
     fn absolute_path(&self, path: &Path) -> io::Result<Vec<u16>> {
         nt_path(path)
+    }
+
+    fn stats(&self) -> Option<afunix_device::DeviceStats> {
+        None
     }
 }
 
@@ -97,8 +100,19 @@ pub fn nt_path(path: &Path) -> io::Result<Vec<u16>> {
 }
 
 #[derive(Debug)]
-struct DriverHandle {
+pub(crate) struct DriverHandle {
     handle: OwnedHandle,
+    /// Associated with the completion port ([`super::iocp`]), once a request was submitted.
+    associated: AtomicBool,
+}
+
+impl DriverHandle {
+    pub(crate) fn new(handle: OwnedHandle) -> DriverHandle {
+        DriverHandle {
+            handle,
+            associated: AtomicBool::new(false),
+        }
+    }
 }
 
 /// An event handle closed on drop.
@@ -232,9 +246,27 @@ impl Endpoint for DriverHandle {
     }
 
     fn duplicate(&self) -> io::Result<Arc<dyn Endpoint>> {
-        Ok(Arc::new(DriverHandle {
-            handle: self.handle.try_clone()?,
-        }))
+        Ok(Arc::new(DriverHandle::new(self.handle.try_clone()?)))
+    }
+
+    fn submit(&self, code: u32, input: &[u8], output: Vec<u8>) -> Result<Arc<dyn InFlight>, Errno> {
+        let handle = self.handle.as_raw_handle() as HANDLE;
+        super::iocp::associate(handle, &self.associated)?;
+        let block: Arc<dyn InFlight> = super::iocp::submit(handle, code, input, output)?;
+        Ok(block)
+    }
+
+    fn borrow_handle(&self) -> Option<BorrowedHandle<'_>> {
+        Some(self.handle.as_handle())
+    }
+
+    fn into_owned_handle(self: Arc<Self>) -> Option<OwnedHandle> {
+        match Arc::try_unwrap(self) {
+            Ok(this) => Some(this.handle),
+            // Shared (a request in progress on another thread holds it): a handle of its
+            // own, on the same socket.
+            Err(shared) => shared.handle.try_clone().ok(),
+        }
     }
 
     fn ioctl(
