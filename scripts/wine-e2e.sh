@@ -172,6 +172,10 @@ step "(k) message sockets: datagrams and seqpacket between two processes (socket
 wine "$tests" messages | indent
 [ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test messages failed"
 
+step "(l) async Rust: a tokio echo server and 1000 concurrent clients through afunix::tokio (64 KiB each in random-size writes, checksummed), then 1000 more dropped at random points; STATS back to zero"
+wine "$tests" tokio-echo --clients 1000 --bytes 65536 | indent
+[ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test tokio-echo failed"
+
 step "(h) one user's share: 4096 sockets then EMFILE, 4096 pending reads then ENOBUFS, then working again"
 wine "$tests" shares | indent
 [ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test shares failed"
@@ -215,6 +219,7 @@ restart_driver
 
 step "throughput and round trip under Wine (figures for the README; not a pass/fail test)"
 wine "$tests" bench | indent
+wine "$tests" bench-async | indent
 
 step "after everything: afunixctl status must show no socket and no pending IRP"
 wine "$ctl" status --json >"$WINE_LOG_DIR/status-after.json"

@@ -91,7 +91,63 @@ fn checks() -> Vec<(&'static str, Check)> {
         "datagram and seqpacket pairs through raw IOCTLs: boundaries, MSG_TRUNC, FIONREAD",
         message_pairs,
     ));
+    #[cfg(windows)]
+    checks.push((
+        "sockets as handles: into and from OwnedHandle and raw handles, duplicated, lent by the async types",
+        handle_conversions,
+    ));
     checks
+}
+
+/// A socket given up as a handle and taken back, by every conversion, still talks to its
+/// peer; a duplicate of its handle is the same socket; the async types lend the same handle.
+#[cfg(windows)]
+fn handle_conversions(net: &Net) -> Result<(), String> {
+    use std::os::windows::io::{AsHandle, AsRawHandle, FromRawHandle, IntoRawHandle, OwnedHandle};
+
+    let (a, b) = net.pair().map_err(fail("pair"))?;
+    let raw = a.as_raw_handle();
+    if raw != afunix::sys::raw_handle(&a) || a.as_handle().as_raw_handle() != raw {
+        return Err("as_raw_handle and as_handle disagree with the socket's handle".into());
+    }
+    // Through OwnedHandle and back.
+    let owned = OwnedHandle::from(a);
+    if owned.as_raw_handle() != raw {
+        return Err("OwnedHandle::from gave another handle".into());
+    }
+    let a = UnixStream::from(owned);
+    (&a).write_all(b"one")
+        .map_err(fail("write after OwnedHandle"))?;
+    // Through a raw handle and back.
+    let raw_b = b.into_raw_handle();
+    // SAFETY:
+    // 1. `raw_b` was just given up by `into_raw_handle`, and is taken back once.
+    let b = unsafe { UnixStream::from_raw_handle(raw_b) };
+    let mut got = [0u8; 3];
+    (&b).read_exact(&mut got)
+        .map_err(fail("read after from_raw_handle"))?;
+    if &got != b"one" {
+        return Err(format!("read {got:?}"));
+    }
+    // A duplicate handle (DuplicateHandle) is the same socket.
+    let dup = UnixStream::from(
+        b.as_handle()
+            .try_clone_to_owned()
+            .map_err(fail("duplicate"))?,
+    );
+    (&a).write_all(b"two").map_err(fail("write"))?;
+    (&dup)
+        .read_exact(&mut got)
+        .map_err(fail("read through the duplicate"))?;
+    if &got != b"two" {
+        return Err(format!("read {got:?} through the duplicate"));
+    }
+    // The async types lend the handle of the socket they were made from.
+    let async_a = afunix::tokio::UnixStream::from_std(a).map_err(fail("from_std"))?;
+    if async_a.as_raw_handle() != raw {
+        return Err("the async stream lends another handle".into());
+    }
+    Ok(())
 }
 
 pub fn run(filter: Option<&str>) -> Result<(), String> {

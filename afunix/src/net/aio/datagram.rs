@@ -7,9 +7,10 @@ use std::path::Path;
 use std::task::{Context, Poll};
 
 use afunix_proto::ioctl::{IOCTL_AFUNIX_GETPEERNAME, IOCTL_AFUNIX_GETSOCKNAME};
-use tokio::io::ReadBuf;
+use bytes::BufMut;
+use tokio::io::{Interest, ReadBuf, Ready};
 
-use super::{Evented, READABLE, WRITABLE};
+use super::{Evented, READABLE, WRITABLE, read_into_buf};
 use crate::net::datagram::reported;
 use crate::net::{Net, Socket, SocketAddr};
 
@@ -116,21 +117,24 @@ impl UnixDatagram {
 
     /// Sends now, or `WouldBlock`.
     pub fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
-        self.io.socket.send(buf, 0)
+        self.io.attempt(WRITABLE, |socket| socket.send(buf, 0))
     }
 
     /// Receives now, or `WouldBlock`.
     pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io.socket.recv(buf, 0)
+        self.io.attempt(READABLE, |socket| socket.recv(buf, 0))
     }
 
     pub fn try_send_to<P: AsRef<Path>>(&self, buf: &[u8], path: P) -> io::Result<usize> {
         let sockaddr = SocketAddr::from_pathname(path)?.to_sockaddr();
-        self.io.socket.send_to(buf, 0, &sockaddr)
+        self.io
+            .attempt(WRITABLE, |socket| socket.send_to(buf, 0, &sockaddr))
     }
 
     pub fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        let (n, from) = self.io.socket.recv_from(buf, 0)?;
+        let (n, from) = self
+            .io
+            .attempt(READABLE, |socket| socket.recv_from(buf, 0))?;
         Ok((n, reported(from.sockaddr())?))
     }
 
@@ -147,6 +151,69 @@ impl UnixDatagram {
     pub fn poll_send(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         self.io
             .poll_io(&self.io.write, WRITABLE, cx, |socket| socket.send(buf, 0))
+    }
+
+    /// Receives one message into `buf` and its sender's address, for a poll function.
+    pub fn poll_recv_from(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<SocketAddr>> {
+        let (n, from) = std::task::ready!(self.io.poll_io(&self.io.read, READABLE, cx, |s| {
+            s.recv_from(buf.initialize_unfilled(), 0)
+        }))?;
+        buf.advance(n);
+        Poll::Ready(reported(from.sockaddr()))
+    }
+
+    /// Sends `buf` as one message to the socket at `target`, for a poll function.
+    pub fn poll_send_to<P: AsRef<Path>>(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+        target: P,
+    ) -> Poll<io::Result<usize>> {
+        let sockaddr = SocketAddr::from_pathname(target)?.to_sockaddr();
+        self.io.poll_io(&self.io.write, WRITABLE, cx, |socket| {
+            socket.send_to(buf, 0, &sockaddr)
+        })
+    }
+
+    /// Receives one message, appended to `buf` (as much of it as `buf`'s next chunk holds).
+    pub async fn recv_buf<B: BufMut>(&self, buf: &mut B) -> io::Result<usize> {
+        let mut room = vec![0u8; buf.chunk_mut().len()];
+        let n = self.recv(&mut room).await?;
+        buf.put_slice(room.get(..n).unwrap_or_default());
+        Ok(n)
+    }
+
+    /// As [`UnixDatagram::recv_buf`], with the sender's address.
+    pub async fn recv_buf_from<B: BufMut>(&self, buf: &mut B) -> io::Result<(usize, SocketAddr)> {
+        let mut room = vec![0u8; buf.chunk_mut().len()];
+        let (n, from) = self.recv_from(&mut room).await?;
+        buf.put_slice(room.get(..n).unwrap_or_default());
+        Ok((n, from))
+    }
+
+    /// As [`UnixDatagram::try_recv`], appending to `buf`.
+    pub fn try_recv_buf<B: BufMut>(&self, buf: &mut B) -> io::Result<usize> {
+        read_into_buf(buf, |room| self.try_recv(room))
+    }
+
+    /// As [`UnixDatagram::try_recv_from`], appending to `buf`.
+    pub fn try_recv_buf_from<B: BufMut>(&self, buf: &mut B) -> io::Result<(usize, SocketAddr)> {
+        let mut from = None;
+        let n = read_into_buf(buf, |room| {
+            let (n, addr) = self.try_recv_from(room)?;
+            from = Some(addr);
+            Ok(n)
+        })?;
+        Ok((n, from.unwrap_or_else(SocketAddr::unnamed)))
+    }
+
+    /// Waits until the socket is ready for any of `interest`.
+    pub async fn ready(&self, interest: Interest) -> io::Result<Ready> {
+        self.io.ready_for(interest).await
     }
 
     pub async fn readable(&self) -> io::Result<()> {

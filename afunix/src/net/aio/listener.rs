@@ -35,7 +35,7 @@ impl UnixListener {
 
     /// Creates the socket file at `path` and listens on it (backlog 1024, as tokio).
     pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixListener> {
-        UnixListener::bind_addr_on(&Net::system(), &SocketAddr::from_pathname(path)?)
+        UnixListener::bind_addr_on(&Net::system(), &super::address_of(path.as_ref())?)
     }
 
     /// Binds to `addr` (a pathname or an abstract name) and listens.
@@ -67,20 +67,14 @@ impl UnixListener {
     /// connection waits for the next accept.
     pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
         let (socket, addr) = self.io.io(READABLE, |listener| listener.accept()).await?;
-        Ok((
-            UnixStream::from_std(crate::UnixStream::from_socket(socket))?,
-            addr,
-        ))
+        Ok((UnixStream::accepted(socket)?, addr))
     }
 
     /// As [`UnixListener::accept`], for a poll function.
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
         let (socket, addr) =
             std::task::ready!(self.io.poll_io(&self.io.read, READABLE, cx, |l| l.accept()))?;
-        Poll::Ready(
-            UnixStream::from_std(crate::UnixStream::from_socket(socket))
-                .map(|stream| (stream, addr)),
-        )
+        Poll::Ready(UnixStream::accepted(socket).map(|stream| (stream, addr)))
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {

@@ -66,12 +66,14 @@ mod stream;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 
 use afunix_core::Errno;
 use afunix_proto::encode;
 use afunix_proto::ioctl::{IOCTL_AFUNIX_CONNECT, IOCTL_AFUNIX_POLL};
+use tokio::io::{Interest, Ready};
 
 pub use datagram::UnixDatagram;
 pub use listener::UnixListener;
@@ -106,19 +108,62 @@ impl Readiness {
         Ok(Readiness { request })
     }
 
-    fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.request
-            .poll_reply(cx)
-            .map(|reply| reply.map(|_| ()).map_err(io_error))
+    /// The socket's `revents` once the POLL has completed.
+    fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<u32>> {
+        self.request.poll_reply(cx).map(|reply| {
+            reply
+                .map(|(_, out)| afunix_proto::wire::revents(&out).next().unwrap_or(0))
+                .map_err(io_error)
+        })
     }
 }
 
 impl Future for Readiness {
-    type Output = io::Result<()>;
+    type Output = io::Result<u32>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<u32>> {
         self.poll_ready(cx)
     }
+}
+
+/// Linux's POLLERR, POLLHUP and POLLRDHUP.
+const POLLERR: u32 = 0x8;
+const POLLHUP: u32 = 0x10;
+const POLLRDHUP: u32 = 0x2000;
+
+/// The POLL events `interest` waits for.
+fn events_of(interest: Interest) -> u32 {
+    let mut events = 0;
+    if interest.is_readable() {
+        events |= READABLE | POLLRDHUP;
+    }
+    if interest.is_writable() {
+        events |= WRITABLE;
+    }
+    events
+}
+
+/// tokio's `Ready` for POLL's `revents`, within `interest`, as tokio reads epoll's: an error
+/// or a hang-up makes a socket ready both ways.
+fn ready_of(revents: u32, interest: Interest) -> Ready {
+    let mut ready = Ready::EMPTY;
+    if interest.is_readable() {
+        if revents & (READABLE | POLLERR | POLLHUP | POLLRDHUP) != 0 {
+            ready |= Ready::READABLE;
+        }
+        if revents & (POLLHUP | POLLRDHUP) != 0 {
+            ready |= Ready::READ_CLOSED;
+        }
+    }
+    if interest.is_writable() {
+        if revents & (WRITABLE | POLLERR | POLLHUP) != 0 {
+            ready |= Ready::WRITABLE;
+        }
+        if revents & POLLHUP != 0 {
+            ready |= Ready::WRITE_CLOSED;
+        }
+    }
+    ready
 }
 
 impl Drop for Readiness {
@@ -135,13 +180,14 @@ impl Drop for Readiness {
 struct Waiter(Mutex<Option<Readiness>>);
 
 impl Waiter {
-    /// Ready once `events` may hold on `socket`; until then `cx` is woken when they do.
+    /// The socket's `revents` once `events` may hold on it; until then `cx` is woken when
+    /// they do.
     fn poll_ready(
         &self,
         socket: &Socket,
         events: u32,
         cx: &mut Context<'_>,
-    ) -> Poll<io::Result<()>> {
+    ) -> Poll<io::Result<u32>> {
         let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let readiness = match slot.as_mut() {
             Some(readiness) => readiness,
@@ -150,6 +196,15 @@ impl Waiter {
         let result = ready!(readiness.poll_ready(cx));
         *slot = None;
         Poll::Ready(result)
+    }
+}
+
+/// The address a path names, as tokio reads it: a path whose first byte is NUL is the
+/// abstract name that follows.
+fn address_of(path: &std::path::Path) -> io::Result<super::SocketAddr> {
+    match path.as_os_str().as_encoded_bytes().split_first() {
+        Some((0, name)) => super::SocketAddr::from_abstract_name(name),
+        _ => super::SocketAddr::from_pathname(path),
     }
 }
 
@@ -164,7 +219,14 @@ async fn connect(net: &super::Net, ty: u32, addr: &super::SocketAddr) -> io::Res
         .submit(IOCTL_AFUNIX_CONNECT, &input, Vec::new())
         .map_err(io_error)?;
     Readiness { request }.await?;
-    Ok(socket)
+    // As tokio's connect, which resolves at the socket's first writability and then reads
+    // SO_ERROR: the future resolves no sooner than its next poll, and a connection reset
+    // meanwhile (its listener closed before accepting it) is the connect's error.
+    YieldNow(false).await;
+    match socket.take_error()? {
+        Some(error) => Err(error),
+        None => Ok(socket),
+    }
 }
 
 /// A socket in non-blocking mode, with the waits of its two directions.
@@ -175,6 +237,12 @@ struct Evented {
     read: Waiter,
     write: Waiter,
     socket: Socket,
+    /// What the socket was last seen ready for (READABLE, WRITABLE), as tokio keeps it: set
+    /// by a completed POLL, cleared by an operation that would block. `readable()` and
+    /// `writable()` return at once while it says so, and an operation that would block
+    /// sends them back to wait. (POLL alone is level-triggered: a datagram pair, for one,
+    /// stops being writable at a quarter of SO_SNDBUF, long before a send would block.)
+    known: AtomicU32,
 }
 
 /// Whether an operation that failed with `e` waits for `events` and tries again:
@@ -202,6 +270,7 @@ impl Evented {
             socket,
             read: Waiter::default(),
             write: Waiter::default(),
+            known: AtomicU32::new(0),
         }
     }
 
@@ -211,10 +280,33 @@ impl Evented {
             read,
             write,
             socket,
+            known: _,
         } = self;
         drop((read, write));
         socket.set_nonblocking(false)?;
         Ok(socket)
+    }
+
+    /// What a completed POLL's `revents` say the socket is ready for.
+    fn learn(&self, revents: u32) {
+        let mut known = 0;
+        if revents & (READABLE | POLLERR | POLLHUP | POLLRDHUP) != 0 {
+            known |= READABLE;
+        }
+        if revents & (WRITABLE | POLLERR | POLLHUP) != 0 {
+            known |= WRITABLE;
+        }
+        self.known.fetch_or(known, Ordering::AcqRel);
+    }
+
+    /// Runs `op` once; if it would block, the socket is no longer taken to be ready for
+    /// `events`.
+    fn attempt<T>(&self, events: u32, op: impl FnOnce(&Socket) -> io::Result<T>) -> io::Result<T> {
+        let result = op(&self.socket);
+        if result.as_ref().is_err_and(|e| must_wait(e, events)) {
+            self.known.fetch_and(!events, Ordering::AcqRel);
+        }
+        result
     }
 
     /// Runs `op` until it does not report WouldBlock, waiting for `events` in between.
@@ -225,7 +317,7 @@ impl Evented {
     ) -> io::Result<T> {
         let mut spurious = false;
         loop {
-            match op(&self.socket) {
+            match self.attempt(events, &mut op) {
                 Err(e) if must_wait(&e, events) => {}
                 other => return other,
             }
@@ -235,7 +327,8 @@ impl Evented {
                 // other tasks run before trying again.
                 YieldNow(false).await;
             }
-            Readiness::new(&self.socket, events)?.await?;
+            let revents = Readiness::new(&self.socket, events)?.await?;
+            self.learn(revents);
             spurious = true;
         }
     }
@@ -249,29 +342,74 @@ impl Evented {
         mut op: impl FnMut(&Socket) -> io::Result<T>,
     ) -> Poll<io::Result<T>> {
         for _ in 0..2 {
-            match op(&self.socket) {
+            match self.attempt(events, &mut op) {
                 Err(e) if must_wait(&e, events) => {}
                 other => return Poll::Ready(other),
             }
-            ready!(waiter.poll_ready(&self.socket, events, cx))?;
+            let revents = ready!(waiter.poll_ready(&self.socket, events, cx))?;
+            self.learn(revents);
         }
         // Ready twice and still blocking: as in `io`, let other tasks run first.
         cx.waker().wake_by_ref();
         Poll::Pending
     }
 
-    /// Waits until `events` may hold (tokio's `readable()` and `writable()`).
+    /// Waits until the socket is taken to be ready for `events` (tokio's `readable()` and
+    /// `writable()`): at once if it was last seen so.
     async fn ready(&self, events: u32) -> io::Result<()> {
-        Readiness::new(&self.socket, events)?.await
+        if self.known.load(Ordering::Acquire) & events == 0 {
+            let revents = Readiness::new(&self.socket, events)?.await?;
+            self.learn(revents);
+        }
+        Ok(())
+    }
+
+    /// tokio's `ready(interest)`: at once with what the socket was last seen ready for, if
+    /// any of `interest`.
+    async fn ready_for(&self, interest: Interest) -> io::Result<Ready> {
+        let events = events_of(interest);
+        let known = self.known.load(Ordering::Acquire) & events;
+        if known != 0 {
+            return Ok(ready_of(known, interest));
+        }
+        let revents = Readiness::new(&self.socket, events)?.await?;
+        self.learn(revents);
+        Ok(ready_of(revents, interest))
+    }
+
+    fn poll_ready_for(
+        &self,
+        waiter: &Waiter,
+        events: u32,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.known.load(Ordering::Acquire) & events != 0 {
+            return Poll::Ready(Ok(()));
+        }
+        let revents = ready!(waiter.poll_ready(&self.socket, events, cx))?;
+        self.learn(revents);
+        Poll::Ready(Ok(()))
     }
 
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.read.poll_ready(&self.socket, READABLE, cx)
+        self.poll_ready_for(&self.read, READABLE, cx)
     }
 
     fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.write.poll_ready(&self.socket, WRITABLE, cx)
+        self.poll_ready_for(&self.write, WRITABLE, cx)
     }
+}
+
+/// A read into `buf`'s next chunk, through a buffer of that size (this side of the library
+/// has no `unsafe` with which to lend the uninitialized chunk itself).
+fn read_into_buf<B: bytes::BufMut>(
+    buf: &mut B,
+    read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
+) -> io::Result<usize> {
+    let mut room = vec![0u8; buf.chunk_mut().len()];
+    let n = read(&mut room)?;
+    buf.put_slice(room.get(..n).unwrap_or_default());
+    Ok(n)
 }
 
 /// Pending once, waking itself: lets the runtime run other tasks.

@@ -15,7 +15,7 @@
 
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker, ready};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use afunix_core::Errno;
@@ -32,7 +32,7 @@ use crate::net::Socket;
 /// against the driver's cap on locked request buffers for as long as it waits.
 const WAIT_BYTES: usize = 4096;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Reader(Mutex<ReadState>);
 
 #[derive(Debug, Default)]
@@ -44,6 +44,10 @@ struct ReadState {
     pos: usize,
     /// The end of the stream (Ok) or an error that a RECV met, not yet reported.
     outcome: Option<Result<(), Errno>>,
+    /// Taken to be readable, as tokio keeps readiness: a stream `accept` returned starts so
+    /// (tokio's do), and so does one whose read got bytes or whose wait completed; a read
+    /// that found nothing clears it. `readable()` returns at once while it holds.
+    known_readable: bool,
     /// The last read had to wait, and its wait did not come back full: the next is likely to
     /// wait too, so it starts with its RECV rather than first trying the socket without
     /// waiting (a request saved per read when a peer answers one request at a time; a RECV
@@ -112,6 +116,15 @@ fn start_wait(socket: &Socket) -> io::Result<Arc<dyn InFlight>> {
 }
 
 impl Reader {
+    /// A stream's reader; `readable`: the stream is taken to be readable until a read finds
+    /// nothing (an accepted stream).
+    pub(super) fn new(readable: bool) -> Reader {
+        Reader(Mutex::new(ReadState {
+            known_readable: readable,
+            ..ReadState::default()
+        }))
+    }
+
     fn lock(&self) -> MutexGuard<'_, ReadState> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -126,10 +139,14 @@ impl Reader {
         let mut state = self.lock();
         loop {
             if let Some(result) = state.deliver(buf) {
+                state.known_readable = true;
                 return Poll::Ready(result);
             }
             if let Some(wait) = state.wait.as_ref() {
-                let reply = ready!(wait.poll_reply(cx));
+                let Poll::Ready(reply) = wait.poll_reply(cx) else {
+                    state.known_readable = false;
+                    return Poll::Pending;
+                };
                 state.wait = None;
                 state.absorb(reply);
                 continue;
@@ -143,7 +160,10 @@ impl Reader {
                     state.waits = true;
                     state.wait = Some(start_wait(socket)?);
                 }
-                other => return Poll::Ready(other),
+                other => {
+                    state.known_readable = true;
+                    return Poll::Ready(other);
+                }
             }
         }
     }
@@ -155,24 +175,44 @@ impl Reader {
         if let Some(result) = state.deliver(buf) {
             return result;
         }
-        if state.wait.is_some() {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        socket.recv(buf, MSG_DONTWAIT)
+        let result = if state.wait.is_some() {
+            Err(io::ErrorKind::WouldBlock.into())
+        } else {
+            socket.recv(buf, MSG_DONTWAIT)
+        };
+        state.known_readable = !result
+            .as_ref()
+            .is_err_and(|e| e.kind() == io::ErrorKind::WouldBlock);
+        result
     }
 
     /// Ready once a read would not wait: bytes kept, or the end of the stream or an error
-    /// met. Until then a RECV waits (started here if none does).
-    pub(super) fn poll_ready(&self, socket: &Socket, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    /// met; true when it is the end of the stream. Until then a RECV waits (started here if
+    /// none does).
+    pub(super) fn poll_ready(
+        &self,
+        socket: &Socket,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<bool>> {
         let mut state = self.lock();
         loop {
             if state.pos < state.data.len() || state.outcome.is_some() {
-                return Poll::Ready(Ok(()));
+                return Poll::Ready(Ok(matches!(state.outcome, Some(Ok(())))));
             }
             if let Some(wait) = state.wait.as_ref() {
-                let reply = ready!(wait.poll_reply(cx));
+                let Poll::Ready(reply) = wait.poll_reply(cx) else {
+                    // Still taken to be readable: say so (a read may then find nothing,
+                    // which tokio allows), while the RECV learns whether it is, and whether
+                    // the stream has ended.
+                    return if state.known_readable {
+                        Poll::Ready(Ok(false))
+                    } else {
+                        Poll::Pending
+                    };
+                };
                 state.wait = None;
                 state.absorb(reply);
+                state.known_readable = true;
                 continue;
             }
             state.wait = Some(start_wait(socket)?);

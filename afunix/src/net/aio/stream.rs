@@ -10,10 +10,11 @@ use std::task::{Context, Poll};
 
 use afunix_proto::ioctl::{IOCTL_AFUNIX_GETPEERNAME, IOCTL_AFUNIX_GETSOCKNAME};
 use afunix_proto::wire::MSG_DONTWAIT;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use bytes::BufMut;
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf, Ready};
 
 use super::read::Reader;
-use super::{Evented, WRITABLE};
+use super::{Evented, Readiness, WRITABLE, read_into_buf, ready_of};
 use crate::net::{Net, PeerCred, SOCK_STREAM, Socket, SocketAddr, gather, scatter};
 
 /// An async Unix stream socket, as `tokio::net::UnixStream`.
@@ -51,12 +52,14 @@ impl UnixStream {
         self.io.socket()
     }
 
-    fn new(socket: Socket) -> io::Result<UnixStream> {
+    /// `readable`: taken to be readable until a read finds nothing, as tokio takes an
+    /// accepted stream.
+    fn new(socket: Socket, readable: bool) -> io::Result<UnixStream> {
         // A stream from `from_std` may have been non-blocking; its RECVs must wait.
         socket.set_nonblocking(false)?;
         Ok(UnixStream {
             io: Inner {
-                reader: Reader::default(),
+                reader: Reader::new(readable),
                 evented: Evented::blocking(socket),
             },
         })
@@ -65,7 +68,7 @@ impl UnixStream {
     /// Connects to the socket named by `path`. The connect waits, without a thread, while
     /// the listener's backlog is full; dropping the future cancels it.
     pub async fn connect<P: AsRef<Path>>(path: P) -> io::Result<UnixStream> {
-        UnixStream::connect_addr_on(&Net::system(), &SocketAddr::from_pathname(path)?).await
+        UnixStream::connect_addr_on(&Net::system(), &super::address_of(path.as_ref())?).await
     }
 
     /// Connects to `addr` (a pathname or an abstract name).
@@ -75,7 +78,7 @@ impl UnixStream {
 
     /// As [`UnixStream::connect_addr`], on `net`.
     pub async fn connect_addr_on(net: &Net, addr: &SocketAddr) -> io::Result<UnixStream> {
-        UnixStream::new(super::connect(net, SOCK_STREAM, addr).await?)
+        UnixStream::new(super::connect(net, SOCK_STREAM, addr).await?, false)
     }
 
     /// An unnamed pair of connected sockets.
@@ -86,12 +89,17 @@ impl UnixStream {
     /// As [`UnixStream::pair`], on `net`.
     pub fn pair_on(net: &Net) -> io::Result<(UnixStream, UnixStream)> {
         let (a, b) = net.socket_pair(SOCK_STREAM)?;
-        Ok((UnixStream::new(a)?, UnixStream::new(b)?))
+        Ok((UnixStream::new(a, false)?, UnixStream::new(b, false)?))
     }
 
     /// An async stream from a blocking one.
     pub fn from_std(stream: crate::UnixStream) -> io::Result<UnixStream> {
-        UnixStream::new(stream.socket)
+        UnixStream::new(stream.socket, false)
+    }
+
+    /// A stream `accept` returned.
+    pub(super) fn accepted(socket: Socket) -> io::Result<UnixStream> {
+        UnixStream::new(socket, true)
     }
 
     /// Back to a blocking stream. Fails if bytes a read's wait received are not yet read
@@ -134,7 +142,48 @@ impl UnixStream {
     }
 
     pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.io.reader.poll_ready(self.io.socket(), cx)
+        self.io
+            .reader
+            .poll_ready(self.io.socket(), cx)
+            .map_ok(|_| ())
+    }
+
+    /// Waits until the socket is ready for any of `interest`: what it is ready for, with
+    /// `READ_CLOSED` at the end of the stream and `WRITE_CLOSED` once the peer is gone.
+    pub async fn ready(&self, interest: Interest) -> io::Result<Ready> {
+        let mut write_wait: Option<Readiness> = None;
+        std::future::poll_fn(|cx| {
+            let mut ready = Ready::EMPTY;
+            if interest.is_readable() {
+                if let Poll::Ready(closed) = self.io.reader.poll_ready(self.io.socket(), cx)? {
+                    ready |= Ready::READABLE;
+                    if closed {
+                        ready |= Ready::READ_CLOSED;
+                    }
+                }
+            }
+            if interest.is_writable() {
+                let wait = match write_wait.as_mut() {
+                    Some(wait) => wait,
+                    None => write_wait.insert(Readiness::new(self.io.socket(), WRITABLE)?),
+                };
+                if let Poll::Ready(revents) = wait.poll_ready(cx)? {
+                    write_wait = None;
+                    ready |= ready_of(revents, Interest::WRITABLE);
+                }
+            }
+            if ready.is_empty() {
+                Poll::Pending
+            } else {
+                Poll::Ready(Ok(ready))
+            }
+        })
+        .await
+    }
+
+    /// As [`UnixStream::try_read`], appending to `buf`.
+    pub fn try_read_buf<B: BufMut>(&self, buf: &mut B) -> io::Result<usize> {
+        read_into_buf(buf, |room| self.try_read(room))
     }
 
     pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -153,11 +202,15 @@ impl UnixStream {
 
     /// Writes what fits now, or `WouldBlock`.
     pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.io.socket().send(buf, MSG_DONTWAIT)
+        self.io
+            .evented
+            .attempt(WRITABLE, |socket| socket.send(buf, MSG_DONTWAIT))
     }
 
     pub fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        gather(bufs, |data| self.io.socket().send(data, MSG_DONTWAIT))
+        self.io.evented.attempt(WRITABLE, |socket| {
+            gather(bufs, |data| socket.send(data, MSG_DONTWAIT))
+        })
     }
 
     /// Borrowed halves, usable by two tasks at once (one reads, one writes).
@@ -313,7 +366,9 @@ impl OwnedReadHalf {
 
     /// As [`UnixStream::readable`].
     pub async fn readable(&self) -> io::Result<()> {
-        std::future::poll_fn(|cx| self.0.reader.poll_ready(self.0.socket(), cx)).await
+        std::future::poll_fn(|cx| self.0.reader.poll_ready(self.0.socket(), cx))
+            .await
+            .map(|_| ())
     }
 
     pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
@@ -340,7 +395,9 @@ impl OwnedWriteHalf {
     }
 
     pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.io.socket().send(buf, MSG_DONTWAIT)
+        self.io
+            .evented
+            .attempt(WRITABLE, |socket| socket.send(buf, MSG_DONTWAIT))
     }
 }
 
