@@ -39,6 +39,10 @@
 //! lacks, are [`UnixSeqpacketListener`] and [`UnixSeqpacketConn`], named and shaped as the
 //! `uds` crate has them (with std's `SocketAddr`). Everything is also under `afunix::net`.
 //!
+//! Async programs have [`tokio`](crate::tokio): `tokio::net`'s Unix types, named and shaped
+//! as tokio's, waiting through the I/O completion port rather than tokio's reactor (which
+//! cannot wait on these sockets); `examples/tokio_echo.rs` runs one.
+//!
 //! On Windows the sockets are the afunixrs driver's handles. Everywhere else there is no
 //! driver, and [`Net::system`] is an engine inside the process: sockets reach only the same
 //! process's sockets. That is what the tests use; [`Net::in_process`] makes an isolated one.

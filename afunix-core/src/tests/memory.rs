@@ -27,6 +27,27 @@ fn global_cap_gives_enobufs_without_losing_queued_bytes() {
     assert_eq!(fx.send(c, &[2]), Ok(1));
 }
 
+/// A socket whose send would fail with ENOBUFS for want of room under the global cap is not
+/// writable either, and becomes writable again once a reader frees memory: what an async
+/// writer waits for instead of failing.
+#[test]
+fn no_room_under_the_global_cap_is_not_writable_until_memory_is_freed() {
+    let mut fx = Fx::with(Limits {
+        global_buffer_cap: 1000,
+        ..Limits::default()
+    });
+    let (a, b) = fx.pair();
+    let (c, _d) = fx.pair();
+    let writable = |fx: &Fx, s| fx.e.poll(s).unwrap().0 & PollMask::OUT != 0;
+    assert!(writable(&fx, c));
+    assert_eq!(fx.send(a, &vec![1u8; 1000]), Ok(1000));
+    assert_eq!(fx.send(c, &[2]), Err(Errno::ENOBUFS));
+    assert!(!writable(&fx, c), "writable with no room under the cap");
+    assert_eq!(fx.recv(b, 10).map(|v| v.len()), Ok(10));
+    assert!(writable(&fx, c), "not writable once memory was freed");
+    assert_eq!(fx.send(c, &[2]), Ok(1));
+}
+
 #[test]
 fn blocking_send_beyond_global_cap_waits_in_its_own_buffer_and_loses_nothing() {
     let mut fx = Fx::with(Limits {
