@@ -285,12 +285,7 @@ impl Endpoint for Handle {
         }
         // RECV and SEND reach `output` as their data buffer; POLL writes its reply into it.
         let is_data = matches!(code, IOCTL_AFUNIX_RECV | IOCTL_AFUNIX_SEND);
-        let file = *self
-            .shared
-            .lock()
-            .handles
-            .get(&self.handle)
-            .ok_or(Errno::EBADF)?;
+        let file = self.file()?;
         let mut host = Caller {
             shared: &self.shared,
         };
@@ -375,12 +370,7 @@ impl Endpoint for Handle {
             }
             (_, data) => (None, data),
         };
-        let file = *self
-            .shared
-            .lock()
-            .handles
-            .get(&self.handle)
-            .ok_or(Errno::EBADF)?;
+        let file = self.file()?;
         // What the driver does in the caller's context, without the device's lock.
         let mut host = Caller {
             shared: &self.shared,
@@ -710,6 +700,16 @@ impl Buffers for RequestBuffers<'_, '_> {
 }
 
 impl Handle {
+    /// The file this handle is open on.
+    fn file(&self) -> Result<FileId, Errno> {
+        self.shared
+            .lock()
+            .handles
+            .get(&self.handle)
+            .copied()
+            .ok_or(Errno::EBADF)
+    }
+
     /// Waits for `token`'s completion; at the deadline, cancels it (or, for a POLL, expires
     /// it) and takes whatever it completes with.
     fn wait<'a>(

@@ -12,31 +12,13 @@ use afunix::tokio::{UnixDatagram, UnixListener, UnixSeqpacket, UnixSeqpacketList
 use afunix::{Net, SocketAddr};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// A small deterministic generator (xorshift64*), for write sizes and payloads.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
+/// `len` seeded random bytes.
+fn payload(rng: &mut fastrand::Rng, len: usize) -> Vec<u8> {
+    (0..len).map(|_| rng.u8(..)).collect()
 }
 
-/// FNV-1a, 64 bits.
-fn checksum(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+fn checksum(bytes: &[u8]) -> u32 {
+    crc32fast::hash(bytes)
 }
 
 fn pending(net: &Net) -> usize {
@@ -79,8 +61,8 @@ async fn echo_server(listener: UnixListener, clients: usize) {
 /// One client: `len` bytes in writes of random sizes, while a second task reads the echo;
 /// the echo must have the payload's length and checksum.
 async fn echo_client(net: Net, addr: SocketAddr, seed: u64, len: usize) {
-    let mut rng = Rng(seed | 1);
-    let payload = rng.bytes(len);
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let payload = payload(&mut rng, len);
     let stream = UnixStream::connect_addr_on(&net, &addr).await.unwrap();
     let (mut reader, mut writer) = stream.into_split();
     let expect = (payload.len(), checksum(&payload));
@@ -91,7 +73,7 @@ async fn echo_client(net: Net, addr: SocketAddr, seed: u64, len: usize) {
     });
     let mut sent = 0;
     while sent < payload.len() {
-        let size = 1 + rng.below(9000) as usize;
+        let size = rng.usize(1..=9000);
         let end = (sent + size).min(payload.len());
         writer.write_all(&payload[sent..end]).await.unwrap();
         sent = end;
@@ -144,7 +126,7 @@ async fn echo_with_checksums_on_the_current_thread_runtime() {
 async fn a_write_dropped_while_it_waits_loses_no_byte() {
     let net = Net::in_process();
     let (mut a, mut b) = UnixStream::pair_on(&net).unwrap();
-    let data = Rng(7).bytes(4 << 20);
+    let data = payload(&mut fastrand::Rng::with_seed(7), 4 << 20);
     let mut sent = 0;
     let mut dropped = 0;
     // Nobody reads yet: the writes fill the buffers, then one waits and is dropped.

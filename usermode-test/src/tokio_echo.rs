@@ -24,33 +24,6 @@ pub struct Args {
     seed: u64,
 }
 
-/// xorshift64*: write sizes, payloads and drop points, the same for one seed.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
-/// FNV-1a, 64 bits.
-fn checksum(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
 fn socket_path(what: &str) -> PathBuf {
     std::env::temp_dir().join(format!("afunix-tokio-{what}-{}.sock", std::process::id()))
 }
@@ -77,8 +50,8 @@ async fn serve(listener: UnixListener) -> Result<(), String> {
 /// One client: connect, write the payload in random-size writes while a second task reads
 /// the echo; the echo's length and checksum must be the payload's.
 async fn client(path: PathBuf, seed: u64, len: usize) -> Result<(), String> {
-    let mut rng = Rng::new(seed);
-    let payload: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let payload: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
     let stream = UnixStream::connect(&path)
         .await
         .map_err(|e| format!("client {seed}: connect: {e}"))?;
@@ -89,7 +62,7 @@ async fn client(path: PathBuf, seed: u64, len: usize) -> Result<(), String> {
     });
     let mut sent = 0;
     while sent < payload.len() {
-        let end = (sent + 1 + rng.below(8192) as usize).min(payload.len());
+        let end = (sent + rng.usize(1..=8192)).min(payload.len());
         writer
             .write_all(&payload[sent..end])
             .await
@@ -104,13 +77,12 @@ async fn client(path: PathBuf, seed: u64, len: usize) -> Result<(), String> {
         .await
         .map_err(|e| format!("client {seed}: reader: {e}"))?
         .map_err(|e| format!("client {seed}: read: {e}"))?;
-    if (echo.len(), checksum(&echo)) != (payload.len(), checksum(&payload)) {
+    let (got, sent) = (crc32fast::hash(&echo), crc32fast::hash(&payload));
+    if (echo.len(), got) != (payload.len(), sent) {
         return Err(format!(
-            "client {seed}: echo of {} bytes (checksum {:016x}) for {} sent ({:016x})",
+            "client {seed}: echo of {} bytes (CRC-32 {got:08x}) for {} sent ({sent:08x})",
             echo.len(),
-            checksum(&echo),
             payload.len(),
-            checksum(&payload)
         ));
     }
     Ok(())
@@ -157,11 +129,11 @@ async fn drop_all(args: &Args, span: Duration) -> Result<usize, String> {
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path).map_err(|e| format!("bind: {e}"))?;
     tokio::spawn(serve(listener));
-    let mut rng = Rng::new(args.seed ^ 0xD209);
-    let span_us = u64::try_from(span.as_micros()).unwrap_or(u64::MAX);
+    let mut rng = fastrand::Rng::with_seed(args.seed ^ 0xD209);
+    let span_us = u64::try_from(span.as_micros()).unwrap_or(u64::MAX).max(1);
     let clients: Vec<_> = (0..args.clients as u64)
         .map(|i| {
-            let deadline = Duration::from_micros(rng.below(span_us));
+            let deadline = Duration::from_micros(rng.u64(..span_us));
             let client = client(path.clone(), args.seed.wrapping_add(i), args.bytes);
             tokio::spawn(tokio::time::timeout(deadline, client))
         })
