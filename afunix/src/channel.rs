@@ -113,16 +113,20 @@ pub(crate) struct Completion {
     slot: Mutex<Slot>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 enum Slot {
     /// Still in flight; the wakers of the tasks waiting for it (more than one when they
     /// share the request, as the readers of one stream do).
-    #[default]
-    Waiting,
-    WaitingFor(Vec<Waker>),
+    Waiting(Vec<Waker>),
     Done(Reply),
     /// Completed, and its reply taken.
     Taken,
+}
+
+impl Default for Slot {
+    fn default() -> Slot {
+        Slot::Waiting(Vec::new())
+    }
 }
 
 impl Completion {
@@ -135,7 +139,7 @@ impl Completion {
     /// the lock).
     pub(crate) fn finish(&self, result: Reply) {
         let previous = std::mem::replace(&mut *self.lock(), Slot::Done(result));
-        if let Slot::WaitingFor(wakers) = previous {
+        if let Slot::Waiting(wakers) = previous {
             wakers.into_iter().for_each(Waker::wake);
         }
     }
@@ -152,15 +156,11 @@ impl Completion {
                 *slot = Slot::Taken;
                 Poll::Ready(Err(Errno::EINVAL))
             }
-            Slot::Waiting => {
-                *slot = Slot::WaitingFor(vec![cx.waker().clone()]);
-                Poll::Pending
-            }
-            Slot::WaitingFor(mut wakers) => {
+            Slot::Waiting(mut wakers) => {
                 if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
                     wakers.push(cx.waker().clone());
                 }
-                *slot = Slot::WaitingFor(wakers);
+                *slot = Slot::Waiting(wakers);
                 Poll::Pending
             }
         }

@@ -46,9 +46,6 @@ struct State {
     /// Requests issued without waiting ([`Endpoint::submit`]), by token: their completions
     /// go to them, not to `done`.
     submitted: HashMap<Token, Arc<Submitted>>,
-    /// The output buffers of submitted requests that wait and have no data buffer (a POLL's
-    /// reply), by token.
-    pending_output: HashMap<Token, Vec<u8>>,
     /// The data buffers of SEND and RECV requests not yet finished, by token: what the
     /// driver's IRPs' locked pages are to it.
     buffers: OwnedBuffers,
@@ -85,11 +82,7 @@ impl State {
         let mut any = false;
         while let Some(c) = self.device.poll_completion() {
             if let Some(request) = self.submitted.remove(&c.token) {
-                let output = self
-                    .buffers
-                    .remove(c.token)
-                    .or_else(|| self.pending_output.remove(&c.token))
-                    .unwrap_or_default();
+                let output = self.buffers.remove(c.token).unwrap_or_default();
                 request.finish(c.result, output);
                 self.free_token(c.token);
                 continue;
@@ -141,7 +134,6 @@ impl InProcess {
                     refs: HashMap::new(),
                     done: HashMap::new(),
                     submitted: HashMap::new(),
-                    pending_output: HashMap::new(),
                     buffers: OwnedBuffers::new(),
                     next_id: 0,
                     free_tokens: Vec::new(),
@@ -318,14 +310,9 @@ impl Endpoint for Handle {
             }
             Reply::Pending => {
                 // Its buffer goes to the shared state, where the requests that fill it reach
-                // it, as the driver's IRP's pages stay locked; it comes back at completion.
-                let lent = if is_data {
-                    state.buffers.insert_recv(token, output)
-                } else {
-                    state.pending_output.insert(token, output);
-                    Ok(())
-                };
-                if let Err(e) = lent {
+                // it, as the driver's IRP's pages stay locked; it comes back at completion
+                // (a POLL's reply buffer too, which no request reaches).
+                if let Err(e) = state.buffers.insert_recv(token, output) {
                     let state_ref = &mut *state;
                     let _ = state_ref.device.cancel(token, &mut state_ref.buffers);
                     let _ = state.drain();
@@ -508,7 +495,13 @@ impl InFlight for Submitted {
 
     fn cancel(&self) {
         let mut state = self.shared.lock();
-        if !state.submitted.contains_key(&self.token) {
+        // Only while this request pends under its token: once it completed, the token may
+        // already name another request (tokens are reused at once, as IRP addresses are).
+        let pending = state
+            .submitted
+            .get(&self.token)
+            .is_some_and(|s| std::ptr::eq(Arc::as_ptr(s), self));
+        if !pending {
             return;
         }
         let state_ref = &mut *state;

@@ -11,9 +11,12 @@
 //! through the in-process engine: the first line says which.
 
 use std::io::{Read, Write};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use afunix::tokio::{UnixListener, UnixStream};
+
+use crate::tokio_echo::socket_path;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const REQUEST: usize = 64;
@@ -22,10 +25,6 @@ const ROUND_TRIPS: usize = 4000;
 /// Bytes echoed in the throughput runs.
 const ECHOED: usize = 16 << 20;
 const CHUNK: usize = 64 * 1024;
-
-fn socket_path(what: &str) -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("afunix-bench-{what}-{}.sock", std::process::id()))
-}
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread()
@@ -55,14 +54,17 @@ async fn async_server(listener: UnixListener) {
     }
 }
 
+/// An async echo server bound at a fresh path for `what`, on its own task.
+fn serve_async(what: &str) -> Result<(PathBuf, tokio::task::JoinHandle<()>), String> {
+    let path = socket_path(&format!("bench-{what}"));
+    let listener = UnixListener::bind(&path).map_err(|e| format!("bind: {e}"))?;
+    Ok((path, tokio::spawn(async_server(listener))))
+}
+
 /// Requests per second: `connections` async clients, each `ROUND_TRIPS / connections`
 /// request/answer pairs one after the other.
 async fn async_requests(connections: usize) -> Result<f64, String> {
-    let path = socket_path("rps");
-    let _ = std::fs::remove_file(&path);
-    let server = tokio::spawn(async_server(
-        UnixListener::bind(&path).map_err(|e| format!("bind: {e}"))?,
-    ));
+    let (path, server) = serve_async("rps")?;
     let mut streams = Vec::new();
     for _ in 0..connections {
         streams.push(
@@ -101,11 +103,7 @@ async fn async_requests(connections: usize) -> Result<f64, String> {
 /// Echo throughput over one async connection: a task writes `ECHOED` bytes in `CHUNK`s while
 /// the other reads the echo.
 async fn async_throughput() -> Result<f64, String> {
-    let path = socket_path("tput");
-    let _ = std::fs::remove_file(&path);
-    let server = tokio::spawn(async_server(
-        UnixListener::bind(&path).map_err(|e| format!("bind: {e}"))?,
-    ));
+    let (path, server) = serve_async("tput")?;
     let stream = UnixStream::connect(&path)
         .await
         .map_err(|e| format!("connect: {e}"))?;
@@ -143,11 +141,7 @@ async fn async_throughput() -> Result<f64, String> {
 /// Requests per second on one connection while `idle` other connections each have a task
 /// waiting to read (one waiting POLL each).
 async fn async_requests_beside_idle(idle: usize) -> Result<f64, String> {
-    let path = socket_path("idle");
-    let _ = std::fs::remove_file(&path);
-    let server = tokio::spawn(async_server(
-        UnixListener::bind(&path).map_err(|e| format!("bind: {e}"))?,
-    ));
+    let (path, server) = serve_async("idle")?;
     let mut waiting = Vec::new();
     for _ in 0..idle {
         let mut stream = UnixStream::connect(&path)
@@ -201,8 +195,7 @@ fn blocking_server(
 }
 
 fn blocking_requests(connections: usize) -> Result<f64, String> {
-    let path = socket_path("brps");
-    let _ = std::fs::remove_file(&path);
+    let path = socket_path("bench-brps");
     let listener = afunix::UnixListener::bind(&path).map_err(|e| format!("bind: {e}"))?;
     let server = blocking_server(listener, connections);
     let streams = (0..connections)
@@ -236,8 +229,7 @@ fn blocking_requests(connections: usize) -> Result<f64, String> {
 }
 
 fn blocking_throughput() -> Result<f64, String> {
-    let path = socket_path("btput");
-    let _ = std::fs::remove_file(&path);
+    let path = socket_path("bench-btput");
     let listener = afunix::UnixListener::bind(&path).map_err(|e| format!("bind: {e}"))?;
     let server = blocking_server(listener, 1);
     let stream = afunix::UnixStream::connect(&path).map_err(|e| format!("connect: {e}"))?;
@@ -309,8 +301,7 @@ fn named_pipe(_: &tokio::runtime::Runtime) -> Result<(), String> {
     use std::os::windows::io::IntoRawHandle;
     use tokio::net::windows::named_pipe::NamedPipeClient;
 
-    let path = socket_path("pipe");
-    let _ = std::fs::remove_file(&path);
+    let path = socket_path("bench-pipe");
     let listener = afunix::UnixListener::bind(&path).map_err(|e| format!("bind: {e}"))?;
     let server = blocking_server(listener, 1);
     let stream = afunix::UnixStream::connect(&path).map_err(|e| format!("connect: {e}"))?;

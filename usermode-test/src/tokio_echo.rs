@@ -24,8 +24,11 @@ pub struct Args {
     seed: u64,
 }
 
-fn socket_path(what: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("afunix-tokio-{what}-{}.sock", std::process::id()))
+/// A socket path in the temporary directory for `what`, with no stale file left at it.
+pub(crate) fn socket_path(what: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("afunix-{what}-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    path
 }
 
 /// Echoes every connection on its own task until the listener is dropped.
@@ -90,8 +93,7 @@ async fn client(path: PathBuf, seed: u64, len: usize) -> Result<(), String> {
 
 /// Every client at once against one server: the time it took.
 async fn echo_all(args: &Args) -> Result<Duration, String> {
-    let path = socket_path("echo");
-    let _ = std::fs::remove_file(&path);
+    let path = socket_path("tokio-echo");
     let listener = UnixListener::bind(&path).map_err(|e| format!("bind: {e}"))?;
     let server = tokio::spawn(serve(listener));
     let start = Instant::now();
@@ -125,8 +127,7 @@ async fn echo_all(args: &Args) -> Result<Duration, String> {
 /// The server and the clients' reading tasks go with the runtime. Returns how many clients
 /// were dropped before they finished.
 async fn drop_all(args: &Args, span: Duration) -> Result<usize, String> {
-    let path = socket_path("drops");
-    let _ = std::fs::remove_file(&path);
+    let path = socket_path("tokio-drops");
     let listener = UnixListener::bind(&path).map_err(|e| format!("bind: {e}"))?;
     tokio::spawn(serve(listener));
     let mut rng = fastrand::Rng::with_seed(args.seed ^ 0xD209);

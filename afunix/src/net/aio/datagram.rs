@@ -1,6 +1,5 @@
 //! The async `UnixDatagram`, as `tokio::net::UnixDatagram`.
 
-use std::fmt;
 use std::io;
 use std::net::Shutdown;
 use std::path::Path;
@@ -20,17 +19,8 @@ pub struct UnixDatagram {
     io: Evented,
 }
 
-impl fmt::Debug for UnixDatagram {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UnixDatagram")
-            .field("socket", &self.io.socket)
-            .finish()
-    }
-}
-
 impl UnixDatagram {
     /// The socket underneath, for the handle conversions.
-    #[cfg_attr(not(windows), allow(dead_code))]
     pub(crate) fn socket(&self) -> &Socket {
         &self.io.socket
     }

@@ -1,6 +1,5 @@
 //! The async `UnixListener`, as `tokio::net::UnixListener`.
 
-use std::fmt;
 use std::io;
 use std::path::Path;
 use std::task::{Context, Poll};
@@ -18,17 +17,8 @@ pub struct UnixListener {
     io: Evented,
 }
 
-impl fmt::Debug for UnixListener {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UnixListener")
-            .field("socket", &self.io.socket)
-            .finish()
-    }
-}
-
 impl UnixListener {
     /// The socket underneath, for the handle conversions.
-    #[cfg_attr(not(windows), allow(dead_code))]
     pub(crate) fn socket(&self) -> &Socket {
         &self.io.socket
     }

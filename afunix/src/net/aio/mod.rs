@@ -143,12 +143,25 @@ fn events_of(interest: Interest) -> u32 {
     events
 }
 
-/// tokio's `Ready` for POLL's `revents`, within `interest`, as tokio reads epoll's: an error
-/// or a hang-up makes a socket ready both ways.
+/// What POLL's `revents` make a socket ready for, as tokio reads epoll's: READABLE and
+/// WRITABLE of them; an error or a hang-up makes a socket ready both ways.
+fn ready_bits(revents: u32) -> u32 {
+    let mut bits = 0;
+    if revents & (READABLE | POLLERR | POLLHUP | POLLRDHUP) != 0 {
+        bits |= READABLE;
+    }
+    if revents & (WRITABLE | POLLERR | POLLHUP) != 0 {
+        bits |= WRITABLE;
+    }
+    bits
+}
+
+/// tokio's `Ready` for POLL's `revents`, within `interest` (see [`ready_bits`]).
 fn ready_of(revents: u32, interest: Interest) -> Ready {
+    let bits = ready_bits(revents);
     let mut ready = Ready::EMPTY;
     if interest.is_readable() {
-        if revents & (READABLE | POLLERR | POLLHUP | POLLRDHUP) != 0 {
+        if bits & READABLE != 0 {
             ready |= Ready::READABLE;
         }
         if revents & (POLLHUP | POLLRDHUP) != 0 {
@@ -156,7 +169,7 @@ fn ready_of(revents: u32, interest: Interest) -> Ready {
         }
     }
     if interest.is_writable() {
-        if revents & (WRITABLE | POLLERR | POLLHUP) != 0 {
+        if bits & WRITABLE != 0 {
             ready |= Ready::WRITABLE;
         }
         if revents & POLLHUP != 0 {
@@ -168,9 +181,8 @@ fn ready_of(revents: u32, interest: Interest) -> Ready {
 
 impl Drop for Readiness {
     fn drop(&mut self) {
-        if !self.request.is_done() {
-            self.request.cancel();
-        }
+        // Harmless once it has completed.
+        self.request.cancel();
     }
 }
 
@@ -289,14 +301,7 @@ impl Evented {
 
     /// What a completed POLL's `revents` say the socket is ready for.
     fn learn(&self, revents: u32) {
-        let mut known = 0;
-        if revents & (READABLE | POLLERR | POLLHUP | POLLRDHUP) != 0 {
-            known |= READABLE;
-        }
-        if revents & (WRITABLE | POLLERR | POLLHUP) != 0 {
-            known |= WRITABLE;
-        }
-        self.known.fetch_or(known, Ordering::AcqRel);
+        self.known.fetch_or(ready_bits(revents), Ordering::AcqRel);
     }
 
     /// Runs `op` once; if it would block, the socket is no longer taken to be ready for
@@ -399,6 +404,27 @@ impl Evented {
         self.poll_ready_for(&self.write, WRITABLE, cx)
     }
 }
+
+/// `Debug` for the async socket types: their socket (`socket()`).
+macro_rules! debug_by_socket {
+    ($($ty:ident),* $(,)?) => {$(
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    .field("socket", self.socket())
+                    .finish()
+            }
+        }
+    )*};
+}
+
+debug_by_socket!(
+    UnixStream,
+    UnixListener,
+    UnixDatagram,
+    UnixSeqpacket,
+    UnixSeqpacketListener,
+);
 
 /// A read into `buf`'s next chunk, through a buffer of that size (this side of the library
 /// has no `unsafe` with which to lend the uninitialized chunk itself).

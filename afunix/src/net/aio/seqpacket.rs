@@ -1,7 +1,6 @@
 //! Async seqpacket sockets. tokio has none; the names and methods are those of the
 //! tokio-seqpacket crate (`UnixSeqpacketListener`, `UnixSeqpacket`).
 
-use std::fmt;
 use std::io;
 use std::net::Shutdown;
 use std::path::Path;
@@ -21,25 +20,8 @@ pub struct UnixSeqpacket {
     io: Evented,
 }
 
-impl fmt::Debug for UnixSeqpacketListener {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UnixSeqpacketListener")
-            .field("socket", &self.io.socket)
-            .finish()
-    }
-}
-
-impl fmt::Debug for UnixSeqpacket {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UnixSeqpacket")
-            .field("socket", &self.io.socket)
-            .finish()
-    }
-}
-
 impl UnixSeqpacketListener {
     /// The socket underneath, for the handle conversions.
-    #[cfg_attr(not(windows), allow(dead_code))]
     pub(crate) fn socket(&self) -> &Socket {
         &self.io.socket
     }
@@ -69,7 +51,6 @@ impl UnixSeqpacketListener {
 
 impl UnixSeqpacket {
     /// The socket underneath, for the handle conversions.
-    #[cfg_attr(not(windows), allow(dead_code))]
     pub(crate) fn socket(&self) -> &Socket {
         &self.io.socket
     }

@@ -37,17 +37,8 @@ impl Inner {
     }
 }
 
-impl fmt::Debug for UnixStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UnixStream")
-            .field("socket", self.io.socket())
-            .finish()
-    }
-}
-
 impl UnixStream {
     /// The socket underneath, for the handle conversions.
-    #[cfg_attr(not(windows), allow(dead_code))]
     pub(crate) fn socket(&self) -> &Socket {
         self.io.socket()
     }
@@ -55,8 +46,6 @@ impl UnixStream {
     /// `readable`: taken to be readable until a read finds nothing, as tokio takes an
     /// accepted stream.
     fn new(socket: Socket, readable: bool) -> io::Result<UnixStream> {
-        // A stream from `from_std` may have been non-blocking; its RECVs must wait.
-        socket.set_nonblocking(false)?;
         Ok(UnixStream {
             io: Inner {
                 reader: Reader::new(readable),
@@ -94,6 +83,9 @@ impl UnixStream {
 
     /// An async stream from a blocking one.
     pub fn from_std(stream: crate::UnixStream) -> io::Result<UnixStream> {
+        // It may have been non-blocking; its RECVs must wait. (Sockets made here, by
+        // connect, pair and accept, are blocking from the start.)
+        stream.socket.set_nonblocking(false)?;
         UnixStream::new(stream.socket, false)
     }
 
