@@ -1,14 +1,6 @@
-//! The WDM front end: everything that knows about IRPs, device objects and the pool.
+//! The WDM front end: everything that knows about IRPs, the driver object and the device
+//! object. What it serves is the shared request path in `afunix-kernel`.
 
-mod caller;
-mod debug;
 mod device;
 mod dispatch;
-mod fs;
-mod handles;
-mod lock;
-mod pool;
 mod request;
-mod runtime;
-mod settings;
-mod sockets;

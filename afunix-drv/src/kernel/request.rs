@@ -11,6 +11,10 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 use windows_sys::Wdk::Foundation::{IO_STACK_LOCATION, IRP};
 use windows_sys::Win32::Foundation::NTSTATUS;
 
+use afunix_core::Token;
+use afunix_device::FileId;
+use afunix_kernel::front::{DataBuffer, FrontRequest, Held, ReplyArea};
+use afunix_kernel::sockets;
 use afunix_ntos::{
     IO_NO_INCREMENT, IoAcquireCancelSpinLock, IoReleaseCancelSpinLock, IofCompleteRequest,
     KERNEL_MODE, MDL_SYSTEM_MAPPED, MM_CACHED, MmMapLockedPagesSpecifyCache,
@@ -18,7 +22,7 @@ use afunix_ntos::{
 };
 use afunix_proto::ioctl::METHOD_OUT_DIRECT;
 use static_assertions::{const_assert, const_assert_eq};
-use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, FILE_OBJECT};
+use windows_sys::Wdk::Foundation::DEVICE_OBJECT;
 use windows_sys::Wdk::System::SystemServices::{IRP_MJ_DEVICE_CONTROL, IRP_MJ_READ};
 
 /// `IO_STACK_LOCATION::Parameters.DeviceIoControl` as the WDK lays it out on x64.
@@ -62,99 +66,47 @@ const SL_PENDING_RETURNED: u8 = 0x01;
 
 pub type CancelRoutine = unsafe extern "system" fn(*mut DEVICE_OBJECT, *mut IRP);
 
-/// A request that is pending: its token is its address. It is turned back into a
-/// [`Request`] (to be completed) only by [`Pending::take`], and only by whoever removed it
-/// from the pending table, so it is completed exactly once.
-pub struct Pending {
-    irp: NonNull<IRP>,
-    /// The request's data buffer, which the engine reaches by token while it pends.
-    data: Option<DataBuffer>,
-}
-
-/// A request's data buffer: the caller's pages, locked and mapped into system space by its
-/// MDL, as raw parts. They stay valid until the request is completed; the driver touches
-/// them only under the engine lock, while the request is being executed or is pending.
-#[derive(Clone, Copy, Debug)]
-pub struct DataBuffer {
-    pub start: NonNull<u8>,
-    pub len: usize,
-    /// Whether the I/O manager locked the pages for writing ([`Request::pages_writable`]):
-    /// a RECV's are, a SEND's are locked for reading only and are never written.
-    pub writable: bool,
-}
-
-impl DataBuffer {
-    /// The part of the buffer from `offset` on (RECVFROM's data, after the sender's address),
-    /// if the buffer is that long.
-    pub fn after(self, offset: usize) -> Option<DataBuffer> {
-        let len = self.len.checked_sub(offset)?;
-        Some(DataBuffer {
-            start: NonNull::new(self.start.as_ptr().wrapping_add(offset))?,
-            len,
-            writable: self.writable,
-        })
-    }
-
-    /// [`DataBuffer::range`], to write: None also when the pages may not be written.
-    pub fn writable_range(&self, offset: usize, len: usize) -> Option<*mut u8> {
-        if !self.writable {
-            return None;
-        }
-        self.range(offset, len)
-    }
-
-    /// The address `offset` bytes in, if `offset..offset + len` lies inside the buffer.
-    pub fn range(&self, offset: usize, len: usize) -> Option<*mut u8> {
-        let end = offset.checked_add(len)?;
-        (end <= self.len).then(|| self.start.as_ptr().wrapping_add(offset))
+/// IoSetCancelRoutine: sets the IRP's cancel routine, returning the one it replaced.
+fn swap_cancel_routine(irp: NonNull<IRP>, routine: Option<CancelRoutine>) -> Option<CancelRoutine> {
+    // SAFETY:
+    // 1. The IRP is live while we own it; this only computes the field's address.
+    let field = unsafe { core::ptr::addr_of_mut!((*irp.as_ptr()).CancelRoutine) };
+    // IoSetCancelRoutine: an interlocked exchange of the CancelRoutine field.
+    // SAFETY:
+    // 1. The field is a pointer-sized, pointer-aligned function pointer inside a live IRP;
+    //    the I/O manager also only touches it with interlocked operations.
+    let slot = unsafe { AtomicPtr::<c_void>::from_ptr(field.cast()) };
+    let new = routine.map_or(core::ptr::null_mut(), |r| r as *mut c_void);
+    let old = slot.swap(new, Ordering::AcqRel);
+    if old.is_null() {
+        None
+    } else {
+        // SAFETY:
+        // 1. A non-null value in CancelRoutine is one we stored: a CancelRoutine.
+        Some(unsafe { core::mem::transmute::<*mut c_void, CancelRoutine>(old) })
     }
 }
 
-// SAFETY:
-// 1. A pending IRP may be completed from any thread; ownership is handed over through the
-//    pending table under the engine lock, never shared.
-unsafe impl Send for Pending {}
-
-impl Pending {
-    /// The data buffer the request was made pending with.
-    pub fn data(&self) -> Option<DataBuffer> {
-        self.data
-    }
-
-    fn swap_cancel_routine(&self, routine: Option<CancelRoutine>) -> Option<CancelRoutine> {
-        // SAFETY:
-        // 1. The IRP is live while pending; this only computes the field's address.
-        let field = unsafe { core::ptr::addr_of_mut!((*self.irp.as_ptr()).CancelRoutine) };
-        // IoSetCancelRoutine: an interlocked exchange of the CancelRoutine field.
-        // SAFETY:
-        // 1. The field is a pointer-sized, pointer-aligned function pointer inside a live IRP;
-        //    the I/O manager also only touches it with interlocked operations.
-        let slot = unsafe { AtomicPtr::<c_void>::from_ptr(field.cast()) };
-        let new = routine.map_or(core::ptr::null_mut(), |r| r as *mut c_void);
-        let old = slot.swap(new, Ordering::AcqRel);
-        if old.is_null() {
-            None
-        } else {
-            // SAFETY:
-            // 1. A non-null value in CancelRoutine is one we stored: a CancelRoutine.
-            Some(unsafe { core::mem::transmute::<*mut c_void, CancelRoutine>(old) })
-        }
-    }
-
-    /// Takes the request back to complete it: clears its cancel routine under the cancel spin
-    /// lock, so that a cancel routine already running (it holds that lock until it has read
-    /// what it needs from the IRP) is done with the IRP before it is completed.
-    pub fn take(self) -> Request {
-        let mut irql = 0u8;
-        // SAFETY:
-        // 1. `irql` is a valid out pointer; we are at IRQL <= DISPATCH_LEVEL.
-        unsafe { IoAcquireCancelSpinLock(&mut irql) };
-        let _ = self.swap_cancel_routine(None);
-        // SAFETY:
-        // 1. Releases the lock acquired just above, restoring its IRQL.
-        unsafe { IoReleaseCancelSpinLock(irql) };
-        Request { irp: self.irp }
-    }
+/// The cancel routine of every pending request (CancelIoEx, thread or process exit). The I/O
+/// manager calls it holding the cancel spin lock; the engine completes the request (with
+/// ECANCELED, or with what it achieved) through `sockets::drain`.
+///
+/// The engine is asked to cancel *before* the cancel spin lock is released. While we hold
+/// it, [`Request::resume`] cannot finish, so this IRP cannot be completed and its address
+/// cannot be reused by a new request that the token would then wrongly name. Lock order:
+/// cancel spin lock, then the engine's lock; nothing takes them the other way round (`resume`
+/// runs without the engine's lock).
+unsafe extern "system" fn cancel(_device: *mut DEVICE_OBJECT, irp: *mut IRP) {
+    // SAFETY:
+    // 1. The I/O manager passes a live IRP and holds the cancel spin lock, which keeps the
+    //    IRP from being completed (see `Request::resume`) until we release it below.
+    let irql = unsafe { (*irp).CancelIrql };
+    sockets::cancel(Token(irp as u64));
+    // SAFETY:
+    // 1. Releases the cancel spin lock the I/O manager acquired for us, at its IRQL. After
+    //    this the IRP is not touched.
+    unsafe { IoReleaseCancelSpinLock(irql) };
+    sockets::drain::<Request>();
 }
 
 #[must_use = "a request must be completed exactly once"]
@@ -206,22 +158,6 @@ impl Request {
         //    layout (asserted below to fit inside the union and to match the WDK's offsets),
         //    and the union is pointer-aligned.
         Some(unsafe { parameters.read() })
-    }
-
-    /// The token naming this request in the engine: the IRP's address.
-    pub fn token(&self) -> u64 {
-        self.irp.as_ptr() as u64
-    }
-
-    /// The data buffer (the MDL's pages, mapped) as raw parts, for the engine's in-place
-    /// calls, recording whether they may be written. None if it cannot be mapped.
-    pub fn data_buffer(&mut self) -> Option<DataBuffer> {
-        let (start, len) = self.mdl_mapping()?;
-        Some(DataBuffer {
-            start: NonNull::new(start).unwrap_or(NonNull::dangling()),
-            len,
-            writable: self.pages_writable(),
-        })
     }
 
     /// Whether the I/O manager locked the MDL's pages for writing: for IRP_MJ_READ and for
@@ -287,9 +223,9 @@ impl Request {
         self.stack().map_or(u8::MAX, |s| s.MajorFunction)
     }
 
-    /// The file object the request was issued on: our [`afunix_device::FileId`].
-    pub fn file_object(&self) -> *mut FILE_OBJECT {
-        self.stack().map_or(core::ptr::null_mut(), |s| s.FileObject)
+    /// The file object the request was issued on, as our [`FileId`].
+    pub fn file_id(&self) -> FileId {
+        FileId(self.stack().map_or(core::ptr::null_mut(), |s| s.FileObject) as u64)
     }
 
     /// The caller's buffer described by the IRP's MDL (direct I/O), mapped into system space,
@@ -357,31 +293,6 @@ impl Request {
         Some((address.cast::<u8>(), length as usize))
     }
 
-    /// Marks the request pending, installs `cancel` as its cancel routine, and hands it over
-    /// as a [`Pending`]. Returns also whether it was cancelled before the routine was set,
-    /// in which case the caller must cancel it itself (the cancel routine will not run).
-    pub fn into_pending(self, cancel: CancelRoutine, data: Option<DataBuffer>) -> (Pending, bool) {
-        if let Some(stack) = self.stack() {
-            let stack = core::ptr::from_ref(stack).cast_mut();
-            // IoMarkIrpPending: SL_PENDING_RETURNED in our stack location's Control.
-            // SAFETY:
-            // 1. Our stack location belongs to us while we own the IRP; Control is a plain u8.
-            unsafe { (*stack).Control |= SL_PENDING_RETURNED };
-        }
-        // The request becomes the pending one (Request has no Drop: nothing else to undo).
-        let irp = self.irp;
-        let pending = Pending { irp, data };
-        let _ = pending.swap_cancel_routine(Some(cancel));
-        // SAFETY:
-        // 1. Reading the Cancel flag of an IRP we still own.
-        let cancelled = unsafe { irp.as_ref().Cancel };
-        if cancelled && pending.swap_cancel_routine(None).is_some() {
-            // Cancelled before our routine was in place, and we took it back: ours to cancel.
-            return (pending, true);
-        }
-        (pending, false)
-    }
-
     /// The system buffer of a METHOD_BUFFERED request: `(pointer, length)`, where the length
     /// is the larger of the input and output lengths, as the I/O manager allocated it.
     pub fn system_buffer(&self) -> *mut u8 {
@@ -411,5 +322,80 @@ impl Request {
         //    routine set, and may be completed at IRQL <= DISPATCH_LEVEL.
         unsafe { IofCompleteRequest(irp, IO_NO_INCREMENT) };
         status
+    }
+}
+
+impl FrontRequest for Request {
+    /// The IRP's address.
+    fn token(&self) -> Token {
+        Token(self.irp.as_ptr() as u64)
+    }
+
+    fn file(&self) -> FileId {
+        self.file_id()
+    }
+
+    /// The MDL's pages, mapped, recording whether they may be written.
+    fn data_buffer(&mut self) -> Option<DataBuffer> {
+        let (start, len) = self.mdl_mapping()?;
+        Some(DataBuffer {
+            start: NonNull::new(start).unwrap_or(NonNull::dangling()),
+            len,
+            writable: self.pages_writable(),
+        })
+    }
+
+    fn reply_area(&mut self, area: ReplyArea) -> Option<&mut [u8]> {
+        match area {
+            ReplyArea::DataHeader => self.mdl_buffer(),
+            ReplyArea::Output => self.system_buffer_out(),
+            ReplyArea::Input => self.system_buffer_in_out(),
+        }
+    }
+
+    fn complete(self, status: NTSTATUS, information: usize) -> NTSTATUS {
+        Request::complete(self, status, information)
+    }
+
+    /// IoMarkIrpPending, and [`cancel`] as the cancel routine.
+    fn hold(self, data: Option<DataBuffer>) -> (Held, bool) {
+        if let Some(stack) = self.stack() {
+            let stack = core::ptr::from_ref(stack).cast_mut();
+            // IoMarkIrpPending: SL_PENDING_RETURNED in our stack location's Control.
+            // SAFETY:
+            // 1. Our stack location belongs to us while we own the IRP; Control is a plain u8.
+            unsafe { (*stack).Control |= SL_PENDING_RETURNED };
+        }
+        // The request becomes the held one (Request has no Drop: nothing else to undo).
+        let irp = self.irp;
+        let held = Held {
+            object: irp.cast(),
+            data,
+        };
+        let _ = swap_cancel_routine(irp, Some(cancel));
+        // SAFETY:
+        // 1. Reading the Cancel flag of an IRP we still own.
+        let cancelled = unsafe { irp.as_ref().Cancel };
+        if cancelled && swap_cancel_routine(irp, None).is_some() {
+            // Cancelled before our routine was in place, and we took it back: ours to cancel.
+            return (held, true);
+        }
+        (held, false)
+    }
+
+    /// Clears the cancel routine under the cancel spin lock, so that a cancel routine already
+    /// running (it holds that lock until it has read what it needs from the IRP) is done with
+    /// the IRP before it is completed.
+    unsafe fn resume(held: Held) -> Request {
+        let irp = held.object.cast::<IRP>();
+        let mut irql = 0u8;
+        // SAFETY:
+        // 1. `irql` is a valid out pointer; we are at IRQL <= DISPATCH_LEVEL.
+        unsafe { IoAcquireCancelSpinLock(&mut irql) };
+        let _ = swap_cancel_routine(irp, None);
+        // SAFETY:
+        // 1. Releases the lock acquired just above, restoring its IRQL.
+        unsafe { IoReleaseCancelSpinLock(irql) };
+        Request { irp }
     }
 }

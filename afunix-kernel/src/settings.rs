@@ -18,7 +18,7 @@ use core::ptr;
 use windows_sys::Wdk::Foundation::OBJECT_ATTRIBUTES;
 use windows_sys::Win32::Foundation::{HANDLE, UNICODE_STRING};
 
-use super::handles::KernelHandle;
+use crate::handles::KernelHandle;
 use afunix_ntos::{
     KEY_READ, KEY_VALUE_PARTIAL_INFORMATION_CLASS, OBJ_CASE_INSENSITIVE, OBJ_KERNEL_HANDLE,
     REG_DWORD, ZwOpenKey, ZwQueryValueKey, static_unicode_string,
@@ -30,7 +30,7 @@ const FAIL_ALLOCATIONS: [u16; 15] = afunix_proto::names::ascii_to_utf16("FailAll
 const FAIL_SEED: [u16; 8] = afunix_proto::names::ascii_to_utf16("FailSeed");
 
 /// What the registry says; absent values are `None`.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Settings {
     pub user_share_divisor: Option<u32>,
     pub fail_allocations: Option<u32>,
@@ -100,13 +100,17 @@ fn dword(key: &KernelHandle, name: &'static [u16]) -> Option<u32> {
 
 /// Reads the settings under `registry_path` (the service key DriverEntry was given) `\Parameters`.
 /// A missing key or value leaves the default.
-pub fn read(registry_path: *const UNICODE_STRING) -> Settings {
+///
+/// # Safety
+/// `registry_path` is null or the valid counted string DriverEntry was given, used only
+/// before DriverEntry returns.
+pub unsafe fn read(registry_path: *const UNICODE_STRING) -> Settings {
     if registry_path.is_null() {
         return Settings::default();
     }
     // SAFETY:
-    // 1. The I/O manager passes DriverEntry a valid counted string naming the service key;
-    //    it lives until DriverEntry returns, and we use it only here.
+    // 1. The caller's contract: the I/O manager passes DriverEntry a valid counted string
+    //    naming the service key; it lives until DriverEntry returns, and we use it only here.
     let service_name = unsafe { &*registry_path };
     let Ok(service) = open(
         ptr::null_mut(),

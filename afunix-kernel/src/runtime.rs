@@ -5,7 +5,7 @@ use core::panic::PanicInfo;
 
 use afunix_proto::names::PANIC_BUGCHECK_CODE;
 
-use super::debug::kprint;
+use crate::debug::kprint;
 use afunix_ntos::KeBugCheckEx;
 
 /// A panic in the kernel is a bug in the driver: say where, then stop the machine loudly

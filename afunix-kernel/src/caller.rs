@@ -38,7 +38,7 @@ use afunix_ntos::{
 use windows_sys::Wdk::Foundation::OBJECT_ATTRIBUTES;
 use windows_sys::Win32::Foundation::{HANDLE, NTSTATUS};
 
-use super::handles::KernelHandle;
+use crate::handles::KernelHandle;
 
 /// `SECURITY_MAX_SID_SIZE`.
 const MAX_SID: usize = 68;

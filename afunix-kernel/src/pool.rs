@@ -101,6 +101,7 @@ pub fn bytes_in_use() -> u64 {
     POOL_BYTES.load(Ordering::Relaxed)
 }
 
+#[derive(Debug)]
 pub struct PoolAllocator;
 
 // SAFETY:

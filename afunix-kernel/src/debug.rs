@@ -50,9 +50,10 @@ pub fn print(args: fmt::Arguments<'_>) {
 }
 
 /// `kprint!("fmt", args...)`: one line of debug output.
+#[macro_export]
 macro_rules! kprint {
     ($($arg:tt)*) => {
-        $crate::kernel::debug::print(format_args!($($arg)*))
+        $crate::debug::print(format_args!($($arg)*))
     };
 }
-pub(crate) use kprint;
+pub use kprint;

@@ -41,6 +41,7 @@ pub fn set_device(device: *mut DEVICE_OBJECT) {
 
 /// A referenced file object of ours; the reference is dropped with it, after the request
 /// that named it has been handed to the engine.
+#[derive(Debug)]
 pub struct FileRef {
     object: *mut c_void,
 }
@@ -60,6 +61,7 @@ impl Drop for FileRef {
 }
 
 /// A kernel handle the driver opened (OBJ_KERNEL_HANDLE), closed once, when dropped.
+#[derive(Debug)]
 pub struct KernelHandle(pub HANDLE);
 
 impl Drop for KernelHandle {

@@ -1,16 +1,17 @@
-//! Socket requests: from an IRP to the device layer and back.
+//! Socket requests: from a front end's request to the device layer and back.
 //!
 //! The device layer (and the engine under it) sits behind one spin lock. A request is decoded
 //! (by afunix-proto) and goes down the request path every front end shares
 //! (`afunix_device::Prepared`): resolved in the caller's context without the lock (socket
 //! files, handles, identity: [`Caller`] is all the driver adds), executed under the lock, and
-//! then either completed at once or held pending, keyed by its token (the IRP's address), with our own cancel routine. Completions
+//! then either completed at once or held pending, keyed by its token (the IRP's or the
+//! WDFREQUEST's address), with the front end's cancellation routed to [`cancel`]. Completions
 //! from the engine are taken one at a time under the lock and completed after it is released.
-//! Whoever removes a pending IRP from the table completes it; nothing else does.
+//! Whoever removes a pending request from the table completes it; nothing else does.
 //!
 //! Data is not copied into the driver to wait: the engine reaches the data of SEND, RECV,
 //! READ and WRITE in each request's own locked pages through
-//! [`IrpBuffers`], by token, while the request executes and while it pends. A blocked
+//! [`HeldBuffers`], by token, while the request executes and while it pends. A blocked
 //! writer's bytes stay in its buffer until a reader takes them (one copy, writer to reader);
 //! only bytes that fit the peer's receive queue are copied into the driver.
 
@@ -25,15 +26,14 @@ use afunix_device::{
 use afunix_proto::decode::{NtPath, RECVFROM_HEADER, Request as Decoded};
 use afunix_proto::handle::HandleAccess;
 use afunix_proto::{ErrnoCodes, SocketCounters};
-use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, IRP};
 use windows_sys::Win32::Foundation::{NTSTATUS, STATUS_PENDING, STATUS_SUCCESS};
 
-use super::caller;
-use super::debug::kprint;
-use super::fs::{self, SocketFileHandle};
-use super::handles::{self, FileRef};
-use super::lock::SpinLocked;
-use super::request::{DataBuffer, Pending, Request};
+use crate::caller;
+use crate::debug::kprint;
+use crate::front::{DataBuffer, FrontRequest, Held, ReplyArea};
+use crate::fs::{self, SocketFileHandle};
+use crate::handles::{self, FileRef};
+use crate::lock::SpinLocked;
 
 /// Each user's share of each cap is `1 / USER_SHARE_DIVISOR` of it: the registry's
 /// `Parameters\UserShareDivisor`, read at load ([`set_user_share_divisor`]).
@@ -51,23 +51,23 @@ pub fn limits() -> Limits {
 
 struct State {
     device: Device,
-    /// Pending IRPs by token (their address): a hash table, so that holding, completing or
+    /// Pending requests by token (their address): a hash table, so that holding, completing or
     /// cancelling one costs the same however many pend, under the spin lock.
-    pending: KeyedMap<Token, Pending>,
+    pending: KeyedMap<Token, Held>,
 }
 
 static STATE: SpinLocked<Option<State>> = SpinLocked::new(None);
 
 /// The data buffers of the requests the engine may touch: every pending one's, and the one
 /// being executed (not yet in the table). Used only under the engine lock.
-struct IrpBuffers<'a> {
-    pending: &'a KeyedMap<Token, Pending>,
+struct HeldBuffers<'a> {
+    pending: &'a KeyedMap<Token, Held>,
     current: Option<(Token, DataBuffer)>,
 }
 
-impl IrpBuffers<'_> {
-    fn of(pending: &KeyedMap<Token, Pending>) -> IrpBuffers<'_> {
-        IrpBuffers {
+impl HeldBuffers<'_> {
+    fn of(pending: &KeyedMap<Token, Held>) -> HeldBuffers<'_> {
+        HeldBuffers {
             pending,
             current: None,
         }
@@ -76,7 +76,7 @@ impl IrpBuffers<'_> {
     fn get(&self, token: Token) -> Option<DataBuffer> {
         match self.current {
             Some((t, data)) if t == token => Some(data),
-            _ => self.pending.get(&token).and_then(Pending::data),
+            _ => self.pending.get(&token).and_then(|held| held.data),
         }
     }
 
@@ -97,7 +97,7 @@ impl IrpBuffers<'_> {
     }
 }
 
-impl Buffers for IrpBuffers<'_> {
+impl Buffers for HeldBuffers<'_> {
     fn write_recv(&mut self, token: Token, offset: usize, src: &[u8]) -> bool {
         let to = self
             .get(token)
@@ -147,7 +147,7 @@ impl Buffers for IrpBuffers<'_> {
     }
 }
 
-/// Sets the engine up; DriverEntry calls it before creating the device.
+/// Sets the engine up; [`crate::requests::load`] calls it before the device is created.
 pub fn init() {
     // The tables' hash key: unpredictable, so that no program can choose socket names that
     // collide in them (see `afunix_core::KeyedHash`).
@@ -168,7 +168,8 @@ pub fn init() {
     });
 }
 
-/// Tears the engine down; DriverUnload calls it, when no handle is open (so nothing pends).
+/// Tears the engine down; the driver's unload calls it, when no handle is open (so nothing
+/// pends).
 pub fn shutdown() {
     let state = STATE.lock().take();
     drop(state);
@@ -192,30 +193,24 @@ pub fn counters() -> SocketCounters {
     }
 }
 
-fn file_of(request: &Request) -> FileId {
-    FileId(request.file_object() as u64)
-}
-
 /// CREATE: a new, unconfigured file.
-pub fn open(request: &Request) -> Result<(), Errno> {
-    let file = file_of(request);
+pub fn open(file: FileId) -> Result<(), Errno> {
     STATE.lock().as_mut().ok_or(Errno::EBADF)?.device.open(file)
 }
 
 /// CLEANUP or CLOSE, whichever comes first (Wine sends no CLEANUP): the file's pending
 /// requests complete and its socket goes. A second call finds nothing to do.
-pub fn close(request: &Request) {
-    let file = file_of(request);
+pub fn close<R: FrontRequest>(file: FileId) {
     if let Some(state) = STATE.lock().as_mut() {
         state
             .device
-            .close(file, &mut IrpBuffers::of(&state.pending));
+            .close(file, &mut HeldBuffers::of(&state.pending));
     }
-    drain();
+    drain::<R>();
 }
 
 /// Completes every request the engine has finished with, one at a time, each outside the lock.
-pub fn drain() {
+pub fn drain<R: FrontRequest>() {
     loop {
         let taken = {
             let mut guard = STATE.lock();
@@ -228,38 +223,30 @@ pub fn drain() {
                 .remove(&completion.token)
                 .map(|pending| (pending, completion.result))
         };
-        if let Some((pending, result)) = taken {
-            finish(pending.take(), result);
+        if let Some((held, result)) = taken {
+            // SAFETY:
+            // 1. Every entry of the table was made by `R::hold` (one front end per image), and
+            //    this one was just removed from it.
+            let request = unsafe { R::resume(held) };
+            finish(request, result);
         }
     }
 }
 
-/// The cancel routine of every pending request (CancelIoEx, thread or process exit). The I/O
-/// manager calls it holding the cancel spin lock; the engine completes the request (with
-/// ECANCELED, or with what it achieved) through [`drain`].
+/// Cancels a pending request in the engine, from the front end's cancellation (CancelIoEx,
+/// thread or process exit). The engine completes it (with ECANCELED, or with what it achieved)
+/// through [`drain`], which the front end calls next. If `drain` already took its completion,
+/// the engine no longer knows the token and nothing happens.
 ///
-/// The engine is asked to cancel *before* the cancel spin lock is released. While we hold
-/// it, `Pending::take` cannot finish, so this IRP cannot be completed and its address cannot
-/// be reused by a new request that the token would then wrongly name. If `drain` already took
-/// the IRP's completion, the engine no longer knows the token and nothing happens; `drain`
-/// completes the IRP once we let go. Lock order: cancel spin lock, then the engine's lock;
-/// nothing takes them the other way round (`take` runs without the engine's lock).
-unsafe extern "system" fn cancel(_device: *mut DEVICE_OBJECT, irp: *mut IRP) {
-    // SAFETY:
-    // 1. The I/O manager passes a live IRP and holds the cancel spin lock, which keeps the
-    //    IRP from being completed (see `Pending::take`) until we release it below.
-    let irql = unsafe { (*irp).CancelIrql };
-    let token = Token(irp as u64);
+/// The front end must call this while the request cannot yet be completed by anyone else
+/// (WDM: under the cancel spin lock; KMDF: before its cancel callback lets go), so that the
+/// token cannot name a newer request at the same address.
+pub fn cancel(token: Token) {
     if let Some(state) = STATE.lock().as_mut() {
         let _ = state
             .device
-            .cancel(token, &mut IrpBuffers::of(&state.pending));
+            .cancel(token, &mut HeldBuffers::of(&state.pending));
     }
-    // SAFETY:
-    // 1. Releases the cancel spin lock the I/O manager acquired for us, at its IRQL. After
-    //    this the IRP is not touched.
-    unsafe { afunix_ntos::IoReleaseCancelSpinLock(irql) };
-    drain();
 }
 
 /// The driver's part of the request path (see `afunix_device::Host`): in the caller's
@@ -309,8 +296,8 @@ impl Host for Caller {
 }
 
 /// A socket IOCTL, READ or WRITE.
-pub fn execute(mut request: Request, decoded: Decoded<'_>) -> NTSTATUS {
-    let file = file_of(&request);
+pub fn execute<R: FrontRequest>(mut request: R, decoded: Decoded<'_>) -> NTSTATUS {
+    let file = request.file();
     // The data buffer of SEND, RECV, READ and WRITE: the caller's pages, mapped (RECVFROM's
     // from after the room for the sender's address).
     let offset = data_offset(&decoded);
@@ -329,7 +316,7 @@ pub fn execute(mut request: Request, decoded: Decoded<'_>) -> NTSTATUS {
         Err(e) => return request.complete(failed(e), 0),
     };
 
-    let token = Token(request.token());
+    let token = request.token();
     let mut guard = STATE.lock();
     let Some(state) = guard.as_mut() else {
         drop(guard);
@@ -343,7 +330,7 @@ pub fn execute(mut request: Request, decoded: Decoded<'_>) -> NTSTATUS {
         prepared.settle(&mut host, true);
         return request.complete(failed(e), 0);
     }
-    let mut buffers = IrpBuffers {
+    let mut buffers = HeldBuffers {
         pending: &state.pending,
         current: data.map(|d| (token, d)),
     };
@@ -353,21 +340,21 @@ pub fn execute(mut request: Request, decoded: Decoded<'_>) -> NTSTATUS {
         Reply::Ready(result) => {
             drop(guard);
             prepared.settle(&mut host, failed);
-            drain();
+            drain::<R>();
             finish(request, result)
         }
         Reply::Pending => {
-            let (pending, cancelled) = request.into_pending(cancel, data);
+            let (held, cancelled) = request.hold(data);
             // Cannot fail: room was reserved above, under this same lock.
-            let _ = state.pending.try_insert(token, pending);
+            let _ = state.pending.try_insert(token, held);
             if cancelled {
                 let _ = state
                     .device
-                    .cancel(token, &mut IrpBuffers::of(&state.pending));
+                    .cancel(token, &mut HeldBuffers::of(&state.pending));
             }
             drop(guard);
             prepared.settle(&mut host, false);
-            drain();
+            drain::<R>();
             STATUS_PENDING
         }
     }
@@ -380,7 +367,7 @@ fn failed(errno: Errno) -> NTSTATUS {
 /// Completes a request with its result, writing its reply where the request's method puts
 /// it (`afunix_device::write_reply`): data is already in the caller's pages (MDL), structs
 /// go into the system buffer, a POLL's revents into the request still in it.
-fn finish(mut request: Request, result: Result<Done, Errno>) -> NTSTATUS {
+fn finish<R: FrontRequest>(mut request: R, result: Result<Done, Errno>) -> NTSTATUS {
     let done = match result {
         Ok(done) => done,
         Err(e) => return request.complete(failed(e), 0),
@@ -388,11 +375,11 @@ fn finish(mut request: Request, result: Result<Done, Errno>) -> NTSTATUS {
     let buffer = match &done {
         Done::Ok | Done::Count(_) => None,
         Done::CountFrom(..) => request
-            .mdl_buffer()
+            .reply_area(ReplyArea::DataHeader)
             .and_then(|b| b.get_mut(..RECVFROM_HEADER))
             .map(ReplyBuffer::Out),
-        Done::Polled(_) => request.system_buffer_in_out().map(ReplyBuffer::InOut),
-        _ => request.system_buffer_out().map(ReplyBuffer::Out),
+        Done::Polled(_) => request.reply_area(ReplyArea::Input).map(ReplyBuffer::InOut),
+        _ => request.reply_area(ReplyArea::Output).map(ReplyBuffer::Out),
     };
     match write_reply(&done, buffer) {
         Ok(n) => request.complete(STATUS_SUCCESS, n),

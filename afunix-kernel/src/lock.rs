@@ -48,6 +48,23 @@ pub struct Guard<'a, T> {
     old_irql: u8,
 }
 
+/// Only the lock's address: reading the value would take the lock.
+impl<T> core::fmt::Debug for SpinLocked<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SpinLocked")
+            .field("lock", &self.lock.get())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> core::fmt::Debug for Guard<'_, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Guard")
+            .field("old_irql", &self.old_irql)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<T> Deref for Guard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {

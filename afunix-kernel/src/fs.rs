@@ -25,8 +25,8 @@ use windows_sys::Win32::Foundation::{HANDLE, NTSTATUS, UNICODE_STRING};
 use windows_sys::Win32::Security::{SECURITY_QUALITY_OF_SERVICE, SecurityIdentification};
 use windows_sys::Win32::System::IO::IO_STATUS_BLOCK;
 
-use super::debug::kprint;
-use super::handles::KernelHandle;
+use crate::debug::kprint;
+use crate::handles::KernelHandle;
 
 const FILE_READ_DATA: u32 = 0x1;
 const FILE_READ_ATTRIBUTES: u32 = 0x80;
@@ -70,6 +70,7 @@ const STATUS_TOO_MANY_LINKS: NTSTATUS = 0xC000_0265_u32 as i32;
 const STATUS_REPARSE_POINT_NOT_RESOLVED: NTSTATUS = 0xC000_0280_u32 as i32;
 
 /// A socket file, or a directory on the way to one, that we opened (closed on drop).
+#[derive(Debug)]
 pub struct SocketFileHandle(KernelHandle);
 
 impl SocketFileHandle {

@@ -1,0 +1,223 @@
+//! What every front end does with a request once its framework has handed it over: CREATE,
+//! CLOSE, READ, WRITE and DEVICE_CONTROL routed to the socket layer, STATS answered, unknown
+//! requests refused and logged within a rate limit; and the driver's load and unload around
+//! the device's creation.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use afunix_core::Errno;
+use afunix_device::FileId;
+use afunix_proto::ErrnoCodes;
+use afunix_proto::decode::{DecodeError, MsgFlags, Request as Decoded, decode};
+use afunix_proto::{DriverStats, DriverVersion};
+use windows_sys::Win32::Foundation::{
+    NTSTATUS, STATUS_BUFFER_TOO_SMALL, STATUS_INVALID_DEVICE_REQUEST, STATUS_SUCCESS,
+    UNICODE_STRING,
+};
+use zerocopy::IntoBytes;
+
+use afunix_device::ratelimit::{ONE_SECOND_IN_100NS, RateLimit, Verdict};
+use afunix_ntos::KeQuerySystemTime;
+
+use crate::caller;
+use crate::debug::{self, kprint};
+use crate::front::{FrontRequest, ReplyArea};
+use crate::pool;
+use crate::settings;
+use crate::sockets;
+
+/// This driver's version, from the workspace's manifest (both front ends share it).
+pub const VERSION: DriverVersion = DriverVersion::from_parts(
+    env!("CARGO_PKG_VERSION_MAJOR"),
+    env!("CARGO_PKG_VERSION_MINOR"),
+    env!("CARGO_PKG_VERSION_PATCH"),
+);
+
+/// File objects open on the device: counted up at CREATE and down at CLOSE.
+static OPEN_HANDLES: AtomicU64 = AtomicU64::new(0);
+
+fn failed(errno: Errno) -> NTSTATUS {
+    errno.to_ntstatus() as i32
+}
+
+/// What both front ends do first at load, before creating their device: the pool, the
+/// registry's settings, the engine. `framework` names the front end in the log.
+///
+/// # Safety
+/// `registry_path` is null or the counted string DriverEntry was given, and this is called
+/// from DriverEntry.
+pub unsafe fn load(registry_path: *const UNICODE_STRING, framework: &str) {
+    pool::init();
+    kprint!(
+        "loading {} ({}; ExAllocatePool2: {})",
+        VERSION,
+        framework,
+        if pool::has_allocate_pool2() {
+            "yes"
+        } else {
+            "no, using ExAllocatePoolWithTag"
+        }
+    );
+
+    // SAFETY:
+    // 1. Our own contract, passed on: DriverEntry's registry path, read before it returns.
+    let settings = unsafe { settings::read(registry_path) };
+    if let Some(divisor) = settings.user_share_divisor {
+        sockets::set_user_share_divisor(divisor as usize);
+        kprint!(
+            "settings: UserShareDivisor {}: each user may hold 1/{} of each cap",
+            divisor,
+            divisor.max(1)
+        );
+    }
+    match (settings.fail_allocations, settings.fail_seed) {
+        (Some(every), seed) if every > 0 => {
+            let seed = seed.unwrap_or(0);
+            pool::inject_failures(every, seed);
+            if seed == 0 {
+                kprint!(
+                    "settings: low-resources mode: every {}th pool allocation fails",
+                    every
+                );
+            } else {
+                kprint!(
+                    "settings: low-resources mode: one pool allocation in {} fails at random (seed {})",
+                    every,
+                    seed
+                );
+            }
+        }
+        _ => pool::inject_failures(0, 0),
+    }
+
+    sockets::init();
+}
+
+/// What both front ends do last at unload (or when load fails after [`load`]): the engine
+/// goes, and the low-resources mode's count is logged.
+pub fn unload() {
+    sockets::shutdown();
+    let (asked, refused) = pool::injected();
+    if refused > 0 || asked > 0 {
+        kprint!(
+            "low-resources mode: {} of {} pool allocations were refused",
+            refused,
+            asked
+        );
+    }
+    kprint!("unloaded");
+}
+
+/// Unknown IOCTLs and unsupported major functions are logged, since they point at a client
+/// built against another protocol; but anyone who may open the device can send them, so at
+/// most this many lines a second, then one line saying how many were left out.
+const UNKNOWN_LINES_PER_SECOND: u32 = 5;
+static UNKNOWN_REQUESTS: RateLimit = RateLimit::new(UNKNOWN_LINES_PER_SECOND, ONE_SECOND_IN_100NS);
+
+/// Logs one unknown request, within [`UNKNOWN_REQUESTS`]'s limit.
+///
+/// The clock is the system time (100 ns units), not `KeQueryInterruptTime`: Wine 8's
+/// `KeQueryInterruptTime` returns its tick count in milliseconds, so a second in 100 ns units
+/// would last hours there. A system time set back or forward only starts a new interval.
+pub fn log_unknown(line: core::fmt::Arguments<'_>) {
+    let mut now = 0i64;
+    // SAFETY:
+    // 1. `now` is a valid out pointer; KeQuerySystemTime is callable at any IRQL.
+    unsafe { KeQuerySystemTime(&mut now) };
+    if let Verdict::Print { suppressed } = UNKNOWN_REQUESTS.check(now.unsigned_abs()) {
+        if suppressed != 0 {
+            kprint!(
+                "{} more unknown requests were not logged (at most {} lines a second)",
+                suppressed,
+                UNKNOWN_LINES_PER_SECOND
+            );
+        }
+        debug::print(line);
+    }
+}
+
+/// CREATE: a new, unconfigured socket on `file`.
+pub fn create(file: FileId) -> Result<(), Errno> {
+    sockets::open(file)?;
+    OPEN_HANDLES.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
+
+/// CLEANUP (the last user handle closed; Windows sends it, Wine never does): the socket is
+/// torn down, completing its pending requests, as the I/O manager requires; CLOSE then finds
+/// nothing left to do.
+pub fn cleanup<R: FrontRequest>(file: FileId) {
+    sockets::close::<R>(file);
+}
+
+/// CLOSE: the socket goes if CLEANUP did not take it, and the file is no longer counted.
+pub fn close<R: FrontRequest>(file: FileId) {
+    sockets::close::<R>(file);
+    // CLOSE comes once per successful CREATE, so this never goes below zero; saturate anyway
+    // rather than wrap if a kernel ever sent one too many.
+    let _ = OPEN_HANDLES.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+}
+
+/// READ and WRITE: RECV and SEND without flags, on the caller's pages (direct I/O).
+pub fn read_write<R: FrontRequest>(request: R, read: bool) -> NTSTATUS {
+    let flags = MsgFlags(0);
+    let decoded = if read {
+        Decoded::Recv { flags, from: false }
+    } else {
+        Decoded::Send { flags, to: None }
+    };
+    sockets::execute(request, decoded)
+}
+
+/// DEVICE_CONTROL: `code` with its `input` (the system buffer's InputBufferLength bytes) and
+/// the length of its output buffer, decoded and executed; or STATS answered here.
+///
+/// `input` must stay valid until the request is completed or pending, and must not be used
+/// while a reply is written into the system buffer: the decoded request borrows it only
+/// until then (`sockets::execute` resolves and executes it first).
+pub fn device_control<R: FrontRequest>(
+    request: R,
+    code: u32,
+    input: &[u8],
+    output_len: usize,
+) -> NTSTATUS {
+    match decode(code, input, output_len) {
+        Ok(Decoded::Stats) => stats(request),
+        Ok(decoded) => sockets::execute(request, decoded),
+        Err(DecodeError::UnknownIoctl(code)) => {
+            log_unknown(format_args!("unknown IOCTL {:#010x}", code));
+            request.complete(STATUS_INVALID_DEVICE_REQUEST, 0)
+        }
+        Err(DecodeError::OutputTooSmall) if code == afunix_proto::IOCTL_AFUNIX_STATS => {
+            request.complete(STATUS_BUFFER_TOO_SMALL, 0)
+        }
+        Err(e) => request.complete(
+            failed(Errno::from_number(e.errno()).unwrap_or(Errno::EINVAL)),
+            0,
+        ),
+    }
+}
+
+/// IOCTL_AFUNIX_STATS (METHOD_BUFFERED): writes a [`DriverStats`] to the output buffer. The
+/// counters show everyone's traffic, so only an administrator may read them
+/// ([`caller::may_read_stats`]); anyone else gets EACCES.
+fn stats<R: FrontRequest>(mut request: R) -> NTSTATUS {
+    if !caller::may_read_stats() {
+        return request.complete(failed(Errno::EACCES), 0);
+    }
+    let reply = DriverStats::new(
+        VERSION,
+        OPEN_HANDLES.load(Ordering::Relaxed),
+        pool::bytes_in_use(),
+        sockets::counters(),
+    );
+    let bytes = reply.as_bytes();
+    let written = request.reply_area(ReplyArea::Output).and_then(|buffer| {
+        buffer.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        Some(bytes.len())
+    });
+    match written {
+        Some(n) => request.complete(STATUS_SUCCESS, n),
+        None => request.complete(STATUS_BUFFER_TOO_SMALL, 0),
+    }
+}
