@@ -3,6 +3,9 @@
 #
 #   afunixrs.sys        the driver, test-signed (embedded Authenticode signature)
 #   afunixrs.inf        inf/afunixrs.inx stamped with version, date and architecture
+#   afunixkm.sys        the KMDF build of the driver, test-signed; never run here (no KMDF
+#                       runtime under Wine), checked by scripts/check-kmdf-image.sh
+#   afunixkm.inf        inf/afunixkm.inx stamped likewise, with KMDF 1.33
 #   afunixrs.cer        the test certificate, to import on a test-signing machine
 #   afunixctl.exe       service status tool
 #   usermode-test.exe   test programs
@@ -16,6 +19,8 @@ cd "$ROOT"
 
 say "building the driver ($DRIVER_TRIPLE, rust-lld)"
 cargo build --release -p afunix-drv --target "$DRIVER_TRIPLE"
+say "building the KMDF driver ($DRIVER_TRIPLE, rust-lld, our own KMDF bindings and loader bootstrap)"
+cargo build --release -p afunix-kmdf --target "$DRIVER_TRIPLE"
 say "building the Windows programs ($USER_TRIPLE)"
 cargo build --release -p afunix -p usermode-test --bins --target "$USER_TRIPLE"
 say "building the Winsock provider ($USER_TRIPLE)"
@@ -37,12 +42,17 @@ mkdir -p "$PACKAGE_DIR"
 version=$(sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/\1/p' Cargo.toml)
 [ -n "$version" ] || die "no version in [workspace.package]"
 date=$(git log -1 --format=%cd --date=format:%m/%d/%Y 2>/dev/null || date -u +%m/%d/%Y)
-say "stamping afunixrs.inf: DriverVer $date,$version.0, NTamd64"
-sed -e "s|\\\$DRIVERVER\\\$|$date,$version.0|g" -e 's|\$ARCH\$|amd64|g' \
-    inf/afunixrs.inx >"$PACKAGE_DIR/afunixrs.inf"
-if grep -n '\$[A-Z]*\$' "$PACKAGE_DIR/afunixrs.inf" | grep -v 'WINDOWS NT'; then
-    die "afunixrs.inf still has unstamped fields"
-fi
+kmdf_version=$(sed -n 's/^pub const KMDF_LIBRARY_VERSION: &str = "\(.*\)";/\1/p' afunix-proto/src/names.rs)
+[ -n "$kmdf_version" ] || die "no KMDF_LIBRARY_VERSION in afunix-proto/src/names.rs"
+for inf in afunixrs afunixkm; do
+    say "stamping $inf.inf: DriverVer $date,$version.0, NTamd64"
+    sed -e "s|\\\$DRIVERVER\\\$|$date,$version.0|g" -e 's|\$ARCH\$|amd64|g' \
+        -e "s|\\\$KMDFVERSION\\\$|$kmdf_version|g" \
+        "inf/$inf.inx" >"$PACKAGE_DIR/$inf.inf"
+    if grep -n '\$[A-Z]*\$' "$PACKAGE_DIR/$inf.inf" | grep -v 'WINDOWS NT'; then
+        die "$inf.inf still has unstamped fields"
+    fi
+done
 
 # The test certificate: made once per checkout, kept out of git (.gitignore: /certs/).
 certs=$ROOT/certs
@@ -56,17 +66,19 @@ if [ ! -f "$certs/afunixrs-test.key" ] || [ ! -f "$certs/afunixrs-test.crt" ]; t
 fi
 openssl x509 -in "$certs/afunixrs-test.crt" -outform der -out "$PACKAGE_DIR/afunixrs.cer"
 
-say "signing afunixrs.sys"
-osslsigncode sign -certs "$certs/afunixrs-test.crt" -key "$certs/afunixrs-test.key" \
-    -h sha256 -n "afunix-rs AF_UNIX sockets (test build)" \
-    -in "$TARGET_DIR/$DRIVER_TRIPLE/release/afunixrs.dll" -out "$PACKAGE_DIR/afunixrs.sys" >/dev/null
-say "verifying the signature"
-osslsigncode verify -CAfile "$certs/afunixrs-test.crt" -in "$PACKAGE_DIR/afunixrs.sys" \
-    >"$TARGET_DIR/signature-verify.log" 2>&1 || {
-    cat "$TARGET_DIR/signature-verify.log"
-    die "osslsigncode verify rejected afunixrs.sys"
-}
-grep -E 'Signature verification: ok' "$TARGET_DIR/signature-verify.log"
+for image in afunixrs afunixkm; do
+    say "signing $image.sys"
+    osslsigncode sign -certs "$certs/afunixrs-test.crt" -key "$certs/afunixrs-test.key" \
+        -h sha256 -n "afunix-rs AF_UNIX sockets (test build)" \
+        -in "$TARGET_DIR/$DRIVER_TRIPLE/release/$image.dll" -out "$PACKAGE_DIR/$image.sys" >/dev/null
+    say "verifying the signature"
+    osslsigncode verify -CAfile "$certs/afunixrs-test.crt" -in "$PACKAGE_DIR/$image.sys" \
+        >"$TARGET_DIR/signature-verify.log" 2>&1 || {
+        cat "$TARGET_DIR/signature-verify.log"
+        die "osslsigncode verify rejected $image.sys"
+    }
+    grep -E 'Signature verification: ok' "$TARGET_DIR/signature-verify.log"
+done
 
 # The packaged programs and provider without their DWARF debug information (release builds
 # keep it for profiling; the unstripped files stay in the target directory). Symbols stay, so
@@ -79,6 +91,7 @@ exports=$(x86_64-w64-mingw32-objdump -p "$PACKAGE_DIR/afunixwsp.dll")
 grep -qw WSPStartup <<<"$exports" || die "afunixwsp.dll does not export WSPStartup"
 
 "$ROOT/scripts/check-driver-imports.sh" "$PACKAGE_DIR/afunixrs.sys"
+"$ROOT/scripts/check-kmdf-image.sh" "$PACKAGE_DIR/afunixkm.sys" "$PACKAGE_DIR/afunixrs.sys"
 
 say "package ready in ${PACKAGE_DIR#"$ROOT"/}:"
 (cd "$PACKAGE_DIR" && ls -l)

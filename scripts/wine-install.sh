@@ -14,7 +14,7 @@ source "$(dirname "$0")/lib.sh"
 windows_ready "Wine install/uninstall" || exit 0
 source "$ROOT/scripts/wine-prefix.sh"
 
-for f in afunixctl.exe afunixrs.sys afunixwsp.dll; do
+for f in afunixctl.exe afunixrs.sys afunixkm.sys afunixwsp.dll; do
     [ -f "$PACKAGE_DIR/$f" ] || die "target/package/$f is missing: run \`cargo make package\` first"
 done
 
@@ -26,6 +26,7 @@ mkdir -p "$OUT"
 ctl=$PACKAGE_DIR/afunixctl.exe
 sys32=$WINEPREFIX/drive_c/windows/system32
 driver_file=$sys32/drivers/afunixrs.sys
+kmdf_file=$sys32/drivers/afunixkm.sys
 provider_file=$sys32/afunixwsp.dll
 
 trap wine_exit_trap EXIT
@@ -73,6 +74,12 @@ print(sum(e["provider_id"] == "{D521FB18-0098-4226-9325-2E4EBCC87F39}" for e in 
 PY
 }
 
+# kmdf_version: the service's Parameters\Wdf\KmdfLibraryVersion, or nothing.
+kmdf_version() {
+    wine reg query 'HKLM\System\CurrentControlSet\Services\afunixrs\Parameters\Wdf' \
+        /v KmdfLibraryVersion 2>/dev/null | tr -d '\r' | awk '/KmdfLibraryVersion/{print $NF}'
+}
+
 # service_keys: how many services in the registry have afunixrs.sys as their image.
 service_keys() {
     wine reg query 'HKLM\System\CurrentControlSet\Services' /s 2>/dev/null |
@@ -88,7 +95,7 @@ if wine sc query afunixrs >/dev/null 2>&1; then
     wine sc stop afunixrs >/dev/null 2>&1 || true
     wine sc delete afunixrs >/dev/null 2>&1 || true
 fi
-rm -f "$driver_file" "$provider_file"
+rm -f "$driver_file" "$kmdf_file" "$provider_file"
 
 say "before installing: status says the service is missing, and the catalog has no entry of ours"
 run status-before 1 status
@@ -159,6 +166,7 @@ say "status: RUNNING, the driver answers, and the catalog section"
 run status-installed 0 status
 says status-installed "STATE              : 4  RUNNING"
 says status-installed "BINARY_PATH_NAME   : .*afunixrs.sys"
+says status-installed "FRONT_END          : WDM"
 says status-installed "WINSOCK_CATALOG: provider {D521FB18-0098-4226-9325-2E4EBCC87F39}"
 wine "$ctl" status --json >"$OUT/status-installed.json"
 python3 - "$OUT/status-installed.json" "$stub_catalog" <<'PY' || die "afunixctl status --json is wrong"
@@ -174,6 +182,25 @@ print("    json: service RUNNING; catalog:", r["catalog"]["total_entries"], "ent
       len(r["catalog"]["entries"]), "of ours")
 PY
 
+say "install --kmdf: the KMDF build in the same service, marked for KMDF 1.33; not started here"
+run stop-for-kmdf 0 uninstall
+run install-kmdf 0 install --kmdf --no-start
+says install-kmdf "driver: copied .*afunixkm.sys"
+says install-kmdf "KMDF build; .*KmdfLibraryVersion = 1.33"
+says install-kmdf "service afunixrs: not started (--no-start)"
+cmp -s "$PACKAGE_DIR/afunixkm.sys" "$kmdf_file" || die "the installed afunixkm.sys differs from the package's"
+[ "$(kmdf_version)" = "1.33" ] || die "install --kmdf did not write KmdfLibraryVersion 1.33 (got '$(kmdf_version)')"
+run status-kmdf 1 status
+says status-kmdf "BINARY_PATH_NAME   : .*afunixkm.sys"
+says status-kmdf "STATE              : 1  STOPPED"
+# Wine has no KMDF runtime (no WDFLDR.SYS), so the KMDF build is never started here.
+say "install (WDM) again: the service goes back to afunixrs.sys and loses the KMDF marker"
+run install-back 0 install
+says install-back "binary path changed from .*afunixkm.sys to .*afunixrs.sys"
+says install-back "WDM build; the KMDF build's .*KmdfLibraryVersion removed"
+says install-back "service afunixrs: started, RUNNING"
+[ -z "$(kmdf_version)" ] || die "KmdfLibraryVersion is still set after installing the WDM build"
+
 say "uninstall"
 run uninstall-1 0 uninstall
 says uninstall-1 "service afunixrs: stopped and deleted"
@@ -181,6 +208,7 @@ says uninstall-1 "driver: deleted"
 says uninstall-1 "provider: deleted"
 says uninstall-1 "afunixctl: uninstalled"
 [ ! -e "$driver_file" ] || die "uninstall left afunixrs.sys"
+[ ! -e "$kmdf_file" ] || die "uninstall left afunixkm.sys"
 [ ! -e "$provider_file" ] || die "uninstall left afunixwsp.dll"
 ! wine sc query afunixrs >/dev/null 2>&1 || die "uninstall left the service"
 [ "$(service_keys)" -eq 0 ] || die "uninstall left a service with afunixrs.sys as its image"

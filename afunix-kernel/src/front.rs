@@ -6,6 +6,11 @@ use core::ptr::NonNull;
 
 use afunix_core::Token;
 use afunix_device::FileId;
+use afunix_ntos::{
+    KERNEL_MODE, MDL_SYSTEM_MAPPED, MM_CACHED, MmMapLockedPagesSpecifyCache,
+    NORMAL_PAGE_PRIORITY_NX,
+};
+use windows_sys::Wdk::Foundation::MDL;
 use windows_sys::Win32::Foundation::NTSTATUS;
 
 /// A request's data buffer: the caller's pages, locked and mapped into system space by its
@@ -45,6 +50,54 @@ impl DataBuffer {
         let end = offset.checked_add(len)?;
         (end <= self.len).then(|| self.start.as_ptr().wrapping_add(offset))
     }
+}
+
+/// The pages an MDL describes, mapped into system space (`MmGetSystemAddressForMdlSafe`):
+/// (address, length); (null, 0) when there is no MDL or it is empty. None if they cannot be
+/// mapped.
+///
+/// # Safety
+/// `mdl` is null or a request's MDL, built and locked by the I/O manager (direct I/O), and
+/// stays so while the mapping is used: until the request is completed.
+pub unsafe fn map_mdl(mdl: *mut MDL) -> Option<(*mut u8, usize)> {
+    if mdl.is_null() {
+        return Some((core::ptr::null_mut(), 0));
+    }
+    // SAFETY:
+    // 1. The caller's contract: `mdl` is a valid MDL for the request's lifetime; we only read
+    //    it.
+    let mdl_fields = unsafe { &*mdl };
+    let (flags, mapped, length) = (
+        mdl_fields.MdlFlags,
+        mdl_fields.MappedSystemVa,
+        mdl_fields.ByteCount,
+    );
+    if length == 0 {
+        // A zero-length buffer (Wine builds an MDL for one) has nothing to map.
+        return Some((core::ptr::null_mut(), 0));
+    }
+    let address = if flags & MDL_SYSTEM_MAPPED != 0 {
+        mapped
+    } else {
+        // MmGetSystemAddressForMdlSafe, which is a macro over this call.
+        // SAFETY:
+        // 1. The pages are locked by the I/O manager for direct I/O; mapping them in kernel
+        //    mode, cached, without bug-checking on failure, is what the macro does.
+        unsafe {
+            MmMapLockedPagesSpecifyCache(
+                mdl,
+                KERNEL_MODE,
+                MM_CACHED,
+                core::ptr::null_mut(),
+                0,
+                NORMAL_PAGE_PRIORITY_NX,
+            )
+        }
+    };
+    if address.is_null() {
+        return None;
+    }
+    Some((address.cast::<u8>(), length as usize))
 }
 
 /// A pending request as the shared path keeps it: the framework's own object (an IRP, a

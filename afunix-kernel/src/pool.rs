@@ -143,5 +143,6 @@ unsafe impl GlobalAlloc for PoolAllocator {
     }
 }
 
+#[cfg(feature = "pool-allocator")]
 #[global_allocator]
 static ALLOCATOR: PoolAllocator = PoolAllocator;

@@ -3,7 +3,7 @@
 //! requests refused and logged within a rate limit; and the driver's load and unload around
 //! the device's creation.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 
 use afunix_core::Errno;
 use afunix_device::FileId;
@@ -33,6 +33,10 @@ pub const VERSION: DriverVersion = DriverVersion::from_parts(
     env!("CARGO_PKG_VERSION_PATCH"),
 );
 
+/// The front end serving the device ([`afunix_proto::FRONT_END_WDM`] or
+/// [`afunix_proto::FRONT_END_KMDF`]), set at load; STATS reports it.
+static FRONT_END: AtomicU16 = AtomicU16::new(afunix_proto::FRONT_END_WDM);
+
 /// File objects open on the device: counted up at CREATE and down at CLOSE.
 static OPEN_HANDLES: AtomicU64 = AtomicU64::new(0);
 
@@ -41,17 +45,19 @@ fn failed(errno: Errno) -> NTSTATUS {
 }
 
 /// What both front ends do first at load, before creating their device: the pool, the
-/// registry's settings, the engine. `framework` names the front end in the log.
+/// registry's settings, the engine. `front_end` says which front end is loading
+/// ([`afunix_proto::FRONT_END_WDM`], [`afunix_proto::FRONT_END_KMDF`]), for the log and STATS.
 ///
 /// # Safety
 /// `registry_path` is null or the counted string DriverEntry was given, and this is called
 /// from DriverEntry.
-pub unsafe fn load(registry_path: *const UNICODE_STRING, framework: &str) {
+pub unsafe fn load(registry_path: *const UNICODE_STRING, front_end: u16) {
+    FRONT_END.store(front_end, Ordering::Relaxed);
     pool::init();
     kprint!(
         "loading {} ({}; ExAllocatePool2: {})",
         VERSION,
-        framework,
+        VERSION.of_front_end(front_end).framework(),
         if pool::has_allocate_pool2() {
             "yes"
         } else {
@@ -206,7 +212,7 @@ fn stats<R: FrontRequest>(mut request: R) -> NTSTATUS {
         return request.complete(failed(Errno::EACCES), 0);
     }
     let reply = DriverStats::new(
-        VERSION,
+        VERSION.of_front_end(FRONT_END.load(Ordering::Relaxed)),
         OPEN_HANDLES.load(Ordering::Relaxed),
         pool::bytes_in_use(),
         sockets::counters(),

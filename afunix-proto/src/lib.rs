@@ -37,5 +37,7 @@ pub mod status;
 pub mod wire;
 
 pub use ioctl::{IOCTL_AFUNIX_STATS, ctl_code};
-pub use stats::{DriverStats, DriverVersion, STATS_VERSION, SocketCounters};
+pub use stats::{
+    DriverStats, DriverVersion, FRONT_END_KMDF, FRONT_END_WDM, STATS_VERSION, SocketCounters,
+};
 pub use status::{ErrnoCodes, errno_from_ntstatus};

@@ -8,6 +8,15 @@ pub const SERVICE_NAME: &str = "afunixrs";
 /// The driver file as installed: `%SystemRoot%\System32\drivers\afunixrs.sys`.
 pub const DRIVER_FILE: &str = "afunixrs.sys";
 
+/// The KMDF build of the driver, installed instead of [`DRIVER_FILE`] by
+/// `afunixctl install --kmdf`: `%SystemRoot%\System32\drivers\afunixkm.sys`. It serves the
+/// same service, device and protocol, so only one of the two runs at a time.
+pub const KMDF_DRIVER_FILE: &str = "afunixkm.sys";
+
+/// The KMDF version the KMDF build binds to (`WdfVersionBind`), and what its INF and
+/// `afunixctl install --kmdf` write as the service's `Parameters\Wdf\KmdfLibraryVersion`.
+pub const KMDF_LIBRARY_VERSION: &str = "1.33";
+
 /// The Winsock base service provider DLL, as installed in `%SystemRoot%\System32`.
 pub const PROVIDER_FILE: &str = "afunixwsp.dll";
 

@@ -183,6 +183,17 @@ pub const DEVICE_LABEL: LabelEntry = LabelEntry {
 /// user mode can compare what it reads back.
 pub const DEVICE_DACL_SDDL: &str = "D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FRFW;;;WD)";
 
+/// [`DEVICE_DACL`] in the subset of SDDL that `IoCreateDeviceSecure` reads (and so KMDF's
+/// `WdfControlDeviceInitAllocate`): `D:P` and allow ACEs whose rights are generic codes or a
+/// hex mask, never the file-rights codes `FA`, `FR`, `FW`. The same ACEs as
+/// [`DEVICE_DACL_SDDL`].
+pub const DEVICE_DACL_SDDL_DEVOBJ: &str =
+    "D:P(A;;0x1f01ff;;;SY)(A;;0x1f01ff;;;BA)(A;;0x12019f;;;WD)";
+
+/// [`DEVICE_DACL_SDDL_DEVOBJ`] in UTF-16, for a counted string.
+pub const DEVICE_DACL_SDDL_DEVOBJ_UTF16: [u16; DEVICE_DACL_SDDL_DEVOBJ.len()] =
+    crate::names::ascii_to_utf16(DEVICE_DACL_SDDL_DEVOBJ);
+
 /// [`DEVICE_LABEL`] in SDDL: a SACL holding one mandatory-label ACE.
 pub const DEVICE_LABEL_SDDL: &str = "S:(ML;;NWNRNX;;;ME)";
 
@@ -223,6 +234,28 @@ mod tests {
             core::str::from_utf8(&rendered[..len]).unwrap(),
             DEVICE_DACL_SDDL
         );
+    }
+
+    /// The device-object form names the same SIDs with the same masks, in hex.
+    #[test]
+    fn dacl_and_device_object_sddl_say_the_same() {
+        let body = DEVICE_DACL_SDDL_DEVOBJ.strip_prefix("D:P").unwrap();
+        let aces = body
+            .strip_prefix('(')
+            .and_then(|b| b.strip_suffix(')'))
+            .unwrap()
+            .split(")(");
+        assert_eq!(aces.clone().count(), DEVICE_DACL.len());
+        for (ace, entry) in aces.zip(DEVICE_DACL) {
+            let mut fields = ace.split(';');
+            let mut next = || fields.next().unwrap();
+            let (kind, _, mask, _, _, sid) = (next(), next(), next(), next(), next(), next());
+            assert_eq!(kind, "A");
+            let mask = u32::from_str_radix(mask.strip_prefix("0x").unwrap(), 16).unwrap();
+            assert_eq!(mask, entry.access_mask, "{ace}");
+            assert_eq!(sid, entry.sid.sddl(), "{ace}");
+            assert!(fields.next().is_none(), "{ace}");
+        }
     }
 
     #[test]

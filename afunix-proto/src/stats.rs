@@ -17,9 +17,16 @@ pub struct DriverVersion {
     pub major: u16,
     pub minor: u16,
     pub patch: u16,
-    /// Zero.
-    pub reserved: u16,
+    /// Which of the driver's two builds answers: [`FRONT_END_WDM`] (`afunixrs.sys`; the
+    /// field was reserved, and zero, before there were two) or [`FRONT_END_KMDF`]
+    /// (`afunixkm.sys`).
+    pub front_end: u16,
 }
+
+/// [`DriverVersion::front_end`] of the WDM driver, `afunixrs.sys`.
+pub const FRONT_END_WDM: u16 = 0;
+/// [`DriverVersion::front_end`] of the KMDF driver, `afunixkm.sys`.
+pub const FRONT_END_KMDF: u16 = 1;
 
 impl DriverVersion {
     /// Parses `major.minor.patch` at compile time (from `CARGO_PKG_VERSION_*`).
@@ -52,7 +59,21 @@ impl DriverVersion {
             major: number(major),
             minor: number(minor),
             patch: number(patch),
-            reserved: 0,
+            front_end: FRONT_END_WDM,
+        }
+    }
+
+    /// The same version, naming front end `front_end` ([`FRONT_END_WDM`], [`FRONT_END_KMDF`]).
+    pub const fn of_front_end(self, front_end: u16) -> Self {
+        DriverVersion { front_end, ..self }
+    }
+
+    /// The framework the driver is built on, for people: "WDM", "KMDF", or "unknown".
+    pub const fn framework(&self) -> &'static str {
+        match self.front_end {
+            FRONT_END_WDM => "WDM",
+            FRONT_END_KMDF => "KMDF",
+            _ => "unknown",
         }
     }
 }
@@ -124,8 +145,8 @@ pub enum StatsError {
     UnknownVersion(u32),
     /// The `size` field disagrees with the version's size.
     BadSize(u32),
-    /// A reserved field is not zero.
-    ReservedNotZero,
+    /// The front end is neither WDM nor KMDF.
+    UnknownFrontEnd(u16),
 }
 
 impl core::fmt::Display for StatsError {
@@ -134,7 +155,9 @@ impl core::fmt::Display for StatsError {
             StatsError::Truncated { got } => write!(f, "STATS reply truncated ({got} bytes)"),
             StatsError::UnknownVersion(v) => write!(f, "STATS reply has unknown version {v}"),
             StatsError::BadSize(s) => write!(f, "STATS reply claims size {s}"),
-            StatsError::ReservedNotZero => f.write_str("STATS reply has a non-zero reserved field"),
+            StatsError::UnknownFrontEnd(n) => {
+                write!(f, "STATS reply names an unknown driver front end ({n})")
+            }
         }
     }
 }
@@ -172,8 +195,11 @@ impl DriverStats {
         if stats.size != STATS_SIZE {
             return Err(StatsError::BadSize(stats.size));
         }
-        if stats.driver_version.reserved != 0 {
-            return Err(StatsError::ReservedNotZero);
+        if !matches!(
+            stats.driver_version.front_end,
+            FRONT_END_WDM | FRONT_END_KMDF
+        ) {
+            return Err(StatsError::UnknownFrontEnd(stats.driver_version.front_end));
         }
         Ok(stats)
     }
@@ -255,10 +281,15 @@ mod tests {
             Err(StatsError::BadSize(24))
         );
         let mut s = sample();
-        s.driver_version.reserved = 1;
+        s.driver_version.front_end = FRONT_END_KMDF;
+        assert_eq!(
+            DriverStats::decode(s.as_bytes()).map(|d| d.driver_version.framework()),
+            Ok("KMDF")
+        );
+        s.driver_version.front_end = 2;
         assert_eq!(
             DriverStats::decode(s.as_bytes()),
-            Err(StatsError::ReservedNotZero)
+            Err(StatsError::UnknownFrontEnd(2))
         );
     }
 }

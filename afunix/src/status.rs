@@ -86,6 +86,8 @@ pub struct DriverReport {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DriverCounters {
     pub version: String,
+    /// The driver build answering: "WDM" (afunixrs.sys) or "KMDF" (afunixkm.sys).
+    pub front_end: String,
     pub stats_version: u32,
     pub open_handles: u64,
     pub pool_bytes: u64,
@@ -103,6 +105,7 @@ impl DriverReport {
             device: device.to_owned(),
             counters: Some(DriverCounters {
                 version: stats.driver_version.to_string(),
+                front_end: stats.driver_version.framework().to_owned(),
                 stats_version: stats.version,
                 open_handles: stats.open_handles,
                 pool_bytes: stats.pool_bytes,
@@ -361,6 +364,7 @@ impl StatusReport {
 
 fn render_counters(out: &mut String, c: &DriverCounters) {
     let _ = writeln!(out, "        {:<19}: {}", "VERSION", c.version);
+    let _ = writeln!(out, "        {:<19}: {}", "FRONT_END", c.front_end);
     let _ = writeln!(out, "        {:<19}: {}", "STATS_VERSION", c.stats_version);
     let _ = writeln!(out, "        {:<19}: {}", "OPEN_HANDLES", c.open_handles);
     let _ = writeln!(out, "        {:<19}: {}", "POOL_BYTES", c.pool_bytes);
@@ -507,6 +511,10 @@ mod tests {
         assert!(lines.contains(&"        OPEN_HANDLES       : 2"), "{text}");
         assert!(
             lines.contains(&"        VERSION            : 0.1.0"),
+            "{text}"
+        );
+        assert!(
+            lines.contains(&"        FRONT_END          : WDM"),
             "{text}"
         );
         assert_eq!(healthy().exit_code(), 0);

@@ -41,7 +41,7 @@ pub unsafe extern "system" fn DriverEntry(
 ) -> NTSTATUS {
     // SAFETY:
     // 1. `registry_path` is the one the I/O manager gave us, and we are in DriverEntry.
-    unsafe { requests::load(registry_path, "WDM") };
+    unsafe { requests::load(registry_path, afunix_proto::FRONT_END_WDM) };
 
     let mut device: *mut DEVICE_OBJECT = ptr::null_mut();
     // SAFETY:

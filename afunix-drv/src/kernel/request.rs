@@ -13,12 +13,10 @@ use windows_sys::Win32::Foundation::NTSTATUS;
 
 use afunix_core::Token;
 use afunix_device::FileId;
-use afunix_kernel::front::{DataBuffer, FrontRequest, Held, ReplyArea};
+use afunix_kernel::front::{DataBuffer, FrontRequest, Held, ReplyArea, map_mdl};
 use afunix_kernel::sockets;
 use afunix_ntos::{
     IO_NO_INCREMENT, IoAcquireCancelSpinLock, IoReleaseCancelSpinLock, IofCompleteRequest,
-    KERNEL_MODE, MDL_SYSTEM_MAPPED, MM_CACHED, MmMapLockedPagesSpecifyCache,
-    NORMAL_PAGE_PRIORITY_NX,
 };
 use afunix_proto::ioctl::METHOD_OUT_DIRECT;
 use static_assertions::{const_assert, const_assert_eq};
@@ -254,43 +252,9 @@ impl Request {
         // 1. The IRP is ours until completed; MdlAddress is null or an MDL the I/O manager
         //    built and locked for this request.
         let mdl = unsafe { self.irp.as_ref().MdlAddress };
-        if mdl.is_null() {
-            return Some((core::ptr::null_mut(), 0));
-        }
         // SAFETY:
-        // 1. `mdl` is valid for the IRP's lifetime (see above), and we only read it.
-        let mdl_fields = unsafe { &*mdl };
-        let (flags, mapped, length) = (
-            mdl_fields.MdlFlags,
-            mdl_fields.MappedSystemVa,
-            mdl_fields.ByteCount,
-        );
-        if length == 0 {
-            // A zero-length buffer (Wine builds an MDL for one) has nothing to map.
-            return Some((core::ptr::null_mut(), 0));
-        }
-        let address = if flags & MDL_SYSTEM_MAPPED != 0 {
-            mapped
-        } else {
-            // MmGetSystemAddressForMdlSafe, which is a macro over this call.
-            // SAFETY:
-            // 1. The pages are locked by the I/O manager for direct I/O; mapping them in
-            //    kernel mode, cached, without bug-checking on failure, is what the macro does.
-            unsafe {
-                MmMapLockedPagesSpecifyCache(
-                    mdl,
-                    KERNEL_MODE,
-                    MM_CACHED,
-                    core::ptr::null_mut(),
-                    0,
-                    NORMAL_PAGE_PRIORITY_NX,
-                )
-            }
-        };
-        if address.is_null() {
-            return None;
-        }
-        Some((address.cast::<u8>(), length as usize))
+        // 1. As just said: null, or the request's locked MDL, valid while we own the IRP.
+        unsafe { map_mdl(mdl) }
     }
 
     /// The system buffer of a METHOD_BUFFERED request: `(pointer, length)`, where the length

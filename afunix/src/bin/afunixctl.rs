@@ -43,9 +43,16 @@ enum Command {
     /// entries go after every existing
     /// one, so Microsoft's AF_UNIX provider still answers socket(AF_UNIX, ...): see --prefer.
     Install {
-        /// The driver to install [default: afunixrs.sys next to afunixctl.exe].
+        /// The driver to install [default: afunixrs.sys next to afunixctl.exe, or
+        /// afunixkm.sys with --kmdf].
         #[arg(long, value_name = "PATH")]
         driver: Option<PathBuf>,
+        /// Install the KMDF build of the driver (afunixkm.sys) instead of the WDM one
+        /// (afunixrs.sys): the same service, device and sockets, on Microsoft's Kernel-Mode
+        /// Driver Framework 1.33. Writes the service's Parameters\Wdf\KmdfLibraryVersion as
+        /// its INF would. It needs a KMDF runtime, which Windows has and Wine does not.
+        #[arg(long)]
+        kmdf: bool,
         /// The provider DLL to install [default: afunixwsp.dll next to afunixctl.exe].
         #[arg(long, value_name = "PATH")]
         provider: Option<PathBuf>,
@@ -80,10 +87,11 @@ fn main() -> ExitCode {
         Command::Status { json } => status(json),
         Command::Install {
             driver,
+            kmdf,
             provider,
             no_start,
             prefer,
-        } => install(driver, provider, no_start, prefer),
+        } => install(driver, kmdf, provider, no_start, prefer),
         Command::Uninstall => uninstall(),
         Command::Catalog { json } => catalog(json),
     }
@@ -92,6 +100,7 @@ fn main() -> ExitCode {
 #[cfg(windows)]
 fn install(
     driver: Option<PathBuf>,
+    kmdf: bool,
     provider: Option<PathBuf>,
     no_start: bool,
     prefer: bool,
@@ -99,6 +108,7 @@ fn install(
     use afunix::sys::setup::{self, InstallOptions};
     let options = InstallOptions {
         driver,
+        kmdf,
         provider,
         no_start,
         prefer,
@@ -158,7 +168,7 @@ fn catalog(json: bool) -> ExitCode {
 }
 
 #[cfg(not(windows))]
-fn install(_: Option<PathBuf>, _: Option<PathBuf>, _: bool, _: bool) -> ExitCode {
+fn install(_: Option<PathBuf>, _: bool, _: Option<PathBuf>, _: bool, _: bool) -> ExitCode {
     windows_only()
 }
 

@@ -10,18 +10,29 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use afunix_proto::names::{DRIVER_FILE, PROVIDER_FILE, SERVICE_NAME};
+use afunix_proto::names::{
+    DRIVER_FILE, KMDF_DRIVER_FILE, KMDF_LIBRARY_VERSION, PROVIDER_FILE, SERVICE_NAME,
+};
+use windows_sys::Win32::Foundation::{ERROR_FILE_NOT_FOUND, ERROR_SUCCESS};
+use windows_sys::Win32::System::Registry::{
+    HKEY, HKEY_LOCAL_MACHINE, KEY_SET_VALUE, REG_OPTION_NON_VOLATILE, REG_SZ, RegCloseKey,
+    RegCreateKeyExW, RegDeleteKeyValueW, RegSetValueExW,
+};
 use windows_sys::Win32::System::SystemInformation::GetSystemDirectoryW;
 
 use super::catalog::{self, Paths};
 use super::service::{self, Ensured, Removed, Started};
+use super::wide;
 use crate::install::{StepError, preferred_order};
 
 /// What `install` was asked to do.
 #[derive(Debug, Default)]
 pub struct InstallOptions {
-    /// The driver to install; by default `afunixrs.sys` next to afunixctl.exe.
+    /// The driver to install; by default `afunixrs.sys` (`afunixkm.sys` with `kmdf`) next to
+    /// afunixctl.exe.
     pub driver: Option<PathBuf>,
+    /// Install the KMDF build (`afunixkm.sys`) instead of the WDM one.
+    pub kmdf: bool,
     /// The provider DLL to install; by default `afunixwsp.dll` next to afunixctl.exe.
     pub provider: Option<PathBuf>,
     /// Leave the service stopped.
@@ -109,9 +120,14 @@ pub fn install(options: &InstallOptions, log: Log<'_>) -> Result<(), StepError> 
         .unwrap_or(&system)
         .to_string_lossy()
         .into_owned();
+    let driver_file = if options.kmdf {
+        KMDF_DRIVER_FILE
+    } else {
+        DRIVER_FILE
+    };
     let driver_source = match &options.driver {
         Some(path) => path.clone(),
-        None => next_to_this_program(DRIVER_FILE)?,
+        None => next_to_this_program(driver_file)?,
     };
     let provider_source = match &options.provider {
         Some(path) => path.clone(),
@@ -129,7 +145,7 @@ pub fn install(options: &InstallOptions, log: Log<'_>) -> Result<(), StepError> 
     }
 
     // The driver file and its service.
-    let driver_target = system.join("drivers").join(DRIVER_FILE);
+    let driver_target = system.join("drivers").join(driver_file);
     if copy_if_different(&driver_source, &driver_target, "--driver")? {
         log(format!(
             "driver: copied {} to {}",
@@ -153,6 +169,17 @@ pub fn install(options: &InstallOptions, log: Log<'_>) -> Result<(), StepError> 
         Ensured::PathChanged { was } => log(format!(
             "service {SERVICE_NAME}: already installed; binary path changed from {was} to {binary} (takes effect when the driver next starts)"
         )),
+    }
+    let wdf = wdf_key();
+    if options.kmdf {
+        set_kmdf_version(&wdf)?;
+        log(format!(
+            "service {SERVICE_NAME}: KMDF build; {wdf}\\KmdfLibraryVersion = {KMDF_LIBRARY_VERSION}"
+        ));
+    } else if clear_kmdf_version(&wdf)? {
+        log(format!(
+            "service {SERVICE_NAME}: WDM build; the KMDF build's {wdf}\\KmdfLibraryVersion removed"
+        ));
     }
     if options.no_start {
         log(format!("service {SERVICE_NAME}: not started (--no-start)"));
@@ -290,15 +317,18 @@ pub fn uninstall(log: Log<'_>) -> Result<bool, StepError> {
         }
     }
 
-    let driver = system.join("drivers").join(DRIVER_FILE);
-    if remove_if_present(
-        &driver,
-        "the driver may still be loaded: try again after a restart",
-    )? {
-        log(format!("driver: deleted {}", driver.display()));
-        changed = true;
-    } else {
-        log(format!("driver: {} not present", driver.display()));
+    // Either build may be installed, or both files left by installs of each.
+    for file in [DRIVER_FILE, KMDF_DRIVER_FILE] {
+        let driver = system.join("drivers").join(file);
+        if remove_if_present(
+            &driver,
+            "the driver may still be loaded: try again after a restart",
+        )? {
+            log(format!("driver: deleted {}", driver.display()));
+            changed = true;
+        } else {
+            log(format!("driver: {} not present", driver.display()));
+        }
     }
     let provider = system.join(PROVIDER_FILE);
     if remove_if_present(
@@ -312,6 +342,98 @@ pub fn uninstall(log: Log<'_>) -> Result<bool, StepError> {
         log(format!("provider: {} not present", provider.display()));
     }
     Ok(changed)
+}
+
+/// The service's `Parameters\Wdf` key, under HKEY_LOCAL_MACHINE: where an INF's `KmdfService`
+/// directive records the KMDF version a driver was built for (`KmdfLibraryVersion`).
+fn wdf_key() -> String {
+    format!(r"SYSTEM\CurrentControlSet\Services\{SERVICE_NAME}\Parameters\Wdf")
+}
+
+/// An open registry key, closed when dropped.
+struct RegKey(HKEY);
+
+impl Drop for RegKey {
+    fn drop(&mut self) {
+        // SAFETY:
+        // 1. `self.0` is a key this process opened and has not closed.
+        unsafe { RegCloseKey(self.0) };
+    }
+}
+
+fn registry_error(step: String, code: u32) -> StepError {
+    StepError::code(
+        step,
+        code as i32,
+        io::Error::from_raw_os_error(code as i32).to_string(),
+    )
+    .with_hint("run afunixctl from an elevated (Administrator) prompt")
+}
+
+/// Writes `KmdfLibraryVersion` (REG_SZ) under [`wdf_key`], as the KMDF build's INF does.
+fn set_kmdf_version(key_path: &str) -> Result<(), StepError> {
+    let path = wide(key_path);
+    let mut key: HKEY = std::ptr::null_mut();
+    // SAFETY:
+    // 1. `path` is NUL-terminated and outlives the call; `key` is a valid out pointer; the
+    //    optional class, security and disposition pointers are null.
+    let status = unsafe {
+        RegCreateKeyExW(
+            HKEY_LOCAL_MACHINE,
+            path.as_ptr(),
+            0,
+            std::ptr::null(),
+            REG_OPTION_NON_VOLATILE,
+            KEY_SET_VALUE,
+            std::ptr::null(),
+            &mut key,
+            std::ptr::null_mut(),
+        )
+    };
+    if status != ERROR_SUCCESS {
+        return Err(registry_error(format!("creating HKLM\\{key_path}"), status));
+    }
+    let key = RegKey(key);
+    let name = wide("KmdfLibraryVersion");
+    let value = wide(KMDF_LIBRARY_VERSION);
+    let bytes = u32::try_from(value.len() * 2).unwrap_or(u32::MAX);
+    // SAFETY:
+    // 1. `key` is open with KEY_SET_VALUE; `name` is NUL-terminated; `value` holds `bytes`
+    //    bytes of a NUL-terminated UTF-16 string, as REG_SZ requires; all outlive the call.
+    let status = unsafe {
+        RegSetValueExW(
+            key.0,
+            name.as_ptr(),
+            0,
+            REG_SZ,
+            value.as_ptr().cast(),
+            bytes,
+        )
+    };
+    if status != ERROR_SUCCESS {
+        return Err(registry_error(
+            format!("setting HKLM\\{key_path}\\KmdfLibraryVersion"),
+            status,
+        ));
+    }
+    Ok(())
+}
+
+/// Removes `KmdfLibraryVersion` from [`wdf_key`], if there; returns whether it was.
+fn clear_kmdf_version(key_path: &str) -> Result<bool, StepError> {
+    let path = wide(key_path);
+    let name = wide("KmdfLibraryVersion");
+    // SAFETY:
+    // 1. Both strings are NUL-terminated and outlive the call.
+    let status = unsafe { RegDeleteKeyValueW(HKEY_LOCAL_MACHINE, path.as_ptr(), name.as_ptr()) };
+    match status {
+        ERROR_SUCCESS => Ok(true),
+        ERROR_FILE_NOT_FOUND => Ok(false),
+        _ => Err(registry_error(
+            format!("deleting HKLM\\{key_path}\\KmdfLibraryVersion"),
+            status,
+        )),
+    }
 }
 
 fn ours_in(entries: &[crate::status::CatalogEntry]) -> Vec<u32> {
