@@ -20,7 +20,7 @@ cd "$ROOT"
 say "building the driver ($DRIVER_TRIPLE, rust-lld)"
 cargo build --release -p afunix-drv --target "$DRIVER_TRIPLE"
 say "building the KMDF driver ($DRIVER_TRIPLE, rust-lld, our own KMDF bindings and loader bootstrap)"
-cargo build --release -p afunix-kmdf --target "$DRIVER_TRIPLE"
+cargo build --release -p afunixkm --target "$DRIVER_TRIPLE"
 say "building the Windows programs ($USER_TRIPLE)"
 cargo build --release -p afunix -p usermode-test --bins --target "$USER_TRIPLE"
 say "building the Winsock provider ($USER_TRIPLE)"
@@ -45,10 +45,13 @@ date=$(git log -1 --format=%cd --date=format:%m/%d/%Y 2>/dev/null || date -u +%m
 kmdf_version=$(sed -n 's/^pub const KMDF_LIBRARY_VERSION: &str = "\(.*\)";/\1/p' afunix-proto/src/names.rs)
 [ -n "$kmdf_version" ] || die "no KMDF_LIBRARY_VERSION in afunix-proto/src/names.rs"
 for inf in afunixrs afunixkm; do
+    # The KMDF INF template lives with its crate, where the WDK packaging flow looks for it.
+    inx=inf/$inf.inx
+    [ "$inf" = afunixkm ] && inx=afunix-kmdf/afunixkm.inx
     say "stamping $inf.inf: DriverVer $date,$version.0, NTamd64"
     sed -e "s|\\\$DRIVERVER\\\$|$date,$version.0|g" -e 's|\$ARCH\$|amd64|g' \
         -e "s|\\\$KMDFVERSION\\\$|$kmdf_version|g" \
-        "inf/$inf.inx" >"$PACKAGE_DIR/$inf.inf"
+        "$inx" >"$PACKAGE_DIR/$inf.inf"
     if grep -n '\$[A-Z]*\$' "$PACKAGE_DIR/$inf.inf" | grep -v 'WINDOWS NT'; then
         die "$inf.inf still has unstamped fields"
     fi
