@@ -1,9 +1,10 @@
 //! `afunixrs.sys`, the afunix-rs kernel driver.
 //!
 //! A WDM driver that imports ntoskrnl.exe directly (no WDK, no KMDF), built for
-//! `x86_64-pc-windows-msvc` and linked by rustup's `rust-lld`. The WDM-specific part (IRPs in,
-//! IRPs completed) stays in the module `kernel` (built for Windows only) so that a KMDF front
-//! end can later sit beside it; the logic it serves lives in the portable crates.
+//! `x86_64-pc-windows-msvc` and linked by rustup's `rust-lld`. Only the WDM-specific part (IRPs
+//! in, IRPs completed, the driver and device objects) is here, in the module `kernel` (built
+//! for Windows only); the request path it serves is `afunix-kernel`'s, which the KMDF front end
+//! (`afunix-kmdf`) serves too, over the portable crates.
 //!
 //! On any other target this crate is empty, so that workspace-wide host commands work.
 

@@ -20,6 +20,7 @@ use afunix_proto::ErrnoCodes;
 use afunix_proto::names::{DEVICE_NAME_UTF16, DOS_DEVICE_NAME_UTF16};
 use afunix_proto::security::DEVICE_DACL_SDDL_DEVOBJ_UTF16;
 use windows_sys::Wdk::Foundation::DRIVER_OBJECT;
+use windows_sys::Wdk::System::SystemServices::FILE_DEVICE_SECURE_OPEN;
 use windows_sys::Win32::Foundation::{
     NTSTATUS, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS, UNICODE_STRING,
 };
@@ -32,11 +33,11 @@ use crate::wdf::{
     WDF_REQUEST_PARAMETERS, WDF_REQUEST_TYPE_DEVICE_CONTROL, WDF_USE_DEFAULT, WDFDEVICE, WDFDRIVER,
     WDFFILEOBJECT, WDFQUEUE, WDFREQUEST, WdfControlDeviceInitAllocate,
     WdfControlFinishInitializing, WdfDeviceCreate, WdfDeviceCreateSymbolicLink,
-    WdfDeviceEnqueueRequest, WdfDeviceInitAssignName, WdfDeviceInitFree, WdfDeviceInitSetExclusive,
-    WdfDeviceInitSetFileObjectConfig, WdfDeviceInitSetIoInCallerContextCallback,
-    WdfDeviceInitSetIoType, WdfDeviceInitSetRequestAttributes, WdfDeviceWdmGetDeviceObject,
-    WdfDriverCreate, WdfIoQueueCreate, WdfObjectDelete, WdfRequestComplete,
-    WdfRequestGetParameters,
+    WdfDeviceEnqueueRequest, WdfDeviceInitAssignName, WdfDeviceInitFree,
+    WdfDeviceInitSetCharacteristics, WdfDeviceInitSetExclusive, WdfDeviceInitSetFileObjectConfig,
+    WdfDeviceInitSetIoInCallerContextCallback, WdfDeviceInitSetIoType,
+    WdfDeviceInitSetRequestAttributes, WdfDeviceWdmGetDeviceObject, WdfDriverCreate,
+    WdfIoQueueCreate, WdfObjectDelete, WdfRequestComplete, WdfRequestGetParameters,
 };
 
 const DEVICE_NAME: UNICODE_STRING = static_unicode_string(&DEVICE_NAME_UTF16);
@@ -121,6 +122,11 @@ fn create_device(driver: WDFDRIVER) -> NTSTATUS {
     // SAFETY:
     // 1. As above.
     unsafe { WdfDeviceInitSetExclusive(init, 0) };
+    // Every open is checked against the device's DACL, whatever name follows the device's, as
+    // for the WDM device.
+    // SAFETY:
+    // 1. As above.
+    unsafe { WdfDeviceInitSetCharacteristics(init, FILE_DEVICE_SECURE_OPEN, 1) };
     let file_config = WDF_FILEOBJECT_CONFIG {
         Size: core::mem::size_of::<WDF_FILEOBJECT_CONFIG>() as u32,
         EvtDeviceFileCreate: Some(file_create),

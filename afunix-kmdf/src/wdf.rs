@@ -352,6 +352,11 @@ wdf_functions! {
     ) -> PWDFDEVICE_INIT;
     WdfDeviceInitFree = 54 (init: PWDFDEVICE_INIT);
     WdfDeviceInitSetIoType = 61 (init: PWDFDEVICE_INIT, io_type: i32);
+    WdfDeviceInitSetCharacteristics = 70 (
+        init: PWDFDEVICE_INIT,
+        characteristics: u32,
+        or_in_values: u8,
+    );
     WdfDeviceInitSetExclusive = 62 (init: PWDFDEVICE_INIT, exclusive: u8);
     WdfDeviceInitAssignName = 67 (init: PWDFDEVICE_INIT, name: *const UNICODE_STRING) -> NTSTATUS;
     WdfDeviceInitSetFileObjectConfig = 71 (

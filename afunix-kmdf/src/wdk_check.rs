@@ -24,6 +24,7 @@ same_index!(
     WdfControlDeviceInitAllocate => WdfControlDeviceInitAllocateTableIndex,
     WdfDeviceInitFree => WdfDeviceInitFreeTableIndex,
     WdfDeviceInitSetIoType => WdfDeviceInitSetIoTypeTableIndex,
+    WdfDeviceInitSetCharacteristics => WdfDeviceInitSetCharacteristicsTableIndex,
     WdfDeviceInitSetExclusive => WdfDeviceInitSetExclusiveTableIndex,
     WdfDeviceInitAssignName => WdfDeviceInitAssignNameTableIndex,
     WdfDeviceInitSetFileObjectConfig => WdfDeviceInitSetFileObjectConfigTableIndex,
