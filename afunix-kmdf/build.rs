@@ -10,24 +10,10 @@ fn main() -> Result<(), wdk_build::ConfigError> {
 }
 
 #[cfg(not(feature = "wdk"))]
+include!("../afunix-kernel/kernel-link.rs");
+
+/// The entry point is our own loader bootstrap, which binds to KMDF and calls DriverEntry.
+#[cfg(not(feature = "wdk"))]
 fn main() {
-    println!("cargo:rerun-if-changed=build.rs");
-    let target = std::env::var("TARGET").unwrap_or_default();
-    if target != "x86_64-pc-windows-msvc" {
-        return;
-    }
-    // As the WDM driver's, with our own loader bootstrap as the entry point.
-    for arg in [
-        "/DRIVER",
-        "/KERNEL",
-        "/SUBSYSTEM:NATIVE",
-        "/ENTRY:FxDriverEntry",
-        "/NODEFAULTLIB",
-        "/INTEGRITYCHECK",
-        "/MANIFEST:NO",
-        "/OPT:REF,ICF",
-        "/MERGE:.edata=.rdata",
-    ] {
-        println!("cargo:rustc-cdylib-link-arg={arg}");
-    }
+    link_kernel_image("FxDriverEntry");
 }
