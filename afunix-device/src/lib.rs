@@ -34,6 +34,7 @@ mod op;
 mod options;
 pub mod path;
 pub mod ratelimit;
+pub mod rendezvous;
 
 pub use afunix_core::{Credentials, Errno, Limits, PathKey, SockType, SocketId, Token};
 

@@ -12,17 +12,18 @@
 //! KMDF's: once the framework has decided to call the cancel callback,
 //! `WdfRequestUnmarkCancelable` returns STATUS_CANCELLED, and the request must then not be
 //! completed until that callback has run, since the callback still uses it. So both sides
-//! check in at a rendezvous in the request's context: whichever of `drain` (with the result,
-//! stored in the context) and the cancel callback arrives second completes the request. The
-//! request therefore stays alive, and its token names only it, while the cancel callback asks
-//! the engine about it.
+//! check in at a rendezvous in the request's context (`afunix_device::rendezvous`, tested on
+//! the host): whichever of `drain` (with the result) and the cancel callback arrives second
+//! completes the request. The request therefore stays alive, and its token names only it,
+//! while the cancel callback asks the engine about it.
 
 use core::ffi::c_void;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use afunix_core::Token;
 use afunix_device::FileId;
+use afunix_device::rendezvous::Rendezvous;
 use afunix_kernel::front::{DataBuffer, FrontRequest, Held, ReplyArea, map_mdl};
 use afunix_kernel::sockets;
 use afunix_proto::ioctl::METHOD_OUT_DIRECT;
@@ -70,13 +71,10 @@ pub struct RequestContext {
     code: AtomicU32,
     /// `WdfRequestMarkCancelableEx` succeeded: it must be unmarked before completion.
     cancelable: AtomicBool,
-    /// `WdfRequestUnmarkCancelable` said the cancel callback has been or will be called.
-    rendezvous: AtomicBool,
-    /// Parties at the rendezvous so far (0, 1, 2).
-    arrivals: AtomicU32,
-    /// The result `drain` left at the rendezvous.
-    status: AtomicI32,
-    information: AtomicUsize,
+    /// `WdfRequestUnmarkCancelable` said the cancel callback has been or will be called: the
+    /// result goes to the rendezvous.
+    meet: AtomicBool,
+    rendezvous: Rendezvous,
 }
 
 pub static REQUEST_CONTEXT: ContextType = ContextType(WDF_OBJECT_CONTEXT_TYPE_INFO {
@@ -166,8 +164,8 @@ impl Request {
             context.kind.store(kind.encode(), Ordering::Relaxed);
             context.code.store(code, Ordering::Relaxed);
             context.cancelable.store(false, Ordering::Relaxed);
-            context.rendezvous.store(false, Ordering::Relaxed);
-            context.arrivals.store(0, Ordering::Release);
+            context.meet.store(false, Ordering::Relaxed);
+            context.rendezvous.reset();
         }
         Request { handle, kind, code }
     }
@@ -179,13 +177,14 @@ impl Request {
     /// Completes the request with `status` and `information`.
     pub fn complete(self, status: NTSTATUS, information: usize) -> NTSTATUS {
         if let Some(context) = self.context() {
-            if context.rendezvous.load(Ordering::Acquire) {
-                context.status.store(status, Ordering::Relaxed);
-                context.information.store(information, Ordering::Relaxed);
-                if context.arrivals.fetch_add(1, Ordering::AcqRel) == 0 {
-                    // The cancel callback has yet to arrive; it completes the request.
-                    return status;
-                }
+            if context.meet.load(Ordering::Acquire)
+                && context
+                    .rendezvous
+                    .leave_result(status, information)
+                    .is_none()
+            {
+                // The cancel callback has yet to arrive; it completes the request.
+                return status;
             }
         }
         // SAFETY:
@@ -358,7 +357,7 @@ impl FrontRequest for Request {
                 // 1. The request is ours and was marked cancelable by `hold`.
                 let status = unsafe { WdfRequestUnmarkCancelable(handle) };
                 if status == STATUS_CANCELLED {
-                    context.rendezvous.store(true, Ordering::Release);
+                    context.meet.store(true, Ordering::Release);
                 }
             }
         }
@@ -375,13 +374,11 @@ unsafe extern "system" fn cancel(request: WDFREQUEST) {
     let Some(context) = context::<RequestContext>(request, &REQUEST_CONTEXT) else {
         return;
     };
-    if context.arrivals.fetch_add(1, Ordering::AcqRel) == 1 {
+    if let Some(outcome) = context.rendezvous.callback_done() {
         // `drain` arrived first and left the result.
-        let status = context.status.load(Ordering::Relaxed);
-        let information = context.information.load(Ordering::Relaxed);
         // SAFETY:
         // 1. Both parties have arrived; this is the second, so the request is ours to
         //    complete, once. It is no longer cancelable (its cancel callback is this one).
-        unsafe { WdfRequestCompleteWithInformation(request, status, information) };
+        unsafe { WdfRequestCompleteWithInformation(request, outcome.status, outcome.information) };
     }
 }
