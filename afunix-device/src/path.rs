@@ -428,7 +428,14 @@ impl<'a, H: Host> Prepared<'a, H> {
             Ok(op) => op,
             Err(e) => return Reply::Ready(Err(e)),
         };
-        device.execute(self.file, token, op, &self.credentials, bufs)
+        let reply = device.execute(self.file, token, op, &self.credentials, bufs);
+        // Every test of this crate checks the promise `may_pend` makes to the front ends.
+        #[cfg(test)]
+        assert!(
+            !matches!(reply, Reply::Pending) || may_pend(&self.request),
+            "a request that may_pend says completes at once pended"
+        );
+        reply
     }
 
     fn op(&self) -> Result<Op<'_>, Errno> {
@@ -510,6 +517,22 @@ impl<'a, H: Host> Prepared<'a, H> {
             host.remove_socket_file(created);
         }
     }
+}
+
+/// Whether a request may wait in the engine ([`Reply::Pending`]), and so must be cancelable
+/// while it does: RECV, SEND (READ and WRITE among them), ACCEPT, CONNECT and POLL. Every other
+/// request completes at once. The KMDF front end passes only these through its queue (a
+/// request must have come from a queue to be made cancelable there). Asserted by every test
+/// of this crate, in [`Prepared::execute`].
+pub fn may_pend(request: &Request<'_>) -> bool {
+    matches!(
+        request,
+        Request::Recv { .. }
+            | Request::Send { .. }
+            | Request::Accept { .. }
+            | Request::Connect(_)
+            | Request::Poll(_)
+    )
 }
 
 /// Where a request's data starts in its data buffer: RECVFROM's comes after the sender's

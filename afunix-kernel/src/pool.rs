@@ -143,6 +143,6 @@ unsafe impl GlobalAlloc for PoolAllocator {
     }
 }
 
-#[cfg(feature = "pool-allocator")]
+#[cfg(feature = "standalone")]
 #[global_allocator]
 static ALLOCATOR: PoolAllocator = PoolAllocator;

@@ -187,20 +187,70 @@ pub fn device_control<R: FrontRequest>(
     input: &[u8],
     output_len: usize,
 ) -> NTSTATUS {
+    match decode_control(request, code, input, output_len) {
+        Ok((request, decoded)) => sockets::execute(request, decoded),
+        Err(status) => status,
+    }
+}
+
+/// What [`device_control_staged`] did with a request. (Returned once per request and moved
+/// straight into the request's context, so its size costs one copy, not a heap allocation
+/// that could fail.)
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum Control<'a, R> {
+    /// Completed (the status it was completed with).
+    Done(NTSTATUS),
+    /// Resolved in the caller's context, to be executed from a queue with
+    /// [`sockets::run`], or given up with [`sockets::Staged::abandon`].
+    Staged(R, sockets::Staged<'a>),
+}
+
+/// DEVICE_CONTROL in two steps, for a front end whose pending requests must first pass
+/// through a queue to be cancelable (KMDF): a request that may wait in the engine
+/// ([`afunix_device::path::may_pend`]) is only resolved here, in the caller's context; every other one is done at
+/// once, as [`device_control`] does. `input` as for [`device_control`], until the staged
+/// request has run or been abandoned.
+pub fn device_control_staged<'a, R: FrontRequest>(
+    request: R,
+    code: u32,
+    input: &'a [u8],
+    output_len: usize,
+) -> Control<'a, R> {
+    match decode_control(request, code, input, output_len) {
+        Err(status) => Control::Done(status),
+        Ok((request, decoded)) if !afunix_device::path::may_pend(&decoded) => {
+            Control::Done(sockets::execute(request, decoded))
+        }
+        Ok((mut request, decoded)) => match sockets::stage(&mut request, decoded) {
+            Ok(staged) => Control::Staged(request, staged),
+            Err(e) => Control::Done(request.complete(failed(e), 0)),
+        },
+    }
+}
+
+/// Decodes a DEVICE_CONTROL: the request and what it asks, or the status it was completed
+/// with (STATS answered, unknown or malformed requests refused).
+fn decode_control<'a, R: FrontRequest>(
+    request: R,
+    code: u32,
+    input: &'a [u8],
+    output_len: usize,
+) -> Result<(R, Decoded<'a>), NTSTATUS> {
     match decode(code, input, output_len) {
-        Ok(Decoded::Stats) => stats(request),
-        Ok(decoded) => sockets::execute(request, decoded),
+        Ok(Decoded::Stats) => Err(stats(request)),
+        Ok(decoded) => Ok((request, decoded)),
         Err(DecodeError::UnknownIoctl(code)) => {
             log_unknown(format_args!("unknown IOCTL {:#010x}", code));
-            request.complete(STATUS_INVALID_DEVICE_REQUEST, 0)
+            Err(request.complete(STATUS_INVALID_DEVICE_REQUEST, 0))
         }
         Err(DecodeError::OutputTooSmall) if code == afunix_proto::IOCTL_AFUNIX_STATS => {
-            request.complete(STATUS_BUFFER_TOO_SMALL, 0)
+            Err(request.complete(STATUS_BUFFER_TOO_SMALL, 0))
         }
-        Err(e) => request.complete(
+        Err(e) => Err(request.complete(
             failed(Errno::from_number(e.errno()).unwrap_or(Errno::EINVAL)),
             0,
-        ),
+        )),
     }
 }
 

@@ -23,13 +23,17 @@ fn panic(info: &PanicInfo<'_>) -> ! {
     unsafe { KeBugCheckEx(PANIC_BUGCHECK_CODE, line as usize, 0, 0, 0) }
 }
 
-/// Marks the image as using floating point; `core`'s formatting code refers to it.
+/// Marks the image as using floating point; `core`'s formatting code refers to it. (With the
+/// KMDF build's `wdk` feature, wdk-sys defines it instead.)
+#[cfg(feature = "standalone")]
 #[unsafe(no_mangle)]
 #[used]
 static _fltused: i32 = 0;
 
 /// The C++ exception personality that the prebuilt `core` for msvc names. The driver is built
-/// with `panic = "abort"` and never unwinds, so this is never called.
+/// with `panic = "abort"` and never unwinds, so this is never called. (With the KMDF build's
+/// `wdk` feature, wdk-sys defines it instead.)
+#[cfg(feature = "standalone")]
 #[unsafe(no_mangle)]
 extern "system" fn __CxxFrameHandler3() -> i32 {
     // EXCEPTION_CONTINUE_SEARCH: not ours.

@@ -251,6 +251,7 @@ pub fn cancel(token: Token) {
 
 /// The driver's part of the request path (see `afunix_device::Host`): in the caller's
 /// context, at PASSIVE_LEVEL, without the engine's lock.
+#[derive(Debug)]
 struct Caller;
 
 impl Host for Caller {
@@ -295,27 +296,62 @@ impl Host for Caller {
     }
 }
 
-/// A socket IOCTL, READ or WRITE.
+/// A socket IOCTL, READ or WRITE: resolved ([`stage`]) and executed ([`run`]) at once, in the
+/// caller's context.
 pub fn execute<R: FrontRequest>(mut request: R, decoded: Decoded<'_>) -> NTSTATUS {
+    match stage(&mut request, decoded) {
+        Ok(staged) => run(request, staged),
+        Err(e) => request.complete(failed(e), 0),
+    }
+}
+
+/// A request resolved in its caller's context ([`stage`]) and not yet executed: what the
+/// KMDF front end carries from `EvtIoInCallerContext` to its queue. Dropping it without
+/// [`run`] must go through [`Staged::abandon`].
+#[derive(Debug)]
+pub struct Staged<'a> {
+    prepared: Prepared<'a, Caller>,
+    /// The data buffer of SEND, RECV, READ and WRITE (see [`stage`]).
+    data: Option<DataBuffer>,
+}
+
+impl Staged<'_> {
+    /// Gives up a staged request that will not run (cancelled while queued): undoes what
+    /// resolving it did. A bind's socket file is removed, which needs PASSIVE_LEVEL; the
+    /// requests a front end stages ([`afunix_device::path::may_pend`]) never make one, so for them
+    /// this only drops references and may run at DISPATCH_LEVEL.
+    pub fn abandon(self) {
+        self.prepared.settle(&mut Caller, true);
+    }
+}
+
+/// The first half of [`execute`], in the caller's context, without the engine's lock: the
+/// data buffer mapped (RECVFROM's from after the room for the sender's address), and the
+/// request resolved (`afunix_device::Prepared`: socket files, handles, identity).
+pub fn stage<'a, R: FrontRequest>(
+    request: &mut R,
+    decoded: Decoded<'a>,
+) -> Result<Staged<'a>, Errno> {
     let file = request.file();
-    // The data buffer of SEND, RECV, READ and WRITE: the caller's pages, mapped (RECVFROM's
-    // from after the room for the sender's address).
     let offset = data_offset(&decoded);
     let data: Option<DataBuffer> = match decoded {
-        Decoded::Send { .. } | Decoded::Recv { .. } => {
-            match request.data_buffer().and_then(|d| d.after(offset)) {
-                Some(d) => Some(d),
-                None => return request.complete(failed(Errno::ENOMEM), 0),
-            }
-        }
+        Decoded::Send { .. } | Decoded::Recv { .. } => Some(
+            request
+                .data_buffer()
+                .and_then(|d| d.after(offset))
+                .ok_or(Errno::ENOMEM)?,
+        ),
         _ => None,
     };
-    let mut host = Caller;
-    let prepared = match Prepared::new(&mut host, file, decoded, data.map_or(0, |d| d.len)) {
-        Ok(p) => p,
-        Err(e) => return request.complete(failed(e), 0),
-    };
+    let prepared = Prepared::new(&mut Caller, file, decoded, data.map_or(0, |d| d.len))?;
+    Ok(Staged { prepared, data })
+}
 
+/// The second half of [`execute`]: the staged request executed under the engine's lock, then
+/// completed, or held pending.
+pub fn run<R: FrontRequest>(request: R, staged: Staged<'_>) -> NTSTATUS {
+    let Staged { prepared, data } = staged;
+    let mut host = Caller;
     let token = request.token();
     let mut guard = STATE.lock();
     let Some(state) = guard.as_mut() else {

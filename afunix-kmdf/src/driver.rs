@@ -2,30 +2,42 @@
 //! `\Device\AfUnixRs` (the WDM driver's name, DACL and label), whose requests go down the
 //! shared request path (`afunix_kernel::requests`).
 //!
-//! - **Device control** is served in `EvtIoInCallerContext`, in the thread of the program that
+//! - **Device control** starts in `EvtIoInCallerContext`, in the thread of the program that
 //!   sent it: the request path resolves socket files, handles and the caller's identity in the
-//!   caller's context, and that callback is where KMDF guarantees it.
-//! - **Read and write** need no caller context and are handed to the default queue, which
+//!   caller's context, and that callback is where KMDF guarantees it. A request that completes
+//!   at once is done there. One that may wait in the engine (RECV, SEND, ACCEPT, CONNECT,
+//!   POLL: `afunix_device::path::may_pend`) is only resolved there, its resolution kept in
+//!   the request's context, and goes on to the default queue, which presents it to
+//!   `EvtIoDeviceControl` to be executed: a request must have come from a queue to be made
+//!   cancelable (`WdfRequestMarkCancelableEx` refuses any other).
+//! - **Read and write** need no caller context and go straight to the default queue, which
 //!   dispatches in parallel (`EvtIoRead`, `EvtIoWrite`); zero-length ones are presented too,
 //!   since a zero-length datagram is a message.
+//! - A request cancelled while still queued comes to `EvtIoCanceledOnQueue`, which gives up
+//!   its resolution; the request's context cleanup does the same for any left behind.
 //! - **Files**: `EvtDeviceFileCreate`, `EvtFileCleanup` and `EvtFileClose`, with the socket's
 //!   key in the file object's context.
 
 use core::ptr;
 
 use afunix_kernel::debug::kprint;
-use afunix_kernel::{handles, requests, security};
+use afunix_kernel::requests::{self, Control};
+use afunix_kernel::{handles, security, sockets};
 use afunix_ntos::static_unicode_string;
 use afunix_proto::ErrnoCodes;
+use afunix_proto::ioctl::FILE_DEVICE_AFUNIX;
 use afunix_proto::names::{DEVICE_NAME_UTF16, DOS_DEVICE_NAME_UTF16};
 use afunix_proto::security::DEVICE_DACL_SDDL_DEVOBJ_UTF16;
 use windows_sys::Wdk::Foundation::DRIVER_OBJECT;
 use windows_sys::Wdk::System::SystemServices::FILE_DEVICE_SECURE_OPEN;
 use windows_sys::Win32::Foundation::{
-    NTSTATUS, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS, UNICODE_STRING,
+    NTSTATUS, STATUS_CANCELLED, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_DEVICE_REQUEST,
+    STATUS_SUCCESS, UNICODE_STRING,
 };
 
-use crate::request::{FILE_CONTEXT, Kind, REQUEST_CONTEXT, Request, file_of, set_file};
+use crate::request::{
+    FILE_CONTEXT, Kind, REQUEST_CONTEXT, Request, file_of, request_cleanup, set_file,
+};
 use crate::wdf::{
     PWDFDEVICE_INIT, WDF_DEVICE_IO_DIRECT, WDF_DRIVER_CONFIG, WDF_DRIVER_INIT_NON_PNP_DRIVER,
     WDF_FALSE, WDF_FILEOBJECT_CONFIG, WDF_FILEOBJECT_WDF_CANNOT_USE_FS_CONTEXTS,
@@ -34,10 +46,11 @@ use crate::wdf::{
     WDFFILEOBJECT, WDFQUEUE, WDFREQUEST, WdfControlDeviceInitAllocate,
     WdfControlFinishInitializing, WdfDeviceCreate, WdfDeviceCreateSymbolicLink,
     WdfDeviceEnqueueRequest, WdfDeviceInitAssignName, WdfDeviceInitFree,
-    WdfDeviceInitSetCharacteristics, WdfDeviceInitSetExclusive, WdfDeviceInitSetFileObjectConfig,
-    WdfDeviceInitSetIoInCallerContextCallback, WdfDeviceInitSetIoType,
-    WdfDeviceInitSetRequestAttributes, WdfDeviceWdmGetDeviceObject, WdfDriverCreate,
-    WdfIoQueueCreate, WdfObjectDelete, WdfRequestComplete, WdfRequestGetParameters,
+    WdfDeviceInitSetCharacteristics, WdfDeviceInitSetDeviceType, WdfDeviceInitSetExclusive,
+    WdfDeviceInitSetFileObjectConfig, WdfDeviceInitSetIoInCallerContextCallback,
+    WdfDeviceInitSetIoType, WdfDeviceInitSetRequestAttributes, WdfDeviceWdmGetDeviceObject,
+    WdfDriverCreate, WdfIoQueueCreate, WdfObjectDelete, WdfRequestComplete,
+    WdfRequestGetParameters,
 };
 
 const DEVICE_NAME: UNICODE_STRING = static_unicode_string(&DEVICE_NAME_UTF16);
@@ -122,6 +135,10 @@ fn create_device(driver: WDFDRIVER) -> NTSTATUS {
     // SAFETY:
     // 1. As above.
     unsafe { WdfDeviceInitSetExclusive(init, 0) };
+    // The WDM device's type, which the IOCTL codes name.
+    // SAFETY:
+    // 1. As above.
+    unsafe { WdfDeviceInitSetDeviceType(init, FILE_DEVICE_AFUNIX) };
     // Every open is checked against the device's DACL, whatever name follows the device's, as
     // for the WDM device.
     // SAFETY:
@@ -139,7 +156,10 @@ fn create_device(driver: WDFDRIVER) -> NTSTATUS {
     // SAFETY:
     // 1. As above.
     unsafe { WdfDeviceInitSetFileObjectConfig(init, &file_config, &file_attributes) };
-    let request_attributes = WDF_OBJECT_ATTRIBUTES::with_context(&REQUEST_CONTEXT.0);
+    let request_attributes = WDF_OBJECT_ATTRIBUTES {
+        EvtCleanupCallback: Some(request_cleanup),
+        ..WDF_OBJECT_ATTRIBUTES::with_context(&REQUEST_CONTEXT.0)
+    };
     // SAFETY:
     // 1. As above.
     unsafe { WdfDeviceInitSetRequestAttributes(init, &request_attributes) };
@@ -189,11 +209,11 @@ fn finish_device(device: WDFDEVICE) -> NTSTATUS {
         EvtIoDefault: None,
         EvtIoRead: Some(io_read),
         EvtIoWrite: Some(io_write),
-        EvtIoDeviceControl: None,
+        EvtIoDeviceControl: Some(io_device_control),
         EvtIoInternalDeviceControl: None,
         EvtIoStop: None,
         EvtIoResume: None,
-        EvtIoCanceledOnQueue: None,
+        EvtIoCanceledOnQueue: Some(io_canceled_on_queue),
         NumberOfPresentedRequests: u32::MAX,
         Driver: ptr::null_mut(),
     };
@@ -253,8 +273,9 @@ unsafe extern "system" fn file_close(file: WDFFILEOBJECT) {
     requests::close::<Request>(file_of(file));
 }
 
-/// EVT_WDF_IO_IN_CALLER_CONTEXT: device control served here, in the caller's thread; every
-/// other request goes on to the default queue.
+/// EVT_WDF_IO_IN_CALLER_CONTEXT: device control resolved here, in the caller's thread, and
+/// done here unless it may wait; what may wait, and every other request, goes on to the
+/// default queue.
 unsafe extern "system" fn in_caller_context(device: WDFDEVICE, handle: WDFREQUEST) {
     let mut parameters = WDF_REQUEST_PARAMETERS::default();
     // SAFETY:
@@ -276,16 +297,65 @@ unsafe extern "system" fn in_caller_context(device: WDFDEVICE, handle: WDFREQUES
     // 1. Presented to us, not yet completed; only the request path completes it now.
     let request = unsafe { Request::presented(handle, Kind::Control, parameters.IoControlCode) };
     // SAFETY:
-    // 1. The input is used only to decode this request and hand its pieces to the engine,
-    //    before it is completed or pending and before any reply is written
-    //    (`requests::device_control`'s contract).
-    let input = unsafe { request.control_input(parameters.InputBufferLength) };
-    let _ = requests::device_control(
+    // 1. The input (the system buffer, valid until the request completes) is used only by
+    //    the decoded request and its resolution, which are executed (or abandoned) before
+    //    the request is completed or pending and before any reply is written
+    //    (`requests::device_control_staged`'s contract): at once, or from the queue.
+    let input: &'static [u8] = unsafe { request.control_input(parameters.InputBufferLength) };
+    let (request, staged) = match requests::device_control_staged(
         request,
         parameters.IoControlCode,
         input,
         parameters.OutputBufferLength,
-    );
+    ) {
+        Control::Done(_) => return,
+        Control::Staged(request, staged) => (request, staged),
+    };
+    if !request.stash(staged) {
+        let _ = request.complete(STATUS_INSUFFICIENT_RESOURCES, 0);
+        return;
+    }
+    // SAFETY:
+    // 1. A request presented here may be queued on the device's default queue; from here the
+    //    queue owns it, with its resolution in its context.
+    let status = unsafe { WdfDeviceEnqueueRequest(device, request.handle()) };
+    if status < 0 {
+        // Not queued, so still ours: give up its resolution and complete it.
+        let _ = request.give_up(status);
+    }
+}
+
+/// EVT_WDF_IO_QUEUE_IO_DEVICE_CONTROL: a device control resolved in `in_caller_context`,
+/// now executed; if it waits, it is cancelable, having come from the queue.
+unsafe extern "system" fn io_device_control(
+    _queue: WDFQUEUE,
+    handle: WDFREQUEST,
+    _output_length: usize,
+    _input_length: usize,
+    code: u32,
+) {
+    // SAFETY:
+    // 1. The queue presents a request we now own.
+    let (request, staged) = unsafe { Request::queued(handle, code) };
+    match staged {
+        Some(staged) => {
+            let _ = sockets::run(request, staged);
+        }
+        // Every device control that reaches the queue was resolved first; one that was not
+        // (none can be) is refused rather than executed unresolved.
+        None => {
+            let _ = request.complete(STATUS_INVALID_DEVICE_REQUEST, 0);
+        }
+    }
+}
+
+/// EVT_WDF_IO_QUEUE_IO_CANCELED_ON_QUEUE: a request cancelled before the queue presented it
+/// (a device control's resolution is given up).
+unsafe extern "system" fn io_canceled_on_queue(_queue: WDFQUEUE, handle: WDFREQUEST) {
+    // SAFETY:
+    // 1. The framework hands the cancelled request back to us to complete.
+    let request = unsafe { Request::presented_cancelled(handle) };
+    let _ = request.give_up(STATUS_CANCELLED);
 }
 
 /// EVT_WDF_IO_QUEUE_IO_READ: RECV on the caller's pages.

@@ -17,7 +17,9 @@
 //! completes the request. The request therefore stays alive, and its token names only it,
 //! while the cancel callback asks the engine about it.
 
+use core::cell::UnsafeCell;
 use core::ffi::c_void;
+use core::mem::MaybeUninit;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
@@ -25,10 +27,10 @@ use afunix_core::Token;
 use afunix_device::FileId;
 use afunix_device::rendezvous::Rendezvous;
 use afunix_kernel::front::{DataBuffer, FrontRequest, Held, ReplyArea, map_mdl};
-use afunix_kernel::sockets;
+use afunix_kernel::sockets::{self, Staged};
 use afunix_proto::ioctl::METHOD_OUT_DIRECT;
 use windows_sys::Wdk::Foundation::MDL;
-use windows_sys::Win32::Foundation::{NTSTATUS, STATUS_CANCELLED};
+use windows_sys::Win32::Foundation::{NTSTATUS, STATUS_BUFFER_TOO_SMALL, STATUS_CANCELLED};
 
 use crate::wdf::{
     WDF_OBJECT_CONTEXT_TYPE_INFO, WDFFILEOBJECT, WDFOBJECT, WDFREQUEST,
@@ -61,9 +63,9 @@ pub static FILE_CONTEXT: ContextType = ContextType(WDF_OBJECT_CONTEXT_TYPE_INFO 
 });
 
 /// A request's context: what it is (so a held request can be taken back knowing its kind),
-/// and the cancellation rendezvous.
+/// the request path's resolution carried from the caller's context to the queue, and the
+/// cancellation rendezvous.
 #[repr(C)]
-#[derive(Debug)]
 pub struct RequestContext {
     /// [`Kind`], encoded by [`Kind::encode`].
     kind: AtomicU32,
@@ -75,6 +77,42 @@ pub struct RequestContext {
     /// result goes to the rendezvous.
     meet: AtomicBool,
     rendezvous: Rendezvous,
+    /// `staged` holds a value (see [`Request::stash`]).
+    has_staged: AtomicBool,
+    /// A device control resolved in `EvtIoInCallerContext`, until the queue presents it.
+    /// Written only while the request is ours and `has_staged` is false; taken by whoever
+    /// swaps `has_staged` from true.
+    staged: UnsafeCell<MaybeUninit<Staged<'static>>>,
+}
+
+impl core::fmt::Debug for RequestContext {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RequestContext")
+            .field("kind", &self.kind)
+            .field("code", &self.code)
+            .field("cancelable", &self.cancelable)
+            .field("meet", &self.meet)
+            .field("has_staged", &self.has_staged)
+            .finish_non_exhaustive()
+    }
+}
+
+// KMDF aligns object contexts to MEMORY_ALLOCATION_ALIGNMENT (16 on x64).
+static_assertions::const_assert!(core::mem::align_of::<RequestContext>() <= 16);
+
+impl RequestContext {
+    /// Takes the staged resolution out, if there is one, exactly once.
+    fn take_staged(&self) -> Option<Staged<'static>> {
+        if !self.has_staged.swap(false, Ordering::AcqRel) {
+            return None;
+        }
+        let slot = self.staged.get().cast::<Staged<'static>>();
+        // SAFETY:
+        // 1. `has_staged` was true and this call swapped it to false, so the slot (a
+        //    `MaybeUninit`, laid out as its value) holds a value that `stash` wrote and
+        //    nothing else takes; reading moves it out.
+        Some(unsafe { slot.read() })
+    }
 }
 
 pub static REQUEST_CONTEXT: ContextType = ContextType(WDF_OBJECT_CONTEXT_TYPE_INFO {
@@ -94,7 +132,8 @@ fn context<T>(object: WDFOBJECT, context: &ContextType) -> Option<&T> {
     // SAFETY:
     // 1. A non-null result is the context the framework allocated for `context`'s type: zeroed
     //    memory of `ContextSize` = size_of::<T>() bytes, aligned for any type, which lives as
-    //    long as the object. T is made of atomics only, for which zero is a valid value.
+    //    long as the object. Every T here is valid zeroed: atomics, and (RequestContext) a
+    //    `MaybeUninit` slot.
     unsafe { raw.cast::<T>().as_ref() }
 }
 
@@ -166,8 +205,76 @@ impl Request {
             context.cancelable.store(false, Ordering::Relaxed);
             context.meet.store(false, Ordering::Relaxed);
             context.rendezvous.reset();
+            // A request is never presented twice with a resolution left in it (`queued` takes
+            // it; cancellation and the context cleanup abandon it), but should one be, give
+            // it up rather than leak it.
+            if let Some(left) = context.take_staged() {
+                left.abandon();
+            }
         }
         Request { handle, kind, code }
+    }
+
+    /// Takes ownership of a device control the queue presents, which `EvtIoInCallerContext`
+    /// [`stash`](Request::stash)ed: the request and its resolution.
+    ///
+    /// # Safety
+    /// As for [`Request::presented`].
+    pub unsafe fn queued(handle: WDFREQUEST, code: u32) -> (Request, Option<Staged<'static>>) {
+        let request = Request {
+            handle,
+            kind: Kind::Control,
+            code,
+        };
+        let staged = request.context().and_then(RequestContext::take_staged);
+        (request, staged)
+    }
+
+    /// Takes ownership of a request the framework cancelled while it was queued, its context
+    /// left as it was (a device control's resolution still in it, for [`Request::give_up`]).
+    ///
+    /// # Safety
+    /// As for [`Request::presented`].
+    pub unsafe fn presented_cancelled(handle: WDFREQUEST) -> Request {
+        Request {
+            handle,
+            kind: Kind::Control,
+            code: 0,
+        }
+    }
+
+    /// The handle, for the framework calls the front end makes itself.
+    pub fn handle(&self) -> WDFREQUEST {
+        self.handle
+    }
+
+    /// Keeps a resolution in the request's context until the queue presents it. False if the
+    /// request has no context (or, impossibly, holds one already): the resolution is then
+    /// abandoned.
+    pub fn stash(&self, staged: Staged<'static>) -> bool {
+        let Some(context) = self.context() else {
+            staged.abandon();
+            return false;
+        };
+        if context.has_staged.load(Ordering::Acquire) {
+            staged.abandon();
+            return false;
+        }
+        // SAFETY:
+        // 1. The request is ours and `has_staged` is false, so nothing else reads or writes
+        //    the slot; the value is published by the store below.
+        unsafe { (*context.staged.get()).write(staged) };
+        context.has_staged.store(true, Ordering::Release);
+        true
+    }
+
+    /// Gives up a request that will not run (cancelled while queued, or not queued): its
+    /// resolution, if any, abandoned, and the request completed with `status`.
+    pub fn give_up(self, status: NTSTATUS) -> NTSTATUS {
+        if let Some(staged) = self.context().and_then(RequestContext::take_staged) {
+            staged.abandon();
+        }
+        self.complete(status, 0)
     }
 
     fn context(&self) -> Option<&RequestContext> {
@@ -205,8 +312,9 @@ impl Request {
 
     /// The request's MDL: the output buffer's for READ and direct IOCTLs (whose MDL describes
     /// DeviceIoControl's output buffer), the input's for WRITE. Null when there is none (a
-    /// zero-length buffer, for which the framework reports STATUS_BUFFER_TOO_SMALL).
-    fn mdl(&self) -> *mut MDL {
+    /// zero-length buffer, for which the framework reports STATUS_BUFFER_TOO_SMALL); None on
+    /// any other failure.
+    fn mdl(&self) -> Option<*mut MDL> {
         let mut mdl: *mut MDL = core::ptr::null_mut();
         let status = match self.kind {
             // SAFETY:
@@ -218,10 +326,10 @@ impl Request {
                 WdfRequestRetrieveOutputWdmMdl(self.handle, &mut mdl)
             },
         };
-        if status < 0 {
-            return core::ptr::null_mut();
+        if status == STATUS_BUFFER_TOO_SMALL {
+            return Some(core::ptr::null_mut());
         }
-        mdl
+        (status >= 0).then_some(mdl)
     }
 
     /// The system buffer, as the framework returns it for input or output.
@@ -287,7 +395,7 @@ impl FrontRequest for Request {
     }
 
     fn data_buffer(&mut self) -> Option<DataBuffer> {
-        let mdl = self.mdl();
+        let mdl = self.mdl()?;
         // SAFETY:
         // 1. `mdl` is null or the request's MDL, locked by the I/O manager, valid until the
         //    request completes.
@@ -333,11 +441,15 @@ impl FrontRequest for Request {
         // 1. We own the request; `cancel` has EVT_WDF_REQUEST_CANCEL's prototype. The Ex form
         //    never calls it from here: an already cancelled request gives STATUS_CANCELLED.
         let status = unsafe { WdfRequestMarkCancelableEx(self.handle, Some(cancel)) };
-        if status == STATUS_CANCELLED {
+        if status < 0 {
+            // STATUS_CANCELLED: cancelled already. Any other failure (a request that did not
+            // come from a queue, which only a `may_pend` mistake would let through) is
+            // treated alike, so that no request waits where nothing can cancel it: the
+            // caller cancels it in the engine, which completes it at once.
             return (held, true);
         }
         if let Some(context) = self.context() {
-            context.cancelable.store(status >= 0, Ordering::Release);
+            context.cancelable.store(true, Ordering::Release);
         }
         (held, false)
     }
@@ -380,5 +492,17 @@ unsafe extern "system" fn cancel(request: WDFREQUEST) {
         // 1. Both parties have arrived; this is the second, so the request is ours to
         //    complete, once. It is no longer cancelable (its cancel callback is this one).
         unsafe { WdfRequestCompleteWithInformation(request, outcome.status, outcome.information) };
+    }
+}
+
+/// EVT_WDF_OBJECT_CONTEXT_CLEANUP for every request: a resolution still in the context when
+/// the request goes (completed by the framework without reaching us) is abandoned, not
+/// leaked. At IRQL <= DISPATCH_LEVEL, which abandoning a staged request allows
+/// (`Staged::abandon`).
+pub unsafe extern "system" fn request_cleanup(object: WDFOBJECT) {
+    if let Some(staged) =
+        context::<RequestContext>(object, &REQUEST_CONTEXT).and_then(RequestContext::take_staged)
+    {
+        staged.abandon();
     }
 }

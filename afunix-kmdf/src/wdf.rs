@@ -69,6 +69,18 @@ pub type PFN_WDF_IO_QUEUE_IO_READ_WRITE =
 pub type PFN_WDF_IO_IN_CALLER_CONTEXT =
     Option<unsafe extern "system" fn(device: WDFDEVICE, request: WDFREQUEST)>;
 pub type PFN_WDF_REQUEST_CANCEL = Option<unsafe extern "system" fn(request: WDFREQUEST)>;
+pub type PFN_WDF_IO_QUEUE_IO_DEVICE_CONTROL = Option<
+    unsafe extern "system" fn(
+        queue: WDFQUEUE,
+        request: WDFREQUEST,
+        output_length: usize,
+        input_length: usize,
+        code: u32,
+    ),
+>;
+pub type PFN_WDF_IO_QUEUE_IO_CANCELED_ON_QUEUE =
+    Option<unsafe extern "system" fn(queue: WDFQUEUE, request: WDFREQUEST)>;
+pub type PFN_WDF_OBJECT_CONTEXT_CLEANUP = Option<unsafe extern "system" fn(object: WDFOBJECT)>;
 /// Callbacks we leave empty, typed only by their size.
 pub type PFN_UNUSED = Option<unsafe extern "system" fn()>;
 
@@ -99,7 +111,7 @@ pub struct WDF_OBJECT_CONTEXT_TYPE_INFO {
 #[derive(Debug)]
 pub struct WDF_OBJECT_ATTRIBUTES {
     pub Size: u32,
-    pub EvtCleanupCallback: PFN_UNUSED,
+    pub EvtCleanupCallback: PFN_WDF_OBJECT_CONTEXT_CLEANUP,
     pub EvtDestroyCallback: PFN_UNUSED,
     pub ExecutionLevel: i32,
     pub SynchronizationScope: i32,
@@ -137,11 +149,11 @@ pub struct WDF_IO_QUEUE_CONFIG {
     pub EvtIoDefault: PFN_UNUSED,
     pub EvtIoRead: PFN_WDF_IO_QUEUE_IO_READ_WRITE,
     pub EvtIoWrite: PFN_WDF_IO_QUEUE_IO_READ_WRITE,
-    pub EvtIoDeviceControl: PFN_UNUSED,
+    pub EvtIoDeviceControl: PFN_WDF_IO_QUEUE_IO_DEVICE_CONTROL,
     pub EvtIoInternalDeviceControl: PFN_UNUSED,
     pub EvtIoStop: PFN_UNUSED,
     pub EvtIoResume: PFN_UNUSED,
-    pub EvtIoCanceledOnQueue: PFN_UNUSED,
+    pub EvtIoCanceledOnQueue: PFN_WDF_IO_QUEUE_IO_CANCELED_ON_QUEUE,
     /// `Settings.Parallel.NumberOfPresentedRequests`.
     pub NumberOfPresentedRequests: u32,
     pub Driver: WDFDRIVER,
@@ -352,6 +364,7 @@ wdf_functions! {
     ) -> PWDFDEVICE_INIT;
     WdfDeviceInitFree = 54 (init: PWDFDEVICE_INIT);
     WdfDeviceInitSetIoType = 61 (init: PWDFDEVICE_INIT, io_type: i32);
+    WdfDeviceInitSetDeviceType = 66 (init: PWDFDEVICE_INIT, device_type: u32);
     WdfDeviceInitSetCharacteristics = 70 (
         init: PWDFDEVICE_INIT,
         characteristics: u32,

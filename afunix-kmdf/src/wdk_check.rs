@@ -24,6 +24,7 @@ same_index!(
     WdfControlDeviceInitAllocate => WdfControlDeviceInitAllocateTableIndex,
     WdfDeviceInitFree => WdfDeviceInitFreeTableIndex,
     WdfDeviceInitSetIoType => WdfDeviceInitSetIoTypeTableIndex,
+    WdfDeviceInitSetDeviceType => WdfDeviceInitSetDeviceTypeTableIndex,
     WdfDeviceInitSetCharacteristics => WdfDeviceInitSetCharacteristicsTableIndex,
     WdfDeviceInitSetExclusive => WdfDeviceInitSetExclusiveTableIndex,
     WdfDeviceInitAssignName => WdfDeviceInitAssignNameTableIndex,
