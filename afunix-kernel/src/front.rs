@@ -26,6 +26,42 @@ pub struct DataBuffer {
 }
 
 impl DataBuffer {
+    /// The pages a request's MDL describes, mapped ([`map_mdl`]), as its data buffer; empty
+    /// when there is none. `writable` says whether the I/O manager locked them for writing.
+    /// None if they cannot be mapped.
+    ///
+    /// # Safety
+    /// As for [`map_mdl`].
+    pub unsafe fn of_mdl(mdl: *mut MDL, writable: bool) -> Option<DataBuffer> {
+        // SAFETY:
+        // 1. The caller's contract, passed on.
+        let (start, len) = unsafe { map_mdl(mdl) }?;
+        Some(DataBuffer {
+            start: NonNull::new(start).unwrap_or(NonNull::dangling()),
+            len,
+            writable,
+        })
+    }
+
+    /// The whole buffer, to write (RECVFROM's header); None if its pages were locked for
+    /// reading only: no writable view of a SEND's pages is ever made.
+    ///
+    /// # Safety
+    /// The buffer's request is held (not completed) for the slice's lifetime, and nothing
+    /// else writes the pages meanwhile.
+    pub unsafe fn writable_slice<'a>(&self) -> Option<&'a mut [u8]> {
+        if !self.writable {
+            return None;
+        }
+        if self.len == 0 {
+            return Some(&mut []);
+        }
+        // SAFETY:
+        // 1. `start` maps `len` bytes locked for writing (checked above), valid while the
+        //    request is held, which the caller's contract bounds.
+        Some(unsafe { core::slice::from_raw_parts_mut(self.start.as_ptr(), self.len) })
+    }
+
     /// The part of the buffer from `offset` on (RECVFROM's data, after the sender's address),
     /// if the buffer is that long.
     pub fn after(self, offset: usize) -> Option<DataBuffer> {

@@ -26,7 +26,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use afunix_core::Token;
 use afunix_device::FileId;
 use afunix_device::rendezvous::Rendezvous;
-use afunix_kernel::front::{DataBuffer, FrontRequest, Held, ReplyArea, map_mdl};
+use afunix_kernel::front::{DataBuffer, FrontRequest, Held, ReplyArea};
 use afunix_kernel::sockets::{self, Staged};
 use afunix_proto::ioctl::METHOD_OUT_DIRECT;
 use windows_sys::Wdk::Foundation::MDL;
@@ -399,29 +399,17 @@ impl FrontRequest for Request {
         // SAFETY:
         // 1. `mdl` is null or the request's MDL, locked by the I/O manager, valid until the
         //    request completes.
-        let (start, len) = unsafe { map_mdl(mdl) }?;
-        Some(DataBuffer {
-            start: NonNull::new(start).unwrap_or(NonNull::dangling()),
-            len,
-            writable: self.pages_writable(),
-        })
+        unsafe { DataBuffer::of_mdl(mdl, self.pages_writable()) }
     }
 
     fn reply_area(&mut self, area: ReplyArea) -> Option<&mut [u8]> {
         match area {
             ReplyArea::DataHeader => {
-                if !self.pages_writable() {
-                    return None;
-                }
                 let data = self.data_buffer()?;
-                if data.len == 0 {
-                    return Some(&mut []);
-                }
                 // SAFETY:
-                // 1. The mapped MDL's `len` bytes, locked for writing (checked above) until
-                //    the request completes, which `&mut self` outlives; nothing else writes
-                //    them while we hold the request.
-                Some(unsafe { core::slice::from_raw_parts_mut(data.start.as_ptr(), data.len) })
+                // 1. The slice lives no longer than `&mut self`: we own the request, and
+                //    nothing else writes its pages meanwhile.
+                unsafe { data.writable_slice() }
             }
             ReplyArea::Output => self.system_buffer(false),
             ReplyArea::Input => self.system_buffer(true),

@@ -8,12 +8,12 @@ use core::ffi::c_void;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicPtr, Ordering};
 
-use windows_sys::Wdk::Foundation::{IO_STACK_LOCATION, IRP};
+use windows_sys::Wdk::Foundation::{IO_STACK_LOCATION, IRP, MDL};
 use windows_sys::Win32::Foundation::NTSTATUS;
 
 use afunix_core::Token;
 use afunix_device::FileId;
-use afunix_kernel::front::{DataBuffer, FrontRequest, Held, ReplyArea, map_mdl};
+use afunix_kernel::front::{DataBuffer, FrontRequest, Held, ReplyArea};
 use afunix_kernel::sockets;
 use afunix_ntos::{
     IO_NO_INCREMENT, IoAcquireCancelSpinLock, IoReleaseCancelSpinLock, IofCompleteRequest,
@@ -226,35 +226,9 @@ impl Request {
         FileId(self.stack().map_or(core::ptr::null_mut(), |s| s.FileObject) as u64)
     }
 
-    /// The caller's buffer described by the IRP's MDL (direct I/O), mapped into system space,
-    /// to write; empty when there is none (a zero-length request). None if it cannot be
-    /// mapped, or if its pages are locked for reading only ([`Request::pages_writable`]): no
-    /// writable view of a SEND's pages is ever made.
-    pub fn mdl_buffer(&mut self) -> Option<&mut [u8]> {
-        if !self.pages_writable() {
-            return None;
-        }
-        let (address, length) = self.mdl_mapping()?;
-        if length == 0 {
-            return Some(&mut []);
-        }
-        // SAFETY:
-        // 1. `address` maps the MDL's `length` bytes, locked for writing (checked above) for
-        //    the request's lifetime, which `&mut self` bounds; nothing else writes them while
-        //    we hold the request.
-        Some(unsafe { core::slice::from_raw_parts_mut(address, length) })
-    }
-
-    /// The MDL's pages mapped into system space: (address, length); (null, 0) when there is
-    /// no MDL or it is empty. None if they cannot be mapped.
-    fn mdl_mapping(&mut self) -> Option<(*mut u8, usize)> {
-        // SAFETY:
-        // 1. The IRP is ours until completed; MdlAddress is null or an MDL the I/O manager
-        //    built and locked for this request.
-        let mdl = unsafe { self.irp.as_ref().MdlAddress };
-        // SAFETY:
-        // 1. As just said: null, or the request's locked MDL, valid while we own the IRP.
-        unsafe { map_mdl(mdl) }
+    /// The IRP's MDL (direct I/O): null or the one the I/O manager built and locked.
+    fn mdl(&self) -> *mut MDL {
+        self.irp().MdlAddress
     }
 
     /// The system buffer of a METHOD_BUFFERED request: `(pointer, length)`, where the length
@@ -301,17 +275,20 @@ impl FrontRequest for Request {
 
     /// The MDL's pages, mapped, recording whether they may be written.
     fn data_buffer(&mut self) -> Option<DataBuffer> {
-        let (start, len) = self.mdl_mapping()?;
-        Some(DataBuffer {
-            start: NonNull::new(start).unwrap_or(NonNull::dangling()),
-            len,
-            writable: self.pages_writable(),
-        })
+        // SAFETY:
+        // 1. The IRP's MDL, locked by the I/O manager, valid until we complete the IRP.
+        unsafe { DataBuffer::of_mdl(self.mdl(), self.pages_writable()) }
     }
 
     fn reply_area(&mut self, area: ReplyArea) -> Option<&mut [u8]> {
         match area {
-            ReplyArea::DataHeader => self.mdl_buffer(),
+            ReplyArea::DataHeader => {
+                let data = self.data_buffer()?;
+                // SAFETY:
+                // 1. The slice lives no longer than `&mut self`: we hold the IRP, and nothing
+                //    else writes its pages meanwhile.
+                unsafe { data.writable_slice() }
+            }
             ReplyArea::Output => self.system_buffer_out(),
             ReplyArea::Input => self.system_buffer_in_out(),
         }
