@@ -76,7 +76,8 @@ pub use afunix_core::OwnedBuffers;
 pub use device::{Device, DeviceStats, FileId};
 pub use op::{Done, Op, PollEntry, Reply, SendTo};
 pub use path::{
-    FileIdentity, FsError, Host, Prepared, ReplyBuffer, VolumeDevice, data_offset, write_reply,
+    FileIdentity, FsError, Host, Prepared, ReplyBuffer, Resolution, VolumeDevice, data_offset,
+    write_reply,
 };
 
 #[cfg(test)]

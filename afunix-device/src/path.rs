@@ -512,10 +512,37 @@ impl<'a, H: Host> Prepared<'a, H> {
     /// After [`Prepared::execute`] (or instead of it, when the front end could not run it),
     /// outside the device's lock: a bind that `failed` removes the socket file it created,
     /// and the handle references go. (A bind never pends.)
+    pub fn settle(self, host: &mut H, failed: bool) {
+        self.into_resolution().settle(host, failed);
+    }
+
+    /// What is left to settle once the request has executed, without the request itself:
+    /// a front end takes it before completing the request or holding it pending, since the
+    /// request's buffers, which the decoded request borrows, go when it completes.
+    pub fn into_resolution(self) -> Resolution<H> {
+        Resolution {
+            created: self.created,
+            references: self.references,
+        }
+    }
+}
+
+/// The part of a [`Prepared`] request that outlives its execution: a bind's socket file and
+/// the handle references, settled with [`Resolution::settle`].
+#[derive(Debug)]
+pub struct Resolution<H: Host> {
+    created: Option<H::SocketFile>,
+    references: Vec<H::HandleRef>,
+}
+
+impl<H: Host> Resolution<H> {
+    /// As [`Prepared::settle`]: a bind that `failed` removes the socket file it created, and
+    /// the handle references go.
     pub fn settle(mut self, host: &mut H, failed: bool) {
         if let (Some(created), true) = (self.created.take(), failed) {
             host.remove_socket_file(created);
         }
+        drop(self.references);
     }
 }
 

@@ -222,7 +222,7 @@ pub fn device_control_staged<'a, R: FrontRequest>(
         Ok((request, decoded)) if !afunix_device::path::may_pend(&decoded) => {
             Control::Done(sockets::execute(request, decoded))
         }
-        Ok((mut request, decoded)) => match sockets::stage(&mut request, decoded) {
+        Ok((mut request, decoded)) => match sockets::stage_for_queue(&mut request, decoded) {
             Ok(staged) => Control::Staged(request, staged),
             Err(e) => Control::Done(request.complete(failed(e), 0)),
         },

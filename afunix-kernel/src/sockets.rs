@@ -317,18 +317,32 @@ pub struct Staged<'a> {
 
 impl Staged<'_> {
     /// Gives up a staged request that will not run (cancelled while queued): undoes what
-    /// resolving it did. A bind's socket file is removed, which needs PASSIVE_LEVEL; the
-    /// requests a front end stages ([`afunix_device::path::may_pend`]) never make one, so for them
-    /// this only drops references and may run at DISPATCH_LEVEL.
+    /// resolving it did. Only requests that may pend are staged ([`stage_for_queue`]), and
+    /// none of them makes a socket file, so this only drops references and pool memory and
+    /// may run at DISPATCH_LEVEL.
     pub fn abandon(self) {
         self.prepared.settle(&mut Caller, true);
     }
 }
 
+/// [`stage`] for a front end that runs the request later, from a queue, where giving it up
+/// ([`Staged::abandon`]) may happen at DISPATCH_LEVEL: only a request that may pend
+/// (`afunix_device::path::may_pend`) is staged, and none of those makes a socket file, whose
+/// removal would need PASSIVE_LEVEL. Any other request is refused with EINVAL.
+pub fn stage_for_queue<'a, R: FrontRequest>(
+    request: &mut R,
+    decoded: Decoded<'a>,
+) -> Result<Staged<'a>, Errno> {
+    if !afunix_device::path::may_pend(&decoded) {
+        return Err(Errno::EINVAL);
+    }
+    stage(request, decoded)
+}
+
 /// The first half of [`execute`], in the caller's context, without the engine's lock: the
 /// data buffer mapped (RECVFROM's from after the room for the sender's address), and the
 /// request resolved (`afunix_device::Prepared`: socket files, handles, identity).
-pub fn stage<'a, R: FrontRequest>(
+fn stage<'a, R: FrontRequest>(
     request: &mut R,
     decoded: Decoded<'a>,
 ) -> Result<Staged<'a>, Errno> {
@@ -372,10 +386,14 @@ pub fn run<R: FrontRequest>(request: R, staged: Staged<'_>) -> NTSTATUS {
     };
     let reply = prepared.execute(&mut state.device, token, &mut buffers);
     let failed = reply.failed();
+    // The decoded request borrows the request's buffers, which go when it completes: from
+    // here on only what outlives it is kept (a pending request may be completed by another
+    // processor as soon as the lock is let go).
+    let resolution = prepared.into_resolution();
     match reply {
         Reply::Ready(result) => {
             drop(guard);
-            prepared.settle(&mut host, failed);
+            resolution.settle(&mut host, failed);
             drain::<R>();
             finish(request, result)
         }
@@ -389,7 +407,7 @@ pub fn run<R: FrontRequest>(request: R, staged: Staged<'_>) -> NTSTATUS {
                     .cancel(token, &mut HeldBuffers::of(&state.pending));
             }
             drop(guard);
-            prepared.settle(&mut host, false);
+            resolution.settle(&mut host, false);
             drain::<R>();
             STATUS_PENDING
         }

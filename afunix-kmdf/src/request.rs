@@ -26,6 +26,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use afunix_core::Token;
 use afunix_device::FileId;
 use afunix_device::rendezvous::Rendezvous;
+use afunix_kernel::debug::kprint;
 use afunix_kernel::front::{DataBuffer, FrontRequest, Held, ReplyArea};
 use afunix_kernel::sockets::{self, Staged};
 use afunix_proto::ioctl::METHOD_OUT_DIRECT;
@@ -433,7 +434,14 @@ impl FrontRequest for Request {
             // STATUS_CANCELLED: cancelled already. Any other failure (a request that did not
             // come from a queue, which only a `may_pend` mistake would let through) is
             // treated alike, so that no request waits where nothing can cancel it: the
-            // caller cancels it in the engine, which completes it at once.
+            // caller cancels it in the engine, which completes it at once. Said in the log,
+            // since the program did not ask for that cancel.
+            if status != STATUS_CANCELLED {
+                kprint!(
+                    "WdfRequestMarkCancelableEx failed ({:#010x}): request cancelled",
+                    status
+                );
+            }
             return (held, true);
         }
         if let Some(context) = self.context() {
