@@ -429,7 +429,8 @@ impl<'a, H: Host> Prepared<'a, H> {
             Err(e) => return Reply::Ready(Err(e)),
         };
         let reply = device.execute(self.file, token, op, &self.credentials, bufs);
-        // Every test of this crate checks the promise `may_pend` makes to the front ends.
+        // Every test of this crate that goes through here checks the promise `may_pend`
+        // makes to the front ends.
         #[cfg(test)]
         assert!(
             !matches!(reply, Reply::Pending) || may_pend(&self.request),
@@ -549,8 +550,8 @@ impl<H: Host> Resolution<H> {
 /// Whether a request may wait in the engine ([`Reply::Pending`]), and so must be cancelable
 /// while it does: RECV, SEND (READ and WRITE among them), ACCEPT, CONNECT and POLL. Every other
 /// request completes at once. The KMDF front end passes only these through its queue (a
-/// request must have come from a queue to be made cancelable there). Asserted by every test
-/// of this crate, in [`Prepared::execute`].
+/// request must have come from a queue to be made cancelable there). Asserted in
+/// [`Prepared::execute`] by every test of this crate that goes through it.
 pub fn may_pend(request: &Request<'_>) -> bool {
     matches!(
         request,
