@@ -4,8 +4,9 @@
 use core::ffi::c_void;
 use core::ptr::NonNull;
 
-use afunix_core::Token;
+use afunix_core::{Errno, Token};
 use afunix_device::FileId;
+use afunix_proto::ErrnoCodes;
 use afunix_ntos::{
     KERNEL_MODE, MDL_SYSTEM_MAPPED, MM_CACHED, MmMapLockedPagesSpecifyCache,
     NORMAL_PAGE_PRIORITY_NX,
@@ -26,12 +27,12 @@ pub struct DataBuffer {
 }
 
 impl DataBuffer {
-    /// The pages a request's MDL describes, mapped ([`map_mdl`]), as its data buffer; empty
+    /// The pages a request's MDL describes, mapped (`map_mdl`), as its data buffer; empty
     /// when there is none. `writable` says whether the I/O manager locked them for writing.
     /// None if they cannot be mapped.
     ///
     /// # Safety
-    /// As for [`map_mdl`].
+    /// As for `map_mdl`.
     pub unsafe fn of_mdl(mdl: *mut MDL, writable: bool) -> Option<DataBuffer> {
         // SAFETY:
         // 1. The caller's contract, passed on.
@@ -88,6 +89,12 @@ impl DataBuffer {
     }
 }
 
+/// The NTSTATUS a request fails with for `errno` (`afunix_proto::ErrnoCodes`: the errno
+/// travels to user mode inside it, without loss).
+pub fn failed(errno: Errno) -> NTSTATUS {
+    errno.to_ntstatus() as i32
+}
+
 /// The pages an MDL describes, mapped into system space (`MmGetSystemAddressForMdlSafe`):
 /// (address, length); (null, 0) when there is no MDL or it is empty. None if they cannot be
 /// mapped.
@@ -95,7 +102,7 @@ impl DataBuffer {
 /// # Safety
 /// `mdl` is null or a request's MDL, built and locked by the I/O manager (direct I/O), and
 /// stays so while the mapping is used: until the request is completed.
-pub unsafe fn map_mdl(mdl: *mut MDL) -> Option<(*mut u8, usize)> {
+unsafe fn map_mdl(mdl: *mut MDL) -> Option<(*mut u8, usize)> {
     if mdl.is_null() {
         return Some((core::ptr::null_mut(), 0));
     }

@@ -7,7 +7,6 @@ use core::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 
 use afunix_core::Errno;
 use afunix_device::FileId;
-use afunix_proto::ErrnoCodes;
 use afunix_proto::decode::{DecodeError, MsgFlags, Request as Decoded, decode};
 use afunix_proto::{DriverStats, DriverVersion};
 use windows_sys::Win32::Foundation::{
@@ -21,7 +20,7 @@ use afunix_ntos::KeQuerySystemTime;
 
 use crate::caller;
 use crate::debug::{self, kprint};
-use crate::front::{FrontRequest, ReplyArea};
+use crate::front::{FrontRequest, ReplyArea, failed};
 use crate::pool;
 use crate::settings;
 use crate::sockets;
@@ -40,9 +39,6 @@ static FRONT_END: AtomicU16 = AtomicU16::new(afunix_proto::FRONT_END_WDM);
 /// File objects open on the device: counted up at CREATE and down at CLOSE.
 static OPEN_HANDLES: AtomicU64 = AtomicU64::new(0);
 
-fn failed(errno: Errno) -> NTSTATUS {
-    errno.to_ntstatus() as i32
-}
 
 /// What both front ends do first at load, before creating their device: the pool, the
 /// registry's settings, the engine. `front_end` says which front end is loading
@@ -142,11 +138,15 @@ pub fn log_unknown(line: core::fmt::Arguments<'_>) {
     }
 }
 
-/// CREATE: a new, unconfigured socket on `file`.
-pub fn create(file: FileId) -> Result<(), Errno> {
-    sockets::open(file)?;
-    OPEN_HANDLES.fetch_add(1, Ordering::Relaxed);
-    Ok(())
+/// CREATE: a new, unconfigured socket on `file`; the status to complete the create with.
+pub fn create(file: FileId) -> NTSTATUS {
+    match sockets::open(file) {
+        Ok(()) => {
+            OPEN_HANDLES.fetch_add(1, Ordering::Relaxed);
+            STATUS_SUCCESS
+        }
+        Err(e) => failed(e),
+    }
 }
 
 /// CLEANUP (the last user handle closed; Windows sends it, Wine never does): the socket is

@@ -25,12 +25,12 @@ use afunix_device::{
 };
 use afunix_proto::decode::{NtPath, RECVFROM_HEADER, Request as Decoded};
 use afunix_proto::handle::HandleAccess;
-use afunix_proto::{ErrnoCodes, SocketCounters};
+use afunix_proto::SocketCounters;
 use windows_sys::Win32::Foundation::{NTSTATUS, STATUS_PENDING, STATUS_SUCCESS};
 
 use crate::caller;
 use crate::debug::kprint;
-use crate::front::{DataBuffer, FrontRequest, Held, ReplyArea};
+use crate::front::{DataBuffer, FrontRequest, Held, ReplyArea, failed};
 use crate::fs::{self, SocketFileHandle};
 use crate::handles::{self, FileRef};
 use crate::lock::SpinLocked;
@@ -414,9 +414,6 @@ pub fn run<R: FrontRequest>(request: R, staged: Staged<'_>) -> NTSTATUS {
     }
 }
 
-fn failed(errno: Errno) -> NTSTATUS {
-    errno.to_ntstatus() as i32
-}
 
 /// Completes a request with its result, writing its reply where the request's method puts
 /// it (`afunix_device::write_reply`): data is already in the caller's pages (MDL), structs

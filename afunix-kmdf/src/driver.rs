@@ -24,7 +24,6 @@ use afunix_kernel::debug::kprint;
 use afunix_kernel::requests::{self, Control};
 use afunix_kernel::{handles, security, sockets};
 use afunix_ntos::static_unicode_string;
-use afunix_proto::ErrnoCodes;
 use afunix_proto::ioctl::FILE_DEVICE_AFUNIX;
 use afunix_proto::names::{DEVICE_NAME_UTF16, DOS_DEVICE_NAME_UTF16};
 use afunix_proto::security::DEVICE_DACL_SDDL_DEVOBJ_UTF16;
@@ -252,10 +251,7 @@ unsafe extern "system" fn file_create(
     file: WDFFILEOBJECT,
 ) {
     let status = match set_file(file) {
-        Some(key) => match requests::create(key) {
-            Ok(()) => STATUS_SUCCESS,
-            Err(e) => e.to_ntstatus() as i32,
-        },
+        Some(key) => requests::create(key),
         None => STATUS_INSUFFICIENT_RESOURCES,
     };
     // SAFETY:

@@ -10,22 +10,14 @@ use windows_sys::Win32::Foundation::{
 
 use super::request::Request;
 
-/// Errno to NTSTATUS, as the shared path reports it.
-fn failed(errno: afunix_core::Errno) -> NTSTATUS {
-    use afunix_proto::ErrnoCodes;
-    errno.to_ntstatus() as i32
-}
-
 pub unsafe extern "system" fn create(_device: *const DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
     // SAFETY:
     // 1. The I/O manager passes each IRP to exactly one dispatch routine, uncompleted.
     let Some(request) = (unsafe { Request::from_dispatch(irp) }) else {
         return STATUS_INVALID_PARAMETER;
     };
-    match requests::create(request.file_id()) {
-        Ok(()) => request.complete(STATUS_SUCCESS, 0),
-        Err(e) => request.complete(failed(e), 0),
-    }
+    let status = requests::create(request.file_id());
+    request.complete(status, 0)
 }
 
 pub unsafe extern "system" fn close(_device: *const DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
