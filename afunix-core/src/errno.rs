@@ -83,6 +83,9 @@ pub enum Errno {
     EISCONN = 106,
     /// Transport endpoint is not connected.
     ENOTCONN = 107,
+    /// Too many references: the sender has too many objects in flight (SCM_RIGHTS), or an
+    /// object would nest too deep.
+    ETOOMANYREFS = 109,
     /// Connection timed out.
     ETIMEDOUT = 110,
     /// Connection refused.
@@ -96,7 +99,7 @@ pub enum Errno {
 }
 
 /// Every errno the engine knows, for mapping tables and tests.
-pub const ALL_ERRNOS: [Errno; 42] = [
+pub const ALL_ERRNOS: [Errno; 43] = [
     Errno::EPERM,
     Errno::ENOENT,
     Errno::EINTR,
@@ -134,6 +137,7 @@ pub const ALL_ERRNOS: [Errno; 42] = [
     Errno::ENOBUFS,
     Errno::EISCONN,
     Errno::ENOTCONN,
+    Errno::ETOOMANYREFS,
     Errno::ETIMEDOUT,
     Errno::ECONNREFUSED,
     Errno::EALREADY,
@@ -195,6 +199,7 @@ impl Errno {
             Self::ENOBUFS => "ENOBUFS",
             Self::EISCONN => "EISCONN",
             Self::ENOTCONN => "ENOTCONN",
+            Self::ETOOMANYREFS => "ETOOMANYREFS",
             Self::ETIMEDOUT => "ETIMEDOUT",
             Self::ECONNREFUSED => "ECONNREFUSED",
             Self::EALREADY => "EALREADY",

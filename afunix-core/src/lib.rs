@@ -59,14 +59,14 @@ pub use addr::{
 };
 pub use buffers::{OwnedBuffers, byte_range, byte_range_mut};
 pub use engine::{
-    Buffers, Engine, LINGER_FOREVER_SECONDS, Linger, MSG_OVERHEAD, NoBuffers, SocketFlag, UserId,
-    UserUsage,
+    Buffers, Engine, LINGER_FOREVER_SECONDS, Linger, MSG_OVERHEAD, NoBuffers, RIGHT_OVERHEAD,
+    SCM_MAX_FD, SocketFlag, UserId, UserUsage,
 };
 pub use errno::{ALL_ERRNOS, Errno};
 pub use slab::SocketId;
 pub use types::{
-    BindTarget, Completed, Completion, ConnectTarget, Credentials, Limits, Outcome, PathKey,
-    PollMask, Received, RecvFlags, SOCK_MIN_RCVBUF, SOCK_MIN_SNDBUF, SendFlags, Shutdown, SockType,
-    Token, UserShare,
+    BindTarget, Completed, Completion, ConnectTarget, Credentials, Limits, Outcome, Passed,
+    PathKey, PollMask, Received, RecvFlags, SOCK_MIN_RCVBUF, SOCK_MIN_SNDBUF, SendFlags, Shutdown,
+    SockType, Token, UserShare,
 };
 pub use util::{KeyedHash, KeyedHasher, KeyedMap, SortedMap};

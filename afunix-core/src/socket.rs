@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 
 use crate::engine::UserId;
 use crate::queue::Queue;
-use crate::{Credentials, Errno, PathKey, SockType, SocketId, Token, UnixAddr};
+use crate::{Credentials, Errno, Passed, PathKey, SockType, SocketId, Token, UnixAddr};
 
 /// Linux's `sk_state` for a stream socket. The engine changes it only through
 /// `Engine::set_state`.
@@ -84,6 +84,8 @@ pub(crate) struct PendingRecv {
     /// had SO_PASSCRED as it took them (see [`CredRuns`]): from then on it takes only bytes
     /// that match, as Linux's read keeps checking once it started. None until then.
     pub(crate) first_creds: Option<bool>,
+    /// Room in its control buffer for passed objects (`RecvFlags::rights_room`).
+    pub(crate) rights_room: usize,
 }
 
 impl PendingRecv {
@@ -208,6 +210,8 @@ pub(crate) struct Message {
     /// The user charged for it (its sender's owner), and how much.
     pub(crate) user: UserId,
     pub(crate) charge: usize,
+    /// The objects passed with it (SCM_RIGHTS), charged to `user` (see `engine::rights`).
+    pub(crate) rights: Vec<Passed>,
 }
 
 /// A pending send on a message socket: its bytes stay in the caller's buffer until the
@@ -219,6 +223,8 @@ pub(crate) struct PendingMsgSend {
     /// Where it goes: None for the connected peer (looked up again at each try, as Linux's
     /// restart does), else the datagram socket its address named.
     pub(crate) to: Option<SocketId>,
+    /// The objects it passes, charged to its socket's owner while it waits.
+    pub(crate) rights: Vec<Passed>,
 }
 
 #[derive(Debug)]
@@ -286,6 +292,11 @@ pub(crate) struct Socket {
     /// Buffers of messages this socket has received, kept for the next ones it is sent (at
     /// most `SPARE_BUFFERS`, within the engine's idle budget), as a stream keeps its ring.
     pub(crate) spare: Vec<Vec<u8>>,
+    /// How many times this socket is itself in flight: passed (SCM_RIGHTS) in a queued
+    /// message or a pending send, not yet received.
+    pub(crate) passed: usize,
+    /// How many of the objects in this socket's queue are engine sockets.
+    pub(crate) carried: usize,
 }
 
 /// Options that are only stored and read back (and `SO_PASSCRED`, which connect consults).
@@ -352,6 +363,8 @@ impl Socket {
             referrer_count: 0,
             in_flight: 0,
             spare: Vec::new(),
+            passed: 0,
+            carried: 0,
         }
     }
 

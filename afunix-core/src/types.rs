@@ -103,6 +103,10 @@ pub struct RecvFlags {
     /// `MSG_TRUNC`: a message socket's recv returns the message's whole length, even when
     /// the buffer was shorter (streams ignore it).
     pub trunc: bool,
+    /// How many passed objects (SCM_RIGHTS) the caller's control buffer has room for. A
+    /// message's objects past that are closed (with MSG_PEEK: left with the message), and
+    /// the receive reports [`Received::ctrunc`].
+    pub rights_room: usize,
 }
 
 /// Flags for `send`.
@@ -212,6 +216,24 @@ pub struct Received {
     /// seqpacket message's peer's. None when it has none, at end of file, and for streams
     /// ([`Engine::sender_address`](crate::Engine::sender_address) names a stream's).
     pub from: Option<crate::UnixAddr>,
+    /// The objects passed with the message (SCM_RIGHTS), in the order they were sent, up to
+    /// the receive's [`RecvFlags::rights_room`]. Now the receiver's, unless it peeked: then
+    /// they are still the message's, and these are what a copy should be made of.
+    pub rights: Vec<Passed>,
+    /// Objects were dropped for want of room (`MSG_CTRUNC`).
+    pub ctrunc: bool,
+}
+
+/// One object passed with SCM_RIGHTS, as the caller (the device layer) handed it to a send:
+/// an opaque key the caller owns, and, when the object is one of the engine's own sockets,
+/// which one. The engine never looks behind the key; every key it is given comes back
+/// exactly once, in a [`Received`] (unless peeked) or from [`crate::Engine::poll_released`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Passed {
+    /// The caller's key.
+    pub key: u64,
+    /// The engine socket the object is, if it is one.
+    pub socket: Option<SocketId>,
 }
 
 impl Received {
@@ -308,6 +330,13 @@ pub struct Limits {
     /// The key of the engine's and the device layer's hash tables (`KeyedHash`): drawn at
     /// random by the driver, so that no program can predict which socket names collide.
     pub hash_seed: u64,
+    /// The most objects (SCM_RIGHTS) in flight at once over all users: sent and not yet
+    /// received or dropped. Each counts [`crate::RIGHT_OVERHEAD`] bytes against the buffer
+    /// caps too.
+    pub max_rights: usize,
+    /// The most objects one user may have in flight (ETOOMANYREFS past it, as Linux's
+    /// `too_many_unix_fds` gives past the sender's `RLIMIT_NOFILE`).
+    pub max_rights_per_user: usize,
 }
 
 /// A fraction `1 / divisor` of a cap (see [`Limits::user_share`]).
@@ -352,6 +381,8 @@ impl Default for Limits {
             max_users: 4096,
             max_dgram_qlen: 10,
             hash_seed: 0,
+            max_rights: 65_536,
+            max_rights_per_user: 1024,
         }
     }
 }

@@ -880,5 +880,6 @@ fn recv_flags(flags: MsgFlags) -> RecvFlags {
         waitall: flags.waitall(),
         dontwait: flags.dontwait(),
         overlapped: flags.overlapped(),
+        rights_room: 0,
     }
 }

@@ -66,6 +66,7 @@ impl ErrnoCodes for Errno {
             Errno::ECONNRESET => 0xC000_020D, // STATUS_CONNECTION_RESET
             Errno::EISCONN => 0xC000_0238, // STATUS_ADDRESS_ALREADY_ASSOCIATED
             Errno::ENOTCONN => 0xC000_020C, // STATUS_CONNECTION_DISCONNECTED
+            Errno::ETOOMANYREFS => 0xC000_0044, // STATUS_QUOTA_EXCEEDED
             Errno::ETIMEDOUT => 0xC000_00B5, // STATUS_IO_TIMEOUT
             Errno::ECONNREFUSED => 0xC000_0236, // STATUS_CONNECTION_REFUSED
             Errno::EALREADY | Errno::EINPROGRESS => 0xC000_0239, // STATUS_ADDRESS_NOT_ASSOCIATED
@@ -114,6 +115,7 @@ impl ErrnoCodes for Errno {
             Errno::ECONNRESET => 10054,              // WSAECONNRESET
             Errno::EISCONN => 10056,                 // WSAEISCONN
             Errno::ENOTCONN => 10057,                // WSAENOTCONN
+            Errno::ETOOMANYREFS => 10059,            // WSAETOOMANYREFS
             Errno::ETIMEDOUT => 10060,               // WSAETIMEDOUT
             Errno::ECONNREFUSED => 10061,            // WSAECONNREFUSED
             Errno::EALREADY => 10037,                // WSAEALREADY

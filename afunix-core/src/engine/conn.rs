@@ -462,9 +462,12 @@ impl Engine {
         let nonblocking = t.nonblocking;
         // The target stays charged to its own maker.
         let owner = t.owner;
+        // Copies of the target passed in messages still name it (SCM_RIGHTS).
+        let passed = t.passed;
         *t = embryo;
         t.nonblocking = nonblocking;
         t.owner = owner;
+        t.passed = passed;
         self.set_state(
             target,
             State::Connected {

@@ -11,6 +11,7 @@ mod msg;
 mod options;
 mod quota;
 mod recv;
+mod rights;
 mod send;
 
 pub use data::{Buffers, NoBuffers};
@@ -18,6 +19,7 @@ pub use msg::MSG_OVERHEAD;
 pub(crate) use msg::SPARE_BUFFERS;
 pub use options::{LINGER_FOREVER_SECONDS, Linger, SocketFlag};
 pub use quota::{UserId, UserUsage};
+pub use rights::{RIGHT_OVERHEAD, SCM_MAX_FD};
 
 use alloc::collections::VecDeque;
 
@@ -103,6 +105,11 @@ pub struct Engine {
     /// The names of closed datagram sockets whose messages are still queued, and how many
     /// are: a receiver reports a message's sender's name as it was when the sender closed.
     ghosts: KeyedMap<SocketId, msg::Ghost>,
+    /// Passed objects given up, for the caller to release (see the `rights` module).
+    /// Invariant: `released.capacity() >= released.len() + rights_total`.
+    released: VecDeque<crate::Passed>,
+    /// Passed objects in flight over all users.
+    rights_total: usize,
 }
 
 impl Engine {
@@ -127,6 +134,8 @@ impl Engine {
             msg_wakes: VecDeque::new(),
             msg_waking: false,
             ghosts: KeyedMap::new(hash),
+            released: VecDeque::new(),
+            rights_total: 0,
         }
     }
 
@@ -528,10 +537,15 @@ impl Engine {
                 self.complete(token, id, result);
             }
             Waiting::MsgSend { socket: id, .. } => {
-                let _ = self
-                    .sockets
-                    .get_mut(id)
-                    .and_then(|s| s.msg_sends.take(slot, |p| p.token == token));
+                let taken = self.sockets.get_mut(id).and_then(|s| {
+                    let owner = s.owner;
+                    s.msg_sends
+                        .take(slot, |p| p.token == token)
+                        .map(|p| (owner, p))
+                });
+                if let Some((owner, p)) = taken {
+                    self.release_rights(owner, p.rights);
+                }
                 self.complete(token, id, Err(Errno::ECANCELED));
                 // The send behind it may go now, or wait for room elsewhere.
                 self.stop_waiting(id);

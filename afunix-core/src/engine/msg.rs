@@ -18,12 +18,12 @@ use alloc::vec::Vec;
 
 use crate::socket::{Message, PendingMsgSend, Socket, State};
 use crate::{
-    BindTarget, Completed, ConnectTarget, Errno, Outcome, PollMask, Received, RecvFlags, SendFlags,
-    SockType, SocketId, Token, UnixAddr,
+    BindTarget, Completed, ConnectTarget, Errno, Outcome, Passed, PollMask, Received, RecvFlags,
+    SendFlags, SockType, SocketId, Token, UnixAddr,
 };
 
 use super::data::{Buffers, put};
-use super::{Engine, Waiting, to_usize};
+use super::{Engine, RIGHT_OVERHEAD, Waiting, to_usize};
 
 /// What each queued message costs besides its payload, against its sender's SO_SNDBUF and the
 /// global cap: the truesize of a small skb on x86-64 Linux (768 bytes), so that empty
@@ -68,6 +68,11 @@ impl Engine {
     /// destination: ENOTCONN, ECONNREFUSED (no such name, or the connected peer is gone, which
     /// also dissolves the association), EPROTOTYPE, EPERM (it is connected to another
     /// socket), EPIPE (it shut down reading); then its full queue (wait, or EAGAIN).
+    ///
+    /// `rights`: objects passed with the message (SCM_RIGHTS). The engine takes them (leaving
+    /// the vector empty) when the send succeeds or pends; when it fails they stay with the
+    /// caller. Past the checks of `check_rights` and `check_destination`: ETOOMANYREFS.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn msg_send(
         &mut self,
         id: SocketId,
@@ -76,9 +81,10 @@ impl Engine {
         flags: SendFlags,
         token: Token,
         bufs: &mut dyn Buffers,
+        rights: &mut Vec<Passed>,
     ) -> Outcome<usize> {
         self.run_msg_wakes(bufs);
-        let result = self.msg_send_inner(id, to, len, flags, token, bufs);
+        let result = self.msg_send_with_rights(id, to, len, flags, token, bufs, rights);
         self.run_msg_wakes(bufs);
         match result {
             Ok(true) => Outcome::Ready(Ok(len)),
@@ -133,7 +139,32 @@ impl Engine {
         Ok(())
     }
 
+    /// `msg_send_inner` with `rights` checked and charged to the sender's owner while the
+    /// engine may take them: if it does not, they are uncharged and stay with the caller.
+    #[allow(clippy::too_many_arguments)]
+    fn msg_send_with_rights(
+        &mut self,
+        id: SocketId,
+        to: Option<&ConnectTarget>,
+        len: usize,
+        flags: SendFlags,
+        token: Token,
+        bufs: &mut dyn Buffers,
+        rights: &mut Vec<Passed>,
+    ) -> Result<bool, Errno> {
+        if rights.is_empty() {
+            return self.msg_send_inner(id, to, len, flags, token, bufs, rights);
+        }
+        let owner = self.sock(id)?.owner;
+        self.check_rights(id, rights)?;
+        self.charge_rights(owner, rights);
+        let result = self.msg_send_inner(id, to, len, flags, token, bufs, rights);
+        self.uncharge_rights(owner, rights);
+        result
+    }
+
     /// True: sent; false: pending.
+    #[allow(clippy::too_many_arguments)]
     fn msg_send_inner(
         &mut self,
         id: SocketId,
@@ -142,6 +173,7 @@ impl Engine {
         flags: SendFlags,
         token: Token,
         bufs: &mut dyn Buffers,
+        rights: &mut Vec<Passed>,
     ) -> Result<bool, Errno> {
         let sock = self.sock_mut(id)?;
         let kind = sock.kind;
@@ -167,14 +199,14 @@ impl Engine {
                 Some(t) => Some(self.lookup(t, kind)?),
                 None => None,
             };
-            self.pend_msg_send(id, token, len, dest)?;
+            self.pend_msg_send(id, token, len, dest, rights)?;
             return Ok(false);
         }
         let dest = match to {
             Some(t) => Dest::Name(t),
             None => Dest::Peer,
         };
-        match self.try_msg(id, dest, token, len, bufs)? {
+        match self.try_msg(id, dest, token, len, bufs, rights)? {
             Ok(()) => Ok(true),
             Err(_) if nonblocking => Err(Errno::EAGAIN),
             Err(blocked) => {
@@ -183,7 +215,7 @@ impl Engine {
                     (Some(t), _) => Some(self.lookup(t, kind)?),
                     (None, _) => None,
                 };
-                self.pend_msg_send(id, token, len, dest)?;
+                self.pend_msg_send(id, token, len, dest, rights)?;
                 if let Blocked::Queue(o) = blocked {
                     self.wait_for_room(id, o)?;
                 }
@@ -200,6 +232,7 @@ impl Engine {
         token: Token,
         len: usize,
         bufs: &mut dyn Buffers,
+        rights: &mut Vec<Passed>,
     ) -> Result<Result<(), Blocked>, Errno> {
         let sock = self.sock_mut(id)?;
         // sock_alloc_send_pskb: the pending error, SHUT_WR, then SO_SNDBUF.
@@ -252,7 +285,8 @@ impl Engine {
         if other != id && !connected_back && self.queue_full(o) {
             return Ok(Err(Blocked::Queue(other)));
         }
-        self.deliver_msg(id, other, token, len, bufs)?;
+        self.check_destination(other, rights)?;
+        self.deliver_msg(id, other, token, len, bufs, rights)?;
         Ok(Ok(()))
     }
 
@@ -264,6 +298,9 @@ impl Engine {
     /// Moves a message from `token`'s buffer to `other`: straight into its oldest recv if one
     /// waits on an empty queue, else into its queue (charged to the sender, ENOBUFS past the
     /// sender's user's share or the global cap). EFAULT if the buffer cannot be read.
+    ///
+    /// `rights` (charged to the sender's owner) go with the message: taken out of the vector
+    /// only once nothing can fail.
     fn deliver_msg(
         &mut self,
         id: SocketId,
@@ -271,6 +308,7 @@ impl Engine {
         token: Token,
         len: usize,
         bufs: &mut dyn Buffers,
+        rights: &mut Vec<Passed>,
     ) -> Result<(), Errno> {
         let sender = self.sock(id)?;
         let user = sender.owner;
@@ -279,23 +317,28 @@ impl Engine {
             .recvs
             .front()
             .filter(|r| o.msgs.is_empty() && o.err.is_none() && !r.peek)
-            .map(|r| (r.token, r.len));
-        if let Some((rtoken, rlen)) = direct {
+            .map(|r| (r.token, r.len, r.rights_room));
+        if let Some((rtoken, rlen, room)) = direct {
             let n = len.min(rlen);
             let from = self.sender_name(id, other)?;
             if n == 0 || bufs.send_to_recv(token, 0, rtoken, 0, n) {
                 let _ = self.sock_mut(other)?.recvs.pop_front();
+                let taken = self.take_rights(user, core::mem::take(rights), room);
                 let received = Received {
                     copied: n,
                     len,
                     from,
+                    rights: taken.rights,
+                    ctrunc: taken.ctrunc,
                 };
                 self.complete(rtoken, other, Ok(Completed::Message(received)));
                 return Ok(());
             }
             // That recv's buffer is out of reach now: queue the message instead.
         }
-        let charge = len.saturating_add(MSG_OVERHEAD);
+        let charge = len
+            .saturating_add(MSG_OVERHEAD)
+            .saturating_add(rights.len().saturating_mul(RIGHT_OVERHEAD));
         if self.user_room(Some(user)) < charge {
             return Err(Errno::ENOBUFS);
         }
@@ -307,11 +350,15 @@ impl Engine {
         }
         let o = self.sock_mut(other)?;
         o.msgs.try_reserve(1).map_err(|_| Errno::ENOBUFS)?;
+        let rights = core::mem::take(rights);
+        let carried = rights.iter().filter(|r| r.socket.is_some()).count();
+        o.carried = o.carried.saturating_add(carried);
         o.msgs.push_back(Message {
             data,
             sender: id,
             user,
             charge,
+            rights,
         });
         o.msg_bytes = o.msg_bytes.saturating_add(len);
         self.charge_queued(other, Some(user), charge);
@@ -330,16 +377,31 @@ impl Engine {
         token: Token,
         len: usize,
         to: Option<SocketId>,
+        rights: &mut Vec<Passed>,
     ) -> Result<(), Errno> {
         self.prepare_token(token)?;
-        let slot = self
-            .sock_mut(id)?
-            .msg_sends
-            .push_back(PendingMsgSend { token, len, to })
-            .map_err(|(e, _)| e)?;
+        let pending = PendingMsgSend {
+            token,
+            len,
+            to,
+            rights: core::mem::take(rights),
+        };
+        let slot = match self.sock_mut(id) {
+            Ok(s) => s.msg_sends.push_back(pending),
+            Err(e) => Err((e, pending)),
+        };
+        let slot = match slot {
+            Ok(slot) => slot,
+            Err((e, p)) => {
+                *rights = p.rights;
+                return Err(e);
+            }
+        };
         if let Err(e) = self.register(token, Waiting::MsgSend { socket: id, slot }) {
             if let Ok(s) = self.sock_mut(id) {
-                let _ = s.msg_sends.remove(slot);
+                if let Some(p) = s.msg_sends.remove(slot) {
+                    *rights = p.rights;
+                }
             }
             return Err(e);
         }
@@ -429,21 +491,33 @@ impl Engine {
 
     /// Sends `id`'s pending messages, oldest first, until one must wait.
     fn try_msg_sends(&mut self, id: SocketId, bufs: &mut dyn Buffers) {
-        while let Some(front) = self.sockets.get(id).and_then(|s| s.msg_sends.front()) {
+        while let Some(sock) = self.sockets.get_mut(id) {
+            let owner = sock.owner;
+            let Some(front) = sock.msg_sends.front_mut() else {
+                break;
+            };
             let (token, len) = (front.token, front.len);
             let dest = front.to.map_or(Dest::Peer, Dest::Socket);
-            let result = match self.try_msg(id, dest, token, len, bufs) {
+            let mut rights = core::mem::take(&mut front.rights);
+            let result = match self.try_msg(id, dest, token, len, bufs, &mut rights) {
                 Ok(Ok(())) => Ok(Completed::Sent(len)),
                 Ok(Err(Blocked::Wmem)) => {
+                    self.keep_rights(id, rights);
                     self.stop_waiting(id);
                     return;
                 }
                 Ok(Err(Blocked::Queue(o))) => match self.wait_for_room(id, o) {
-                    Ok(()) => return,
+                    Ok(()) => {
+                        self.keep_rights(id, rights);
+                        return;
+                    }
                     Err(e) => Err(e),
                 },
                 // The caller's buffer is out of reach in this call: try again later.
-                Err(Errno::EFAULT) => return,
+                Err(Errno::EFAULT) => {
+                    self.keep_rights(id, rights);
+                    return;
+                }
                 Err(e) => Err(e),
             };
             self.stop_waiting(id);
@@ -451,9 +525,29 @@ impl Engine {
                 .sockets
                 .get_mut(id)
                 .and_then(|s| s.msg_sends.pop_front());
+            // A send that failed gives up what it passed.
+            self.release_rights(owner, rights);
             self.complete(token, id, result);
         }
         self.stop_waiting(id);
+    }
+
+    /// Gives the objects taken out of `id`'s front pending send for an attempt back to it.
+    fn keep_rights(&mut self, id: SocketId, rights: Vec<Passed>) {
+        let owner = self.sockets.get(id).map(|s| s.owner);
+        match self
+            .sockets
+            .get_mut(id)
+            .and_then(|s| s.msg_sends.front_mut())
+        {
+            Some(front) => front.rights = rights,
+            // Not reached: the send is still at the front. Nothing is kept, nothing is lost.
+            None => {
+                if let Some(owner) = owner {
+                    self.release_rights(owner, rights);
+                }
+            }
+        }
     }
 
     /// `recvmsg` on a message socket (`unix_dgram_recvmsg`): one message, or its first `len`
@@ -504,7 +598,9 @@ impl Engine {
             return Err(e);
         }
         if !sock.msgs.is_empty() {
-            return self.take_msg(id, token, len, flags.peek, bufs).map(Some);
+            return self
+                .take_msg(id, token, len, flags.peek, flags.rights_room, bufs)
+                .map(Some);
         }
         if sock.shutdown.rd {
             if nonblocking && kind == SockType::Dgram {
@@ -527,6 +623,7 @@ impl Engine {
         token: Token,
         len: usize,
         peek: bool,
+        room: usize,
         bufs: &mut dyn Buffers,
     ) -> Result<Received, Errno> {
         let sock = self.sock(id)?;
@@ -538,13 +635,27 @@ impl Engine {
         if !put(bufs, token, 0, m.data.get(..n).unwrap_or(&[])) {
             return Err(Errno::EFAULT);
         }
-        if !peek {
+        let taken = if peek {
+            Self::peek_rights(&m.rights, room)
+        } else {
+            let user = m.user;
+            let rights = self
+                .sockets
+                .get_mut(id)
+                .and_then(|s| s.msgs.front_mut())
+                .map(|m| core::mem::take(&mut m.rights))
+                .unwrap_or_default();
+            self.carry(id, &rights, false);
+            let taken = self.take_rights(user, rights, room);
             self.consume_msg(id);
-        }
+            taken
+        };
         Ok(Received {
             copied: n,
             len: whole,
             from,
+            rights: taken.rights,
+            ctrunc: taken.ctrunc,
         })
     }
 
@@ -673,11 +784,11 @@ impl Engine {
             let Some(front) = sock.recvs.front() else {
                 break;
             };
-            let (token, len, peek) = (front.token, front.len, front.peek);
+            let (token, len, peek, room) = (front.token, front.len, front.peek, front.rights_room);
             let result = if let Some(e) = sock.err.take() {
                 Err(e)
             } else if !sock.msgs.is_empty() {
-                match self.take_msg(id, token, len, peek, bufs) {
+                match self.take_msg(id, token, len, peek, room, bufs) {
                     Ok(r) => Ok(Completed::Message(r)),
                     // Its buffer is out of reach in this call: it keeps waiting.
                     Err(Errno::EFAULT) => break,
@@ -704,6 +815,7 @@ impl Engine {
         bufs: &mut dyn Buffers,
     ) {
         while let Some(p) = sock.msg_sends.pop_front() {
+            self.release_rights(sock.owner, p.rights);
             self.complete(p.token, id, Err(Errno::ECANCELED));
         }
         if let Some((peer, _)) = &sock.dgram_peer {
@@ -741,10 +853,12 @@ impl Engine {
                 o.waiter_count = o.waiter_count.saturating_sub(1);
             }
         }
-        while let Some(m) = sock.msgs.pop_front() {
+        while let Some(mut m) = sock.msgs.pop_front() {
             self.uncharge(m.user, m.charge);
+            self.release_rights(m.user, core::mem::take(&mut m.rights));
             self.msg_left(&m);
         }
+        sock.carried = 0;
         sock.msg_bytes = 0;
         self.drop_spares(sock);
         for w in core::mem::take(&mut sock.waiters) {
@@ -905,5 +1019,7 @@ const fn end_of_file() -> Received {
         copied: 0,
         len: 0,
         from: None,
+        rights: Vec::new(),
+        ctrunc: false,
     }
 }

@@ -65,6 +65,8 @@ pub struct UserUsage {
     pub polls: usize,
     /// Entries of its waiting POLLs.
     pub poll_entries: usize,
+    /// Objects it passed (SCM_RIGHTS) that are in flight: queued or in its pending sends.
+    pub rights: usize,
 }
 
 impl UserUsage {
@@ -75,6 +77,7 @@ impl UserUsage {
             && self.locked_bytes == 0
             && self.polls == 0
             && self.poll_entries == 0
+            && self.rights == 0
     }
 }
 
@@ -320,6 +323,22 @@ impl Engine {
     pub(crate) fn uncharge(&mut self, user: UserId, n: usize) {
         self.memory_used = self.memory_used.saturating_sub(n);
         self.quota.take_bytes(user, n);
+    }
+
+    /// Objects `user` has in flight (SCM_RIGHTS).
+    pub(crate) fn rights_of(&self, user: UserId) -> usize {
+        self.quota.usage(user).rights
+    }
+
+    /// `n` more (`up`) or fewer objects of `user` are in flight.
+    pub(crate) fn adjust_rights(&mut self, user: UserId, n: usize, up: bool) {
+        self.quota.adjust(user, |u| {
+            u.rights = if up {
+                u.rights.saturating_add(n)
+            } else {
+                u.rights.saturating_sub(n)
+            };
+        });
     }
 
     /// Reserves `n` bytes for what `user`'s blocked send shows its reader.

@@ -60,6 +60,8 @@ impl Engine {
                 copied: n,
                 len: n,
                 from: None,
+                rights: alloc::vec::Vec::new(),
+                ctrunc: false,
             })),
             Ok(None) => Outcome::Pending,
             Err(e) => Outcome::Ready(Err(e)),
@@ -253,6 +255,7 @@ impl Engine {
                 waitall: flags.waitall,
                 filled,
                 first_creds,
+                rights_room: flags.rights_room,
             })
             .map_err(|(e, _)| e)?;
         if let Err(e) = self.register(token, Waiting::Recv { socket: id, slot }) {

@@ -1,5 +1,7 @@
 //! Sending: `send`, pending sends, and delivering bytes into a peer.
 
+use alloc::vec::Vec;
+
 use crate::socket::PendingSend;
 use crate::{Completed, ConnectTarget, Errno, Outcome, SendFlags, SockType, SocketId, Token};
 
@@ -32,7 +34,7 @@ impl Engine {
         bufs: &mut dyn Buffers,
     ) -> Outcome<usize> {
         if self.sock(id).is_ok_and(|s| s.kind.is_message()) {
-            return self.msg_send(id, None, len, flags, token, bufs);
+            return self.msg_send(id, None, len, flags, token, bufs, &mut Vec::new());
         }
         let src = Src {
             token,
@@ -60,7 +62,34 @@ impl Engine {
     ) -> Outcome<usize> {
         match self.sock(id).map(|s| s.kind) {
             Ok(SockType::Stream) => Outcome::Ready(self.send_to_error(id).and_then(Err)),
-            Ok(_) => self.msg_send(id, Some(target), len, flags, token, bufs),
+            Ok(_) => self.msg_send(id, Some(target), len, flags, token, bufs, &mut Vec::new()),
+            Err(e) => Outcome::Ready(Err(e)),
+        }
+    }
+
+    /// `sendmsg` with SCM_RIGHTS: [`Engine::send`] (`to` None) or [`Engine::send_to`] of a
+    /// message that passes `rights` (see the `rights` module for the rules and limits). The
+    /// engine takes them, leaving `rights` empty, when the send succeeds or pends; when it
+    /// fails they stay in `rights`, the caller's to release. A stream socket refuses objects
+    /// for now (EOPNOTSUPP): only datagram and seqpacket sockets carry them.
+    #[allow(clippy::too_many_arguments)]
+    pub fn send_with_rights(
+        &mut self,
+        id: SocketId,
+        to: Option<&ConnectTarget>,
+        len: usize,
+        flags: SendFlags,
+        token: Token,
+        bufs: &mut dyn Buffers,
+        rights: &mut Vec<crate::Passed>,
+    ) -> Outcome<usize> {
+        match self.sock(id).map(|s| s.kind) {
+            Ok(SockType::Stream) if rights.is_empty() => match to {
+                None => self.send(id, len, flags, token, bufs),
+                Some(t) => self.send_to(id, t, len, flags, token, bufs),
+            },
+            Ok(SockType::Stream) => Outcome::Ready(Err(Errno::EOPNOTSUPP)),
+            Ok(_) => self.msg_send(id, to, len, flags, token, bufs, rights),
             Err(e) => Outcome::Ready(Err(e)),
         }
     }

@@ -11,6 +11,7 @@ const PEEK: RecvFlags = RecvFlags {
     dontwait: true,
     overlapped: false,
     trunc: false,
+    rights_room: 0,
 };
 const WAITALL: RecvFlags = RecvFlags {
     peek: false,
@@ -18,6 +19,7 @@ const WAITALL: RecvFlags = RecvFlags {
     dontwait: true,
     overlapped: false,
     trunc: false,
+    rights_room: 0,
 };
 
 #[test]

@@ -20,6 +20,7 @@ const RECV_NOW: RecvFlags = RecvFlags {
     dontwait: true,
     overlapped: false,
     trunc: false,
+    rights_room: 0,
 };
 
 fn abs(name: &[u8]) -> ConnectTarget {
@@ -253,7 +254,9 @@ fn a_pending_recv_takes_the_message_straight_from_the_sender() {
         Ok(Completed::Message(Received {
             copied: 4,
             len: 6,
-            from: None
+            from: None,
+            rights: alloc::vec::Vec::new(),
+            ctrunc: false,
         }))
     );
     assert_eq!(fx.e.received(t, 4), b"abcd");
@@ -284,7 +287,9 @@ fn shutdown_read_ends_a_datagram_socket_as_linux_does() {
         Ok(Completed::Message(Received {
             copied: 0,
             len: 0,
-            from: None
+            from: None,
+            rights: alloc::vec::Vec::new(),
+            ctrunc: false,
         }))
     );
     // Non-blocking: EAGAIN (skb_recv_datagram does not wait, so never sees the shutdown).

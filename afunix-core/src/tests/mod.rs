@@ -11,4 +11,5 @@ mod messages;
 mod model;
 mod options;
 mod pending;
+mod rights;
 mod unconnected;

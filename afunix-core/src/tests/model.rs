@@ -89,7 +89,7 @@ proptest! {
                 M::Recv { at_a, len, peek, waitall } => {
                     if at_a && !a_open { continue; }
                     let me = if at_a { 0 } else { 1 };
-                    let flags = RecvFlags { peek, waitall, dontwait: true , overlapped: false, trunc: false};
+                    let flags = RecvFlags { peek, waitall, dontwait: true , overlapped: false, trunc: false, rights_room: 0 };
                     let got = fx.recv_flags(if at_a { a } else { b }, len, flags);
                     let side = &mut model[me];
                     let n = len.min(side.queue.len());

@@ -145,6 +145,7 @@ const WAIT: RecvFlags = RecvFlags {
     dontwait: false,
     overlapped: false,
     trunc: false,
+    rights_room: 0,
 };
 
 #[test]

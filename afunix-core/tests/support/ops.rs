@@ -573,6 +573,7 @@ impl Harness {
                         dontwait,
                         overlapped: false,
                         trunc: false,
+                        rights_room: 0,
                     };
                     // Blocking peeks would complete with bytes that are not consumed; keep
                     // peeks non-blocking so `received` stays exact.
@@ -633,6 +634,7 @@ impl Harness {
                         dontwait: false,
                         overlapped: false,
                         trunc: false,
+                        rights_room: 0,
                     };
                     match self.call("recv in place", |e, b| e.recv(id, len, flags, t, b)) {
                         Outcome::Ready(r) => {

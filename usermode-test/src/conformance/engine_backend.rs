@@ -251,6 +251,7 @@ impl EngineBackend {
             dontwait: true,
             overlapped: false,
             trunc,
+            rights_room: 0,
         }
     }
 
