@@ -5,14 +5,14 @@ use alloc::vec::Vec;
 
 use afunix_core::{
     BindRequest, BindTarget, Buffers, Completed, ConnectRequest, ConnectTarget, Credentials,
-    Engine, Errno, KeyedHash, KeyedMap, Limits, NoBuffers, Outcome, PathKey, PollMask, Received,
-    RecvFlags, SendFlags, Shutdown, SockType, SocketId, Token, UnixAddr, UserId, parse_bind_addr,
-    parse_connect_addr,
+    Engine, Errno, KeyedHash, KeyedMap, Limits, NoBuffers, Outcome, Passed, PathKey, PollMask,
+    Received, RecvFlags, SendFlags, Shutdown, SockType, SocketId, Token, UnixAddr, UserId,
+    parse_bind_addr, parse_connect_addr,
 };
 use afunix_proto::decode::MsgFlags;
-use afunix_proto::wire::{ADDRESS_OUT_BYTES, AddressOut, MSG_TRUNC, PeerCredOut};
+use afunix_proto::wire::{ADDRESS_OUT_BYTES, AddressOut, MSG_CTRUNC, MSG_TRUNC, PeerCredOut};
 
-use crate::op::{Completion, Done, Op, PollEntry, Reply, SendTo};
+use crate::op::{Completion, Done, MessageDone, Object, Op, PollEntry, Reply, SendTo};
 
 /// A handle's file, named by the caller (the driver: its FILE_OBJECT's address).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -49,6 +49,7 @@ enum Waiting {
     Accept { new_file: FileId },
     Send,
     Recv { from: bool },
+    RecvMsg { room: usize, peek: bool },
 }
 
 #[derive(Debug)]
@@ -116,6 +117,18 @@ impl Device {
     /// Users holding anything.
     pub fn user_count(&self) -> usize {
         self.engine.user_count()
+    }
+
+    /// The key of the next passed object (SENDMSG) the device gave up, for the caller to
+    /// release: its message was dropped, its send failed after the device took it, or a
+    /// receiver had no room for it.
+    pub fn poll_released(&mut self) -> Option<u64> {
+        self.engine.poll_released().map(|p| p.key)
+    }
+
+    /// Passed objects in flight (sent, not yet received or released).
+    pub fn objects_in_flight(&self) -> usize {
+        self.engine.rights_in_flight()
     }
 
     /// A handle was opened: CREATE.
@@ -367,6 +380,15 @@ impl Device {
             Op::SocketPair { other } => {
                 ready(self.socketpair(file, id, other, caller).map(|()| Done::Ok))
             }
+            Op::SendMsg {
+                flags,
+                len,
+                to,
+                objects,
+            } => self.send_msg(file, id, token, flags, len, to, objects, bufs),
+            Op::RecvMsg { flags, len, room } => {
+                self.recv_msg(file, id, token, flags, len, room, bufs)
+            }
             Op::Send { flags, len, to } => {
                 let ty = match self.engine.socket_type(id) {
                     Ok(ty) => ty,
@@ -434,6 +456,159 @@ impl Device {
             // Handled before a socket is looked up.
             Op::Socket { .. } | Op::Poll { .. } => ready(Err(Errno::EINVAL)),
         }
+    }
+
+    /// SENDMSG: SEND passing `objects` (see [`Op::SendMsg`]).
+    #[allow(clippy::too_many_arguments)]
+    fn send_msg(
+        &mut self,
+        file: FileId,
+        id: SocketId,
+        token: Token,
+        flags: MsgFlags,
+        len: usize,
+        to: Option<SendTo<'_>>,
+        objects: &mut Vec<Object>,
+        bufs: &mut dyn Buffers,
+    ) -> Reply {
+        if objects.is_empty() {
+            return self.dispatch_send(file, token, flags, len, to, bufs);
+        }
+        let ty = match self.engine.socket_type(id) {
+            Ok(ty) => ty,
+            Err(e) => return Reply::Ready(Err(e)),
+        };
+        if to.is_some() && ty == SockType::Stream {
+            return Reply::Ready(self.engine.send_to_error(id).and_then(Err));
+        }
+        if flags.oob() {
+            return Reply::Ready(Err(Errno::EOPNOTSUPP));
+        }
+        let target = match to {
+            Some(to) if ty == SockType::Dgram => match send_target(to) {
+                Ok(target) => Some(target),
+                Err(e) => return Reply::Ready(Err(e)),
+            },
+            _ => None,
+        };
+        let mut rights = Vec::new();
+        if rights.try_reserve_exact(objects.len()).is_err() {
+            return Reply::Ready(Err(Errno::ENOMEM));
+        }
+        for o in objects.iter() {
+            let socket = o
+                .file
+                .and_then(|f| self.files.get(&f))
+                .and_then(|f| f.socket);
+            rights.push(Passed { key: o.key, socket });
+        }
+        let flags = send_flags(flags);
+        let reply = self.track(file, token, Waiting::Send, |engine| {
+            let sent =
+                engine.send_with_rights(id, target.as_ref(), len, flags, token, bufs, &mut rights);
+            done(sent, Done::Count)
+        });
+        if rights.is_empty() {
+            // The engine took them: they come back through a receive or `poll_released`.
+            objects.clear();
+        }
+        reply
+    }
+
+    /// SEND and SENDTO (an [`Op::Send`]).
+    #[allow(clippy::too_many_arguments)]
+    fn dispatch_send(
+        &mut self,
+        file: FileId,
+        token: Token,
+        flags: MsgFlags,
+        len: usize,
+        to: Option<SendTo<'_>>,
+        bufs: &mut dyn Buffers,
+    ) -> Reply {
+        self.dispatch(
+            file,
+            token,
+            Op::Send { flags, len, to },
+            &Credentials::default(),
+            bufs,
+        )
+    }
+
+    /// RECVMSG: RECVFROM with room for `room` objects.
+    #[allow(clippy::too_many_arguments)]
+    fn recv_msg(
+        &mut self,
+        file: FileId,
+        id: SocketId,
+        token: Token,
+        flags: MsgFlags,
+        len: usize,
+        room: usize,
+        bufs: &mut dyn Buffers,
+    ) -> Reply {
+        if flags.oob() {
+            return Reply::Ready(Err(Errno::EOPNOTSUPP));
+        }
+        let message = match self.engine.socket_type(id) {
+            Ok(ty) => ty.is_message(),
+            Err(e) => return Reply::Ready(Err(e)),
+        };
+        let peek = flags.peek();
+        if !message {
+            // A stream carries no objects: RECVFROM, reported as a message.
+            let reply = self.dispatch(
+                file,
+                token,
+                Op::Recv {
+                    flags,
+                    len,
+                    from: true,
+                },
+                &Credentials::default(),
+                bufs,
+            );
+            if reply == Reply::Pending {
+                // Reported as RECVMSG when it completes.
+                if let Some((_, what)) = self.waiting.get_mut(&token) {
+                    *what = Waiting::RecvMsg { room, peek };
+                }
+            }
+            return match reply {
+                Reply::Ready(Ok(Done::CountFrom(n, from))) => {
+                    Reply::Ready(Ok(Done::Message(stream_message(n, from, room))))
+                }
+                other => other,
+            };
+        }
+        let mut rflags = recv_flags(flags);
+        rflags.rights_room = room;
+        let received = self.track_outcome(file, token, Waiting::RecvMsg { room, peek }, |e| {
+            e.recv_from(id, len, rflags, token, bufs)
+        });
+        match received {
+            Outcome::Ready(r) => Reply::Ready(r.map(|r| Self::message_received(r, room, peek))),
+            Outcome::Pending => Reply::Pending,
+        }
+    }
+
+    /// RECVMSG's reply of a message socket's receive.
+    fn message_received(r: Received, room: usize, peek: bool) -> Done {
+        let mut from = r.from.as_ref().map_or_else(address_out_none, address_out);
+        if r.truncated() {
+            from.msg_flags |= MSG_TRUNC;
+        }
+        if r.ctrunc {
+            from.msg_flags |= MSG_CTRUNC;
+        }
+        from.msg_len = u64::try_from(r.len).unwrap_or(u64::MAX);
+        Done::Message(MessageDone {
+            count: r.copied,
+            from,
+            room,
+            objects: r.rights,
+            peeked: peek,
+        })
     }
 
     /// Runs an engine operation that may pend, remembering what its token waits for. Room
@@ -791,6 +966,17 @@ impl Device {
                 Done::CountFrom(n, sender)
             }
             (Completed::Message(r), Waiting::Recv { from }) => Self::message_done(&r, from),
+            (Completed::Message(r), Waiting::RecvMsg { room, peek }) => {
+                Self::message_received(r, room, peek)
+            }
+            (Completed::Received(n), Waiting::RecvMsg { room, .. }) => {
+                let sender = self
+                    .files
+                    .get(&file)
+                    .and_then(|f| f.socket)
+                    .map_or_else(address_out_none, |id| self.stream_sender(id, n > 0, n));
+                Done::Message(stream_message(n, sender, room))
+            }
             (Completed::Message(r), _) => Done::Count(r.copied),
             (Completed::Sent(n) | Completed::Received(n), _) => Done::Count(n),
             (Completed::Connected | Completed::Accepted, _) => Done::Ok,
@@ -863,6 +1049,17 @@ fn address_out(addr: &UnixAddr) -> AddressOut {
         msg_flags: 0,
         addr: bytes,
         msg_len: 0,
+    }
+}
+
+/// RECVMSG's reply on a stream: RECVFROM's, with no objects.
+fn stream_message(count: usize, from: AddressOut, room: usize) -> MessageDone {
+    MessageDone {
+        count,
+        from,
+        room,
+        objects: Vec::new(),
+        peeked: false,
     }
 }
 

@@ -74,10 +74,10 @@ pub fn driver_limits_shared(divisor: usize) -> Limits {
 }
 pub use afunix_core::OwnedBuffers;
 pub use device::{Device, DeviceStats, FileId};
-pub use op::{Done, Op, PollEntry, Reply, SendTo};
+pub use op::{Done, MessageDone, Object, Op, PollEntry, Reply, SendTo};
 pub use path::{
     FileIdentity, FsError, Host, Prepared, ReplyBuffer, Resolution, VolumeDevice, data_offset,
-    write_reply,
+    deliver_objects, write_reply,
 };
 
 #[cfg(test)]

@@ -84,6 +84,47 @@ pub enum Op<'a> {
         len: usize,
         from: bool,
     },
+    /// SENDMSG: [`Op::Send`] passing `objects` (SCM_RIGHTS). When the send succeeds or pends
+    /// the device takes them and leaves the vector empty; each then comes back exactly once,
+    /// in a receiver's [`Done::Message`] or from [`crate::Device::poll_released`]. When it
+    /// fails they stay in the vector, the caller's to release.
+    SendMsg {
+        flags: MsgFlags,
+        len: usize,
+        to: Option<SendTo<'a>>,
+        objects: &'a mut Vec<Object>,
+    },
+    /// RECVMSG: RECVFROM with room for `room` passed objects; completes with
+    /// [`Done::Message`].
+    RecvMsg {
+        flags: MsgFlags,
+        len: usize,
+        room: usize,
+    },
+}
+
+/// An object a SENDMSG passes, as the front end holds it: its key (the front end's own
+/// reference to the object), and the file, when the object is one of this device's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Object {
+    pub key: u64,
+    pub file: Option<FileId>,
+}
+
+/// RECVMSG's result: the bytes copied, the sender and the message's flags (`MSG_TRUNC`,
+/// `MSG_CTRUNC`) and length as RECVFROM reports them, and the objects received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageDone {
+    pub count: usize,
+    pub from: AddressOut,
+    /// The room the request gave for objects (where its data starts depends on it).
+    pub room: usize,
+    /// The objects, in the order they were sent, at most `room`: their keys, and once the
+    /// front end has made them handles of the receiver's ([`crate::path::deliver_objects`]),
+    /// those handles' values.
+    pub objects: Vec<afunix_core::Passed>,
+    /// The receive peeked: the message keeps its objects, and these are to be copied.
+    pub peeked: bool,
 }
 
 /// SENDTO's destination.
@@ -126,6 +167,8 @@ pub enum Done {
     PeerCred(PeerCredOut),
     /// POLL: `revents` for each entry, in order.
     Polled(Vec<u32>),
+    /// RECVMSG.
+    Message(MessageDone),
 }
 
 /// The outcome of [`crate::Device::execute`].

@@ -42,10 +42,12 @@ use alloc::vec::Vec;
 use afunix_core::{Buffers, Credentials, Errno, PathKey, SockType, Token};
 use afunix_proto::decode::{Address, Destination, NtPath, RECVFROM_HEADER, Request};
 use afunix_proto::handle::{HandleAccess, is_user_handle};
-use afunix_proto::wire::{IntOut, POLL_MAX_ENTRIES, fill_revents};
+use afunix_proto::wire::{
+    AddressOut, IntOut, MSG_CTRUNC, POLL_MAX_ENTRIES, RecvMsgOut, fill_revents, recvmsg_header_len,
+};
 use zerocopy::IntoBytes;
 
-use crate::{Device, Done, FileId, Op, PollEntry, Reply, SendTo};
+use crate::{Device, Done, FileId, MessageDone, Object, Op, PollEntry, Reply, SendTo};
 
 /// The identity of a socket file on its volume, as the host reads it from an open handle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -235,6 +237,21 @@ pub trait Host {
 
     /// Runs `f` on the device under the device's lock.
     fn with_device<R>(&mut self, f: impl FnOnce(&mut Device) -> R) -> Result<R, Errno>;
+
+    /// SENDMSG: takes a reference of the front end's own to the object behind the caller's
+    /// `handle`, keeping the access the handle grants: its key, and its file if it is one of
+    /// the device's. EBADF when the caller holds no such handle or its object may not travel.
+    /// A host that passes no objects keeps this default: EOPNOTSUPP.
+    fn pass(&mut self, handle: u64) -> Result<Object, Errno> {
+        let _ = handle;
+        Err(Errno::EOPNOTSUPP)
+    }
+
+    /// Releases an object [`Host::pass`] took that no message took (the send failed), or
+    /// one [`Device::poll_released`] gave back.
+    fn release(&mut self, key: u64) {
+        let _ = key;
+    }
 }
 
 /// What a request resolved to, beyond the decoded request itself.
@@ -257,6 +274,8 @@ pub struct Prepared<'a, H: Host> {
     credentials: Credentials,
     created: Option<H::SocketFile>,
     references: Vec<H::HandleRef>,
+    /// SENDMSG's objects, until the device takes them.
+    objects: Vec<Object>,
 }
 
 impl<'a, H: Host> Prepared<'a, H> {
@@ -277,8 +296,12 @@ impl<'a, H: Host> Prepared<'a, H> {
             credentials: Credentials::default(),
             created: None,
             references: Vec::new(),
+            objects: Vec::new(),
         };
-        prepared.resolve(host)?;
+        if let Err(e) = prepared.resolve(host) {
+            prepared.release_objects(host);
+            return Err(e);
+        }
         Ok(prepared)
     }
 
@@ -337,6 +360,34 @@ impl<'a, H: Host> Prepared<'a, H> {
                     (false, _) => None,
                 };
                 self.resolved = Resolved::Key(key);
+            }
+            // SENDMSG: the objects first (`scm_send` looks the descriptors up before anything
+            // else: EBADF), then the destination as SENDTO finds it.
+            Request::SendMsg { flags, handles, to } => {
+                self.objects
+                    .try_reserve_exact(handles.len())
+                    .map_err(|_| Errno::ENOMEM)?;
+                for handle in handles.iter() {
+                    if !is_user_handle(handle) {
+                        return Err(Errno::EBADF);
+                    }
+                    self.objects.push(host.pass(handle)?);
+                }
+                if let Some(Destination::Address(Address { sockaddr, nt_path })) = to {
+                    let len = self.data_len;
+                    let pathname =
+                        host.with_device(|d| d.prepare_send_to(file, sockaddr, len, flags))??;
+                    let key = match (pathname, nt_path) {
+                        (true, Some(path)) => {
+                            let (identity, secret) =
+                                host.open_socket_file(path).map_err(FsError::for_connect)?;
+                            Some(identity.key(secret.ok_or(Errno::ECONNREFUSED)?))
+                        }
+                        (true, None) => return Err(Errno::EINVAL),
+                        (false, _) => None,
+                    };
+                    self.resolved = Resolved::Key(key);
+                }
             }
             // A socket is charged to its maker's user (see `afunix_core`'s quota).
             Request::Listen { .. } | Request::Socket { .. } => {
@@ -423,12 +474,22 @@ impl<'a, H: Host> Prepared<'a, H> {
     /// Executes the request on `device` (under its lock) as `token`; `bufs` reach this
     /// request's data buffer under `token` and every pending request's (see
     /// [`Device::execute`]).
-    pub fn execute(&self, device: &mut Device, token: Token, bufs: &mut dyn Buffers) -> Reply {
-        let op = match self.op() {
-            Ok(op) => op,
-            Err(e) => return Reply::Ready(Err(e)),
+    pub fn execute(&mut self, device: &mut Device, token: Token, bufs: &mut dyn Buffers) -> Reply {
+        let reply = if let Request::SendMsg { flags, to, .. } = self.request {
+            let op = Op::SendMsg {
+                flags,
+                len: self.data_len,
+                to: self.send_to(to),
+                objects: &mut self.objects,
+            };
+            device.execute(self.file, token, op, &self.credentials, bufs)
+        } else {
+            let op = match self.op() {
+                Ok(op) => op,
+                Err(e) => return Reply::Ready(Err(e)),
+            };
+            device.execute(self.file, token, op, &self.credentials, bufs)
         };
-        let reply = device.execute(self.file, token, op, &self.credentials, bufs);
         // Every test of this crate that goes through here checks the promise `may_pend`
         // makes to the front ends.
         #[cfg(test)]
@@ -490,24 +551,43 @@ impl<'a, H: Host> Prepared<'a, H> {
             Request::Send { flags, to } => Op::Send {
                 flags,
                 len: self.data_len,
-                to: match to {
-                    None => None,
-                    Some(Destination::Oversize(_)) => Some(SendTo::Oversize),
-                    Some(Destination::Address(a)) => Some(SendTo::Address {
-                        sockaddr: a.sockaddr,
-                        key: match self.resolved {
-                            Resolved::Key(key) => key,
-                            _ => None,
-                        },
-                    }),
-                },
+                to: self.send_to(to),
             },
             Request::Recv { flags, from } => Op::Recv {
                 flags,
                 len: self.data_len,
                 from,
             },
+            Request::RecvMsg { flags, room } => Op::RecvMsg {
+                flags,
+                len: self.data_len,
+                room,
+            },
+            // Built in `execute`, which lends it the objects.
+            Request::SendMsg { .. } => return Err(Errno::EINVAL),
         })
+    }
+
+    /// SENDTO's and SENDMSG's destination, as resolved.
+    fn send_to(&self, to: Option<Destination<'a>>) -> Option<SendTo<'a>> {
+        match to {
+            None => None,
+            Some(Destination::Oversize(_)) => Some(SendTo::Oversize),
+            Some(Destination::Address(a)) => Some(SendTo::Address {
+                sockaddr: a.sockaddr,
+                key: match self.resolved {
+                    Resolved::Key(key) => key,
+                    _ => None,
+                },
+            }),
+        }
+    }
+
+    /// Releases the objects no message took.
+    fn release_objects(&mut self, host: &mut H) {
+        for o in self.objects.drain(..) {
+            host.release(o.key);
+        }
     }
 
     /// After [`Prepared::execute`] (or instead of it, when the front end could not run it),
@@ -524,6 +604,7 @@ impl<'a, H: Host> Prepared<'a, H> {
         Resolution {
             created: self.created,
             references: self.references,
+            objects: self.objects,
         }
     }
 }
@@ -534,6 +615,8 @@ impl<'a, H: Host> Prepared<'a, H> {
 pub struct Resolution<H: Host> {
     created: Option<H::SocketFile>,
     references: Vec<H::HandleRef>,
+    /// SENDMSG's objects that no message took (the send failed).
+    objects: Vec<Object>,
 }
 
 impl<H: Host> Resolution<H> {
@@ -544,6 +627,9 @@ impl<H: Host> Resolution<H> {
             host.remove_socket_file(created);
         }
         drop(self.references);
+        for o in self.objects.drain(..) {
+            host.release(o.key);
+        }
     }
 }
 
@@ -557,6 +643,8 @@ pub fn may_pend(request: &Request<'_>) -> bool {
         request,
         Request::Recv { .. }
             | Request::Send { .. }
+            | Request::RecvMsg { .. }
+            | Request::SendMsg { .. }
             | Request::Accept { .. }
             | Request::Connect(_)
             | Request::Poll(_)
@@ -569,6 +657,7 @@ pub fn may_pend(request: &Request<'_>) -> bool {
 pub fn data_offset(request: &Request<'_>) -> usize {
     match request {
         Request::Recv { from: true, .. } => RECVFROM_HEADER,
+        Request::RecvMsg { room, .. } => recvmsg_header_len(*room),
         _ => 0,
     }
 }
@@ -618,12 +707,81 @@ pub fn write_reply(done: &Done, buffer: Option<ReplyBuffer<'_>>) -> Result<usize
             .as_bytes(),
         ),
         Done::PeerCred(cred) => put(buffer, cred.as_bytes()),
+        Done::Message(m) => {
+            let Some(ReplyBuffer::Out(out)) = buffer else {
+                return Err(Errno::EFAULT);
+            };
+            let header_len = recvmsg_header_len(m.room);
+            let out = out.get_mut(..header_len).ok_or(Errno::EFAULT)?;
+            let (head, slots) = out
+                .split_at_mut_checked(size_of::<RecvMsgOut>())
+                .ok_or(Errno::EFAULT)?;
+            let reply = RecvMsgOut {
+                addr: m.from,
+                count: u32::try_from(m.objects.len()).map_err(|_| Errno::EFAULT)?,
+                reserved: 0,
+            };
+            head.copy_from_slice(reply.as_bytes());
+            slots.fill(0);
+            for (slot, o) in slots.chunks_exact_mut(size_of::<u64>()).zip(&m.objects) {
+                slot.copy_from_slice(&o.key.to_ne_bytes());
+            }
+            Ok(header_len.saturating_add(m.count))
+        }
         Done::Polled(revents) => match buffer {
             Some(ReplyBuffer::InOut(request)) => {
                 fill_revents(request, revents).ok_or(Errno::EINVAL)
             }
             _ => Err(Errno::EFAULT),
         },
+    }
+}
+
+/// Makes a RECVMSG's objects handles of the receiver's, in order: `give(key, keep)` makes
+/// one (`keep`: the message keeps the object, as after MSG_PEEK) and returns the new handle's
+/// value. Where it fails, the rest are not made: those the receive took are released through
+/// `release`, and the reply says MSG_CTRUNC, as Linux's `scm_detach_fds` does when it cannot
+/// install a descriptor. Nothing is left behind either way.
+pub fn deliver_objects(
+    done: &mut MessageDone,
+    mut give: impl FnMut(u64, bool) -> Result<u64, Errno>,
+    mut release: impl FnMut(u64),
+) {
+    let keep = done.peeked;
+    let mut made = 0usize;
+    let mut failed = false;
+    for o in &mut done.objects {
+        if failed {
+            if !keep {
+                release(o.key);
+            }
+            continue;
+        }
+        match give(o.key, keep) {
+            Ok(handle) => {
+                o.key = handle;
+                made = made.saturating_add(1);
+            }
+            Err(_) => {
+                failed = true;
+                if !keep {
+                    release(o.key);
+                }
+            }
+        }
+    }
+    if failed {
+        done.objects.truncate(made);
+        done.from.msg_flags |= MSG_CTRUNC;
+    }
+}
+
+/// The reply head of a RECVMSG, for a front end's user-mode side to read.
+pub fn recvmsg_out(from: AddressOut, count: u32) -> RecvMsgOut {
+    RecvMsgOut {
+        addr: from,
+        count,
+        reserved: 0,
     }
 }
 

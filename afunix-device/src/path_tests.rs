@@ -46,6 +46,9 @@ struct FakeHost {
     injected: u64,
     /// Socket files opened (CONNECT, SENDTO).
     opened: usize,
+    /// Objects passed (SENDMSG) and released, by key.
+    passed: Vec<u64>,
+    released: Vec<u64>,
 }
 
 /// Where a fake path lives: `//server/...` on a share (which reports any identity and
@@ -88,6 +91,8 @@ impl FakeHost {
             faults: false,
             injected: 0,
             opened: 0,
+            passed: Vec::new(),
+            released: Vec::new(),
         }
     }
 
@@ -132,7 +137,7 @@ impl FakeHost {
         out: &mut [u8],
     ) -> Result<usize, Errno> {
         let request = decode(code, input, out.len()).map_err(|_| Errno::EINVAL)?;
-        let prepared = Prepared::new(self, FileId(file), request, 0)?;
+        let mut prepared = Prepared::new(self, FileId(file), request, 0)?;
         let reply = prepared.execute(
             &mut self.device,
             Token(u64::from(code)),
@@ -209,6 +214,24 @@ impl FakeHost {
 impl Host for FakeHost {
     type SocketFile = String;
     type HandleRef = ();
+
+    /// Handle values below 100 are the files of those numbers; 0xBAD is no handle; any other
+    /// is some other object. The key is the handle plus 1000.
+    fn pass(&mut self, handle: u64) -> Result<Object, Errno> {
+        if handle == 0xBAD {
+            return Err(Errno::EBADF);
+        }
+        let key = handle + 1000;
+        self.passed.push(key);
+        Ok(Object {
+            key,
+            file: (handle < 100).then_some(FileId(handle)),
+        })
+    }
+
+    fn release(&mut self, key: u64) {
+        self.released.push(key);
+    }
 
     fn credentials(&mut self) -> Result<Credentials, Errno> {
         Ok(Credentials {
@@ -530,7 +553,7 @@ fn recvfrom_names_the_sender_and_nothing_at_end_of_file() {
     let input = encode::data(0);
     let request = decode(IOCTL_AFUNIX_RECVFROM, input.as_bytes(), 200).unwrap();
     assert_eq!(data_offset(&request), RECVFROM_HEADER);
-    let prepared = Prepared::new(&mut host, FileId(3), request, 200 - RECVFROM_HEADER).unwrap();
+    let mut prepared = Prepared::new(&mut host, FileId(3), request, 200 - RECVFROM_HEADER).unwrap();
     let mut bufs = OwnedBuffers::new();
     bufs.insert_recv(Token(500), vec![0; 200 - RECVFROM_HEADER])
         .unwrap();
@@ -554,7 +577,7 @@ fn recvfrom_names_the_sender_and_nothing_at_end_of_file() {
     .unwrap();
     let mut out = [0u8; 64 + RECVFROM_HEADER];
     let request = decode(IOCTL_AFUNIX_RECVFROM, input.as_bytes(), out.len()).unwrap();
-    let prepared = Prepared::new(&mut host, FileId(3), request, 64).unwrap();
+    let mut prepared = Prepared::new(&mut host, FileId(3), request, 64).unwrap();
     let mut bufs = OwnedBuffers::new();
     bufs.insert_recv(Token(500), vec![0; 64]).unwrap();
     let Reply::Ready(Ok(done)) = prepared.execute(&mut host.device, Token(500), &mut bufs) else {
@@ -812,4 +835,127 @@ fn a_datagrams_pathname_destination_is_opened_as_connect_opens_it() {
     host.typed(5, 5);
     assert_eq!(host.send_to_path(5, "/run/missing"), Err(Errno::ENOTCONN));
     assert_eq!(host.lookups(), before);
+}
+
+/// SENDMSG and RECVMSG down the whole path: objects resolved by the host, carried by the
+/// engine, made handles by the front end's `give`, and written into the reply's head.
+#[test]
+fn sendmsg_passes_objects_that_recvmsg_delivers_or_releases() {
+    use afunix_proto::ioctl::{IOCTL_AFUNIX_RECVMSG, IOCTL_AFUNIX_SENDMSG};
+    use afunix_proto::wire::{MSG_CTRUNC, RecvMsgOut, recvmsg_header_len};
+    use zerocopy::FromBytes;
+    let mut host = FakeHost::new();
+    for f in [1, 2] {
+        host.device.open(FileId(f)).unwrap();
+        host.request(
+            f,
+            IOCTL_AFUNIX_SOCKET,
+            encode::socket(5, true).as_bytes(),
+            &mut [],
+        )
+        .unwrap();
+    }
+    host.request(
+        1,
+        IOCTL_AFUNIX_SOCKETPAIR,
+        encode::handle(2).as_bytes(),
+        &mut [],
+    )
+    .unwrap();
+
+    let send = |host: &mut FakeHost, handles: &[u64], data: &[u8]| {
+        let input = encode::send_msg(0, handles, None).unwrap();
+        let request = decode(IOCTL_AFUNIX_SENDMSG, &input, data.len()).unwrap();
+        let mut bufs = OwnedBuffers::new();
+        bufs.insert_send(Token(600), data.to_vec()).unwrap();
+        let mut prepared = Prepared::new(host, FileId(1), request, data.len())?;
+        let reply = prepared.execute(&mut host.device, Token(600), &mut bufs);
+        let failed = reply.failed();
+        prepared.settle(host, failed);
+        match reply {
+            Reply::Ready(r) => r,
+            Reply::Pending => panic!("pending"),
+        }
+    };
+    let recv = |host: &mut FakeHost, room: usize, flags: u32| {
+        let input = encode::recv_msg(flags, room as u32);
+        let head = recvmsg_header_len(room);
+        let request = decode(IOCTL_AFUNIX_RECVMSG, input.as_bytes(), head + 64).unwrap();
+        assert_eq!(data_offset(&request), head);
+        let mut prepared = Prepared::new(host, FileId(2), request, 64).unwrap();
+        let mut bufs = OwnedBuffers::new();
+        bufs.insert_recv(Token(700), vec![0; 64]).unwrap();
+        let Reply::Ready(Ok(Done::Message(mut done))) =
+            prepared.execute(&mut host.device, Token(700), &mut bufs)
+        else {
+            panic!("a message is ready")
+        };
+        // The front end makes the objects handles: key 1003 cannot be made.
+        let mut released = Vec::new();
+        deliver_objects(
+            &mut done,
+            |key, _keep| {
+                if key == 1003 {
+                    Err(Errno::EMFILE)
+                } else {
+                    Ok(key + 5000)
+                }
+            },
+            |key| released.push(key),
+        );
+        let mut out = vec![0u8; head];
+        let n = write_reply(&Done::Message(done), Some(ReplyBuffer::Out(&mut out))).unwrap();
+        let reply = RecvMsgOut::read_from_bytes(&out[..size_of::<RecvMsgOut>()]).unwrap();
+        let handles: Vec<u64> = out[size_of::<RecvMsgOut>()..]
+            .chunks_exact(8)
+            .take(reply.count as usize)
+            .map(|c| u64::from_ne_bytes(c.try_into().unwrap()))
+            .collect();
+        let data = bufs.get(Token(700)).unwrap()[..n - head].to_vec();
+        (reply, handles, data, released)
+    };
+
+    // The receiver into its own queue: a cycle, refused, and released.
+    assert_eq!(send(&mut host, &[2], b"own"), Err(Errno::ETOOMANYREFS));
+    assert_eq!(host.released, [1002]);
+    // Two objects, one of them our own socket file 1, the sender: both arrive, in order.
+    assert_eq!(send(&mut host, &[1, 0x44], b"two"), Ok(Done::Count(3)));
+    assert_eq!(host.device.objects_in_flight(), 2);
+    let (reply, handles, data, released) = recv(&mut host, 4, 0);
+    assert_eq!(data, b"two");
+    assert_eq!(handles, [6001, 6068]);
+    assert_eq!(reply.addr.msg_flags & MSG_CTRUNC, 0);
+    assert!(released.is_empty());
+
+    // Room for one: the second is released by the device, MSG_CTRUNC.
+    assert_eq!(send(&mut host, &[0x48, 0x4C], b"x"), Ok(Done::Count(1)));
+    let (reply, handles, _, _) = recv(&mut host, 1, 0);
+    assert_eq!(handles, [6072]);
+    assert_ne!(reply.addr.msg_flags & MSG_CTRUNC, 0);
+    assert_eq!(host.device.poll_released(), Some(1076));
+    assert_eq!(host.device.poll_released(), None);
+
+    // A handle the front end cannot make: it and the ones after it are released.
+    assert_eq!(send(&mut host, &[0x50, 3, 0x54], b"y"), Ok(Done::Count(1)));
+    let (reply, handles, _, released) = recv(&mut host, 4, 0);
+    assert_eq!(handles, [6080]);
+    assert_eq!(released, [1003, 1084]);
+    assert_ne!(reply.addr.msg_flags & MSG_CTRUNC, 0);
+
+    // A handle the caller does not hold: EBADF, and what was taken is released.
+    host.released.clear();
+    assert_eq!(send(&mut host, &[0x58, 0xBAD], b"z"), Err(Errno::EBADF));
+    assert_eq!(host.released, [1088]);
+    // A send that fails in the engine gives its objects back to the host (settle).
+    host.released.clear();
+    host.request(
+        1,
+        afunix_proto::ioctl::IOCTL_AFUNIX_SHUTDOWN,
+        encode::shutdown(1).as_bytes(),
+        &mut [],
+    )
+    .unwrap();
+    assert_eq!(send(&mut host, &[0x5C], b"z"), Err(Errno::EPIPE));
+    assert_eq!(host.released, [1092]);
+    assert_eq!(host.device.objects_in_flight(), 0);
 }

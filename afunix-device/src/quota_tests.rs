@@ -126,7 +126,7 @@ impl Users {
             Ok(r) => r,
             Err(e) => panic!("{e:?}"),
         };
-        let prepared = match Prepared::new(self, FileId(file), request, len) {
+        let mut prepared = match Prepared::new(self, FileId(file), request, len) {
             Ok(p) => p,
             Err(e) => return Got::Err(e),
         };

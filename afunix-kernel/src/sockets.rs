@@ -364,7 +364,7 @@ fn stage<'a, R: FrontRequest>(
 /// The second half of [`execute`]: the staged request executed under the engine's lock, then
 /// completed, or held pending.
 pub fn run<R: FrontRequest>(request: R, staged: Staged<'_>) -> NTSTATUS {
-    let Staged { prepared, data } = staged;
+    let Staged { mut prepared, data } = staged;
     let mut host = Caller;
     let token = request.token();
     let mut guard = STATE.lock();

@@ -221,6 +221,47 @@ pub enum Request<'a> {
         flags: MsgFlags,
         from: bool,
     },
+    /// SENDMSG: SEND (or SENDTO) passing the sender's `handles`.
+    SendMsg {
+        flags: MsgFlags,
+        handles: Handles<'a>,
+        to: Option<Destination<'a>>,
+    },
+    /// RECVMSG: RECVFROM with room for `room` handles (the data buffer begins
+    /// `recvmsg_header_len(room)` bytes into the output).
+    RecvMsg {
+        flags: MsgFlags,
+        room: usize,
+    },
+}
+
+/// SENDMSG's handle values, validated as a whole number of u64s, at most [`SCM_MAX_FD`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Handles<'a>(&'a [u8]);
+
+impl<'a> Handles<'a> {
+    /// The handle values, in order.
+    pub fn iter(&self) -> impl Iterator<Item = u64> + 'a {
+        self.0.chunks_exact(size_of::<u64>()).map(|c| {
+            let mut bytes = [0u8; 8];
+            for (b, v) in bytes.iter_mut().zip(c) {
+                *b = *v;
+            }
+            u64::from_ne_bytes(bytes)
+        })
+    }
+
+    /// How many.
+    pub const fn len(&self) -> usize {
+        match self.0.len().checked_div(size_of::<u64>()) {
+            Some(n) => n,
+            None => 0,
+        }
+    }
+
+    pub const fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// SENDTO's destination.
@@ -385,6 +426,47 @@ pub fn decode(code: u32, input: &[u8], output_len: usize) -> Result<Request<'_>,
             Ok(Request::Recv {
                 flags: MsgFlags(d.flags),
                 from: true,
+            })
+        }
+        IOCTL_AFUNIX_SENDMSG => {
+            let (m, rest): (SendMsgIn, &[u8]) = prefix(input)?;
+            if m.reserved2 != 0 {
+                return Err(DecodeError::Reserved);
+            }
+            let count = usize::try_from(m.count).map_err(|_| DecodeError::Length)?;
+            if count > SCM_MAX_FD {
+                return Err(DecodeError::Length);
+            }
+            let bytes = count
+                .checked_mul(size_of::<u64>())
+                .ok_or(DecodeError::Length)?;
+            let (handles, rest) = rest.split_at_checked(bytes).ok_or(DecodeError::Truncated)?;
+            let to = if rest.is_empty() {
+                None
+            } else {
+                destination(rest)?
+            };
+            Ok(Request::SendMsg {
+                flags: MsgFlags(m.flags),
+                handles: Handles(handles),
+                to,
+            })
+        }
+        IOCTL_AFUNIX_RECVMSG => {
+            let m = exact::<RecvMsgIn>(input)?;
+            if m.reserved2 != 0 {
+                return Err(DecodeError::Reserved);
+            }
+            let room = usize::try_from(m.room).map_err(|_| DecodeError::Length)?;
+            if room > SCM_MAX_FD {
+                return Err(DecodeError::Length);
+            }
+            if output_len < recvmsg_header_len(room) {
+                return Err(DecodeError::OutputTooSmall);
+            }
+            Ok(Request::RecvMsg {
+                flags: MsgFlags(m.flags),
+                room,
             })
         }
         other => Err(DecodeError::UnknownIoctl(other)),

@@ -15,6 +15,8 @@ pub enum EncodeError {
     PathTooLong,
     /// More sockets than one POLL takes.
     TooManyEntries,
+    /// More handles than one message passes (`SCM_MAX_FD`).
+    TooManyHandles,
     /// No memory for the request.
     NoMemory,
 }
@@ -188,7 +190,67 @@ pub fn poll(entries: &[(u64, u32)], timeout_ms: i64) -> Result<Vec<u8>, EncodeEr
 /// SENDTO: the flags, then the destination as [`address`] encodes it. A destination longer
 /// than a `sockaddr_un` (up to a `sockaddr_storage`) travels as its length alone.
 pub fn send_to(flags: u32, sockaddr: &[u8], nt_path: &[u16]) -> Result<Vec<u8>, EncodeError> {
-    let to = if sockaddr.len() > SOCKADDR_UN_LEN {
+    let to = destination(sockaddr, nt_path)?;
+    let head = data(flags);
+    let mut out = Vec::new();
+    out.try_reserve_exact(core::mem::size_of::<DataIn>().saturating_add(to.len()))
+        .map_err(|_| EncodeError::NoMemory)?;
+    out.extend_from_slice(head.as_bytes());
+    out.extend_from_slice(&to);
+    Ok(out)
+}
+
+/// SENDMSG's input: `handles` passed (at most `SCM_MAX_FD`), and optionally a destination
+/// `(sockaddr, nt_path)` as [`send_to`] takes one.
+pub fn send_msg(
+    flags: u32,
+    handles: &[u64],
+    to: Option<(&[u8], &[u16])>,
+) -> Result<Vec<u8>, EncodeError> {
+    let count = u32::try_from(handles.len()).map_err(|_| EncodeError::TooManyHandles)?;
+    if handles.len() > crate::wire::SCM_MAX_FD {
+        return Err(EncodeError::TooManyHandles);
+    }
+    let to = match to {
+        Some((sockaddr, nt_path)) if !sockaddr.is_empty() => destination(sockaddr, nt_path)?,
+        _ => Vec::new(),
+    };
+    let head = SendMsgIn {
+        version: WIRE_VERSION,
+        reserved: 0,
+        flags,
+        count,
+        reserved2: 0,
+    };
+    let len = core::mem::size_of::<SendMsgIn>()
+        .saturating_add(handles.len().saturating_mul(8))
+        .saturating_add(to.len());
+    let mut out = Vec::new();
+    out.try_reserve_exact(len)
+        .map_err(|_| EncodeError::NoMemory)?;
+    out.extend_from_slice(head.as_bytes());
+    for h in handles {
+        out.extend_from_slice(&h.to_ne_bytes());
+    }
+    out.extend_from_slice(&to);
+    Ok(out)
+}
+
+/// RECVMSG's input: room for `room` handles (at most `SCM_MAX_FD`).
+pub fn recv_msg(flags: u32, room: u32) -> RecvMsgIn {
+    RecvMsgIn {
+        version: WIRE_VERSION,
+        reserved: 0,
+        flags,
+        room,
+        reserved2: 0,
+    }
+}
+
+/// A destination as SENDTO and SENDMSG carry it: an [`AddressIn`] and its NT path, or for an
+/// address longer than a `sockaddr_un` (up to a `sockaddr_storage`) its length alone.
+fn destination(sockaddr: &[u8], nt_path: &[u16]) -> Result<Vec<u8>, EncodeError> {
+    Ok(if sockaddr.len() > SOCKADDR_UN_LEN {
         if sockaddr.len() > crate::decode::SOCKADDR_STORAGE_LEN {
             return Err(EncodeError::AddressTooLong);
         }
@@ -201,12 +263,5 @@ pub fn send_to(flags: u32, sockaddr: &[u8], nt_path: &[u16]) -> Result<Vec<u8>, 
         to
     } else {
         address(sockaddr, nt_path)?
-    };
-    let head = data(flags);
-    let mut out = Vec::new();
-    out.try_reserve_exact(core::mem::size_of::<DataIn>().saturating_add(to.len()))
-        .map_err(|_| EncodeError::NoMemory)?;
-    out.extend_from_slice(head.as_bytes());
-    out.extend_from_slice(&to);
-    Ok(out)
+    })
 }

@@ -122,8 +122,19 @@ pub const IOCTL_AFUNIX_SENDTO: u32 = writes(18, METHOD_IN_DIRECT);
 /// follows it; the reply's length counts both (the header and the bytes copied).
 pub const IOCTL_AFUNIX_RECVFROM: u32 = reads(19, METHOD_OUT_DIRECT);
 
+/// SENDMSG: SEND (or SENDTO) that passes objects (SCM_RIGHTS). Input: a
+/// [`crate::wire::SendMsgIn`], its handles, and optionally a destination as SENDTO's; the
+/// data as for SEND. Datagram and seqpacket sockets only (a stream: EOPNOTSUPP).
+pub const IOCTL_AFUNIX_SENDMSG: u32 = writes(20, METHOD_IN_DIRECT);
+
+/// RECVMSG: RECVFROM that also takes passed objects, as new handles of the caller's. Input:
+/// a [`crate::wire::RecvMsgIn`]. The output buffer (METHOD_OUT_DIRECT) starts with a
+/// [`crate::wire::RecvMsgOut`] and `room` handle slots ([`crate::wire::recvmsg_header_len`]
+/// bytes), and the data follows; the reply's length counts both.
+pub const IOCTL_AFUNIX_RECVMSG: u32 = reads(21, METHOD_OUT_DIRECT);
+
 /// Every IOCTL the driver defines.
-pub const ALL_IOCTLS: [u32; 20] = [
+pub const ALL_IOCTLS: [u32; 22] = [
     IOCTL_AFUNIX_STATS,
     IOCTL_AFUNIX_SOCKET,
     IOCTL_AFUNIX_BIND,
@@ -144,6 +155,8 @@ pub const ALL_IOCTLS: [u32; 20] = [
     IOCTL_AFUNIX_RECV,
     IOCTL_AFUNIX_SENDTO,
     IOCTL_AFUNIX_RECVFROM,
+    IOCTL_AFUNIX_SENDMSG,
+    IOCTL_AFUNIX_RECVMSG,
 ];
 
 /// The Winsock provider's peer-credential control (`WSAIoctl`): its output is a
@@ -176,8 +189,10 @@ mod tests {
                 assert_ne!(a, b);
             }
             let expected = match *a {
-                IOCTL_AFUNIX_SEND | IOCTL_AFUNIX_SENDTO => METHOD_IN_DIRECT,
-                IOCTL_AFUNIX_RECV | IOCTL_AFUNIX_RECVFROM => METHOD_OUT_DIRECT,
+                IOCTL_AFUNIX_SEND | IOCTL_AFUNIX_SENDTO | IOCTL_AFUNIX_SENDMSG => METHOD_IN_DIRECT,
+                IOCTL_AFUNIX_RECV | IOCTL_AFUNIX_RECVFROM | IOCTL_AFUNIX_RECVMSG => {
+                    METHOD_OUT_DIRECT
+                }
                 _ => METHOD_BUFFERED,
             };
             assert_eq!(method_of(*a), expected, "{a:#x}");
@@ -208,6 +223,7 @@ mod tests {
             IOCTL_AFUNIX_POLL,
             IOCTL_AFUNIX_RECV,
             IOCTL_AFUNIX_RECVFROM,
+            IOCTL_AFUNIX_RECVMSG,
         ];
         for code in ALL_IOCTLS {
             let expected = if code == IOCTL_AFUNIX_STATS {

@@ -48,6 +48,9 @@ pub const MSG_PEEK: u32 = 0x2;
 /// In a receive's flags: return a message's whole length even when it was cut short. In
 /// [`AddressOut::msg_flags`]: the message was cut short.
 pub const MSG_TRUNC: u32 = 0x20;
+/// In [`RecvMsgOut::addr`]'s `msg_flags`: some passed objects did not fit the receiver's room
+/// and were closed (with MSG_PEEK: were not copied).
+pub const MSG_CTRUNC: u32 = 0x8;
 pub const MSG_DONTWAIT: u32 = 0x40;
 pub const MSG_WAITALL: u32 = 0x100;
 pub const MSG_NOSIGNAL: u32 = 0x4000;
@@ -177,6 +180,59 @@ pub struct DataIn {
     pub flags: u32,
 }
 
+/// SENDMSG: a send that passes objects (SCM_RIGHTS). Followed by `count` handle values
+/// (u64, the sender's own handles), then, optionally, the destination as SENDTO gives it
+/// (an [`AddressIn`] and its NT path); none means the connected peer.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct SendMsgIn {
+    pub version: u16,
+    pub reserved: u16,
+    /// `MSG_*` flags.
+    pub flags: u32,
+    /// Handles that follow, at most [`SCM_MAX_FD`].
+    pub count: u32,
+    pub reserved2: u32,
+}
+
+/// RECVMSG: a receive that takes passed objects as new handles of the caller's.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct RecvMsgIn {
+    pub version: u16,
+    pub reserved: u16,
+    /// `MSG_*` flags.
+    pub flags: u32,
+    /// Room for handles in the reply, at most [`SCM_MAX_FD`].
+    pub room: u32,
+    pub reserved2: u32,
+}
+
+/// The head of RECVMSG's reply, at the start of its data buffer: the sender and the message's
+/// flags and length as RECVFROM reports them ([`MSG_CTRUNC`] among the flags), and how many
+/// handles follow. `room` u64 slots follow it (the first `count` filled), then the data:
+/// [`recvmsg_header_len`] bytes in all before the data.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct RecvMsgOut {
+    pub addr: AddressOut,
+    /// Handles received: new handles of the receiver's, with the access the sender's had.
+    pub count: u32,
+    pub reserved: u32,
+}
+
+/// The most objects one message may pass (Linux's `SCM_MAX_FD`).
+pub const SCM_MAX_FD: usize = 253;
+
+/// Where RECVMSG's data starts in its data buffer, for room for `room` handles.
+pub const fn recvmsg_header_len(room: usize) -> usize {
+    size_of::<RecvMsgOut>().saturating_add(room.saturating_mul(size_of::<u64>()))
+}
+
 /// POLL; followed by `count` [`PollEntry`]s.
 #[repr(C)]
 #[derive(
@@ -285,6 +341,13 @@ const_assert_eq!(offset_of!(AddressOut, msg_flags), 4);
 const_assert_eq!(offset_of!(AddressOut, addr), 8);
 const_assert_eq!(offset_of!(AddressOut, msg_len), 120);
 const_assert_eq!(size_of::<IntOut>(), 8);
+const_assert_eq!(size_of::<SendMsgIn>(), 16);
+const_assert_eq!(offset_of!(SendMsgIn, count), 8);
+const_assert_eq!(size_of::<RecvMsgIn>(), 16);
+const_assert_eq!(offset_of!(RecvMsgIn, room), 8);
+const_assert_eq!(size_of::<RecvMsgOut>(), 136);
+const_assert_eq!(offset_of!(RecvMsgOut, count), 128);
+const_assert_eq!(recvmsg_header_len(SCM_MAX_FD), 136 + 253 * 8);
 const_assert_eq!(size_of::<PeerCredOut>(), 84);
 const_assert_eq!(offset_of!(PeerCredOut, sid), 8);
 const_assert_eq!(offset_of!(PeerCredOut, integrity), 76);

@@ -282,7 +282,7 @@ impl Endpoint for Handle {
             shared: &self.shared,
         };
         let data_len = if is_data { output.len() } else { 0 };
-        let prepared = Prepared::new(&mut host, file, request, data_len)?;
+        let mut prepared = Prepared::new(&mut host, file, request, data_len)?;
         let mut state = self.shared.lock();
         let token = state.token();
         let submitted = Arc::new(Submitted {
@@ -362,7 +362,7 @@ impl Endpoint for Handle {
         let mut host = Caller {
             shared: &self.shared,
         };
-        let prepared = Prepared::new(&mut host, file, request, data.len())?;
+        let mut prepared = Prepared::new(&mut host, file, request, data.len())?;
         let mut state = self.shared.lock();
         let token = state.token();
         let state_ref = &mut *state;

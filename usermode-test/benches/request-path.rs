@@ -509,7 +509,7 @@ mod bench {
             let out_len = out.as_ref().map_or(data_len, |o| o.len());
             let request = decode(code, input, out_len).map_err(errno_of)?;
             let mut host = BenchHost { front: self };
-            let prepared = Prepared::new(&mut host, file, request, data_len)?;
+            let mut prepared = Prepared::new(&mut host, file, request, data_len)?;
             let token = token_of(side);
             let mut st = lock(&self.state);
             // Room to hold it pending first, as the driver makes it.

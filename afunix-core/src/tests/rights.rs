@@ -108,7 +108,9 @@ fn objects_travel_with_their_message_in_order_on_both_message_types() {
         );
         assert_eq!(fx.e.rights_in_flight(), 3);
         assert_eq!(
-            fx.e.user_usage(&cred(7).sid).rights, 3, "charged to the maker"
+            fx.e.user_usage(&cred(7).sid).rights,
+            3,
+            "charged to the maker"
         );
 
         let (r, data) = fx.recv_rights(b, 64, recv_flags(8, false)).unwrap();
