@@ -126,6 +126,13 @@ impl Device {
         self.engine.poll_released().map(|p| p.key)
     }
 
+    /// Takes back, to come out of [`Device::poll_released`] later, an object a RECVMSG
+    /// handed out that the caller cannot deliver or release now (see
+    /// `Engine::release_later`). False: the caller keeps it.
+    pub fn release_later(&mut self, key: u64) -> bool {
+        self.engine.release_later(key)
+    }
+
     /// Passed objects in flight (sent, not yet received or released).
     pub fn objects_in_flight(&self) -> usize {
         self.engine.rights_in_flight()

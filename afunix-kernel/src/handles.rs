@@ -109,14 +109,19 @@ pub fn reference(handle: u64, access: u32) -> Result<FileRef, Errno> {
 
 /// The file is one of ours, or ENOTSOCK (dropping the reference).
 fn ours(file: FileRef) -> Result<FileRef, Errno> {
-    // SAFETY:
-    // 1. `file.object` is a referenced FILE_OBJECT (the type was checked); DeviceObject is a
-    //    plain field of it.
-    let device = unsafe { (*file.object.cast::<FILE_OBJECT>()).DeviceObject };
-    if device != DEVICE.load(Ordering::Acquire) {
+    if !is_ours(file.object) {
         return Err(Errno::ENOTSOCK);
     }
     Ok(file)
+}
+
+/// Whether a referenced FILE_OBJECT is on our device.
+pub fn is_ours(object: *mut c_void) -> bool {
+    // SAFETY:
+    // 1. `object` is a referenced FILE_OBJECT (the caller checked the type);
+    //    DeviceObject is a plain field of it.
+    let device = unsafe { (*object.cast::<FILE_OBJECT>()).DeviceObject };
+    device == DEVICE.load(Ordering::Acquire)
 }
 
 /// `OBJECT_BASIC_INFORMATION`, of which only the granted access is read.

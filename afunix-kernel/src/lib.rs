@@ -39,5 +39,6 @@ macro_rules! kernel_modules {
 }
 
 kernel_modules!(
-    caller, debug, front, fs, handles, lock, pool, requests, runtime, security, settings, sockets,
+    caller, debug, front, fs, handles, lock, objects, pool, requests, runtime, security, settings,
+    sockets,
 );

@@ -20,10 +20,11 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 use afunix_core::{Buffers, Credentials, Errno, KeyedHash, KeyedMap, Limits, SockType, Token};
 use afunix_device::{
-    DEFAULT_USER_SHARE_DIVISOR, Device, Done, FileId, FileIdentity, FsError, Host, Prepared, Reply,
-    ReplyBuffer, data_offset, write_reply,
+    DEFAULT_USER_SHARE_DIVISOR, Device, Done, FileId, FileIdentity, FsError, Host, Object,
+    Prepared, Reply, ReplyBuffer, data_offset, deliver_objects, write_reply,
 };
 use afunix_proto::decode::{NtPath, RECVFROM_HEADER, Request as Decoded};
+use afunix_proto::wire::{MSG_CTRUNC, recvmsg_header_len};
 use afunix_proto::handle::HandleAccess;
 use afunix_proto::SocketCounters;
 use windows_sys::Win32::Foundation::{NTSTATUS, STATUS_PENDING, STATUS_SUCCESS};
@@ -34,6 +35,7 @@ use crate::front::{DataBuffer, FrontRequest, Held, ReplyArea, failed};
 use crate::fs::{self, SocketFileHandle};
 use crate::handles::{self, FileRef};
 use crate::lock::SpinLocked;
+use crate::objects::{self, Receiver};
 
 /// Each user's share of each cap is `1 / USER_SHARE_DIVISOR` of it: the registry's
 /// `Parameters\UserShareDivisor`, read at load ([`set_user_share_divisor`]).
@@ -54,6 +56,9 @@ struct State {
     /// Pending requests by token (their address): a hash table, so that holding, completing or
     /// cancelling one costs the same however many pend, under the spin lock.
     pending: KeyedMap<Token, Held>,
+    /// The receiving process of each pending RECVMSG that has room for objects (a kernel
+    /// handle, `Receiver::into_raw`), by token.
+    receivers: KeyedMap<Token, u64>,
 }
 
 static STATE: SpinLocked<Option<State>> = SpinLocked::new(None);
@@ -165,6 +170,7 @@ pub fn init() {
     *STATE.lock() = Some(State {
         device: Device::new(limits),
         pending: KeyedMap::new(hash),
+        receivers: KeyedMap::new(hash),
     });
 }
 
@@ -209,26 +215,60 @@ pub fn close<R: FrontRequest>(file: FileId) {
     drain::<R>();
 }
 
-/// Completes every request the engine has finished with, one at a time, each outside the lock.
+/// What [`drain`] takes under the lock, one at a time, to finish outside it (moved once per
+/// item, on the stack: its size is no cost worth a heap allocation that could fail).
+#[allow(clippy::large_enum_variant)]
+enum Drained {
+    /// A completed request, its result, and its receiving process (RECVMSG).
+    Completed(Held, Result<Done, Errno>, Option<Receiver>),
+    /// A passed object given up, to release.
+    Released(u64),
+    /// A completion whose request was not in the table (not reached), and what it held.
+    Skipped(Option<Receiver>),
+}
+
+/// Completes every request the engine has finished with, and releases every passed object it
+/// gave up, one at a time, each outside the lock. Objects are released only at
+/// PASSIVE_LEVEL; above it (a cancel routine's drain) they wait for the next drain.
 pub fn drain<R: FrontRequest>() {
+    let passive = objects::at_passive_level();
     loop {
         let taken = {
             let mut guard = STATE.lock();
             let Some(state) = guard.as_mut() else { return };
-            let Some(completion) = state.device.poll_completion() else {
-                return;
+            let released = if passive {
+                state.device.poll_released()
+            } else {
+                None
             };
-            state
-                .pending
-                .remove(&completion.token)
-                .map(|pending| (pending, completion.result))
+            if let Some(key) = released {
+                Drained::Released(key)
+            } else {
+                let Some(completion) = state.device.poll_completion() else {
+                    return;
+                };
+                // SAFETY:
+                // 1. Made by `into_raw` in `run`, and removed from the table once.
+                let receiver = state
+                    .receivers
+                    .remove(&completion.token)
+                    .map(|raw| unsafe { Receiver::from_raw(raw) });
+                match state.pending.remove(&completion.token) {
+                    Some(held) => Drained::Completed(held, completion.result, receiver),
+                    None => Drained::Skipped(receiver),
+                }
+            }
         };
-        if let Some((held, result)) = taken {
-            // SAFETY:
-            // 1. Every entry of the table was made by `R::hold` (one front end per image), and
-            //    this one was just removed from it.
-            let request = unsafe { R::resume(held) };
-            finish(request, result);
+        match taken {
+            Drained::Completed(held, result, receiver) => {
+                // SAFETY:
+                // 1. Every entry of the table was made by `R::hold` (one front end per
+                //    image), and this one was just removed from it.
+                let request = unsafe { R::resume(held) };
+                finish(request, result, receiver);
+            }
+            Drained::Released(key) => objects::release(key),
+            Drained::Skipped(receiver) => close_receiver(receiver),
         }
     }
 }
@@ -294,6 +334,14 @@ impl Host for Caller {
     fn with_device<R>(&mut self, f: impl FnOnce(&mut Device) -> R) -> Result<R, Errno> {
         Ok(f(&mut STATE.lock().as_mut().ok_or(Errno::EBADF)?.device))
     }
+
+    fn pass(&mut self, handle: u64) -> Result<Object, Errno> {
+        objects::pass(handle)
+    }
+
+    fn release(&mut self, key: u64) {
+        objects::release(key);
+    }
 }
 
 /// A socket IOCTL, READ or WRITE: resolved ([`stage`]) and executed ([`run`]) at once, in the
@@ -313,6 +361,8 @@ pub struct Staged<'a> {
     prepared: Prepared<'a, Caller>,
     /// The data buffer of SEND, RECV, READ and WRITE (see [`stage`]).
     data: Option<DataBuffer>,
+    /// A RECVMSG's receiving process, when it has room for objects.
+    receiver: Option<Receiver>,
 }
 
 impl Staged<'_> {
@@ -322,6 +372,7 @@ impl Staged<'_> {
     /// may run at DISPATCH_LEVEL.
     pub fn abandon(self) {
         self.prepared.settle(&mut Caller, true);
+        close_receiver(self.receiver);
     }
 }
 
@@ -349,7 +400,10 @@ fn stage<'a, R: FrontRequest>(
     let file = request.file();
     let offset = data_offset(&decoded);
     let data: Option<DataBuffer> = match decoded {
-        Decoded::Send { .. } | Decoded::Recv { .. } => Some(
+        Decoded::Send { .. }
+        | Decoded::Recv { .. }
+        | Decoded::SendMsg { .. }
+        | Decoded::RecvMsg { .. } => Some(
             request
                 .data_buffer()
                 .and_then(|d| d.after(offset))
@@ -357,14 +411,26 @@ fn stage<'a, R: FrontRequest>(
         ),
         _ => None,
     };
+    let receiver = match decoded {
+        Decoded::RecvMsg { room, .. } if room > 0 => Some(Receiver::of_caller()?),
+        _ => None,
+    };
     let prepared = Prepared::new(&mut Caller, file, decoded, data.map_or(0, |d| d.len))?;
-    Ok(Staged { prepared, data })
+    Ok(Staged {
+        prepared,
+        data,
+        receiver,
+    })
 }
 
 /// The second half of [`execute`]: the staged request executed under the engine's lock, then
 /// completed, or held pending.
 pub fn run<R: FrontRequest>(request: R, staged: Staged<'_>) -> NTSTATUS {
-    let Staged { mut prepared, data } = staged;
+    let Staged {
+        mut prepared,
+        data,
+        receiver,
+    } = staged;
     let mut host = Caller;
     let token = request.token();
     let mut guard = STATE.lock();
@@ -372,12 +438,18 @@ pub fn run<R: FrontRequest>(request: R, staged: Staged<'_>) -> NTSTATUS {
         drop(guard);
         // A bind that made its socket file removes it again, as when the bind itself fails.
         prepared.settle(&mut host, true);
+        close_receiver(receiver);
         return request.complete(failed(Errno::EBADF), 0);
     };
     // Room to hold it pending is made first, so a pending request is never dropped.
-    if let Err(e) = state.pending.try_reserve(1) {
+    if let Err(e) = state
+        .pending
+        .try_reserve(1)
+        .and_then(|()| state.receivers.try_reserve(1))
+    {
         drop(guard);
         prepared.settle(&mut host, true);
+        close_receiver(receiver);
         return request.complete(failed(e), 0);
     }
     let mut buffers = HeldBuffers {
@@ -395,12 +467,15 @@ pub fn run<R: FrontRequest>(request: R, staged: Staged<'_>) -> NTSTATUS {
             drop(guard);
             resolution.settle(&mut host, failed);
             drain::<R>();
-            finish(request, result)
+            finish(request, result, receiver)
         }
         Reply::Pending => {
             let (held, cancelled) = request.hold(data);
             // Cannot fail: room was reserved above, under this same lock.
             let _ = state.pending.try_insert(token, held);
+            if let Some(receiver) = receiver {
+                let _ = state.receivers.try_insert(token, receiver.into_raw());
+            }
             if cancelled {
                 let _ = state
                     .device
@@ -418,16 +493,31 @@ pub fn run<R: FrontRequest>(request: R, staged: Staged<'_>) -> NTSTATUS {
 /// Completes a request with its result, writing its reply where the request's method puts
 /// it (`afunix_device::write_reply`): data is already in the caller's pages (MDL), structs
 /// go into the system buffer, a POLL's revents into the request still in it.
-fn finish<R: FrontRequest>(mut request: R, result: Result<Done, Errno>) -> NTSTATUS {
-    let done = match result {
+fn finish<R: FrontRequest>(
+    mut request: R,
+    result: Result<Done, Errno>,
+    receiver: Option<Receiver>,
+) -> NTSTATUS {
+    let mut done = match result {
         Ok(done) => done,
-        Err(e) => return request.complete(failed(e), 0),
+        Err(e) => {
+            close_receiver(receiver);
+            return request.complete(failed(e), 0);
+        }
     };
+    if let Done::Message(m) = &mut done {
+        give_objects(m, receiver.as_ref());
+    }
+    close_receiver(receiver);
     let buffer = match &done {
         Done::Ok | Done::Count(_) => None,
         Done::CountFrom(..) => request
             .reply_area(ReplyArea::DataHeader)
             .and_then(|b| b.get_mut(..RECVFROM_HEADER))
+            .map(ReplyBuffer::Out),
+        Done::Message(m) => request
+            .reply_area(ReplyArea::DataHeader)
+            .and_then(|b| b.get_mut(..recvmsg_header_len(m.room)))
             .map(ReplyBuffer::Out),
         Done::Polled(_) => request.reply_area(ReplyArea::Input).map(ReplyBuffer::InOut),
         _ => request.reply_area(ReplyArea::Output).map(ReplyBuffer::Out),
@@ -435,5 +525,46 @@ fn finish<R: FrontRequest>(mut request: R, result: Result<Done, Errno>) -> NTSTA
     match write_reply(&done, buffer) {
         Ok(n) => request.complete(STATUS_SUCCESS, n),
         Err(e) => request.complete(failed(e), 0),
+    }
+}
+
+/// Makes a RECVMSG's objects handles of its receiving process. Where that cannot be done
+/// now (no receiver, or above PASSIVE_LEVEL: a cancel routine's drain), the objects go back
+/// to the device to be released by the next drain, and the receive reports MSG_CTRUNC.
+fn give_objects(m: &mut afunix_device::MessageDone, receiver: Option<&Receiver>) {
+    if m.objects.is_empty() {
+        return;
+    }
+    match receiver {
+        Some(receiver) if objects::at_passive_level() => {
+            deliver_objects(m, |key, keep| receiver.give(key, keep), objects::release);
+        }
+        _ => {
+            if !m.peeked {
+                let mut guard = STATE.lock();
+                for o in &m.objects {
+                    let kept = guard
+                        .as_mut()
+                        .is_some_and(|state| state.device.release_later(o.key));
+                    if !kept {
+                        kprint!("a passed object could not be released");
+                    }
+                }
+            }
+            m.objects.clear();
+            m.from.msg_flags |= MSG_CTRUNC;
+        }
+    }
+}
+
+/// Closes a RECVMSG's receiving process handle, at PASSIVE_LEVEL; above it (a KMDF cancel
+/// callback at DISPATCH_LEVEL) the handle is kept open, and said so in the log.
+fn close_receiver(receiver: Option<Receiver>) {
+    let Some(receiver) = receiver else { return };
+    if objects::at_passive_level() {
+        drop(receiver);
+    } else {
+        let _ = receiver.into_raw();
+        kprint!("a receiving process handle was left open above PASSIVE_LEVEL");
     }
 }

@@ -64,6 +64,19 @@ impl Engine {
         self.released.pop_front()
     }
 
+    /// Takes back an object a receive handed out that the caller could not deliver now and
+    /// cannot release where it is (the driver, above PASSIVE_LEVEL): it comes out of
+    /// [`Engine::poll_released`] later. Never allocates: a receive made the room when it took
+    /// the object out of the count. False (the caller keeps it) only if the caller gives back
+    /// more than it received.
+    pub fn release_later(&mut self, key: u64) -> bool {
+        if self.released.len() >= self.released.capacity() {
+            return false;
+        }
+        self.released.push_back(Passed { key, socket: None });
+        true
+    }
+
     /// What a send passing `rights` from `id` checks before it takes them.
     pub(crate) fn check_rights(&mut self, id: SocketId, rights: &[Passed]) -> Result<(), Errno> {
         if rights.is_empty() {

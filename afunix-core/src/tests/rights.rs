@@ -349,3 +349,21 @@ fn a_pending_send_keeps_its_objects_until_it_is_delivered_or_cancelled() {
     assert_eq!(fx.released(), [3]);
     assert_eq!(fx.e.rights_in_flight(), 0);
 }
+
+#[test]
+fn an_object_given_back_after_a_receive_comes_out_released_later() {
+    let mut fx = Fx::new();
+    let (a, b) = fx.pair_of(SockType::Dgram);
+    let mut rights = vec![obj(1), obj(2)];
+    assert!(
+        fx.send_rights(a, b"m", NOW, &mut rights)
+            .ready()
+            .unwrap()
+            .is_ok()
+    );
+    let (r, _) = fx.recv_rights(b, 8, recv_flags(2, false)).unwrap();
+    for p in &r.rights {
+        assert!(fx.e.inner.release_later(p.key));
+    }
+    assert_eq!(fx.released(), [1, 2]);
+}
