@@ -172,6 +172,10 @@ step "(k) message sockets: datagrams and seqpacket between two processes (socket
 wine "$tests" messages | indent
 [ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test messages failed"
 
+step "(m) passing handles (SCM_RIGHTS): a file, a pipe and a listening socket to another process, which reads, writes and accepts; MSG_CTRUNC closing what did not fit; a waiting RECVMSG; cycles; STATS back to zero"
+wine "$tests" rights | indent
+[ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test rights failed"
+
 step "(l) async Rust: a tokio echo server and 1000 concurrent clients through afunix::tokio (64 KiB each in random-size writes, checksummed), then 1000 more dropped at random points; STATS back to zero"
 wine "$tests" tokio-echo --clients 1000 --bytes 65536 | indent
 [ "${PIPESTATUS[0]}" -eq 0 ] || die "usermode-test tokio-echo failed"

@@ -24,6 +24,7 @@
 
 extern crate alloc;
 
+pub mod cmsg;
 pub mod decode;
 pub mod encode;
 pub mod handle;

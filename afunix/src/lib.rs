@@ -73,6 +73,9 @@ pub mod sys;
 #[cfg(feature = "tokio")]
 pub use net::aio as tokio;
 
+/// Passing handles (SCM_RIGHTS): see [`SocketAncillary`].
+#[cfg(windows)]
+pub use net::{AncillaryData, AncillaryError, Messages, ScmRights, SocketAncillary};
 pub use net::{
     Incoming, Net, PeerCred, RawMessage, RawResult, RawSocket, SocketAddr, UnixDatagram,
     UnixListener, UnixSeqpacketConn, UnixSeqpacketListener, UnixStream,

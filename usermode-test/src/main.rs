@@ -16,6 +16,7 @@ mod messages;
 mod overload;
 mod programs;
 mod progress;
+mod rights;
 mod shares;
 mod smoke;
 mod tokio_echo;
@@ -167,6 +168,12 @@ enum Command {
         #[arg(long = "abstract")]
         abstract_name: Option<String>,
     },
+    /// Handles passed (SCM_RIGHTS) to another process: a file, a pipe and a listening
+    /// socket; too small a control buffer; sockets sent over themselves; STATS back to zero.
+    Rights,
+    /// The child of `rights`.
+    #[command(hide = true)]
+    RightsChild { meet: std::path::PathBuf },
     /// A tokio echo server and N concurrent clients through `afunix::tokio`, checksummed;
     /// then the same with every task dropped at random points; then STATS must be zero.
     TokioEcho(tokio_echo::Args),
@@ -201,6 +208,8 @@ fn main() -> ExitCode {
         Command::HoldChild { count } => cancel::hold_child(count),
         Command::Messages => messages::run(),
         Command::TokioEcho(args) => tokio_echo::run(&args),
+        Command::Rights => rights::run(),
+        Command::RightsChild { meet } => rights::child(&meet),
         Command::MessagesChild {
             role,
             path,

@@ -3,6 +3,8 @@
 mod addr;
 #[cfg(feature = "tokio")]
 pub mod aio;
+#[cfg(windows)]
+mod ancillary;
 mod datagram;
 #[cfg(windows)]
 mod handles;
@@ -27,6 +29,8 @@ use afunix_proto::wire::{
 use zerocopy::{FromBytes, IntoBytes};
 
 pub use addr::SocketAddr;
+#[cfg(windows)]
+pub use ancillary::{AncillaryData, AncillaryError, Messages, ScmRights, SocketAncillary};
 pub use datagram::UnixDatagram;
 pub use listener::{Incoming, UnixListener};
 pub use seqpacket::{UnixSeqpacketConn, UnixSeqpacketListener};
@@ -381,6 +385,72 @@ impl Socket {
         Ok((count, address_reply(header)?))
     }
 
+    /// SENDMSG: `data`, passing the objects behind `handles` (this process's handles: the
+    /// receiver gets handles of its own with the same access), to the peer or to `sockaddr`.
+    fn send_objects(
+        &self,
+        data: &[u8],
+        flags: u32,
+        handles: &[u64],
+        sockaddr: Option<&[u8]>,
+    ) -> io::Result<usize> {
+        let path = match sockaddr {
+            Some(addr) if self.is_message() => self.nt_path(addr)?,
+            _ => Vec::new(),
+        };
+        let to = sockaddr.map(|addr| (addr, path.as_slice()));
+        let input = encode::send_msg(flags, handles, to).map_err(|_| io_error(Errno::EINVAL))?;
+        let deadline = deadline(self.timeouts().write);
+        self.request(IOCTL_AFUNIX_SENDMSG, &input, Data::In(data), deadline)
+    }
+
+    /// RECVMSG: bytes into `buf`, the sender and the message's flags (`MSG_CTRUNC` among
+    /// them), and the handles received (at most `room`), now this process's own.
+    fn recv_objects(
+        &self,
+        buf: &mut [u8],
+        flags: u32,
+        room: usize,
+    ) -> io::Result<(usize, AddressOut, Vec<u64>)> {
+        use afunix_proto::wire::{RecvMsgOut, SCM_MAX_FD, recvmsg_header_len};
+        let room = room.min(SCM_MAX_FD);
+        let head = recvmsg_header_len(room);
+        let total = buf
+            .len()
+            .checked_add(head)
+            .ok_or_else(|| io_error(Errno::EINVAL))?;
+        let mut out = Vec::new();
+        out.try_reserve_exact(total)
+            .map_err(|_| io_error(Errno::ENOMEM))?;
+        out.resize(total, 0);
+        let input = encode::recv_msg(flags, u32::try_from(room).unwrap_or(0));
+        let deadline = deadline(self.timeouts().read);
+        let n = self.request(
+            IOCTL_AFUNIX_RECVMSG,
+            input.as_bytes(),
+            Data::Out(&mut out),
+            deadline,
+        )?;
+        let (header, data) = out.split_at(head);
+        let reply = RecvMsgOut::read_from_prefix(header)
+            .map_err(|_| io_error(Errno::EINVAL))?
+            .0;
+        let count = usize::try_from(reply.count).unwrap_or(usize::MAX).min(room);
+        let handles = header
+            .get(size_of::<RecvMsgOut>()..)
+            .unwrap_or_default()
+            .chunks_exact(8)
+            .take(count)
+            .filter_map(|c| c.try_into().ok().map(u64::from_ne_bytes))
+            .collect();
+        let copied = n.saturating_sub(head).min(buf.len());
+        buf.get_mut(..copied)
+            .zip(data.get(..copied))
+            .ok_or_else(|| io_error(Errno::EFAULT))
+            .map(|(to, from)| to.copy_from_slice(from))?;
+        Ok((copied, reply.addr, handles))
+    }
+
     fn bind(&self, addr: &SocketAddr) -> io::Result<()> {
         self.address_request(IOCTL_AFUNIX_BIND, &addr.to_sockaddr(), None)
     }
@@ -657,6 +727,40 @@ impl RawSocket {
             addr_len: usize::try_from(from.addr_len).unwrap_or(usize::MAX),
             addr: from.sockaddr().to_vec(),
         })
+    }
+
+    /// sendmsg(2) with SCM_RIGHTS: `handles` are this process's handle values (an
+    /// in-process `Net` has none: EOPNOTSUPP), to the peer or to `sockaddr`.
+    pub fn send_with_handles(
+        &self,
+        data: &[u8],
+        flags: u32,
+        handles: &[u64],
+        sockaddr: Option<&[u8]>,
+    ) -> RawResult<usize> {
+        self.call(|s| s.send_objects(data, flags, handles, sockaddr))
+    }
+
+    /// recvmsg(2) with room for `room` handles: the message as [`RawSocket::recv_msg`]
+    /// reports it (`MSG_CTRUNC` among its flags when handles did not fit), and the handles
+    /// received, now this process's own.
+    pub fn recv_with_handles(
+        &self,
+        buf: &mut [u8],
+        flags: u32,
+        room: usize,
+    ) -> RawResult<(RawMessage, Vec<u64>)> {
+        let (copied, from, handles) = self.call(|s| s.recv_objects(buf, flags, room))?;
+        let len = usize::try_from(from.msg_len).unwrap_or(usize::MAX);
+        let message = RawMessage {
+            copied,
+            len,
+            ret: if flags & MSG_TRUNC != 0 { len } else { copied },
+            msg_flags: from.msg_flags,
+            addr_len: usize::try_from(from.addr_len).unwrap_or(usize::MAX),
+            addr: from.sockaddr().to_vec(),
+        };
+        Ok((message, handles))
     }
 
     /// sendto(2) with raw `sockaddr_un` bytes (`addrlen` of them; none is a plain send).
