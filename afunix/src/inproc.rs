@@ -418,11 +418,16 @@ impl Endpoint for Handle {
                 let (guard, result) = self.wait(state, token, deadline, timeout.is_some());
                 state = guard;
                 // A RECV's bytes are in its lent copy.
-                if let (Some(own), Ok(Done::Count(n) | Done::CountFrom(n, _)), Data::Out(buf)) =
-                    (state.buffers.remove(token), &result, &mut data)
+                let count = match &result {
+                    Ok(Done::Count(n) | Done::CountFrom(n, _)) => Some(*n),
+                    Ok(Done::Message(m)) => Some(m.count),
+                    _ => None,
+                };
+                if let (Some(own), Some(n), Data::Out(buf)) =
+                    (state.buffers.remove(token), count, &mut data)
                 {
-                    let received = own.get(..*n).ok_or(Errno::EFAULT)?;
-                    buf.get_mut(..*n)
+                    let received = own.get(..n).ok_or(Errno::EFAULT)?;
+                    buf.get_mut(..n)
                         .ok_or(Errno::EFAULT)?
                         .copy_from_slice(received);
                 }
@@ -437,7 +442,7 @@ impl Endpoint for Handle {
         prepared.settle(&mut host, result.is_err());
         let done = result?;
         let buffer = match (&done, data) {
-            (Done::CountFrom(..), _) => header.map(ReplyBuffer::Out),
+            (Done::CountFrom(..) | Done::Message(_), _) => header.map(ReplyBuffer::Out),
             (Done::Polled(_), Data::Out(out)) => {
                 // METHOD_BUFFERED: the reply buffer starts as a copy of the request.
                 out.get_mut(..input.len())
@@ -568,6 +573,17 @@ impl Host for Caller<'_> {
 
     fn with_device<R>(&mut self, f: impl FnOnce(&mut Device) -> R) -> Result<R, Errno> {
         Ok(f(&mut self.shared.lock().device))
+    }
+
+    /// In-process there is one process: a handle value passed arrives as itself, uncopied,
+    /// and a socket's value names its file (so the engine's rules on sockets in flight
+    /// hold here too). Nothing is referenced, so nothing is released.
+    fn pass(&mut self, handle: u64) -> Result<afunix_device::Object, Errno> {
+        let state = self.shared.lock();
+        Ok(afunix_device::Object {
+            key: handle,
+            file: state.handles.get(&handle).copied(),
+        })
     }
 }
 

@@ -55,6 +55,20 @@ pub trait Backend {
     fn send_to(&mut self, s: usize, data: &[u8], raw: &[u8]) -> Res<usize>;
     /// `recvmsg` of up to `len` bytes with `MSG_PEEK` and `MSG_TRUNC` as asked.
     fn recv_from(&mut self, s: usize, len: usize, peek: bool, trunc: bool) -> Res<FromOut>;
+    /// `sendmsg(2)` of `data` to the peer, passing one object per marker (SCM_RIGHTS): an
+    /// object that carries its marker (Linux: a memfd holding it), so the receiver can tell
+    /// which one it got.
+    fn send_rights(&mut self, s: usize, data: &[u8], markers: &[u32]) -> Res<usize> {
+        let _ = (s, data, markers);
+        Err(UNSUPPORTED)
+    }
+    /// `recvmsg(2)` of up to `len` bytes with a control buffer of room for `room` objects
+    /// exactly (`CMSG_LEN(room * size)`): the bytes, MSG_TRUNC, MSG_CTRUNC and the markers of
+    /// the objects received, in order (each closed once read).
+    fn recv_rights(&mut self, s: usize, len: usize, room: usize, peek: bool) -> Res<RightsOut> {
+        let _ = (s, len, room, peek);
+        Err(UNSUPPORTED)
+    }
     /// The scenario's directory, for a backend that simulates its file system.
     fn set_dir(&mut self, _dir: &str) {}
     /// `unlink(path)`.
@@ -109,6 +123,8 @@ pub struct Runner<B> {
     next_msg: u32,
     /// The next `Fill` message's number.
     next_fill: u32,
+    /// The next passed object's marker.
+    next_object: u32,
 }
 
 /// `EINVAL`.
@@ -154,6 +170,15 @@ fn normalise_addr(len: usize, mut bytes: Vec<u8>) -> Obs {
     Obs::Addr { len, bytes }
 }
 
+/// What [`Backend::recv_rights`] got.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RightsOut {
+    pub bytes: Vec<u8>,
+    pub truncated: bool,
+    pub ctrunc: bool,
+    pub markers: Vec<u32>,
+}
+
 impl<B: Backend> Runner<B> {
     /// A runner over `backend`, using `names` for pathnames and abstract names.
     pub fn new(mut backend: B, names: Names) -> Self {
@@ -167,6 +192,7 @@ impl<B: Backend> Runner<B> {
             msgs: Vec::new(),
             next_msg: 0,
             next_fill: FILL_MSG_BASE,
+            next_object: 0,
         }
     }
 
@@ -291,6 +317,8 @@ impl<B: Backend> Runner<B> {
             | Op::SendTo { s, .. }
             | Op::Recv { s, .. }
             | Op::RecvFrom { s, .. }
+            | Op::SendRights { s, .. }
+            | Op::RecvRights { s, .. }
             | Op::Shutdown { s, .. }
             | Op::Close { s }
             | Op::GetSockName { s }
@@ -457,6 +485,36 @@ impl<B: Backend> Runner<B> {
                     from,
                     ret: got.ret,
                     truncated: got.truncated,
+                }
+            }
+            Op::SendRights { s, len, n } => {
+                let s = slot(*s);
+                let id = self.next_msg;
+                let data = Self::msg_bytes(id, *len as usize);
+                let markers: Vec<u32> = (0..u32::from(*n)).map(|k| self.next_object + k).collect();
+                match self.backend.send_rights(s, &data, &markers) {
+                    Ok(sent) => {
+                        self.msgs.push((id, sent));
+                        self.next_msg += 1;
+                        self.next_object += u32::from(*n);
+                        Obs::Num(sent as i64)
+                    }
+                    Err(e) => Obs::Err(e),
+                }
+            }
+            Op::RecvRights { s, len, room, peek } => {
+                match self
+                    .backend
+                    .recv_rights(slot(*s), *len as usize, usize::from(*room), *peek)
+                {
+                    Ok(got) => Obs::Rights {
+                        len: got.bytes.len(),
+                        msg: self.identify(&got.bytes),
+                        truncated: got.truncated,
+                        ctrunc: got.ctrunc,
+                        objects: got.markers,
+                    },
+                    Err(e) => Obs::Err(e),
                 }
             }
             Op::Unlink { n } => {

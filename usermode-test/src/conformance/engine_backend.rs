@@ -9,7 +9,7 @@ use afunix_core::{
     Token, parse_bind_addr, parse_connect_addr,
 };
 
-use super::backend::{Backend, EBADF, FromOut, Res};
+use super::backend::{Backend, EBADF, FromOut, Res, RightsOut};
 use super::scenario::{SLOTS, SockOpt, SockTy};
 
 /// Linux's limits as this machine has them (`/proc/sys/net/core`), so that getsockopt values
@@ -257,6 +257,12 @@ impl EngineBackend {
 
     /// `recvmsg` on a message socket: the message, and the sender's name (a datagram's own;
     /// a seqpacket socket's peer's, as a stream's).
+    /// Objects the engine gave up (dropped with a message, or past a receiver's room) are
+    /// released: here, forgotten, as they stand for nothing.
+    fn drop_released(&mut self) {
+        while self.engine.poll_released().is_some() {}
+    }
+
     fn recv_message(&mut self, id: SocketId, len: usize, peek: bool, trunc: bool) -> Res<FromOut> {
         // Whether a message is there to take (a seqpacket socket reports its peer's name
         // only with a message: not at the end of file, which also returns 0).
@@ -296,6 +302,64 @@ impl EngineBackend {
 }
 
 impl Backend for EngineBackend {
+    fn send_rights(&mut self, s: usize, data: &[u8], markers: &[u32]) -> Res<usize> {
+        let id = self.get(s)?;
+        let token = self.token();
+        let data_copy = host(|| data.to_vec());
+        self.bufs.insert_send(token, data_copy).map_err(errno)?;
+        let flags = SendFlags {
+            dontwait: true,
+            overlapped: false,
+        };
+        // The markers are the keys: what the driver's are (its kernel handles) stands behind
+        // them, and the engine never looks.
+        let mut rights: Vec<afunix_core::Passed> = host(|| {
+            markers
+                .iter()
+                .map(|m| afunix_core::Passed {
+                    key: u64::from(*m),
+                    socket: None,
+                })
+                .collect()
+        });
+        let o = self.engine.send_with_rights(
+            id,
+            None,
+            data.len(),
+            flags,
+            token,
+            &mut self.bufs,
+            &mut rights,
+        );
+        self.bufs.remove(token);
+        self.drop_released();
+        self.ready(o)
+    }
+
+    fn recv_rights(&mut self, s: usize, len: usize, room: usize, peek: bool) -> Res<RightsOut> {
+        let id = self.get(s)?;
+        let token = self.token();
+        let buf = host(|| vec![0u8; len]);
+        self.bufs.insert_recv(token, buf).map_err(errno)?;
+        let mut flags = Self::recv_flags(peek, false, false);
+        flags.rights_room = room;
+        let o = self.engine.recv_from(id, len, flags, token, &mut self.bufs);
+        let mut buf = self.bufs.remove(token).unwrap_or_default();
+        self.drop_released();
+        let got = self.ready(o)?;
+        buf.truncate(got.copied);
+        Ok(RightsOut {
+            bytes: buf,
+            truncated: got.truncated(),
+            ctrunc: got.ctrunc,
+            markers: got
+                .rights
+                .iter()
+                .map(|r| u32::try_from(r.key).unwrap_or(u32::MAX))
+                .collect(),
+        })
+    }
+
     fn is_open(&self, s: usize) -> bool {
         self.id(s).is_some()
     }

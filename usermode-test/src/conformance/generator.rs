@@ -216,6 +216,15 @@ impl Guard {
             Op::Send { s, len } if Self::message(r, slot(*s)) => {
                 self.message_send_allowed(r, slot(*s), *len, None)
             }
+            // Objects travel on message sockets only (a stream refuses them, where Linux's
+            // carries them: see the README); on a closed slot both give EBADF.
+            Op::SendRights { s, len, .. } => {
+                if Self::message(r, slot(*s)) {
+                    self.message_send_allowed(r, slot(*s), *len, None)
+                } else {
+                    !r.backend.is_open(slot(*s))
+                }
+            }
             Op::SendTo { s, len, addr } if Self::message(r, slot(*s)) => {
                 let to = (r.ty(slot(*s)) == SockTy::Dgram).then_some(addr);
                 self.message_send_allowed(r, slot(*s), *len, to)
@@ -255,6 +264,9 @@ impl Guard {
                         && self.messages.get(s).copied().unwrap_or(0) < MAX_MESSAGES)
             }
             Op::Recv { s, .. } | Op::RecvFrom { s, .. } | Op::Fionread { s } => !filled(*s),
+            Op::RecvRights { s, .. } => {
+                !filled(*s) && (Self::message(r, slot(*s)) || !r.backend.is_open(slot(*s)))
+            }
             // Filling toward an embryo would leave a filled queue no slot owns yet.
             Op::Fill { s } => !matches!(Self::peer_slot(r, slot(*s)), Some(None)),
             // A writer whose peer's queue was filled holds Linux's and the engine's different
@@ -285,7 +297,9 @@ impl Guard {
     #[must_use]
     pub fn before(&self, r: &mut Runner<EngineBackend>, op: &Op) -> Option<SocketId> {
         match op {
-            Op::Send { s, .. } | Op::Fill { s } if Self::dgram(r, slot(*s)) => {
+            Op::Send { s, .. } | Op::SendRights { s, .. } | Op::Fill { s }
+                if Self::dgram(r, slot(*s)) =>
+            {
                 self.dgram_target(r, slot(*s), None).ok().flatten()
             }
             Op::SendTo { s, addr, .. } | Op::Connect { s, addr } if Self::dgram(r, slot(*s)) => {
@@ -326,7 +340,7 @@ impl Guard {
                     self.filled[p] = true;
                 }
             }
-            Op::Send { s, len } | Op::SendTo { s, len, .. } => {
+            Op::Send { s, len } | Op::SendTo { s, len, .. } | Op::SendRights { s, len, .. } => {
                 let s = slot(*s);
                 if let Some(m) = self.messages.get_mut(s) {
                     *m += 1;
@@ -337,7 +351,11 @@ impl Guard {
                     self.in_flight.push((id, t, truesize(*len as usize)));
                 }
             }
-            Op::Recv { s, peek: false, .. } | Op::RecvFrom { s, peek: false, .. } if ok => {
+            Op::Recv { s, peek: false, .. }
+            | Op::RecvFrom { s, peek: false, .. }
+            | Op::RecvRights { s, peek: false, .. }
+                if ok =>
+            {
                 if let Some(id) = r.backend.id(slot(*s)) {
                     if let Some(i) = self.in_flight.iter().position(|m| m.1 == id) {
                         self.in_flight.remove(i);
@@ -423,6 +441,8 @@ impl Guard {
 #[derive(Debug)]
 pub struct Generator {
     rng: Rng,
+    /// Whether message sockets also pass objects (SCM_RIGHTS).
+    rights: bool,
 }
 
 impl Generator {
@@ -431,6 +451,17 @@ impl Generator {
     pub const fn new(seed: u64) -> Self {
         Self {
             rng: Rng::new(seed),
+            rights: false,
+        }
+    }
+
+    /// For one seed, with SCM_RIGHTS steps on message sockets: sends passing 0 to 5 objects,
+    /// and receives with room for 0 to 8 (too little, often), peeking or not.
+    #[must_use]
+    pub const fn with_rights(seed: u64) -> Self {
+        Self {
+            rng: Rng::new(seed),
+            rights: true,
         }
     }
 
@@ -528,6 +559,17 @@ impl Generator {
                 },
             },
             50..=53 => Op::Fionread { s },
+            54..=63 if self.rights => Op::SendRights {
+                s,
+                len: self.rng.pick(&[0, 1, 7, 64, 300]),
+                n: self.rng.pick(&[0, 1, 1, 2, 3, 5]),
+            },
+            64..=75 if self.rights => Op::RecvRights {
+                s,
+                len: self.rng.pick(&[0, 1, 5, 64, 500]),
+                room: self.rng.pick(&[0, 1, 1, 2, 3, 8]),
+                peek: self.rng.chance(25),
+            },
             _ => return None,
         })
     }

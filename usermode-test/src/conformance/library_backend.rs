@@ -6,6 +6,8 @@
 
 use afunix::{Errno, Net, RawSocket};
 
+#[cfg(not(windows))]
+use super::backend::RightsOut;
 use super::backend::{Backend, EBADF, FromOut, Res};
 use super::scenario::{SLOTS, SockOpt, SockTy};
 
@@ -147,6 +149,40 @@ impl Backend for LibraryBackend {
         self.get(s)?.send_to(data, SEND_FLAGS, raw).map_err(errno)
     }
 
+    /// In-process, a handle value passed arrives as itself (the in-process transport's
+    /// objects are its values), so the markers are carried as values. Through the driver they would
+    /// have to be real handles: not drawn there (the recorded traces have no such step).
+    #[cfg(not(windows))]
+    fn send_rights(&mut self, s: usize, data: &[u8], markers: &[u32]) -> Res<usize> {
+        // Values a handle can have (multiples of 4, not 0), far above the in-process
+        // sockets' own (which would be taken for those sockets).
+        let values: Vec<u64> = markers.iter().map(|m| marker_value(*m)).collect();
+        self.get(s)?
+            .send_with_handles(data, SEND_FLAGS, &values, None)
+            .map_err(errno)
+    }
+
+    #[cfg(not(windows))]
+    fn recv_rights(&mut self, s: usize, len: usize, room: usize, peek: bool) -> Res<RightsOut> {
+        use afunix_proto::wire::MSG_CTRUNC;
+        let mut buf = vec![0u8; len];
+        let mut flags = MSG_DONTWAIT;
+        if peek {
+            flags |= MSG_PEEK;
+        }
+        let (m, values) = self
+            .get(s)?
+            .recv_with_handles(&mut buf, flags, room)
+            .map_err(errno)?;
+        buf.truncate(m.copied);
+        Ok(RightsOut {
+            bytes: buf,
+            truncated: m.msg_flags & MSG_TRUNC != 0,
+            ctrunc: m.msg_flags & MSG_CTRUNC != 0,
+            markers: values.iter().map(|v| value_marker(*v)).collect(),
+        })
+    }
+
     fn recv_from(&mut self, s: usize, len: usize, peek: bool, trunc: bool) -> Res<FromOut> {
         let mut buf = vec![0u8; len];
         let mut flags = MSG_DONTWAIT;
@@ -223,4 +259,18 @@ impl Backend for LibraryBackend {
         let revents = RawSocket::poll(&[(socket, POLL_EVERYTHING)], 0).map_err(errno)?;
         Ok(revents.first().copied().unwrap_or(0))
     }
+}
+
+/// Where the markers' values start (see `send_rights`).
+#[cfg(not(windows))]
+const MARKER_BASE: u64 = 0x4000_0000;
+
+#[cfg(not(windows))]
+fn marker_value(m: u32) -> u64 {
+    MARKER_BASE + 4 * u64::from(m)
+}
+
+#[cfg(not(windows))]
+fn value_marker(v: u64) -> u32 {
+    u32::try_from(v.wrapping_sub(MARKER_BASE) / 4).unwrap_or(u32::MAX)
 }

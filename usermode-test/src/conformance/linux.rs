@@ -2,7 +2,10 @@
 
 use std::io::Error;
 
-use super::backend::{Backend, EBADF, FromOut, Res};
+use afunix_proto::cmsg;
+use zerocopy::IntoBytes;
+
+use super::backend::{Backend, EBADF, FromOut, Res, RightsOut};
 use super::scenario::{SLOTS, SockOpt, SockTy};
 
 /// Real sockets, one fd per slot.
@@ -39,6 +42,40 @@ fn storage(raw: &[u8]) -> (libc::sockaddr_storage, libc::socklen_t) {
     // (2) `n` is at most that size and at most `raw.len()`; (3) the regions do not overlap.
     unsafe { std::ptr::copy_nonoverlapping(raw.as_ptr(), dst, n) };
     (ss, libc::socklen_t::try_from(raw.len()).unwrap_or(0))
+}
+
+/// Closes descriptors this backend opened.
+fn close_all(fds: &[libc::c_int]) {
+    for f in fds {
+        // SAFETY: (1) our own descriptor, closed once.
+        unsafe { libc::close(*f) };
+    }
+}
+
+/// A memfd holding marker `m` (4 bytes, little-endian): an object a receiver can name.
+fn marker_file(m: u32) -> Res<libc::c_int> {
+    // SAFETY: (1) a NUL-terminated name and flags; nothing is kept.
+    let f = check(unsafe { libc::memfd_create(c"afx-object".as_ptr(), libc::MFD_CLOEXEC) })?;
+    let bytes = m.to_le_bytes();
+    // SAFETY: (1) `bytes` is 4 readable bytes for the call.
+    if unsafe { libc::write(f, bytes.as_ptr().cast(), bytes.len()) } != 4 {
+        let e = last_errno();
+        close_all(&[f]);
+        return Err(e);
+    }
+    Ok(f)
+}
+
+/// The marker a received descriptor's file holds (`u32::MAX` if it holds none).
+fn read_marker(f: libc::c_int) -> u32 {
+    let mut bytes = [0u8; 4];
+    // SAFETY: (1) `bytes` is 4 writable bytes for the call; a bad descriptor fails cleanly.
+    let got = unsafe { libc::pread(f, bytes.as_mut_ptr().cast(), 4, 0) };
+    if got == 4 {
+        u32::from_le_bytes(bytes)
+    } else {
+        u32::MAX
+    }
 }
 
 impl LinuxBackend {
@@ -212,6 +249,99 @@ impl Backend for LinuxBackend {
             truncated: msg.msg_flags & libc::MSG_TRUNC != 0,
             from_len: reported,
             from: from.to_vec(),
+        })
+    }
+
+    fn send_rights(&mut self, s: usize, data: &[u8], markers: &[u32]) -> Res<usize> {
+        let fd = self.fd(s)?;
+        let mut files = Vec::new();
+        for m in markers {
+            match marker_file(*m) {
+                Ok(f) => files.push(f),
+                Err(e) => {
+                    close_all(&files);
+                    return Err(e);
+                }
+            }
+        }
+        // One SCM_RIGHTS message, laid out as `cmsghdr` is on x86-64 (and as Winsock's is:
+        // `afunix_proto::cmsg`), in 8-byte words so that it is aligned as the kernel wants.
+        let fd_bytes: Vec<u8> = files.iter().flat_map(|f| f.to_ne_bytes()).collect();
+        let mut control = vec![0u64; cmsg::space(fd_bytes.len()) / 8];
+        {
+            let bytes = control.as_mut_bytes();
+            bytes[..8].copy_from_slice(&(cmsg::len(fd_bytes.len()) as u64).to_ne_bytes());
+            bytes[8..12].copy_from_slice(&libc::SOL_SOCKET.to_ne_bytes());
+            bytes[12..16].copy_from_slice(&libc::SCM_RIGHTS.to_ne_bytes());
+            bytes[16..16 + fd_bytes.len()].copy_from_slice(&fd_bytes);
+        }
+        let mut iov = libc::iovec {
+            iov_base: data.as_ptr().cast_mut().cast(),
+            iov_len: data.len(),
+        };
+        // SAFETY: all-zero is a valid msghdr.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = control.len() * 8;
+        // SAFETY: (1) `msg` points to one iovec over `data` (read only) and to `control`,
+        // which holds one well-formed control message; (2) all of them outlive the call.
+        let r =
+            check_size(unsafe { libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) });
+        // The message holds its own references: ours go either way.
+        close_all(&files);
+        r
+    }
+
+    fn recv_rights(&mut self, s: usize, len: usize, room: usize, peek: bool) -> Res<RightsOut> {
+        let fd = self.fd(s)?;
+        let mut buf = vec![0u8; len];
+        // With SO_PASSCRED, SCM_CREDENTIALS comes first: room for it too, so that `room`
+        // counts descriptors only (`scm_detach_fds` fits (controllen - 16) / 4 of them).
+        let passcred = self.getsockopt(s, SockOpt::PassCred).unwrap_or(0) != 0;
+        let creds = if passcred {
+            cmsg::space(std::mem::size_of::<libc::ucred>())
+        } else {
+            0
+        };
+        let controllen = creds + cmsg::len(room * std::mem::size_of::<libc::c_int>());
+        let mut control = vec![0u64; controllen.div_ceil(8)];
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: len,
+        };
+        // SAFETY: all-zero is a valid msghdr.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = controllen;
+        let mut flags = libc::MSG_DONTWAIT;
+        if peek {
+            flags |= libc::MSG_PEEK;
+        }
+        // SAFETY: (1) `msg` points to one iovec over `buf` and to `control`, writable for
+        // `len` and `controllen` bytes; (2) both outlive the call.
+        let ret = check_size(unsafe { libc::recvmsg(fd, &mut msg, flags) })?;
+        buf.truncate(ret.min(len));
+        let written = msg.msg_controllen.min(controllen);
+        let mut markers = Vec::new();
+        for m in cmsg::parse(&control.as_bytes()[..written]).flatten() {
+            if m.level != libc::SOL_SOCKET || m.ty != libc::SCM_RIGHTS {
+                continue;
+            }
+            for chunk in m.data.chunks_exact(4) {
+                let f = libc::c_int::from_ne_bytes(chunk.try_into().unwrap_or([0xFF; 4]));
+                markers.push(read_marker(f));
+                close_all(&[f]);
+            }
+        }
+        Ok(RightsOut {
+            bytes: buf,
+            truncated: msg.msg_flags & libc::MSG_TRUNC != 0,
+            ctrunc: msg.msg_flags & libc::MSG_CTRUNC != 0,
+            markers,
         })
     }
 

@@ -138,6 +138,10 @@ pub struct Args {
     /// result), grouped by kind, besides the shrunk first one.
     #[arg(long)]
     pub list: bool,
+    /// Generate SCM_RIGHTS steps too: datagram and seqpacket sockets passing objects (on
+    /// Linux, memfds holding a marker) and receiving them with too little room, or peeking.
+    #[arg(long, conflicts_with = "replay")]
+    pub rights: bool,
 }
 
 static RUN: AtomicU64 = AtomicU64::new(0);
@@ -375,12 +379,28 @@ impl Report {
 }
 
 /// Runs seeds `first..first+n`, recording traces if asked.
-pub fn run_seeds(first: u64, n: u64, mut record: Option<&mut trace::Writer>) -> Report {
+#[cfg(test)]
+pub fn run_seeds(first: u64, n: u64, record: Option<&mut trace::Writer>) -> Report {
+    run_seeds_with(first, n, record, false)
+}
+
+/// [`run_seeds`], with SCM_RIGHTS steps if `rights`.
+pub fn run_seeds_with(
+    first: u64,
+    n: u64,
+    mut record: Option<&mut trace::Writer>,
+    rights: bool,
+) -> Report {
     let mut report = Report::default();
     let mut progress = crate::progress::Progress::new("seeds", n);
     for seed in first..first.saturating_add(n) {
         let names = fresh_names();
-        let ops = generator::Generator::new(seed).scenario(names.clone());
+        let mut generator = if rights {
+            generator::Generator::with_rights(seed)
+        } else {
+            generator::Generator::new(seed)
+        };
+        let ops = generator.scenario(names.clone());
         let (l, lib, e, div) = run_three(&ops, &names);
         if let Some(w) = record.as_deref_mut() {
             w.scenario(seed, &names, &ops, &l, &lib);
@@ -471,7 +491,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         None => None,
     };
     let start = std::time::Instant::now();
-    let report = run_seeds(args.first_seed, args.seeds, writer.as_mut());
+    let report = run_seeds_with(args.first_seed, args.seeds, writer.as_mut(), args.rights);
     report.print();
     if args.list {
         let mut groups: BTreeMap<String, Vec<u64>> = BTreeMap::new();

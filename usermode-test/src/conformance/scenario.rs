@@ -141,6 +141,16 @@ pub enum Op {
         #[serde(default)]
         trunc: bool,
     },
+    /// `sendmsg` of a message of `len` bytes to the peer passing `n` objects (SCM_RIGHTS),
+    /// each numbered by the runner.
+    SendRights { s: u8, len: u32, n: u8 },
+    /// `recvmsg` of up to `len` bytes with room for exactly `room` objects.
+    RecvRights {
+        s: u8,
+        len: u32,
+        room: u8,
+        peek: bool,
+    },
     /// `unlink` of pathname `n` (a socket file too: the socket keeps its name).
     Unlink { n: u8 },
     /// A plain file made at pathname `n` (`O_CREAT | O_EXCL`), as anyone may make one where a
@@ -211,6 +221,9 @@ impl Op {
             Self::RecvFrom { peek: true, .. } => "recvfrom(PEEK)",
             Self::RecvFrom { trunc: true, .. } => "recvfrom(TRUNC)",
             Self::RecvFrom { .. } => "recvfrom",
+            Self::SendRights { .. } => "sendmsg(SCM_RIGHTS)",
+            Self::RecvRights { peek: true, .. } => "recvmsg(SCM_RIGHTS, PEEK)",
+            Self::RecvRights { .. } => "recvmsg(SCM_RIGHTS)",
             Self::Unlink { .. } => "unlink",
             Self::MakeFile { .. } => "make a plain file",
             Self::Recv { peek: true, .. } => "recv(PEEK)",
@@ -251,7 +264,7 @@ impl Op {
     }
 
     /// Every kind, in table order.
-    pub const KINDS: [&'static str; 47] = [
+    pub const KINDS: [&'static str; 50] = [
         "socket",
         "socket(DGRAM)",
         "socket(SEQPACKET)",
@@ -296,6 +309,9 @@ impl Op {
         "recvfrom",
         "recvfrom(PEEK)",
         "recvfrom(TRUNC)",
+        "sendmsg(SCM_RIGHTS)",
+        "recvmsg(SCM_RIGHTS)",
+        "recvmsg(SCM_RIGHTS, PEEK)",
         "recvfrom(PEEK|TRUNC)",
         "unlink",
         "make a plain file",
@@ -345,6 +361,16 @@ pub enum Obs {
         truncated: bool,
         from_len: usize,
         from: Vec<u8>,
+    },
+    /// `recvmsg` with room for objects: the bytes copied and which message, MSG_TRUNC,
+    /// MSG_CTRUNC, and which objects came (their markers, in order; each was opened and
+    /// read, so the marker is the object's own content).
+    Rights {
+        len: usize,
+        msg: MsgId,
+        truncated: bool,
+        ctrunc: bool,
+        objects: Vec<u32>,
     },
     /// `SO_LINGER`'s `struct linger`.
     Linger { onoff: i32, seconds: i32 },
