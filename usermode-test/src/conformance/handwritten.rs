@@ -766,9 +766,19 @@ fn a_thousand_random_seeds_do_not_diverge() {
         "divergent seeds {:?}",
         report.divergent_seeds
     );
+    // With SCM_RIGHTS steps too (`--rights`).
+    let rights = super::run_seeds_with(0, 300, None, true);
+    assert!(
+        rights.divergent_seeds.is_empty(),
+        "divergent seeds with SCM_RIGHTS {:?}",
+        rights.divergent_seeds
+    );
     // Every operation kind was reached.
     for kind in Op::KINDS {
-        assert!(report.coverage.contains_key(kind), "{kind} never ran");
+        assert!(
+            report.coverage.contains_key(kind) || rights.coverage.contains_key(kind),
+            "{kind} never ran"
+        );
     }
 }
 
