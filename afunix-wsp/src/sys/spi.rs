@@ -1486,8 +1486,260 @@ fn ioctl(s: SOCKET, code: u32, input: &[u8], output: &mut [u8]) -> Res<u32> {
             Ok(u32::try_from(size_of::<SOCKET>()).unwrap_or(0))
         }
         SIO_EXT_POLL => ext_poll(input, output),
+        ws::SIO_GET_EXTENSION_FUNCTION_POINTER => {
+            known(s)?;
+            extension(input, output)
+        }
         _ => Err(WSAEOPNOTSUPP),
     }
+}
+
+// ---- extension functions: WSASendMsg and WSARecvMsg ------------------------------------
+
+/// SIO_GET_EXTENSION_FUNCTION_POINTER: our `WSASendMsg` and `WSARecvMsg`, which pass
+/// handles (SCM_RIGHTS control messages, `afunix_proto::cmsg`). Any other extension:
+/// WSAEOPNOTSUPP.
+fn extension(input: &[u8], output: &mut [u8]) -> Res<u32> {
+    let guid = input.get(..16).ok_or(WSAEFAULT)?;
+    let is = |g: &windows_sys::core::GUID| {
+        let mut bytes = Vec::with_capacity(16);
+        bytes.extend_from_slice(&g.data1.to_ne_bytes());
+        bytes.extend_from_slice(&g.data2.to_ne_bytes());
+        bytes.extend_from_slice(&g.data3.to_ne_bytes());
+        bytes.extend_from_slice(&g.data4);
+        bytes == guid
+    };
+    let f: usize = if is(&ws::WSAID_WSASENDMSG) {
+        wsa_send_msg as *const () as usize
+    } else if is(&ws::WSAID_WSARECVMSG) {
+        wsa_recv_msg as *const () as usize
+    } else {
+        return Err(WSAEOPNOTSUPP);
+    };
+    let slot = output.get_mut(..size_of::<usize>()).ok_or(WSAEFAULT)?;
+    slot.copy_from_slice(&f.to_ne_bytes());
+    Ok(u32::try_from(size_of::<usize>()).unwrap_or(0))
+}
+
+/// An extension function's return: 0, or SOCKET_ERROR with the code set as the thread's
+/// last error (`WSASetLastError` is `SetLastError`), as a program calling it directly reads
+/// it with `WSAGetLastError`.
+fn extension_status(r: Res<()>) -> i32 {
+    match r {
+        Ok(()) => 0,
+        Err(code) => {
+            // SAFETY:
+            // 1. Sets this thread's last error; no pointers.
+            unsafe { windows_sys::Win32::Foundation::SetLastError(code as u32) };
+            SOCKET_ERROR
+        }
+    }
+}
+
+/// `WSASendMsg`: the buffers as one message (one write of a stream) passing the handles of
+/// the SCM_RIGHTS control messages (the caller's own handles: the receiver gets handles of
+/// its own with the same access), to `name` on a datagram socket or to the peer. Blocking
+/// and non-blocking; an overlapped call is WSAEOPNOTSUPP for now.
+unsafe extern "system" fn wsa_send_msg(
+    s: SOCKET,
+    msg: *const ws::WSAMSG,
+    flags: u32,
+    sent: *mut u32,
+    ov: *mut OVERLAPPED,
+    _routine: LPWSAOVERLAPPED_COMPLETION_ROUTINE,
+) -> i32 {
+    let r = (|| {
+        if !ov.is_null() {
+            return Err(WSAEOPNOTSUPP);
+        }
+        if msg.is_null() {
+            return Err(WSAEFAULT);
+        }
+        // SAFETY:
+        // 1. Non-null: the program's WSAMSG, readable.
+        let m = unsafe { msg.read() };
+        check_send_flags(flags)?;
+        // SAFETY:
+        // 1. The program's WSABUF array of `dwBufferCount` entries.
+        let bufs = unsafe { wsabufs(m.lpBuffers, m.dwBufferCount) }?;
+        // SAFETY:
+        // 1. The program's control buffer, readable for its length.
+        let control = unsafe {
+            bytes(
+                m.Control.buf.cast_const(),
+                i32::try_from(m.Control.len).map_err(|_| WSAEFAULT)?,
+            )
+        }?;
+        let mut handles = Vec::new();
+        for c in afunix_proto::cmsg::parse(control) {
+            let c = c.map_err(|_| WSAEINVAL)?;
+            if (c.level, c.ty)
+                != (
+                    afunix_proto::cmsg::SOL_SOCKET_WINSOCK,
+                    afunix_proto::cmsg::SCM_RIGHTS,
+                )
+            {
+                return Err(WSAEINVAL);
+            }
+            handles.extend(afunix_proto::cmsg::handles(c.data));
+        }
+        let name = if !m.name.is_null() && m.namelen > 0 && sock_type(s)? == SockType::Dgram {
+            // SAFETY:
+            // 1. The program's sockaddr, readable for `namelen` bytes.
+            Some(unsafe { bytes(m.name.cast_const().cast(), m.namelen) }?)
+        } else {
+            None
+        };
+        let path = match name {
+            Some(addr) if addr.len() <= SOCKADDR_UN_LEN => nt_path_of(addr)?,
+            _ => Vec::new(),
+        };
+        let input = encode::send_msg(0, &handles, name.map(|a| (a, path.as_slice())))
+            .map_err(|_| WSAEINVAL)?;
+        let timeout = table::with(s, |sock| sock.send_timeout)?;
+        let mut gathered = Vec::new();
+        for &(p, len) in &bufs {
+            // SAFETY:
+            // 1. Each WSABUF the program passed is readable for its length.
+            let b = unsafe { bytes(p.cast_const(), i32::try_from(len).map_err(|_| WSAEFAULT)?) }?;
+            gathered.try_reserve(b.len()).map_err(|_| WSAENOBUFS)?;
+            gathered.extend_from_slice(b);
+        }
+        let n = match request(
+            s,
+            IOCTL_AFUNIX_SENDMSG,
+            &input,
+            Data::In(&gathered),
+            table::deadline(timeout),
+        ) {
+            Ok(n) => n,
+            Err(Errno::EAGAIN) => {
+                reenable(s, FD_WRITE);
+                return Err(would_block(s, timeout));
+            }
+            Err(e) => return Err(wsa(e)),
+        };
+        write_u32(sent, u32::try_from(n).unwrap_or(u32::MAX));
+        Ok(())
+    })();
+    extension_status(r)
+}
+
+/// `WSARecvMsg`: one message (or a stream's bytes) into the buffers, the handles passed with
+/// it as an SCM_RIGHTS control message (new handles of this process; those that do not fit
+/// the control buffer are closed and `dwFlags` gets MSG_CTRUNC), and the sender's name. A
+/// message longer than the buffers: MSG_TRUNC in `dwFlags`, and WSAEMSGSIZE as WSPRecvFrom
+/// gives it, with everything else written. Blocking and non-blocking; an overlapped call is
+/// WSAEOPNOTSUPP for now.
+unsafe extern "system" fn wsa_recv_msg(
+    s: SOCKET,
+    msg: *mut ws::WSAMSG,
+    received: *mut u32,
+    ov: *mut OVERLAPPED,
+    _routine: LPWSAOVERLAPPED_COMPLETION_ROUTINE,
+) -> i32 {
+    let r = (|| {
+        if !ov.is_null() {
+            return Err(WSAEOPNOTSUPP);
+        }
+        if msg.is_null() {
+            return Err(WSAEFAULT);
+        }
+        // SAFETY:
+        // 1. Non-null: the program's WSAMSG, readable and writable.
+        let mut m = unsafe { msg.read() };
+        let message = sock_type(s)?.is_message();
+        let flags = if message {
+            message_recv_flags(m.dwFlags)?
+        } else {
+            recv_flags(m.dwFlags)?
+        };
+        // SAFETY:
+        // 1. The program's WSABUF array of `dwBufferCount` entries.
+        let bufs = unsafe { wsabufs(m.lpBuffers, m.dwBufferCount) }?;
+        let total = bufs
+            .iter()
+            .try_fold(0usize, |acc, (_, len)| acc.checked_add(*len as usize))
+            .ok_or(WSAEFAULT)?;
+        let room = afunix_proto::cmsg::rights_room(m.Control.len as usize)
+            .min(afunix_proto::wire::SCM_MAX_FD);
+        let head = afunix_proto::wire::recvmsg_header_len(room);
+        let size = total.checked_add(head).ok_or(WSAEFAULT)?;
+        let mut out = Vec::new();
+        out.try_reserve_exact(size).map_err(|_| WSAENOBUFS)?;
+        out.resize(size, 0);
+        let timeout = table::with(s, |sock| sock.recv_timeout)?;
+        let input = encode::recv_msg(flags, u32::try_from(room).unwrap_or(0));
+        let got = request(
+            s,
+            IOCTL_AFUNIX_RECVMSG,
+            input.as_bytes(),
+            Data::Out(&mut out),
+            table::deadline(timeout),
+        );
+        reenable(s, FD_READ);
+        let n = match got {
+            Ok(n) => n,
+            Err(Errno::EAGAIN) => return Err(would_block(s, timeout)),
+            Err(e) => return Err(wsa(e)),
+        };
+        let (header, data) = out.split_at_checked(head).ok_or(WSAEFAULT)?;
+        let reply = afunix_proto::wire::RecvMsgOut::read_from_prefix(header)
+            .map_err(|_| WSAEINVAL)?
+            .0;
+        let handles: Vec<u64> = header
+            .get(size_of::<afunix_proto::wire::RecvMsgOut>()..)
+            .unwrap_or_default()
+            .chunks_exact(8)
+            .take(reply.count as usize)
+            .filter_map(|c| c.try_into().ok().map(u64::from_ne_bytes))
+            .collect();
+        let copied = n.saturating_sub(head).min(total);
+        scatter(&bufs, data.get(..copied).unwrap_or(&[]));
+        // The handles are ours now: into the control buffer (room was asked for exactly).
+        let mut used = 0usize;
+        if !handles.is_empty() {
+            // SAFETY:
+            // 1. The program's control buffer, writable for its length; nothing else of
+            //    ours refers to it.
+            let control =
+                unsafe { std::slice::from_raw_parts_mut(m.Control.buf, m.Control.len as usize) };
+            used = afunix_proto::cmsg::write_rights(control, &handles).unwrap_or(0);
+        }
+        m.Control.len = u32::try_from(used).unwrap_or(0);
+        let truncated = reply.addr.msg_flags & afunix_proto::wire::MSG_TRUNC != 0;
+        let mut out_flags = 0;
+        if truncated {
+            out_flags |= ws::MSG_TRUNC;
+        }
+        if reply.addr.msg_flags & afunix_proto::wire::MSG_CTRUNC != 0 {
+            out_flags |= ws::MSG_CTRUNC;
+        }
+        m.dwFlags = out_flags;
+        if !m.name.is_null() {
+            let from = if message {
+                reply.addr.sockaddr().to_vec()
+            } else {
+                address_reply(s, IOCTL_AFUNIX_GETPEERNAME)
+                    .map(|a| a.sockaddr().to_vec())
+                    .unwrap_or_default()
+            };
+            // SAFETY:
+            // 1. The program's name buffer, `namelen` bytes.
+            if unsafe { copy_out(m.name.cast(), &mut m.namelen, &from) }.is_err() {
+                m.namelen = 0;
+            }
+        }
+        // SAFETY:
+        // 1. The program's WSAMSG, writable: its lengths and flags as WSARecvMsg reports.
+        unsafe { msg.write(m) };
+        write_u32(received, u32::try_from(copied).unwrap_or(u32::MAX));
+        if message && truncated {
+            return Err(WSAEMSGSIZE);
+        }
+        Ok(())
+    })();
+    extension_status(r)
 }
 
 fn set_nonblocking(s: SOCKET, on: bool) -> Res<()> {

@@ -44,7 +44,195 @@ pub(super) fn checks() -> Vec<(&'static str, Check)> {
             "overlapped WSPSendTo on SOCK_DGRAM; an overlapped WSPRecvFrom asking for the address is refused",
             overlapped_datagram,
         ),
+        (
+            "WSASendMsg and WSARecvMsg from SIO_GET_EXTENSION_FUNCTION_POINTER: a pipe's handle passed in an SCM_RIGHTS control message works in the receiver; too small a control buffer gets MSG_CTRUNC",
+            send_and_recv_msg,
+        ),
     ]
+}
+
+type SendMsg = unsafe extern "system" fn(
+    SOCKET,
+    *const ws::WSAMSG,
+    u32,
+    *mut u32,
+    *mut windows_sys::Win32::System::IO::OVERLAPPED,
+    ws::LPWSAOVERLAPPED_COMPLETION_ROUTINE,
+) -> i32;
+type RecvMsg = unsafe extern "system" fn(
+    SOCKET,
+    *mut ws::WSAMSG,
+    *mut u32,
+    *mut windows_sys::Win32::System::IO::OVERLAPPED,
+    ws::LPWSAOVERLAPPED_COMPLETION_ROUTINE,
+) -> i32;
+
+/// The extension function `guid` names, as a program asks for it.
+fn extension(p: &Provider, s: SOCKET, guid: &windows_sys::core::GUID) -> Result<usize, i32> {
+    let mut input = Vec::new();
+    input.extend_from_slice(&guid.data1.to_ne_bytes());
+    input.extend_from_slice(&guid.data2.to_ne_bytes());
+    input.extend_from_slice(&guid.data3.to_ne_bytes());
+    input.extend_from_slice(&guid.data4);
+    let mut out = [0u8; 8];
+    let n = p.ioctl(s, ws::SIO_GET_EXTENSION_FUNCTION_POINTER, &input, &mut out)?;
+    if n != 8 {
+        return Err(0);
+    }
+    Ok(usize::from_ne_bytes(out))
+}
+
+fn send_and_recv_msg(p: &Provider) -> Result<(), String> {
+    use std::io::{Read, Write};
+    use std::os::windows::io::FromRawHandle;
+    let (l, c, srv) = seqpacket_pair(p)?;
+    let send = wsa("WSASendMsg", extension(p, c, &ws::WSAID_WSASENDMSG))?;
+    let recv = wsa("WSARecvMsg", extension(p, srv, &ws::WSAID_WSARECVMSG))?;
+    expect_err(
+        "an extension we do not have",
+        extension(p, c, &ws::WSAID_TRANSMITPACKETS),
+        WSAEOPNOTSUPP,
+    )?;
+    // SAFETY:
+    // 1. The provider returned its WSASendMsg and WSARecvMsg, of these prototypes.
+    let send: SendMsg = unsafe { std::mem::transmute::<usize, SendMsg>(send) };
+    // SAFETY:
+    // 1. As above.
+    let recv: RecvMsg = unsafe { std::mem::transmute::<usize, RecvMsg>(recv) };
+    let mut read_end: windows_sys::Win32::Foundation::HANDLE = ptr::null_mut();
+    let mut write_end: windows_sys::Win32::Foundation::HANDLE = ptr::null_mut();
+    // SAFETY:
+    // 1. Valid out pointers, default attributes and size.
+    let made = unsafe {
+        windows_sys::Win32::System::Pipes::CreatePipe(&mut read_end, &mut write_end, ptr::null(), 0)
+    };
+    ensure(made != 0, || "CreatePipe".into())?;
+    // SAFETY:
+    // 1. CreatePipe made both handles for us alone.
+    let mut reader = unsafe { std::fs::File::from_raw_handle(read_end) };
+    // SAFETY:
+    // 1. As above.
+    let writer = unsafe { std::fs::File::from_raw_handle(write_end) };
+
+    let round = |room: usize, count: usize| -> Result<(Vec<u64>, u32, u32), String> {
+        let mut control = vec![0u64; 8];
+        let bytes = control.len() * 8;
+        // SAFETY:
+        // 1. `control` is 64 writable bytes, viewed as bytes for the call.
+        let control_bytes =
+            unsafe { std::slice::from_raw_parts_mut(control.as_mut_ptr().cast::<u8>(), bytes) };
+        let handles = vec![write_end as u64; count];
+        let used = afunix_proto::cmsg::write_rights(control_bytes, &handles)
+            .ok_or("the control message does not fit")?;
+        let mut data = *b"with handles";
+        let mut buf = ws::WSABUF {
+            len: data.len() as u32,
+            buf: data.as_mut_ptr(),
+        };
+        let msg = ws::WSAMSG {
+            name: ptr::null_mut(),
+            namelen: 0,
+            lpBuffers: &mut buf,
+            dwBufferCount: 1,
+            Control: ws::WSABUF {
+                len: used as u32,
+                buf: control_bytes.as_mut_ptr(),
+            },
+            dwFlags: 0,
+        };
+        let mut sent = 0u32;
+        // SAFETY:
+        // 1. WSASendMsg's contract: the WSAMSG and everything it points to outlive the call.
+        let r = unsafe { send(c, &msg, 0, &mut sent, ptr::null_mut(), None) };
+        ensure(r == 0 && sent == 12, || {
+            format!("WSASendMsg {r} sent {sent}")
+        })?;
+
+        let mut in_control = vec![0u64; 8];
+        // SAFETY:
+        // 1. `in_control` is 64 writable bytes.
+        let in_bytes =
+            unsafe { std::slice::from_raw_parts_mut(in_control.as_mut_ptr().cast::<u8>(), 64) };
+        let mut got = [0u8; 32];
+        let mut rbuf = ws::WSABUF {
+            len: got.len() as u32,
+            buf: got.as_mut_ptr(),
+        };
+        let mut from = [0u8; 110];
+        let mut rmsg = ws::WSAMSG {
+            name: from.as_mut_ptr().cast(),
+            namelen: from.len() as i32,
+            lpBuffers: &mut rbuf,
+            dwBufferCount: 1,
+            Control: ws::WSABUF {
+                len: afunix_proto::cmsg::len(room * 8) as u32,
+                buf: in_bytes.as_mut_ptr(),
+            },
+            dwFlags: 0,
+        };
+        let mut received = 0u32;
+        // SAFETY:
+        // 1. WSARecvMsg's contract: the WSAMSG and its buffers outlive the call.
+        let r = unsafe { recv(srv, &mut rmsg, &mut received, ptr::null_mut(), None) };
+        ensure(
+            r == 0 && &got[..received as usize] == b"with handles",
+            || format!("WSARecvMsg {r}, {received} bytes"),
+        )?;
+        let mut out = Vec::new();
+        for m in afunix_proto::cmsg::parse(&in_bytes[..rmsg.Control.len as usize]) {
+            let m = m.map_err(|e| format!("{e:?}"))?;
+            out.extend(afunix_proto::cmsg::handles(m.data));
+        }
+        Ok((out, rmsg.dwFlags, rmsg.Control.len))
+    };
+
+    // Room for two of two: both arrive, each a working handle to the pipe's write end.
+    let (handles, flags, _) = round(2, 2)?;
+    ensure(handles.len() == 2 && flags & ws::MSG_CTRUNC == 0, || {
+        format!("{} handles, flags {flags:#x}", handles.len())
+    })?;
+    for (i, h) in handles.iter().enumerate() {
+        // SAFETY:
+        // 1. WSARecvMsg made this handle in our process; nothing else owns it.
+        let mut pipe = unsafe { std::fs::File::from_raw_handle(*h as _) };
+        pipe.write_all(&[b'0' + i as u8])
+            .map_err(|e| format!("write through a received handle: {e}"))?;
+    }
+    let mut two = [0u8; 2];
+    reader
+        .read_exact(&mut two)
+        .map_err(|e| format!("read the pipe: {e}"))?;
+    ensure(&two == b"01", || format!("the pipe carried {two:?}"))?;
+    // Room for one of three: MSG_CTRUNC, one handle, the others closed.
+    let (handles, flags, _) = round(1, 3)?;
+    ensure(handles.len() == 1 && flags & ws::MSG_CTRUNC != 0, || {
+        format!("{} handles, flags {flags:#x}", handles.len())
+    })?;
+    // SAFETY:
+    // 1. As above.
+    drop(unsafe { std::fs::File::from_raw_handle(handles[0] as _) });
+    // No room at all: MSG_CTRUNC, no control message.
+    let (handles, flags, len) = round(0, 1)?;
+    ensure(
+        handles.is_empty() && flags & ws::MSG_CTRUNC != 0 && len == 0,
+        || format!("{} handles, flags {flags:#x}, control {len}", handles.len()),
+    )?;
+    // Every copy of the write end is closed now but ours: closing it ends the pipe.
+    drop(writer);
+    let end = std::thread::spawn(move || {
+        let mut rest = Vec::new();
+        reader.read_to_end(&mut rest).map(|_| rest.len())
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !end.is_finished() {
+        ensure(std::time::Instant::now() < deadline, || {
+            "the pipe never ended: a passed copy of its write end is still open".into()
+        })?;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    ensure(matches!(end.join(), Ok(Ok(0))), || "the pipe's end".into())?;
+    close_all(p, &[l, c, srv]);
+    Ok(())
 }
 
 /// The fields of SO_PROTOCOL_INFOW a program looks at: (service flags, catalog entry id,
