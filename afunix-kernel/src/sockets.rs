@@ -177,7 +177,14 @@ pub fn init() {
 /// Tears the engine down; the driver's unload calls it, when no handle is open (so nothing
 /// pends).
 pub fn shutdown() {
-    let state = STATE.lock().take();
+    let mut state = STATE.lock().take();
+    // Passed objects the last drains left to release (above PASSIVE_LEVEL): unload runs at
+    // PASSIVE_LEVEL.
+    if let Some(state) = state.as_mut() {
+        while let Some(key) = state.device.poll_released() {
+            objects::release(key);
+        }
+    }
     drop(state);
 }
 
@@ -339,8 +346,21 @@ impl Host for Caller {
         objects::pass(handle)
     }
 
+    /// At PASSIVE_LEVEL the object's handle is closed now. Above it (a staged request the
+    /// KMDF queue gave up at DISPATCH_LEVEL) it goes to the device for the next drain, or, if
+    /// the device has no room kept for it, stays open and the log says so.
     fn release(&mut self, key: u64) {
-        objects::release(key);
+        if objects::at_passive_level() {
+            objects::release(key);
+            return;
+        }
+        let kept = STATE
+            .lock()
+            .as_mut()
+            .is_some_and(|state| state.device.release_later(key));
+        if !kept {
+            kprint!("a passed object was left open above PASSIVE_LEVEL");
+        }
     }
 }
 
@@ -506,7 +526,13 @@ fn finish<R: FrontRequest>(
         }
     };
     if let Done::Message(m) = &mut done {
-        give_objects(m, receiver.as_ref());
+        // Handles are made only where the reply that names them can be written: else they
+        // would be the receiver's without its knowing.
+        let header = recvmsg_header_len(m.room);
+        let writable = request
+            .reply_area(ReplyArea::DataHeader)
+            .is_some_and(|b| b.len() >= header);
+        give_objects(m, receiver.as_ref().filter(|_| writable));
     }
     close_receiver(receiver);
     let buffer = match &done {
