@@ -346,6 +346,50 @@ mod imp {
         Ok(())
     }
 
+    /// Only file objects travel, and only the sender's own handles: a process handle, an
+    /// event and a value the sender does not hold are EBADF, and nothing is left in flight.
+    fn refused() -> Result<(), String> {
+        use std::os::windows::io::{BorrowedHandle, OwnedHandle};
+        use windows_sys::Win32::System::Threading::{
+            CreateEventW, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
+        };
+        let (a, _b) = UnixDatagram::pair().map_err(|e| format!("pair: {e}"))?;
+        // SAFETY:
+        // 1. Opens our own process for querying; the handle is ours.
+        let process =
+            unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, std::process::id()) };
+        // SAFETY:
+        // 1. Default attributes, auto-reset, not signalled, no name.
+        let event = unsafe { CreateEventW(std::ptr::null(), 0, 0, std::ptr::null()) };
+        if process.is_null() || event.is_null() {
+            return Err("OpenProcess or CreateEventW failed".into());
+        }
+        // SAFETY:
+        // 1. Both were just made for us alone.
+        let process = unsafe { OwnedHandle::from_raw_handle(process as RawHandle) };
+        // SAFETY:
+        // 1. As above.
+        let event = unsafe { OwnedHandle::from_raw_handle(event as RawHandle) };
+        // SAFETY:
+        // 1. A value nothing in this process holds, only passed along, never used as one.
+        let stranger = unsafe { BorrowedHandle::borrow_raw(0x7FF0 as RawHandle) };
+        for (what, h) in [
+            ("a process handle", process.as_handle()),
+            ("an event", event.as_handle()),
+            ("a value this process does not hold", stranger),
+        ] {
+            let mut buffer = [0u8; 64];
+            let mut ancillary = SocketAncillary::new(&mut buffer);
+            ancillary.add_handles(&[h]);
+            match a.send_vectored_with_ancillary(&[IoSlice::new(b"x")], &mut ancillary) {
+                Err(e) if afunix::errno_of(&e) == Some(afunix::Errno::EBADF) => {}
+                other => return Err(format!("passing {what}: {other:?}, not EBADF")),
+            }
+        }
+        println!("rights: a process handle, an event and a value not held refused with EBADF");
+        Ok(())
+    }
+
     /// Part 3: a socket over itself, and a two-socket cycle.
     fn cycles() -> Result<(), String> {
         let (x, y) = UnixSeqpacketConn::pair().map_err(|e| format!("pair: {e}"))?;
@@ -375,6 +419,7 @@ mod imp {
         across_processes(&dir)?;
         truncated()?;
         pending()?;
+        refused()?;
         cycles()?;
         expect_empty("rights")
     }
