@@ -66,6 +66,14 @@
 //!   filled receiver, wait until that queue is drained or closed. A message larger than
 //!   SO_SNDBUF - 32 (EMSGSIZE) is drawn only where the engine's SO_SNDBUF, compared exactly,
 //!   refuses it.
+//! - **Passed objects (`--rights`).** Datagram and seqpacket sockets pass objects with
+//!   SCM_RIGHTS: on Linux each is a memfd holding a number, which the receiver reads from the
+//!   descriptor it got; the engine carries the numbers as its opaque keys; the library passes
+//!   them as handle values through its in-process transport. A receive gives room for exactly
+//!   `room` objects (Linux: a control buffer of `CMSG_LEN(room * 4)`, plus room for
+//!   SCM_CREDENTIALS when the socket has SO_PASSCRED, which is not compared), and a step
+//!   compares the message, MSG_TRUNC, MSG_CTRUNC and the numbers received, in order. Streams
+//!   do not carry objects yet, so the generator passes them only on message sockets.
 //! - **Backends without a feature.** A backend that cannot run a step at all (a socket type its
 //!   layer lacks; no backend lacks one today) answers
 //!   [`backend::UNSUPPORTED`]: on the host that is a divergence like any other; a replay stops
