@@ -418,5 +418,8 @@ impl Socket {
             && self.sends.is_empty()
             && self.msg_sends.is_empty()
             && self.dgram_peer.is_none()
+            // Not in flight: an accepted connection or a socketpair made in it would hold
+            // a queue while it travels (see `engine::rights`).
+            && self.passed == 0
     }
 }

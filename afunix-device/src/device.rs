@@ -503,10 +503,15 @@ impl Device {
             return Reply::Ready(Err(Errno::ENOMEM));
         }
         for o in objects.iter() {
-            let socket = o
-                .file
-                .and_then(|f| self.files.get(&f))
-                .and_then(|f| f.socket);
+            let socket = match o.file {
+                None => None,
+                // One of ours must be a socket already: one made later would travel
+                // uncounted (see `afunix_core`'s rights), and Linux has no such thing to pass.
+                Some(f) => match self.files.get(&f).and_then(|f| f.socket) {
+                    Some(id) => Some(id),
+                    None => return Reply::Ready(Err(Errno::EBADF)),
+                },
+            };
             rights.push(Passed { key: o.key, socket });
         }
         let flags = send_flags(flags);

@@ -215,7 +215,7 @@ impl Host for FakeHost {
     type SocketFile = String;
     type HandleRef = ();
 
-    /// Handle values below 100 are the files of those numbers; 0xBAD is no handle; any other
+    /// Handle values below 0x40 are the files of those numbers; 0xBAD is no handle; any other
     /// is some other object. The key is the handle plus 1000.
     fn pass(&mut self, handle: u64) -> Result<Object, Errno> {
         if handle == 0xBAD {
@@ -225,7 +225,7 @@ impl Host for FakeHost {
         self.passed.push(key);
         Ok(Object {
             key,
-            file: (handle < 100).then_some(FileId(handle)),
+            file: (handle < 0x40).then_some(FileId(handle)),
         })
     }
 
@@ -890,12 +890,12 @@ fn sendmsg_passes_objects_that_recvmsg_delivers_or_releases() {
         else {
             panic!("a message is ready")
         };
-        // The front end makes the objects handles: key 1003 cannot be made.
+        // The front end makes the objects handles: key 1096 cannot be made.
         let mut released = Vec::new();
         deliver_objects(
             &mut done,
             |key, _keep| {
-                if key == 1003 {
+                if key == 1096 {
                     Err(Errno::EMFILE)
                 } else {
                     Ok(key + 5000)
@@ -936,13 +936,22 @@ fn sendmsg_passes_objects_that_recvmsg_delivers_or_releases() {
     assert_eq!(host.device.poll_released(), None);
 
     // A handle the front end cannot make: it and the ones after it are released.
-    assert_eq!(send(&mut host, &[0x50, 3, 0x54], b"y"), Ok(Done::Count(1)));
+    assert_eq!(
+        send(&mut host, &[0x50, 0x60, 0x54], b"y"),
+        Ok(Done::Count(1))
+    );
     let (reply, handles, _, released) = recv(&mut host, 4, 0);
     assert_eq!(handles, [6080]);
-    assert_eq!(released, [1003, 1084]);
+    assert_eq!(released, [1096, 1084]);
     assert_ne!(reply.addr.msg_flags & MSG_CTRUNC, 0);
 
+    // One of our files that is not a socket yet: EBADF (it would travel uncounted).
+    host.released.clear();
+    host.device.open(FileId(9)).unwrap();
+    assert_eq!(send(&mut host, &[9], b"f"), Err(Errno::EBADF));
+    assert_eq!(host.released, [1009]);
     // A handle the caller does not hold: EBADF, and what was taken is released.
+
     host.released.clear();
     assert_eq!(send(&mut host, &[0x58, 0xBAD], b"z"), Err(Errno::EBADF));
     assert_eq!(host.released, [1088]);

@@ -12,10 +12,12 @@
 //!   pipes, devices, sockets of this driver and of others); any other handle, or a value the
 //!   sender does not hold, is EBADF. Under Wine the copy lives in winedevice's own table.
 //! - Receiving ([`give`], after the receive, at PASSIVE_LEVEL): the kernel handle is
-//!   duplicated into the receiving process, opened when its RECVMSG was resolved
-//!   ([`Receiver`]), with the same access; then closed unless the receive peeked. A handle
-//!   that cannot be made is released and the receive reports MSG_CTRUNC
-//!   (`afunix_device::deliver_objects`).
+//!   duplicated into the receiving process, referenced when its RECVMSG was resolved
+//!   ([`Receiver`]), with the same access; then closed. A handle that cannot be made is
+//!   released and the receive reports MSG_CTRUNC (`afunix_device::deliver_objects`). A peek
+//!   gets no handles (MSG_CTRUNC): its keys stay the message's, and another processor may
+//!   close one (the message received, or dropped) between the lock and the duplication, after
+//!   which the value could name another sender's object.
 //! - Releasing ([`release`]): the kernel handle is closed.
 //!
 //! Every call here needs PASSIVE_LEVEL ([`at_passive_level`]).
@@ -28,7 +30,7 @@ use afunix_device::{FileId, Object};
 use afunix_ntos::{
     CURRENT_PROCESS, DUPLICATE_SAME_ACCESS, IoFileObjectType, IoGetCurrentProcess, KERNEL_MODE,
     OBJ_KERNEL_HANDLE, ObOpenObjectByPointer, ObReferenceObjectByHandle, ObfDereferenceObject,
-    PROCESS_DUP_HANDLE, ZwClose, ZwDuplicateObject,
+    ObfReferenceObject, PROCESS_DUP_HANDLE, ZwClose, ZwDuplicateObject,
 };
 use windows_sys::Win32::Foundation::HANDLE;
 
@@ -137,49 +139,51 @@ pub fn release(key: u64) {
     unsafe { ZwClose(key as HANDLE) };
 }
 
-/// The process a RECVMSG receives objects into, opened in its context when the request is
-/// resolved, kept while it pends, closed when it is finished.
+/// The process a RECVMSG receives objects into: referenced in its context when the request
+/// is resolved, kept while it pends, let go when it is finished. A reference (not a handle)
+/// so that letting it go is allowed at any IRQL up to DISPATCH_LEVEL (a cancel routine's).
 #[derive(Debug)]
-pub struct Receiver(KernelHandle);
+pub struct Receiver(*mut c_void);
 
 impl Receiver {
-    /// The calling process. In the caller's context, at PASSIVE_LEVEL.
-    pub fn of_caller() -> Result<Receiver, Errno> {
-        open_calling_process().map(Receiver)
+    /// The calling process. In the caller's context.
+    pub fn of_caller() -> Receiver {
+        // SAFETY:
+        // 1. IoGetCurrentProcess has no preconditions in a dispatch routine.
+        let process = unsafe { IoGetCurrentProcess() };
+        // SAFETY:
+        // 1. `process` is the live calling process; the reference is dropped once, in
+        //    `Drop`.
+        unsafe { ObfReferenceObject(process) };
+        Receiver(process)
     }
 
-    /// Makes a handle of the receiver's to the object `key`, with the access the sender's
-    /// had; unless `keep` (a peek), the key is closed once the handle is made. At
-    /// PASSIVE_LEVEL.
-    pub fn give(&self, key: u64, keep: bool) -> Result<u64, Errno> {
+    /// A kernel handle to the process, to make handles in it. At PASSIVE_LEVEL.
+    pub fn open(&self) -> Result<KernelHandle, Errno> {
         let mut handle: HANDLE = ptr::null_mut();
         // SAFETY:
-        // 1. `key` is a live kernel handle of ours (see `release`); the receiver is open with
-        //    PROCESS_DUP_HANDLE; `handle` is a valid out pointer. The new handle is not
-        //    inheritable.
+        // 1. `self.0` is a referenced process object; a kernel handle with
+        //    PROCESS_DUP_HANDLE, in kernel mode; `handle` is a valid out pointer.
         let status = unsafe {
-            ZwDuplicateObject(
-                CURRENT_PROCESS,
-                key as HANDLE,
-                (self.0).0,
+            ObOpenObjectByPointer(
+                self.0,
+                OBJ_KERNEL_HANDLE,
+                ptr::null_mut(),
+                PROCESS_DUP_HANDLE,
+                ptr::null_mut(),
+                KERNEL_MODE,
                 &mut handle,
-                0,
-                0,
-                DUPLICATE_SAME_ACCESS,
             )
         };
         if status < 0 {
-            return Err(Errno::EMFILE);
+            return Err(Errno::ENOMEM);
         }
-        if !keep {
-            release(key);
-        }
-        Ok(handle as u64)
+        Ok(KernelHandle(handle))
     }
 
-    /// The raw handle, to keep with a pending request.
+    /// The raw reference, to keep with a pending request.
     pub fn into_raw(self) -> u64 {
-        let raw = (self.0).0 as u64;
+        let raw = self.0 as u64;
         core::mem::forget(self);
         raw
     }
@@ -189,6 +193,43 @@ impl Receiver {
     /// # Safety
     /// `raw` came from `into_raw` and is taken back once.
     pub unsafe fn from_raw(raw: u64) -> Receiver {
-        Receiver(KernelHandle(raw as HANDLE))
+        Receiver(raw as *mut c_void)
     }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        // SAFETY:
+        // 1. Referenced in `of_caller`, dereferenced once; allowed up to DISPATCH_LEVEL.
+        unsafe { ObfDereferenceObject(self.0) };
+    }
+}
+
+/// Makes a handle, in the process `process` (a handle from [`Receiver::open`]), to the object
+/// `key`, with the access the sender's had; unless `keep` (a peek), the key is closed once the
+/// handle is made. At PASSIVE_LEVEL.
+pub fn give(process: &KernelHandle, key: u64, keep: bool) -> Result<u64, Errno> {
+    let mut handle: HANDLE = ptr::null_mut();
+    // SAFETY:
+    // 1. `key` is a live kernel handle of ours (see `release`); `process` is open with
+    //    PROCESS_DUP_HANDLE; `handle` is a valid out pointer. The new handle is not
+    //    inheritable.
+    let status = unsafe {
+        ZwDuplicateObject(
+            CURRENT_PROCESS,
+            key as HANDLE,
+            process.0,
+            &mut handle,
+            0,
+            0,
+            DUPLICATE_SAME_ACCESS,
+        )
+    };
+    if status < 0 {
+        return Err(Errno::EMFILE);
+    }
+    if !keep {
+        release(key);
+    }
+    Ok(handle as u64)
 }

@@ -230,8 +230,9 @@ enum Drained {
     Completed(Held, Result<Done, Errno>, Option<Receiver>),
     /// A passed object given up, to release.
     Released(u64),
-    /// A completion whose request was not in the table (not reached), and what it held.
-    Skipped(Option<Receiver>),
+    /// A completion whose request was not in the table (not reached), its result and what it
+    /// held.
+    Skipped(Result<Done, Errno>, Option<Receiver>),
 }
 
 /// Completes every request the engine has finished with, and releases every passed object it
@@ -262,7 +263,7 @@ pub fn drain<R: FrontRequest>() {
                     .map(|raw| unsafe { Receiver::from_raw(raw) });
                 match state.pending.remove(&completion.token) {
                     Some(held) => Drained::Completed(held, completion.result, receiver),
-                    None => Drained::Skipped(receiver),
+                    None => Drained::Skipped(completion.result, receiver),
                 }
             }
         };
@@ -275,7 +276,13 @@ pub fn drain<R: FrontRequest>() {
                 finish(request, result, receiver);
             }
             Drained::Released(key) => objects::release(key),
-            Drained::Skipped(receiver) => close_receiver(receiver),
+            Drained::Skipped(result, receiver) => {
+                // Objects a receive took go back (a peek's are still the message's).
+                if let Ok(Done::Message(mut m)) = result {
+                    give_objects(&mut m, None);
+                }
+                close_receiver(receiver);
+            }
         }
     }
 }
@@ -432,7 +439,7 @@ fn stage<'a, R: FrontRequest>(
         _ => None,
     };
     let receiver = match decoded {
-        Decoded::RecvMsg { room, .. } if room > 0 => Some(Receiver::of_caller()?),
+        Decoded::RecvMsg { room, .. } if room > 0 => Some(Receiver::of_caller()),
         _ => None,
     };
     let prepared = Prepared::new(&mut Caller, file, decoded, data.map_or(0, |d| d.len))?;
@@ -555,17 +562,22 @@ fn finish<R: FrontRequest>(
 }
 
 /// Makes a RECVMSG's objects handles of its receiving process. Where that cannot be done
-/// now (no receiver, or above PASSIVE_LEVEL: a cancel routine's drain), the objects go back
-/// to the device to be released by the next drain, and the receive reports MSG_CTRUNC.
+/// (no receiver or no room for the reply; above PASSIVE_LEVEL, a cancel routine's drain; a
+/// peek, see `objects`), the receive gets none and reports MSG_CTRUNC, and objects the
+/// receive took go back to the device to be released by the next drain.
 fn give_objects(m: &mut afunix_device::MessageDone, receiver: Option<&Receiver>) {
     if m.objects.is_empty() {
         return;
     }
-    match receiver {
-        Some(receiver) if objects::at_passive_level() => {
-            deliver_objects(m, |key, keep| receiver.give(key, keep), objects::release);
+    let process = match receiver {
+        Some(receiver) if !m.peeked && objects::at_passive_level() => receiver.open().ok(),
+        _ => None,
+    };
+    match process {
+        Some(process) => {
+            deliver_objects(m, |key, keep| objects::give(&process, key, keep), objects::release);
         }
-        _ => {
+        None => {
             if !m.peeked {
                 let mut guard = STATE.lock();
                 for o in &m.objects {
@@ -583,14 +595,7 @@ fn give_objects(m: &mut afunix_device::MessageDone, receiver: Option<&Receiver>)
     }
 }
 
-/// Closes a RECVMSG's receiving process handle, at PASSIVE_LEVEL; above it (a KMDF cancel
-/// callback at DISPATCH_LEVEL) the handle is kept open, and said so in the log.
+/// Lets a RECVMSG's receiving process go (a reference: at any IRQL up to DISPATCH_LEVEL).
 fn close_receiver(receiver: Option<Receiver>) {
-    let Some(receiver) = receiver else { return };
-    if objects::at_passive_level() {
-        drop(receiver);
-    } else {
-        let _ = receiver.into_raw();
-        kprint!("a receiving process handle was left open above PASSIVE_LEVEL");
-    }
+    drop(receiver);
 }

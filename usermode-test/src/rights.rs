@@ -25,7 +25,7 @@ const ECHO_TEXT: &[u8] = b"through the passed listener";
 mod imp {
     use std::fs::File;
     use std::io::{IoSlice, IoSliceMut, Read, Seek, SeekFrom, Write};
-    use std::os::windows::io::{AsHandle, FromRawHandle, OwnedHandle, RawHandle};
+    use std::os::windows::io::{AsHandle, AsRawHandle, FromRawHandle, OwnedHandle, RawHandle};
     use std::path::{Path, PathBuf};
     use std::process::Command;
 
@@ -346,6 +346,53 @@ mod imp {
         Ok(())
     }
 
+    /// A peek reports MSG_CTRUNC and makes no handles (see the README); the receive after it
+    /// gets them.
+    fn peeked() -> Result<(), String> {
+        use afunix_proto::wire::{MSG_CTRUNC, MSG_PEEK, SOCK_DGRAM};
+        let net = afunix::Net::system();
+        let a = net
+            .socket_typed(SOCK_DGRAM)
+            .map_err(|e| format!("socket: {e}"))?;
+        let b = net
+            .socket_typed(SOCK_DGRAM)
+            .map_err(|e| format!("socket: {e}"))?;
+        a.pair_with(&b).map_err(|e| format!("pair: {e}"))?;
+        let (pipe_read, pipe_write) = pipe()?;
+        let value = pipe_write.as_raw_handle() as u64;
+        a.send_with_handles(b"p", 0, &[value], None)
+            .map_err(|e| format!("send: {e}"))?;
+        let mut buf = [0u8; 4];
+        let (m, handles) = b
+            .recv_with_handles(&mut buf, MSG_PEEK, 4)
+            .map_err(|e| format!("peek: {e}"))?;
+        if !handles.is_empty() || m.msg_flags & MSG_CTRUNC == 0 {
+            return Err(format!(
+                "a peek gave {} handles, flags {:#x}",
+                handles.len(),
+                m.msg_flags
+            ));
+        }
+        let (_, handles) = b
+            .recv_with_handles(&mut buf, 0, 4)
+            .map_err(|e| format!("recv: {e}"))?;
+        let [h] = handles[..] else {
+            return Err(format!(
+                "the receive after the peek got {} handles",
+                handles.len()
+            ));
+        };
+        // SAFETY:
+        // 1. The driver made this handle in our process for this receive.
+        drop(unsafe { OwnedHandle::from_raw_handle(h as RawHandle) });
+        drop(pipe_write);
+        expect_end(pipe_read)?;
+        println!(
+            "rights: a peek reported MSG_CTRUNC and no handles; the receive after it got the handle"
+        );
+        Ok(())
+    }
+
     /// Only file objects travel, and only the sender's own handles: a process handle, an
     /// event and a value the sender does not hold are EBADF, and nothing is left in flight.
     fn refused() -> Result<(), String> {
@@ -419,6 +466,7 @@ mod imp {
         across_processes(&dir)?;
         truncated()?;
         pending()?;
+        peeked()?;
         refused()?;
         cycles()?;
         expect_empty("rights")

@@ -215,6 +215,14 @@ impl Engine {
                     (Some(t), _) => Some(self.lookup(t, kind)?),
                     (None, _) => None,
                 };
+                if let Blocked::Queue(o) = blocked {
+                    // Room to wait there first: a send refused for want of it must not be
+                    // left pending (with the objects it was given back).
+                    self.sock_mut(o)?
+                        .waiters
+                        .try_reserve(1)
+                        .map_err(|_| Errno::ENOBUFS)?;
+                }
                 self.pend_msg_send(id, token, len, dest, rights)?;
                 if let Blocked::Queue(o) = blocked {
                     self.wait_for_room(id, o)?;
@@ -685,11 +693,15 @@ impl Engine {
         let Some(sock) = self.sockets.get_mut(id) else {
             return false;
         };
-        let Some(m) = sock.msgs.pop_front() else {
+        let Some(mut m) = sock.msgs.pop_front() else {
             return false;
         };
         sock.msg_bytes = sock.msg_bytes.saturating_sub(m.data.len());
         self.uncharge(m.user, m.charge);
+        // Objects still with it (a purged queue; a receive took its own out first) go back.
+        let rights = core::mem::take(&mut m.rights);
+        self.carry(id, &rights, false);
+        self.release_rights(m.user, rights);
         self.msg_left(&m);
         self.room_made(id);
         self.keep_spare(id, m.data);

@@ -64,13 +64,14 @@ impl Engine {
         self.released.pop_front()
     }
 
-    /// Takes back an object a receive handed out that the caller could not deliver now and
-    /// cannot release where it is (the driver, above PASSIVE_LEVEL): it comes out of
-    /// [`Engine::poll_released`] later. Never allocates: a receive made the room when it took
-    /// the object out of the count. False (the caller keeps it) only if the caller gives back
-    /// more than it received.
+    /// Takes back an object the caller cannot release where it is (the driver, above
+    /// PASSIVE_LEVEL): it comes out of [`Engine::poll_released`] later. Makes room for it
+    /// (fallibly, never in the room kept for the objects in flight); false, the caller keeping
+    /// it, if there is none.
     pub fn release_later(&mut self, key: u64) -> bool {
-        if self.released.len() >= self.released.capacity() {
+        // The room kept for the objects in flight stays theirs (see `Engine::released`).
+        let need = self.rights_total.saturating_add(1);
+        if self.released.try_reserve(need).is_err() {
             return false;
         }
         self.released.push_back(Passed { key, socket: None });

@@ -367,3 +367,110 @@ fn an_object_given_back_after_a_receive_comes_out_released_later() {
     }
     assert_eq!(fx.released(), [1, 2]);
 }
+
+#[test]
+fn a_purged_datagram_queue_releases_its_objects() {
+    let mut fx = Fx::new();
+    let connect = |fx: &mut Fx, s: SocketId, name: &[u8]| {
+        let t = fx.token();
+        let o =
+            fx.e.inner
+                .connect(s, &ConnectTarget::Abstract(name.to_vec()), &cred(7), t);
+        assert_eq!(o.ready(), Some(Ok(())));
+    };
+    let mut bound = |name: &[u8]| {
+        let s = fx.e.socket_typed(&cred(7).sid, SockType::Dgram).unwrap();
+        fx.e.bind(s, BindTarget::Abstract(name.to_vec())).unwrap();
+        s
+    };
+    let (a, d, other) = (bound(b"a"), bound(b"d"), bound(b"o"));
+    connect(&mut fx, a, b"d");
+    connect(&mut fx, d, b"a");
+    let mut rights = vec![obj(1), sock(2, other)];
+    assert!(
+        fx.send_rights(a, b"m", NOW, &mut rights)
+            .ready()
+            .unwrap()
+            .is_ok()
+    );
+    // d connects elsewhere: its queue of what its old peer sent is purged
+    // (`unix_dgram_disconnected`), and the objects with it come back.
+    connect(&mut fx, d, b"o");
+    assert_eq!(fx.released(), [1, 2]);
+    assert_eq!(fx.e.rights_in_flight(), 0);
+    assert_eq!(fx.e.user_usage(&cred(7).sid).rights, 0);
+    // `other` is no longer in flight: a send may carry sockets into it again.
+    let mut into_other = vec![sock(3, a)];
+    connect(&mut fx, d, b"o");
+    assert!(
+        fx.send_rights(d, b"n", NOW, &mut into_other)
+            .ready()
+            .unwrap()
+            .is_ok()
+    );
+}
+
+#[test]
+fn a_socket_in_flight_is_not_fresh_for_accept_or_socketpair() {
+    let mut fx = Fx::new();
+    let (a, b) = fx.pair_of(SockType::SeqPacket);
+    let t =
+        fx.e.socket_typed(&cred(7).sid, SockType::SeqPacket)
+            .unwrap();
+    assert_eq!(fx.e.is_fresh(t), Ok(true));
+    let mut rights = vec![sock(1, t)];
+    assert!(
+        fx.send_rights(a, b"t", NOW, &mut rights)
+            .ready()
+            .unwrap()
+            .is_ok()
+    );
+    assert_eq!(fx.e.is_fresh(t), Ok(false), "in flight, so not fresh");
+    let (r, _) = fx.recv_rights(b, 8, recv_flags(1, false)).unwrap();
+    assert_eq!(keys(&r.rights), [1]);
+    assert_eq!(fx.e.is_fresh(t), Ok(true), "received, fresh again");
+}
+
+#[test]
+fn accepting_into_a_socket_in_flight_is_refused_so_it_cannot_hold_itself() {
+    let mut fx = Fx::new();
+    let l =
+        fx.e.socket_typed(&cred(7).sid, SockType::SeqPacket)
+            .unwrap();
+    fx.e.bind(l, BindTarget::Abstract(b"l".to_vec())).unwrap();
+    fx.e.listen(l, 4, &cred(7)).unwrap();
+    fx.e.set_nonblocking(l, true).unwrap();
+    let c =
+        fx.e.socket_typed(&cred(7).sid, SockType::SeqPacket)
+            .unwrap();
+    let t = fx.token();
+    let o =
+        fx.e.inner
+            .connect(c, &ConnectTarget::Abstract(b"l".to_vec()), &cred(7), t);
+    assert_eq!(o.ready(), Some(Ok(())));
+    // The client sends a fresh socket T into the embryo's queue; accepting into T would
+    // make T's queue hold T.
+    let target =
+        fx.e.socket_typed(&cred(7).sid, SockType::SeqPacket)
+            .unwrap();
+    let mut rights = vec![sock(1, target)];
+    assert!(
+        fx.send_rights(c, b"T", NOW, &mut rights)
+            .ready()
+            .unwrap()
+            .is_ok()
+    );
+    let t = fx.token();
+    assert_eq!(
+        fx.e.inner.accept(l, target, t),
+        Outcome::Ready(Err(Errno::EINVAL))
+    );
+    // Into another socket the connection is accepted, its message and object with it.
+    let fresh =
+        fx.e.socket_typed(&cred(7).sid, SockType::SeqPacket)
+            .unwrap();
+    let t = fx.token();
+    assert_eq!(fx.e.inner.accept(l, fresh, t), Outcome::Ready(Ok(())));
+    let (r, _) = fx.recv_rights(fresh, 8, recv_flags(1, false)).unwrap();
+    assert_eq!(keys(&r.rights), [1]);
+}

@@ -254,6 +254,7 @@ unsafe extern "system" {
         handle_information: *mut c_void,
     ) -> NTSTATUS;
     pub fn ObfDereferenceObject(object: *mut c_void) -> isize;
+    pub fn ObfReferenceObject(object: *mut c_void) -> isize;
     pub fn KeQuerySystemTime(time: *mut i64);
     pub fn IoGetCurrentProcess() -> *mut c_void;
     pub fn PsGetCurrentProcessId() -> HANDLE;

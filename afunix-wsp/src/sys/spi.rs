@@ -1661,8 +1661,13 @@ unsafe extern "system" fn wsa_recv_msg(
             .iter()
             .try_fold(0usize, |acc, (_, len)| acc.checked_add(*len as usize))
             .ok_or(WSAEFAULT)?;
-        let room = afunix_proto::cmsg::rights_room(m.Control.len as usize)
-            .min(afunix_proto::wire::SCM_MAX_FD);
+        // No control buffer (a null pointer, whatever its length) has no room.
+        let control_len = if m.Control.buf.is_null() {
+            0
+        } else {
+            m.Control.len as usize
+        };
+        let room = afunix_proto::cmsg::rights_room(control_len).min(afunix_proto::wire::SCM_MAX_FD);
         let head = afunix_proto::wire::recvmsg_header_len(room);
         let size = total.checked_add(head).ok_or(WSAEFAULT)?;
         let mut out = Vec::new();
@@ -1683,10 +1688,10 @@ unsafe extern "system" fn wsa_recv_msg(
             Err(Errno::EAGAIN) => return Err(would_block(s, timeout)),
             Err(e) => return Err(wsa(e)),
         };
-        let (header, data) = out.split_at_checked(head).ok_or(WSAEFAULT)?;
-        let reply = afunix_proto::wire::RecvMsgOut::read_from_prefix(header)
-            .map_err(|_| WSAEINVAL)?
-            .0;
+        let (header, data) = out.split_at(head.min(out.len()));
+        let Ok((reply, _)) = afunix_proto::wire::RecvMsgOut::read_from_prefix(header) else {
+            return Err(WSAEINVAL);
+        };
         let handles: Vec<u64> = header
             .get(size_of::<afunix_proto::wire::RecvMsgOut>()..)
             .unwrap_or_default()
@@ -1698,13 +1703,25 @@ unsafe extern "system" fn wsa_recv_msg(
         scatter(&bufs, data.get(..copied).unwrap_or(&[]));
         // The handles are ours now: into the control buffer (room was asked for exactly).
         let mut used = 0usize;
+        let mut lost = false;
         if !handles.is_empty() {
             // SAFETY:
-            // 1. The program's control buffer, writable for its length; nothing else of
-            //    ours refers to it.
-            let control =
-                unsafe { std::slice::from_raw_parts_mut(m.Control.buf, m.Control.len as usize) };
-            used = afunix_proto::cmsg::write_rights(control, &handles).unwrap_or(0);
+            // 1. The program's control buffer (non-null: it had room), writable for its
+            //    length; nothing else of ours refers to it.
+            let control = unsafe { std::slice::from_raw_parts_mut(m.Control.buf, control_len) };
+            match afunix_proto::cmsg::write_rights(control, &handles) {
+                Some(n) => used = n,
+                None => {
+                    // Not reportable: the handles, ours now, are closed.
+                    for h in &handles {
+                        // SAFETY:
+                        // 1. A handle the driver just made in this process for this
+                        //    receive, which nothing else knows of; closed once.
+                        unsafe { CloseHandle(*h as HANDLE) };
+                    }
+                    lost = true;
+                }
+            }
         }
         m.Control.len = u32::try_from(used).unwrap_or(0);
         let truncated = reply.addr.msg_flags & afunix_proto::wire::MSG_TRUNC != 0;
@@ -1712,7 +1729,7 @@ unsafe extern "system" fn wsa_recv_msg(
         if truncated {
             out_flags |= ws::MSG_TRUNC;
         }
-        if reply.addr.msg_flags & afunix_proto::wire::MSG_CTRUNC != 0 {
+        if reply.addr.msg_flags & afunix_proto::wire::MSG_CTRUNC != 0 || lost {
             out_flags |= ws::MSG_CTRUNC;
         }
         m.dwFlags = out_flags;
