@@ -397,35 +397,7 @@ impl Device {
                 self.recv_msg(file, id, token, flags, len, room, bufs)
             }
             Op::Send { flags, len, to } => {
-                let ty = match self.engine.socket_type(id) {
-                    Ok(ty) => ty,
-                    Err(e) => return ready(Err(e)),
-                };
-                // unix_stream_sendmsg refuses any address before it looks at the data (with
-                // Linux's MSG_OOB support, an out-of-band byte gets that far too).
-                if to.is_some() && ty == SockType::Stream {
-                    return ready(self.engine.send_to_error(id).and_then(Err));
-                }
-                if flags.oob() {
-                    return ready(Err(Errno::EOPNOTSUPP));
-                }
-                let flags = send_flags(flags);
-                // A datagram goes where SENDTO says (unix_validate_addr first: EINVAL); a
-                // seqpacket socket ignores the address (unix_seqpacket_sendmsg).
-                let target = match to {
-                    Some(to) if ty == SockType::Dgram => match send_target(to) {
-                        Ok(target) => Some(target),
-                        Err(e) => return ready(Err(e)),
-                    },
-                    _ => None,
-                };
-                self.track(file, token, Waiting::Send, |engine| {
-                    let sent = match &target {
-                        Some(target) => engine.send_to(id, target, len, flags, token, bufs),
-                        None => engine.send(id, len, flags, token, bufs),
-                    };
-                    done(sent, Done::Count)
-                })
+                self.send_msg(file, id, token, flags, len, to, &mut Vec::new(), bufs)
             }
             Op::Recv { flags, len, from } => {
                 if flags.oob() {
@@ -465,7 +437,8 @@ impl Device {
         }
     }
 
-    /// SENDMSG: SEND passing `objects` (see [`Op::SendMsg`]).
+    /// SEND, SENDTO and SENDMSG: `len` bytes, to the peer or `to`, passing `objects` (see
+    /// [`Op::SendMsg`]; none for SEND and SENDTO).
     #[allow(clippy::too_many_arguments)]
     fn send_msg(
         &mut self,
@@ -478,25 +451,9 @@ impl Device {
         objects: &mut Vec<Object>,
         bufs: &mut dyn Buffers,
     ) -> Reply {
-        if objects.is_empty() {
-            return self.dispatch_send(file, token, flags, len, to, bufs);
-        }
-        let ty = match self.engine.socket_type(id) {
-            Ok(ty) => ty,
+        let target = match self.send_destination(id, to, flags) {
+            Ok(target) => target,
             Err(e) => return Reply::Ready(Err(e)),
-        };
-        if to.is_some() && ty == SockType::Stream {
-            return Reply::Ready(self.engine.send_to_error(id).and_then(Err));
-        }
-        if flags.oob() {
-            return Reply::Ready(Err(Errno::EOPNOTSUPP));
-        }
-        let target = match to {
-            Some(to) if ty == SockType::Dgram => match send_target(to) {
-                Ok(target) => Some(target),
-                Err(e) => return Reply::Ready(Err(e)),
-            },
-            _ => None,
         };
         let mut rights = Vec::new();
         if rights.try_reserve_exact(objects.len()).is_err() {
@@ -527,24 +484,28 @@ impl Device {
         reply
     }
 
-    /// SEND and SENDTO (an [`Op::Send`]).
-    #[allow(clippy::too_many_arguments)]
-    fn dispatch_send(
-        &mut self,
-        file: FileId,
-        token: Token,
-        flags: MsgFlags,
-        len: usize,
+    /// Where a send goes, checked as Linux checks it before the data: a stream refuses any
+    /// address (`unix_stream_sendmsg`; with Linux's MSG_OOB support, an out-of-band byte
+    /// gets that far too); out-of-band data is EOPNOTSUPP; a datagram goes where the address
+    /// says (`unix_validate_addr` first: EINVAL); a seqpacket socket ignores it
+    /// (`unix_seqpacket_sendmsg`). None: the peer.
+    fn send_destination(
+        &self,
+        id: SocketId,
         to: Option<SendTo<'_>>,
-        bufs: &mut dyn Buffers,
-    ) -> Reply {
-        self.dispatch(
-            file,
-            token,
-            Op::Send { flags, len, to },
-            &Credentials::default(),
-            bufs,
-        )
+        flags: MsgFlags,
+    ) -> Result<Option<ConnectTarget>, Errno> {
+        let ty = self.engine.socket_type(id)?;
+        if to.is_some() && ty == SockType::Stream {
+            return self.engine.send_to_error(id).and_then(Err);
+        }
+        if flags.oob() {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        match to {
+            Some(to) if ty == SockType::Dgram => send_target(to).map(Some),
+            _ => Ok(None),
+        }
     }
 
     /// RECVMSG: RECVFROM with room for `room` objects.

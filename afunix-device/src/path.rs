@@ -344,22 +344,10 @@ impl<'a, H: Host> Prepared<'a, H> {
             // file opened with the caller's access check). Other types never look it up:
             // a stream refuses any address, a seqpacket socket ignores it.
             Request::Send {
-                to: Some(Destination::Address(Address { sockaddr, nt_path })),
+                to: Some(Destination::Address(address)),
                 flags,
             } => {
-                let len = self.data_len;
-                let pathname =
-                    host.with_device(|d| d.prepare_send_to(file, sockaddr, len, flags))??;
-                let key = match (pathname, nt_path) {
-                    (true, Some(path)) => {
-                        let (identity, secret) =
-                            host.open_socket_file(path).map_err(FsError::for_connect)?;
-                        Some(identity.key(secret.ok_or(Errno::ECONNREFUSED)?))
-                    }
-                    (true, None) => return Err(Errno::EINVAL),
-                    (false, _) => None,
-                };
-                self.resolved = Resolved::Key(key);
+                self.resolved = Resolved::Key(self.destination(host, address, flags)?);
             }
             // SENDMSG: the objects first (`scm_send` looks the descriptors up before anything
             // else: EBADF), then the destination as SENDTO finds it.
@@ -373,20 +361,8 @@ impl<'a, H: Host> Prepared<'a, H> {
                     }
                     self.objects.push(host.pass(handle)?);
                 }
-                if let Some(Destination::Address(Address { sockaddr, nt_path })) = to {
-                    let len = self.data_len;
-                    let pathname =
-                        host.with_device(|d| d.prepare_send_to(file, sockaddr, len, flags))??;
-                    let key = match (pathname, nt_path) {
-                        (true, Some(path)) => {
-                            let (identity, secret) =
-                                host.open_socket_file(path).map_err(FsError::for_connect)?;
-                            Some(identity.key(secret.ok_or(Errno::ECONNREFUSED)?))
-                        }
-                        (true, None) => return Err(Errno::EINVAL),
-                        (false, _) => None,
-                    };
-                    self.resolved = Resolved::Key(key);
+                if let Some(Destination::Address(address)) = to {
+                    self.resolved = Resolved::Key(self.destination(host, address, flags)?);
                 }
             }
             // A socket is charged to its maker's user (see `afunix_core`'s quota).
@@ -436,6 +412,28 @@ impl<'a, H: Host> Prepared<'a, H> {
             _ => {}
         }
         Ok(())
+    }
+
+    /// SENDTO's and SENDMSG's destination: a datagram socket's pathname is found as CONNECT
+    /// finds its listener (the socket file opened with the caller's access check); any other
+    /// address, or socket type, needs no lookup.
+    fn destination(
+        &self,
+        host: &mut H,
+        Address { sockaddr, nt_path }: Address<'_>,
+        flags: afunix_proto::decode::MsgFlags,
+    ) -> Result<Option<PathKey>, Errno> {
+        let (file, len) = (self.file, self.data_len);
+        let pathname = host.with_device(|d| d.prepare_send_to(file, sockaddr, len, flags))??;
+        Ok(match (pathname, nt_path) {
+            (true, Some(path)) => {
+                let (identity, secret) =
+                    host.open_socket_file(path).map_err(FsError::for_connect)?;
+                Some(identity.key(secret.ok_or(Errno::ECONNREFUSED)?))
+            }
+            (true, None) => return Err(Errno::EINVAL),
+            (false, _) => None,
+        })
     }
 
     /// ACCEPT's and SOCKETPAIR's socket: one the caller may read and write through.

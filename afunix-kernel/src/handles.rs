@@ -72,6 +72,33 @@ impl Drop for KernelHandle {
     }
 }
 
+/// The calling process, as a kernel handle with PROCESS_DUP_HANDLE. Call in the caller's
+/// context (a dispatch routine).
+pub fn open_calling_process() -> Result<KernelHandle, Errno> {
+    let mut process: HANDLE = ptr::null_mut();
+    // SAFETY:
+    // 1. IoGetCurrentProcess has no preconditions in a dispatch routine.
+    let current = unsafe { IoGetCurrentProcess() };
+    // SAFETY:
+    // 1. `current` is the live calling process; a kernel handle with PROCESS_DUP_HANDLE, in
+    //    kernel mode, with no type check needed; `process` is a valid out pointer.
+    let status = unsafe {
+        ObOpenObjectByPointer(
+            current,
+            OBJ_KERNEL_HANDLE,
+            ptr::null_mut(),
+            PROCESS_DUP_HANDLE,
+            ptr::null_mut(),
+            KERNEL_MODE,
+            &mut process,
+        )
+    };
+    if status < 0 {
+        return Err(Errno::ENOMEM);
+    }
+    Ok(KernelHandle(process))
+}
+
 /// `STATUS_NOT_IMPLEMENTED`: Wine's answer to a user-mode reference.
 const STATUS_NOT_IMPLEMENTED: i32 = 0xC000_0002_u32 as i32;
 
@@ -140,28 +167,7 @@ const OBJECT_BASIC_INFORMATION: i32 = 0;
 
 /// The same lookup where Wine cannot do a user-mode reference (module comment, 2).
 fn reference_by_duplicate(handle: u64, access: u32) -> Result<FileRef, Errno> {
-    let mut process: HANDLE = ptr::null_mut();
-    // SAFETY:
-    // 1. IoGetCurrentProcess has no preconditions in a dispatch routine.
-    let current = unsafe { IoGetCurrentProcess() };
-    // SAFETY:
-    // 1. `current` is the live calling process; a kernel handle with PROCESS_DUP_HANDLE, in
-    //    kernel mode, with no type check needed.
-    let status = unsafe {
-        ObOpenObjectByPointer(
-            current,
-            OBJ_KERNEL_HANDLE,
-            ptr::null_mut(),
-            PROCESS_DUP_HANDLE,
-            ptr::null_mut(),
-            KERNEL_MODE,
-            &mut process,
-        )
-    };
-    if status < 0 {
-        return Err(Errno::ENOTSOCK);
-    }
-    let process = KernelHandle(process);
+    let process = open_calling_process().map_err(|_| Errno::ENOTSOCK)?;
     let mut duplicate: HANDLE = ptr::null_mut();
     // SAFETY:
     // 1. `process` is open with PROCESS_DUP_HANDLE; the source handle is only a value (an

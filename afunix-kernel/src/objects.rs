@@ -46,38 +46,11 @@ pub fn at_passive_level() -> bool {
     irql == 0
 }
 
-/// The calling process, as a kernel handle with PROCESS_DUP_HANDLE. Call in the caller's
-/// context (a dispatch routine).
-fn open_calling_process() -> Result<KernelHandle, Errno> {
-    let mut process: HANDLE = ptr::null_mut();
-    // SAFETY:
-    // 1. IoGetCurrentProcess has no preconditions in a dispatch routine.
-    let current = unsafe { IoGetCurrentProcess() };
-    // SAFETY:
-    // 1. `current` is the live calling process; a kernel handle with PROCESS_DUP_HANDLE, in
-    //    kernel mode, with no type check needed; `process` is a valid out pointer.
-    let status = unsafe {
-        ObOpenObjectByPointer(
-            current,
-            OBJ_KERNEL_HANDLE,
-            ptr::null_mut(),
-            PROCESS_DUP_HANDLE,
-            ptr::null_mut(),
-            KERNEL_MODE,
-            &mut process,
-        )
-    };
-    if status < 0 {
-        return Err(Errno::ENOMEM);
-    }
-    Ok(KernelHandle(process))
-}
-
 /// Takes the object behind the caller's `handle` (a value the shared path accepted as a user
 /// handle) for a SENDMSG: its key and, if it is one of our files, which. In the caller's
 /// context, at PASSIVE_LEVEL.
 pub fn pass(handle: u64) -> Result<Object, Errno> {
-    let process = open_calling_process()?;
+    let process = handles::open_calling_process()?;
     let mut copy: HANDLE = ptr::null_mut();
     // SAFETY:
     // 1. `process` is open with PROCESS_DUP_HANDLE; the source is only a value (one the

@@ -770,8 +770,8 @@ fn reenable(s: SOCKET, event: i32) {
 
 /// A blocking or non-blocking send of the buffers in order, as one request (one message on
 /// a message socket): SEND, or SENDTO with `to` (its whole input, destination included).
-fn send(s: SOCKET, bufs: &[(*mut u8, u32)], to: Option<&[u8]>) -> Res<u32> {
-    let timeout = table::with(s, |sock| sock.send_timeout)?;
+/// The program's buffers, in order, as one (allocated fallibly).
+fn gather(bufs: &[(*mut u8, u32)]) -> Res<Vec<u8>> {
     let mut gathered = Vec::new();
     for &(p, len) in bufs {
         // SAFETY:
@@ -780,6 +780,12 @@ fn send(s: SOCKET, bufs: &[(*mut u8, u32)], to: Option<&[u8]>) -> Res<u32> {
         gathered.try_reserve(b.len()).map_err(|_| WSAENOBUFS)?;
         gathered.extend_from_slice(b);
     }
+    Ok(gathered)
+}
+
+fn send(s: SOCKET, bufs: &[(*mut u8, u32)], to: Option<&[u8]>) -> Res<u32> {
+    let timeout = table::with(s, |sock| sock.send_timeout)?;
+    let gathered = gather(bufs)?;
     let deadline = table::deadline(timeout);
     let sent = match to {
         None => afunix::sys::write(super::borrowed(&s), &gathered, deadline),
@@ -1597,14 +1603,7 @@ unsafe extern "system" fn wsa_send_msg(
         let input = encode::send_msg(0, &handles, name.map(|a| (a, path.as_slice())))
             .map_err(|_| WSAEINVAL)?;
         let timeout = table::with(s, |sock| sock.send_timeout)?;
-        let mut gathered = Vec::new();
-        for &(p, len) in &bufs {
-            // SAFETY:
-            // 1. Each WSABUF the program passed is readable for its length.
-            let b = unsafe { bytes(p.cast_const(), i32::try_from(len).map_err(|_| WSAEFAULT)?) }?;
-            gathered.try_reserve(b.len()).map_err(|_| WSAENOBUFS)?;
-            gathered.extend_from_slice(b);
-        }
+        let gathered = gather(&bufs)?;
         let n = match request(
             s,
             IOCTL_AFUNIX_SENDMSG,
