@@ -84,6 +84,16 @@ pub struct Device {
     /// Completions made here (polls); capacity is reserved when a poll starts waiting, so
     /// completing one never allocates.
     ready: VecDeque<Completion>,
+    /// Objects a peek reported, pinned until the front end has made its copies of them
+    /// ([`Device::unpin`]): a release meanwhile is held back until then.
+    pins: KeyedMap<u64, Pin>,
+}
+
+/// A pinned object: how many peeks hold it, and whether it was released meanwhile.
+#[derive(Clone, Copy, Debug)]
+struct Pin {
+    count: u32,
+    released: bool,
 }
 
 impl Device {
@@ -96,6 +106,7 @@ impl Device {
             polls: KeyedMap::new(hash),
             poll_entries: 0,
             ready: VecDeque::new(),
+            pins: KeyedMap::new(hash),
         }
     }
 
@@ -123,7 +134,72 @@ impl Device {
     /// release: its message was dropped, its send failed after the device took it, or a
     /// receiver had no room for it.
     pub fn poll_released(&mut self) -> Option<u64> {
-        self.engine.poll_released().map(|p| p.key)
+        loop {
+            let key = self.engine.poll_released()?.key;
+            if !self.defer_if_pinned(key) {
+                return Some(key);
+            }
+        }
+    }
+
+    /// The front end is about to release `key` (a receive's object it has copied, or could
+    /// not): true if it may now, false if a peek holds it pinned (it is released at the last
+    /// [`Device::unpin`]).
+    pub fn may_release(&mut self, key: u64) -> bool {
+        !self.defer_if_pinned(key)
+    }
+
+    /// A peek's copy of `key` is made (or given up): true if `key` was released meanwhile
+    /// and this was its last pin, so the front end releases it now.
+    pub fn unpin(&mut self, key: u64) -> bool {
+        let Some(pin) = self.pins.get_mut(&key) else {
+            return false;
+        };
+        pin.count = pin.count.saturating_sub(1);
+        if pin.count > 0 {
+            return false;
+        }
+        let released = pin.released;
+        self.pins.remove(&key);
+        released
+    }
+
+    fn defer_if_pinned(&mut self, key: u64) -> bool {
+        match self.pins.get_mut(&key) {
+            Some(pin) => {
+                pin.released = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Pins the objects a peek reports, so that they stay valid until the front end has
+    /// copied them; without room to pin them, the peek reports none (MSG_CTRUNC).
+    fn pin_peeked(&mut self, done: &mut Done) {
+        let Done::Message(m) = done else { return };
+        if !m.peeked || m.objects.is_empty() {
+            return;
+        }
+        if self.pins.try_reserve(m.objects.len()).is_err() {
+            m.objects.clear();
+            m.from.msg_flags |= MSG_CTRUNC;
+            return;
+        }
+        for o in &m.objects {
+            match self.pins.get_mut(&o.key) {
+                Some(pin) => pin.count = pin.count.saturating_add(1),
+                None => {
+                    let _ = self.pins.try_insert(
+                        o.key,
+                        Pin {
+                            count: 1,
+                            released: false,
+                        },
+                    );
+                }
+            }
+        }
     }
 
     /// Takes back, to come out of [`Device::poll_released`] later, an object a RECVMSG
@@ -560,7 +636,11 @@ impl Device {
             e.recv_from(id, len, rflags, token, bufs)
         });
         match received {
-            Outcome::Ready(r) => Reply::Ready(r.map(|r| Self::message_received(r, room, peek))),
+            Outcome::Ready(r) => Reply::Ready(r.map(|r| {
+                let mut done = Self::message_received(r, room, peek);
+                self.pin_peeked(&mut done);
+                done
+            })),
             Outcome::Pending => Reply::Pending,
         }
     }
@@ -954,6 +1034,10 @@ impl Device {
             (Completed::Sent(n) | Completed::Received(n), _) => Done::Count(n),
             (Completed::Connected | Completed::Accepted, _) => Done::Ok,
         });
+        let mut result = result;
+        if let Ok(done) = &mut result {
+            self.pin_peeked(done);
+        }
         Some(Completion {
             token: c.token,
             file,

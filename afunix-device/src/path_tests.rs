@@ -935,7 +935,48 @@ fn sendmsg_passes_objects_that_recvmsg_delivers_or_releases() {
     assert_eq!(host.device.poll_released(), Some(1076));
     assert_eq!(host.device.poll_released(), None);
 
+    // A peek's objects are pinned until the front end has copied them: a receive of the
+    // same message meanwhile that releases them is held back until the last unpin.
+    assert_eq!(send(&mut host, &[0x70], b"k"), Ok(Done::Count(1)));
+    let input = encode::recv_msg(afunix_proto::wire::MSG_PEEK, 1);
+    let head = recvmsg_header_len(1);
+    let request = decode(IOCTL_AFUNIX_RECVMSG, input.as_bytes(), head + 8).unwrap();
+    let mut prepared = Prepared::new(&mut host, FileId(2), request, 8).unwrap();
+    let mut bufs = OwnedBuffers::new();
+    bufs.insert_recv(Token(701), vec![0; 8]).unwrap();
+    let Reply::Ready(Ok(Done::Message(peeked))) =
+        prepared.execute(&mut host.device, Token(701), &mut bufs)
+    else {
+        panic!("the peek is ready")
+    };
+    assert!(peeked.peeked);
+    assert_eq!(peeked.objects.len(), 1);
+    let key = peeked.objects[0].key;
+    assert_eq!(key, 1112);
+    // The message is received (room 0: its object is released by the device), while pinned.
+    let (reply, handles, _, _) = recv(&mut host, 0, 0);
+    assert!(handles.is_empty() && reply.addr.msg_flags & MSG_CTRUNC != 0);
+    assert_eq!(host.device.poll_released(), None, "held back while pinned");
+    assert!(host.device.unpin(key), "the last unpin hands it back");
+    assert!(!host.device.unpin(key));
+    // Pinned and then released by a front end directly (a receive it delivered).
+    assert_eq!(send(&mut host, &[0x74], b"k"), Ok(Done::Count(1)));
+    let request = decode(IOCTL_AFUNIX_RECVMSG, input.as_bytes(), head + 8).unwrap();
+    let mut prepared = Prepared::new(&mut host, FileId(2), request, 8).unwrap();
+    bufs.insert_recv(Token(702), vec![0; 8]).unwrap();
+    let Reply::Ready(Ok(Done::Message(peeked))) =
+        prepared.execute(&mut host.device, Token(702), &mut bufs)
+    else {
+        panic!("the peek is ready")
+    };
+    let key = peeked.objects[0].key;
+    assert!(!host.device.may_release(key), "pinned: its release waits");
+    assert!(host.device.unpin(key));
+    assert!(host.device.may_release(key), "unpinned: released at once");
+    let _ = recv(&mut host, 4, 0);
+
     // A handle the front end cannot make: it and the ones after it are released.
+
     assert_eq!(
         send(&mut host, &[0x50, 0x60, 0x54], b"y"),
         Ok(Done::Count(1))

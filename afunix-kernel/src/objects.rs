@@ -13,11 +13,11 @@
 //!   sender does not hold, is EBADF. Under Wine the copy lives in winedevice's own table.
 //! - Receiving ([`give`], after the receive, at PASSIVE_LEVEL): the kernel handle is
 //!   duplicated into the receiving process, referenced when its RECVMSG was resolved
-//!   ([`Receiver`]), with the same access; then closed. A handle that cannot be made is
-//!   released and the receive reports MSG_CTRUNC (`afunix_device::deliver_objects`). A peek
-//!   gets no handles (MSG_CTRUNC): its keys stay the message's, and another processor may
-//!   close one (the message received, or dropped) between the lock and the duplication, after
-//!   which the value could name another sender's object.
+//!   ([`Receiver`]), with the same access; then closed (a peek leaves it to the message). A
+//!   handle that cannot be made is released and the receive reports MSG_CTRUNC
+//!   (`afunix_device::deliver_objects`). The keys a peek reports are pinned by the device
+//!   until their copies are made, so that another processor's receive or drop of the same
+//!   message cannot close one (and the value name another sender's object) meanwhile.
 //! - Releasing ([`release`]): the kernel handle is closed.
 //!
 //! Every call here needs PASSIVE_LEVEL ([`at_passive_level`]).
@@ -179,14 +179,14 @@ impl Drop for Receiver {
 }
 
 /// Makes a handle, in the process `process` (a handle from [`Receiver::open`]), to the object
-/// `key`, with the access the sender's had; unless `keep` (a peek), the key is closed once the
-/// handle is made. At PASSIVE_LEVEL.
-pub fn give(process: &KernelHandle, key: u64, keep: bool) -> Result<u64, Errno> {
+/// `key`, with the access the sender's had. The key stays open (its release is the caller's:
+/// a peek's copy may be pinned). At PASSIVE_LEVEL.
+pub fn give(process: &KernelHandle, key: u64) -> Result<u64, Errno> {
     let mut handle: HANDLE = ptr::null_mut();
     // SAFETY:
-    // 1. `key` is a live kernel handle of ours (see `release`); `process` is open with
-    //    PROCESS_DUP_HANDLE; `handle` is a valid out pointer. The new handle is not
-    //    inheritable.
+    // 1. `key` is a live kernel handle of ours (see `release`; a peek's is pinned); `process`
+    //    is open with PROCESS_DUP_HANDLE; `handle` is a valid out pointer. The new handle is
+    //    not inheritable.
     let status = unsafe {
         ZwDuplicateObject(
             CURRENT_PROCESS,
@@ -200,9 +200,6 @@ pub fn give(process: &KernelHandle, key: u64, keep: bool) -> Result<u64, Errno> 
     };
     if status < 0 {
         return Err(Errno::EMFILE);
-    }
-    if !keep {
-        release(key);
     }
     Ok(handle as u64)
 }

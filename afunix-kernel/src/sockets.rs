@@ -562,36 +562,92 @@ fn finish<R: FrontRequest>(
 }
 
 /// Makes a RECVMSG's objects handles of its receiving process. Where that cannot be done
-/// (no receiver or no room for the reply; above PASSIVE_LEVEL, a cancel routine's drain; a
-/// peek, see `objects`), the receive gets none and reports MSG_CTRUNC, and objects the
-/// receive took go back to the device to be released by the next drain.
+/// (no receiver or no room for the reply; above PASSIVE_LEVEL, a cancel routine's drain), the
+/// receive gets none and reports MSG_CTRUNC, and objects it took go back to the device to be
+/// released by the next drain. A peek's objects were pinned by the device: each is unpinned
+/// once its copy is made (or given up), and released then if it was released meanwhile.
 fn give_objects(m: &mut afunix_device::MessageDone, receiver: Option<&Receiver>) {
     if m.objects.is_empty() {
         return;
     }
+    let passive = objects::at_passive_level();
     let process = match receiver {
-        Some(receiver) if !m.peeked && objects::at_passive_level() => receiver.open().ok(),
+        Some(receiver) if passive => receiver.open().ok(),
         _ => None,
     };
-    match process {
-        Some(process) => {
-            deliver_objects(m, |key, keep| objects::give(&process, key, keep), objects::release);
-        }
-        None => {
-            if !m.peeked {
-                let mut guard = STATE.lock();
-                for o in &m.objects {
-                    let kept = guard
-                        .as_mut()
-                        .is_some_and(|state| state.device.release_later(o.key));
-                    if !kept {
-                        kprint!("a passed object could not be released");
+    if m.peeked {
+        let mut made = 0usize;
+        let mut failed = process.is_none();
+        for o in &mut m.objects {
+            let key = o.key;
+            if !failed {
+                match process.as_ref().map(|p| objects::give(p, key)) {
+                    Some(Ok(handle)) => {
+                        o.key = handle;
+                        made = made.saturating_add(1);
                     }
+                    _ => failed = true,
                 }
+            }
+            let release = STATE
+                .lock()
+                .as_mut()
+                .is_some_and(|state| state.device.unpin(key));
+            if release {
+                release_now_or_later(key, passive);
+            }
+        }
+        if failed {
+            m.objects.truncate(made);
+            m.from.msg_flags |= MSG_CTRUNC;
+        }
+        return;
+    }
+    match process {
+        Some(process) => deliver_objects(
+            m,
+            |key, _keep| {
+                let handle = objects::give(&process, key)?;
+                release_key(key);
+                Ok(handle)
+            },
+            release_key,
+        ),
+        None => {
+            for o in &m.objects {
+                release_now_or_later(o.key, false);
             }
             m.objects.clear();
             m.from.msg_flags |= MSG_CTRUNC;
         }
+    }
+}
+
+/// Releases a received object's key: now, unless a peek holds it pinned (the last unpin
+/// releases it then). At PASSIVE_LEVEL.
+fn release_key(key: u64) {
+    let now = STATE
+        .lock()
+        .as_mut()
+        .is_none_or(|state| state.device.may_release(key));
+    if now {
+        objects::release(key);
+    }
+}
+
+/// Releases `key` now at PASSIVE_LEVEL (`passive`), else through the device at the next
+/// drain; if the device has no room for it, it stays open and the log says so.
+fn release_now_or_later(key: u64, passive: bool) {
+    if passive {
+        release_key(key);
+        return;
+    }
+    let kept = STATE.lock().as_mut().is_some_and(|state| {
+        // Pinned: the last unpin releases it.
+        !state.device.may_release(key) || state.device.release_later(key)
+    });
+    if !kept {
+        kprint!("a passed object could not be released");
     }
 }
 

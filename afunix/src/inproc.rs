@@ -455,6 +455,16 @@ impl Endpoint for Handle {
             (_, Data::Out(out)) => Some(ReplyBuffer::Out(out)),
             _ => None,
         };
+        // A peek's objects were pinned until their copies were made; in-process the value
+        // is the copy, so they are unpinned now (their release is nothing here).
+        if let Done::Message(m) = &done {
+            if m.peeked {
+                let mut state = self.shared.lock();
+                for o in &m.objects {
+                    let _ = state.device.unpin(o.key);
+                }
+            }
+        }
         write_reply(&done, buffer)
     }
 }

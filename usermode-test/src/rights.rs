@@ -346,8 +346,9 @@ mod imp {
         Ok(())
     }
 
-    /// A peek reports MSG_CTRUNC and makes no handles (see the README); the receive after it
-    /// gets them.
+    /// A peek gets new handles to the objects and leaves them with the message (Linux's
+    /// `unix_peek_fds`); the receive after it gets its own. Both work, and once all are
+    /// closed nothing holds the object.
     fn peeked() -> Result<(), String> {
         use afunix_proto::wire::{MSG_CTRUNC, MSG_PEEK, SOCK_DGRAM};
         let net = afunix::Net::system();
@@ -358,37 +359,41 @@ mod imp {
             .socket_typed(SOCK_DGRAM)
             .map_err(|e| format!("socket: {e}"))?;
         a.pair_with(&b).map_err(|e| format!("pair: {e}"))?;
-        let (pipe_read, pipe_write) = pipe()?;
+        let (mut pipe_read, pipe_write) = pipe()?;
         let value = pipe_write.as_raw_handle() as u64;
         a.send_with_handles(b"p", 0, &[value], None)
             .map_err(|e| format!("send: {e}"))?;
-        let mut buf = [0u8; 4];
-        let (m, handles) = b
-            .recv_with_handles(&mut buf, MSG_PEEK, 4)
-            .map_err(|e| format!("peek: {e}"))?;
-        if !handles.is_empty() || m.msg_flags & MSG_CTRUNC == 0 {
-            return Err(format!(
-                "a peek gave {} handles, flags {:#x}",
-                handles.len(),
-                m.msg_flags
-            ));
-        }
-        let (_, handles) = b
-            .recv_with_handles(&mut buf, 0, 4)
-            .map_err(|e| format!("recv: {e}"))?;
-        let [h] = handles[..] else {
-            return Err(format!(
-                "the receive after the peek got {} handles",
-                handles.len()
-            ));
-        };
-        // SAFETY:
-        // 1. The driver made this handle in our process for this receive.
-        drop(unsafe { OwnedHandle::from_raw_handle(h as RawHandle) });
         drop(pipe_write);
+        let mut buf = [0u8; 4];
+        let mut got = Vec::new();
+        for (what, flags) in [("peek", MSG_PEEK), ("receive", 0)] {
+            let (m, handles) = b
+                .recv_with_handles(&mut buf, flags, 4)
+                .map_err(|e| format!("{what}: {e}"))?;
+            let [h] = handles[..] else {
+                return Err(format!("the {what} got {} handles", handles.len()));
+            };
+            if m.msg_flags & MSG_CTRUNC != 0 {
+                return Err(format!("the {what} reported MSG_CTRUNC"));
+            }
+            // SAFETY:
+            // 1. The driver made this handle in our process for this receive.
+            got.push(unsafe { File::from_raw_handle(h as RawHandle) });
+        }
+        for (i, mut pipe) in got.into_iter().enumerate() {
+            pipe.write_all(&[b'a' + i as u8])
+                .map_err(|e| format!("write through handle {i}: {e}"))?;
+        }
+        let mut two = [0u8; 2];
+        pipe_read
+            .read_exact(&mut two)
+            .map_err(|e| format!("read the pipe: {e}"))?;
+        if &two != b"ab" {
+            return Err(format!("the pipe carried {two:?}"));
+        }
         expect_end(pipe_read)?;
         println!(
-            "rights: a peek reported MSG_CTRUNC and no handles; the receive after it got the handle"
+            "rights: a peek got a working handle and left the object with the message; the receive after it got its own"
         );
         Ok(())
     }
